@@ -1,0 +1,26 @@
+"""The collection's metadata says what the README and issues promise."""
+
+from __future__ import annotations
+
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+
+def test_galaxy_identity() -> None:
+    galaxy = yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())
+    assert (galaxy["namespace"], galaxy["name"]) == ("crlfix", "windows")
+
+
+def test_requires_ansible_covers_2_17_to_2_21() -> None:
+    runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
+    assert runtime["requires_ansible"] == ">=2.17.0,<2.22.0"
+
+
+def test_ci_runs_only_make_test() -> None:
+    lines = [
+        line.strip()
+        for line in (REPO_ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert lines[-1] == "make test"
