@@ -11,9 +11,13 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration sanity lint changelog-lint clean
+.PHONY: setup test units integration sanity lint clean squid
 
-setup: $(STAMP) $(COLLECTION_LINK)
+setup: $(STAMP) $(COLLECTION_LINK) squid
+
+# The lab's forward proxy is Debian's squid (tests/lab/README.md); installed when missing, never faked.
+squid:
+	bash tests/lab/install-squid.sh
 
 $(STAMP): requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +31,14 @@ $(COLLECTION_LINK):
 	ln -sfn $(CURDIR) $@
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/python -m pytest -q -n 2 tests/unit tests/integration
 	$(MAKE) --no-print-directory sanity lint
 
 units: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
+	$(BIN)/python -m pytest -q tests/unit
 
 integration: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
+	$(BIN)/python -m pytest -q -n 2 tests/integration
 
 sanity: setup
 	bash tests/sanity/run.sh
@@ -42,6 +46,20 @@ sanity: setup
 lint: setup
 	$(BIN)/ruff check plugins tests
 	$(BIN)/antsibull-changelog lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
 
 clean:
 	rm -rf $(VENV) $(COLLECTIONS) build tests/output
+
+# The loopback fleet of Windows twins (tests/twin/README.md). HOSTS defaults to 12; up to 500.
+HOSTS ?= 12
+.PHONY: lab-up lab-down lab-metrics
+lab-up: setup
+	$(BIN)/python scripts/lab.py up --hosts $(HOSTS)
+
+lab-down: setup
+	$(BIN)/python scripts/lab.py down
+
+lab-metrics: setup
+	$(BIN)/python scripts/lab.py metrics
+

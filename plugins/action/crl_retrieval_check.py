@@ -1,0 +1,32 @@
+# Copyright: contributors to crlfix.windows
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of crlfix.windows.crl_retrieval_check: the host fetches, the controller judges."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import cryptography_missing_message
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase, ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT_MS,
+    run_crl_retrieval_check,
+)
+
+
+class ActionModule(CrlfixActionBase):
+    # Kept in sync with DOCUMENTATION in plugins/modules/crl_retrieval_check.py (a unit test compares them).
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
+        "endpoints": {"type": "list", "elements": "raw", "required": True},
+        "timeout_ms": {"type": "int", "default": DEFAULT_TIMEOUT_MS},
+        "purge_cache": {"type": "bool", "default": False},
+        "max_bytes": {"type": "int", "default": DEFAULT_MAX_BYTES},
+    }
+
+    def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        missing = cryptography_missing_message()
+        if missing:
+            raise ReturnResult(missing, changed=False)
+        return run_crl_retrieval_check(self._connection, args, check_mode=bool(self._task.check_mode),
+                                       task_action=self._task.action)

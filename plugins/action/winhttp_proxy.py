@@ -1,0 +1,24 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of crlfix.windows.winhttp_proxy; the work is in plugin_utils/_winhttp_proxy.py."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+    PROXY_ARGUMENT_SPEC,
+    PROXY_MUTUALLY_EXCLUSIVE,
+    manage_winhttp_proxy,
+)
+
+
+class ActionModule(CrlfixActionBase):
+    """Reads always; in check mode predicts the result and runs nothing that writes."""
+
+    ARGUMENT_SPEC = PROXY_ARGUMENT_SPEC
+    MUTUALLY_EXCLUSIVE = PROXY_MUTUALLY_EXCLUSIVE
+
+    def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        return manage_winhttp_proxy(self._connection, args, check_mode=bool(self._task.check_mode),
+                                    diff=bool(self._task.diff), task_action=self._task.action)

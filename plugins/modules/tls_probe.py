@@ -1,0 +1,210 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the module is the action plugin plugins/action/tls_probe.py,
+# which runs on the controller.
+
+DOCUMENTATION = r"""
+---
+module: tls_probe
+short_description: Measure TLS handshakes with revocation checking from a Windows host to its peers
+version_added: 0.1.0
+description:
+  - From the host, opens TLS connections to each peer and measures the handshake with certificate revocation
+    checking switched on, as Schannel does it for a service such as Lync Server (SIP mutual TLS on port 5061)
+    or Exchange (443). When Windows cannot fetch a CRL, the handshake takes as long as CryptoAPI's retrieval
+    timeout (15 seconds or more by default) and the chain reports revocation unknown; that is the outage
+    this collection fixes.
+  - This module runs on the controller as an action plugin. The host does the measuring, in one remote command
+    (a small PowerShell script using C(System.Net.Sockets.TcpClient) and C(System.Net.Security.SslStream)
+    with C(checkCertificateRevocation)); statistics and verdicts are computed on the controller.
+  - Peers are probed in parallel; the O(samples) handshakes of one peer run one after the other, so a later
+    sample sees what an earlier one left in Windows' CRL cache, like a real service does.
+  - The probe accepts any certificate, it measures and does not enforce; RV(results[].chain_status) and
+    RV(results[].policy_errors) say what Windows thought of the chain.
+  - Failures of single peers (refused connection, timeout, handshake error) are data in RV(results), never a task
+    failure; the caller decides what is fatal, for example with RV(all_pass).
+options:
+  peers:
+    description:
+      - The peers to probe, each a string C(host:port), C([IPv6]:port), or a dict with the keys C(host),
+        C(port) and optionally C(sni).
+      - C(host) is a DNS name, an IPv4 address or an IPv6 address. C(sni) is the name sent as TLS server
+        name and checked against the certificate; it defaults to C(host).
+    type: list
+    elements: raw
+    required: true
+  samples:
+    description:
+      - Handshakes per peer, from 1 to 50.
+    type: int
+    default: 3
+  timeout_ms:
+    description:
+      - Time allowed for the TCP connect and for each socket read or write of the handshake, in milliseconds.
+      - CryptoAPI's revocation retrieval during the handshake has its own timeouts (15 seconds per URL and
+        20 seconds per chain by default), so keep this above them to see a slow handshake instead of an error.
+    type: int
+    default: 20000
+  max_handshake_ms:
+    description:
+      - A peer whose slowest successful handshake took longer than this many milliseconds gets the verdict
+        V(slow).
+    type: int
+    default: 1000
+  check_revocation:
+    description:
+      - Check the revocation of the peer's certificate chain during the handshake, as Schannel does for services.
+      - Set to V(false) to measure a baseline without revocation checking.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: The probe only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+  platform:
+    platforms: windows
+notes:
+  - Statistics use the successful handshakes of a peer. The median is the ordinary median (the mean of the
+    two middle values for an even count); the 95th percentile uses the nearest-rank method, so it is always
+    one of the measured values (with 3 samples it is the largest).
+  - TLS 1.3 is offered only on Windows Server 2022 / build 20348 and later, where Schannel supports it.
+  - The handshake runs as the account Ansible connects with; CryptoAPI uses the machine-wide WinHTTP proxy for
+    its retrieval in either case.
+seealso:
+  - module: crlfix.windows.crl_retrieval_check
+  - module: crlfix.windows.winhttp_proxy
+author:
+  - crlfix.windows maintainers (@crlfix)
+"""
+
+EXAMPLES = r"""
+- name: Probe the SIP port of the other Lync pool members
+  crlfix.windows.tls_probe:
+    peers:
+      - lync-fe02.contoso.com:5061
+      - host: 10.0.0.13
+        port: 5061
+        sni: lync-fe03.contoso.com
+    samples: 5
+  register: probe
+
+- name: Fail when a handshake is slow or revocation could not be checked
+  ansible.builtin.assert:
+    that: probe.all_pass
+    fail_msg: "{{ probe.results | rejectattr('verdict', 'eq', 'pass') | map(attribute='peer') | list }}"
+
+- name: Baseline without revocation checking, over IPv6
+  crlfix.windows.tls_probe:
+    peers: ['[2001:db8::10]:443']
+    check_revocation: false
+    max_handshake_ms: 300
+"""
+
+RETURN = r"""
+results:
+  description: One entry per peer, in the order of O(peers).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    peer:
+      description: C(host:port) (C([IPv6]:port) for an IPv6 address).
+      type: str
+      sample: lync-fe02.contoso.com:5061
+    host:
+      description: The host name or address connected to.
+      type: str
+    port:
+      description: The TCP port.
+      type: int
+      sample: 5061
+    sni:
+      description: The TLS server name sent.
+      type: str
+    samples_ms:
+      description: Handshake time of each sample in milliseconds, V(null) for a sample that failed.
+      type: list
+      elements: int
+      sample: [15012, 4, 3]
+    tcp_connect_ms:
+      description: TCP connect time of each sample in milliseconds, V(null) when the connect failed.
+      type: list
+      elements: int
+      sample: [1, 0, 1]
+    min_ms:
+      description: Fastest successful handshake; V(null) when none succeeded.
+      type: int
+    median_ms:
+      description: Median of the successful handshakes (may be a fraction); V(null) when none succeeded.
+      type: float
+    p95_ms:
+      description: 95th percentile (nearest rank) of the successful handshakes; V(null) when none succeeded.
+      type: int
+    max_ms:
+      description: Slowest successful handshake; V(null) when none succeeded.
+      type: int
+    protocol:
+      description: The negotiated protocol as .NET names it (V(Tls12), V(Tls13)); V(null) when no handshake completed.
+      type: str
+      sample: Tls12
+    chain_status:
+      description:
+        - Names of the C(X509ChainStatusFlags) Windows set on the peer's chain, over all samples; empty when the
+          chain was good.
+      type: list
+      elements: str
+      sample: [RevocationStatusUnknown, OfflineRevocation]
+    policy_errors:
+      description: C(SslPolicyErrors) values seen over all samples (V(None) when the certificate was fine).
+      type: list
+      elements: str
+      sample: [RemoteCertificateChainErrors]
+    revocation_unknown:
+      description: V(true) when RV(results[].chain_status) holds C(RevocationStatusUnknown) or C(OfflineRevocation).
+      type: bool
+    errors:
+      description: The error of each failed sample, as C(sample N) followed by the text Windows gave.
+      type: list
+      elements: str
+      sample: ['sample 1: No connection could be made because the target machine actively refused it 10.0.0.12:5061']
+    verdict:
+      description:
+        - The first that applies of V(error) (a sample failed), V(revocation_unknown) (revocation could not be
+          checked), V(slow) (RV(results[].max_ms) above O(max_handshake_ms)) and V(pass).
+      type: str
+      sample: pass
+all_pass:
+  description: Every peer has the verdict V(pass).
+  returned: always
+  type: bool
+worst_ms:
+  description: The slowest successful handshake over all peers; V(null) when none succeeded.
+  returned: always
+  type: int
+  sample: 15012
+max_handshake_ms:
+  description: The threshold the verdicts used (O(max_handshake_ms)).
+  returned: always
+  type: int
+summary:
+  description: Number of peers in total and per verdict.
+  returned: always
+  type: dict
+  sample: {total: 3, pass: 1, slow: 0, revocation_unknown: 1, error: 1}
+changed:
+  description: Always V(false); the probe changes nothing.
+  returned: always
+  type: bool
+"""

@@ -1,0 +1,209 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the module is the action plugin plugins/action/winhttp_proxy.py,
+# which runs on the controller.
+
+DOCUMENTATION = r"""
+---
+module: winhttp_proxy
+short_description: Set the machine-wide WinHTTP proxy of a Windows host in both registry views
+version_added: 0.1.0
+description:
+  - Sets (O(state=present)) or removes (O(state=absent), direct access as C(netsh winhttp reset proxy) gives)
+    the machine-wide WinHTTP proxy that services and CryptoAPI revocation checking use.
+  - Each registry view is written with its own netsh, C(%windir%\System32\netsh.exe) for the native view and
+    C(%windir%\SysWOW64\netsh.exe) for the WOW6432Node view, and only when that view's current setting differs
+    from the requested one. Settings are compared decoded and normalised (host names case-insensitively,
+    bypass order and duplicates ignored), so an equal setting is never rewritten.
+  - Returns the exact previous registry values (RV(previous_raw)); pass them to O(restore) to put them back
+    byte for byte, for example when a later verification step fails.
+  - This module runs on the controller as an action plugin. It reads the host in one remote command and, only
+    when something must change, applies and reads back in a second one.
+options:
+  state:
+    description:
+      - V(present) sets O(proxy) and O(bypass).
+      - V(absent) sets direct access (no proxy). A view without any value already counts as direct access and
+        is left alone.
+      - Cannot be used with O(restore).
+    type: str
+    choices: [present, absent]
+    default: present
+  proxy:
+    description:
+      - The proxy server as C(host:port), C(ipv4:port), C([ipv6]:port) or per scheme
+        C(http=host:port;https=host:port). A port (1-65535) is required.
+      - Required with O(state=present).
+      - Anything else, including quotes, whitespace and shell characters, is refused.
+    type: str
+  bypass:
+    description:
+      - Hosts reached without the proxy, one entry per item, for example V(<local>), V(*.contoso.com),
+        V(10.*), V(crl.contoso.com), V(192.168.1.10) or V([fd00::1]); an entry may end in C(:port).
+      - V(<local>) means every host name without a dot.
+      - Order and duplicates do not matter; the list is written in the given order, duplicates removed.
+    type: list
+    elements: str
+    default: []
+  views:
+    description:
+      - The registry views to manage. V(native) is what 64-bit processes use, V(wow6432) what 32-bit processes
+        use. Managing only one can leave them disagreeing.
+      - On a 32-bit OS there is only V(native); V(wow6432) is skipped.
+      - Cannot be used with O(restore), which names its views itself.
+    type: list
+    elements: str
+    choices: [native, wow6432]
+    default: [native, wow6432]
+  restore:
+    description:
+      - Put back exact previous values, as returned in RV(previous_raw) by an earlier run of this module or in
+        RV(crlfix.windows.winhttp_proxy_info#module:views.native.raw_b64).
+      - Maps a view (V(native), V(wow6432)) to the base64 of its value, or to V(null) to delete the value.
+        Only the views named are touched; each is written only when its bytes differ.
+      - The bytes are written to the registry directly, not through netsh, so the change counter is restored
+        too. A value that does not decode as C(WinHttpSettings) is refused.
+      - Cannot be used with O(state), O(proxy), O(bypass) or O(views).
+    type: dict
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reads the host, predicts RV(after) and C(changed), and runs nothing that writes.
+  diff_mode:
+    support: full
+  platform:
+    platforms: windows
+notes:
+  - Needs an elevated (administrator) connection, as netsh does.
+  - Proxy and bypass values reach the host only as data, never as PowerShell code, and only after validation.
+  - A Group Policy that pushes C(WinHttpSettings) overrides this module at the next refresh; the module fails
+    when a view does not hold the requested setting right after the change.
+  - C(netsh winhttp set advproxy) settings (build 20348+) are not managed; see
+    M(crlfix.windows.winhttp_proxy_info) RV(crlfix.windows.winhttp_proxy_info#module:advproxy).
+seealso:
+  - module: crlfix.windows.winhttp_proxy_info
+  - plugin: crlfix.windows.winhttp_settings_value
+    plugin_type: filter
+  - module: ansible.windows.win_http_proxy
+    description: The PowerShell module of ansible.windows for the same setting.
+author:
+  - crlfix.windows maintainers (@crlfix)
+"""
+
+EXAMPLES = r"""
+- name: Send WinHTTP (services, CRL and OCSP fetching) through the proxy
+  crlfix.windows.winhttp_proxy:
+    proxy: proxy.contoso.com:8080
+    bypass:
+      - <local>
+      - "*.contoso.com"
+  register: winhttp
+
+- name: Per-scheme proxies
+  crlfix.windows.winhttp_proxy:
+    proxy: http=proxy.contoso.com:8080;https=proxy.contoso.com:8443
+
+- name: Direct access in both views
+  crlfix.windows.winhttp_proxy:
+    state: absent
+
+- name: Roll back to the exact previous values
+  crlfix.windows.winhttp_proxy:
+    restore: "{{ winhttp.previous_raw }}"
+  when: winhttp is changed
+"""
+
+RETURN = r"""
+before:
+  description:
+    - The setting of each registry view before the task; V(wow6432) is V(null) on a 32-bit OS.
+  returned: always
+  type: dict
+  contains:
+    native:
+      description: The native view; V(wow6432) has the same keys.
+      type: dict
+      contains:
+        present:
+          description: Whether the C(WinHttpSettings) value exists.
+          type: bool
+        mode:
+          description: V(direct) or V(proxy); V(null) when the value could not be decoded.
+          type: str
+        proxy:
+          description: The proxy server string, empty for direct access.
+          type: str
+        bypass:
+          description: The bypass entries.
+          type: list
+          elements: str
+        raw_b64:
+          description: The exact value, base64; V(null) when absent.
+          type: str
+  sample:
+    native: {present: true, mode: direct, proxy: "", bypass: [], raw_b64: GAAAAAAAAAABAAAAAAAAAAAAAAA=}
+    wow6432: {present: false, mode: direct, proxy: "", bypass: [], raw_b64: null}
+after:
+  description:
+    - The setting of each view after the task, read back from the host; same keys as RV(before).
+    - In check mode it is the prediction; the C(raw_b64) of a view netsh would write is then V(null), because
+      netsh chooses the version and counter bytes.
+  returned: always
+  type: dict
+previous_raw:
+  description:
+    - For every managed view, its exact value before the task as base64, or V(null) when there was none.
+    - Pass this dict to O(restore) to put the values back byte for byte.
+  returned: always
+  type: dict
+  sample: {native: GAAAAAAAAAABAAAAAAAAAAAAAAA=, wow6432: null}
+operations:
+  description: What was run (or, in check mode, would be run), in order; empty when nothing differed.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    view:
+      description: V(native) or V(wow6432).
+      type: str
+    action:
+      description: V(set), V(reset) or V(restore).
+      type: str
+    command:
+      description: A readable form of the command or registry write.
+      type: str
+      sample: '%windir%\SysWOW64\netsh.exe winhttp set proxy proxy-server="proxy:8080" bypass-list="<local>"'
+    proxy:
+      description: The proxy given to netsh (V(set) only).
+      type: str
+    bypass:
+      description: The bypass list given to netsh, entries joined with C(;) (V(set) only).
+      type: str
+    value_b64:
+      description: The bytes written, or V(null) to delete the value (V(restore) only).
+      type: str
+    rc:
+      description: Exit code of the operation; missing in check mode.
+      type: int
+    output:
+      description: What netsh printed, or the registry error; missing in check mode.
+      type: str
+views_disagree:
+  description: Whether the two views would make WinHTTP behave differently after the task.
+  returned: always
+  type: bool
+diff:
+  description: The settings before and after, one line per view.
+  returned: when diff mode is on
+  type: dict
+"""

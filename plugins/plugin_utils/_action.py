@@ -1,0 +1,83 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""Base class of the collection's action plugins: validate, call one helper, shape the result."""
+
+from __future__ import annotations
+
+import traceback
+import typing as t
+
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+
+display = Display()
+
+
+class ReturnResult(Exception):
+    """An expected failure raised deep in a helper, carrying the fields of the task result."""
+
+    def __init__(self, msg: str, **result: t.Any) -> None:
+        super().__init__(msg)
+        self.result = result
+
+
+class CrlfixActionBase(ActionBase):
+    """Validates ``ARGUMENT_SPEC`` and delegates to :meth:`run_helper`.
+
+    Subclasses set ``ARGUMENT_SPEC`` (and optionally ``MUTUALLY_EXCLUSIVE``,
+    ``REQUIRED_IF``, ``REQUIRED_TOGETHER``) and implement :meth:`run_helper`,
+    which returns the module-specific result keys. Expected failures come back as
+    ``failed`` results, never as tracebacks; a broken transport marks the host
+    ``unreachable`` so the play goes on with the rest of the fleet.
+    """
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
+    MUTUALLY_EXCLUSIVE: t.ClassVar[list[tuple[str, ...]]] = []
+    REQUIRED_IF: t.ClassVar[list[tuple[t.Any, ...]]] = []
+    REQUIRED_TOGETHER: t.ClassVar[list[tuple[str, ...]]] = []
+
+    def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """Do the work; return the result keys (``changed`` included)."""
+        raise NotImplementedError
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        self._supports_check_mode = True
+        self._supports_async = False
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+
+        validation, args = self.validate_argument_spec(
+            argument_spec=self.ARGUMENT_SPEC,
+            mutually_exclusive=self.MUTUALLY_EXCLUSIVE or None,
+            required_if=self.REQUIRED_IF or None,
+            required_together=self.REQUIRED_TOGETHER or None,
+        )
+        del validation
+        try:
+            result.update(self.run_helper(args, task_vars))
+        except AnsibleConnectionFailure as exc:
+            result.update(unreachable=True, changed=False, msg=f"{self._task.action}: {exc}")
+        except HostScriptError as exc:
+            result.update(failed=True, changed=False, msg=f"{self._task.action}: {exc}", **exc.result_fields())
+        except ReturnResult as exc:
+            result.update(exc.result)
+            result.update(failed=True, msg=f"{self._task.action}: {exc}")
+            result.setdefault("changed", False)
+        except AnsibleActionFail:
+            raise
+        except (ValueError, TypeError) as exc:
+            # Parsers raise ValueError subclasses with the field and the value in
+            # the message; surface them as a clean failure, keep the trace for -vvv.
+            result.update(failed=True, changed=False, msg=f"{self._task.action}: {exc}",
+                          exception=traceback.format_exc())
+        return result
+
+
+__all__ = ["CrlfixActionBase", "ReturnResult"]

@@ -1,0 +1,231 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The work of ``crlfix.windows.cert_revocation_info``: one ``cert_inventory`` round trip, then Python.
+
+The host only lists DER bytes; parsing, filtering, chain building and the
+endpoint summary run on the controller (``module_utils/_cert_chain.py``), so
+the same code serves the module, the role and the unit tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime
+import hashlib
+import re
+import traceback
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.module_utils._cert_chain import (
+    FLAG_NAMES,
+    CertificateFilter,
+    StoreCertificate,
+    compile_subject_pattern,
+    normalize_thumbprint,
+    summarise_certificates,
+)
+from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import (
+    MissingCryptographyError,
+    require_cryptography,
+)
+from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints import (
+    CertificateParseError,
+    certificate_info,
+    eku_oid,
+    iso_utc,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+    SUPPORTED_SCHEMAS,
+    HostScriptError,
+    run_host_script,
+)
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+SCRIPT = "cert_inventory"
+
+# Kept identical to the options in plugins/modules/cert_revocation_info.py (a unit test compares them).
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "stores": {"type": "list", "elements": "str", "default": ["My"]},
+    "chain_stores": {"type": "list", "elements": "str", "default": ["CA", "Root"]},
+    "thumbprints": {"type": "list", "elements": "str"},
+    "subject": {"type": "str"},
+    "ekus": {"type": "list", "elements": "str"},
+    "expiry_warning_days": {"type": "int", "default": 30},
+    "include_winhttp": {"type": "bool", "default": False},
+}
+
+# Store names as Windows shows them (My, CA, Root, WebHosting, Remote Desktop, TrustedPublisher…).
+# Path separators and wildcards are refused even though the host uses -LiteralPath.
+_STORE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class CertRevocationOptions:
+    stores: tuple[str, ...]
+    chain_stores: tuple[str, ...]
+    certificate_filter: CertificateFilter
+    expiry_warning_days: int
+    include_winhttp: bool
+
+    def script_args(self) -> dict[str, t.Any]:
+        """The ``cert_inventory`` arguments (docs/dev/host-scripts.md)."""
+        return {"stores": list(self.stores), "chain_stores": list(self.chain_stores), "winhttp": self.include_winhttp}
+
+
+def _store_names(values: t.Iterable[t.Any], field: str, taken: t.Collection[str] = ()) -> tuple[str, ...]:
+    # Store names are case-insensitive on Windows; keep the first spelling, drop repeats.
+    seen = {name.casefold() for name in taken}
+    names = []
+    for value in values:
+        if not isinstance(value, str) or not _STORE_NAME.match(value):
+            raise ValueError(f"{field}: {value!r} is not a certificate store name (letters, digits, space, . _ -)")
+        if value.casefold() not in seen:
+            seen.add(value.casefold())
+            names.append(value)
+    return tuple(names)
+
+
+def validate_options(args: t.Mapping[str, t.Any]) -> CertRevocationOptions:
+    """Check the module options beyond their types; errors name the option and the value."""
+    stores = _store_names(args.get("stores") or [], "stores")
+    if not stores:
+        raise ValueError("stores: at least one store name is required")
+    chain_stores = _store_names(args.get("chain_stores") or [], "chain_stores", taken=stores)
+    days = args.get("expiry_warning_days", 30)
+    if days is None or days < 0:
+        raise ValueError(f"expiry_warning_days: must be 0 or more, got {days!r}")
+    certificate_filter = CertificateFilter(
+        thumbprints=frozenset(normalize_thumbprint(v) for v in args.get("thumbprints") or ()),
+        subject=compile_subject_pattern(args.get("subject")),
+        ekus=frozenset(eku_oid(v) for v in args.get("ekus") or ()),
+    )
+    return CertRevocationOptions(stores, chain_stores, certificate_filter, int(days),
+                                 bool(args.get("include_winhttp", False)))
+
+
+def empty_result() -> dict[str, t.Any]:
+    """Every documented return key, empty: what a failed task still carries."""
+    return {
+        "changed": False, "computer_name": None, "checked_at": None, "certificates": [], "endpoints": [],
+        "flags": {name: [] for name in FLAG_NAMES}, "missing_stores": [], "unparsable_certificates": [],
+        "store_counts": {}, "winhttp": None,
+    }
+
+
+def _winhttp_document(value: t.Any) -> dict[str, t.Any]:
+    # Get-CrlfixWinHttpState may hand back the body without the header keys; the result always
+    # carries the full winhttp_state document so consumers can treat both sources alike.
+    if not isinstance(value, dict):
+        raise ValueError(f"host script {SCRIPT}: winhttp must be the winhttp_state document, got {value!r:.80}")
+    document = {"script": "winhttp_state", "schema": 1, **value}
+    known = SUPPORTED_SCHEMAS["winhttp_state"]
+    if document["script"] != "winhttp_state" or document["schema"] not in known:
+        raise ValueError(f"host script {SCRIPT}: winhttp holds script={document['script']!r} "
+                         f"schema={document['schema']!r}, expected winhttp_state schema {sorted(known)}")
+    return document
+
+
+def _store_entries(document: t.Mapping[str, t.Any]) -> dict[str, list[t.Any]]:
+    stores = document.get("stores")
+    if not isinstance(stores, dict):
+        raise ValueError(f"host script {SCRIPT}: 'stores' must be an object, got {stores!r:.80}")
+    for name, entries in stores.items():
+        if not isinstance(entries, list):
+            # A hand-written twin or an old script could send a bare object; refuse rather than guess.
+            raise ValueError(f"host script {SCRIPT}: stores.{name} must be a list, got {entries!r:.80}")
+    return stores
+
+
+def summarise_inventory(
+    document: t.Mapping[str, t.Any], options: CertRevocationOptions, *, now: datetime.datetime
+) -> dict[str, t.Any]:
+    """Turn a checked ``cert_inventory`` document into the module result (pure)."""
+    stores = _store_entries(document)
+    by_name = {name.casefold(): name for name in stores}
+    parsed: dict[str, list[StoreCertificate]] = {}
+    unparsable: list[dict[str, t.Any]] = []
+    for name, entries in stores.items():
+        parsed[name] = []
+        for index, entry in enumerate(entries):
+            field = f"stores.{name}[{index}]"
+            der_b64 = entry.get("der_b64") if isinstance(entry, dict) else None
+            try:
+                der = base64.b64decode(der_b64 or "", validate=True)
+            except (binascii.Error, ValueError, TypeError):
+                der = b""
+            if not der:
+                unparsable.append({"store": name, "index": index, "thumbprint": None,
+                                   "error": f"{field}: der_b64 missing or not base64"})
+                continue
+            try:
+                info = certificate_info(der, field=field)
+            except CertificateParseError as exc:
+                # One odd certificate in a store must not hide the rest of the host's picture.
+                unparsable.append({"store": name, "index": index, "error": str(exc),
+                                   "thumbprint": hashlib.sha1(der).hexdigest().upper()})
+                continue
+            parsed[name].append(StoreCertificate(info, name, bool(entry.get("has_private_key", False))))
+
+    def unique(names: t.Iterable[str]) -> list[StoreCertificate]:
+        seen: set[str] = set()
+        out = []
+        for wanted in names:
+            for cert in parsed.get(by_name.get(wanted.casefold(), wanted), []):
+                if cert.info.thumbprint not in seen:
+                    seen.add(cert.info.thumbprint)
+                    out.append(cert)
+        return out
+
+    targets = [c for c in unique(options.stores) if options.certificate_filter.matches(c.info)]
+    pool = unique(options.stores + options.chain_stores)
+    summary = summarise_certificates(targets, pool, now=now, expiry_warning_days=options.expiry_warning_days)
+    winhttp = None
+    if options.include_winhttp:
+        winhttp = _winhttp_document(document.get("winhttp"))
+    missing = document.get("missing_stores") or []
+    return {
+        **empty_result(),
+        **summary,
+        "computer_name": document.get("computer_name"),
+        "checked_at": iso_utc(now),
+        "missing_stores": list(missing) if isinstance(missing, list) else [missing],
+        "unparsable_certificates": unparsable,
+        "store_counts": {name: len(entries) for name, entries in stores.items()},
+        "winhttp": winhttp,
+    }
+
+
+def gather_cert_revocation_info(
+    connection: ConnectionBase, args: t.Mapping[str, t.Any], *, task_action: str,
+    now: datetime.datetime | None = None,
+) -> dict[str, t.Any]:
+    """Validate ``args``, run ``cert_inventory`` once and summarise.
+
+    Raises:
+        ReturnResult: bad options, missing ``cryptography``, or a host answer we cannot use; the
+            result still carries every documented key.
+        AnsibleConnectionFailure: the transport failed (the host is reported unreachable).
+    """
+    try:
+        require_cryptography()
+        options = validate_options(args)
+    except MissingCryptographyError as exc:
+        raise ReturnResult(str(exc), **empty_result(), exception=exc.traceback) from None
+    except ValueError as exc:
+        raise ReturnResult(str(exc), **empty_result()) from None
+    try:
+        document = run_host_script(connection, SCRIPT, options.script_args(), task_action=task_action)
+    except HostScriptError as exc:
+        raise ReturnResult(str(exc), **empty_result(), **exc.result_fields()) from None
+    try:
+        return summarise_inventory(document, options, now=now or datetime.datetime.now(datetime.UTC))
+    except ValueError as exc:
+        raise ReturnResult(str(exc), **empty_result(), exception=traceback.format_exc()) from None
+
+
+__all__ = ["ARGUMENT_SPEC", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",
+           "summarise_inventory", "validate_options"]

@@ -1,0 +1,123 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""Build, run and check the collection's host scripts (docs/dev/host-scripts.md).
+
+A host script is ``plugins/plugin_utils/_ps1/<name>.ps1``; it runs with the
+shared ``_common.ps1`` in front of it and prints exactly one JSON document
+``{"script": <name>, "schema": <int>, ...}``.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from pathlib import Path
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import run_powershell
+from ansible_collections.crlfix.windows.plugins.plugin_utils._quote import quote_pwsh_literal
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+PS1_DIR = Path(__file__).resolve().parent / "_ps1"
+
+# The schema versions of each script this controller code understands. A host
+# that answers with another version (an older collection's script left behind,
+# a twin of another release) is refused rather than misread.
+SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
+    "winhttp_state": frozenset({1}),
+    "winhttp_apply": frozenset({1}),
+    "cert_inventory": frozenset({1}),
+    "crl_fetch": frozenset({1}),
+    "tls_probe": frozenset({1}),
+}
+SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
+
+
+class HostScriptError(Exception):
+    """A host script did not produce a document we can trust.
+
+    Carries the raw ``rc``/``stdout``/``stderr`` so the task result can show
+    exactly what the host said.
+    """
+
+    def __init__(self, message: str, *, rc: int | None = None, stdout: str = "", stderr: str = "") -> None:
+        super().__init__(message)
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def result_fields(self) -> dict[str, t.Any]:
+        """The fields a failed task result carries besides ``msg``."""
+        return {"rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
+
+
+def _read_ps1(name: str) -> str:
+    path = PS1_DIR / f"{name}.ps1"
+    return path.read_text(encoding="utf-8")
+
+
+def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
+    """Return the full text of host script ``name`` with ``args`` embedded.
+
+    ``args`` travel only as one quoted PowerShell literal holding compact JSON,
+    read back on the host with ``ConvertFrom-Json``; nothing else of the user's
+    input reaches the script text.
+    """
+    if name not in SCRIPT_SCHEMA:
+        raise ValueError(f"unknown host script {name!r}")
+    payload = json.dumps(dict(args), separators=(",", ":"), ensure_ascii=True, sort_keys=True)
+    header = [
+        f"# crlfix-script: {name}",
+        f"# crlfix-schema: {SCRIPT_SCHEMA[name]}",
+        f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
+    ]
+    return "\n".join(header) + "\n" + _read_ps1("_common") + "\n" + _read_ps1(name)
+
+
+def parse_host_document(name: str, rc: int, stdout: str, stderr: str) -> dict[str, t.Any]:
+    """Check and decode what host script ``name`` printed.
+
+    Raises:
+        HostScriptError: non-zero exit code, no JSON document, or a document of
+            another script or an unknown schema version.
+    """
+    if rc != 0:
+        detail = (stderr or stdout).strip() or "no output"
+        raise HostScriptError(f"host script {name} failed with rc {rc}: {detail}", rc=rc, stdout=stdout, stderr=stderr)
+    text = stdout.strip()
+    # Windows PowerShell may print a profile banner or warnings before the
+    # document; the document is always the last non-empty line.
+    last_line = text.splitlines()[-1] if text else ""
+    try:
+        document = json.loads(last_line)
+    except ValueError:
+        raise HostScriptError(
+            f"host script {name} did not print a JSON document: {text[:200]!r}", rc=rc, stdout=stdout, stderr=stderr
+        ) from None
+    if not isinstance(document, dict):
+        raise HostScriptError(f"host script {name} printed {type(document).__name__}, not an object", rc=rc,
+                              stdout=stdout, stderr=stderr)
+    got_name = document.get("script")
+    got_schema = document.get("schema")
+    if got_name != name:
+        raise HostScriptError(f"expected a document of host script {name}, got script={got_name!r}", rc=rc,
+                              stdout=stdout, stderr=stderr)
+    if got_schema not in SUPPORTED_SCHEMAS[name]:
+        raise HostScriptError(
+            f"host script {name} answered with schema {got_schema!r}; this collection understands "
+            f"{sorted(SUPPORTED_SCHEMAS[name])}",
+            rc=rc, stdout=stdout, stderr=stderr,
+        )
+    return document
+
+
+def run_host_script(
+    connection: ConnectionBase, name: str, args: t.Mapping[str, t.Any], *, task_action: str
+) -> dict[str, t.Any]:
+    """Run host script ``name`` in one remote command and return its checked document."""
+    rc, stdout, stderr = run_powershell(connection, build_host_script(name, args), task_action=task_action)
+    return parse_host_document(name, rc, stdout, stderr)
+
+
+__all__ = ["HostScriptError", "PS1_DIR", "SUPPORTED_SCHEMAS", "build_host_script", "parse_host_document",
+           "run_host_script"]

@@ -1,0 +1,67 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The one seam through which the collection runs anything on a Windows host.
+
+Unit tests monkeypatch :func:`run_powershell` and replay output recorded from Windows.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
+from ansible.module_utils.common.text.converters import to_text
+from ansible.utils.display import Display
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+display = Display()
+
+# cmd.exe, which WinRS uses to start the command, refuses longer command lines
+# ("The command line is too long."); past this the script goes over stdin.
+CMD_LINE_LIMIT = 8191
+
+# Reads the script from stdin and runs it. `$input` works for the winrm (cmd +
+# powershell.exe), psrp (pipeline input) and ssh connections alike.
+STDIN_BOOTSTRAP = (
+    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+)
+
+
+def run_powershell(connection: ConnectionBase, script: str, *, task_action: str) -> tuple[int, str, str]:
+    """Run ``script`` with Windows PowerShell on the host and return ``(rc, stdout, stderr)``.
+
+    The script is sent as ``-EncodedCommand`` (UTF-16-LE base64) through the
+    connection's PowerShell shell plugin, so it works over winrm, psrp and ssh.
+    The exit code is preserved (``$LASTEXITCODE`` of the last native command,
+    or 1 when the last statement failed).
+
+    Raises:
+        AnsibleConnectionFailure: the transport failed (host down, auth refused,
+            HTTP error); the task is reported unreachable, not failed.
+    """
+    shell = connection._shell
+    command = shell._encode_script(script, as_list=False, strict_mode=False, preserve_rc=True)
+    in_data: bytes | None = None
+    if len(command) > CMD_LINE_LIMIT:
+        command = shell._encode_script(STDIN_BOOTSTRAP, as_list=False, strict_mode=False, preserve_rc=True)
+        in_data = script.encode("utf-8")
+    display.vvvv(f"{task_action}: running host script ({len(script)} chars, via {'stdin' if in_data else 'argv'})")
+    try:
+        rc, stdout, stderr = connection.exec_command(command, in_data=in_data, sudoable=False)
+    except AnsibleConnectionFailure:
+        raise
+    except AnsibleError as exc:
+        # The winrm plugin raises plain AnsibleError for HTTP/WS-Man failures
+        # (e.g. "winrm send_input failed", 500 responses); they are transport faults.
+        raise AnsibleConnectionFailure(f"{task_action}: remote command failed on the transport: {exc}") from exc
+    except Exception as exc:  # requests/urllib3/socket errors escaping the plugin
+        raise AnsibleConnectionFailure(f"{task_action}: connection error: {exc}") from exc
+    return (
+        rc,
+        to_text(stdout, errors="surrogate_or_strict"),
+        to_text(stderr, errors="surrogate_or_strict"),
+    )
+
+
+__all__ = ["CMD_LINE_LIMIT", "STDIN_BOOTSTRAP", "run_powershell"]

@@ -1,0 +1,219 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""tls_probe: TLS handshakes with revocation checking measured on the host, judged on the controller.
+
+The host runs ``_ps1/tls_probe.ps1`` (docs/dev/host-scripts.md, ``tls_probe``).
+Why these .NET APIs (Microsoft Learn, .NET Framework 4.x as Windows PowerShell 5.1 uses it):
+
+- ``SslStream.AuthenticateAsClient(String, X509CertificateCollection, SslProtocols, Boolean)``:
+  the last argument, ``checkCertificateRevocation``, makes the Schannel client
+  build the server's chain with online revocation checking, i.e. CryptoAPI
+  downloads the CRLs through WinHTTP and the machine proxy, exactly what a
+  Lync/Exchange service does; the 15 s hang of the outage happens inside this call.
+- ``RemoteCertificateValidationCallback``: receives the built ``X509Chain``;
+  its ``ChainStatus`` carries the ``X509ChainStatusFlags`` names (Learn,
+  "X509ChainStatusFlags Enum": ``RevocationStatusUnknown`` = 64,
+  ``OfflineRevocation`` = 16777216). The callback accepts every certificate,
+  so the probe measures instead of enforcing. It is a PowerShell scriptblock;
+  that works because the synchronous ``AuthenticateAsClient`` calls it on the
+  calling thread, which has a runspace.
+- ``TcpClient.ConnectAsync(host, port).Wait(timeout)`` times the TCP connect
+  on its own and bounds it; ``ReceiveTimeout``/``SendTimeout`` bound the
+  handshake's socket reads (not CryptoAPI's retrieval, which has its own
+  timeouts: 15 s per URL, 20 s per chain by default).
+- A runspace pool runs one PowerShell instance per peer, so peers are probed
+  in parallel; the samples of one peer run one after the other (a second
+  sample sees what the first one left in CryptoAPI's cache, like a real service).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats import (
+    EMPTY_SUMMARY,
+    VERDICTS,
+    is_revocation_unknown,
+    latency_verdict,
+    summarize,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError, run_host_script
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+DEFAULT_SAMPLES = 3
+MAX_SAMPLES = 50
+DEFAULT_TIMEOUT_MS = 20000
+MAX_TIMEOUT_MS = 600000
+DEFAULT_MAX_HANDSHAKE_MS = 1000
+
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>[0-9]+)$")
+
+
+class PeerError(ValueError):
+    """A peer is not acceptable; the message names the field and the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Peer:
+    host: str
+    port: int
+    sni: str
+
+    @property
+    def display(self) -> str:
+        """``host:port``, with brackets around an IPv6 literal."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def as_host_args(self) -> dict[str, t.Any]:
+        return {"host": self.host, "port": self.port, "sni": self.sni}
+
+
+def validate_host(value: t.Any, *, field: str) -> str:
+    """Return a DNS name, IPv4 or IPv6 literal (brackets removed)."""
+    if not isinstance(value, str) or not value:
+        raise PeerError(f"{field}: expected a host name or IP address, got {value!r}")
+    host = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if ":" in host:
+        try:
+            return str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise PeerError(f"{field}: not a valid IPv6 address: {value!r}") from None
+    if not _DNS_NAME.match(host):
+        raise PeerError(f"{field}: not a valid host name or IP address: {value!r}")
+    return host
+
+
+def validate_port(value: t.Any, *, field: str) -> int:
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise PeerError(f"{field}: port must be an integer from 1 to 65535, got {value!r}")
+    return value
+
+
+def parse_peer(value: t.Any, *, field: str) -> Peer:
+    """``host:port``, ``[IPv6]:port`` or ``{host, port, sni}``; SNI defaults to the host."""
+    if isinstance(value, str):
+        match = _HOST_PORT.match(value)
+        if not match:
+            hint = " (an IPv6 address needs brackets: [2001:db8::1]:5061)" if value.count(":") > 1 else ""
+            raise PeerError(f"{field}: expected host:port or [IPv6]:port, got {value!r}{hint}")
+        host = validate_host(match.group("v6") or match.group("host"), field=field)
+        if match.group("v6") and ":" not in host:
+            raise PeerError(f"{field}: brackets are only for IPv6 addresses, got {value!r}")
+        return Peer(host=host, port=validate_port(match.group("port"), field=field), sni=host)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"host", "port", "sni"})
+        if unknown:
+            raise PeerError(f"{field}: unknown keys {unknown}; a peer dict has host, port and sni")
+        if "host" not in value or "port" not in value:
+            raise PeerError(f"{field}: a peer dict needs 'host' and 'port', got {value!r}")
+        host = validate_host(value["host"], field=f"{field}.host")
+        port = validate_port(value["port"], field=f"{field}.port")
+        sni = value.get("sni")
+        sni = host if sni is None else validate_host(sni, field=f"{field}.sni")
+        return Peer(host=host, port=port, sni=sni)
+    raise PeerError(f"{field}: expected host:port or a {{host, port, sni}} dict, got {value!r}")
+
+
+def normalize_peers(value: t.Any, *, field: str = "peers") -> list[Peer]:
+    if not isinstance(value, list) or not value:
+        raise PeerError(f"{field}: expected a non-empty list of peers, got {value!r}")
+    return [parse_peer(item, field=f"{field}[{index}]") for index, item in enumerate(value)]
+
+
+def _int_option(args: t.Mapping[str, t.Any], name: str, low: int, high: int) -> int:
+    value = args[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise PeerError(f"{name}: must be an integer from {low} to {high}, got {value!r}")
+    return value
+
+
+def _union(lists: t.Iterable[t.Iterable[str]]) -> list[str]:
+    seen: dict[str, None] = {}
+    for names in lists:
+        for name in names:
+            seen.setdefault(str(name), None)
+    return list(seen)
+
+
+def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
+    """Turn one ``tls_probe`` result into the module's per-peer result."""
+    samples = host.get("samples")
+    if not isinstance(samples, list):
+        raise HostScriptError(f"tls_probe: the result for {peer.display} has no samples list")
+    samples = [s if isinstance(s, dict) else {"error": f"malformed sample {s!r}"} for s in samples]
+    handshake = [s.get("handshake_ms") if not s.get("error") else None for s in samples]
+    errors = [f"sample {i + 1}: {s['error']}" for i, s in enumerate(samples) if s.get("error")]
+    if not samples:
+        errors.append("the host ran no sample")
+    chain_status = _union(s.get("chain_status") or [] for s in samples)
+    revocation_unknown = is_revocation_unknown(chain_status)
+    summary = summarize(handshake)
+    protocols = _union([s["protocol"]] for s in samples if s.get("protocol"))
+    return {
+        "peer": peer.display,
+        "host": peer.host,
+        "port": peer.port,
+        "sni": peer.sni,
+        "samples_ms": handshake,
+        "tcp_connect_ms": [s.get("tcp_connect_ms") for s in samples],
+        **(summary.as_dict() if summary else EMPTY_SUMMARY),
+        # Samples of one peer negotiate the same protocol; the first one stands for all.
+        "protocol": protocols[0] if protocols else None,
+        "chain_status": chain_status,
+        "policy_errors": _union([s["policy_errors"]] for s in samples if s.get("policy_errors")),
+        "revocation_unknown": revocation_unknown,
+        "errors": errors,
+        "verdict": latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
+                                   max_handshake_ms=max_handshake_ms),
+    }
+
+
+def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, task_action: str) -> dict[str, t.Any]:
+    """Validate ``args``, run ``tls_probe`` once for all peers and build the result (``changed`` is always false)."""
+    peers = normalize_peers(args["peers"])
+    samples = _int_option(args, "samples", 1, MAX_SAMPLES)
+    timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
+    max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
+    host_args = {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
+                 "check_revocation": bool(args["check_revocation"])}
+    document = run_host_script(connection, "tls_probe", host_args, task_action=task_action)
+    host_results = document.get("results")
+    if not isinstance(host_results, list) or len(host_results) != len(peers):
+        count = len(host_results) if isinstance(host_results, list) else 0
+        raise HostScriptError(f"tls_probe answered with {count} results for {len(peers)} peers")
+    results = []
+    for index, (peer, host) in enumerate(zip(peers, host_results, strict=True)):
+        if not isinstance(host, dict) or host.get("host") != peer.host or host.get("port") != peer.port:
+            raise HostScriptError(f"tls_probe: results[{index}] is not the answer for {peer.display}")
+        results.append(interpret_peer(peer, host, max_handshake_ms=max_handshake_ms))
+    worst = [r["max_ms"] for r in results if r["max_ms"] is not None]
+    return {
+        "changed": False,
+        "results": results,
+        "all_pass": all(r["verdict"] == "pass" for r in results),
+        "worst_ms": max(worst) if worst else None,
+        "max_handshake_ms": max_handshake_ms,
+        "summary": {"total": len(results), **{v: sum(1 for r in results if r["verdict"] == v) for v in VERDICTS}},
+    }
+
+
+__all__ = [
+    "DEFAULT_MAX_HANDSHAKE_MS",
+    "DEFAULT_SAMPLES",
+    "DEFAULT_TIMEOUT_MS",
+    "Peer",
+    "PeerError",
+    "interpret_peer",
+    "normalize_peers",
+    "parse_peer",
+    "run_tls_probe",
+    "validate_host",
+]

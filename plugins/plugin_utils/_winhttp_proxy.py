@@ -1,0 +1,383 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The logic of ``winhttp_proxy_info`` and ``winhttp_proxy``: read, compare, plan, apply, verify.
+
+Host side (``_ps1/_common.ps1``, ``winhttp_state.ps1``, ``winhttp_apply.ps1``; contract in
+docs/dev/host-scripts.md):
+
+* Registry views are opened with ``RegistryKey.OpenBaseKey(LocalMachine, Registry64|Registry32)``, never
+  through ``HKLM:\\SOFTWARE\\WOW6432Node``, so a 32-bit shell cannot be redirected to the wrong view.
+* Each view is written by its own netsh: ``System32`` for ``native`` (``Sysnative`` when the shell itself is
+  32-bit on a 64-bit OS, because ``System32`` would be redirected) and ``SysWOW64`` for ``wow6432``.
+* netsh gets each value as one separate argument (``proxy-server=<proxy>``, ``bypass-list=<bypass>``) without
+  quotes: the values were validated here and contain no whitespace or quotes, so netsh needs none, and no
+  value is ever parsed as PowerShell. ``$ErrorActionPreference`` is ``Continue`` around native calls so that
+  netsh's stderr becomes output, not a terminating error.
+* Non-ASCII characters in the JSON document are escaped as ``\\uXXXX`` so that the console code page
+  cannot garble them on the way back.
+* The scripts are kept small (``_common`` + ``winhttp_apply`` about 2,600 characters) so that the
+  ``-EncodedCommand`` of a typical apply fits cmd.exe's 8,191-character limit; longer argument lists go
+  over stdin (``_pwsh_exec.py``).
+
+Controller side: the ``WinHttpSettings`` value is the source of truth. Two values are *equal* when WinHTTP
+would act the same (see ``module_utils/_proxy_values.py``): an absent value and a direct-access value are
+both direct access; a proxy value compares its proxy and bypass list normalised.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import typing as t
+from dataclasses import dataclass
+
+from ansible.utils.display import Display
+
+from ansible_collections.crlfix.windows.plugins.module_utils._netsh_winhttp import (
+    ADVPROXY_FIELDS,
+    NetshOutputError,
+    parse_show_advproxy,
+)
+from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import (
+    bypass_key,
+    proxy_key,
+    validate_bypass,
+    validate_proxy,
+)
+from ansible_collections.crlfix.windows.plugins.module_utils._winhttp_settings import (
+    VERSION_NETSH,
+    WinHttpSettings,
+    WinHttpSettingsError,
+    build_winhttp_settings,
+    next_counter,
+    parse_winhttp_settings,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import run_host_script
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+display = Display()
+
+VIEWS = ("native", "wow6432")
+NETSH = {"native": r"%windir%\System32\netsh.exe", "wow6432": r"%windir%\SysWOW64\netsh.exe"}
+REG_PATH = {
+    "native": r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections",
+    "wow6432": r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Internet Settings\Connections",
+}
+
+# Kept in sync with DOCUMENTATION in plugins/modules/winhttp_proxy*.py (tests compare them).
+INFO_ARGUMENT_SPEC: dict[str, t.Any] = {}
+PROXY_ARGUMENT_SPEC: dict[str, t.Any] = {
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "proxy": {"type": "str"},
+    "bypass": {"type": "list", "elements": "str", "default": []},
+    "views": {"type": "list", "elements": "str", "choices": list(VIEWS), "default": list(VIEWS)},
+    "restore": {"type": "dict"},
+}
+# Checked before defaults are filled in, so only options the user wrote count.
+PROXY_MUTUALLY_EXCLUSIVE = [("restore", "proxy"), ("restore", "bypass"), ("restore", "state"), ("restore", "views")]
+
+
+@dataclass(frozen=True)
+class ViewValue:
+    """One registry view's ``WinHttpSettings``: absent, decoded, or present but undecodable (``error``)."""
+
+    present: bool
+    raw: bytes | None = None
+    settings: WinHttpSettings | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_raw(cls, raw: bytes | None) -> ViewValue:
+        if raw is None:
+            return cls(present=False)
+        try:
+            return cls(present=True, raw=raw, settings=parse_winhttp_settings(raw))
+        except WinHttpSettingsError as exc:
+            return cls(present=True, raw=raw, error=str(exc))
+
+    def effective(self) -> tuple[t.Any, ...]:
+        """What WinHTTP acts on; equal tuples mean equal behaviour."""
+        if self.error is not None:
+            return ("invalid", self.raw)
+        if self.settings is None or self.settings.mode == "direct":
+            return ("direct",)
+        return ("proxy", proxy_key(self.settings.proxy), bypass_key(self.settings.bypass))
+
+    def summary(self) -> dict[str, t.Any]:
+        """``present``, ``mode``, ``proxy``, ``bypass`` (list), ``raw_b64`` (null when absent or only predicted)."""
+        settings = self.settings
+        return {
+            "present": self.present,
+            "mode": None if self.error else (settings.mode if settings else "direct"),
+            "proxy": settings.proxy if settings else ("" if not self.error else None),
+            "bypass": settings.bypass_list if settings else [],
+            "raw_b64": base64.b64encode(self.raw).decode("ascii") if self.raw is not None else None,
+        }
+
+    def info(self) -> dict[str, t.Any]:
+        """:meth:`summary` plus ``version``, ``counter``, ``flags`` and ``error`` (null when decoded)."""
+        settings = self.settings
+        return {
+            **self.summary(),
+            "version": settings.version if settings else None,
+            "counter": settings.counter if settings else None,
+            "flags": settings.flags if settings else None,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class HostState:
+    """A decoded ``winhttp_state`` document (or the state part of a ``winhttp_apply`` document)."""
+
+    computer_name: str
+    os_build: int | None
+    os_caption: str
+    is_64bit: bool
+    views: dict[str, ViewValue | None]
+    advproxy: dict[str, t.Any] | None
+
+    @property
+    def views_disagree(self) -> bool:
+        existing = [value.effective() for value in self.views.values() if value is not None]
+        return len(set(existing)) > 1
+
+
+def _b64(value: t.Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError(f"{where}: expected base64 text, got {value!r:.80}")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise ValueError(f"{where}: {value!r:.80} is not valid base64") from None
+
+
+def parse_state(document: t.Mapping[str, t.Any], *, script: str = "winhttp_state") -> HostState:
+    """Decode the state keys of a host document; raises ValueError naming the bad key."""
+    views_doc = document.get("views")
+    if not isinstance(views_doc, dict) or not isinstance(views_doc.get("native"), dict):
+        raise ValueError(f"host script {script}: 'views' must hold a 'native' object, got {views_doc!r:.120}")
+    os_doc = document.get("os") if isinstance(document.get("os"), dict) else {}
+    views: dict[str, ViewValue | None] = {}
+    for view in VIEWS:
+        entry = views_doc.get(view)
+        if entry is None:
+            views[view] = None
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("present"), bool):
+            raise ValueError(f"host script {script}: views.{view} must be an object with a boolean 'present'")
+        where = f"host script {script}: views.{view}.value_b64"
+        views[view] = ViewValue.from_raw(_b64(entry.get("value_b64"), where) if entry["present"] else None)
+    build = os_doc.get("build")
+    return HostState(
+        computer_name=str(document.get("computer_name") or ""),
+        os_build=build if isinstance(build, int) else None,
+        os_caption=str(os_doc.get("caption") or "").strip(),
+        is_64bit=bool(os_doc.get("is_64bit", views["wow6432"] is not None)),
+        views=views,
+        advproxy=document.get("advproxy") if isinstance(document.get("advproxy"), dict) else None,
+    )
+
+
+def decode_advproxy(advproxy: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
+    """The ``advproxy`` return value: null below build 20348, else parsed settings plus ``rc``/``output``/``error``."""
+    if advproxy is None:
+        return None
+    output = str(advproxy.get("output") or "")
+    result: dict[str, t.Any] = {"rc": advproxy.get("rc"), "output": output, "error": None}
+    try:
+        result.update(parse_show_advproxy(output))
+    except NetshOutputError as exc:
+        result.update({key: None for key in ADVPROXY_FIELDS}, raw=None, error=str(exc))
+    return result
+
+
+def gather_winhttp_proxy_info(connection: ConnectionBase, *, task_action: str) -> dict[str, t.Any]:
+    """``winhttp_proxy_info``: one ``winhttp_state`` round trip, decoded."""
+    state = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
+    return {
+        "changed": False,
+        "computer_name": state.computer_name,
+        "os_build": state.os_build,
+        "is_64bit": state.is_64bit,
+        "views": {view: (value.info() if value else None) for view, value in state.views.items()},
+        "views_disagree": state.views_disagree,
+        "advproxy": decode_advproxy(state.advproxy),
+    }
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the task asks for: ``present`` (proxy + bypass) or ``absent`` (direct access)."""
+
+    state: str
+    proxy: str = ""
+    bypass: tuple[str, ...] = ()
+
+    def effective(self) -> tuple[t.Any, ...]:
+        if self.state == "absent":
+            return ("direct",)
+        return ("proxy", proxy_key(self.proxy), bypass_key(self.bypass))
+
+
+def desired_from_args(args: t.Mapping[str, t.Any]) -> Desired:
+    """Validate ``state``/``proxy``/``bypass``; errors name the option and the value."""
+    if args.get("state", "present") == "absent":
+        if args.get("proxy") is not None or args.get("bypass"):
+            raise ValueError("proxy and bypass cannot be used with state=absent (direct access has neither)")
+        return Desired(state="absent")
+    if args.get("proxy") is None:
+        raise ValueError("proxy is required with state=present (or use state=absent or restore)")
+    return Desired(state="present", proxy=validate_proxy(args["proxy"]),
+                   bypass=tuple(validate_bypass(args.get("bypass") or [])))
+
+
+def restore_from_args(restore: t.Any) -> dict[str, bytes | None]:
+    """Validate ``restore`` (view -> base64 or null); every value must decode as ``WinHttpSettings``."""
+    if not isinstance(restore, dict) or not restore:
+        raise ValueError(f"restore must map one or more of {', '.join(VIEWS)} to base64 or null, got {restore!r:.80}")
+    result: dict[str, bytes | None] = {}
+    for view, value in restore.items():
+        if view not in VIEWS:
+            raise ValueError(f"restore: unknown view {view!r}; expected {' or '.join(VIEWS)}")
+        if value is None:
+            result[view] = None
+            continue
+        raw = _b64(value, f"restore.{view}")
+        try:
+            parse_winhttp_settings(raw)
+        except WinHttpSettingsError as exc:
+            raise ValueError(f"restore.{view}: refusing to write a malformed value: {exc}") from None
+        result[view] = raw
+    return result
+
+
+def plan_operations(before: HostState, views: t.Sequence[str], *, desired: Desired | None,
+                    restore: t.Mapping[str, bytes | None] | None) -> list[dict[str, t.Any]]:
+    """The ``winhttp_apply`` operations (contract shape) for every view whose value differs, in view order."""
+    operations: list[dict[str, t.Any]] = []
+    for view in views:
+        current = before.views[view]
+        if current is None:
+            continue
+        if restore is not None:
+            raw = restore[view]
+            if current.raw != raw:  # byte-exact: a restore also puts back the counter
+                operations.append({"view": view, "action": "restore",
+                                   "value_b64": None if raw is None else base64.b64encode(raw).decode("ascii")})
+        elif desired is not None and current.effective() != desired.effective():
+            if desired.state == "absent":
+                operations.append({"view": view, "action": "reset"})
+            else:
+                operations.append({"view": view, "action": "set", "proxy": desired.proxy,
+                                   "bypass": ";".join(desired.bypass)})
+    return operations
+
+
+def _describe_operation(op: dict[str, t.Any]) -> str:
+    view, action = op["view"], op["action"]
+    if action == "set":
+        bypass = f' bypass-list="{op["bypass"]}"' if op["bypass"] else ""
+        return f'{NETSH[view]} winhttp set proxy proxy-server="{op["proxy"]}"{bypass}'
+    if action == "reset":
+        return f"{NETSH[view]} winhttp reset proxy"
+    if op["value_b64"] is None:
+        return rf"delete {REG_PATH[view]}\WinHttpSettings"
+    return rf"write {REG_PATH[view]}\WinHttpSettings (REG_BINARY, {len(base64.b64decode(op['value_b64']))} bytes)"
+
+
+def _predict(op: dict[str, t.Any], current: ViewValue) -> ViewValue:
+    """The value an operation leaves behind (check mode); netsh-written bytes are not known exactly."""
+    if op["action"] == "restore":
+        return ViewValue.from_raw(None if op["value_b64"] is None else base64.b64decode(op["value_b64"]))
+    version = current.settings.version if current.settings else VERSION_NETSH
+    settings = build_winhttp_settings(proxy=op.get("proxy", ""), bypass=op.get("bypass", ""),
+                                      counter=next_counter(current.settings), version=version)
+    return ViewValue(present=True, raw=None, settings=settings)
+
+
+def _diff_text(state: dict[str, ViewValue | None]) -> str:
+    lines = []
+    for view, value in state.items():
+        if value is None:
+            continue
+        s = value.summary()
+        text = f"error {value.error}" if value.error else s["mode"]
+        if s["mode"] == "proxy":
+            text += f" {s['proxy']}" + (f" bypass={';'.join(s['bypass'])}" if s["bypass"] else "")
+        lines.append(f"{view}: {text}{'' if value.present else ' (no value)'}")
+    return "\n".join(lines) + "\n"
+
+
+def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, diff: bool,
+                         task_action: str) -> dict[str, t.Any]:
+    """``winhttp_proxy``: read (one round trip), plan per view, apply and read back (one more) unless unchanged."""
+    restore = restore_from_args(args["restore"]) if args.get("restore") is not None else None
+    desired = None if restore is not None else desired_from_args(args)
+    asked = VIEWS if args.get("views") is None else args["views"]
+    wanted_views = list(restore) if restore is not None else [view for view in VIEWS if view in asked]
+    if not wanted_views:
+        raise ValueError("views must name at least one of native, wow6432")
+
+    before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
+    views = [v for v in wanted_views if before.views[v] is not None]
+    if restore is not None and len(views) < len(wanted_views):
+        raise ValueError("restore names view wow6432, which a 32-bit Windows does not have")
+    operations = plan_operations(before, views, desired=desired, restore=restore)
+    display.vvv(f"{task_action}: {len(operations)} operation(s) planned for views {views}")
+
+    result: dict[str, t.Any] = {
+        "changed": bool(operations),
+        "before": {view: (value.summary() if value else None) for view, value in before.views.items()},
+        "previous_raw": {view: t.cast(ViewValue, before.views[view]).summary()["raw_b64"] for view in views},
+        "operations": [{**op, "command": _describe_operation(op)} for op in operations],
+    }
+    after_views = dict(before.views)
+    if operations and check_mode:
+        for op in operations:
+            after_views[op["view"]] = _predict(op, t.cast(ViewValue, before.views[op["view"]]))
+    elif operations:
+        document = run_host_script(connection, "winhttp_apply", {"operations": operations}, task_action=task_action)
+        after_views = dict(parse_state(document, script="winhttp_apply").views)
+        ran = document.get("results") if isinstance(document.get("results"), list) else []
+        for entry, ran_op in zip(result["operations"], ran, strict=False):
+            if isinstance(ran_op, dict):
+                entry.update(rc=ran_op.get("rc"), output=ran_op.get("output"))
+        result["changed"] = any(isinstance(r, dict) and r.get("rc") == 0 for r in ran)
+    # Predicted netsh writes carry no raw bytes (version and counter are the host's business): raw_b64 is null.
+    result["after"] = {view: (value.summary() if value else None) for view, value in after_views.items()}
+    result["views_disagree"] = len({v.effective() for v in after_views.values() if v is not None}) > 1
+    if diff:
+        result["diff"] = {"before": _diff_text(before.views), "after": _diff_text(after_views),
+                          "before_header": "WinHttpSettings (before)", "after_header": "WinHttpSettings (after)"}
+    if operations and not check_mode:
+        _verify(result, operations, after_views, desired, restore)
+    return result
+
+
+def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after: dict[str, ViewValue | None],
+            desired: Desired | None, restore: dict[str, bytes | None] | None) -> None:
+    """Fail (with the full result) unless every operation ran and every view now holds what was asked."""
+    for entry in result["operations"]:
+        if entry.get("rc") != 0:
+            detail = (entry.get("output") or "not run").strip()
+            raise ReturnResult(f"{entry['action']} on view {entry['view']} failed (rc {entry.get('rc')}): {detail}",
+                               **result)
+    for op in operations:
+        value = after[op["view"]]
+        ok = value is not None and (
+            value.raw == restore[op["view"]] if restore is not None
+            else value.effective() == t.cast(Desired, desired).effective()
+        )
+        if not ok:
+            raise ReturnResult(f"view {op['view']} does not hold the requested setting after {op['action']}; "
+                               "a Group Policy or another tool may be rewriting it", **result)
+
+
+__all__ = [
+    "INFO_ARGUMENT_SPEC", "PROXY_ARGUMENT_SPEC", "PROXY_MUTUALLY_EXCLUSIVE", "VIEWS", "Desired", "HostState",
+    "ViewValue", "decode_advproxy", "desired_from_args", "gather_winhttp_proxy_info", "manage_winhttp_proxy",
+    "parse_state", "plan_operations", "restore_from_args",
+]

@@ -1,0 +1,68 @@
+"""WinHTTP proxy selection and bypass-list semantics (Microsoft Learn, "WINHTTP_PROXY_INFO structure")."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.lab.winhttp import OutboundPolicy, WinHttpProxy, bypassed
+
+
+@pytest.mark.parametrize(
+    ("proxy", "url", "expected"),
+    [
+        (None, "http://crl.public-ca.test/a.crl", None),
+        ("", "http://crl.public-ca.test/a.crl", None),
+        ("127.0.0.1:3128", "http://crl.public-ca.test/a.crl", ("127.0.0.1", 3128)),
+        ("proxy.contoso.test", "http://crl.public-ca.test/a.crl", ("proxy.contoso.test", 80)),
+        ("http://127.0.0.1:3128", "http://x.test/", ("127.0.0.1", 3128)),
+        ("http=p1:8080;https=p2:8443", "http://x.test/", ("p1", 8080)),
+        ("https=p2:8443 http=p1:8080", "http://x.test/", ("p1", 8080)),
+        ("https=p2:8443", "http://x.test/", None),  # only an https proxy: CRLs over http go direct
+        ("https=p2:8443;p3:3128", "http://x.test/", ("p3", 3128)),
+    ],
+)
+def test_proxy_for(proxy, url, expected):
+    assert WinHttpProxy(proxy).proxy_for(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "bypass", "expected"),
+    [
+        ("intranet", "<local>", True),  # no period: local
+        ("crl.public-ca.test", "<local>", False),
+        ("crl.public-ca.test", "*.public-ca.test", True),
+        ("public-ca.test", "*.public-ca.test", False),
+        ("CRL.Public-CA.test", "*.public-ca.test", True),
+        ("crl.public-ca.test", "crl.public-ca.test", True),
+        ("crl2.public-ca.test", "crl.public-ca.test", False),
+        ("10.1.2.3", "10.*", True),
+        ("crl.public-ca.test", "<local>;*.contoso.com", False),
+        ("fe01.contoso.com", "<local> *.contoso.com", True),
+        ("crl.public-ca.test", "*public-ca*", True),
+        ("crl.public-ca.test", "crl.public-ca.test:8080", False),
+        ("crl.public-ca.test", "http://crl.public-ca.test", True),
+        ("crl.public-ca.test", "https://crl.public-ca.test", False),
+        ("crl.public-ca.test", None, False),
+    ],
+)
+def test_bypass_semantics(host, bypass, expected):
+    assert bypassed(host, None, "http", bypass) is expected
+
+
+def test_bypassed_url_goes_direct():
+    proxy = WinHttpProxy("127.0.0.1:3128", "<local>;*.public-ca.test")
+    assert proxy.proxy_for("http://crl.public-ca.test/issuing-ca.crl") is None
+    assert proxy.proxy_for("http://crl.other-ca.test/x.crl") == ("127.0.0.1", 3128)
+
+
+def test_bad_proxy_names_the_field():
+    with pytest.raises(ValueError, match="proxy"):
+        WinHttpProxy("127.0.0.1:99999")
+    with pytest.raises(ValueError, match="proxy"):
+        WinHttpProxy("http://a/b:3128")
+
+
+def test_outbound_policy_intranet():
+    policy = OutboundPolicy()
+    assert policy.reachable("127.0.0.1") and policy.reachable("127.0.1.7") and policy.reachable("127.0.3.200")
+    assert not policy.reachable("127.0.9.80")

@@ -1,0 +1,256 @@
+"""Schannel as a client that checks revocation (``SslStream`` with ``checkCertificateRevocation: true``), and a
+small TLS server for the twins' SIP-style port (5061).
+
+The probe makes a real TCP connection and a real TLS handshake (stdlib ``ssl``, trusting the host's Root store,
+SNI and host-name check on), then builds the peer's chain and checks its revocation with
+``tests.lab.cryptoapi.check_chain_revocation``. On Windows the revocation check runs inside the handshake
+(certificate validation happens before the client's Finished/when the credentials are validated); here it runs
+right after the TLS library's own handshake, and ``handshake_ms`` is the sum of both, which is what a caller of
+``AuthenticateAsClient`` measures. The peer's intermediate is taken from the handshake when the stdlib exposes it
+(``get_verified_chain``, Python 3.13+), else from the host's CA store (the chain Windows would build from its
+stores before fetching AIA, which the lab does not model).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import socket
+import ssl
+import threading
+import time
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from tests.lab.cryptoapi import DEFAULT_CHAIN_TIMEOUT, DEFAULT_URL_TIMEOUT, check_chain_revocation
+from tests.lab.winhttp import (
+    DEFAULT_POLICY,
+    ERROR_WINHTTP_TIMEOUT,
+    OutboundPolicy,
+    WinHttpProxy,
+    blackhole_wait,
+    resolve,
+)
+
+SIP_TLS_PORT = 5061
+
+
+def _ms(start: float) -> int:
+    return int((time.monotonic() - start) * 1000)
+
+
+def _store_ders(stores: dict, name: str) -> list[bytes]:
+    return [base64.b64decode(c["der_b64"]) for c in stores.get(name, [])]
+
+
+def _pem(der: bytes) -> str:
+    return x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def build_chain(leaf_der: bytes, candidates: list[bytes]) -> list[bytes]:
+    """Leaf first, then each issuer found among ``candidates`` by subject name, up to a self-signed root."""
+    by_subject = {x509.load_der_x509_certificate(d).subject: d for d in candidates}
+    chain, current = [leaf_der], x509.load_der_x509_certificate(leaf_der)
+    while current.issuer != current.subject and current.issuer in by_subject and len(chain) < 8:
+        der = by_subject[current.issuer]
+        chain.append(der)
+        current = x509.load_der_x509_certificate(der)
+    return chain
+
+
+def parse_peer(peer: str) -> tuple[str, int]:
+    host, sep, port = peer.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"peer: expected 'host:port', got {peer!r}")
+    return host, int(port)
+
+
+def probe(
+    peer: str,
+    *,
+    sni: str,
+    stores: dict,
+    proxy: WinHttpProxy,
+    names: dict[str, str],
+    cache: dict,
+    per_url_timeout: float = DEFAULT_URL_TIMEOUT,
+    total_timeout: float = DEFAULT_CHAIN_TIMEOUT,
+    connect_timeout: float = 5.0,
+    policy: OutboundPolicy | None = None,
+    client_cert: tuple[Path, Path] | None = None,
+    cancel: threading.Event | None = None,
+    now: dt.datetime | None = None,
+) -> dict:
+    """One TLS handshake from a host (its cert ``stores``, WinHTTP ``proxy``, URL ``cache``) to ``peer``.
+
+    Returns ``peer, sni, tcp_connect_ms, handshake_ms, tls_ms, revocation_ms, protocol, chain_status``
+    (ok / revoked / revocation_offline / untrusted, None when no handshake happened), ``trust_status``,
+    ``revocation`` (the full ``check_chain_revocation`` result) and ``error``. Never raises for network
+    failures. ``client_cert`` = (cert PEM, key PEM) for mutual TLS, as Lync servers do on 5061.
+    """
+    host, port = parse_peer(peer)
+    result = {
+        "peer": peer,
+        "sni": sni,
+        "tcp_connect_ms": None,
+        "handshake_ms": None,
+        "tls_ms": None,
+        "revocation_ms": None,
+        "protocol": None,
+        "chain_status": None,
+        "trust_status": [],
+        "revocation": None,
+        "error": None,
+    }
+    address = resolve(host, names)
+    if address is None:
+        result["error"] = f"peer: cannot resolve {host!r}"
+        return result
+    start = time.monotonic()
+    if not (policy or DEFAULT_POLICY).reachable(address):
+        blackhole_wait(connect_timeout, cancel)
+        result.update(tcp_connect_ms=_ms(start), error=f"TCP connect: {ERROR_WINHTTP_TIMEOUT}")
+        return result
+    try:
+        sock = socket.create_connection((address, port), timeout=connect_timeout)
+    except OSError as exc:
+        result.update(tcp_connect_ms=_ms(start), error=f"TCP connect to {address}:{port} failed: {exc}")
+        return result
+    result["tcp_connect_ms"] = _ms(start)
+    roots = _store_ders(stores, "Root")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if roots:
+        ctx.load_verify_locations(cadata="".join(_pem(d) for d in roots))
+    if client_cert:
+        ctx.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+    hs_start = time.monotonic()
+    try:
+        with ctx.wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False) as tls:
+            tls.settimeout(connect_timeout)
+            try:
+                tls.do_handshake()
+            except ssl.SSLCertVerificationError as exc:
+                result.update(
+                    tls_ms=_ms(hs_start),
+                    handshake_ms=_ms(hs_start),
+                    chain_status="untrusted",
+                    error=f"TLS: certificate verification failed: {exc.verify_message}",
+                )
+                return result
+            result["tls_ms"] = _ms(hs_start)
+            result["protocol"] = tls.version()
+            leaf = tls.getpeercert(binary_form=True)
+            verified = getattr(tls, "get_verified_chain", None)
+            candidates = [c if isinstance(c, bytes) else c.public_bytes() for c in verified()] if verified else []
+            chain = build_chain(leaf, candidates + _store_ders(stores, "CA") + roots)
+            rev_start = time.monotonic()
+            check = check_chain_revocation(
+                chain,
+                proxy=proxy,
+                names=names,
+                cache=cache,
+                now=now,
+                per_url_timeout=per_url_timeout,
+                total_timeout=total_timeout,
+                policy=policy,
+                cancel=cancel,
+            )
+            result.update(
+                revocation_ms=_ms(rev_start),
+                handshake_ms=_ms(hs_start),
+                chain_status=check["status"],
+                trust_status=check["trust_status"],
+                revocation=check,
+            )
+            try:
+                tls.unwrap()
+            except (OSError, ssl.SSLError):
+                pass
+    except (OSError, ssl.SSLError) as exc:
+        result.update(handshake_ms=result["handshake_ms"] or _ms(hs_start), error=f"TLS: {exc}")
+    return result
+
+
+def server_context(certfile: Path, keyfile: Path, *, client_ca: Path | None = None) -> ssl.SSLContext:
+    """Server-side context for a twin's TLS port (``certfile`` = leaf + intermediate PEM, as pki writes it).
+
+    With ``client_ca`` the server requests and verifies a client certificate (mutual TLS, like Lync's 5061).
+    Usable with ``asyncio.start_server(..., ssl=server_context(...))`` as well as with ``TlsServer``.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(certfile), str(keyfile))
+    if client_ca:
+        ctx.load_verify_locations(str(client_ca))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+class TlsServer:
+    """A threaded TLS listener on ``address:port``: completes handshakes, then waits for the client to close."""
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        certfile: Path,
+        keyfile: Path,
+        *,
+        client_ca: Path | None = None,
+        idle_timeout: float = 30.0,
+    ) -> None:
+        self.address, self.port, self.idle_timeout = address, port, idle_timeout
+        self.context = server_context(certfile, keyfile, client_ca=client_ca)
+        self.handshakes = 0
+        self._stop = threading.Event()
+        self._sock: socket.socket | None = None
+
+    def start(self) -> TlsServer:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.address, self.port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(f"TlsServer: cannot listen on {self.address}:{self.port}: {exc}") from exc
+        self.port = sock.getsockname()[1]  # port 0 picks a free one
+        sock.listen(64)
+        sock.settimeout(0.2)
+        self._sock = sock
+        threading.Thread(target=self._accept_loop, daemon=True).start()
+        return self
+
+    def _accept_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _addr = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(self.idle_timeout)
+        try:
+            with self.context.wrap_socket(conn, server_side=True) as tls:
+                self.handshakes += 1
+                while not self._stop.is_set() and tls.recv(4096):
+                    pass
+        except (OSError, ssl.SSLError):
+            pass  # a client that hangs up mid-handshake or without close_notify is normal here
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> TlsServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,244 @@
+"""What a twin does with a WinRS command line: decode PowerShell, run modelled tools or host scripts.
+
+Flow: WinRS ``Command`` (+ ``Arguments``) is what cmd.exe would run. ``powershell … -EncodedCommand <b64>``
+(UTF-16-LE, as Ansible's PowerShell shell plugin and pywinrm ``run_ps`` send) is decoded; Ansible's wrapper
+lines are dropped; then the script is either one of the collection's host scripts (``# crlfix-script:``
+header, docs/dev/host-scripts.md) or a list of simple command lines run one by one. Anything the twin does
+not model fails with PowerShell's (or cmd.exe's) own "not recognized" error: never a silent success.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass, field
+
+from tests.twin import native_tools, netsh
+from tests.twin.cmdline import (
+    clixml_errors,
+    crlf,
+    error_record_lines,
+    executable,
+    not_recognized_lines,
+    tokenize,
+)
+from tests.twin.scripts import ScriptContext, ScriptError, registry
+from tests.twin.state import HostState
+
+# docs/dev/host-scripts.md: the fixed stdin bootstrap for scripts longer than cmd.exe's 8191-character limit.
+BOOTSTRAP = (
+    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+)
+# ansible-core plugins/shell/powershell.py _encode_script: strict_mode / preserve_rc wrapper lines.
+STRICT_MODE_LINE = "set-strictmode -version latest"
+PRESERVE_RC_RE = re.compile(
+    r"^if \(-not \$\?\) \{ if \(get-variable lastexitcode .*exit \$lastexitcode.*\}\s*\}$", re.I
+)
+ARGS_RE = re.compile(r"^\$CrlfixArgs\s*=\s*ConvertFrom-Json\s+-InputObject\s+'(?P<json>.*)'\s*$", re.S)
+# PowerShell treats ' and the typographic quotes as single quotes; inside '...' each is doubled.
+_SQ = "'\u2018\u2019\u201a\u201b"
+_DOUBLED_SQ_RE = re.compile(f"([{_SQ}])[{_SQ}]")
+_ENCODED_FLAGS = ("-e", "-ec", "-en", "-enc", "-encodedcommand")
+_COMMAND_FLAGS = ("-c", "-command")
+# cmd.exe's own text for an unknown program (WinRS starts commands through cmd.exe).
+CMD_NOT_RECOGNIZED = "'{0}' is not recognized as an internal or external command,\noperable program or batch file.\n"
+NATIVE = ("netsh", "reg", "certutil", "hostname")
+
+
+@dataclass
+class Invocation:
+    """A parsed WinRS command line."""
+
+    kind: str  # "powershell" or "native"
+    argv: list[str] = field(default_factory=list)
+    script: str | None = None  # decoded PowerShell; None means "read the script from stdin"
+    reads_stdin: bool = False
+    error: str | None = None  # cmd.exe-level failure text
+
+
+@dataclass
+class Outcome:
+    stdout: str
+    stderr: str | bytes  # bytes = already serialised (CLIXML)
+    rc: int
+
+
+def parse(command: str, arguments: list[str]) -> Invocation:
+    """Split ``command`` + ``arguments`` the way cmd.exe would hand them to the program."""
+    argv = tokenize(command) + [w for a in arguments for w in tokenize(a)]
+    if not argv:
+        return Invocation("native", argv, error="")
+    name = executable(argv[0])[0]
+    if name != "powershell":
+        return Invocation("native", argv)
+    rest = argv[1:]
+    for i, word in enumerate(rest):
+        flag = word.lower()
+        if flag in _ENCODED_FLAGS and i + 1 < len(rest):
+            try:
+                script = base64.b64decode(rest[i + 1], validate=True).decode("utf-16-le")
+            except (binascii.Error, UnicodeDecodeError, ValueError):
+                return Invocation(
+                    "powershell",
+                    argv,
+                    error="Cannot process the command because the value "
+                    "specified with -EncodedCommand is not properly encoded. The value must be "
+                    "Base64 encoded.\n",
+                )
+            reads = _is_bootstrap(script) or "$input" in script.lower()
+            return Invocation("powershell", argv, script=script, reads_stdin=reads)
+        if flag in _COMMAND_FLAGS and i + 1 < len(rest):
+            text = " ".join(rest[i + 1 :])
+            if text == "-":
+                return Invocation("powershell", argv, script=None, reads_stdin=True)
+            return Invocation("powershell", argv, script=text)
+    return Invocation(
+        "powershell",
+        argv,
+        error="The twin models powershell.exe only with -EncodedCommand or -Command; got: " + " ".join(argv[1:]) + "\n",
+    )
+
+
+def run(state: HostState, inv: Invocation, stdin: bytes) -> Outcome:
+    if inv.error is not None:
+        if inv.kind == "native":
+            return Outcome("", "The syntax of the command is incorrect.\r\n", 1)
+        return Outcome("", crlf(inv.error), 1)
+    if inv.kind == "native":
+        res = _run_native(state, inv.argv)
+        if res is None:
+            return Outcome("", crlf(CMD_NOT_RECOGNIZED.format(inv.argv[0])), 1)
+        return Outcome(crlf(res.stdout), crlf(res.stderr), res.rc)
+    script = inv.script
+    stdin_text = _decode_stdin(stdin)
+    if script is None:
+        script = stdin_text
+    elif _is_bootstrap(script):
+        script = stdin_text
+    return run_powershell(state, script)
+
+
+def _is_bootstrap(script: str) -> bool:
+    """True when ``script`` is the stdin bootstrap, with or without Ansible's wrapper lines around it."""
+    lines = [
+        line.strip()
+        for line in script.splitlines()
+        if line.strip() and line.strip().lower() != STRICT_MODE_LINE and not PRESERVE_RC_RE.match(line.strip())
+    ]
+    return lines == [BOOTSTRAP]
+
+
+def _decode_stdin(data: bytes) -> str:
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp437")
+
+
+def _run_native(state: HostState, argv: list[str]) -> native_tools.ToolResult | None:
+    name, where = executable(argv[0])
+    if name not in NATIVE or where == "other":
+        return None
+    wow = where == "syswow64" and state.is_64bit
+    if name == "netsh":
+        res = netsh.run(state, argv[1:], "wow6432" if wow else "native")
+        return native_tools.ToolResult(res.stdout, "", res.rc)
+    if name == "reg":
+        return native_tools.reg(state, argv[1:], wow)
+    if name == "certutil":
+        return native_tools.certutil(state, argv[1:])
+    return native_tools.hostname(state, argv[1:])
+
+
+def run_powershell(state: HostState, script: str) -> Outcome:
+    lines = [line.strip() for line in script.replace("\r\n", "\n").split("\n")]
+    first = next((line for line in lines if line), "")
+    if first.lower().startswith("# crlfix-script:"):
+        return _run_host_script(state, lines)
+    stdout: list[str] = []
+    errors: list[str] = []
+    last_ok, last_exit, preserve_rc = True, None, False
+    for line_no, line in enumerate(lines, 1):
+        if not line or line.startswith("#"):
+            continue
+        if line.lower() == STRICT_MODE_LINE:
+            continue
+        if PRESERVE_RC_RE.match(line):
+            preserve_rc = True
+            continue
+        argv = tokenize(line)
+        if argv and argv[0] == "&":
+            argv = argv[1:]
+        res = _run_native(state, argv) if argv else None
+        if res is None:
+            # The twin stops at the first line it cannot interpret: it cannot know what the rest would do.
+            errors += not_recognized_lines(argv[0] if argv else line, line, line_no)
+            last_ok = False
+            break
+        stdout.append(res.stdout)
+        if res.stderr:
+            errors += _native_error_lines(argv[0], res.stderr, line, line_no)
+        last_ok, last_exit = res.rc == 0, res.rc
+    if last_ok:
+        rc = 0
+    elif preserve_rc and last_exit is not None:
+        rc = last_exit
+    else:
+        rc = 1
+    return Outcome(crlf("".join(stdout)), clixml_errors(errors) if errors else "", rc)
+
+
+def _native_error_lines(program: str, stderr: str, line: str, line_no: int) -> list[str]:
+    """How Windows PowerShell 5.1 wraps a native program's stderr (NativeCommandError, RemoteException)."""
+    text = stderr.rstrip("\n").split("\n")
+    first = text[0]
+    target = first if len(first) <= 30 else f"{first[:15]}...{first[-11:]}"
+    lines = error_record_lines(
+        f"{program} : {first}",
+        line,
+        line_no,
+        f"NotSpecified: ({target}:String) [], RemoteException",
+        "NativeCommandError",
+    )
+    return lines[:-1] + text[1:] + [" "] if len(text) > 1 else lines
+
+
+def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
+    header = [line for line in lines if line][:3]
+    name = header[0].split(":", 1)[1].strip()
+    try:
+        schema_line = header[1] if len(header) > 1 else ""
+        if not schema_line.lower().startswith("# crlfix-schema:"):
+            raise ScriptError(f"script '{name}': second line must be '# crlfix-schema: <int>', got {schema_line!r}")
+        schema_text = schema_line.split(":", 1)[1].strip()
+        if not schema_text.isdigit():
+            raise ScriptError(f"script '{name}': schema {schema_text!r} is not an integer")
+        schema = int(schema_text)
+        match = ARGS_RE.match(header[2]) if len(header) > 2 else None
+        if match is None:
+            raise ScriptError(f"script '{name}': third line must be the $CrlfixArgs line")
+        args_json = _DOUBLED_SQ_RE.sub(r"\1", match.group("json"))
+        try:
+            args = json.loads(args_json)
+        except json.JSONDecodeError as exc:
+            raise ScriptError(f"script '{name}': $CrlfixArgs is not valid JSON: {exc}") from None
+        if not isinstance(args, dict):
+            raise ScriptError(f"script '{name}': $CrlfixArgs must be a JSON object, got {args!r}")
+        module = registry().get(name)
+        if module is None:
+            raise ScriptError(f"crlfix host script '{name}' is not implemented by this host (twin)")
+        if schema not in module.SCHEMAS:
+            raise ScriptError(
+                f"crlfix host script '{name}': schema {schema} is not supported (supported: {sorted(module.SCHEMAS)})"
+            )
+        doc = {"script": name, "schema": schema, **module.run(ScriptContext(state), args)}
+    except ScriptError as exc:
+        errors = error_record_lines(
+            str(exc), "throw", 1, "OperationStopped: (:) [], RuntimeException", "CrlfixScriptError"
+        )
+        return Outcome("", clixml_errors(errors), 1)
+    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0)

@@ -1,0 +1,180 @@
+"""The lab server: ONE asyncio process hosting every twin of the fleet, plus a JSON control channel.
+
+Run by ``scripts/lab.py up`` as ``python -m tests.twin.lab_server --lab-dir build/lab``; reads
+``<lab-dir>/fleet.json`` (written by ``tests.twin.fleet``), starts every twin's listeners, then writes
+``<lab-dir>/lab.json`` (pid, control port). Control channel (HTTP/1.1 + JSON on 127.0.0.1:<control_port>):
+
+    GET  /ready                  {"ready": true, "hosts": N, "listening": n}
+    GET  /metrics                per-host counters; also written to <lab-dir>/metrics.json
+    POST /twins/<name>/stop      close the host's listeners and connections (host dies; its shells are lost)
+    POST /twins/<name>/start     reload the state file and listen again (host restarted)
+    POST /twins/<name>/reload    reload the state file (after a test edited it)
+    POST /shutdown               write metrics.json and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import resource
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.twin.http_server import HostSpec, Twin
+from tests.twin.state import HostState, write_json_atomic
+
+log = logging.getLogger("crlfix.twin.lab")
+
+
+def raise_nofile_limit() -> int:
+    """1000 listeners + connections need more than the usual 1024 descriptors: go to the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    return soft
+
+
+class Lab:
+    def __init__(self, lab_dir: Path) -> None:
+        self.lab_dir = lab_dir
+        fleet = json.loads((lab_dir / "fleet.json").read_text())
+        # pyspnego's NTLM acceptor reads users from this file; set before any context is created.
+        os.environ["NTLM_USER_FILE"] = str(fleet["ntlm_user_file"])
+        self.twins: dict[str, Twin] = {}
+        for host in fleet["hosts"]:
+            spec = HostSpec(
+                host["name"],
+                host["address"],
+                int(host["http_port"]),
+                int(host["https_port"]),
+                Path(host["state"]),
+                Path(host["cert"]),
+                Path(host["key"]),
+            )
+            self.twins[spec.name] = Twin(spec, HostState.load(spec.state_path))
+        self.stopping = asyncio.Event()
+
+    async def start_all(self) -> None:
+        # Start in batches: bounded concurrency keeps the event loop responsive at 500 hosts.
+        names = list(self.twins)
+        for i in range(0, len(names), 50):
+            await asyncio.gather(*(self.twins[n].start() for n in names[i : i + 50]))
+
+    def metrics(self) -> dict[str, Any]:
+        hosts = {name: {**twin.counters, "listening": twin.listening} for name, twin in self.twins.items()}
+        totals: dict[str, int] = {}
+        for counters in hosts.values():
+            for key, value in counters.items():
+                if key != "listening":
+                    totals[key] = totals.get(key, 0) + int(value)
+        doc = {
+            "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "pid": os.getpid(),
+            "hosts": hosts,
+            "totals": totals,
+        }
+        write_json_atomic(self.lab_dir / "metrics.json", doc)
+        return doc
+
+    async def control(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+        parts = [p for p in path.split("/") if p]
+        if method == "GET" and parts == ["ready"]:
+            listening = sum(1 for t in self.twins.values() if t.listening)
+            return 200, {"ready": listening == len(self.twins), "hosts": len(self.twins), "listening": listening}
+        if method == "GET" and parts == ["metrics"]:
+            return 200, self.metrics()
+        if method == "POST" and parts == ["shutdown"]:
+            self.stopping.set()
+            return 200, {"stopping": True}
+        if method == "POST" and len(parts) == 3 and parts[0] == "twins":
+            twin = self.twins.get(parts[1])
+            if twin is None:
+                return 404, {"error": f"no twin named {parts[1]!r}"}
+            if parts[2] == "stop":
+                await twin.stop()
+            elif parts[2] == "start":
+                twin.reload()
+                await twin.start()
+            elif parts[2] == "reload":
+                twin.reload()
+            else:
+                return 404, {"error": f"unknown twin action {parts[2]!r}"}
+            return 200, {"name": twin.spec.name, "listening": twin.listening}
+        return 404, {"error": f"unknown control request {method} {path}"}
+
+    async def serve_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            request_line = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                key, _sep, value = line.decode("latin-1").partition(":")
+                if key.strip().lower() == "content-length":
+                    length = int(value.strip() or 0)
+            if length:
+                await reader.readexactly(length)
+            status, doc = await self.control(request_line[0], request_line[1])
+            body = json.dumps(doc).encode()
+            writer.write(
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+
+def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # TLS handshakes that clients abandon (port probes, cert-validation failures) are normal noise.
+    exc = context.get("exception")
+    if isinstance(exc, (ConnectionError, OSError)) or "SSL" in str(context.get("message", "")):
+        return
+    loop.default_exception_handler(context)
+
+
+async def main_async(lab_dir: Path) -> None:
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_exceptions)
+    lab = Lab(lab_dir)
+    await lab.start_all()
+    control = await asyncio.start_server(lab.serve_control, "127.0.0.1", 0)
+    port = control.sockets[0].getsockname()[1]
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lab.stopping.set)
+    write_json_atomic(
+        lab_dir / "lab.json",
+        {"pid": os.getpid(), "control_port": port, "hosts": len(lab.twins), "lab_dir": str(lab_dir)},
+    )
+    log.info("lab ready: %d twins, control port %d", len(lab.twins), port)
+    await lab.stopping.wait()
+    lab.metrics()
+    control.close()
+    for twin in lab.twins.values():
+        with contextlib.suppress(Exception):
+            await twin.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lab-dir", type=Path, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    limit = raise_nofile_limit()
+    log.info("RLIMIT_NOFILE %d", limit)
+    asyncio.run(main_async(args.lab_dir.resolve()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

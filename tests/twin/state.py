@@ -1,0 +1,125 @@
+"""Per-host state of a twin: one JSON file, written through to disk before a command returns.
+
+Schema (documented in tests/twin/README.md, "Host state"): see ``new_state`` for every key.
+A twin that is killed and restarted loads the file back and so keeps what Windows would have kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SCHEMA = 1
+VIEWS = ("native", "wow6432")
+OS_CAPTIONS = {
+    14393: "Microsoft Windows Server 2016 Datacenter",
+    17763: "Microsoft Windows Server 2019 Datacenter",
+    20348: "Microsoft Windows Server 2022 Datacenter",
+}
+
+
+def new_state(
+    inventory_name: str,
+    *,
+    os_build: int,
+    user: str,
+    password: str,
+    native: bytes | None = None,
+    wow6432: bytes | None = None,
+    ie_proxy: dict[str, Any] | None = None,
+    cert_stores: dict[str, list[dict[str, Any]]] | None = None,
+    allow_unencrypted: bool = False,
+) -> dict[str, Any]:
+    """A fresh state document for one host."""
+    short = inventory_name.split(".", 1)[0]
+    return {
+        "schema": SCHEMA,
+        "inventory_name": inventory_name,
+        "hostname": short.upper(),
+        "fqdn": inventory_name,
+        "os": {"build": os_build, "caption": OS_CAPTIONS.get(os_build, "Microsoft Windows Server"), "is_64bit": True},
+        "registry": {
+            "native": {"WinHttpSettings": _b64(native)},
+            "wow6432": {"WinHttpSettings": _b64(wow6432)},
+        },
+        "ie_proxy": ie_proxy,
+        "cert_stores": cert_stores if cert_stores is not None else {"My": [], "CA": [], "Root": []},
+        "url_cache": [],
+        "winrm": {
+            "AllowUnencrypted": allow_unencrypted,
+            "Basic": True,
+            "users": [{"domain": "", "user": user, "password": password}],
+        },
+        "counters": {"commands": 0, "netsh_writes": 0, "urlcache_deletes": 0},
+    }
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")
+
+
+class HostState:
+    """The state of one host, bound to its file; every mutation goes through ``save``."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    @classmethod
+    def load(cls, path: Path) -> HostState:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: state schema {data.get('schema')!r} is not {SCHEMA}")
+        return cls(path, data)
+
+    def save(self) -> None:
+        """Atomic write (temp file + os.replace) so a killed lab never leaves half a file."""
+        write_json_atomic(self.path, self.data)
+
+    def snapshot(self) -> dict[str, Any]:
+        return copy.deepcopy(self.data)
+
+    # -- registry -------------------------------------------------------------------------------
+    def winhttp_value(self, view: str) -> bytes | None:
+        if view not in VIEWS:
+            raise ValueError(f"registry view {view!r} is not one of {VIEWS}")
+        raw = self.data["registry"][view]["WinHttpSettings"]
+        return None if raw is None else base64.b64decode(raw)
+
+    def set_winhttp_value(self, view: str, value: bytes | None) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"registry view {view!r} is not one of {VIEWS}")
+        self.data["registry"][view]["WinHttpSettings"] = _b64(value)
+        self.save()
+
+    # -- misc -----------------------------------------------------------------------------------
+    @property
+    def os_build(self) -> int:
+        return int(self.data["os"]["build"])
+
+    @property
+    def is_64bit(self) -> bool:
+        return bool(self.data["os"]["is_64bit"])
+
+    def bump(self, counter: str, by: int = 1) -> None:
+        counters = self.data.setdefault("counters", {})
+        counters[counter] = int(counters.get(counter, 0)) + by
+        self.save()
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise

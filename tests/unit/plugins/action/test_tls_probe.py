@@ -1,0 +1,95 @@
+"""The tls_probe action plugin end to end, with the remote seam replaying host documents."""
+
+from __future__ import annotations
+
+import typing as t
+from unittest.mock import MagicMock
+
+import pytest
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.playbook.task import Task
+
+from ansible_collections.crlfix.windows.plugins.action import tls_probe
+from ansible_collections.crlfix.windows.plugins.modules import tls_probe as module_doc
+from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
+from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
+
+DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
+RETURN = yaml.safe_load(module_doc.RETURN)
+ACTION = "crlfix.windows.tls_probe"
+MIXED_PEERS = ["lab-fe02.lab.test:5061", "lab-fe03.lab.test:5061", "lab-fe04.lab.test:5061",
+               {"host": "127.0.0.1", "port": 5062, "sni": "lab-fe05.lab.test"},
+               {"host": "::1", "port": 5063, "sni": "lab-fe06.lab.test"}]
+
+
+def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> tls_probe.ActionModule:
+    task = MagicMock(Task)
+    task.args = args
+    task.check_mode = check_mode
+    task.async_val = 0
+    task.action = ACTION
+    play_context = MagicMock()
+    play_context.check_mode = check_mode
+    return tls_probe.ActionModule(task, MagicMock(), play_context, loader=None, templar=None, shared_loader_obj=None)
+
+
+@pytest.fixture
+def mixed(monkeypatch):
+    return FakeHost(monkeypatch, compact((FIXTURES / "tls_probe_mixed.json").read_text(encoding="utf-8")))
+
+
+def test_argument_spec_matches_documentation() -> None:
+    documented = {
+        name: {key: value for key, value in option.items() if key in ("type", "elements", "default", "required")}
+        for name, option in DOCUMENTATION["options"].items()
+    }
+    assert documented == tls_probe.ActionModule.ARGUMENT_SPEC
+
+
+def test_documentation_declares_the_attributes() -> None:
+    assert DOCUMENTATION["version_added"] == "0.1.0"
+    assert DOCUMENTATION["attributes"]["check_mode"]["support"] == "full"
+    assert DOCUMENTATION["attributes"]["diff_mode"]["support"] == "none"
+    assert DOCUMENTATION["attributes"]["platform"]["platforms"] == "windows"
+    assert DOCUMENTATION["extends_documentation_fragment"] == [
+        "ansible.builtin.action_common_attributes", "ansible.builtin.action_common_attributes.flow"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_peer_failures_are_data_and_nothing_changes(mixed, check_mode) -> None:
+    result = make_plugin({"peers": MIXED_PEERS}, check_mode=check_mode).run(task_vars={})
+    assert "failed" not in result
+    assert result["changed"] is False
+    assert mixed.calls == 1  # one remote command for all peers, in check mode too
+    assert set(RETURN) <= set(result)
+    for peer in result["results"]:
+        assert set(peer) == set(RETURN["results"]["contains"])
+    assert [p["verdict"] for p in result["results"]] == ["pass", "slow", "revocation_unknown", "error", "error"]
+    assert result["all_pass"] is False
+
+
+def test_defaults_reach_the_host(mixed) -> None:
+    make_plugin({"peers": MIXED_PEERS}).run(task_vars={})
+    sent = mixed.sent_args()
+    assert (sent["samples"], sent["timeout_ms"], sent["check_revocation"]) == (3, 20000, True)
+
+
+def test_bad_peer_fails_with_field_and_value(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, "")
+    result = make_plugin({"peers": ["a.test:5061", "[a.test]:5061"]}).run(task_vars={})
+    assert result["failed"] is True
+    assert result["msg"] == f"{ACTION}: peers[1]: brackets are only for IPv6 addresses, got '[a.test]:5061'"
+    assert host.calls == 0
+
+
+def test_missing_peers_is_refused_by_the_spec() -> None:
+    with pytest.raises(AnsibleActionFail, match="peers"):
+        make_plugin({}).run(task_vars={})
+
+
+def test_host_script_failure_is_a_failed_task(monkeypatch) -> None:
+    FakeHost(monkeypatch, "", rc=1, stderr="Exception calling \"Open\" with \"0\" argument(s)")
+    result = make_plugin({"peers": ["a.test:5061"]}).run(task_vars={})
+    assert result["failed"] is True
+    assert result["rc"] == 1

@@ -1,0 +1,183 @@
+"""Proxy/bypass validation (strict, refuses anything command-like) and comparison keys (lenient)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import (
+    ProxyValueError,
+    bypass_key,
+    proxy_key,
+    split_bypass,
+    validate_bypass,
+    validate_proxy,
+)
+
+# Strings an attacker (or a typo) could put in an inventory; none may pass, whatever quoting follows.
+HOSTILE_PROXIES = [
+    "proxy:8080\"; calc; \"",
+    "proxy:8080'; Remove-Item C:\\ -Recurse; '",
+    "$(calc):8080",
+    "proxy:8080;calc",
+    "proxy:8080`ncalc",
+    "proxy:8080\ncalc",
+    "proxy:8080\r\n",
+    "proxy:8080 & calc",
+    "proxy:8080|calc",
+    "proxy\u2019:8080",
+    "proxy\u201c:8080",
+    "pr\u00f6xy:8080",
+    "proxy:8080\t",
+    "%COMSPEC%:8080",
+    "proxy:8080^",
+    "(proxy):8080",
+    "proxy:8080,other:80",
+    "proxy:8080\x00",
+    "http=proxy:8080;calc",
+    "http=proxy:8080;https=$(calc):1",
+]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("proxy.contoso.com:8080", "proxy.contoso.com:8080"),
+        ("  PROXY.Contoso.com:3128 ", "PROXY.Contoso.com:3128"),
+        ("10.0.0.1:80", "10.0.0.1:80"),
+        ("[fd00::1]:3128", "[fd00::1]:3128"),
+        ("proxy_01:1", "proxy_01:1"),
+        ("http=p1:8080;https=p2:8443", "http=p1:8080;https=p2:8443"),
+        ("HTTPS=p2:8443", "HTTPS=p2:8443"),
+        ("proxy:65535", "proxy:65535"),
+    ],
+)
+def test_valid_proxies(value: str, expected: str) -> None:
+    assert validate_proxy(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("proxy", "needs a port"),
+        ("proxy:0", "from 1 to 65535"),
+        ("proxy:65536", "from 1 to 65535"),
+        ("proxy:http", "from 1 to 65535"),
+        ("http://proxy:8080", "not allowed"),
+        ("ftp=p:21", "must start with http= or https="),
+        ("http=a:1;http=b:2", "names scheme 'http' twice"),
+        ("http=a:1;b:2", "must start with http="),
+        ("a:1;b:2", "per-scheme"),
+        ("256.1.1.1:80", "invalid IPv4"),
+        ("[fd00::zz]:80", "invalid IPv6"),
+        ("[fd00::1:80", "unterminated"),
+        ("-proxy:80", "invalid host name"),
+        ("proxy..contoso:80", "invalid host name"),
+        ("", "non-empty string"),
+        (None, "non-empty string"),
+        (8080, "non-empty string"),
+    ],
+)
+def test_invalid_proxies_name_field_and_value(value: object, fragment: str) -> None:
+    with pytest.raises(ProxyValueError) as info:
+        validate_proxy(value, field="proxy")
+    message = str(info.value)
+    assert message.startswith("proxy: ")
+    assert fragment in message
+    if isinstance(value, str) and value:
+        assert repr(value) in message
+
+
+@pytest.mark.parametrize("value", HOSTILE_PROXIES)
+def test_hostile_proxies_are_refused(value: str) -> None:
+    with pytest.raises(ProxyValueError) as info:
+        validate_proxy(value)
+    assert str(info.value).startswith("proxy: ")
+
+
+@pytest.mark.parametrize("value", HOSTILE_PROXIES)
+def test_hostile_strings_are_refused_as_bypass_entries(value: str) -> None:
+    with pytest.raises(ProxyValueError) as info:
+        validate_bypass([value])
+    assert str(info.value).startswith("bypass: ")
+
+
+@pytest.mark.parametrize(
+    ("entries", "expected"),
+    [
+        ([], []),
+        (None, []),
+        (["<local>"], ["<local>"]),
+        (["<LOCAL>", "<-loopback>"], ["<LOCAL>", "<-loopback>"]),
+        (["*.contoso.com", "10.*", "192.168.1.*", "*", "crl.contoso.com:80"],
+         ["*.contoso.com", "10.*", "192.168.1.*", "*", "crl.contoso.com:80"]),
+        (["10.1.2.3", "[fd00::1]", "fd00::2", "[fd00::3]:443"], ["10.1.2.3", "[fd00::1]", "fd00::2", "[fd00::3]:443"]),
+        (["a.contoso.com", "A.Contoso.COM", " b "], ["a.contoso.com", "b"]),
+        (["*contoso.com"], ["*contoso.com"]),
+    ],
+)
+def test_valid_bypass_lists(entries: object, expected: list[str]) -> None:
+    assert validate_bypass(entries) == expected
+
+
+@pytest.mark.parametrize(
+    ("entries", "fragment"),
+    [
+        ("<local>;*.contoso.com", "expected a list"),
+        (["<local>;*.contoso.com"], "one entry per list item"),
+        ([""], "non-empty strings"),
+        ([None], "non-empty strings"),
+        (["<remote>"], "'<' or '>'"),
+        (["http://crl.contoso.com"], "contains '/'"),
+        (["10.0.0.0/8"], "contains '/'"),
+        (["crl.contoso.com:0"], "from 1 to 65535"),
+        (["a..b"], "invalid host name"),
+        (["fd00::zz"], "not a valid IPv6"),
+        (["*.con$oso.com"], "contains '$'"),
+        (["a b"], "a space"),
+    ],
+)
+def test_invalid_bypass_entries(entries: object, fragment: str) -> None:
+    with pytest.raises(ProxyValueError) as info:
+        validate_bypass(entries)
+    assert str(info.value).startswith("bypass: ")
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "equal"),
+    [
+        ("proxy.contoso.com:8080", "PROXY.contoso.COM:8080", True),
+        ("proxy:8080", " proxy:8080 ", True),
+        ("proxy:08080", "proxy:8080", True),
+        ("http=a:1;https=b:2", "https=B:2;HTTP=a:1", True),
+        ("[fd00::1]:80", "[FD00:0::1]:80", True),
+        ("proxy:8080", "proxy:8081", False),
+        ("proxy:80", "proxy", False),
+        ("http=a:1;https=a:1", "a:1", False),
+        ("", None, True),
+    ],
+)
+def test_proxy_equality(left: str, right: str | None, equal: bool) -> None:
+    assert (proxy_key(left) == proxy_key(right)) is equal
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "equal"),
+    [
+        (["<local>", "*.contoso.com"], "*.CONTOSO.com;<LOCAL>", True),
+        (["a", "a", "b"], ["b", "a"], True),
+        ("<local>; *.contoso.com ;", ["<local>", "*.contoso.com"], True),
+        ("[fd00::1]", ["[FD00:0::1]"], True),
+        ("fd00::1", ["FD00:0::1"], True),
+        (["<local>"], [], False),
+        (["*.contoso.com"], ["contoso.com"], False),
+        (None, "", True),
+    ],
+)
+def test_bypass_equality(left: object, right: object, equal: bool) -> None:
+    assert (bypass_key(left) == bypass_key(right)) is equal  # type: ignore[arg-type]
+
+
+def test_split_bypass_uses_semicolons_and_whitespace() -> None:
+    assert split_bypass("<local>; *.a.com\t10.*;;") == ["<local>", "*.a.com", "10.*"]
+    assert split_bypass("") == []

@@ -1,0 +1,264 @@
+"""cert_revocation_info's logic (plugin_utils/_cert_revocation.py), replayed at the run_powershell seam."""
+
+from __future__ import annotations
+
+import base64
+import json
+import typing as t
+
+import pytest
+from ansible.errors import AnsibleConnectionFailure
+from ansible.plugins.loader import shell_loader
+
+from ansible_collections.crlfix.windows.plugins.module_utils import _cryptography_dep
+from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
+    empty_result,
+    gather_cert_revocation_info,
+    summarise_inventory,
+    validate_options,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import CMD_LINE_LIMIT
+from tests.unit.plugins import pki_factory as pf
+from tests.unit.plugins.plugin_utils.test_quote import unquote
+
+DEFAULTS = {"stores": ["My"], "chain_stores": ["CA", "Root"], "thumbprints": None, "subject": None, "ekus": None,
+            "expiry_warning_days": 30, "include_winhttp": False}
+
+# The winhttp_state body as Get-CrlfixWinHttpState returns it (no script/schema keys); the value is the
+# direct-access value `netsh winhttp reset proxy` writes (windows-facts.md, "The WinHTTP proxy value").
+WINHTTP_BODY = {
+    "computer_name": "LAB-FE01",
+    "os": {"build": 17763, "caption": "Microsoft Windows Server 2019 Datacenter", "is_64bit": True},
+    "views": {
+        "native": {"path": "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections",
+                   "present": True, "value_b64": base64.b64encode(bytes.fromhex(
+                       "1800000000000000010000000000000000000000")).decode()},
+        "wow6432": {"path": "HKLM:\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Internet Settings"
+                    "\\Connections", "present": False, "value_b64": None},
+    },
+    "advproxy": None,
+}
+
+
+def opts(**overrides: t.Any):
+    return validate_options({**DEFAULTS, **overrides})
+
+
+class FakeHost:
+    """Answers cert_inventory like a Windows host holding ``stores``; records every script it ran."""
+
+    def __init__(self, stores: dict[str, list], *, winhttp: t.Any = None, reply: t.Any = None) -> None:
+        self.stores = stores
+        self.winhttp = WINHTTP_BODY if winhttp is None else winhttp
+        self.reply = reply
+        self.scripts: list[str] = []
+
+    def __call__(self, connection: t.Any, script: str, *, task_action: str) -> tuple[int, str, str]:
+        self.scripts.append(script)
+        if isinstance(self.reply, BaseException):
+            raise self.reply
+        if self.reply is not None:
+            return self.reply
+        lines = script.splitlines()
+        assert lines[0] == "# crlfix-script: cert_inventory"
+        args = json.loads(unquote(lines[2].split("-InputObject ", 1)[1]))
+        present = {name.casefold(): name for name in self.stores}
+        wanted = args["stores"] + args["chain_stores"]
+        doc = pf.inventory_document({n: self.stores[present[n.casefold()]] for n in wanted if n.casefold() in present},
+                                    missing_stores=[n for n in wanted if n.casefold() not in present],
+                                    winhttp=self.winhttp if args["winhttp"] else None)
+        return 0, json.dumps(doc, separators=(",", ":")) + "\r\n", ""
+
+
+@pytest.fixture
+def fake_host(monkeypatch, host_stores):
+    host = FakeHost(host_stores)
+    monkeypatch.setattr(_host_script, "run_powershell", host)
+    return host
+
+
+# --- options ---------------------------------------------------------------------------------------------------
+
+def test_defaults_give_the_contract_arguments() -> None:
+    assert opts().script_args() == {"stores": ["My"], "chain_stores": ["CA", "Root"], "winhttp": False}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "stores", "chain_stores"),
+    [
+        ({"stores": ["my", "My", "WebHosting"]}, ["my", "WebHosting"], ["CA", "Root"]),
+        ({"stores": ["CA"], "chain_stores": ["ca", "Root", "ROOT"]}, ["CA"], ["Root"]),
+        ({"stores": ["Remote Desktop"], "chain_stores": []}, ["Remote Desktop"], []),
+    ],
+)
+def test_store_names_deduplicated_case_insensitively(overrides, stores, chain_stores) -> None:
+    args = opts(**overrides).script_args()
+    assert (args["stores"], args["chain_stores"]) == (stores, chain_stores)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"stores": []}, "stores: at least one store name is required"),
+        ({"stores": ["My\\..\\Root"]}, r"stores: 'My\\\\..\\\\Root' is not a certificate store name"),
+        ({"stores": ["*"]}, r"stores: '\*' is not a certificate store name"),
+        ({"chain_stores": ["CA", "Root'; Remove-Item C:\\"]}, "chain_stores: .* is not a certificate store name"),
+        ({"expiry_warning_days": -1}, "expiry_warning_days: must be 0 or more, got -1"),
+        ({"thumbprints": ["abc"]}, "thumbprints: 'abc' is not a SHA-1 thumbprint"),
+        ({"ekus": ["serverauthentication"]}, "ekus: unknown EKU 'serverauthentication'"),
+        ({"subject": "CN=(lync"}, r"subject: 'CN=\(lync' is not a valid regular expression"),
+    ],
+)
+def test_bad_options_name_field_and_value(overrides, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        opts(**overrides)
+
+
+# --- summarising a document ------------------------------------------------------------------------------------
+
+def test_summary_of_a_typical_host(pki, host_stores) -> None:
+    doc = pf.inventory_document(host_stores)
+    got = summarise_inventory(doc, opts(), now=pki.now)
+    assert set(got) == set(empty_result())
+    assert got["computer_name"] == "LAB-FE01"
+    assert got["checked_at"] == pki.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [c["thumbprint"] for c in got["certificates"]] == [entry[0].thumbprint for entry in host_stores["My"]]
+    assert got["store_counts"] == {"My": 7, "CA": 2, "Root": 1}
+    assert got["flags"]["ldap_only"] == [pki.ldap_leaf.thumbprint]
+    assert got["flags"]["chain_incomplete"] == [pki.orphan_leaf.thumbprint]
+    assert got["winhttp"] is None and got["unparsable_certificates"] == [] and got["missing_stores"] == []
+    leaf = got["certificates"][0]
+    assert [e["store"] for e in leaf["chain"]] == ["My", "CA", "Root"]
+    assert leaf["has_private_key"] is True
+    assert got["certificates"][2]["has_private_key"] is False
+
+
+def test_filters_select_reported_certificates_but_not_chain_pool(pki, host_stores) -> None:
+    doc = pf.inventory_document(host_stores)
+    got = summarise_inventory(doc, opts(thumbprints=[pki.leaf.thumbprint.lower()]), now=pki.now)
+    assert [c["thumbprint"] for c in got["certificates"]] == [pki.leaf.thumbprint]
+    assert got["certificates"][0]["chain_complete"] is True
+    got = summarise_inventory(doc, opts(subject="legacy|soon", ekus=["serverAuth"]), now=pki.now)
+    assert [c["thumbprint"] for c in got["certificates"]] == [pki.ldap_leaf.thumbprint, pki.expiring_leaf.thumbprint]
+
+
+def test_same_certificate_in_two_stores_is_reported_once(pki) -> None:
+    doc = pf.inventory_document({"My": [(pki.leaf, True)], "WebHosting": [(pki.leaf, False)], "CA": [pki.issuing],
+                                 "Root": [pki.root]})
+    got = summarise_inventory(doc, opts(stores=["My", "WebHosting"]), now=pki.now)
+    assert [(c["thumbprint"], c["store"]) for c in got["certificates"]] == [(pki.leaf.thumbprint, "My")]
+
+
+def test_unparsable_entries_are_listed_not_fatal(pki) -> None:
+    junk = base64.b64encode(b"\x30\x03\x02\x01\x01").decode()
+    doc = pf.inventory_document({"My": [{"der_b64": junk, "has_private_key": False}, {"der_b64": "%%"},
+                                        (pki.leaf, True)], "CA": [pki.issuing], "Root": [pki.root]})
+    got = summarise_inventory(doc, opts(), now=pki.now)
+    assert [c["thumbprint"] for c in got["certificates"]] == [pki.leaf.thumbprint]
+    bad = got["unparsable_certificates"]
+    assert [(b["store"], b["index"]) for b in bad] == [("My", 0), ("My", 1)]
+    assert bad[0]["error"].startswith("stores.My[0]: not a valid X.509 certificate")
+    assert len(bad[0]["thumbprint"]) == 40 and bad[1]["thumbprint"] is None
+
+
+def test_missing_chain_store_gives_incomplete_chains(pki) -> None:
+    doc = pf.inventory_document({"My": [pki.leaf]}, missing_stores=["CA", "Root"])
+    got = summarise_inventory(doc, opts(), now=pki.now)
+    assert got["missing_stores"] == ["CA", "Root"]
+    assert got["flags"]["chain_incomplete"] == [pki.leaf.thumbprint]
+
+
+@pytest.mark.parametrize(
+    "winhttp",
+    [WINHTTP_BODY, {"script": "winhttp_state", "schema": 1, **WINHTTP_BODY}],
+    ids=["body", "full_document"],
+)
+def test_winhttp_passes_through_as_a_full_document(pki, winhttp) -> None:
+    doc = pf.inventory_document({"My": []}, winhttp=winhttp)
+    got = summarise_inventory(doc, opts(include_winhttp=True), now=pki.now)
+    assert got["winhttp"] == {"script": "winhttp_state", "schema": 1, **WINHTTP_BODY}
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (pf.inventory_document({"My": []}, winhttp=None), "winhttp must be the winhttp_state document"),
+        (pf.inventory_document({"My": []}, winhttp={**WINHTTP_BODY, "schema": 9}), "schema=9"),
+        ({"script": "cert_inventory", "schema": 1, "stores": []}, "'stores' must be an object"),
+        ({"script": "cert_inventory", "schema": 1, "stores": {"My": {"der_b64": "x"}}}, "stores.My must be a list"),
+    ],
+)
+def test_unusable_documents_are_refused(pki, document, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        summarise_inventory(document, opts(include_winhttp=True), now=pki.now)
+
+
+# --- one round trip through the seam -------------------------------------------------------------------------
+
+def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
+    got = gather_cert_revocation_info(object(), {**DEFAULTS, "stores": ["My", "WebHosting"], "include_winhttp": True},
+                                      task_action="crlfix.windows.cert_revocation_info", now=pki.now)
+    assert len(fake_host.scripts) == 1
+    script = fake_host.scripts[0]
+    assert script.splitlines()[:2] == ["# crlfix-script: cert_inventory", "# crlfix-schema: 1"]
+    assert "Get-CrlfixWinHttpState" in script
+    assert got["missing_stores"] == ["WebHosting"]
+    assert got["winhttp"]["script"] == "winhttp_state"
+    assert len(got["certificates"]) == 7
+
+
+def test_gather_refuses_bad_options_before_running_anything(fake_host) -> None:
+    with pytest.raises(ReturnResult, match="stores: '..' is not") as err:
+        gather_cert_revocation_info(object(), {**DEFAULTS, "stores": [".."]}, task_action="t")
+    assert fake_host.scripts == []
+    assert set(empty_result()) <= set(err.value.result)
+
+
+def test_host_failure_keeps_rc_and_output(monkeypatch, host_stores) -> None:
+    host = FakeHost(host_stores, reply=(1, "", "Get-ChildItem : Access is denied\r\n"))
+    monkeypatch.setattr(_host_script, "run_powershell", host)
+    with pytest.raises(ReturnResult, match="cert_inventory failed with rc 1: Get-ChildItem : Access") as err:
+        gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
+    assert err.value.result["rc"] == 1 and "Access is denied" in err.value.result["stderr"]
+    assert err.value.result["certificates"] == []
+
+
+def test_transport_failure_is_not_swallowed(monkeypatch, host_stores) -> None:
+    monkeypatch.setattr(_host_script, "run_powershell", FakeHost(host_stores, reply=AnsibleConnectionFailure("down")))
+    with pytest.raises(AnsibleConnectionFailure):
+        gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
+
+
+def test_missing_cryptography_is_a_clean_failure(monkeypatch, fake_host) -> None:
+    monkeypatch.setattr(_cryptography_dep, "HAS_CRYPTOGRAPHY", False)
+    monkeypatch.setattr(_cryptography_dep, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback: No module named 'cryptography'")
+    with pytest.raises(ReturnResult, match="cryptography") as err:
+        gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
+    assert "No module named" in err.value.result["exception"]
+    assert fake_host.scripts == []
+
+
+def test_too_old_cryptography_is_named(monkeypatch) -> None:
+    monkeypatch.setattr(_cryptography_dep, "CRYPTOGRAPHY_VERSION", "41.0.7")
+    assert "found 41.0.7" in _cryptography_dep.cryptography_missing_message()
+
+
+# --- the host script itself ------------------------------------------------------------------------------------
+
+def test_host_script_stays_small_and_plain() -> None:
+    text = (_host_script.PS1_DIR / "cert_inventory.ps1").read_text(encoding="utf-8")
+    assert len(text) < 2000
+    # Ansible's encoder strips every line, which would corrupt a here-string.
+    assert "@'" not in text and '@"' not in text
+    assert "-LiteralPath" in text and "Get-CrlfixWinHttpState" in text and "Write-CrlfixDocument" in text
+
+
+def test_default_command_fits_cmd_line_with_common_ps1() -> None:
+    # Under the limit the script travels as -EncodedCommand; above it the seam falls back to stdin.
+    args = opts(include_winhttp=True).script_args()
+    script = _host_script.build_host_script("cert_inventory", args)
+    command = shell_loader.get("powershell")._encode_script(script, as_list=False, strict_mode=False,
+                                                            preserve_rc=True)
+    assert len(command) <= CMD_LINE_LIMIT

@@ -1,0 +1,63 @@
+"""Every host script parses as PowerShell (tree-sitter-powershell), alone and as the seam sends it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import tree_sitter
+import tree_sitter_powershell
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+    PS1_DIR,
+    SCRIPT_SCHEMA,
+    build_host_script,
+)
+
+_PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+PS1_FILES = sorted(PS1_DIR.glob("*.ps1"))
+
+
+def syntax_errors(source: str) -> list[str]:
+    """Return 'line:col: text' for every ERROR or MISSING node in ``source``."""
+    tree = _PARSER.parse(source.encode("utf-8"))
+    found: list[str] = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            row, col = node.start_point
+            snippet = source.encode("utf-8")[node.start_byte : node.end_byte][:60].decode("utf-8", "replace")
+            found.append(f"{row + 1}:{col + 1}: {snippet!r}")
+        stack.extend(node.children)
+    return found
+
+
+def test_the_checker_can_fail() -> None:
+    assert syntax_errors("$x = @{ a = 1\nif ($x -eq { ") != []
+    assert syntax_errors("$x = @{ a = 1 }; $x | ConvertTo-Json -Compress") == []
+
+
+def test_every_known_script_has_a_file() -> None:
+    assert {p.stem for p in PS1_FILES if not p.stem.startswith("_")} >= set(SCRIPT_SCHEMA) - {
+        name for name in SCRIPT_SCHEMA if not (PS1_DIR / f"{name}.ps1").exists()
+    }
+    missing = sorted(name for name in SCRIPT_SCHEMA if not (PS1_DIR / f"{name}.ps1").exists())
+    assert missing == [], f"host scripts declared in SUPPORTED_SCHEMAS without a .ps1 file: {missing}"
+
+
+@pytest.mark.parametrize("path", PS1_FILES, ids=lambda p: p.name)
+def test_ps1_file_parses(path: Path) -> None:
+    assert syntax_errors(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
+def test_built_script_parses_with_hostile_arguments(name: str) -> None:
+    hostile = {"x": "'; Remove-Item C:\\ -Recurse; '", "y": "\u2019$(calc)\u2018", "z": "`n\"&|"}
+    script = build_host_script(name, hostile)
+    assert syntax_errors(script) == []
+    # The arguments stay inside the single literal on line 3: nothing after it
+    # may mention the payload.
+    header, _, body = script.partition("\n" + (PS1_DIR / "_common.ps1").read_text(encoding="utf-8"))
+    assert "Remove-Item" in header.splitlines()[2]
+    assert "Remove-Item" not in body
