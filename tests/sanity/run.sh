@@ -5,9 +5,10 @@
 # list files with the checkout's git and, the copy being ignored there, see none.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work="${TMPDIR:-/tmp}/crlfix-sanity"
+# A fresh directory per run, so that runs from two checkouts (or two shells) never share one.
+work=$(mktemp -d "${TMPDIR:-/tmp}/crlfix-sanity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/crlfix/windows"
-rm -rf "$work"
 mkdir -p "$dest"
 cd "$top"
 git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$dest"
@@ -23,5 +24,5 @@ cd "$dest"
 # Skipped, with reasons:
 #   pslint: needs PowerShell (pwsh) and PSScriptAnalyzer, which this platform cannot have; every .ps1 is
 #           parse-checked by tests/unit/plugins/plugin_utils/test_ps1_syntax.py with tree-sitter-powershell.
-exec "$top/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no \
+"$top/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no \
   --skip-test pslint "$@"
