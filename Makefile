@@ -44,7 +44,7 @@ sanity: setup
 	bash tests/sanity/run.sh
 
 lint: setup
-	$(BIN)/ruff check plugins tests
+	$(BIN)/ruff check plugins tests scripts
 	$(BIN)/antsibull-changelog lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
 
@@ -63,3 +63,7 @@ lab-down: setup
 lab-metrics: setup
 	$(BIN)/python scripts/lab.py metrics
 
+# The first-run experience: a 12-host lab, audit -> fix -> audit of the Lync pool, fleet summary, lab stopped.
+.PHONY: demo
+demo: setup
+	bash scripts/demo.sh

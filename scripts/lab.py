@@ -1,16 +1,21 @@
-"""Start, stop and inspect the loopback fleet of Windows twins.
+"""Start, stop and inspect the loopback fleet of Windows twins and its revocation world.
 
-    lab.py up [--hosts N] [--seed S] [--subnet K] [--lab-dir DIR]   build states + inventory, start the server
-    lab.py down [--lab-dir DIR]                                      stop exactly the server `up` started
-    lab.py metrics [--lab-dir DIR]                                   write and print build/lab/metrics.json
+    lab.py up [--hosts N] [--seed S] [--subnet K] [--lab-dir DIR] [--crl-minutes M] [--squid-port P] [--crl-net N]
+        build states + inventory, publish CRLs (NextUpdate M minutes, default 10), start the CRL server
+        (127.0.9.80-82:80 for build/lab, else 127.9.<N>.80-82 with a free or the given N), squid (127.0.0.1:3128
+        for build/lab, else a free or the given port) and the lab server
+    lab.py down [--lab-dir DIR]          stop exactly the lab server, squid and CRL server `up` started (by PID)
+    lab.py metrics [--lab-dir DIR]       write and print build/lab/metrics.json
+    lab.py publish [--crl-minutes M] [--past]   re-sign the CRLs; --past: NextUpdate already M minutes ago
 
-`up` on a lab dir whose server is still running stops that server first (no leak), then starts fresh
-seeded states. The inventory is build/lab/inventory.yml; see tests/twin/README.md.
+`up` on a lab dir whose processes still run stops them first (no leak), then starts fresh seeded states.
+The inventory is build/lab/inventory.yml; see docs/lab.md and tests/twin/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 import time
@@ -29,23 +34,47 @@ def cmd_up(args: argparse.Namespace) -> int:
     if old is not None:
         print(f"lab: a lab server is already running (pid {old}); stopping it first")
         fleet.stop_server(lab_dir)
+    for name in fleet.stop_world(lab_dir):
+        print(f"lab: stopped the previous {name}")
     began = time.monotonic()
-    doc = fleet.build_lab(lab_dir, args.hosts, seed=args.seed, subnet=args.subnet)
+    # The default lab (build/lab) is the documented one: squid 127.0.0.1:3128, CRL server 127.0.9.80-82. Any
+    # other lab dir is a second lab beside it: unless told otherwise it takes a free port and a free triple.
+    is_default = lab_dir == fleet.DEFAULT_LAB_DIR.resolve()
+    squid_port = args.squid_port or (fleet.SQUID_PORT if is_default else fleet.free_port())
+    crl_net = args.crl_net if args.crl_net is not None else (None if is_default else fleet.free_crl_net())
+    crl_addresses = None if crl_net is None else fleet.crl_addresses_for(crl_net)
+    doc = fleet.build_lab(
+        lab_dir, args.hosts, seed=args.seed, subnet=args.subnet, squid_port=squid_port, crl_addresses=crl_addresses
+    )
     built = time.monotonic() - began
-    pid, ready = fleet.start_server(lab_dir)
+    world = fleet.start_world(lab_dir, next_update=dt.timedelta(minutes=args.crl_minutes))
+    try:
+        pid, ready = fleet.start_server(lab_dir)
+    except fleet.LabError:
+        fleet.stop_world(lab_dir)
+        raise
     print(
         f"lab: {len(doc['hosts'])} twins up (pid {pid}); files built in {built:.1f}s, listeners ready in "
         f"{ready:.1f}s; RSS {fleet.rss_kib(pid) // 1024} MiB"
+    )
+    print(
+        f"lab: squid {world['proxy']} (pid {world['squid_pid']}), CRL server on "
+        f"{', '.join(sorted(doc['revocation']['names'].values()))}:80 (pid {world['crl_server_pid']}), "
+        f"CRLs valid for {args.crl_minutes} min; TLS port {fleet.TLS_PORT} on every twin"
     )
     print(f"lab: inventory {lab_dir / 'inventory.yml'}; store certificates from {doc['store_certificates']}")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    if fleet.stop_server(args.lab_dir):
+    stopped = fleet.stop_server(args.lab_dir)
+    world = fleet.stop_world(args.lab_dir)
+    if stopped:
         print(f"lab: stopped; metrics in {args.lab_dir / 'metrics.json'}")
     else:
         print("lab: no lab server was running")
+    for name in world:
+        print(f"lab: stopped {name}")
     return 0
 
 
@@ -60,17 +89,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    from tests.lab import pki
+
+    minutes = dt.timedelta(minutes=args.crl_minutes)
+    now = dt.datetime.now(dt.UTC)
+    # --past signs CRLs as of 2 x M minutes ago, so their NextUpdate lies M minutes in the past: stale CRLs.
+    written = pki.publish(args.lab_dir, next_update=minutes, now=now - 2 * minutes if args.past else now)
+    when = (now - minutes) if args.past else (now + minutes)
+    print(f"lab: published {len(written)} files; NextUpdate {when:%Y-%m-%dT%H:%M:%SZ}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab-dir", type=Path, default=fleet.DEFAULT_LAB_DIR)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start N twins")
+    up = sub.add_parser("up", help="start N twins, the CRL server and squid")
     up.add_argument("--hosts", type=int, default=12)
     up.add_argument("--seed", type=int, default=fleet.DEFAULT_SEED)
     up.add_argument("--subnet", type=int, default=1, help="third octet of the first address (127.0.<subnet>.1)")
+    up.add_argument("--crl-minutes", type=_positive, default=10, help="NextUpdate of the published CRLs")
+    up.add_argument("--squid-port", type=int, help="squid's port on 127.0.0.1 (build/lab: 3128; else a free one)")
+    up.add_argument("--crl-net", type=int, choices=range(1, 255), metavar="1-254",
+                    help="CRL server on 127.9.<N>.80-82 (build/lab: 127.0.9.80-82; else a free N)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the lab").set_defaults(func=cmd_down)
     sub.add_parser("metrics", help="dump per-host counters").set_defaults(func=cmd_metrics)
+    publish = sub.add_parser("publish", help="re-sign and publish the CRLs")
+    publish.add_argument("--crl-minutes", type=_positive, default=10)
+    publish.add_argument("--past", action="store_true", help="NextUpdate already passed (stale CRLs)")
+    publish.set_defaults(func=cmd_publish)
     args = parser.parse_args(argv)
     args.lab_dir = args.lab_dir.resolve()
     try:
@@ -78,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     except (fleet.LabError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of minutes, got {text!r}")
+    return value
 
 
 if __name__ == "__main__":

@@ -4,11 +4,17 @@
 ``build/lab-pytest-<pid>/`` on a free ``127.0.<200-250>.x`` /24 so it never collides with a `make lab-up` lab
 or another session, and stops the lab server at the end of the session, even when tests fail (the directory
 is removed unless ``CRLFIX_KEEP_LAB=1``). See ``LabHandle`` for the API.
+
+With the lab comes its revocation world (docs/lab.md): CRLs published with a 10-minute NextUpdate, the CRL
+server on a free ``127.9.<n>.80-82:80`` triple and squid on ``127.0.0.1:<free port>``; every site's
+``fix_crl_proxy`` is that squid (``lab.proxy``; ``fleet.SITE_PROXIES`` is updated in place for this process).
+Each twin listens for TLS on ``<address>:5061`` and has 3 s / 4 s CryptoAPI retrieval timeouts.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import shutil
@@ -20,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from tests.lab import crl_server, pki
+from tests.lab.squid import Squid
 from tests.twin import fleet
 from tests.twin.state import write_json_atomic
 
@@ -72,6 +80,32 @@ class LabHandle:
             for h in doc["hosts"]
         }
         self._initial = {name: self.state(name) for name in self.hosts}
+        world = doc["revocation"]
+        self.crl_addresses: dict[str, str] = dict(world["names"])
+        self.tls_port: int = int(world["tls_port"])
+        self.proxy: str = f"{world['squid']['address']}:{world['squid']['port']}"
+
+    # -- the revocation world (docs/lab.md) -------------------------------------------------------------
+    def squid(self) -> Squid:
+        """The lab's squid (stop()/start() by its PID file; access_log_lines())."""
+        address, port = self.proxy.rsplit(":", 1)
+        return Squid(self.lab_dir, port=int(port), address=address, hosts=self.crl_addresses)
+
+    def publish_crls(self, next_update: dt.timedelta, now: dt.datetime | None = None) -> None:
+        """Re-sign the CRLs: NextUpdate = (``now`` or the current time) + ``next_update``."""
+        pki.publish(self.lab_dir, next_update=next_update, now=now)
+
+    def set_crl_fault(self, mode: str, path: str = "*") -> None:
+        crl_server.set_fault(self.lab_dir, mode, path)
+
+    def clear_crl_faults(self) -> None:
+        crl_server.clear_faults(self.lab_dir)
+
+    def crl_access_log(self) -> list[str]:
+        try:
+            return (self.lab_dir / "crl-server" / "access.log").read_text().splitlines()
+        except FileNotFoundError:
+            return []
 
     def _state_path(self, name: str) -> Path:
         if name not in self.hosts:
@@ -145,16 +179,29 @@ def _start_lab(lab_dir: Path) -> dict[str, Any]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     offset = 8 * int(worker[2:]) if worker[2:].isdigit() else 0
     first = 200 + offset % 48
+    last_error: Exception | None = None
     for _attempt in range(5):
         subnet = fleet.free_subnet(first, 250)
-        doc = fleet.build_lab(lab_dir, LAB_HOSTS, subnet=subnet)
+        doc = fleet.build_lab(
+            lab_dir,
+            LAB_HOSTS,
+            subnet=subnet,
+            squid_port=fleet.free_port(),
+            crl_addresses=fleet.crl_addresses_for(fleet.free_crl_net()),
+        )
         try:
+            fleet.start_world(lab_dir)
             fleet.start_server(lab_dir)
-            return doc
-        except fleet.LabError:
+        except fleet.LabError as exc:
+            last_error = exc
             fleet.stop_server(lab_dir)
+            fleet.stop_world(lab_dir)
             first = subnet + 1
-    raise fleet.LabError(f"could not start the test lab in {lab_dir}; see its lab-server.log")
+            continue
+        # The role tests read fleet.SITE_PROXIES; in this process it must name this lab's squid.
+        fleet.SITE_PROXIES.update(doc["site_proxies"])
+        return doc
+    raise fleet.LabError(f"could not start the test lab in {lab_dir}: {last_error}; see its lab-server.log")
 
 
 @pytest.fixture(scope="session")
@@ -168,5 +215,6 @@ def lab() -> Iterator[LabHandle]:
         yield LabHandle(lab_dir, doc)
     finally:
         fleet.stop_server(lab_dir)
+        fleet.stop_world(lab_dir)
         if not os.environ.get("CRLFIX_KEEP_LAB"):
             shutil.rmtree(lab_dir, ignore_errors=True)

@@ -82,6 +82,8 @@ def probe(
     client_cert: tuple[Path, Path] | None = None,
     cancel: threading.Event | None = None,
     now: dt.datetime | None = None,
+    check_revocation: bool = True,
+    max_version: ssl.TLSVersion | None = None,
 ) -> dict:
     """One TLS handshake from a host (its cert ``stores``, WinHTTP ``proxy``, URL ``cache``) to ``peer``.
 
@@ -89,6 +91,9 @@ def probe(
     (ok / revoked / revocation_offline / untrusted, None when no handshake happened), ``trust_status``,
     ``revocation`` (the full ``check_chain_revocation`` result) and ``error``. Never raises for network
     failures. ``client_cert`` = (cert PEM, key PEM) for mutual TLS, as Lync servers do on 5061.
+    ``check_revocation`` false skips the revocation check (``SslStream`` with ``checkCertificateRevocation``
+    false): ``chain_status`` is then ``ok`` and ``revocation`` None. ``max_version`` caps the client's TLS
+    version (Schannel offers TLS 1.3 only from build 20348).
     """
     host, port = parse_peer(peer)
     result = {
@@ -122,6 +127,8 @@ def probe(
     roots = _store_ders(stores, "Root")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if max_version is not None:
+        ctx.maximum_version = max_version
     if roots:
         ctx.load_verify_locations(cadata="".join(_pem(d) for d in roots))
     if client_cert:
@@ -146,6 +153,9 @@ def probe(
             verified = getattr(tls, "get_verified_chain", None)
             candidates = [c if isinstance(c, bytes) else c.public_bytes() for c in verified()] if verified else []
             chain = build_chain(leaf, candidates + _store_ders(stores, "CA") + roots)
+            if not check_revocation:
+                result.update(handshake_ms=_ms(hs_start), revocation_ms=0, chain_status="ok")
+                return result
             rev_start = time.monotonic()
             check = check_chain_revocation(
                 chain,

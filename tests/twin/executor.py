@@ -120,6 +120,20 @@ def run(state: HostState, inv: Invocation, stdin: bytes) -> Outcome:
     return run_powershell(state, script)
 
 
+def is_blocking(inv: Invocation, stdin: bytes) -> bool:
+    """True for a host script that declares ``BLOCKING`` (it waits on the network; run it off the event loop)."""
+    if inv.error is not None or inv.kind != "powershell":
+        return False
+    script = inv.script
+    if script is None or _is_bootstrap(script):
+        script = _decode_stdin(stdin)
+    first = next((line.strip() for line in script.splitlines() if line.strip()), "")
+    if not first.lower().startswith("# crlfix-script:"):
+        return False
+    module = registry().get(first.split(":", 1)[1].strip())
+    return bool(getattr(module, "BLOCKING", False))
+
+
 def _is_bootstrap(script: str) -> bool:
     """True when ``script`` is the stdin bootstrap, with or without Ansible's wrapper lines around it."""
     lines = [

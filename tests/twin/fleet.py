@@ -12,11 +12,15 @@ Layout of a lab directory (default ``build/lab``)::
     winrm-ca/ca.pem     "WinRM listener CA"; winrm-ca/hosts/<name>.pem|key the HTTPS listener certs
     metrics.json        per-host counters (on demand and at shutdown)
     lab-server.log      server log
+    pki/, crl-server/, squid/   the revocation world (tests/lab/README.md): lab PKI and published CRLs,
+                        the CRL server's PID file and access log, squid's config, PID file and access log
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
+import ipaddress
 import json
 import os
 import random
@@ -41,8 +45,17 @@ DEFAULT_LAB_DIR = REPO_ROOT / "build" / "lab"
 DEFAULT_SEED = 20261126
 LAB_USER = "ansible"
 LAB_DOMAIN = "LAB"
-SITE_PROXIES = {"site_east": "127.0.0.1:3128", "site_west": "127.0.0.2:3128"}
-CORRECT_PROXY = "127.0.0.1:3128"
+# Both sites use the lab's one squid (127.0.0.1:<squid port>, 3128 for `make lab-up`): a site's fix_crl_proxy
+# must be a proxy that works. The pytest lab runs squid on a free port and updates this dict in place.
+SITE_PROXIES = {"site_east": "127.0.0.1:3128", "site_west": "127.0.0.1:3128"}
+CORRECT_PROXY = "127.0.0.1:3128"  # `make lab-up`'s squid; seeded hosts get their site's proxy
+SQUID_ADDRESS = "127.0.0.1"
+SQUID_PORT = 3128
+TLS_PORT = 5061  # the SIP-style MTLS port every twin listens on (Lync front ends: 5061)
+# ChainEngine\Config retrieval timeouts the lab's hosts get (Windows defaults: 15000 / 20000 ms).
+LAB_URL_TIMEOUT_MS = 3000
+LAB_CHAIN_TIMEOUT_MS = 4000
+CRL_NEXT_UPDATE = dt.timedelta(minutes=10)
 WRONG_PROXY = "10.255.0.1:8080"
 SCENARIOS = ("correct", "direct", "wrong_proxy", "views_disagree", "missing", "bypass")
 OS_BUILDS = (14393, 17763, 20348)
@@ -92,9 +105,9 @@ def plan_hosts(count: int, seed: int, subnet: int) -> list[HostPlan]:
     return plans
 
 
-def _values_for(scenario: str, rng: random.Random) -> tuple[bytes | None, bytes | None]:
+def _values_for(scenario: str, rng: random.Random, proxy: str) -> tuple[bytes | None, bytes | None]:
     counter = rng.randrange(0, 40)
-    correct = winhttp_value.encode(counter, CORRECT_PROXY, "")
+    correct = winhttp_value.encode(counter, proxy, "")
     direct = winhttp_value.encode(counter, "", "")
     if scenario == "correct":
         return correct, correct
@@ -107,7 +120,7 @@ def _values_for(scenario: str, rng: random.Random) -> tuple[bytes | None, bytes 
         return correct, winhttp_value.DIRECT_ACCESS_DOCUMENTED  # only the 64-bit netsh was run
     if scenario == "missing":
         return None, None
-    bypass = winhttp_value.encode(counter, CORRECT_PROXY, "<local>;*.lab.test")
+    bypass = winhttp_value.encode(counter, proxy, "<local>;*.lab.test")
     return bypass, bypass
 
 
@@ -127,9 +140,23 @@ def build_lab(
     subnet: int = 1,
     http_port: int = 5985,
     https_port: int = 5986,
+    squid_port: int = SQUID_PORT,
+    crl_addresses: dict[str, str] | None = None,
+    url_timeout_ms: int = LAB_URL_TIMEOUT_MS,
+    chain_timeout_ms: int = LAB_CHAIN_TIMEOUT_MS,
+    tls_port: int = TLS_PORT,
 ) -> dict[str, Any]:
-    """Write every file the lab server and Ansible need; returns the fleet document."""
+    """Write every file the lab server and Ansible need; returns the fleet document.
+
+    ``squid_port``/``crl_addresses`` place the revocation world (``start_world``); every site's
+    ``fix_crl_proxy`` is ``127.0.0.1:<squid_port>``. ``url_timeout_ms``/``chain_timeout_ms`` become each host's
+    ChainEngine\\Config retrieval timeouts.
+    """
+    from tests.lab.crl_server import DEFAULT_ADDRESSES
+
     lab_dir = lab_dir.resolve()
+    proxy = f"{SQUID_ADDRESS}:{squid_port}"
+    site_proxies = {site: proxy for site in SITE_PROXIES}
     for stale in ("hosts", "winrm-ca"):
         shutil.rmtree(lab_dir / stale, ignore_errors=True)
     for stale in ("lab.json", "metrics.json"):
@@ -145,8 +172,8 @@ def build_lab(
     stores, store_source = _store_certificates(lab_dir, [p.name for p in plans])
     hosts = []
     for plan in plans:
-        native, wow = _values_for(plan.scenario, rng)
-        ie = {"proxy": CORRECT_PROXY, "bypass": "<local>"} if rng.random() < 0.5 else None
+        native, wow = _values_for(plan.scenario, rng, site_proxies[plan.site])
+        ie = {"proxy": site_proxies[plan.site], "bypass": "<local>"} if rng.random() < 0.5 else None
         state = new_state(
             plan.name,
             os_build=plan.os_build,
@@ -159,6 +186,11 @@ def build_lab(
         )
         state["url_cache"] = [{"url": "http://pki.lab.test/crl/lab-issuing.crl", "kind": "crl"}]
         state["lab"] = {"scenario": plan.scenario, "site": plan.site, "group": plan.group}
+        # HKLM\SOFTWARE\Policies\Microsoft\SystemCertificates\ChainEngine\Config (tests/twin/revocation.py)
+        state["chain_engine"] = {
+            "ChainUrlRetrievalTimeoutMilliseconds": url_timeout_ms,
+            "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": chain_timeout_ms,
+        }
         state_path = lab_dir / "hosts" / f"{plan.name}.json"
         write_json_atomic(state_path, state)
         cert_path, key_path = listener[plan.name]
@@ -185,6 +217,14 @@ def build_lab(
         "password": password,
         "winrm_ca": str(lab_dir / "winrm-ca" / "ca.pem"),
         "store_certificates": store_source,
+        "site_proxies": site_proxies,
+        "revocation": {
+            "lab_dir": str(lab_dir),
+            "names": dict(crl_addresses or DEFAULT_ADDRESSES),
+            "intranet": _intranet([p.address for p in plans]),
+            "tls_port": tls_port,
+            "squid": {"address": SQUID_ADDRESS, "port": squid_port},
+        },
         "hosts": hosts,
     }
     write_json_atomic(lab_dir / "fleet.json", fleet)
@@ -194,7 +234,8 @@ def build_lab(
 
 def inventory_yaml(fleet: dict[str, Any]) -> str:
     groups: dict[str, dict[str, Any]] = {role[2]: {"hosts": {}} for role in ROLES}
-    sites: dict[str, dict[str, Any]] = {s: {"hosts": {}, "vars": {"fix_crl_proxy": p}} for s, p in SITE_PROXIES.items()}
+    proxies = fleet.get("site_proxies", SITE_PROXIES)
+    sites: dict[str, dict[str, Any]] = {s: {"hosts": {}, "vars": {"fix_crl_proxy": p}} for s, p in proxies.items()}
     for host in fleet["hosts"]:
         groups[host["group"]]["hosts"][host["name"]] = {"ansible_host": host["address"]}
         sites[host["site"]]["hosts"][host["name"]] = None
@@ -210,6 +251,8 @@ def inventory_yaml(fleet: dict[str, Any]) -> str:
         # HTTPS: ansible_port 5986 + ansible_winrm_scheme https; validate with this CA via ansible_winrm_ca_trust_path.
         "lab_winrm_ca_path": fleet["winrm_ca"],
         "lab_https_port": fleet["hosts"][0]["https_port"],
+        # Every twin's SIP-style TLS port (tls_probe peers: <other host>:<port>).
+        "fix_crl_tls_port": fleet.get("revocation", {}).get("tls_port", TLS_PORT),
     }
     doc = {
         "all": {
@@ -227,6 +270,89 @@ def inventory_yaml(fleet: dict[str, Any]) -> str:
     }
     header = f"# Generated by scripts/lab.py (seed {fleet['seed']}); do not edit, run `make lab-up` again.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+def crl_addresses_for(net: int) -> dict[str, str]:
+    """The CRL server's names on 127.9.<net>.80-82 (outside the intranet, like 127.0.9.x: "the internet")."""
+    from tests.lab.pki import AIA_HOST, CRL_HOST, OCSP_HOST
+
+    if not 1 <= net <= 254:
+        raise ValueError(f"crl_net: expected 1-254, got {net!r}")
+    return {CRL_HOST: f"127.9.{net}.80", AIA_HOST: f"127.9.{net}.81", OCSP_HOST: f"127.9.{net}.82"}
+
+
+def free_crl_net(seed: int | None = None) -> int:
+    """An N whose 127.9.<N>.80-82 port 80 is free on all three, so a second lab's CRL server never collides."""
+    rng = random.Random(os.getpid() if seed is None else seed)
+    for _attempt in range(60):
+        net = rng.randrange(1, 255)
+        try:
+            for address in crl_addresses_for(net).values():
+                with socket.socket() as probe:
+                    probe.bind((address, 80))
+        except OSError:
+            continue
+        return net
+    raise LabError("no free 127.9.<n>.80-82:80 triple for the lab's CRL server")
+
+
+def free_port(address: str = SQUID_ADDRESS) -> int:
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
+
+
+def _intranet(addresses: list[str]) -> list[str]:
+    """What the modelled servers reach directly: 127.0.0.0/24 (the proxy) and every /24 the twins live in."""
+    nets = {"127.0.0.0/24"}
+    nets.update(str(ipaddress.ip_network(f"{a}/24", strict=False)) for a in addresses)
+    return sorted(nets)
+
+
+# -- the revocation world: CRLs, CRL server, squid -------------------------------------------------
+def start_world(lab_dir: Path, *, next_update: dt.timedelta = CRL_NEXT_UPDATE) -> dict[str, Any]:
+    """Publish CRLs (NextUpdate ``next_update`` from now), start the CRL server and squid by PID.
+
+    Returns ``{"crl_server_pid", "squid_pid", "proxy"}``. squid missing is an error (no proxy-less fallback).
+    """
+    from tests.lab import crl_server, pki
+    from tests.lab.squid import Squid
+
+    lab_dir = lab_dir.resolve()
+    world = json.loads((lab_dir / "fleet.json").read_text())["revocation"]
+    pki.publish(lab_dir, next_update=next_update)
+    crl_server.clear_faults(lab_dir)
+    addresses = world["names"]
+    for address in addresses.values():
+        if _answers(address, crl_server.DEFAULT_PORT):
+            raise LabError(f"{address}:{crl_server.DEFAULT_PORT} is already served by another process")
+    crl_pid = crl_server.start_background(lab_dir, addresses, crl_server.DEFAULT_PORT)
+    squid = Squid(lab_dir, port=world["squid"]["port"], address=world["squid"]["address"], hosts=addresses)
+    try:
+        squid_pid = squid.start()
+    except Exception as exc:
+        crl_server.stop_background(lab_dir)
+        raise LabError(f"squid: {exc}") from exc
+    return {"crl_server_pid": crl_pid, "squid_pid": squid_pid, "proxy": squid.proxy}
+
+
+def stop_world(lab_dir: Path) -> list[str]:
+    """Stop squid and the CRL server this lab dir started (by their PID files); returns what was stopped."""
+    from tests.lab import crl_server
+    from tests.lab.squid import Squid
+
+    lab_dir = lab_dir.resolve()
+    stopped = []
+    try:
+        world = json.loads((lab_dir / "fleet.json").read_text()).get("revocation") or {}
+    except (FileNotFoundError, ValueError):
+        world = {}
+    squid_cfg = world.get("squid", {"address": SQUID_ADDRESS, "port": SQUID_PORT})
+    if Squid(lab_dir, port=squid_cfg["port"], address=squid_cfg["address"]).stop():
+        stopped.append("squid")
+    if crl_server.stop_background(lab_dir):
+        stopped.append("crl-server")
+    return stopped
 
 
 # -- the server process ----------------------------------------------------------------------------

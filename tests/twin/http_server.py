@@ -26,6 +26,7 @@ import spnego
 import spnego.channel_bindings
 import spnego.exceptions
 
+from tests.twin.sip_listener import SipTlsListener
 from tests.twin.state import HostState
 from tests.twin.wsman import WinRSService
 
@@ -54,6 +55,10 @@ class HostSpec:
     state_path: Path
     cert_path: Path
     key_path: Path
+    # The SIP-style TLS port with the host's lab-PKI leaf (issue 4); None: no such listener.
+    tls_port: int | None = None
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
 
 
 @dataclass
@@ -80,6 +85,7 @@ class Twin:
     ssl_context: ssl.SSLContext | None = None
     cbt_app_data: bytes = b""
     service: WinRSService = field(init=False)
+    sip: SipTlsListener | None = None
 
     def __post_init__(self) -> None:
         self.service = WinRSService(self.state, self.spec.address, self.counters)
@@ -113,6 +119,12 @@ class Twin:
             backlog=64,
         )
         self.servers = [http, https]
+        spec = self.spec
+        if spec.tls_port and spec.tls_cert_path and spec.tls_cert_path.exists():
+            self.sip = SipTlsListener(
+                spec.address, spec.tls_port, spec.tls_cert_path, spec.tls_key_path, self.state.os_build
+            )
+            await self.sip.start()
 
     async def stop(self) -> None:
         """Close the listeners and drop every open connection: the host has gone away."""
@@ -125,6 +137,9 @@ class Twin:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
+        if self.sip is not None:
+            await self.sip.stop()
+            self.sip = None
         self.service.reset()
 
     def reload(self) -> None:

@@ -10,6 +10,9 @@ Run by ``scripts/lab.py up`` as ``python -m tests.twin.lab_server --lab-dir buil
     POST /twins/<name>/start     reload the state file and listen again (host restarted)
     POST /twins/<name>/reload    reload the state file (after a test edited it)
     POST /shutdown               write metrics.json and exit
+
+Every twin also listens for TLS on ``<address>:<tls_port>`` (fleet.json ``revocation.tls_port``, 5061) with its
+lab-PKI leaf; ``tests.twin.revocation`` holds the world its host scripts retrieve CRLs in.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tests.twin import revocation
 from tests.twin.http_server import HostSpec, Twin
 from tests.twin.state import HostState, write_json_atomic
 
@@ -49,7 +53,10 @@ class Lab:
         # pyspnego's NTLM acceptor reads users from this file; set before any context is created.
         os.environ["NTLM_USER_FILE"] = str(fleet["ntlm_user_file"])
         self.twins: dict[str, Twin] = {}
+        world = revocation.World.from_fleet(fleet)
+        revocation.configure(world)
         for host in fleet["hosts"]:
+            tls_cert = world.lab_dir / "pki" / "hosts" / f"{host['name']}.crt" if world.lab_dir else None
             spec = HostSpec(
                 host["name"],
                 host["address"],
@@ -58,6 +65,9 @@ class Lab:
                 Path(host["state"]),
                 Path(host["cert"]),
                 Path(host["key"]),
+                world.tls_port,
+                tls_cert,
+                tls_cert.with_suffix(".key") if tls_cert else None,
             )
             self.twins[spec.name] = Twin(spec, HostState.load(spec.state_path))
         self.stopping = asyncio.Event()
@@ -158,6 +168,7 @@ async def main_async(lab_dir: Path) -> None:
     )
     log.info("lab ready: %d twins, control port %d", len(lab.twins), port)
     await lab.stopping.wait()
+    revocation.SHUTDOWN.set()  # ends modelled waits in script threads, so none outlives the process
     lab.metrics()
     control.close()
     for twin in lab.twins.values():

@@ -11,10 +11,15 @@ import copy
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 SCHEMA = 1
+# One lock per state file: the lab's event loop (counters) and worker threads running host scripts (URL cache)
+# both write it.
+_LOCKS: dict[Path, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
 VIEWS = ("native", "wow6432")
 OS_CAPTIONS = {
     14393: "Microsoft Windows Server 2016 Datacenter",
@@ -77,9 +82,16 @@ class HostState:
             raise ValueError(f"{path}: state schema {data.get('schema')!r} is not {SCHEMA}")
         return cls(path, data)
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Hold it around a read-modify-write of ``data`` done off the event loop."""
+        with _LOCKS_GUARD:
+            return _LOCKS.setdefault(self.path, threading.RLock())
+
     def save(self) -> None:
         """Atomic write (temp file + os.replace) so a killed lab never leaves half a file."""
-        write_json_atomic(self.path, self.data)
+        with self.lock:
+            write_json_atomic(self.path, self.data)
 
     def snapshot(self) -> dict[str, Any]:
         return copy.deepcopy(self.data)

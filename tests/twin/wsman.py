@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
 
@@ -212,6 +213,24 @@ def fault_envelope(fault: WSManFault, relates_to: str, machine: str) -> bytes:
     )
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _blocking_pool() -> ThreadPoolExecutor:
+    """One pool for the whole lab process; sized for many hosts probing at once (threads mostly wait)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=128, thread_name_prefix="twin-script")
+    return _POOL
+
+
+def _outcome_of(future: asyncio.Future) -> executor.Outcome:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug in a script must still end the command, as a PowerShell error would
+        return executor.Outcome("", f"twin: host script failed: {exc!r}\r\n", 1)
+
+
 class WinRSService:
     """Shells and commands of one twin; ``handle`` maps a request envelope to a response envelope."""
 
@@ -317,7 +336,17 @@ class WinRSService:
         return _envelope(f"{SHELL}/CommandResponse", req.message_id, body)
 
     def _execute(self, shell: Shell, cmd: Command) -> None:
-        outcome = executor.run(self.state, cmd.invocation, bytes(cmd.stdin))
+        stdin = bytes(cmd.stdin)
+        if executor.is_blocking(cmd.invocation, stdin):
+            # crl_fetch/tls_probe wait on the network (up to the host's retrieval timeouts): run them in a
+            # worker thread so one slow host never stalls the other twins; Receive long-polls until done.
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(_blocking_pool(), executor.run, self.state, cmd.invocation, stdin)
+            future.add_done_callback(lambda f: self._finish(shell, cmd, _outcome_of(f)))
+            return
+        self._finish(shell, cmd, executor.run(self.state, cmd.invocation, stdin))
+
+    def _finish(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
         self.state.save()  # counters; every state change was already written through
         encoding = _codec(shell.codepage)
         cmd.stdout += outcome.stdout.encode(encoding, "replace")

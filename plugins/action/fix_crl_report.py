@@ -1,0 +1,71 @@
+# Copyright: contributors to the crlfix.windows collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of ``crlfix.windows.fix_crl_report``: validate, gather the records, call the fleet report."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import FleetReportError, make_fleet_report
+
+ARGUMENT_SPEC: dict[str, t.Any] = {
+    "hosts": {"type": "list", "elements": "str", "required": True},
+    "records": {"type": "dict"},
+    "record_var": {"type": "str", "default": "fix_crl_record"},
+    "dest": {"type": "path"},
+    "write": {"type": "bool", "default": True},
+    "run_id": {"type": "str"},
+    "rollout_stopped": {"type": "dict"},
+    "context": {"type": "dict", "default": {}},
+}
+
+
+class ActionModule(CrlfixActionBase):
+    """Controller-only: reads host records, writes the report even in check mode (the audit is the point)."""
+
+    # Kept in sync with DOCUMENTATION in plugins/modules/fix_crl_report.py (a unit test compares them).
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = ARGUMENT_SPEC
+
+    def _records_from_hostvars(self, hosts: list[str], record_var: str,
+                               task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        hostvars = task_vars.get("hostvars") or {}
+        records: dict[str, t.Any] = {}
+        for name in hosts:
+            try:
+                host = hostvars[name]
+            except KeyError:
+                continue  # not in the inventory any more: reported as not_run
+            if record_var in host:
+                records[name] = host[record_var]
+        return records
+
+    def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        hosts = args["hosts"]
+        if args["records"] is not None:
+            records = args["records"]
+        else:
+            records = self._records_from_hostvars(hosts, args["record_var"], task_vars)
+        dest = args["dest"]
+        if dest is None:
+            dest = os.path.join(task_vars.get("playbook_dir") or os.getcwd(), "reports")
+        # The summary prints this path: make it the one a user would type (no "playbooks/../reports").
+        dest = os.path.abspath(dest)
+        context = dict(args["context"])
+        context.setdefault("limit", task_vars.get("ansible_limit"))
+        context.setdefault("ansible_version", (task_vars.get("ansible_version") or {}).get("full"))
+        try:
+            return make_fleet_report(
+                hosts,
+                records,
+                check_mode=bool(self._task.check_mode),
+                dest=dest if args["write"] else None,
+                run_id=args["run_id"],
+                rollout_stopped=args["rollout_stopped"],
+                context=context,
+            )
+        except FleetReportError as exc:
+            raise AnsibleActionFail(f"{self._task.action}: {exc}") from exc

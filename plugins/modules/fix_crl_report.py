@@ -1,0 +1,158 @@
+#!/usr/bin/python
+# Copyright: contributors to the crlfix.windows collection
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# This file only documents the module; the work is done by the action plugin of the same name.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fix_crl_report
+short_description: Write the fleet report of the fix_crl role and summarise it
+version_added: 0.1.0
+description:
+  - Runs on the controller only and never connects to a host.
+  - Reads the per-host record that the R(crlfix.windows.fix_crl,ansible_collections.crlfix.windows.docsite.fix_crl)
+    role leaves in the host variable O(record_var) for every host in O(hosts), writes one JSON document for the
+    run into O(dest), and returns a short text summary and C(set_stats)-ready totals.
+  - Hosts in O(hosts) without a record are reported with status V(not_run) (the rollout was stopped before them,
+    or the role never ran there).
+  - The report is written in check mode too, because an audit (C(--check)) is exactly when it is wanted.
+    Writing it never counts as a change.
+options:
+  hosts:
+    description:
+      - Every host the run targeted, after C(--limit); use C(ansible_play_hosts_all) of the play that ran the role.
+    type: list
+    elements: str
+    required: true
+  records:
+    description:
+      - Host name to record. When omitted, each host's record is read from C(hostvars[host][record_var]).
+    type: dict
+  record_var:
+    description:
+      - Name of the host variable holding a host's record.
+    type: str
+    default: fix_crl_record
+  dest:
+    description:
+      - Directory the report is written to; created when missing.
+      - Defaults to C(reports/) in the directory of the playbook.
+    type: path
+  write:
+    description:
+      - Set to V(false) to build and summarise the report without writing a file (RV(path) is then null).
+    type: bool
+    default: true
+  run_id:
+    description:
+      - Identifier of the run, also the report's file name without C(.json).
+      - Defaults to C(fix-crl-<UTC time>-<controller pid>). An existing report of the same name is never overwritten.
+    type: str
+  rollout_stopped:
+    description:
+      - Set by the playbook's batch gate when it stopped the rollout (keys C(batch), C(failed_percentage),
+        C(max_fail_percentage)); hosts without a record are then reported with that reason.
+    type: dict
+  context:
+    description:
+      - Free-form facts about the run copied into the report's C(run) object (playbook, limit, user, AWX job id).
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Builds and writes the report in check mode as well; never reports a change.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+    details: Runs on the controller; use with C(run_once) and C(delegate_to=localhost).
+seealso:
+  - module: crlfix.windows.crl_retrieval_check
+  - module: crlfix.windows.tls_probe
+author:
+  - crlfix.windows maintainers (@crlfix)
+"""
+
+EXAMPLES = r"""
+- name: Write the fleet report of the hosts this play targeted
+  crlfix.windows.fix_crl_report:
+    hosts: "{{ ansible_play_hosts_all }}"
+    dest: "{{ playbook_dir }}/../reports"
+  run_once: true
+  delegate_to: localhost
+  register: fix_crl_report
+
+- name: Show the summary
+  ansible.builtin.debug:
+    msg: "{{ fix_crl_report.summary_lines }}"
+  run_once: true
+
+- name: Hand the totals to AWX
+  ansible.builtin.set_stats:
+    data: "{{ fix_crl_report.stats }}"
+  run_once: true
+"""
+
+RETURN = r"""
+path:
+  description: Absolute path of the JSON report, or null when O(write=false).
+  returned: always
+  type: str
+  sample: /srv/crlfix/reports/fix-crl-20261126T050102Z-4242.json
+run_id:
+  description: Identifier of the run (the report's file name stem).
+  returned: always
+  type: str
+  sample: fix-crl-20261126T050102Z-4242
+summary:
+  description: The text summary, lines joined with newlines.
+  returned: always
+  type: str
+summary_lines:
+  description:
+    - The text summary; first line the totals, second the worst TLS handshake before and after, then one line
+      per host that rolled back, failed, was unreachable or was not run (with its reason), last the report path.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - >-
+      fix-crl run: 4 hosts targeted, 4 checked: 1 compliant, 2 changed, 1 rolled back, 0 failed,
+      0 unreachable, 0 not run
+    - "worst TLS handshake: before 15012 ms (lync-fe02.lab.test), after 14 ms (lync-fe01.lab.test)"
+totals:
+  description:
+    - Host counts per status (V(compliant), V(would_change), V(changed), V(rolled_back), V(failed), V(unreachable),
+      V(not_run)), plus V(hosts) (targeted) and V(checked) (the role measured or decided something).
+  returned: always
+  type: dict
+  sample: {"hosts": 4, "checked": 4, "compliant": 1, "would_change": 0, "changed": 2, "rolled_back": 1,
+           "failed": 0, "unreachable": 0, "not_run": 0}
+worst_handshake:
+  description:
+    - Slowest TLS handshake over the fleet C(before) the run changed anything and C(after) it, each
+      C({ms, host, phase}) or null when nothing was measured.
+  returned: always
+  type: dict
+problems:
+  description: Host name to C({status, reason}) for every host that rolled back, failed, was unreachable or not run.
+  returned: always
+  type: dict
+stats:
+  description:
+    - Ready for C(ansible.builtin.set_stats) (AWX shows it as the job's artifacts).
+    - Keys C(fix_crl_totals), C(fix_crl_worst_handshake_ms) (C(before) and C(after)) and C(fix_crl_report_path).
+  returned: always
+  type: dict
+"""

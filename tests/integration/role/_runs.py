@@ -1,0 +1,97 @@
+"""Helpers for the fix_crl role tests: run the real playbook against the lab, read back what it did.
+
+Everything here reads the twins' state files and the report file independently of the collection's own
+parsers: WinHTTP values are decoded with the twin's decoder (tests/twin/winhttp_value.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.twin import winhttp_value
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PLAYBOOK = REPO_ROOT / "playbooks" / "fix-crl.yml"
+# Verification needs the lab's revocation world (CRL server, squid, Schannel model). These variables switch
+# it off for the tests of the remediation itself: no certificate store means no endpoints, no peers means no
+# TLS probes, so verification passes trivially and the tests see apply, idempotence and reporting alone.
+NO_VERIFICATION = {"fix_crl_cert_stores": ["CrlfixTestNoSuchStore"], "fix_crl_peers": []}
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                    r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+
+
+@dataclass
+class PlaybookRun:
+    rc: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any]
+
+    @property
+    def recap(self) -> dict[str, dict[str, int]]:
+        return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+                for m in _RECAP.finditer(self.stdout)}
+
+    def host(self, name: str) -> dict[str, Any]:
+        return next(h for h in self.report["hosts"] if h["host"] == name)
+
+    def status(self) -> dict[str, str]:
+        return {h["host"]: h["status"] for h in self.report["hosts"]}
+
+
+def run_fix_crl(lab, report_dir: Path, *args: str, extra_vars: dict[str, Any] | None = None,
+                inventories: list[Path] = ()) -> PlaybookRun:
+    """Run playbooks/fix-crl.yml (real ansible-playbook) and load the one report it wrote into ``report_dir``."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    before = set(report_dir.glob("*.json"))
+    variables = {"fix_crl_report_dir": str(report_dir), **(extra_vars or {})}
+    cli: list[str] = []
+    for inventory in inventories:
+        cli += ["-i", str(inventory)]
+    result = lab.run_playbook(PLAYBOOK, *cli, "-e", json.dumps(variables), *args, check=False)
+    written = sorted(set(report_dir.glob("*.json")) - before)
+    assert len(written) == 1, f"expected one new report, got {written}\n{result.stdout}\n{result.stderr}"
+    return PlaybookRun(result.returncode, result.stdout, result.stderr, json.loads(written[0].read_text()))
+
+
+def site_proxies(lab) -> dict[str, str]:
+    """The ``fix_crl_proxy`` of each site group, as the lab wrote it into its inventory."""
+    groups = yaml.safe_load(lab.inventory_path.read_text())["all"]["children"]
+    return {name: group["vars"]["fix_crl_proxy"] for name, group in groups.items()
+            if "fix_crl_proxy" in (group.get("vars") or {})}
+
+
+def views(lab, name: str) -> dict[str, bytes | None]:
+    registry = lab.state(name)["registry"]
+    return {view: None if registry[view]["WinHttpSettings"] is None
+            else base64.b64decode(registry[view]["WinHttpSettings"]) for view in ("native", "wow6432")}
+
+
+def decoded(value: bytes | None) -> tuple[str, str]:
+    """(proxy, bypass) of a value; a missing value is direct access."""
+    if value is None:
+        return ("", "")
+    settings = winhttp_value.decode(value)
+    return ("", "") if settings.is_direct else (settings.proxy, settings.bypass)
+
+
+def comparable_state(state: dict[str, Any]) -> dict[str, Any]:
+    """A host's state minus what reading it legitimately changes: the command counter and the URL cache
+    (a TLS probe with revocation checking fills CryptoAPI's cache on real Windows too)."""
+    state = json.loads(json.dumps(state))
+    state.get("counters", {}).pop("commands", None)
+    state.pop("url_cache", None)
+    return state
+
+
+def reset_fleet(lab) -> None:
+    for name in lab.hosts:
+        lab.start_twin(name)
+        lab.reset_state(name)

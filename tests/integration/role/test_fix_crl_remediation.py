@@ -1,0 +1,139 @@
+"""The fix_crl role and playbooks/fix-crl.yml against the lab's twins: audit, fix, idempotence, faults, report.
+
+These tests switch verification off (``NO_VERIFICATION``) so that they exercise the remediation on its own;
+``test_fix_crl_verification.py`` covers verification and rollback in the lab's revocation world.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from tests.twin import winhttp_value
+
+from ._runs import NO_VERIFICATION, comparable_state, decoded, reset_fleet, run_fix_crl, site_proxies, views
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def fleet(lab):
+    reset_fleet(lab)
+    yield lab
+    reset_fleet(lab)
+
+
+def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fleet, tmp_path) -> None:
+    before = {name: comparable_state(fleet.state(name)) for name in fleet.hosts}
+    run = run_fix_crl(fleet, tmp_path, "--check", "--diff", extra_vars=NO_VERIFICATION)
+    assert run.rc == 0, run.stdout + run.stderr
+    for name in fleet.hosts:
+        assert comparable_state(fleet.state(name)) == before[name], name
+    assert run.report["run"]["check_mode"] is True
+    statuses = run.status()
+    for name, host in fleet.hosts.items():
+        want = site_proxies(fleet)[host.site]
+        is_compliant = all(decoded(value) == (want, "") for value in views(fleet, name).values())
+        assert statuses[name] == ("compliant" if is_compliant else "would_change"), (name, run.host(name))
+    # --diff shows each view before and after (winhttp_proxy's diff, printed by the default callback).
+    assert "--- before" in run.stdout
+    assert "+native: proxy" in run.stdout
+    assert "would change" in run.stdout
+
+
+def test_apply_gives_every_view_its_site_proxy_then_a_second_run_changes_nothing(fleet, tmp_path) -> None:
+    first = run_fix_crl(fleet, tmp_path / "first", extra_vars=NO_VERIFICATION)
+    assert first.rc == 0, first.stdout + first.stderr
+    for name, host in fleet.hosts.items():
+        for view, value in views(fleet, name).items():
+            assert decoded(value) == (site_proxies(fleet)[host.site], ""), (name, view)
+    changed = {name for name, status in first.status().items() if status == "changed"}
+    assert changed, first.status()
+    assert set(first.status().values()) <= {"changed", "compliant"}
+    assert first.report["totals"]["changed"] == len(changed)
+
+    after_first = {name: views(fleet, name) for name in fleet.hosts}
+    second = run_fix_crl(fleet, tmp_path / "second", extra_vars=NO_VERIFICATION)
+    assert second.rc == 0, second.stdout + second.stderr
+    assert {name: counts["changed"] for name, counts in second.recap.items()} == {name: 0 for name in fleet.hosts}
+    assert set(second.status().values()) == {"compliant"}
+    assert {name: views(fleet, name) for name in fleet.hosts} == after_first
+
+
+def test_direct_access_is_what_an_empty_proxy_asks_for(fleet, tmp_path) -> None:
+    run = run_fix_crl(fleet, tmp_path, "-l", "lync_servers", extra_vars={**NO_VERIFICATION, "fix_crl_proxy": ""})
+    assert run.rc == 0, run.stdout + run.stderr
+    for name, host in fleet.hosts.items():
+        if host.group == "lync_servers":
+            assert {decoded(value) for value in views(fleet, name).values()} == {("", "")}, name
+            assert run.host(name)["desired"]["state"] == "absent"
+    assert sorted(h["host"] for h in run.report["hosts"]) == sorted(
+        name for name, host in fleet.hosts.items() if host.group == "lync_servers")
+
+
+def test_views_that_disagree_only_the_wrong_view_is_written(fleet, tmp_path) -> None:
+    name, host = next((n, h) for n, h in fleet.hosts.items() if h.scenario == "views_disagree")
+    want = site_proxies(fleet)[host.site]
+    state = fleet.state(name)
+    native = winhttp_value.encode(7, want, "")
+    state["registry"]["native"]["WinHttpSettings"] = base64.b64encode(native).decode()
+    state["registry"]["wow6432"]["WinHttpSettings"] = base64.b64encode(
+        winhttp_value.DIRECT_ACCESS_DOCUMENTED).decode()
+    fleet.write_state(name, state)
+
+    audit = run_fix_crl(fleet, tmp_path / "audit", "-l", name, "--check", extra_vars=NO_VERIFICATION)
+    planned = audit.host(name)
+    assert planned["status"] == "would_change"
+    assert planned["before"]["views_disagree"] is True
+    assert planned["planned"]["views"] == ["wow6432"]
+
+    run = run_fix_crl(fleet, tmp_path / "run", "-l", name, extra_vars=NO_VERIFICATION)
+    assert run.host(name)["status"] == "changed"
+    after = views(fleet, name)
+    assert after["native"] == native  # byte for byte: not even the change counter moved
+    assert decoded(after["wow6432"]) == (want, "")
+
+
+def test_a_dead_host_and_wrong_credentials_do_not_stop_the_fleet(fleet, tmp_path) -> None:
+    dead, locked = sorted(fleet.hosts)[:2]
+    override = tmp_path / "override.yml"
+    override.write_text(f"all:\n  hosts:\n    {locked}:\n      ansible_password: not-the-password\n")
+    fleet.stop_twin(dead)
+    run = run_fix_crl(fleet, tmp_path / "reports", extra_vars={**NO_VERIFICATION, "fix_crl_serial": "100%"},
+                      inventories=[fleet.inventory_path, override])
+    assert run.rc == 2, run.stdout  # the last play fails the two hosts, after the report is written
+    assert run.host(dead)["status"] == "unreachable"
+    assert run.host(dead)["errors"][0]["step"] == "gather"
+    assert run.host(dead)["reason"].startswith("gather: ")
+    assert run.host(locked)["status"] == "unreachable"
+    assert "401" in run.host(locked)["reason"] or "credentials" in run.host(locked)["reason"].lower()
+    others = set(fleet.hosts) - {dead, locked}
+    assert {run.host(name)["status"] for name in others} <= {"changed", "compliant"}
+    for name in others:
+        assert all(decoded(v) == (site_proxies(fleet)[fleet.hosts[name].site], "") for v in views(fleet, name).values())
+    assert run.report["totals"]["unreachable"] == 2
+    assert f"{dead}: unreachable: gather: " in run.stdout
+    assert run.recap[dead]["failed"] == 1 and run.recap[locked]["failed"] == 1
+
+
+def test_the_report_document_has_every_host_with_before_planned_after(fleet, tmp_path) -> None:
+    run = run_fix_crl(fleet, tmp_path, extra_vars=NO_VERIFICATION)
+    report = run.report
+    assert report["schema"] == 1
+    assert report["kind"] == "crlfix.windows.fix_crl_report"
+    assert report["run"]["check_mode"] is False
+    assert sorted(h["host"] for h in report["hosts"]) == sorted(fleet.hosts)
+    totals = report["totals"]
+    assert totals["hosts"] == len(fleet.hosts)
+    assert sum(totals[s] for s in ("compliant", "would_change", "changed", "rolled_back", "failed",
+                                   "unreachable", "not_run")) == totals["hosts"]
+    for host in report["hosts"]:
+        assert set(host) >= {"host", "status", "reason", "desired", "before", "planned", "after", "endpoints",
+                             "probes", "crl_checks", "verification", "rollback", "errors", "certificates"}
+        assert host["desired"]["proxy"] == site_proxies(fleet)[fleet.hosts[host["host"]].site]
+        assert set(host["before"]["views"]) == {"native", "wow6432"}
+        assert host["after"]["views"]["native"]["proxy"] == host["desired"]["proxy"]
+        if host["status"] == "changed":
+            assert host["planned"]["change"] is True and host["planned"]["views"]
+    assert "fix-crl run: 6 hosts targeted" in run.stdout

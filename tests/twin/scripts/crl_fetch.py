@@ -1,0 +1,106 @@
+"""``crl_fetch`` schema 1: fetch revocation URLs through the host's WinHTTP proxy, all at once (host-scripts.md).
+
+On Windows the script opens a ``WinHttp.WinHttpRequest.5.1`` per URL with the default proxy setting (the machine
+WinHTTP proxy and bypass list, native view) and waits for all of them, so the total time is one timeout, not the
+sum. The twin does the same with ``tests.lab.cryptoapi.retrieve`` (real HTTP through squid, or the modelled
+firewall drop for a direct connection to the "internet"), one thread per URL, off the lab's event loop.
+This fetch neither reads nor fills the CryptoAPI URL cache; ``purge_cache`` runs ``certutil -urlcache * delete``
+first, exactly as the twin's certutil does it.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.lab import cryptoapi
+from tests.lab.winhttp import ERROR_WINHTTP_UNRECOGNIZED_SCHEME
+from tests.twin import native_tools, revocation
+from tests.twin.scripts import ScriptContext, ScriptError, require
+
+NAME = "crl_fetch"
+SCHEMAS = {1}
+BLOCKING = True  # network waits: run in a worker thread, never on the lab's event loop
+MAX_URLS = 256
+
+
+def windows_text(error: str) -> str:
+    """``ERROR_WINHTTP_TIMEOUT (12002): The operation timed out (detail)`` -> ``The operation timed out``.
+
+    WinHTTP error texts as FormatMessage gives them (Microsoft Learn, "Error Messages (Winhttp.h)"); the lab's
+    winhttp model prefixes each with its symbolic name and code, which the COM object's message does not carry.
+    """
+    text = error.split("): ", 1)[1] if error.startswith("ERROR_WINHTTP_") and "): " in error else error
+    return text.split(" (", 1)[0].strip()
+
+
+UNRECOGNIZED_SCHEME = windows_text(ERROR_WINHTTP_UNRECOGNIZED_SCHEME)
+HTTPS_NOT_MODELLED = "The twin does not model HTTPS retrieval (tests/twin/README.md)"
+
+
+def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
+    urls = require(args, "urls", list)
+    if len(urls) > MAX_URLS:
+        raise ScriptError(f"argument 'urls': at most {MAX_URLS} URLs, got {len(urls)}")
+    for index, url in enumerate(urls):
+        if not isinstance(url, str) or not url:
+            raise ScriptError(f"argument 'urls[{index}]': expected a non-empty string, got {url!r}")
+    timeout_ms = require(args, "timeout_ms", int, 15000)
+    if isinstance(timeout_ms, bool) or timeout_ms <= 0:
+        raise ScriptError(f"argument 'timeout_ms': expected a positive integer, got {timeout_ms!r}")
+    purge = require(args, "purge_cache", bool, False)
+    max_bytes = require(args, "max_bytes", int, 4194304)
+    if isinstance(max_bytes, bool) or max_bytes < 0:
+        raise ScriptError(f"argument 'max_bytes': expected a non-negative integer, got {max_bytes!r}")
+    return urls, timeout_ms / 1000, purge, max_bytes
+
+
+def _purge(ctx: ScriptContext) -> dict[str, Any]:
+    with revocation.state_lock(ctx.state):
+        res = native_tools.certutil(ctx.state, ["-urlcache", "*", "delete"])
+    return {"rc": res.rc, "output": (res.stdout + res.stderr).replace("\n", "\r\n")}
+
+
+def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext) -> dict[str, Any]:
+    out: dict[str, Any] = {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None,
+                           "truncated": False, "error": None}
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        out["error"] = UNRECOGNIZED_SCHEME  # refused before sending: elapsed 0
+        return out
+    if scheme == "https":
+        out["error"] = HTTPS_NOT_MODELLED
+        return out
+    world = revocation.world()
+    got = cryptoapi.retrieve(
+        url,
+        proxy=revocation.host_proxy(ctx.state),
+        names=world.names,
+        timeout=timeout,
+        policy=world.policy,
+        cancel=revocation.SHUTDOWN,
+    )
+    out["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    if got["http_status"] is None:
+        out["error"] = windows_text(got["error"] or "The operation timed out")
+        return out
+    # Any HTTP status is an answer, a 404 or a proxy's 503 included: status and body, no error.
+    body: bytes = got["content"]
+    out.update(status=got["http_status"], bytes=len(body), truncated=len(body) > max_bytes)
+    out["body_b64"] = base64.b64encode(body[:max_bytes]).decode("ascii")
+    return out
+
+
+def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
+    urls, timeout, purge, max_bytes = _validate(args)
+    purge_doc = _purge(ctx) if purge else None
+    started = time.monotonic()
+    if not urls:
+        return {"purge": purge_doc, "results": []}
+    with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="crl_fetch") as pool:
+        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx) for url in urls]
+        results = [f.result() for f in futures]
+    return {"purge": purge_doc, "results": results}

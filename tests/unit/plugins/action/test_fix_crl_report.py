@@ -1,0 +1,96 @@
+"""The fix_crl_report action plugin: options, records from hostvars, the file it writes, check mode."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from unittest.mock import MagicMock
+
+import pytest
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.playbook.task import Task
+
+from ansible_collections.crlfix.windows.plugins.action import fix_crl_report
+from ansible_collections.crlfix.windows.plugins.modules import fix_crl_report as module_doc
+
+DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
+RETURN = yaml.safe_load(module_doc.RETURN)
+ACTION = "crlfix.windows.fix_crl_report"
+COMPLIANT = {"schema": 1, "host": "a", "status": "compliant", "reason": None, "check_mode": False,
+             "checks": {"before": {"tls": {"results": [], "worst_ms": 11, "all_pass": True}, "passed": True}}}
+
+
+def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> fix_crl_report.ActionModule:
+    task = MagicMock(Task)
+    task.args = args
+    task.check_mode = check_mode
+    task.async_val = 0
+    task.action = ACTION
+    play_context = MagicMock()
+    play_context.check_mode = check_mode
+    return fix_crl_report.ActionModule(task, MagicMock(), play_context, loader=None, templar=None,
+                                       shared_loader_obj=None)
+
+
+def test_argument_spec_matches_documentation() -> None:
+    documented = {
+        name: {key: value for key, value in option.items() if key in ("type", "elements", "default", "required")}
+        for name, option in DOCUMENTATION["options"].items()
+    }
+    assert documented == fix_crl_report.ActionModule.ARGUMENT_SPEC
+
+
+def test_documentation_declares_a_controller_only_plugin() -> None:
+    assert DOCUMENTATION["version_added"] == "0.1.0"
+    assert DOCUMENTATION["attributes"]["check_mode"]["support"] == "full"
+    assert DOCUMENTATION["attributes"]["platform"]["platforms"] == "posix"
+    assert set(RETURN) == {"path", "run_id", "summary", "summary_lines", "totals", "worst_handshake", "problems",
+                           "stats"}
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_records_come_from_hostvars_and_the_report_is_written_in_check_mode_too(tmp_path, check_mode) -> None:
+    hostvars = {"a": {"fix_crl_record": COMPLIANT}, "b": {"ansible_host": "127.0.1.2"}}
+    plugin = make_plugin({"hosts": ["a", "b", "gone"], "dest": str(tmp_path), "run_id": "run"},
+                         check_mode=check_mode)
+    result = plugin.run(task_vars={"hostvars": hostvars, "ansible_limit": "lync_servers",
+                                   "ansible_version": {"full": "2.19.14"}})
+    assert result.get("failed") is not True, result
+    assert result["changed"] is False
+    assert set(RETURN) <= set(result)
+    document = json.loads((tmp_path / "run.json").read_text())
+    assert document["run"]["check_mode"] is check_mode
+    assert document["run"]["limit"] == "lync_servers"
+    assert document["run"]["ansible_version"] == "2.19.14"
+    statuses = [(h["host"], h["status"]) for h in document["hosts"]]
+    assert statuses == [("a", "compliant"), ("b", "not_run"), ("gone", "not_run")]
+    assert result["totals"]["compliant"] == 1
+    assert result["totals"]["not_run"] == 2
+
+
+def test_explicit_records_win_and_write_false_writes_nothing(tmp_path) -> None:
+    plugin = make_plugin({"hosts": ["a"], "records": {"a": COMPLIANT}, "write": False, "dest": str(tmp_path)})
+    result = plugin.run(task_vars={"hostvars": {"a": {"fix_crl_record": {"schema": 1, "status": "failed"}}}})
+    assert result["path"] is None
+    assert result["totals"]["compliant"] == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_default_destination_is_reports_beside_the_playbook(tmp_path) -> None:
+    plugin = make_plugin({"hosts": ["a"], "records": {"a": COMPLIANT}, "run_id": "r"})
+    result = plugin.run(task_vars={"playbook_dir": str(tmp_path)})
+    assert result["path"] == str(tmp_path / "reports" / "r.json")
+
+
+def test_a_report_that_cannot_be_written_fails_the_task_with_the_path(tmp_path) -> None:
+    (tmp_path / "r.json").write_text("{}")
+    plugin = make_plugin({"hosts": ["a"], "records": {"a": COMPLIANT}, "run_id": "r", "dest": str(tmp_path)})
+    with pytest.raises(AnsibleActionFail, match=r"crlfix.windows.fix_crl_report: dest: the report '.*r.json' already"):
+        plugin.run(task_vars={})
+
+
+def test_bad_option_is_refused_with_its_name() -> None:
+    plugin = make_plugin({"hosts": "a", "records": "nope"})
+    with pytest.raises(AnsibleActionFail, match="records"):
+        plugin.run(task_vars={})
