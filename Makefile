@@ -11,13 +11,17 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration sanity lint clean squid
+.PHONY: setup test units integration sanity lint clean squid chromium
 
-setup: $(STAMP) $(COLLECTION_LINK) squid
+setup: $(STAMP) $(COLLECTION_LINK) squid chromium
 
 # The lab's forward proxy is Debian's squid (tests/lab/README.md); installed when missing, never faked.
 squid:
 	bash tests/lab/install-squid.sh
+
+# The HTML report is checked by rendering it in Debian's chromium; installed when missing.
+chromium:
+	bash tests/report/install-chromium.sh
 
 $(STAMP): requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)

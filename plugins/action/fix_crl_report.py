@@ -11,6 +11,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import FleetReportError, make_fleet_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import write_report_html
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "hosts": {"type": "list", "elements": "str", "required": True},
@@ -66,6 +67,7 @@ class ActionModule(CrlfixActionBase):
                 run_id=args["run_id"],
                 rollout_stopped=args["rollout_stopped"],
                 context=context,
+                page_writer=write_report_html,
             )
         except FleetReportError as exc:
             raise AnsibleActionFail(f"{self._task.action}: {exc}") from exc

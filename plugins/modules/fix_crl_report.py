@@ -13,7 +13,8 @@ description:
   - Runs on the controller only and never connects to a host.
   - Reads the per-host record that the R(crlfix.windows.fix_crl,ansible_collections.crlfix.windows.docsite.fix_crl)
     role leaves in the host variable O(record_var) for every host in O(hosts), writes one JSON document for the
-    run into O(dest), and returns a short text summary and C(set_stats)-ready totals.
+    run into O(dest) with a self-contained HTML page beside it (status colours per host, a chart of handshake
+    latency before and after), and returns a short text summary and C(set_stats)-ready totals.
   - Hosts in O(hosts) without a record are reported with status V(not_run) (the rollout was stopped before them,
     or the role never ran there).
   - The report is written in check mode too, because an audit (C(--check)) is exactly when it is wanted.
@@ -110,6 +111,14 @@ path:
   returned: always
   type: str
   sample: /srv/crlfix/reports/fix-crl-20261126T050102Z-4242.json
+html_path:
+  description:
+    - Absolute path of the self-contained HTML page written beside the JSON report (same name, C(.html)), or
+      null when O(write=false).
+    - The page needs no network to view; C(scripts/crlfix_report.py html) renders one from any JSON report.
+  returned: always
+  type: str
+  sample: /srv/crlfix/reports/fix-crl-20261126T050102Z-4242.html
 run_id:
   description: Identifier of the run (the report's file name stem).
   returned: always

@@ -346,8 +346,13 @@ def make_fleet_report(
     run_id: str | None = None,
     rollout_stopped: t.Mapping[str, t.Any] | None = None,
     context: t.Mapping[str, t.Any] | None = None,
+    page_writer: t.Callable[[t.Mapping[str, t.Any], str, str], str] | None = None,
 ) -> dict[str, t.Any]:
-    """Build, write (unless ``dest`` is None) and summarise the report; return the task result keys."""
+    """Build, write (unless ``dest`` is None) and summarise the report; return the task result keys.
+
+    ``page_writer(report, dest, run_id) -> path`` writes a companion view of the document beside it (the HTML
+    page of ``_report_html``); it is passed in so that this module does not depend on its views.
+    """
     moment = utc_now()
     run_id = run_id or default_run_id(moment)
     report = build_report(
@@ -355,10 +360,14 @@ def make_fleet_report(
         rollout_stopped=rollout_stopped, context=context,
     )
     path = write_report(report, dest, run_id) if dest is not None else None
+    html_path = page_writer(report, dest, run_id) if dest is not None and page_writer is not None else None
     lines = summary_lines(report, path)
+    if html_path:
+        lines.append(f"html: {html_path}")
     return {
         "changed": False,
         "path": path,
+        "html_path": html_path,
         "run_id": run_id,
         "summary": "\n".join(lines),
         "summary_lines": lines,

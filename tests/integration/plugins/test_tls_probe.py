@@ -106,5 +106,5 @@ def test_a_slow_probe_does_not_hold_up_other_hosts_of_the_lab(lab, pair, tmp_pat
                 assert other.split(".")[0].upper() in quick.stdout
                 assert slow.poll() is None
         finally:
-            output, _ = slow.communicate(timeout=120)
+            output, _stderr = slow.communicate(timeout=120)
     assert "verdict: error" in output and "Authentication failed" in output, output

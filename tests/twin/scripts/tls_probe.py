@@ -98,7 +98,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
     max_version = None if ctx.state.os_build >= revocation.TLS13_MIN_BUILD else ssl.TLSVersion.TLSv1_2
     address = resolve(host, world.names)
     out = []
-    for _ in range(samples):
+    for _sample in range(samples):
         cache = revocation.load_cache(ctx.state)
         before = {url: dict(entry) for url, entry in cache.items()}
         raw = schannel.probe(

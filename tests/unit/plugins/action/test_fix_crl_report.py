@@ -45,8 +45,8 @@ def test_documentation_declares_a_controller_only_plugin() -> None:
     assert DOCUMENTATION["version_added"] == "0.1.0"
     assert DOCUMENTATION["attributes"]["check_mode"]["support"] == "full"
     assert DOCUMENTATION["attributes"]["platform"]["platforms"] == "posix"
-    assert set(RETURN) == {"path", "run_id", "summary", "summary_lines", "totals", "worst_handshake", "problems",
-                           "stats"}
+    assert set(RETURN) == {"path", "html_path", "run_id", "summary", "summary_lines", "totals", "worst_handshake",
+                           "problems", "stats"}
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -67,6 +67,11 @@ def test_records_come_from_hostvars_and_the_report_is_written_in_check_mode_too(
     assert statuses == [("a", "compliant"), ("b", "not_run"), ("gone", "not_run")]
     assert result["totals"]["compliant"] == 1
     assert result["totals"]["not_run"] == 2
+    # The HTML page sits beside the JSON document and names every host.
+    assert result["html_path"] == str(tmp_path / "run.html")
+    page = (tmp_path / "run.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and all(f">{name}<" in page for name in ("a", "b", "gone"))
+    assert f"html: {tmp_path / 'run.html'}" in result["summary_lines"]
 
 
 def test_explicit_records_win_and_write_false_writes_nothing(tmp_path) -> None:

@@ -1,0 +1,399 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The fleet report as one self-contained HTML page (``render_report_html``).
+
+Input is the JSON document of ``_fleet_report.build_report`` (schema 1, ``docs/fix-crl.md`` "The report") or a
+merged document of ``_report_merge.merge_reports``. The page has no external resource at all: CSS is inline,
+the latency chart is inline SVG, there is no script, and a Content-Security-Policy forbids anything else, so it
+opens offline in any browser and from an AWX artifact or an e-mail attachment alike.
+
+Everything that comes from a host (names, reasons, URLs, proxy strings, error text) is untrusted: it is escaped
+for HTML text and attributes, and the CSP is a second wall should an escape ever be missed.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
+    REPORT_SCHEMA,
+    STATUSES,
+    measurement_worst_ms,
+)
+
+# Colour per status: green = fine, blue = fixed, amber = an audit found work, orange = fixed but undone,
+# red = broken, grey = not measured. Foreground is chosen for contrast on each background.
+STATUS_COLOURS: dict[str, tuple[str, str]] = {
+    "compliant": ("#1e7d32", "#ffffff"),
+    "changed": ("#1565c0", "#ffffff"),
+    "would_change": ("#f9a825", "#1b1b1b"),
+    "rolled_back": ("#ef6c00", "#ffffff"),
+    "failed": ("#c62828", "#ffffff"),
+    "unreachable": ("#4a4a4a", "#ffffff"),
+    "not_run": ("#9e9e9e", "#1b1b1b"),
+}
+# A fleet of thousands would make a chart nobody can read: it shows the slowest hosts (by "before").
+CHART_HOST_LIMIT = 60
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:24px;color:#1b1b1b;
+background:#fafafa}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#555;margin:0 0 16px}.meta span{margin-right:18px}
+.totals{display:flex;flex-wrap:wrap;gap:8px}
+.total{padding:8px 14px;border-radius:6px;min-width:90px}.total b{display:block;font-size:22px}
+table{border-collapse:collapse;width:100%;background:#fff}
+th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}
+th{background:#eee;position:sticky;top:0}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.scroll{overflow-x:auto}#hosts td:first-child{white-space:nowrap}
+td.reason{min-width:220px;max-width:420px}td.proxy{min-width:170px}
+td.endpoints{min-width:340px}td.errors{min-width:220px;max-width:420px}
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;white-space:nowrap}
+.ep{margin:0;padding-left:16px}.ok{color:#1e7d32}.bad{color:#c62828}.muted{color:#777}
+code{font:12px ui-monospace,Consolas,monospace;overflow-wrap:anywhere}
+.warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:8px 12px}
+svg text{font:12px system-ui,Arial,sans-serif}
+"""
+
+
+class ReportHtmlError(ValueError):
+    """The document given to the renderer is not a fleet report."""
+
+
+def _e(value: t.Any) -> str:
+    """Escape for HTML text and double- or single-quoted attributes."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _as_dict(value: t.Any) -> dict[str, t.Any]:
+    return dict(value) if isinstance(value, t.Mapping) else {}
+
+
+def _as_list(value: t.Any) -> list[t.Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _ms(value: t.Any) -> str:
+    if value is None:
+        return "\u2013"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    return f"{value:,.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def _badge(status: str) -> str:
+    background, foreground = STATUS_COLOURS.get(status, ("#9e9e9e", "#1b1b1b"))
+    return (
+        f'<span class="badge status-{_e(status)}" style="background:{background};color:{foreground}">'
+        f"{_e(status)}</span>"
+    )
+
+
+def validate_report(report: t.Any) -> dict[str, t.Any]:
+    """Return ``report`` as a dict, or raise naming the first field that is not what schema 1 says."""
+    if not isinstance(report, t.Mapping):
+        raise ReportHtmlError(f"report: expected a JSON object, got {type(report).__name__}")
+    if report.get("schema") != REPORT_SCHEMA:
+        raise ReportHtmlError(f"report.schema: expected {REPORT_SCHEMA}, got {report.get('schema')!r}")
+    if not isinstance(report.get("hosts"), list):
+        raise ReportHtmlError(f"report.hosts: expected a list, got {type(report.get('hosts')).__name__}")
+    if not isinstance(report.get("totals"), t.Mapping):
+        raise ReportHtmlError(f"report.totals: expected an object, got {type(report.get('totals')).__name__}")
+    for index, host in enumerate(report["hosts"]):
+        if not isinstance(host, t.Mapping) or not host.get("host"):
+            raise ReportHtmlError(f"report.hosts[{index}]: expected an object with a 'host' name, got {host!r:.120}")
+    return dict(report)
+
+
+def host_latencies(host: t.Mapping[str, t.Any]) -> tuple[float | None, float | None]:
+    """(before, after) worst handshake of one host; "after" is what the run left (rollback beats after)."""
+    probes = _as_dict(host.get("probes"))
+    before = measurement_worst_ms(probes.get("before"))
+    after = measurement_worst_ms(probes.get("after_rollback"))
+    if after is None:
+        after = measurement_worst_ms(probes.get("after"))
+    return before, after
+
+
+def _threshold(hosts: list[dict[str, t.Any]]) -> float | None:
+    for host in hosts:
+        for probe in _as_dict(host.get("probes")).values():
+            value = _as_dict(probe).get("max_handshake_ms")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+    return None
+
+
+def render_chart_svg(hosts: list[dict[str, t.Any]]) -> str:
+    """Horizontal bars per host, before (grey) and after (blue), on a log scale (12 ms and 15 s on one axis)."""
+    rows = [(host, *host_latencies(host)) for host in hosts]
+    rows = [row for row in rows if row[1] is not None or row[2] is not None]
+    if not rows:
+        return '<p class="muted" id="chart-empty">No handshake was measured in this run.</p>'
+    rows.sort(key=lambda row: -max(value for value in row[1:] if value is not None))
+    shown = rows[:CHART_HOST_LIMIT]
+    values = [value for row in shown for value in row[1:] if value is not None]
+    threshold = _threshold(hosts)
+    top = max([*values, threshold or 0, 10.0])
+    # Log axis from 1 ms to the next power of ten above the slowest value.
+    decades = max(1, math.ceil(math.log10(max(top, 1.0)) + 1e-9))
+    label_w, plot_w, row_h, bar_h, pad_top = 230, 560, 30, 11, 28
+    width = label_w + plot_w + 90
+    height = pad_top + row_h * len(shown) + 30
+
+    def x_of(ms: float) -> float:
+        return label_w + plot_w * min(1.0, max(0.0, math.log10(max(ms, 1.0)) / decades))
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="latency-chart" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-label="TLS handshake latency before and after, per host">',
+        f"<title>Worst TLS handshake per host, before and after (log scale), {len(shown)} of {len(rows)} hosts"
+        "</title>",
+        f'<rect x="{label_w}" y="{pad_top - 6}" width="{plot_w}" height="{row_h * len(shown) + 6}" fill="#fff" '
+        'stroke="#ccc"/>',
+    ]
+    for power in range(decades + 1):
+        x = x_of(10.0**power)
+        tick = f"{10**power:,} ms" if power < 3 else f"{10 ** (power - 3):,} s"
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{pad_top - 6}" x2="{x:.1f}" y2="{pad_top + row_h * len(shown)}" stroke="#e3e3e3"/>'
+            f'<text x="{x:.1f}" y="{pad_top - 10}" text-anchor="middle" fill="#555">{tick}</text>'
+        )
+    if threshold:
+        x = x_of(threshold)
+        parts.append(
+            f'<line class="threshold" x1="{x:.1f}" y1="{pad_top - 6}" x2="{x:.1f}" '
+            f'y2="{pad_top + row_h * len(shown)}" stroke="#c62828" stroke-dasharray="4 3"/>'
+        )
+    for index, (host, before, after) in enumerate(shown):
+        y = pad_top + index * row_h
+        name = str(host["host"])
+        label = name if len(name) <= 34 else name[:33] + "\u2026"
+        parts.append(
+            f'<g class="chart-row" data-host="{_e(name)}"><text x="{label_w - 8}" y="{y + row_h / 2 + 4:.1f}" '
+            f'text-anchor="end">{_e(label)}</text>'
+        )
+        for offset, value, colour, phase in ((2, before, "#9e9e9e", "before"), (2 + bar_h + 2, after, "#1565c0",
+                                                                                "after")):
+            if value is None:
+                continue
+            end = x_of(value)
+            parts.append(
+                f'<rect class="bar-{phase}" x="{label_w}" y="{y + offset}" width="{max(end - label_w, 1.5):.1f}" '
+                f'height="{bar_h}" fill="{colour}"><title>{_e(name)} {phase}: {_e(_ms(value))}</title></rect>'
+                f'<text x="{end + 4:.1f}" y="{y + offset + bar_h - 1}" fill="#333">{_e(_ms(value))}</text>'
+            )
+        parts.append("</g>")
+    legend_y = pad_top + row_h * len(shown) + 18
+    parts.append(
+        f'<rect x="{label_w}" y="{legend_y - 9}" width="10" height="10" fill="#9e9e9e"/>'
+        f'<text x="{label_w + 14}" y="{legend_y}">before</text>'
+        f'<rect x="{label_w + 70}" y="{legend_y - 9}" width="10" height="10" fill="#1565c0"/>'
+        f'<text x="{label_w + 84}" y="{legend_y}">after (after rollback where one happened)</text>'
+    )
+    if threshold:
+        parts.append(f'<text x="{label_w + 360}" y="{legend_y}" fill="#c62828">- - threshold {_ms(threshold)}</text>')
+    parts.append("</svg>")
+    note = ""
+    if len(rows) > len(shown):
+        note = f'<p class="muted">The {len(shown)} slowest of {len(rows)} measured hosts.</p>'
+    return "".join(parts) + note
+
+
+def _views_text(state: t.Any) -> str:
+    """``native: 10.0.0.1:8080 (bypass <local>)`` per registry view, or ``direct``."""
+    views = _as_dict(_as_dict(state).get("views"))
+    if not views:
+        return '<span class="muted">\u2013</span>'
+    lines = []
+    for view, value in sorted(views.items()):
+        data = _as_dict(value)
+        if data.get("proxy"):
+            bypass = ";".join(str(item) for item in _as_list(data.get("bypass")))
+            text = f"{data['proxy']}" + (f" (bypass {bypass})" if bypass else "")
+        else:
+            text = "direct" if data.get("present") or data.get("mode") else "not set (direct)"
+        lines.append(f"{_e(view)}: <code>{_e(text)}</code>")
+    return "<br>".join(lines)
+
+
+def _endpoints_html(host: t.Mapping[str, t.Any]) -> str:
+    endpoints = _as_list(host.get("endpoints"))
+    if not endpoints:
+        return '<span class="muted">none</span>'
+    items = []
+    for endpoint in endpoints:
+        data = _as_dict(endpoint)
+        result = _as_dict(data.get("result"))
+        if not result:
+            state, css = "not measured", "muted"
+        elif result.get("reachable") and result.get("usable", True):
+            state, css = "reachable", "ok"
+        elif result.get("reachable"):
+            state, css = "reachable, not usable", "bad"
+        else:
+            state, css = "unreachable", "bad"
+        detail = result.get("error") or (f"HTTP {result['http_status']}" if result.get("http_status") else "")
+        phase = f" ({result['phase']})" if result.get("phase") else ""
+        items.append(
+            f'<li><code>{_e(data.get("url"))}</code> <span class="endpoint-status {css}">{_e(state)}{_e(phase)}'
+            f"</span>{' <span class=muted>' + _e(detail) + '</span>' if detail else ''}</li>"
+        )
+    return f'<ul class="ep">{"".join(items)}</ul>'
+
+
+def _rollback_html(rollback: t.Any) -> str:
+    data = _as_dict(rollback)
+    if not data.get("performed"):
+        return '<span class="muted">\u2013</span>'
+    verdict = '<span class="ok">restored</span>' if data.get("ok") else '<span class="bad">restore FAILED</span>'
+    extra = data.get("msg") or data.get("reason")
+    return verdict + (f"<br><span class=muted>{_e(extra)}</span>" if extra else "")
+
+
+def _errors_html(errors: t.Any) -> str:
+    items = [
+        f"<li><b>{_e(_as_dict(error).get('step') or '?')}</b>: {_e(_as_dict(error).get('msg'))}</li>"
+        for error in _as_list(errors)
+    ]
+    return f'<ul class="ep">{"".join(items)}</ul>' if items else '<span class="muted">\u2013</span>'
+
+
+def _host_row(host: t.Mapping[str, t.Any]) -> str:
+    status = str(host.get("status") or "failed")
+    before, after = host_latencies(host)
+    source = f"<br><span class=muted>run {_e(host['source_run'])}</span>" if host.get("source_run") else ""
+    return (
+        f'<tr class="host-row status-{_e(status)}" data-host="{_e(host["host"])}" data-status="{_e(status)}">'
+        f"<td><b>{_e(host['host'])}</b>{source}</td><td>{_badge(status)}</td>"
+        f"<td class=reason>{_e(host.get('reason')) or '<span class=muted>&#8211;</span>'}</td>"
+        f"<td class=proxy>{_views_text(host.get('before'))}</td><td class=proxy>{_views_text(host.get('after'))}</td>"
+        f'<td class="num">{_e(_ms(before))}</td><td class="num">{_e(_ms(after))}</td>'
+        f"<td class=endpoints>{_endpoints_html(host)}</td><td>{_rollback_html(host.get('rollback'))}</td>"
+        f"<td class=errors>{_errors_html(host.get('errors'))}</td></tr>"
+    )
+
+
+def _totals_html(totals: t.Mapping[str, t.Any]) -> str:
+    cards = [
+        f'<div class="total" id="total-hosts" style="background:#fff;border:1px solid #ccc"><b>'
+        f"{_e(totals.get('hosts', 0))}</b>hosts</div>",
+        f'<div class="total" id="total-checked" style="background:#fff;border:1px solid #ccc"><b>'
+        f"{_e(totals.get('checked', 0))}</b>checked</div>",
+    ]
+    for status in STATUSES:
+        background, foreground = STATUS_COLOURS[status]
+        cards.append(
+            f'<div class="total" id="total-{status}" style="background:{background};color:{foreground}">'
+            f"<b>{_e(totals.get(status, 0))}</b>{_e(status.replace('_', ' '))}</div>"
+        )
+    return f'<div class="totals">{"".join(cards)}</div>'
+
+
+def _run_html(report: t.Mapping[str, t.Any]) -> str:
+    run = _as_dict(report.get("run"))
+    mode = {True: "audit (check mode)", False: "change run", None: "mixed audit and change runs"}.get(
+        run.get("check_mode"), str(run.get("check_mode"))
+    )
+    fields = [("run", run.get("id")), ("time (UTC)", run.get("time")), ("mode", mode), ("limit", run.get("limit")),
+              ("AWX job", run.get("awx_job_id")), ("playbook", run.get("playbook"))]
+    meta = "".join(
+        f"<span>{_e(label)}: <b>{_e(value)}</b></span>" for label, value in fields if value not in (None, "")
+    )
+    parts = [f'<p class="meta">{meta}</p>']
+    stopped = _as_dict(run.get("rollout_stopped"))
+    if stopped:
+        parts.append(
+            f'<p class="warn" id="rollout-stopped">Rollout stopped after the batch '
+            f"{_e(', '.join(str(name) for name in _as_list(stopped.get('batch'))))}: "
+            f"{_e(stopped.get('failed_percentage'))} % rolled back or failed (limit "
+            f"{_e(stopped.get('max_fail_percentage'))} %).</p>"
+        )
+    worst = _as_dict(report.get("worst_handshake"))
+    texts = []
+    for phase in ("before", "after"):
+        item = _as_dict(worst.get(phase))
+        if item:
+            texts.append(f"{phase}: <b>{_e(_ms(item.get('ms')))}</b> ({_e(item.get('host'))})")
+    if texts:
+        parts.append(f'<p id="worst-handshake">Worst TLS handshake \u2013 {"; ".join(texts)}</p>')
+    return "".join(parts)
+
+
+def _sources_html(report: t.Mapping[str, t.Any]) -> str:
+    sources = _as_list(report.get("sources"))
+    if not sources:
+        return ""
+    rows = "".join(
+        f"<tr class='source-row'><td>{_e(_as_dict(src).get('id'))}</td><td>{_e(_as_dict(src).get('time'))}</td>"
+        f"<td>{_e(_as_dict(src).get('check_mode'))}</td><td>{_e(_as_dict(src).get('limit'))}</td>"
+        f"<td>{_e(_as_dict(src).get('awx_job_id'))}</td><td class=num>{_e(_as_dict(src).get('hosts'))}</td>"
+        f"<td class=num>{_e(_as_dict(src).get('hosts_used'))}</td><td>{_e(_as_dict(src).get('file'))}</td></tr>"
+        for src in sources
+    )
+    return (
+        "<h2>Merged from</h2><table id='sources'><thead><tr><th>run</th><th>time</th><th>check mode</th><th>limit</th>"
+        "<th>AWX job</th><th>hosts</th><th>hosts used</th><th>file</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def render_report_html(report: t.Mapping[str, t.Any]) -> str:
+    """The whole page for one report document (raises ReportHtmlError for a document that is not one)."""
+    doc = validate_report(report)
+    hosts = [dict(host) for host in doc["hosts"]]
+    order = {status: index for index, status in enumerate(("failed", "rolled_back", "unreachable", "not_run",
+                                                           "would_change", "changed", "compliant"))}
+    # Problems first: the reader opened the page to find them.
+    hosts_sorted = sorted(hosts, key=lambda host: (order.get(str(host.get("status")), -1), str(host["host"])))
+    run_id = _as_dict(doc.get("run")).get("id") or "run"
+    title = f"crlfix fleet report \u2013 {run_id}"
+    table = "".join(_host_row(host) for host in hosts_sorted)
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{_e(title)}</h1>{_run_html(doc)}"
+        f"<h2>Fleet</h2>{_totals_html(_as_dict(doc['totals']))}"
+        f"<h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}"
+        f'<h2>Hosts ({len(hosts)})</h2><div class="scroll"><table id="hosts">'
+        "<thead><tr><th>host</th><th>status</th><th>reason</th>"
+        "<th>proxy before</th><th>proxy after</th><th>handshake before</th><th>handshake after</th>"
+        "<th>revocation endpoints</th><th>rollback</th><th>errors</th></tr></thead>"
+        f"<tbody>{table}</tbody></table></div>{_sources_html(doc)}"
+        '<p class="muted">Generated by crlfix.windows from the JSON report; self-contained, no network needed.</p>'
+        "</body></html>\n"
+    )
+
+
+def write_report_html(report: t.Mapping[str, t.Any], directory: str, file_stem: str) -> str:
+    """Render ``report`` to ``<directory>/<file_stem>.html`` (temp file + rename) and return the path.
+
+    The companion of ``_fleet_report.write_report``: same directory, same stem, so the page sits beside its
+    JSON document. An existing page of that name is replaced (it is derived data; the JSON is the record).
+    """
+    page = render_report_html(report)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{file_stem}.html")
+    fd, tmp = tempfile.mkstemp(prefix=f".{file_stem}.", suffix=".html", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(page)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+__all__ = ["CHART_HOST_LIMIT", "STATUS_COLOURS", "ReportHtmlError", "host_latencies", "render_chart_svg",
+           "render_report_html", "validate_report", "write_report_html"]

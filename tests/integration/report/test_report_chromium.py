@@ -1,0 +1,135 @@
+"""The HTML fleet report as a browser shows it: Debian's chromium, headless, offline, fresh profile.
+
+Chromium comes from `make setup` (tests/report/install-chromium.sh). A missing chromium fails the test with
+that instruction rather than skipping it. The page is opened from a file:// URL with every background service
+of the browser switched off and host resolution mapped to nothing, so the test also proves the page needs no
+network to render.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+import subprocess
+import zlib
+from html.parser import HTMLParser
+from pathlib import Path
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import STATUS_COLOURS, render_report_html
+from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, sample_report
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # Any attempt to reach a host name fails at once: the page must render without one.
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: run `make setup` (bash tests/report/install-chromium.sh)"
+    profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    result = subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120,
+        check=False, cwd=tmp_path,
+    )
+    assert result.returncode == 0, f"chromium exited {result.returncode}\n{result.stderr[-3000:]}"
+    return result
+
+
+class Dom(HTMLParser):
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self._skip = 0
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, dict(attrs)))
+        self._skip += tag in ("style", "title")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("style", "title") and self._skip > 0
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+    def with_class(self, tag: str, css: str) -> list[dict[str, str | None]]:
+        return [a for name, a in self.elements if name == tag and css in (a.get("class") or "").split()]
+
+
+def _png_pixels(path: Path) -> tuple[int, int, set[tuple[int, int, int]]]:
+    """Width, height and the set of RGB colours of an 8-bit RGB/RGBA non-interlaced PNG (what chromium writes)."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    width, height, depth, colour_type, _c, _f, interlace = header
+    assert depth == 8 and colour_type in (2, 6) and interlace == 0, header
+    channels = 3 if colour_type == 2 else 4
+    raw, stride = zlib.decompress(idat), width * channels
+    previous, colours = bytearray(stride), set()
+    for row in range(height):
+        kind, line = raw[row * (stride + 1)], bytearray(raw[row * (stride + 1) + 1:(row + 1) * (stride + 1)])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up, up_left = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + left) & 0xFF
+            elif kind == 2:
+                line[i] = (line[i] + up) & 0xFF
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 0xFF
+            elif kind == 4:
+                estimate = left + up - up_left
+                pa, pb, pc = abs(estimate - left), abs(estimate - up), abs(estimate - up_left)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc else up_left)) & 0xFF
+        colours.update(tuple(line[i:i + 3]) for i in range(0, stride, channels))
+        previous = line
+    return width, height, colours
+
+
+def _write_page(tmp_path: Path) -> tuple[dict, Path]:
+    report = sample_report()
+    page = tmp_path / "report.html"
+    page.write_text(render_report_html(report), encoding="utf-8")
+    return report, page
+
+
+def test_chromium_renders_every_host_the_chart_and_the_totals(tmp_path) -> None:
+    report, page = _write_page(tmp_path)
+    dom = Dom(_chromium(tmp_path, "--dump-dom", page.as_uri()).stdout)
+    rows = dom.with_class("tr", "host-row")
+    assert {row["data-host"]: row["data-status"] for row in rows} == {h["host"]: h["status"] for h in report["hosts"]}
+    assert [tag for tag, a in dom.elements if tag == "svg" and a.get("id") == "latency-chart"]
+    assert len(dom.with_class("g", "chart-row")) == 5
+    assert dom.with_class("rect", "bar-before") and dom.with_class("rect", "bar-after")
+    text = " ".join(" ".join(dom.text).split())
+    assert "7 hosts" in text and "1 rolled back" in text and "1 unreachable" in text
+    assert "15,012 ms" in text and "14 ms" in text
+    # The browser parsed the hostile strings as text: no element came out of them.
+    assert HOSTILE_HOST in text and " ".join(HOSTILE_REASON.split()) in text
+    assert not [tag for tag, _a in dom.elements if tag in ("script", "img", "iframe", "object")]
+
+
+def test_the_screenshot_shows_the_status_colours(tmp_path) -> None:
+    _report, page = _write_page(tmp_path)
+    shot = tmp_path / "report.png"
+    _chromium(tmp_path, "--window-size=1400,1100", "--hide-scrollbars", f"--screenshot={shot}", page.as_uri())
+    width, height, colours = _png_pixels(shot)
+    assert (width, height) == (1400, 1100)
+    for status in ("compliant", "changed", "would_change", "rolled_back", "failed", "unreachable"):
+        background = STATUS_COLOURS[status][0]
+        rgb = tuple(int(background[i:i + 2], 16) for i in (1, 3, 5))
+        assert rgb in colours, f"{status} colour {background} not on the screenshot"
+    assert (0x15, 0x65, 0xC0) in colours  # the "after" bars of the chart

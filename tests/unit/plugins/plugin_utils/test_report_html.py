@@ -1,0 +1,158 @@
+"""The HTML fleet report: self-contained, every host and status shown, host data escaped."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import (
+    CHART_HOST_LIMIT,
+    STATUS_COLOURS,
+    ReportHtmlError,
+    host_latencies,
+    render_report_html,
+    write_report_html,
+)
+from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, record, sample_report, tls
+
+
+class Page(HTMLParser):
+    """Collects what the tests look at: every start tag with its attributes, and the visible text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
+        return [a for name, a in self.tags if name == tag and all(a.get(k) == v for k, v in attrs.items())]
+
+
+def test_every_host_is_one_row_with_its_status_and_problems_come_first() -> None:
+    report = sample_report()
+    page = Page(render_report_html(report))
+    rows = [a for tag, a in page.tags if tag == "tr" and "host-row" in (a.get("class") or "")]
+    assert sorted(row["data-host"] for row in rows) == sorted(h["host"] for h in report["hosts"])
+    assert {row["data-host"]: row["data-status"] for row in rows} == {h["host"]: h["status"] for h in report["hosts"]}
+    assert [row["data-status"] for row in rows][:2] == ["failed", "rolled_back"]
+    assert rows[-1]["data-status"] == "compliant"
+
+
+def test_status_badges_carry_their_colour() -> None:
+    page = Page(render_report_html(sample_report()))
+    for status in ("compliant", "changed", "would_change", "rolled_back", "failed", "unreachable", "not_run"):
+        badges = page.find("span", **{"class": f"badge status-{status}"})
+        assert badges, status
+        assert STATUS_COLOURS[status][0] in badges[0]["style"]
+
+
+def test_totals_are_the_reports_totals() -> None:
+    report = sample_report()
+    html = render_report_html(report)
+    for key in ("hosts", "checked", "compliant", "changed", "rolled_back", "failed", "unreachable", "not_run"):
+        match = re.search(rf'id="total-{key}"[^>]*><b>(\d+)</b>', html)
+        assert match and int(match.group(1)) == report["totals"][key], key
+
+
+def test_the_page_needs_nothing_from_outside() -> None:
+    html = render_report_html(sample_report())
+    page = Page(html)
+    assert not page.find("script") and not page.find("link") and not page.find("img") and not page.find("iframe")
+    for _tag, attrs in page.tags:
+        for name, value in attrs.items():
+            assert name not in ("src", "href") and not (name.startswith("on")), (name, value)
+    assert "url(" not in html and "@import" not in html
+    assert page.find("meta", **{"http-equiv": "Content-Security-Policy"})[0]["content"].startswith("default-src 'none'")
+
+
+def test_untrusted_host_data_stays_text() -> None:
+    html = render_report_html(sample_report())
+    page = Page(html)
+    text = "".join(page.text)
+    assert HOSTILE_HOST in text and HOSTILE_REASON in text and "<script>alert(3)</script>" in text
+    assert "<script" not in html.lower() and "<img" not in html.lower()
+    assert not any(name.startswith("on") for _tag, attrs in page.tags for name in attrs)
+    # The reason that tries to close the cell did not add a row.
+    assert len([a for tag, a in page.tags if tag == "tr" and "host-row" in (a.get("class") or "")]) == 7
+
+
+def test_chart_has_before_and_after_bars_per_measured_host() -> None:
+    report = sample_report()
+    page = Page(render_report_html(report))
+    assert page.find("svg", id="latency-chart")
+    chart_hosts = [a["data-host"] for a in page.find("g", **{"class": "chart-row"})]
+    measured = [h["host"] for h in report["hosts"] if any(v is not None for v in host_latencies(h))]
+    assert sorted(chart_hosts) == sorted(measured)
+    assert chart_hosts[0] == "lync-fe03.lab.test"  # slowest first
+    assert len(page.find("rect", **{"class": "bar-before"})) == 5
+    assert len(page.find("rect", **{"class": "bar-after"})) == 2  # fe02 after, fe03 after rollback
+    assert page.find("line", **{"class": "threshold"})
+
+
+def test_after_is_the_rollback_measurement_when_there_was_one() -> None:
+    fe03 = next(h for h in sample_report()["hosts"] if h["host"] == "lync-fe03.lab.test")
+    assert host_latencies(fe03) == (15020, 15030)
+
+
+def test_a_large_fleet_charts_only_its_slowest_hosts() -> None:
+    records = {f"h{i:04d}": record(f"h{i:04d}", "compliant", checks={"before": {"tls": tls(i + 1, passed=True)}})
+               for i in range(CHART_HOST_LIMIT + 15)}
+    html = render_report_html(sample_report(records=records, hosts=list(records)))
+    page = Page(html)
+    rows = page.find("g", **{"class": "chart-row"})
+    assert len(rows) == CHART_HOST_LIMIT
+    assert rows[0]["data-host"] == f"h{CHART_HOST_LIMIT + 14:04d}"
+    assert f"The {CHART_HOST_LIMIT} slowest of {CHART_HOST_LIMIT + 15} measured hosts" in html
+
+
+def test_a_run_without_measurements_says_so() -> None:
+    records = {"a": record("a", "unreachable", errors=[{"step": "gather", "msg": "refused"}])}
+    html = render_report_html(sample_report(records=records, hosts=["a"]))
+    assert 'id="chart-empty"' in html and "latency-chart" not in html
+
+
+def test_rollout_stopped_and_check_mode_are_shown() -> None:
+    report = sample_report(check_mode=True)
+    report["run"]["rollout_stopped"] = {"batch": ["lync-fe03.lab.test"], "failed_percentage": 100.0,
+                                        "max_fail_percentage": 50}
+    html = render_report_html(report)
+    assert 'id="rollout-stopped"' in html and "lync-fe03.lab.test: 100.0 %" in html
+    assert "audit (check mode)" in html
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ([], "report: expected a JSON object, got list"),
+        ({"schema": 2, "hosts": [], "totals": {}}, "report.schema: expected 1, got 2"),
+        ({"schema": 1, "hosts": {}, "totals": {}}, "report.hosts: expected a list, got dict"),
+        ({"schema": 1, "hosts": [], "totals": None}, "report.totals: expected an object, got NoneType"),
+        ({"schema": 1, "hosts": [{"status": "failed"}], "totals": {}}, "report.hosts[0]: expected an object with"),
+    ],
+)
+def test_a_document_that_is_not_a_report_is_refused_naming_the_field(bad, message) -> None:
+    with pytest.raises(ReportHtmlError, match=re.escape(message)):
+        render_report_html(bad)
+
+
+def test_write_report_html_puts_the_page_beside_the_json(tmp_path) -> None:
+    report = sample_report()
+    path = write_report_html(report, str(tmp_path / "reports"), "fix-crl-1")
+    assert path == str(tmp_path / "reports" / "fix-crl-1.html")
+    assert (tmp_path / "reports" / "fix-crl-1.html").read_text(encoding="utf-8") == render_report_html(report)
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["fix-crl-1.html"]  # no temp file left
+
+
+def test_write_report_html_writes_nothing_for_a_bad_document(tmp_path) -> None:
+    with pytest.raises(ReportHtmlError):
+        write_report_html({"schema": 1}, str(tmp_path), "bad")
+    assert not list(tmp_path.iterdir())
