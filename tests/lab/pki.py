@@ -54,15 +54,24 @@ _BACKDATE = dt.timedelta(days=1)  # tolerate clock skew between "hosts", as real
 def leaf_profile(fqdn: str) -> str:
     """Which CDP a host's leaf carries; deterministic and independent of the rest of the fleet.
 
-    Rule: a first DNS label containing ``ldaponly`` -> ``ldap-only``; containing ``delta`` -> ``http+delta``;
-    otherwise ``sha256(fqdn.lower())`` modulo 10: 0 -> ``ldap-only`` (about 1 host in 10), 1-3 ->
-    ``http+delta`` (about 3 in 10), else ``http``.
+    Rule, on the first DNS label:
+    - contains ``ldaponly`` -> ``ldap-only``; contains ``delta`` -> ``http+delta`` (tests name such hosts);
+    - ``lync*`` -> ``http``: the seed's Lync front ends carry public-CA certificates, and a public CA
+      publishes its CRLs over HTTP only (never to an LDAP directory);
+    - ``adfs01`` -> ``ldap-only``: an AD FS farm whose certificate comes from an internal enterprise CA that
+      publishes to Active Directory only, so every lab of three hosts or more has one such finding;
+    - otherwise ``sha256(fqdn.lower())`` modulo 10: 0 -> ``ldap-only`` (about 1 host in 10), 1-3 ->
+      ``http+delta`` (about 3 in 10), else ``http``.
     """
     label = fqdn.split(".", 1)[0].lower()
     if "ldaponly" in label:
         return PROFILE_LDAP_ONLY
     if "delta" in label:
         return PROFILE_HTTP_DELTA
+    if label.startswith("lync"):
+        return PROFILE_HTTP
+    if label == "adfs01":
+        return PROFILE_LDAP_ONLY
     bucket = int(hashlib.sha256(fqdn.lower().encode()).hexdigest(), 16) % 10
     if bucket == 0:
         return PROFILE_LDAP_ONLY

@@ -56,10 +56,14 @@ def _reset(lab) -> None:
 def _sync_project(pdd: Path) -> None:
     """What AWX's project sync does: the checkout, then the collections of collections/requirements.yml."""
     shutil.copytree(REPO_ROOT, pdd / "project", ignore=shutil.ignore_patterns(*NOT_IN_PROJECT), symlinks=True)
+    # AWX's sync knows nothing of this checkout's .collections: without this, `make test`'s exported
+    # ANSIBLE_COLLECTIONS_PATH makes ansible-galaxy answer "already installed" and install nothing.
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("ANSIBLE_COLLECTIONS_PATH", "ANSIBLE_CONFIG")}
     result = subprocess.run(
         [str(VENV_BIN / "ansible-galaxy"), "collection", "install", "-r", "collections/requirements.yml",
          "-p", str(pdd / "requirements_collections")],
-        cwd=pdd / "project", capture_output=True, text=True, timeout=300, check=False,
+        cwd=pdd / "project", env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert (pdd / "requirements_collections" / "ansible_collections" / "crlfix" / "windows" / "MANIFEST.json").exists()

@@ -124,3 +124,19 @@ def test_bad_input_names_the_field(tmp_path: Path):
         pki.issue_host_certificates(tmp_path, ["../etc"])
     with pytest.raises(ValueError, match="next_update"):
         pki.publish(tmp_path, next_update=dt.timedelta(0))
+
+
+@pytest.mark.parametrize(
+    ("fqdn", "profile"),
+    [
+        # Public-CA Lync front ends never get an LDAP-only CDP, whatever their hash bucket.
+        ("lync-fe01.lab.test", pki.PROFILE_HTTP),
+        ("lync-fe07.lab.test", pki.PROFILE_HTTP),
+        # The internal-CA AD FS farm: every lab of three hosts or more has this finding.
+        ("adfs01.lab.test", pki.PROFILE_LDAP_ONLY),
+        ("lync-ldaponly.lab.test", pki.PROFILE_LDAP_ONLY),
+        ("lync-delta.lab.test", pki.PROFILE_HTTP_DELTA),
+    ],
+)
+def test_named_profiles(fqdn: str, profile: str):
+    assert pki.leaf_profile(fqdn) == profile
