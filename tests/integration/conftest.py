@@ -138,6 +138,19 @@ class LabHandle:
         self._state_path(name)
         fleet.control(self.lab_dir, "POST", f"/twins/{name}/start")
 
+    def set_fault(self, name: str, after_script: str, action: str) -> dict[str, Any]:
+        """Arm a one-shot, test-only fault on a twin (tests/twin/README.md "Fault hooks"): when the twin finishes
+        the host script ``after_script``, ``stop`` kills it before the output is returned, ``stop_squid`` stops
+        the lab's squid before the output is returned. Undo with ``clear_faults`` (and ``start_twin``/squid)."""
+        self._state_path(name)
+        return fleet.control(
+            self.lab_dir, "POST", f"/twins/{name}/fault", body={"after_script": after_script, "action": action}
+        )
+
+    def clear_faults(self) -> list[str]:
+        """Disarm every fault that has not fired; returns the twins that had one."""
+        return fleet.control(self.lab_dir, "POST", "/faults/clear")["cleared"]
+
     def ansible_env(self) -> dict[str, str]:
         return dict(
             os.environ,

@@ -63,6 +63,7 @@ class Outcome:
     stdout: str
     stderr: str | bytes  # bytes = already serialised (CLIXML)
     rc: int
+    script: str | None = None  # the crlfix host script that ran to its end (the lab's fault hooks key on it)
 
 
 def parse(command: str, arguments: list[str]) -> Invocation:
@@ -255,4 +256,4 @@ def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
             str(exc), "throw", 1, "OperationStopped: (:) [], RuntimeException", "CrlfixScriptError"
         )
         return Outcome("", clixml_errors(errors), 1)
-    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0)
+    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0, script=name)

@@ -461,15 +461,18 @@ def _reap(pid: int) -> None:
         pass
 
 
-def control(lab_dir: Path, method: str, path: str, timeout: float = 30.0) -> dict[str, Any]:
-    """One request on the control channel recorded in lab.json."""
+def control(
+    lab_dir: Path, method: str, path: str, timeout: float = 30.0, body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One request on the control channel recorded in lab.json (``body``: a JSON document to POST)."""
     lab_json = lab_dir / "lab.json"
     if not lab_json.exists():
         raise LabError(f"no running lab in {lab_dir} (missing lab.json)")
     port = json.loads(lab_json.read_text())["control_port"]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request(method, path, body=b"" if method == "POST" else None)
+        payload = json.dumps(body).encode() if body is not None else b""
+        conn.request(method, path, body=payload if method == "POST" else None)
         response = conn.getresponse()
         doc = json.loads(response.read() or b"{}")
     finally:

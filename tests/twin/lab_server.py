@@ -11,6 +11,11 @@ Run by ``scripts/lab.py up`` as ``python -m tests.twin.lab_server --lab-dir buil
     POST /twins/<name>/reload    reload the state file (after a test edited it)
     POST /shutdown               write metrics.json and exit
 
+Test-only fault hooks (not Windows behaviour; tests/twin/README.md "Fault hooks"):
+
+    POST /twins/<name>/fault     {"after_script": "<host script>", "action": "stop" | "stop_squid"}: one shot
+    POST /faults/clear           forget every armed fault
+
 Every twin also listens for TLS on ``<address>:<tls_port>`` (fleet.json ``revocation.tls_port``, 5061) with its
 lab-PKI leaf; ``tests.twin.revocation`` holds the world its host scripts retrieve CRLs in.
 """
@@ -26,7 +31,10 @@ import logging
 import os
 import resource
 import signal
+import socket
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,7 @@ from tests.twin.http_server import HostSpec, Twin
 from tests.twin.state import HostState, write_json_atomic
 
 log = logging.getLogger("crlfix.twin.lab")
+FAULT_ACTIONS = ("stop", "stop_squid")
 
 
 def raise_nofile_limit() -> int:
@@ -71,6 +80,11 @@ class Lab:
             )
             self.twins[spec.name] = Twin(spec, HostState.load(spec.state_path))
         self.stopping = asyncio.Event()
+        squid = fleet.get("revocation", {}).get("squid") or {}
+        self.squid_endpoint: tuple[str, int] | None = (
+            (str(squid["address"]), int(squid["port"])) if squid.get("port") else None
+        )
+        self.faults: dict[str, dict[str, str]] = {}
 
     async def start_all(self) -> None:
         # Start in batches: bounded concurrency keeps the event loop responsive at 500 hosts.
@@ -94,8 +108,16 @@ class Lab:
         write_json_atomic(self.lab_dir / "metrics.json", doc)
         return doc
 
-    async def control(self, method: str, path: str) -> tuple[int, dict[str, Any]]:
+    async def control(self, method: str, path: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
         parts = [p for p in path.split("/") if p]
+        if method == "POST" and parts == ["faults", "clear"]:
+            cleared = sorted(self.faults)
+            for name in cleared:
+                self.twins[name].service.after_script = None
+            self.faults.clear()
+            return 200, {"cleared": cleared}
+        if method == "POST" and len(parts) == 3 and parts[0] == "twins" and parts[2] == "fault":
+            return self.arm_fault(parts[1], body)
         if method == "GET" and parts == ["ready"]:
             listening = sum(1 for t in self.twins.values() if t.listening)
             return 200, {"ready": listening == len(self.twins), "hosts": len(self.twins), "listening": listening}
@@ -120,6 +142,68 @@ class Lab:
             return 200, {"name": twin.spec.name, "listening": twin.listening}
         return 404, {"error": f"unknown control request {method} {path}"}
 
+    # -- test-only fault hooks (not Windows behaviour) ------------------------------------------------------
+    def arm_fault(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Arm a one-shot fault on twin ``name`` from a JSON body; 400 names the bad field and value."""
+        twin = self.twins.get(name)
+        if twin is None:
+            return 404, {"error": f"no twin named {name!r}"}
+        try:
+            doc = json.loads(body or b"{}")
+        except ValueError as exc:
+            return 400, {"error": f"fault body is not JSON: {exc}"}
+        script = doc.get("after_script") if isinstance(doc, dict) else None
+        action = doc.get("action") if isinstance(doc, dict) else None
+        if not isinstance(script, str) or not script:
+            return 400, {"error": f"after_script: expected a host script name, got {script!r}"}
+        if action not in FAULT_ACTIONS:
+            return 400, {"error": f"action: expected one of {list(FAULT_ACTIONS)}, got {action!r}"}
+        if action == "stop_squid" and self.squid_endpoint is None:
+            return 400, {"error": "action: 'stop_squid' needs a lab with squid (fleet.json revocation.squid)"}
+        self.faults[name] = {"after_script": script, "action": action}
+        twin.service.after_script = lambda ran, deliver: self._fire(twin, ran, deliver)
+        return 200, {"name": name, "fault": self.faults[name]}
+
+    def _fire(self, twin: Twin, script: str, deliver: Callable[[], None]) -> bool:
+        """The WinRS service's hook: True when the fault took over the command's output (see wsman.py)."""
+        fault = self.faults.get(twin.spec.name)
+        if fault is None or fault["after_script"] != script:
+            return False
+        del self.faults[twin.spec.name]  # one shot: a restarted host, or the rollback's apply, runs normally
+        twin.service.after_script = None
+        loop = asyncio.get_running_loop()
+        log.info("fault: %s finished %s; action %s", twin.spec.name, script, fault["action"])
+        if fault["action"] == "stop":
+            # The write is on disk; the host dies before the Receive that would return the output.
+            loop.create_task(twin.stop())
+            return True
+        # stop_squid: the output is delivered only once the proxy no longer answers, so whatever the
+        # controller runs next (verification) finds it gone.
+        future = loop.run_in_executor(None, self._stop_squid)
+        future.add_done_callback(lambda _f: deliver())
+        return True
+
+    def _stop_squid(self) -> None:
+        """SIGTERM the lab's squid (its PID file) and wait until its port refuses connections.
+
+        The squid is the test process's child, so only that process can reap it (``Squid.stop``/``start``
+        afterwards); here we wait on the port, not the PID, because a zombie still answers ``kill(pid, 0)``.
+        """
+        pid_path = self.lab_dir / "squid" / "lab-squid.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            os.kill(int(pid_path.read_text().strip()), signal.SIGTERM)
+        if self.squid_endpoint is None:
+            return
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(self.squid_endpoint, timeout=0.2):
+                    pass
+            except OSError:
+                return
+            time.sleep(0.05)
+        log.warning("fault: squid on %s:%d still answers after SIGTERM", *self.squid_endpoint)
+
     async def serve_control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -129,14 +213,13 @@ class Lab:
                 key, _sep, value = line.decode("latin-1").partition(":")
                 if key.strip().lower() == "content-length":
                     length = int(value.strip() or 0)
-            if length:
-                await reader.readexactly(length)
-            status, doc = await self.control(request_line[0], request_line[1])
-            body = json.dumps(doc).encode()
+            body = await reader.readexactly(length) if length else b""
+            status, doc = await self.control(request_line[0], request_line[1], body)
+            answer = json.dumps(doc).encode()
             writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(answer)}\r\n"
                 "Connection: close\r\n\r\n".encode()
-                + body
+                + answer
             )
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, IndexError):

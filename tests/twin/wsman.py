@@ -15,6 +15,7 @@ import re
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape, quoteattr
@@ -239,6 +240,10 @@ class WinRSService:
         self.address = address
         self.counters = counters
         self.shells: dict[str, Shell] = {}
+        # Test-only fault hook (the lab's POST /twins/<name>/fault; not Windows behaviour): called with the name
+        # of a host script that ran to its end and a ``deliver`` callback; True means the hook took the output
+        # over and calls ``deliver`` later, or never (the host died before the Receive that would return it).
+        self.after_script: Callable[[str, Callable[[], None]], bool] | None = None
 
     def reset(self) -> None:
         """A host that dies loses its shells (WinRM service restart)."""
@@ -348,6 +353,12 @@ class WinRSService:
 
     def _finish(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
         self.state.save()  # counters; every state change was already written through
+        if outcome.script and self.after_script is not None:
+            if self.after_script(outcome.script, lambda: self._deliver(shell, cmd, outcome)):
+                return
+        self._deliver(shell, cmd, outcome)
+
+    def _deliver(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
         encoding = _codec(shell.codepage)
         cmd.stdout += outcome.stdout.encode(encoding, "replace")
         cmd.stderr += (
