@@ -48,7 +48,7 @@ sanity: setup
 	bash tests/sanity/run.sh
 
 lint: setup
-	$(BIN)/ruff check plugins tests scripts
+	$(BIN)/ruff check plugins tests scripts bench
 	$(BIN)/antsibull-changelog lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
 
@@ -71,3 +71,9 @@ lab-metrics: setup
 .PHONY: demo
 demo: setup
 	bash scripts/demo.sh
+
+# The fleet benchmark (issue 7, bench/README.md): BENCH_ARGS='--quick' for one fleet of 10, '--sizes 50,200'.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
