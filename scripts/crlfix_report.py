@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import typing as t
 from pathlib import Path
 
@@ -38,6 +37,7 @@ def _make_collection_importable() -> None:
 
 _make_collection_importable()
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic  # noqa: E402
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import (  # noqa: E402
     ReportHtmlError,
     render_report_html,
@@ -65,19 +65,8 @@ def _load(path: str) -> dict[str, t.Any]:
 
 
 def _write(path: str, text: str) -> None:
-    """Temp file + rename in the target directory, so a reader never sees half a page."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".crlfix-report.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_text_atomic(path, text)
 
 
 def _refuse_overwriting_inputs(outputs: list[str | None], inputs: list[str]) -> None:

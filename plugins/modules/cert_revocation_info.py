@@ -73,20 +73,13 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: windows
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Only full-name URIs of distribution points are reported; distribution points given as a name relative to

@@ -65,20 +65,13 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The fetch only reads, so it runs in check mode too; only the cache purge of O(purge_cache) is skipped.
   diff_mode:
     support: none
-  platform:
-    platforms: windows
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Staleness is judged with the controller's clock (RV(checked_at)); a host whose clock is far off sees the

@@ -69,20 +69,13 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads the host, predicts RV(after) and C(changed), and runs nothing that writes.
   diff_mode:
     support: full
-  platform:
-    platforms: windows
 notes:
   - Needs an elevated (administrator) connection, as netsh does.
   - Proxy and bypass values reach the host only as data, never as PowerShell code, and only after validation.

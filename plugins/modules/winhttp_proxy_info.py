@@ -25,20 +25,13 @@ options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: windows
 notes:
   - The registry value is read rather than the text of C(netsh winhttp show proxy) because it does not depend
     on the display language.

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 import typing as t
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic
 
 REPORT_SCHEMA = 1
 RECORD_SCHEMA = 1
@@ -319,16 +320,7 @@ def write_report(report: t.Mapping[str, t.Any], directory: str, file_stem: str) 
     path = os.path.join(directory, f"{file_stem}.json")
     if os.path.exists(path):
         raise FleetReportError(f"dest: the report {path!r} already exists; give the run another run_id")
-    fd, tmp = tempfile.mkstemp(prefix=f".{file_stem}.", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, json.dumps(report, indent=2, sort_keys=False, default=str) + "\n")
     return path
 
 

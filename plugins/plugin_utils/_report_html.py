@@ -15,9 +15,9 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
     REPORT_SCHEMA,
     STATUSES,
@@ -382,16 +382,7 @@ def write_report_html(report: t.Mapping[str, t.Any], directory: str, file_stem: 
     page = render_report_html(report)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{file_stem}.html")
-    fd, tmp = tempfile.mkstemp(prefix=f".{file_stem}.", suffix=".html", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_text_atomic(path, page)
     return path
 
 

@@ -14,6 +14,7 @@ from ansible.playbook.task import Task
 from ansible_collections.crlfix.windows.plugins.action import crl_retrieval_check
 from ansible_collections.crlfix.windows.plugins.modules import crl_retrieval_check as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document
 
@@ -50,12 +51,15 @@ def test_argument_spec_matches_documentation() -> None:
 
 
 def test_documentation_declares_the_attributes() -> None:
-    assert DOCUMENTATION["version_added"] == "0.1.0"
-    assert DOCUMENTATION["attributes"]["check_mode"]["support"] == "full"
-    assert DOCUMENTATION["attributes"]["diff_mode"]["support"] == "none"
-    assert DOCUMENTATION["attributes"]["platform"]["platforms"] == "windows"
-    assert DOCUMENTATION["extends_documentation_fragment"] == [
-        "ansible.builtin.action_common_attributes", "ansible.builtin.action_common_attributes.flow"]
+    resolved = resolved_documentation(module_doc.DOCUMENTATION)
+    assert resolved["version_added"] == "0.1.0"
+    assert resolved["attributes"]["check_mode"]["support"] == "full"
+    assert resolved["attributes"]["diff_mode"]["support"] == "none"
+    assert resolved["attributes"]["platform"]["platforms"] == "windows"
+    assert resolved["attributes"]["action"]["support"] == "full"
+    assert resolved["extends_documentation_fragment"] == [
+        "ansible.builtin.action_common_attributes", "ansible.builtin.action_common_attributes.flow",
+        "crlfix.windows._attributes"]
 
 
 def test_every_documented_return_key_is_present(purged_host) -> None:

@@ -15,6 +15,7 @@ from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import PROXY_ARGUMENT_SPEC
+from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
 
 DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
@@ -64,7 +65,7 @@ def test_argument_spec_matches_documentation() -> None:
 
 
 def test_documented_attributes() -> None:
-    attributes = DOCUMENTATION["attributes"]
+    attributes = resolved_documentation(module_doc.DOCUMENTATION)["attributes"]
     assert attributes["check_mode"]["support"] == "full" and attributes["diff_mode"]["support"] == "full"
     assert attributes["async"]["support"] == "none" and attributes["platform"]["platforms"] == "windows"
     assert DOCUMENTATION["version_added"] == "0.1.0"
