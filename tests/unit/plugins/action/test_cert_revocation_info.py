@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleConnectionFailure
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import cert_revocation_info
 from ansible_collections.crlfix.windows.plugins.modules import cert_revocation_info as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import ARGUMENT_SPEC, empty_result
 from tests.unit.plugins import pki_factory as pf
+from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.plugin_utils.test_quote import unquote
 
 DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
@@ -23,16 +22,8 @@ RETURN = yaml.safe_load(module_doc.RETURN)
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> cert_revocation_info.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.async_val = 0
-    task.action = "crlfix.windows.cert_revocation_info"
-    connection = MagicMock()
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return cert_revocation_info.ActionModule(task, connection, play_context, loader=None, templar=None,
-                                             shared_loader_obj=None)
+    return make_action(cert_revocation_info.ActionModule, "crlfix.windows.cert_revocation_info", args,
+                       check_mode=check_mode)
 
 
 class ReplayHost:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import crl_retrieval_check
 from ansible_collections.crlfix.windows.plugins.modules import crl_retrieval_check as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document
@@ -25,15 +24,7 @@ LDAP = "ldap:///CN=Lab-Int,CN=PKI01,CN=CDP,CN=Public Key Services,CN=Services,CN
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> crl_retrieval_check.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.async_val = 0
-    task.action = ACTION
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return crl_retrieval_check.ActionModule(task, MagicMock(), play_context, loader=None, templar=None,
-                                            shared_loader_obj=None)
+    return make_action(crl_retrieval_check.ActionModule, ACTION, args, check_mode=check_mode)
 
 
 @pytest.fixture

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import fix_crl_report
 from ansible_collections.crlfix.windows.plugins.modules import fix_crl_report as module_doc
+from tests.unit.plugins.action_factory import make_action
 
 DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
@@ -22,15 +21,7 @@ COMPLIANT = {"schema": 1, "host": "a", "status": "compliant", "reason": None, "c
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> fix_crl_report.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.async_val = 0
-    task.action = ACTION
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return fix_crl_report.ActionModule(task, MagicMock(), play_context, loader=None, templar=None,
-                                       shared_loader_obj=None)
+    return make_action(fix_crl_report.ActionModule, ACTION, args, check_mode=check_mode)
 
 
 def test_argument_spec_matches_documentation() -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import tls_probe
 from ansible_collections.crlfix.windows.plugins.modules import tls_probe as module_doc
+from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
@@ -25,14 +24,7 @@ MIXED_PEERS = ["lab-fe02.lab.test:5061", "lab-fe03.lab.test:5061", "lab-fe04.lab
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> tls_probe.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.async_val = 0
-    task.action = ACTION
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return tls_probe.ActionModule(task, MagicMock(), play_context, loader=None, templar=None, shared_loader_obj=None)
+    return make_action(tls_probe.ActionModule, ACTION, args, check_mode=check_mode)
 
 
 @pytest.fixture

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import PROXY_ARGUMENT_SPEC
+from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
 
@@ -27,16 +26,8 @@ WANT = {"proxy": "proxy.contoso.com:8080", "bypass": ["<local>", "*.contoso.com"
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False, diff: bool = False) -> winhttp_proxy.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = diff
-    task.async_val = 0
-    task.action = "crlfix.windows.winhttp_proxy"
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return winhttp_proxy.ActionModule(task, MagicMock(), play_context, loader=None, templar=None,
-                                      shared_loader_obj=None)
+    return make_action(winhttp_proxy.ActionModule, "crlfix.windows.winhttp_proxy", args,
+                       check_mode=check_mode, diff=diff)
 
 
 @pytest.fixture

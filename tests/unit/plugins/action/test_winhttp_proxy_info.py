@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import typing as t
-from unittest.mock import MagicMock
 
 import pytest
 import yaml
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
-from ansible.playbook.task import Task
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy_info as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import INFO_ARGUMENT_SPEC
+from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost
 
 DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
@@ -22,16 +21,8 @@ VIEW_KEYS = {"present", "mode", "proxy", "bypass", "raw_b64", "version", "counte
 
 
 def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> winhttp_proxy_info.ActionModule:
-    task = MagicMock(Task)
-    task.args = args
-    task.check_mode = check_mode
-    task.diff = False
-    task.async_val = 0
-    task.action = "crlfix.windows.winhttp_proxy_info"
-    play_context = MagicMock()
-    play_context.check_mode = check_mode
-    return winhttp_proxy_info.ActionModule(task, MagicMock(), play_context, loader=None, templar=None,
-                                           shared_loader_obj=None)
+    return make_action(winhttp_proxy_info.ActionModule, "crlfix.windows.winhttp_proxy_info", args,
+                       check_mode=check_mode)
 
 
 @pytest.fixture
