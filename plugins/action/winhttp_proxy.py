@@ -14,7 +14,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy impo
 
 
 class ActionModule(CrlfixActionBase):
-    """Reads always; in check mode predicts the result and runs nothing that writes."""
+    """Reads the host unless `current` is given; in check mode predicts the result and runs nothing that writes."""
 
     ARGUMENT_SPEC = PROXY_ARGUMENT_SPEC
     MUTUALLY_EXCLUSIVE = PROXY_MUTUALLY_EXCLUSIVE

@@ -19,7 +19,10 @@ description:
   - Returns the exact previous registry values (RV(previous_raw)); pass them to O(restore) to put them back
     byte for byte, for example when a later verification step fails.
   - This module runs on the controller as an action plugin. It reads the host in one remote command and, only
-    when something must change, applies and reads back in a second one.
+    when something must change, applies and reads back in a second one. With O(current) it skips the read.
+  - Every write is a compare and swap; right before writing, the host checks that each view still holds the
+    value the change was planned from, and when one does not (another tool or a Group Policy refresh wrote it
+    in between), it writes nothing in any view and the task fails.
 options:
   state:
     description:
@@ -66,6 +69,21 @@ options:
         too. A value that does not decode as C(WinHttpSettings) is refused.
       - Cannot be used with O(state), O(proxy), O(bypass) or O(views).
     type: dict
+  current:
+    description:
+      - The raw values of the registry views as an earlier task read them; the module then plans from these
+        values and does not read the host itself. In check mode it runs no remote command at all; a change is
+        applied and read back in one remote command.
+      - Either a dict mapping V(native) (required) and V(wow6432) (left out on a 32-bit OS) to the base64 of
+        the value or V(null) for no value, like RV(previous_raw) and the values in
+        RV(crlfix.windows.winhttp_proxy_info#module:views.native.raw_b64);
+      - or the views exactly as returned by RV(crlfix.windows.winhttp_proxy_info#module:views),
+        by RV(crlfix.windows.cert_revocation_info#module:winhttp) (its C(views) key) or by RV(before). In this
+        form V(null) for V(wow6432) means a 32-bit OS, as those modules return it.
+      - The values must be fresh; the change is a compare and swap, so a view whose value changed since it was
+        read is not written and the task fails with C(WinHttpSettings in view <view> changed since it was read).
+      - A value that is not valid base64 or a view other than V(native) and V(wow6432) is refused.
+    type: dict
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -73,7 +91,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reads the host, predicts RV(after) and C(changed), and runs nothing that writes.
+    details: Reads the host (not with O(current)), predicts RV(after) and C(changed), and runs nothing that writes.
   diff_mode:
     support: full
 notes:
@@ -109,6 +127,23 @@ EXAMPLES = r"""
 - name: Direct access in both views
   crlfix.windows.winhttp_proxy:
     state: absent
+
+- name: Read the certificates and both WinHTTP views in one remote command
+  crlfix.windows.cert_revocation_info:
+    include_winhttp: true
+  register: gathered
+
+- name: Set the proxy from what was read, without reading again (no remote command in check mode)
+  crlfix.windows.winhttp_proxy:
+    proxy: proxy.contoso.com:8080
+    current: "{{ gathered.winhttp.views }}"
+
+- name: The same with the raw values spelled out (base64 or null per view, as previous_raw gives them)
+  crlfix.windows.winhttp_proxy:
+    proxy: proxy.contoso.com:8080
+    current:
+      native: "{{ gathered.winhttp.views.native.value_b64 }}"
+      wow6432: "{{ gathered.winhttp.views.wow6432.value_b64 }}"
 
 - name: Roll back to the exact previous values
   crlfix.windows.winhttp_proxy:
@@ -190,6 +225,23 @@ operations:
       type: int
     output:
       description: What netsh printed, or the registry error; missing in check mode.
+      type: str
+conflicts:
+  description:
+    - The views that no longer held the value the change was planned from (compare and swap); nothing was
+      written and the task failed.
+  returned: when a view changed between the read and the write
+  type: list
+  elements: dict
+  contains:
+    view:
+      description: V(native) or V(wow6432).
+      type: str
+    expected_b64:
+      description: The value the change was planned from, base64; V(null) for no value.
+      type: str
+    found_b64:
+      description: The value the host held right before the write, base64; V(null) for no value.
       type: str
 views_disagree:
   description: Whether the two views would make WinHTTP behave differently after the task.

@@ -244,27 +244,46 @@ def summarize_results(results: list[dict[str, t.Any]]) -> dict[str, int]:
     }
 
 
-def run_crl_retrieval_check(
-    connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, task_action: str,
-    now: datetime.datetime | None = None,
-) -> dict[str, t.Any]:
-    """Validate ``args``, run ``crl_fetch`` once (skipped when only LDAP URLs remain) and build the result.
+@dataclasses.dataclass(frozen=True)
+class FetchPlan:
+    """What one check fetches: every endpoint (LDAP ones are only reported) and the purge decision."""
 
-    In check mode the fetch still runs (it only reads), but the cache purge,
-    a write, is skipped and reported as ``purge_skipped_check_mode``.
-    """
+    endpoints: tuple[Endpoint, ...]
+    timeout_ms: int
+    max_bytes: int
+    purge_requested: bool
+    purge_now: bool
+
+    @property
+    def fetch(self) -> list[Endpoint]:
+        """The endpoints the host requests (http and https), in order."""
+        return [e for e in self.endpoints if e.scheme != "ldap"]
+
+    def host_args(self) -> dict[str, t.Any] | None:
+        """The ``crl_fetch`` arguments; ``None`` when there is nothing to fetch and no purge to run."""
+        if not self.fetch and not self.purge_now:
+            return None
+        return {"urls": [e.url for e in self.fetch], "timeout_ms": self.timeout_ms, "purge_cache": self.purge_now,
+                "max_bytes": self.max_bytes}
+
+
+def plan_fetch(args: t.Mapping[str, t.Any], *, check_mode: bool) -> FetchPlan:
+    """Validate the module options (errors name the option and the value); the purge is a write: not in check mode."""
     endpoints = normalize_endpoints(args["endpoints"])
-    timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
-    max_bytes = _int_option(args, "max_bytes", 1, 64 * 1024 * 1024)
     purge_requested = bool(args["purge_cache"])
-    purge_now = purge_requested and not check_mode
-    fetch = [e for e in endpoints if e.scheme != "ldap"]
+    return FetchPlan(endpoints=tuple(endpoints), timeout_ms=_int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS),
+                     max_bytes=_int_option(args, "max_bytes", 1, 64 * 1024 * 1024), purge_requested=purge_requested,
+                     purge_now=purge_requested and not check_mode)
 
-    document: dict[str, t.Any] = {"purge": None, "results": []}
-    if fetch or purge_now:
-        host_args = {"urls": [e.url for e in fetch], "timeout_ms": timeout_ms, "purge_cache": purge_now,
-                     "max_bytes": max_bytes}
-        document = run_host_script(connection, "crl_fetch", host_args, task_action=task_action)
+
+def build_result(plan: FetchPlan, document: t.Mapping[str, t.Any], *, check_mode: bool,
+                 now: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """The module result from a ``crl_fetch`` document holding one result per ``plan.fetch`` URL, in order.
+
+    Raises:
+        HostScriptError: the document does not answer exactly the URLs of the plan.
+    """
+    fetch = plan.fetch
     host_results = document.get("results") or []
     if not isinstance(host_results, list) or len(host_results) != len(fetch):
         raise HostScriptError(f"crl_fetch answered with {len(host_results) if isinstance(host_results, list) else 0} "
@@ -279,17 +298,17 @@ def run_crl_retrieval_check(
     if now.tzinfo is None:
         now = now.replace(tzinfo=datetime.UTC)
     results = []
-    for endpoint in endpoints:
+    for endpoint in plan.endpoints:
         if endpoint.scheme == "ldap":
             result = _empty_result(endpoint)
             result["error"] = LDAP_ERROR
         else:
             index, host = by_url[endpoint.url]
-            result = interpret_result(endpoint, host, now=now, max_bytes=max_bytes, field=f"results[{index}]")
+            result = interpret_result(endpoint, host, now=now, max_bytes=plan.max_bytes, field=f"results[{index}]")
         results.append(result)
 
     # A purge entry the controller did not ask for (check mode) is not believed.
-    purge = document.get("purge") if purge_now else None
+    purge = document.get("purge") if plan.purge_now else None
     purged = isinstance(purge, dict) and purge.get("rc") == 0
     warnings = []
     if isinstance(purge, dict) and not purged:
@@ -302,13 +321,30 @@ def run_crl_retrieval_check(
         "all_reachable": all(r["reachable"] for r in results),
         "all_usable": all(r["usable"] for r in results),
         "purged": purged,
-        "purge_skipped_check_mode": purge_requested and check_mode,
+        "purge_skipped_check_mode": plan.purge_requested and check_mode,
         "purge": purge if isinstance(purge, dict) else None,
         "checked_at": iso_utc(now),
     }
     if warnings:
         out["warnings"] = warnings
     return out
+
+
+def run_crl_retrieval_check(
+    connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, task_action: str,
+    now: datetime.datetime | None = None,
+) -> dict[str, t.Any]:
+    """Validate ``args``, run ``crl_fetch`` once (skipped when only LDAP URLs remain) and build the result.
+
+    In check mode the fetch still runs (it only reads), but the cache purge,
+    a write, is skipped and reported as ``purge_skipped_check_mode``.
+    """
+    plan = plan_fetch(args, check_mode=check_mode)
+    host_args = plan.host_args()
+    document: dict[str, t.Any] = {"purge": None, "results": []}
+    if host_args is not None:
+        document = run_host_script(connection, "crl_fetch", host_args, task_action=task_action)
+    return build_result(plan, document, check_mode=check_mode, now=now)
 
 
 __all__ = [
@@ -318,9 +354,12 @@ __all__ = [
     "LDAP_ERROR",
     "Endpoint",
     "EndpointError",
+    "FetchPlan",
+    "build_result",
     "interpret_body",
     "interpret_result",
     "normalize_endpoints",
+    "plan_fetch",
     "run_crl_retrieval_check",
     "summarize_results",
     "validate_url",

@@ -113,7 +113,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "host": name, "status": "not_run", "reason": not_run_reason, "check_mode": None,
             "desired": None, "before": None, "planned": None, "after": None, "certificates": [], "flags": {},
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
-            "errors": [{"step": "run", "msg": not_run_reason}],
+            "errors": [{"step": "run", "msg": not_run_reason}], "commands": None,
         }
     data = _as_dict(record)
     errors = [_as_dict(item) for item in _as_list(data.get("errors"))]
@@ -165,6 +165,8 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         "probes": probes,
         "rollback": data.get("rollback"),
         "errors": errors,
+        # Remote commands the run sent to the host (null in records of older releases and for hosts not reached).
+        "commands": data.get("commands") if isinstance(data.get("commands"), int) else None,
     }
 
 

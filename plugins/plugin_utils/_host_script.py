@@ -25,12 +25,20 @@ PS1_DIR = Path(__file__).resolve().parent / "_ps1"
 # a twin of another release) is refused rather than misread.
 SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "winhttp_state": frozenset({1}),
-    "winhttp_apply": frozenset({1}),
+    "winhttp_apply": frozenset({1, 2}),
     "cert_inventory": frozenset({1}),
     "crl_fetch": frozenset({1}),
     "tls_probe": frozenset({1}),
+    "host_audit": frozenset({1}),
 }
 SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
+# Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body.
+# They are not in ``_common.ps1`` so that the small scripts stay under cmd.exe's command-line limit.
+SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
+    "crl_fetch": ("_crl",),
+    "tls_probe": ("_tls",),
+    "host_audit": ("_crl", "_tls", "_der"),
+}
 
 
 class HostScriptError(Exception):
@@ -71,7 +79,8 @@ def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
         f"# crlfix-schema: {SCRIPT_SCHEMA[name]}",
         f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
     ]
-    return "\n".join(header) + "\n" + _read_ps1("_common") + "\n" + _read_ps1(name)
+    parts = ["_common", *SCRIPT_FRAGMENTS.get(name, ()), name]
+    return "\n".join(header) + "\n" + "\n".join(_read_ps1(part) for part in parts)
 
 
 def parse_host_document(name: str, rc: int, stdout: str, stderr: str) -> dict[str, t.Any]:
@@ -111,6 +120,21 @@ def parse_host_document(name: str, rc: int, stdout: str, stderr: str) -> dict[st
     return document
 
 
+def check_sub_document(parent: str, key: str, name: str, value: t.Any) -> dict[str, t.Any]:
+    """Check a document nested in another script's document (``host_audit``'s parts).
+
+    Raises:
+        HostScriptError: ``value`` is not a document of script ``name`` in a schema this collection knows.
+    """
+    if not isinstance(value, dict):
+        raise HostScriptError(f"host script {parent}: '{key}' must be a {name} document, got {value!r:.80}")
+    got_name, got_schema = value.get("script"), value.get("schema")
+    if got_name != name or got_schema not in SUPPORTED_SCHEMAS[name]:
+        raise HostScriptError(f"host script {parent}: '{key}' holds script={got_name!r} schema={got_schema!r}, "
+                              f"expected {name} schema {sorted(SUPPORTED_SCHEMAS[name])}")
+    return value
+
+
 def run_host_script(
     connection: ConnectionBase, name: str, args: t.Mapping[str, t.Any], *, task_action: str
 ) -> dict[str, t.Any]:
@@ -119,5 +143,5 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["HostScriptError", "PS1_DIR", "SUPPORTED_SCHEMAS", "build_host_script", "parse_host_document",
-           "run_host_script"]
+__all__ = ["HostScriptError", "PS1_DIR", "SCRIPT_FRAGMENTS", "SUPPORTED_SCHEMAS", "build_host_script",
+           "check_sub_document", "parse_host_document", "run_host_script"]

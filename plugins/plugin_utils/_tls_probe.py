@@ -144,7 +144,12 @@ def _union(lists: t.Iterable[t.Iterable[str]]) -> list[str]:
 
 
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
-    """Turn one ``tls_probe`` result into the module's per-peer result."""
+    """Turn one ``tls_probe`` result into the module's per-peer result.
+
+    A sample ``host_audit`` skipped (``"skipped": true``: an earlier sample of the peer was revocation-unknown
+    and the next would only wait the same chain timeout) has no timings and no error: it counts neither as a
+    handshake nor as a failure, so the peer's verdict is the first sample's ``revocation_unknown``.
+    """
     samples = host.get("samples")
     if not isinstance(samples, list):
         raise HostScriptError(f"tls_probe: the result for {peer.display} has no samples list")
@@ -176,15 +181,19 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     }
 
 
-def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, task_action: str) -> dict[str, t.Any]:
-    """Validate ``args``, run ``tls_probe`` once for all peers and build the result (``changed`` is always false)."""
-    peers = normalize_peers(args["peers"])
-    samples = _int_option(args, "samples", 1, MAX_SAMPLES)
-    timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
-    max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
-    host_args = {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
-                 "check_revocation": bool(args["check_revocation"])}
-    document = run_host_script(connection, "tls_probe", host_args, task_action=task_action)
+def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool) -> dict[str, t.Any]:
+    """The ``tls_probe`` arguments (docs/dev/host-scripts.md)."""
+    return {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
+            "check_revocation": bool(check_revocation)}
+
+
+def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any], *,
+                       max_handshake_ms: int) -> dict[str, t.Any]:
+    """The module result from a checked ``tls_probe`` document (``changed`` is always false).
+
+    Raises:
+        HostScriptError: the document does not answer exactly ``peers``, in order.
+    """
     host_results = document.get("results")
     if not isinstance(host_results, list) or len(host_results) != len(peers):
         count = len(host_results) if isinstance(host_results, list) else 0
@@ -205,12 +214,25 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
     }
 
 
+def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, task_action: str) -> dict[str, t.Any]:
+    """Validate ``args``, run ``tls_probe`` once for all peers and build the result (``changed`` is always false)."""
+    peers = normalize_peers(args["peers"])
+    samples = _int_option(args, "samples", 1, MAX_SAMPLES)
+    timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
+    max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
+    document = run_host_script(connection, "tls_probe", host_args(peers, samples=samples, timeout_ms=timeout_ms,
+                               check_revocation=args["check_revocation"]), task_action=task_action)
+    return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
+
+
 __all__ = [
     "DEFAULT_MAX_HANDSHAKE_MS",
     "DEFAULT_SAMPLES",
     "DEFAULT_TIMEOUT_MS",
     "Peer",
     "PeerError",
+    "host_args",
+    "interpret_document",
     "interpret_peer",
     "normalize_peers",
     "parse_peer",

@@ -14,9 +14,12 @@ docs/dev/host-scripts.md):
   netsh's stderr becomes output, not a terminating error.
 * Non-ASCII characters in the JSON document are escaped as ``\\uXXXX`` so that the console code page
   cannot garble them on the way back.
-* The scripts are kept small (``_common`` + ``winhttp_apply`` about 2,600 characters) so that the
-  ``-EncodedCommand`` of a typical apply fits cmd.exe's 8,191-character limit; longer argument lists go
-  over stdin (``_pwsh_exec.py``).
+* ``winhttp_apply`` (schema 2) is a compare and swap: every operation carries ``expect_b64``, the value the
+  plan was made from; the host checks them all before the first write and writes nothing when one differs
+  (a Group Policy refresh or another tool wrote in between). That is what makes planning from values read
+  one command earlier (``current``) as safe as reading here.
+* The scripts are kept small (``_common`` + ``winhttp_apply`` about 3,000 characters); with its arguments
+  an apply goes over stdin (``_pwsh_exec.py``), still one remote command.
 
 Controller side: the ``WinHttpSettings`` value is the source of truth. Two values are *equal* when WinHTTP
 would act the same (see ``module_utils/_proxy_values.py``): an absent value and a direct-access value are
@@ -74,6 +77,7 @@ PROXY_ARGUMENT_SPEC: dict[str, t.Any] = {
     "bypass": {"type": "list", "elements": "str", "default": []},
     "views": {"type": "list", "elements": "str", "choices": list(VIEWS), "default": list(VIEWS)},
     "restore": {"type": "dict"},
+    "current": {"type": "dict"},
 }
 # Checked before defaults are filled in, so only options the user wrote count.
 PROXY_MUTUALLY_EXCLUSIVE = [("restore", "proxy"), ("restore", "bypass"), ("restore", "state"), ("restore", "views")]
@@ -179,6 +183,60 @@ def parse_state(document: t.Mapping[str, t.Any], *, script: str = "winhttp_state
         views=views,
         advproxy=document.get("advproxy") if isinstance(document.get("advproxy"), dict) else None,
     )
+
+
+def state_from_raw(raw: t.Mapping[str, bytes | str | None], *, where: str = "current") -> HostState:
+    """A :class:`HostState` from values the caller read earlier (no remote command).
+
+    ``raw`` maps ``native`` (required) and ``wow6432`` (omitted on a 32-bit OS) to the value's bytes, its
+    base64 text, or None for "no value". Computer name and OS are unknown (empty / None); ``advproxy`` is None.
+    """
+    unknown = sorted(set(raw) - set(VIEWS))
+    if unknown:
+        raise ValueError(f"{where}: unknown view {unknown[0]!r}; expected {' or '.join(VIEWS)}")
+    if "native" not in raw:
+        raise ValueError(f"{where}: the native view is required (only wow6432 may be left out, on a 32-bit OS)")
+    views: dict[str, ViewValue | None] = {}
+    for view in VIEWS:
+        if view not in raw:
+            views[view] = None
+            continue
+        value = raw[view]
+        if isinstance(value, str):
+            value = _b64(value, f"{where}.{view}")
+        elif value is not None and not isinstance(value, bytes):
+            raise ValueError(f"{where}.{view}: expected base64 text or null, got {value!r:.80}")
+        views[view] = ViewValue.from_raw(value)
+    return HostState(computer_name="", os_build=None, os_caption="", is_64bit=views["wow6432"] is not None,
+                     views=views, advproxy=None)
+
+
+def current_from_args(current: t.Any) -> HostState:
+    """Validate the ``current`` option into a :class:`HostState`.
+
+    Accepted per view: base64 text or null ("no value"), as RV(previous_raw) gives them; or the view object
+    of ``winhttp_proxy_info`` (``views.<view>``: ``present`` + ``raw_b64``), of ``cert_revocation_info``
+    (``winhttp.views.<view>``: ``present`` + ``value_b64``) or of this module's RV(before). In the object form
+    null means what those modules mean by it: the view does not exist (a 32-bit OS), so it is dropped.
+    """
+    if not isinstance(current, dict) or not current:
+        raise ValueError(f"current must map native (and wow6432) to base64, null or a view object, got {current!r:.80}")
+    if any(isinstance(value, dict) for value in current.values()):
+        raw: dict[str, bytes | str | None] = {}
+        for view, entry in current.items():
+            if entry is None:
+                continue
+            where = f"current.{view}"
+            if not isinstance(entry, dict) or not isinstance(entry.get("present"), bool):
+                raise ValueError(f"{where}: expected a view object with a boolean 'present' (do not mix objects "
+                                 f"with base64 text), got {entry!r:.80}")
+            text = entry.get("raw_b64", entry.get("value_b64"))
+            if entry["present"] and text is None:
+                raise ValueError(f"{where}: present but without raw_b64/value_b64; a check-mode prediction is not "
+                                 "a value that was read")
+            raw[view] = text if entry["present"] else None
+        return state_from_raw(raw)
+    return state_from_raw(current)
 
 
 def decode_advproxy(advproxy: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
@@ -311,9 +369,31 @@ def _diff_text(state: dict[str, ViewValue | None]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _expect(value: ViewValue | None) -> str | None:
+    return None if value is None or value.raw is None else base64.b64encode(value.raw).decode("ascii")
+
+
+def _conflict_message(conflicts: list[t.Any], wrote: bool) -> str:
+    """The expected failure of a compare-and-swap that found another value than the plan was made from."""
+    parts = []
+    for entry in conflicts:
+        entry = entry if isinstance(entry, dict) else {}
+        expected, found = (entry.get(key) or "no value" for key in ("expected_b64", "found_b64"))
+        parts.append(f"WinHttpSettings in view {entry.get('view')} changed since it was read "
+                     f"(expected {expected}, found {found})")
+    return "; ".join(parts) + ("; the host ran operations anyway" if wrote else "; nothing was written")
+
+
 def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, diff: bool,
-                         task_action: str) -> dict[str, t.Any]:
-    """``winhttp_proxy``: read (one round trip), plan per view, apply and read back (one more) unless unchanged."""
+                         task_action: str, current: HostState | None = None) -> dict[str, t.Any]:
+    """``winhttp_proxy``: plan per view, apply and read back in one round trip unless unchanged.
+
+    Without ``current`` the host is read first (``winhttp_state``, one more round trip). With it (values the
+    caller read earlier, see :func:`state_from_raw`) nothing is read: check mode runs no remote command at
+    all. Either way every operation carries ``expect_b64`` (``winhttp_apply`` schema 2), so a value that
+    changed since it was read (another tool, a Group Policy refresh) makes the host write nothing and this
+    function fail with the full result.
+    """
     restore = restore_from_args(args["restore"]) if args.get("restore") is not None else None
     desired = None if restore is not None else desired_from_args(args)
     asked = VIEWS if args.get("views") is None else args["views"]
@@ -321,10 +401,15 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
     if not wanted_views:
         raise ValueError("views must name at least one of native, wow6432")
 
-    before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
+    if current is None and args.get("current") is not None:
+        current = current_from_args(args["current"])
+    before = current
+    if before is None:
+        before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
     views = [v for v in wanted_views if before.views[v] is not None]
     if restore is not None and len(views) < len(wanted_views):
-        raise ValueError("restore names view wow6432, which a 32-bit Windows does not have")
+        raise ValueError("restore names view wow6432, which a 32-bit Windows does not have"
+                         + (" (current leaves it out)" if current is not None else ""))
     operations = plan_operations(before, views, desired=desired, restore=restore)
     display.vvv(f"{task_action}: {len(operations)} operation(s) planned for views {views}")
 
@@ -335,17 +420,20 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
         "operations": [{**op, "command": _describe_operation(op)} for op in operations],
     }
     after_views = dict(before.views)
+    conflicts: list[t.Any] = []
     if operations and check_mode:
         for op in operations:
             after_views[op["view"]] = _predict(op, t.cast(ViewValue, before.views[op["view"]]))
     elif operations:
-        document = run_host_script(connection, "winhttp_apply", {"operations": operations}, task_action=task_action)
+        sent = [{**op, "expect_b64": _expect(before.views[op["view"]])} for op in operations]
+        document = run_host_script(connection, "winhttp_apply", {"operations": sent}, task_action=task_action)
         after_views = dict(parse_state(document, script="winhttp_apply").views)
         ran = document.get("results") if isinstance(document.get("results"), list) else []
         for entry, ran_op in zip(result["operations"], ran, strict=False):
             if isinstance(ran_op, dict):
                 entry.update(rc=ran_op.get("rc"), output=ran_op.get("output"))
         result["changed"] = any(isinstance(r, dict) and r.get("rc") == 0 for r in ran)
+        conflicts = document.get("conflicts") if isinstance(document.get("conflicts"), list) else []  # schema 1: none
     # Predicted netsh writes carry no raw bytes (version and counter are the host's business): raw_b64 is null.
     result["after"] = {view: (value.summary() if value else None) for view, value in after_views.items()}
     result["views_disagree"] = len({v.effective() for v in after_views.values() if v is not None}) > 1
@@ -353,6 +441,9 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
         result["diff"] = {"before": _diff_text(before.views), "after": _diff_text(after_views),
                           "before_header": "WinHttpSettings (before)", "after_header": "WinHttpSettings (after)"}
     if operations and not check_mode:
+        if conflicts:
+            result["conflicts"] = conflicts
+            raise ReturnResult(_conflict_message(conflicts, bool(ran)), **result)
         _verify(result, operations, after_views, desired, restore)
     return result
 
@@ -378,6 +469,6 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
 
 __all__ = [
     "INFO_ARGUMENT_SPEC", "PROXY_ARGUMENT_SPEC", "PROXY_MUTUALLY_EXCLUSIVE", "VIEWS", "Desired", "HostState",
-    "ViewValue", "decode_advproxy", "desired_from_args", "gather_winhttp_proxy_info", "manage_winhttp_proxy",
-    "parse_state", "plan_operations", "restore_from_args",
+    "ViewValue", "current_from_args", "decode_advproxy", "desired_from_args", "gather_winhttp_proxy_info",
+    "manage_winhttp_proxy", "parse_state", "plan_operations", "restore_from_args", "state_from_raw",
 ]

@@ -26,10 +26,15 @@ def fleet(lab):
 
 def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fleet, tmp_path) -> None:
     before = {name: comparable_state(fleet.state(name)) for name in fleet.hosts}
+    commands = {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts}
     run = run_fix_crl(fleet, tmp_path, "--check", "--diff", extra_vars=NO_VERIFICATION)
     assert run.rc == 0, run.stdout + run.stderr
     for name in fleet.hosts:
         assert comparable_state(fleet.state(name)) == before[name], name
+    # Issue 7: the audit is one remote command per host, counted by the twins themselves.
+    assert {name: fleet.state(name)["counters"]["commands"] - commands[name] for name in fleet.hosts} == {
+        name: 1 for name in fleet.hosts}
+    assert {h["commands"] for h in run.report["hosts"]} == {1}
     assert run.report["run"]["check_mode"] is True
     statuses = run.status()
     for name, host in fleet.hosts.items():
@@ -43,8 +48,12 @@ def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fl
 
 
 def test_apply_gives_every_view_its_site_proxy_then_a_second_run_changes_nothing(fleet, tmp_path) -> None:
+    commands = {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts}
     first = run_fix_crl(fleet, tmp_path / "first", extra_vars=NO_VERIFICATION)
     assert first.rc == 0, first.stdout + first.stderr
+    # Issue 7: a host that needs a change costs 3 remote commands (gather, write, verify), a correct one 1.
+    spent = {name: fleet.state(name)["counters"]["commands"] - commands[name] for name in fleet.hosts}
+    assert spent == {name: 3 if status == "changed" else 1 for name, status in first.status().items()}, spent
     for name, host in fleet.hosts.items():
         for view, value in views(fleet, name).items():
             assert decoded(value) == (site_proxies(fleet)[host.site], ""), (name, view)
@@ -59,6 +68,7 @@ def test_apply_gives_every_view_its_site_proxy_then_a_second_run_changes_nothing
     assert {name: counts["changed"] for name, counts in second.recap.items()} == {name: 0 for name in fleet.hosts}
     assert set(second.status().values()) == {"compliant"}
     assert {name: views(fleet, name) for name in fleet.hosts} == after_first
+    assert {h["commands"] for h in second.report["hosts"]} == {1}
 
 
 def test_direct_access_is_what_an_empty_proxy_asks_for(fleet, tmp_path) -> None:

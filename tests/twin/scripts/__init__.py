@@ -15,7 +15,7 @@ from typing import Any
 
 from tests.twin.state import HostState
 
-_MODULES = ("winhttp_state", "winhttp_apply", "cert_inventory", "crl_fetch", "tls_probe")
+_MODULES = ("winhttp_state", "winhttp_apply", "cert_inventory", "crl_fetch", "tls_probe", "host_audit")
 
 
 class ScriptError(Exception):

@@ -90,15 +90,26 @@ def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str,
     return {**sample, "chain_status": flags, "policy_errors": "RemoteCertificateChainErrors" if flags else "None"}
 
 
-def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool) -> dict:
+# A sample host_audit did not run because an earlier one of the same peer was revocation-unknown.
+SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [], "policy_errors": None,
+           "error": None, "skipped": True}
+UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
+
+
+def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
+                stop_after_unknown: bool = False) -> dict:
     world = revocation.world()
     host, port = peer["host"], peer["port"]
     sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
     max_version = None if ctx.state.os_build >= revocation.TLS13_MIN_BUILD else ssl.TLSVersion.TLSv1_2
     address = resolve(host, world.names)
-    out = []
+    out: list[dict[str, Any]] = []
+    stopped = False
     for _sample in range(samples):
+        if stopped:
+            out.append(dict(SKIPPED))
+            continue
         cache = revocation.load_cache(ctx.state)
         before = {url: dict(entry) for url, entry in cache.items()}
         raw = schannel.probe(
@@ -118,13 +129,19 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
         )
         revocation.merge_cache(ctx.state, before, cache)
         out.append(_translate(raw, address, port))
+        stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
     return {"host": host, "port": port, "sni": sni, "samples": out}
 
 
-def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
+def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False) -> dict[str, Any]:
+    """The document body for ``args``; host_audit passes ``stop_after_unknown``."""
     peers, samples, timeout, check = _validate(args)
     if not peers:
         return {"results": []}
     with ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe") as pool:
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check) for peer in peers]
+        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown) for peer in peers]
         return {"results": [f.result() for f in futures]}
+
+
+def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
+    return probe_all(ctx, args)

@@ -1,4 +1,10 @@
-"""``winhttp_apply`` schema 1: set/reset through the netsh of each view, or restore exact bytes."""
+"""``winhttp_apply`` schemas 1 and 2: set/reset through the netsh of each view, or restore exact bytes.
+
+Schema 2 adds ``expect_b64`` to every operation (compare and swap, docs/dev/host-scripts.md): all
+expectations are checked against the registry before the first write; one mismatch and nothing is written,
+the document lists the ``conflicts``. The twin's ``run`` is not told the header's schema, so it keys on the
+arguments: an operation list carrying ``expect_b64`` is schema 2 (the controller sends it on every operation).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ from tests.twin.scripts import ScriptContext, ScriptError, require
 from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "winhttp_apply"
-SCHEMAS = {1}
+SCHEMAS = {1, 2}
 ACTIONS = ("set", "reset", "restore")
 
 
@@ -31,13 +37,32 @@ def _validate(operations: list[Any], is_64bit: bool) -> None:
             raise ScriptError(f"operations[{index}].bypass: expected a string, got {op.get('bypass')!r}")
         if action == "restore" and op.get("value_b64") is not None and not isinstance(op.get("value_b64"), str):
             raise ScriptError(f"operations[{index}].value_b64: expected a string or null, got {op.get('value_b64')!r}")
+        if op.get("expect_b64") is not None and not isinstance(op["expect_b64"], str):
+            raise ScriptError(f"operations[{index}].expect_b64: expected a string or null, got {op['expect_b64']!r}")
+
+
+def _conflicts(ctx: ScriptContext, operations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every operation whose view no longer holds ``expect_b64``, as read now, before anything is written.
+
+    Compared as base64 text, case-sensitively, as the PowerShell script does (``-cne``): base64 from
+    ``[Convert]::ToBase64String`` is canonical, so equal bytes give equal text.
+    """
+    found_conflicts = []
+    for op in operations:
+        value = ctx.state.winhttp_value(op["view"])
+        found = None if value is None else base64.b64encode(value).decode("ascii")
+        if found != op.get("expect_b64"):
+            found_conflicts.append({"view": op["view"], "expected_b64": op.get("expect_b64"), "found_b64": found})
+    return found_conflicts
 
 
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     operations = require(args, "operations", list)
     _validate(operations, ctx.state.is_64bit)
+    schema2 = any("expect_b64" in op for op in operations)
+    conflicts = _conflicts(ctx, operations) if schema2 else []
     results: list[dict[str, Any]] = []
-    for op in operations:
+    for op in [] if conflicts else operations:
         view, action = op["view"], op["action"]
         if action == "set":
             netsh_args = ["winhttp", "set", "proxy", f"proxy-server={op['proxy']}"]
@@ -53,7 +78,10 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
         results.append({"view": view, "action": action, "rc": rc, "output": output})
         if rc != 0:
             break
-    return {"results": results, **read_state(ctx)}
+    document = {"results": results, **read_state(ctx)}
+    if schema2:
+        document["conflicts"] = conflicts
+    return document
 
 
 def _restore(ctx: ScriptContext, view: str, value_b64: str | None) -> tuple[int, str]:

@@ -161,6 +161,6 @@ def test_apply_arguments_are_exactly_the_contract(host) -> None:
     make_plugin({"proxy": "http=a.contoso.com:80;https=b.contoso.com:443"}).run(task_vars={})
     (args,) = replay.args_of("winhttp_apply")
     assert args == {"operations": [
-        {"view": view, "action": "set", "proxy": "http=a.contoso.com:80;https=b.contoso.com:443", "bypass": ""}
-        for view in ("native", "wow6432")]}
+        {"view": view, "action": "set", "proxy": "http=a.contoso.com:80;https=b.contoso.com:443", "bypass": "",
+         "expect_b64": DIRECT_B64} for view in ("native", "wow6432")]}
     assert json.dumps(args)  # plain JSON, nothing else travels

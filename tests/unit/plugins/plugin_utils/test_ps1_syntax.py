@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,23 @@ def test_built_script_parses_with_hostile_arguments(name: str) -> None:
     lines = script.splitlines()
     assert "Invoke-Crlfix0wned" in lines[2]
     assert not any("Invoke-Crlfix0wned" in line for index, line in enumerate(lines) if index != 2)
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
+def test_every_crlfix_function_a_built_script_calls_is_defined_in_it(name: str) -> None:
+    # Shared pieces live in _ps1/_*.ps1 fragments (_host_script.SCRIPT_FRAGMENTS); a script whose fragment is
+    # not included would only fail on Windows ("The term ... is not recognized"), which no test here runs.
+    script = build_host_script(name, {})
+    defined = set(re.findall(r"^function ([A-Za-z]+-Crlfix\w+)", script, re.MULTILINE))
+    called = set(re.findall(r"\b([A-Z][a-z]+-Crlfix\w+)\b", script))
+    assert called - defined == set()
+    assert called, "the pattern must see the calls"
+
+
+def test_host_audit_is_built_from_the_crl_and_tls_engines_and_the_der_walk() -> None:
+    script = build_host_script("host_audit", {})
+    for fragment in ("_crl", "_tls", "_der"):
+        assert (PS1_DIR / f"{fragment}.ps1").read_text(encoding="utf-8") in script
+    # Each fragment is included once and before the body that uses it.
+    assert script.count("function Start-CrlfixFetch") == 1
+    assert script.index("function Start-CrlfixProbes") < script.index("Start-CrlfixProbes $peers")

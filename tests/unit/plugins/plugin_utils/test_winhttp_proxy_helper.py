@@ -163,7 +163,8 @@ def test_set_only_the_view_that_differs(host) -> None:
     result = run(WANT)
     assert replay.names == ["winhttp_state", "winhttp_apply"]
     assert replay.args_of("winhttp_apply") == [{"operations": [
-        {"view": "wow6432", "action": "set", "proxy": "proxy.contoso.com:8080", "bypass": "<local>;*.contoso.com"}]}]
+        {"view": "wow6432", "action": "set", "proxy": "proxy.contoso.com:8080", "bypass": "<local>;*.contoso.com",
+         "expect_b64": None}]}]
     assert result["changed"] is True
     assert result["previous_raw"] == {"native": PROXY_B64, "wow6432": None}
     assert result["after"]["wow6432"]["mode"] == "proxy"
@@ -256,7 +257,7 @@ def test_restore_writes_exact_bytes_only_where_they_differ(host) -> None:
                                                           "output": ""}]}), "")])
     result = run({"restore": {"native": DIRECT_B64, "wow6432": PROXY_B64}})
     assert replay.args_of("winhttp_apply") == [{"operations": [
-        {"view": "native", "action": "restore", "value_b64": DIRECT_B64}]}]
+        {"view": "native", "action": "restore", "value_b64": DIRECT_B64, "expect_b64": PROXY_B64}]}]
     assert result["changed"] is True
     assert result["after"]["native"]["raw_b64"] == DIRECT_B64
     assert result["previous_raw"] == {"native": PROXY_B64, "wow6432": PROXY_B64}
@@ -314,18 +315,33 @@ def test_view_value_equality_is_behavioural() -> None:
 
 
 @pytest.mark.parametrize("views", [["native"], ["native", "wow6432"]])
-def test_typical_apply_fits_the_cmd_line(views: list[str]) -> None:
-    # cmd.exe refuses command lines over 8191 characters; longer scripts still work, but over stdin.
+def test_typical_apply_is_one_command(views: list[str]) -> None:
+    # cmd.exe refuses command lines over 8191 characters. With the compare-and-swap of schema 2 and the
+    # expect_b64 values, an apply no longer fits -EncodedCommand (it needed all but 51 characters before),
+    # so the seam sends it on stdin: still one remote command, plus one WinRS Send.
     from ansible.plugins.loader import shell_loader
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import CMD_LINE_LIMIT
+    from ansible_collections.crlfix.windows.plugins.plugin_utils import _pwsh_exec
+
+    class Connection:
+        _shell = shell_loader.get("powershell")
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, bytes | None]] = []
+
+        def exec_command(self, cmd: str, in_data: bytes | None = None, sudoable: bool = True):
+            self.calls.append((cmd, in_data))
+            return 0, b"", b""
 
     operations = [{"view": view, "action": "set", "proxy": "proxy.contoso.com:8080",
-                   "bypass": "<local>;*.contoso.com"} for view in views]
+                   "bypass": "<local>;*.contoso.com", "expect_b64": DIRECT_B64} for view in views]
     script = build_host_script("winhttp_apply", {"operations": operations})
-    shell = shell_loader.get("powershell")
-    command = shell._encode_script(script, as_list=False, strict_mode=False, preserve_rc=True)
-    assert len(command) <= CMD_LINE_LIMIT
+    connection = Connection()
+    _pwsh_exec.run_powershell(connection, script, task_action="t")
+    ((command, in_data),) = connection.calls
+    assert len(command) <= _pwsh_exec.CMD_LINE_LIMIT
+    assert in_data in (None, script.encode("utf-8"))
+    assert len(script) < 4000  # _common + winhttp_apply stay small: every byte crosses a WinRM Send
 
 
 @pytest.mark.parametrize("name", ["_common", "winhttp_state", "winhttp_apply"])

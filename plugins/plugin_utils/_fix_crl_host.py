@@ -1,0 +1,226 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""One host's fix_crl run in as few remote commands as the job allows (issue 7's budgets).
+
+    audit (check mode)          1  host_audit: both WinHTTP views, certificates, CRL fetch and TLS probes at once
+    correct host                1  the same
+    host that needs a change    3  host_audit, winhttp_apply (compare-and-swap, no re-read), host_audit after
+    ... rolled back             4  + winhttp_apply restore (compare-and-swap against what this run wrote)
+
+The measurement after a rollback is a fifth command and off by default (``measure_after_rollback``): the restore
+writes the previous bytes back exactly, and the first command already measured the host with them.
+Every failure is recorded in the :class:`HostRun` (a lost connection as ``unreachable``), never raised, so one
+host's trouble never stops the fleet; the result is always the host record.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleConnectionFailure
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
+    DEFAULT_MAX_BYTES,
+    normalize_endpoints,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_judge import (
+    compare_before_after,
+    judge_phase,
+    keep_decision,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import (
+    FixCrlOptions,
+    Inventory,
+    derive_peers,
+    describe_before,
+    make_plan,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_record import HostRun, make_record
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import HostAuditRequest, run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy, state_from_raw
+
+if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
+
+class _Steps:
+    """The remote steps of one run, sharing the connection, the options and the run's working state."""
+
+    def __init__(self, connection: ConnectionBase, options: FixCrlOptions, run: HostRun, task_action: str) -> None:
+        self.connection = connection
+        self.options = options
+        self.run = run
+        self.task_action = task_action
+
+    def audit(self, request: HostAuditRequest) -> dict[str, t.Any]:
+        audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode,
+                               task_action=self.task_action)
+        self.run.commands += int(audit.get("commands") or 1)
+        return audit
+
+    def request(self, *, with_certificates: bool, endpoints: t.Sequence[t.Any], purge: bool,
+                peers: t.Sequence[t.Any]) -> HostAuditRequest:
+        o = self.options
+        cert_options = None
+        if with_certificates:
+            cert_options = validate_options({
+                "stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
+                "thumbprints": list(o.cert_thumbprints), "subject": o.cert_subject, "ekus": list(o.cert_ekus),
+                "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
+        return HostAuditRequest(
+            cert_options=cert_options,
+            endpoints=tuple(normalize_endpoints(list(endpoints), field="endpoints")) if endpoints else (),
+            crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
+            peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
+            probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
+            check_revocation=o.check_revocation)
+
+    def judge(self, phase: str, audit: t.Mapping[str, t.Any], *, lost: bool = False) -> None:
+        self.run.checks[phase] = judge_phase(audit.get("crl"), audit.get("tls"),
+                                             requirement=self.options.endpoint_requirement,
+                                             max_handshake_ms=self.options.max_handshake_ms, lost=lost)
+
+    def winhttp(self, args: dict[str, t.Any], current: t.Any) -> dict[str, t.Any]:
+        """``winhttp_proxy`` without its read (``current``); an expected failure comes back as a failed result."""
+        if not self.run.check_mode:
+            self.run.commands += 1
+        try:
+            return manage_winhttp_proxy(self.connection, args, check_mode=self.run.check_mode, diff=True,
+                                        task_action=self.task_action, current=current)
+        except ReturnResult as exc:
+            return {**exc.result, "failed": True, "msg": str(exc)}
+        except HostScriptError as exc:
+            return {"failed": True, "changed": False, "msg": str(exc), **exc.result_fields()}
+
+
+def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+    run, o = steps.run, steps.options
+    try:
+        request = steps.request(with_certificates=True, endpoints=o.extra_endpoints,
+                                purge=run.check_mode and o.flush, peers=peers)
+    except ValueError as exc:
+        run.error("gather", str(exc))
+        return None
+    try:
+        audit = steps.audit(request)
+    except AnsibleConnectionFailure as exc:
+        run.error("gather", f"{steps.task_action}: {exc}", unreachable=True)
+        return None
+    except HostScriptError as exc:
+        run.error("gather", f"{steps.task_action}: {exc}")
+        return None
+    if audit.get("winhttp_state") is None:
+        run.error("gather", str((audit.get("winhttp") or {}).get("msg") or "the WinHTTP state could not be read"))
+        return None
+    certificates = audit.get("certificates")
+    if certificates is not None and certificates.get("failed"):
+        run.error("gather", str(certificates.get("msg") or "the certificate inventory failed without a message"))
+        return None
+    run.certificates = certificates
+    run.before = describe_before(audit["winhttp_state"])
+    return audit
+
+
+def _apply(steps: _Steps, current: t.Any) -> None:
+    run, desired = steps.run, steps.run.plan["desired"]
+    args = {"state": desired["state"], "views": run.plan["views"],
+            "proxy": desired["proxy"] if desired["state"] == "present" else None,
+            "bypass": desired["bypass"] if desired["state"] == "present" else None}
+    try:
+        run.apply = steps.winhttp(args, current)
+    except AnsibleConnectionFailure as exc:
+        # A lost apply may have written some views already: count it as a change, so the record reports
+        # `after` as unknown instead of claiming the previous values are still in place.
+        run.apply = {"changed": True, "after": None}
+        run.changed = not run.check_mode
+        run.error("apply", f"{steps.task_action}: {exc}; the connection was lost while applying: the host may hold "
+                  "the new value in some views; the next run reads it again", unreachable=True)
+        return
+    run.changed = not run.check_mode and bool(run.apply.get("changed"))
+    if run.apply.get("failed"):
+        run.error("apply", str(run.apply.get("msg") or "winhttp_proxy failed without a message"))
+
+
+def _measure_after(steps: _Steps, phase: str) -> None:
+    run, o = steps.run, steps.options
+    request = steps.request(with_certificates=False, endpoints=run.plan["endpoints"], purge=o.flush,
+                            peers=run.plan["peers"])
+    try:
+        audit = steps.audit(request)
+    except (AnsibleConnectionFailure, HostScriptError) as exc:
+        lost = isinstance(exc, AnsibleConnectionFailure)
+        failed = {"failed": True, "msg": str(exc)}
+        steps.judge(phase, {"crl": failed if run.plan["endpoints"] else None,
+                            "tls": failed if run.plan["peers"] else None}, lost=lost)
+        if lost:
+            kept = " after the change (the change is kept, unverified)" if phase == "after" else ""
+            run.error(f"verify {phase}", f"the connection was lost while verifying{kept}: {exc}", unreachable=True)
+        return
+    steps.judge(phase, audit)
+
+
+def _roll_back(steps: _Steps) -> None:
+    run, o = steps.run, steps.options
+    comparison = compare_before_after(run.checks, requirement=o.endpoint_requirement, baseline_allowed=o.measure_before)
+    keep, why = keep_decision(comparison)
+    rollback: dict[str, t.Any] = {"performed": False, "kept": keep, "ok": False,
+                                  "reason": run.checks.get("after", {}).get("summary")
+                                  or "the change could not be completed",
+                                  "comparison": comparison, "why": why, "restored": None, "after": None, "msg": None}
+    run.rollback = rollback
+    previous = run.apply.get("previous_raw") or {}
+    if keep:
+        return
+    if not previous:
+        run.error("rollback", "the rollback failed, the host keeps the new value: winhttp_proxy returned no previous "
+                  "values to restore", stop=False)
+        return
+    # Compare-and-swap against what this run wrote: if something rewrote the value since, nothing is restored.
+    written = {view: (value or {}).get("raw_b64") for view, value in (run.apply.get("after") or {}).items()
+               if value is not None}
+    try:
+        result = steps.winhttp({"restore": previous}, state_from_raw(written, where="apply.after"))
+    except AnsibleConnectionFailure as exc:
+        rollback.update(performed=True, msg=str(exc))
+        run.error("rollback", f"the rollback failed, the host keeps the new value: {exc}", unreachable=True)
+        return
+    rollback.update(performed=True, ok=not result.get("failed"), restored=previous, after=result.get("after"),
+                    msg=result.get("msg") if result.get("failed") else None)
+    if result.get("failed"):
+        run.error("rollback", f"the rollback failed, the host keeps the new value: {result.get('msg')}", stop=False)
+    elif o.measure_after_rollback:
+        _measure_after(steps, "after_rollback")
+
+
+def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, inventory: Inventory, *, check_mode: bool,
+                     task_action: str) -> dict[str, t.Any]:
+    """Gather, plan, apply, verify and roll back on one host; return its record (``fix_crl_record``)."""
+    run = HostRun(check_mode=check_mode)
+    steps = _Steps(connection, options, run, task_action)
+    peer_group, peers = derive_peers(options, inventory)
+    audit = _gather(steps, peers)
+    if audit is not None:
+        if options.state == "present" and options.proxy is None:
+            run.error("plan", "fix_crl_proxy is not set for this host: set it in the group_vars of its site (the "
+                      "empty string means direct access) or set fix_crl_state: absent")
+        else:
+            try:
+                run.plan = make_plan(options, audit["winhttp_state"], run.certificates, peer_group, peers)
+            except ValueError as exc:
+                run.error("plan", str(exc))
+    if not run.stop:
+        steps.judge("before", audit or {})
+        if run.plan["change"]:
+            _apply(steps, audit["winhttp_state"] if audit else None)
+        if run.changed and not run.stop:
+            _measure_after(steps, "after")
+        if (run.changed and options.rollback and not run.unreachable
+                and not run.checks.get("after", {}).get("passed")):
+            _roll_back(steps)
+    return make_record(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints, flush=options.flush)
+
+
+__all__ = ["run_fix_crl_host"]

@@ -1,0 +1,126 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""Judge a measurement (CRL retrieval + TLS probes) and decide whether a change that failed it stays.
+
+A measurement's parts are the results ``crl_retrieval_check`` and ``tls_probe`` would return, ``None`` when there
+was nothing to measure (no HTTP(S) endpoint, no peer), or a ``{"failed": True, "msg": ...}`` part. The summary is
+one line per check that names the first URL or peer that failed, so the reason in the report says where to look.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+# Gateway errors are the proxy's own answers: they prove the host reached a proxy, not the CRL server.
+_GATEWAY_STATUSES = (502, 503, 504)
+
+
+def truncate(text: t.Any, length: int) -> str:
+    """Jinja's ``truncate`` (word boundary, ``...``, leeway 5), so reasons read as they always have."""
+    text = str(text)
+    if len(text) <= length + 5:
+        return text
+    cut = text[:length - 3]
+    if " " in cut:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut + "..."
+
+
+def _first_line(message: t.Any) -> str:
+    lines = str(message or "no message").splitlines()
+    return truncate(lines[0] if lines else "no message", 300)
+
+
+def _failed(part: t.Mapping[str, t.Any] | None) -> bool:
+    return part is not None and bool(part.get("failed") or part.get("unreachable"))
+
+
+def _crl_text(crl: t.Mapping[str, t.Any] | None, requirement: str) -> str:
+    if crl is None:
+        return "no HTTP(S) revocation endpoints"
+    if _failed(crl):
+        return "CRL check failed: " + _first_line(crl.get("msg"))
+    summary = crl.get("summary") or {}
+    text = f"CRL: {summary.get(requirement)}/{summary.get('total')} endpoints {requirement}"
+    bad = next((r for r in crl.get("results") or [] if r.get(requirement) is not True), None)
+    if bad is not None and bad.get("url") is not None:
+        text += f" ({bad['url']}: {truncate(bad.get('error') or 'failed', 150)})"
+    return text
+
+
+def _tls_text(tls: t.Mapping[str, t.Any] | None, max_handshake_ms: int) -> str:
+    if tls is None:
+        return "no TLS peers"
+    if _failed(tls):
+        return "TLS probe failed: " + _first_line(tls.get("msg"))
+    results = tls.get("results") or []
+    passing = sum(1 for r in results if r.get("verdict") == "pass")
+    worst = tls.get("worst_ms")
+    text = (f"TLS: {passing}/{len(results)} peers pass, worst handshake "
+            f"{f'{worst} ms' if worst is not None else 'n/a'} (limit {max_handshake_ms} ms)")
+    bad = next((r for r in results if r.get("verdict") != "pass"), None)
+    if bad is not None:
+        errors = bad.get("errors") or []
+        detail = f", {truncate(errors[0], 150)}" if errors else ""
+        text += f" ({bad.get('peer', '?')}: {bad.get('verdict', '?')}{detail})"
+    return text
+
+
+def judge_phase(crl: t.Mapping[str, t.Any] | None, tls: t.Mapping[str, t.Any] | None, *, requirement: str,
+                max_handshake_ms: int, lost: bool = False) -> dict[str, t.Any]:
+    """``{crl, tls, crl_ok, tls_ok, passed, summary}`` of one phase (before, after, after_rollback)."""
+    crl_ok = crl is None or (not _failed(crl) and bool(crl.get(f"all_{requirement}")))
+    tls_ok = tls is None or (not _failed(tls) and bool(tls.get("all_pass")))
+    return {
+        "crl": None if crl is None else dict(crl),
+        "tls": None if tls is None else dict(tls),
+        "crl_ok": crl_ok,
+        "tls_ok": tls_ok,
+        "passed": crl_ok and tls_ok and not lost,
+        "summary": f"{_crl_text(crl, requirement)}; {_tls_text(tls, max_handshake_ms)}",
+    }
+
+
+def _passing_items(check: t.Mapping[str, t.Any] | None, requirement: str) -> set[str]:
+    check = check or {}
+    items = set()
+    for result in (check.get("crl") or {}).get("results") or []:
+        if result.get(requirement):
+            items.add(f"endpoint {result.get('url')}")
+    for result in (check.get("tls") or {}).get("results") or []:
+        if result.get("verdict") == "pass":
+            items.add(f"peer {result.get('peer')}")
+    return items
+
+
+def compare_before_after(checks: t.Mapping[str, t.Any], *, requirement: str,
+                         baseline_allowed: bool) -> dict[str, t.Any]:
+    """Every endpoint and peer before vs after a change: what got worse, what got better, does the proxy work.
+
+    The proxy path works when some endpoint got an HTTP answer that is not a gateway error, or there is no
+    HTTP endpoint at all (then the probes alone decide).
+    """
+    before, after = checks.get("before"), checks.get("after")
+    was, now = _passing_items(before, requirement), _passing_items(after, requirement)
+    after_results = ((after or {}).get("crl") or {}).get("results") or []
+    answers = [r.get("http_status") for r in after_results
+               if r.get("http_status") is not None and r.get("http_status") not in _GATEWAY_STATUSES]
+    return {
+        "baseline": baseline_allowed and before is not None and "passed" in before,
+        "worse": sorted(was - now),
+        "better": sorted(now - was),
+        "proxy_path_works": bool(answers) or not after_results,
+    }
+
+
+def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
+    """(keep the change?, why not). Kept only when it made nothing worse and the new proxy path works."""
+    if comparison["baseline"] and not comparison["worse"] and comparison["proxy_path_works"]:
+        return True, None
+    if comparison["worse"]:
+        return False, "it made worse: " + ", ".join(comparison["worse"][:5])
+    if not comparison["proxy_path_works"]:
+        return False, "no endpoint got an HTTP answer through the new proxy"
+    return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
+
+
+__all__ = ["compare_before_after", "judge_phase", "keep_decision", "truncate"]

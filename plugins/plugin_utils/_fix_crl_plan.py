@@ -1,0 +1,175 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The fix_crl host run's options and its plan: what the inventory asks for, which views differ, what to measure.
+
+Pure controller work on what the first ``host_audit`` command read. The comparison of a view with the desired
+setting is :func:`_winhttp_proxy.plan_operations`, the same one ``winhttp_proxy`` uses to decide a write, so a
+view this plan calls equal is one the apply leaves alone, and the other way round.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+    HostState,
+    desired_from_args,
+    plan_operations,
+)
+
+# Verification requirement per endpoint: every HTTP(S) URL answers (reachable) or also yields a current CRL
+# or certificate (usable).
+REQUIREMENTS = ("reachable", "usable")
+PEER_ADDRESS_FROM = ("inventory_hostname", "ansible_host")
+
+
+@dataclasses.dataclass(frozen=True)
+class FixCrlOptions:
+    """The validated options of ``crlfix.windows.fix_crl_host`` (the role's variables without ``fix_crl_``)."""
+
+    state: str = "present"
+    proxy: str | None = None
+    bypass: tuple[str, ...] = ()
+    views: tuple[str, ...] = ("native", "wow6432")
+    cert_stores: tuple[str, ...] = ("My",)
+    chain_stores: tuple[str, ...] = ("CA", "Root")
+    cert_thumbprints: tuple[str, ...] = ()
+    cert_subject: str | None = None
+    cert_ekus: tuple[str, ...] = ()
+    expiry_warning_days: int = 30
+    extra_endpoints: tuple[t.Any, ...] = ()
+    endpoint_requirement: str = "reachable"
+    crl_timeout_ms: int = 15000
+    flush: bool = True
+    measure_before: bool = True
+    measure_after_rollback: bool = False
+    peers: tuple[t.Any, ...] | None = None
+    peer_group: str | None = None
+    peer_groups: tuple[str, ...] = ("lync_servers", "exchange_servers", "adfs_servers")
+    max_peers: int = 3
+    peer_address_from: str = "inventory_hostname"
+    tls_port: int = 5061
+    probe_samples: int = 3
+    probe_timeout_ms: int = 20000
+    max_handshake_ms: int = 1000
+    check_revocation: bool = True
+    rollback: bool = True
+    fail_host: bool = True
+
+    @classmethod
+    def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:
+        """Build from validated task arguments; tuples so the options are hashable and cannot be mutated."""
+        values: dict[str, t.Any] = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in args or args[field.name] is None and field.name not in ("proxy", "peers"):
+                continue
+            value = args[field.name]
+            values[field.name] = tuple(value) if isinstance(value, list) else value
+        options = cls(**values)
+        if options.endpoint_requirement not in REQUIREMENTS:
+            raise ValueError(f"endpoint_requirement: must be one of {', '.join(REQUIREMENTS)}, "
+                             f"got {options.endpoint_requirement!r}")
+        if options.peer_address_from not in PEER_ADDRESS_FROM:
+            raise ValueError(f"peer_address_from: must be one of {', '.join(PEER_ADDRESS_FROM)}, "
+                             f"got {options.peer_address_from!r}")
+        return options
+
+    @property
+    def direct(self) -> bool:
+        return self.state == "absent" or self.proxy == ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Inventory:
+    """What the plan needs from the inventory: this host, its groups, every group's members, ansible_host."""
+
+    hostname: str
+    group_names: tuple[str, ...]
+    groups: t.Mapping[str, t.Sequence[str]]
+    ansible_hosts: t.Mapping[str, str]
+
+    @classmethod
+    def from_task_vars(cls, task_vars: t.Mapping[str, t.Any], wanted_groups: t.Iterable[str]) -> Inventory:
+        groups = {name: list(members) for name, members in (task_vars.get("groups") or {}).items()
+                  if name in set(wanted_groups)}
+        hostvars = task_vars.get("hostvars") or {}
+        addresses = {}
+        for members in groups.values():
+            for member in members:
+                try:
+                    addresses[member] = str(hostvars[member].get("ansible_host", member))
+                except (KeyError, TypeError):
+                    addresses[member] = member
+        return cls(hostname=str(task_vars.get("inventory_hostname", "")),
+                   group_names=tuple(task_vars.get("group_names") or ()), groups=groups, ansible_hosts=addresses)
+
+
+def peer_group_of(options: FixCrlOptions, inventory: Inventory) -> str | None:
+    """The group whose members are this host's peers: the given one, or the first of peer_groups it is in."""
+    if options.peer_group:
+        return options.peer_group
+    return next((name for name in options.peer_groups if name in inventory.group_names), None)
+
+
+def derive_peers(options: FixCrlOptions, inventory: Inventory) -> tuple[str | None, list[dict[str, t.Any]]]:
+    """(peer group, peers): the next members of the sorted group after this host, wrapping round, at most max_peers.
+
+    A ring rather than "the first three" spreads the probes: every member is probed by up to max_peers others.
+    Explicit ``peers`` win (the empty list means no TLS probes).
+    """
+    if options.peers is not None:
+        return None, list(options.peers)
+    group = peer_group_of(options, inventory)
+    members = sorted(inventory.groups.get(group, ())) if group else []
+    position = members.index(inventory.hostname) if inventory.hostname in members else -1
+    ring = members[position + 1:] + members[:max(position, 0)]
+    if options.max_peers > 0:
+        ring = ring[:options.max_peers]
+    peers = []
+    for peer in ring:
+        address = inventory.ansible_hosts.get(peer, peer) if options.peer_address_from == "ansible_host" else peer
+        peers.append({"host": address, "port": options.tls_port, "sni": peer})
+    return group, peers
+
+
+def describe_before(state: HostState) -> dict[str, t.Any]:
+    """The record's ``before``: both views decoded (a missing value means direct access)."""
+    return {
+        "computer_name": state.computer_name,
+        "os": {"build": state.os_build, "caption": state.os_caption, "is_64bit": state.is_64bit},
+        "views": {name: value.summary() for name, value in state.views.items() if value is not None},
+        "advproxy": state.advproxy,
+        "views_disagree": state.views_disagree,
+    }
+
+
+def desired_args(options: FixCrlOptions) -> dict[str, t.Any]:
+    """The ``winhttp_proxy`` arguments for the desired state (direct access when the proxy is empty)."""
+    if options.direct:
+        return {"state": "absent", "proxy": None, "bypass": None}
+    return {"state": "present", "proxy": (options.proxy or "").strip(),
+            "bypass": [item.strip() for item in options.bypass if item.strip()]}
+
+
+def make_plan(options: FixCrlOptions, state: HostState, certificates: t.Mapping[str, t.Any] | None,
+              peer_group: str | None, peers: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The record's plan: desired state, the views that differ, endpoints to check, peers to probe."""
+    want = desired_args(options)
+    views = [name for name in options.views if state.views.get(name) is not None]
+    operations = plan_operations(state, views, desired=desired_from_args(want), restore=None)
+    found = list((certificates or {}).get("endpoints") or [])
+    endpoints = [e for e in found if str(e.get("scheme", "")).lower() in ("http", "https")]
+    return {
+        "desired": {"state": want["state"], "proxy": want["proxy"] or "", "bypass": want["bypass"] or [],
+                    "views": views},
+        "change": bool(operations),
+        "views": [op["view"] for op in operations],
+        "endpoints": endpoints + list(options.extra_endpoints),
+        "ldap_endpoints": [e.get("url") for e in found if str(e.get("scheme", "")).lower() == "ldap"],
+        "peer_group": peer_group,
+        "peers": peers,
+    }
+
+
+__all__ = ["PEER_ADDRESS_FROM", "REQUIREMENTS", "FixCrlOptions", "Inventory", "derive_peers", "describe_before",
+           "desired_args", "make_plan", "peer_group_of"]

@@ -1,0 +1,56 @@
+# host_audit, schema 1 (docs/dev/host-scripts.md): winhttp_state, cert_inventory, crl_fetch and tls_probe in one
+# command. The CRL requests start first, the TLS probes run beside them, so the command costs max(crl, tls).
+# A part that fails becomes {"error": "<text>"} and the other parts still run.
+Remove-TypeData System.Array -ErrorAction SilentlyContinue
+$a = $CrlfixArgs
+$sw = [Diagnostics.Stopwatch]::StartNew()
+function Get-CrlfixPartError($e) { @{ error = (Get-CrlfixMsg $e) } }
+$doc = [ordered]@{ winhttp = $null; certificates = $null; crl = $null; tls = $null }
+if ($a.winhttp) {
+    try { $w = Get-CrlfixWinHttpState; $w['script'] = 'winhttp_state'; $w['schema'] = 1; $doc.winhttp = $w } catch { $doc.winhttp = Get-CrlfixPartError $_ }
+}
+$urls = @()
+if ($null -ne $a.stores) {
+    try {
+        # As cert_inventory.ps1, keeping the certificate objects for the URL extraction.
+        $s = [ordered]@{}; $m = @(); $targets = @(); $pool = @()
+        foreach ($n in @($a.stores) + @($a.chain_stores)) {
+            $p = 'Cert:\LocalMachine\' + $n
+            if ($s.Contains($n) -or $m -contains $n) { continue }
+            if (-not (Test-Path -LiteralPath $p)) { $m += $n; continue }
+            $certs = @(Get-ChildItem -LiteralPath $p | ? { $_ -is [Security.Cryptography.X509Certificates.X509Certificate2] })
+            $s[$n] = @($certs | % { [ordered]@{ der_b64 = [Convert]::ToBase64String($_.RawData); has_private_key = $_.HasPrivateKey } })
+            if (@($a.stores) -contains $n) { $targets += $certs }
+            $pool += $certs
+        }
+        $doc.certificates = [ordered]@{ script = 'cert_inventory'; schema = 1; computer_name = $env:COMPUTERNAME; stores = $s; missing_stores = $m; winhttp = $null }
+        $urls = @(Get-CrlfixChainUris $targets $pool | ? { $_ -match '^https?://' })
+    } catch { $doc.certificates = Get-CrlfixPartError $_ }
+}
+$f = $null; $r = $null; $purge = $null
+if ($null -ne $a.crl) {
+    try {
+        $c = $a.crl
+        if ($c.purge_cache) { $purge = Invoke-CrlfixPurge }
+        $all = New-Object Collections.Generic.List[string]
+        foreach ($u in @($c.urls) + $urls + @($c.extra_urls)) { if ($u -and -not $all.Contains([string]$u)) { $all.Add([string]$u) } }
+        $f = Start-CrlfixFetch $all.ToArray() ([int]$c.timeout_ms)
+    } catch { $doc.crl = Get-CrlfixPartError $_ }
+}
+if ($null -ne $a.tls -and @($a.tls.peers).Count -gt 0) {
+    try {
+        $t = $a.tls
+        $peers = @(foreach ($x in @($t.peers)) { @{ host = $x.host; port = [int]$x.port; sni = $x.sni } })
+        $r = Start-CrlfixProbes $peers ([int]$t.samples) ([int]$t.timeout_ms) ([bool]$t.check_revocation) ([bool]$t.stop_after_unknown)
+    } catch { $doc.tls = Get-CrlfixPartError $_ }
+}
+if ($f) {
+    try { $doc.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = (Complete-CrlfixFetch $f ([int]$a.crl.max_bytes)) } }
+    catch { $doc.crl = Get-CrlfixPartError $_ }
+}
+if ($r) {
+    try { $doc.tls = [ordered]@{ script = 'tls_probe'; schema = 1; results = (Complete-CrlfixProbes $r) } }
+    catch { $doc.tls = Get-CrlfixPartError $_ }
+}
+$doc.elapsed_ms = $sw.ElapsedMilliseconds
+Write-CrlfixDocument 'host_audit' 1 $doc

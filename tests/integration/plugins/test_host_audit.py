@@ -1,0 +1,170 @@
+"""run_host_audit against lab twins through Ansible's real winrm connection plugin, in this process.
+
+No module wraps host_audit (the fix_crl action does), so the helper is called directly with a winrm connection
+built the way Ansible's task executor builds one from the lab inventory's variables. The twin answers with its
+host_audit (tests/twin/scripts/host_audit.py): real CRL fetches through squid or the modelled firewall drop, real
+TLS handshakes to another twin, its own DER walk for the URLs. Command counts come from the twins' counters.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import typing as t
+
+import pytest
+from ansible.playbook.play_context import PlayContext
+from ansible.plugins.loader import connection_loader
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import HostAuditRequest, run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
+from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
+
+from ._adhoc import http_profile_hosts, set_proxy
+
+CRL_TIMEOUT_MS = 2000
+TIMED_OUT = "The operation timed out"  # ERROR_WINHTTP_TIMEOUT
+
+
+@pytest.fixture
+def pair(lab):
+    prober, peer = http_profile_hosts(lab)[:2]
+    lab.clear_crl_faults()
+    yield prober, peer
+    lab.reset_state(prober)
+
+
+def _connection(lab, name: str) -> t.Any:
+    h = lab.hosts[name]
+    connection = connection_loader.get("winrm", PlayContext())
+    connection.set_options(var_options={
+        "ansible_host": h.address, "ansible_port": h.http_port, "ansible_user": h.user, "ansible_password": h.password,
+        "ansible_winrm_transport": "ntlm", "ansible_winrm_scheme": "http", "_extras": {}})
+    return connection
+
+
+def _request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple[Endpoint, ...] = (), purge=False,
+             samples: int = 2, stop_after_unknown: bool = True) -> HostAuditRequest:
+    return HostAuditRequest(
+        cert_options=validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
+        endpoints=endpoints, crl_timeout_ms=CRL_TIMEOUT_MS, purge_cache=purge, max_bytes=4194304,
+        peers=(parse_peer(f"{peer}:{lab.tls_port}", field="peers[0]"),) if peer else (), samples=samples,
+        probe_timeout_ms=8000, max_handshake_ms=3000, check_revocation=True, stop_after_unknown=stop_after_unknown)
+
+
+def _audit(lab, host: str, request: HostAuditRequest, *, check_mode: bool = False) -> tuple[dict[str, t.Any], int]:
+    """The result and the number of shell commands the twin ran for it."""
+    before = lab.metrics()["hosts"][host]["shell_commands"]
+    connection = _connection(lab, host)
+    try:
+        result = run_host_audit(connection, request, check_mode=check_mode, task_action="test_host_audit")
+    finally:
+        connection.close()
+    return result, lab.metrics()["hosts"][host]["shell_commands"] - before
+
+
+def test_with_the_proxy_one_command_gives_usable_crls_and_passing_probes(lab, pair) -> None:
+    prober, peer = pair
+    set_proxy(lab, prober, lab.proxy)
+    extra = Endpoint(f"http://{CRL_HOST}/root.crl", "crl")
+    result, commands = _audit(lab, prober, _request(lab, peer, endpoints=(extra,)))
+    assert commands == 1 and result["commands"] == 1 and result["warnings"] == []
+    assert result["winhttp"]["views"]["native"]["proxy"] == lab.proxy
+    assert result["winhttp_state"].computer_name == result["winhttp"]["computer_name"]
+    assert not result["certificates"].get("failed") and result["certificates"]["certificates"]
+    crl = result["crl"]
+    urls = {r["url"] for r in crl["results"]}
+    assert {e["url"] for e in result["certificates"]["endpoints"]} <= urls and ROOT_CRL_URL in urls
+    assert crl["all_usable"] is True, crl["results"]
+    by_url = {r["url"]: r for r in crl["results"]}
+    assert by_url[ISSUING_CRL_URL]["parsed_as"] == "crl" and by_url[ISSUING_CRL_URL]["fresh"] is True
+    assert result["tls"]["all_pass"] is True, result["tls"]["results"]
+    assert len(result["tls"]["results"][0]["samples_ms"]) == 2
+
+
+def test_without_a_proxy_the_crls_time_out_and_the_probes_overlap_the_fetch(lab, pair) -> None:
+    prober, peer = pair
+    set_proxy(lab, prober, None)
+    result, commands = _audit(lab, prober, _request(lab, peer, samples=3))
+    assert commands == 1
+    crl, tls = result["crl"], result["tls"]
+    assert crl["summary"]["unreachable"] == crl["summary"]["total"] > 0
+    assert {r["error"] for r in crl["results"]} == {TIMED_OUT}
+    probe = tls["results"][0]
+    assert probe["verdict"] == "revocation_unknown" and probe["errors"] == []
+    # stop_after_unknown: the 2nd and 3rd samples would have waited the same chain timeout; they were skipped.
+    assert probe["samples_ms"][0] is not None and probe["samples_ms"][1:] == [None, None]
+    # Host-side times only: the fetch took about CRL_TIMEOUT_MS, the probe about the chain timeout; run one after
+    # the other they would take their sum, side by side about the larger.
+    crl_part = max(r["elapsed_ms"] for r in crl["results"])
+    tls_part = probe["tcp_connect_ms"][0] + probe["samples_ms"][0]
+    assert crl_part >= CRL_TIMEOUT_MS and tls_part >= CRL_TIMEOUT_MS
+    assert result["elapsed_ms"] < crl_part + tls_part, (result["elapsed_ms"], crl_part, tls_part)
+    assert result["elapsed_ms"] >= max(crl_part, tls_part)
+
+
+def test_stores_null_fetches_the_given_urls_after_the_purge(lab, pair) -> None:
+    prober, _peer = pair
+    cached = [{"url": "http://crl.public-ca.test/old.crl", "kind": "crl"}]
+    set_proxy(lab, prober, lab.proxy, url_cache=cached)
+    assert lab.state(prober)["url_cache"]
+    request = _request(lab, None, certs=False, purge=True, endpoints=(Endpoint(ISSUING_CRL_URL, "crl"),))
+    result, commands = _audit(lab, prober, request)
+    assert commands == 1 and result["certificates"] is None and result["tls"] is None
+    assert [r["url"] for r in result["crl"]["results"]] == [ISSUING_CRL_URL]
+    assert result["crl"]["purged"] is True and result["crl"]["all_usable"] is True
+    assert lab.state(prober)["url_cache"] == []
+
+
+def _deep_chain(depth: int) -> tuple[list[x509.Certificate], x509.Certificate, x509.Certificate]:
+    """A root, ``depth`` CAs under it and a leaf; every non-root carries an http CDP on the lab's CRL host."""
+    now = dt.datetime.now(dt.UTC)
+
+    def make(cn, issuer_cert, issuer_key, *, ca, crl=None):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        builder = (x509.CertificateBuilder().subject_name(name)
+                   .issuer_name(issuer_cert.subject if issuer_cert else name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                   .not_valid_after(now + dt.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if crl:
+            builder = builder.add_extension(x509.CRLDistributionPoints(
+                [x509.DistributionPoint([x509.UniformResourceIdentifier(crl)], None, None, None)]), critical=False)
+        return builder.sign(issuer_key or key, hashes.SHA256()), key
+
+    root, root_key = make("Deep Root", None, None, ca=True)
+    cas, parent, parent_key = [], root, root_key
+    for level in range(depth):
+        parent, parent_key = make(f"Deep CA {level}", parent, parent_key, ca=True,
+                                  crl=f"http://{CRL_HOST}/deep-ca{level}.crl")
+        cas.append(parent)
+    leaf, _leaf_key = make("deep.lab.test", parent, parent_key, ca=False, crl=f"http://{CRL_HOST}/deep-leaf.crl")
+    return cas, root, leaf
+
+
+def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pair) -> None:
+    prober, _peer = pair
+    state = set_proxy(lab, prober, lab.proxy)
+    cas, root, leaf = _deep_chain(7)  # leaf + 7 CAs: the host walks 6 certificates, the controller the whole chain
+
+    def entry(cert, key=False):
+        return {"der_b64": base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii"), "has_private_key": key}
+
+    state["cert_stores"] = {"My": [entry(leaf, True)], "CA": [entry(c) for c in cas], "Root": [entry(root)]}
+    lab.write_state(prober, state)
+    result, commands = _audit(lab, prober, _request(lab, None))
+    missed = [f"http://{CRL_HOST}/deep-ca{level}.crl" for level in (1, 0)]
+    assert commands == 2 and result["commands"] == 2
+    assert len(result["warnings"]) == 1 and all(url in result["warnings"][0] for url in missed)
+    results = {r["url"]: r for r in result["crl"]["results"]}
+    assert len(results) == 8 and all(url in results for url in missed)
+    # The lab's CRL server has no such files: each answer is the server's 404 through squid, for both commands.
+    assert {r["http_status"] for r in results.values()} == {404}

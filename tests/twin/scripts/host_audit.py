@@ -1,0 +1,238 @@
+"""``host_audit`` schema 1: winhttp_state + cert_inventory + crl_fetch + tls_probe in one command (host-scripts.md).
+
+The twin composes its four existing scripts, as the PowerShell composes their engines: the WinHTTP views and the
+stores are read first, the revocation URLs are extracted from the certificates, then the CRL fetch and the TLS
+probes run side by side (two threads here, async WinHttpRequests beside a runspace pool on Windows), so the
+command takes max(crl, tls), not the sum. A part that fails becomes ``{"error": "<text>"}``.
+
+The URL extraction mirrors ``_ps1/_der.ps1`` line for line: a minimal DER walk (``tlv_children``) over each
+extension value, never ``cryptography``, so a disagreement between the host's walk and the controller's parser
+shows up in the twin exactly as it would on Windows. The certificate itself is split with the same walker
+(Windows hands the script ``IssuerName.RawData``, ``SubjectName.RawData`` and each extension's ``RawData``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from tests.twin.scripts import ScriptContext, ScriptError, cert_inventory, crl_fetch, require, tls_probe
+from tests.twin.scripts.winhttp_state import read_state
+
+NAME = "host_audit"
+SCHEMAS = {1}
+BLOCKING = True  # the CRL fetch and the probes wait on the network
+MAX_CHAIN_DEPTH = 6
+OID_CDP = "2.5.29.31"
+OID_FRESHEST_CRL = "2.5.29.46"
+OID_AIA = "1.3.6.1.5.5.7.1.1"
+# AccessDescription methods whose URI is kept: id-ad-ocsp (1.3.6.1.5.5.7.48.1), id-ad-caIssuers (...48.2),
+# as their DER content bytes (what the script compares with [BitConverter]::ToString).
+AIA_METHODS = (bytes.fromhex("2B06010505073001"), bytes.fromhex("2B06010505073002"))
+FETCHED = re.compile(r"^https?://", re.IGNORECASE)  # PowerShell's -match is case-insensitive
+
+
+def tlv_children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(tag, header_start, content_offset, length)`` of each element in ``data[start:end]``.
+
+    Stops at anything malformed (indefinite or over-long length, an element running past ``end``), as
+    ``Get-CrlfixTlv`` does; the script returns only ``(tag, offset, length)``.
+    """
+    while start + 2 <= end:
+        tag, length, offset = data[start], data[start + 1], start + 2
+        if length >= 0x80:
+            count = length - 0x80
+            if count < 1 or count > 3 or offset + count > end:
+                return
+            length = int.from_bytes(data[offset:offset + count], "big")
+            offset += count
+        if offset + length > end:
+            return
+        yield tag, start, offset, length
+        start = offset + length
+
+
+def der_uris(data: bytes, start: int, end: int) -> list[str]:
+    """``Get-CrlfixDerUris``: [6] URIs in SEQUENCEs and [0]s (a DistributionPoint's fullName)."""
+    found: list[str] = []
+    for tag, _head, offset, length in tlv_children(data, start, end):
+        if tag == 0x86:
+            found.append(data[offset:offset + length].decode("ascii", errors="replace"))
+        elif tag in (0x30, 0xA0):
+            found.extend(der_uris(data, offset, offset + length))
+    return found
+
+
+def aia_uris(data: bytes) -> list[str]:
+    """``Get-CrlfixAiaUris``: the URI of every OCSP or caIssuers AccessDescription."""
+    found: list[str] = []
+    for _tag, _head, seq_offset, seq_length in tlv_children(data, 0, len(data)):
+        for _t, _h, offset, length in tlv_children(data, seq_offset, seq_offset + seq_length):
+            parts = list(tlv_children(data, offset, offset + length))
+            if len(parts) != 2 or parts[0][0] != 0x06 or parts[1][0] != 0x86:
+                continue
+            method = data[parts[0][2]:parts[0][2] + parts[0][3]]
+            if method in AIA_METHODS:
+                found.append(data[parts[1][2]:parts[1][2] + parts[1][3]].decode("ascii", errors="replace"))
+    return found
+
+
+def oid_text(content: bytes) -> str:
+    """Dotted form of an OBJECT IDENTIFIER's content bytes (what ``$ext.Oid.Value`` gives on Windows)."""
+    arcs, value = [], 0
+    for byte in content:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        return ""
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+@dataclass(frozen=True)
+class HostCertificate:
+    """What the script uses of an X509Certificate2: raw names, raw extension values, thumbprint."""
+
+    thumbprint: str
+    issuer: bytes
+    subject: bytes
+    extensions: tuple[tuple[str, bytes], ...]
+
+    @classmethod
+    def from_der(cls, der: bytes) -> HostCertificate:
+        cert = next(tlv_children(der, 0, len(der)))
+        tbs = next(tlv_children(der, cert[2], cert[2] + cert[3]))
+        fields = list(tlv_children(der, tbs[2], tbs[2] + tbs[3]))
+        if fields and fields[0][0] == 0xA0:  # [0] version
+            fields = fields[1:]
+        if len(fields) < 6:
+            raise ValueError("not an X.509 certificate: tbsCertificate has too few fields")
+        issuer, subject = (der[f[1]:f[2] + f[3]] for f in (fields[2], fields[4]))
+        extensions: list[tuple[str, bytes]] = []
+        for tag, _head, offset, length in fields[6:]:
+            if tag != 0xA3:
+                continue
+            for seq in tlv_children(der, offset, offset + length):
+                for ext in tlv_children(der, seq[2], seq[2] + seq[3]):
+                    parts = list(tlv_children(der, ext[2], ext[2] + ext[3]))
+                    if len(parts) >= 2 and parts[0][0] == 0x06 and parts[-1][0] == 0x04:
+                        oid = oid_text(der[parts[0][2]:parts[0][2] + parts[0][3]])
+                        extensions.append((oid, der[parts[-1][2]:parts[-1][2] + parts[-1][3]]))
+        return cls(hashlib.sha1(der).hexdigest().upper(), issuer, subject, tuple(extensions))
+
+
+def certificate_uris(cert: HostCertificate) -> list[str]:
+    """``Get-CrlfixCertUris``: CDP, Freshest CRL, then AIA URIs, any scheme."""
+    found: list[str] = []
+    for oid in (OID_CDP, OID_FRESHEST_CRL, OID_AIA):
+        for ext_oid, value in cert.extensions:
+            if ext_oid == oid:
+                found.extend(aia_uris(value) if oid == OID_AIA else der_uris(value, 0, len(value)))
+    return found
+
+
+def chain_uris(targets: list[HostCertificate], pool: list[HostCertificate]) -> list[str]:
+    """``Get-CrlfixChainUris``: URIs of the targets and their issuers (raw DN match, 6 deep), roots skipped."""
+    urls: list[str] = []
+    seen: set[str] = set()
+    walk = [(cert, 1) for cert in targets]
+    for cert, depth in walk:  # grows while it is walked: breadth first, as the script's for loop
+        if cert.thumbprint in seen:
+            continue
+        seen.add(cert.thumbprint)
+        if cert.issuer == cert.subject:
+            continue
+        for url in certificate_uris(cert):
+            if url not in urls:
+                urls.append(url)
+        if depth < MAX_CHAIN_DEPTH:
+            walk.extend((parent, depth + 1) for parent in pool if parent.subject == cert.issuer)
+    return urls
+
+
+def _store_certificates(inventory: dict[str, Any], stores: list[str]) -> tuple[list, list]:
+    wanted = {name.casefold() for name in stores}
+    targets: list[HostCertificate] = []
+    pool: list[HostCertificate] = []
+    for name, entries in inventory["stores"].items():
+        certs = []
+        for entry in entries:
+            try:
+                certs.append(HostCertificate.from_der(base64.b64decode(entry["der_b64"])))
+            except (ValueError, StopIteration):
+                continue  # .NET would not have listed it as an X509Certificate2 either
+        pool.extend(certs)
+        if name.casefold() in wanted:
+            targets.extend(certs)
+    return targets, pool
+
+
+def _unique(urls: list[Any]) -> list[str]:
+    out: list[str] = []
+    for url in urls:
+        if url and str(url) not in out:
+            out.append(str(url))
+    return out
+
+
+def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
+    started = time.monotonic()
+    stores = args.get("stores")
+    if stores is not None and not isinstance(stores, list):
+        raise ScriptError(f"argument 'stores': expected a list or null, got {stores!r}")
+    chain_stores = require(args, "chain_stores", list, [])
+    crl = args.get("crl")
+    tls = args.get("tls")
+    for key, value in (("crl", crl), ("tls", tls)):
+        if value is not None and not isinstance(value, dict):
+            raise ScriptError(f"argument '{key}': expected an object or null, got {value!r}")
+    doc: dict[str, Any] = {"winhttp": None, "certificates": None, "crl": None, "tls": None}
+    if require(args, "winhttp", bool, True):
+        doc["winhttp"] = {"script": "winhttp_state", "schema": 1, **read_state(ctx)}
+    urls: list[str] = []
+    if stores is not None:
+        try:
+            inventory = cert_inventory.run(ctx, {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
+            doc["certificates"] = {"script": "cert_inventory", "schema": 1, **inventory}
+            urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
+        except ScriptError as exc:
+            doc["certificates"] = {"error": str(exc)}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="host_audit") as pool:
+        crl_job = tls_job = None
+        purge = None
+        if crl is not None:
+            try:
+                fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
+                              "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
+                              "max_bytes": crl.get("max_bytes", 4194304)}
+                crl_fetch._validate(fetch_args)
+                # The purge runs before the fetch and the probes start, as in the script.
+                purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
+                crl_job = pool.submit(crl_fetch.run, ctx, fetch_args)
+            except ScriptError as exc:
+                doc["crl"] = {"error": str(exc)}
+        if tls is not None and tls.get("peers"):
+            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation") if k in tls}
+            tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
+                                  stop_after_unknown=bool(tls.get("stop_after_unknown")))
+        for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):
+            if job is None:
+                continue
+            try:
+                body = job.result()
+            except ScriptError as exc:
+                doc[key] = {"error": str(exc)}
+                continue
+            if key == "crl":
+                body["purge"] = purge
+            doc[key] = {"script": script, "schema": 1, **body}
+    doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    return doc

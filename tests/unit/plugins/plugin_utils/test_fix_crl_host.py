@@ -1,0 +1,193 @@
+"""plugin_utils/_fix_crl_host.py: one host's run, its remote command budget, and the record it leaves.
+
+The two remote steps (``run_host_audit`` and ``manage_winhttp_proxy``) are replaced by fakes that answer like
+the real helpers (their own unit tests replay host output); what is tested here is the order of the steps,
+what each is asked, how many commands each costs, and the record. The WinHTTP values are the Microsoft Learn
+values of tests/unit/plugins/fixtures/winhttp/SOURCES.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+
+import pytest
+from ansible.errors import AnsibleConnectionFailure
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils import _fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions, Inventory
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import parse_state
+
+DIRECT_B64 = "GAAAAAAAAAABAAAAAAAAAAAAAAA="
+PROXY_B64 = "GAAAAAMAAAADAAAAFgAAAHByb3h5LmNvbnRvc28uY29tOjgwODAVAAAAPGxvY2FsPjsqLmNvbnRvc28uY29t"
+PROXY = "proxy.contoso.com:8080"
+BYPASS = ["<local>", "*.contoso.com"]
+URL = "http://crl.public-ca.test/issuing-ca.crl"
+INVENTORY = Inventory(hostname="fe01", group_names=("lync_servers",),
+                      groups={"lync_servers": ["fe03", "fe01", "fe02"]}, ansible_hosts={})
+
+
+def state(native: str | None, wow: str | None = None) -> t.Any:
+    views = {"native": {"present": native is not None, "value_b64": native},
+             "wow6432": {"present": wow is not None, "value_b64": wow}}
+    return parse_state({"computer_name": "FE01", "os": {"build": 17763, "is_64bit": True}, "views": views})
+
+
+def crl(ok: bool, status: int | None = 200) -> dict[str, t.Any]:
+    result = {"url": URL, "reachable": ok, "usable": ok, "http_status": status if ok else None,
+              "error": None if ok else "The operation timed out"}
+    return {"results": [result], "summary": {"total": 1, "reachable": int(ok), "usable": int(ok)},
+            "all_reachable": ok, "all_usable": ok, "purged": False, "purge_skipped_check_mode": False}
+
+
+def tls(ok: bool) -> dict[str, t.Any]:
+    verdict = "pass" if ok else "slow"
+    return {"results": [{"peer": "fe02:5061", "verdict": verdict, "max_ms": 40 if ok else 4000, "errors": []}],
+            "all_pass": ok, "worst_ms": 40 if ok else 4000, "max_handshake_ms": 1000}
+
+
+class FakeHost:
+    """Answers host_audit and winhttp_proxy like the helpers do; counts what was asked."""
+
+    def __init__(self, monkeypatch, *, views: tuple[str | None, str | None], healthy_before: bool,
+                 healthy_after: bool = True, proxy_answers: bool = True, fail: dict[str, Exception] | None = None):
+        self.views = views
+        self.healthy = [healthy_before, healthy_after]
+        self.proxy_answers = proxy_answers
+        self.fail = fail or {}
+        self.audits: list[t.Any] = []
+        self.writes: list[tuple[dict[str, t.Any], t.Any, bool]] = []
+        monkeypatch.setattr(_fix_crl_host, "run_host_audit", self.audit)
+        monkeypatch.setattr(_fix_crl_host, "manage_winhttp_proxy", self.winhttp)
+
+    def audit(self, connection, request, *, check_mode, task_action):
+        self.audits.append(request)
+        key = "audit" if len(self.audits) == 1 else f"audit{len(self.audits)}"
+        if key in self.fail:
+            raise self.fail[key]
+        ok = self.healthy[0] if len(self.audits) == 1 else self.healthy[1]
+        certificates = None
+        if request.cert_options is not None:
+            certificates = {"certificates": [{"subject": "CN=fe01", "thumbprint": "AB" * 20, "store": "My"}],
+                            "endpoints": [{"url": URL, "scheme": "http", "kind": "crl"}], "flags": {"ldap_only": []}}
+        crl_part = crl(ok, 200 if ok or self.proxy_answers else None)
+        if not ok and self.proxy_answers and len(self.audits) > 1:
+            crl_part = crl(False)
+            crl_part["results"][0]["http_status"] = 404
+        return {"commands": 1, "winhttp_state": state(*self.views), "certificates": certificates,
+                "crl": crl_part, "tls": tls(ok), "warnings": []}
+
+    def winhttp(self, connection, args, *, check_mode, diff, task_action, current):
+        self.writes.append((args, current, check_mode))
+        if "apply" in self.fail and "restore" not in args:
+            raise self.fail["apply"]
+        if "restore" in args:
+            return {"changed": True, "after": {v: {"raw_b64": r} for v, r in args["restore"].items()}}
+        return {"changed": True, "previous_raw": {"native": self.views[0], "wow6432": self.views[1]},
+                "after": {"native": {"raw_b64": PROXY_B64, "proxy": PROXY},
+                          "wow6432": {"raw_b64": PROXY_B64, "proxy": PROXY}},
+                "operations": [{"view": "native", "action": "set"}], "diff": {"before": "x", "after": "y"}}
+
+
+def run(check_mode: bool, **options: t.Any) -> dict[str, t.Any]:
+    opts = FixCrlOptions.from_args({"proxy": PROXY, "bypass": BYPASS, **options})
+    return _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=check_mode, task_action="t")
+
+
+@pytest.mark.parametrize("check_mode", [True, False])
+def test_a_correct_host_costs_one_command_in_audit_and_fix(monkeypatch, check_mode) -> None:
+    host = FakeHost(monkeypatch, views=(PROXY_B64, PROXY_B64), healthy_before=True)
+    record = run(check_mode)
+    assert (record["status"], record["commands"], host.writes) == ("compliant", 1, [])
+    assert record["checks"]["before"]["passed"] is True and record["reason"] is None
+    assert host.audits[0].cert_options is not None and host.audits[0].peers
+
+
+def test_the_audit_of_a_host_that_needs_a_change_is_one_command_and_predicts_the_write(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    record = run(True)
+    assert record["status"] == "would_change" and record["commands"] == 1
+    (args, current, check_mode), = host.writes
+    assert check_mode is True and args["proxy"] == PROXY and args["views"] == ["native", "wow6432"]
+    assert current.views["native"].raw == base64.b64decode(DIRECT_B64)  # the write does not read again
+    assert record["reason"].startswith(f"would set proxy {PROXY} in native, wow6432; now: CRL: 0/1")
+
+
+def test_a_fix_is_three_commands_and_measures_after_with_the_cache_purged(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False)
+    record = run(False)
+    assert (record["status"], record["commands"]) == ("changed", 3)
+    after = host.audits[1]
+    assert after.cert_options is None and after.purge_cache is True
+    assert [e.url for e in after.endpoints] == [URL] and after.peers == host.audits[0].peers
+    assert record["after"]["views"]["native"]["raw_b64"] == PROXY_B64
+    assert record["checks"]["before"]["passed"] is False and record["checks"]["after"]["passed"] is True
+
+
+def test_a_dead_proxy_is_rolled_back_in_four_commands_against_what_was_written(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False,
+                    proxy_answers=False)
+    record = run(False)
+    assert (record["status"], record["commands"]) == ("rolled_back", 4)
+    restore, current, _check_mode = host.writes[1]
+    assert restore == {"restore": {"native": DIRECT_B64, "wow6432": None}}
+    assert current.views["native"].raw == base64.b64decode(PROXY_B64)  # compare-and-swap with our own write
+    assert record["rollback"]["why"].startswith("it made worse: ")
+    assert "after the rollback: not measured" in record["reason"] and record["counts_against_rollout"] is True
+
+
+def test_measure_after_rollback_adds_the_fifth_command(monkeypatch) -> None:
+    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False, proxy_answers=False)
+    record = run(False, measure_after_rollback=True)
+    assert record["commands"] == 5 and "after_rollback" in record["checks"]
+
+
+def test_a_change_that_made_nothing_worse_and_reaches_the_crl_server_is_kept(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
+    record = run(False)
+    assert record["status"] == "failed" and len(host.writes) == 1 and record["commands"] == 3
+    assert record["rollback"]["kept"] is True and "and kept it (the proxy path works" in record["reason"]
+    assert record["counts_against_rollout"] is False
+
+
+def test_a_host_that_cannot_be_reached_is_unreachable_at_gather(monkeypatch) -> None:
+    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True,
+             fail={"audit": AnsibleConnectionFailure("winrm: connection refused")})
+    record = run(False)
+    assert record["status"] == "unreachable" and record["errors"][0]["step"] == "gather"
+    assert record["reason"].startswith("gather: t: winrm: connection refused") and record["before"] is None
+
+
+def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypatch) -> None:
+    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+             fail={"apply": AnsibleConnectionFailure("connection reset")})
+    record = run(False)
+    assert record["status"] == "unreachable" and record["after"] is None
+    assert "the connection was lost while applying" in record["errors"][0]["msg"]
+
+
+def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
+    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+             fail={"apply": ReturnResult("WinHttpSettings in view native changed since it was read")})
+    record = run(False)
+    assert record["status"] == "failed" and "changed since it was read" in record["reason"]
+    assert record["commands"] == 2
+
+
+def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> None:
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    opts = FixCrlOptions.from_args({"proxy": None})
+    record = _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=False, task_action="t")
+    assert record["status"] == "failed" and host.writes == []
+    assert record["reason"].startswith("plan: fix_crl_proxy is not set for this host")
+
+
+def test_peers_are_the_next_members_of_the_sorted_group() -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import derive_peers
+    group, peers = derive_peers(FixCrlOptions(max_peers=1), INVENTORY)
+    assert group == "lync_servers" and peers == [{"host": "fe02", "port": 5061, "sni": "fe02"}]
+    _group, ring = derive_peers(FixCrlOptions(max_peers=0), Inventory("fe03", ("lync_servers",), INVENTORY.groups, {}))
+    assert [p["sni"] for p in ring] == ["fe01", "fe02"]
+    with pytest.raises(ValueError, match="endpoint_requirement: must be one of reachable, usable, got 'fast'"):
+        FixCrlOptions.from_args({"endpoint_requirement": "fast"})

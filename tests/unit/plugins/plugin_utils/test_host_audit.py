@@ -1,0 +1,376 @@
+"""run_host_audit (plugin_utils/_host_audit.py): host_audit documents replayed at the run_powershell seam.
+
+The fake host answers host_audit the way the script does: the winhttp_state and cert_inventory documents, a
+crl_fetch document for the URLs it extracted with the twin's mirror of the script's DER walk (plus the extra
+URLs), and a tls_probe document. Each slot of the result is compared with what the existing single-script code
+returns for the same sub-document, which is the contract: the parsers are reused unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime
+import json
+import typing as t
+
+import pytest
+from ansible.errors import AnsibleConnectionFailure
+
+from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import MissingCryptographyError
+from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_audit, _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
+    summarise_inventory,
+    validate_options,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
+    Endpoint,
+    run_crl_retrieval_check,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import (
+    HostAuditRequest,
+    host_args,
+    run_host_audit,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer, run_tls_probe
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+    gather_winhttp_proxy_info,
+    parse_state,
+)
+from tests.twin.scripts import host_audit as mirror
+from tests.unit.plugins import pki_factory as pf
+from tests.unit.plugins.fixtures.verify.seam import compact
+from tests.unit.plugins.fixtures.verify.verify_bodies import make_bodies
+from tests.unit.plugins.plugin_utils.test_cert_revocation import WINHTTP_BODY
+from tests.unit.plugins.plugin_utils.test_quote import unquote
+
+NOW = datetime.datetime(2026, 11, 26, 4, 0, 0, tzinfo=datetime.UTC)
+PEER = parse_peer("lab-fe02.lab.test:5061", field="peers[0]")
+EXTRA = Endpoint("http://extra.lab.test/extra.crl", "crl")
+WINHTTP_DOC = {"script": "winhttp_state", "schema": 1, **WINHTTP_BODY}
+# tls_probe samples as the contract shows them (docs/dev/host-scripts.md, tls_probe): a chain whose CRL could not
+# be fetched reports RevocationStatusUnknown + OfflineRevocation (Microsoft Learn, "X509ChainStatusFlags Enum").
+UNKNOWN_SAMPLE = {"tcp_connect_ms": 1, "handshake_ms": 4012, "protocol": "Tls12",
+                  "chain_status": ["RevocationStatusUnknown", "OfflineRevocation"],
+                  "policy_errors": "RemoteCertificateChainErrors", "error": None}
+SKIPPED_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
+                  "policy_errors": None, "error": None, "skipped": True}
+GOOD_SAMPLE = {"tcp_connect_ms": 1, "handshake_ms": 12, "protocol": "Tls12", "chain_status": [],
+               "policy_errors": "None", "error": None}
+
+
+@pytest.fixture(scope="module")
+def p() -> pf.LabPki:
+    return pf.build_lab_pki(NOW)
+
+
+@pytest.fixture(scope="module")
+def bodies() -> dict[str, bytes]:
+    return make_bodies(NOW)
+
+
+def _args(script: str) -> dict[str, t.Any]:
+    line = script.splitlines()[2]
+    return json.loads(unquote(line.split("-InputObject ", 1)[1]))
+
+
+class AuditHost:
+    """Answers host_audit (and a second crl_fetch) like the scripts; records what ran."""
+
+    def __init__(self, p: pf.LabPki, bodies: dict[str, bytes], *, drop: t.Collection[str] = (),
+                 add: t.Sequence[str] = (), samples: list[dict[str, t.Any]] | None = None) -> None:
+        self.stores = pf.inventory_document({"My": [(p.leaf, True)], "CA": [p.issuing], "Root": [p.root]})["stores"]
+        self.bodies = bodies
+        self.drop = set(drop)   # URLs the host's walk "missed"
+        self.add = list(add)    # URLs the host fetched that the controller will not want
+        self.samples = samples or [GOOD_SAMPLE] * 3
+        self.scripts: list[str] = []
+        self.edit: t.Callable[[dict[str, t.Any]], None] | None = None
+
+    def answer(self, url: str) -> dict[str, t.Any]:
+        body = self.bodies["CERT_DER"] if url.endswith(".crt") else self.bodies["CRL_FRESH"]
+        if "ocsp" in url:
+            return {"url": url, "status": 405, "elapsed_ms": 3, "bytes": 0, "body_b64": "", "truncated": False,
+                    "error": None}
+        return {"url": url, "status": 200, "elapsed_ms": 7, "bytes": len(body),
+                "body_b64": base64.b64encode(body).decode("ascii"), "truncated": False, "error": None}
+
+    def document(self, args: dict[str, t.Any]) -> dict[str, t.Any]:
+        doc: dict[str, t.Any] = {"script": "host_audit", "schema": 1, "winhttp": copy.deepcopy(WINHTTP_DOC),
+                                 "certificates": None, "crl": None, "tls": None, "elapsed_ms": 4100}
+        urls: list[str] = []
+        if args["stores"] is not None:
+            doc["certificates"] = {"script": "cert_inventory", "schema": 1, "computer_name": "LAB-FE01",
+                                   "stores": self.stores, "missing_stores": [], "winhttp": None}
+            targets, pool = mirror._store_certificates({"stores": self.stores}, args["stores"])
+            urls = [u for u in mirror.chain_uris(targets, pool) if mirror.FETCHED.match(u) and u not in self.drop]
+        if args["crl"] is not None:
+            crl = args["crl"]
+            fetch = mirror._unique([*crl["urls"], *urls, *self.add, *crl["extra_urls"]])
+            purge = {"rc": 0, "output": "WinHttp Cache entries: 0\r\nCertUtil: -URLCache command completed."}
+            doc["crl"] = {"script": "crl_fetch", "schema": 1, "purge": purge if crl["purge_cache"] else None,
+                          "results": [self.answer(u) for u in fetch]}
+        if args["tls"] is not None:
+            doc["tls"] = {"script": "tls_probe", "schema": 1, "results": [
+                {**peer, "samples": copy.deepcopy(self.samples)} for peer in args["tls"]["peers"]]}
+        if self.edit:
+            self.edit(doc)
+        return doc
+
+    def __call__(self, connection: t.Any, script: str, *, task_action: str) -> tuple[int, str, str]:
+        self.scripts.append(script)
+        name = script.splitlines()[0].removeprefix("# crlfix-script: ")
+        args = _args(script)
+        if name == "host_audit":
+            return 0, compact(json.dumps(self.document(args))), ""
+        assert name == "crl_fetch", name
+        doc = {"script": "crl_fetch", "schema": 1, "purge": None, "results": [self.answer(u) for u in args["urls"]]}
+        return 0, compact(json.dumps(doc)), ""
+
+    def names(self) -> list[str]:
+        return [s.splitlines()[0].removeprefix("# crlfix-script: ") for s in self.scripts]
+
+
+def request(*, certs: bool = True, include_winhttp: bool = False, endpoints=(EXTRA,), purge=False, peers=(PEER,),
+            stop_after_unknown: bool = True, **kw: t.Any) -> HostAuditRequest:
+    options = validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"],
+                                "include_winhttp": include_winhttp}) if certs else None
+    base = {"crl_timeout_ms": 15000, "max_bytes": 4194304, "samples": 3, "probe_timeout_ms": 20000,
+            "max_handshake_ms": 1000, "check_revocation": True}
+    return HostAuditRequest(cert_options=options, endpoints=tuple(endpoints), purge_cache=purge, peers=tuple(peers),
+                            stop_after_unknown=stop_after_unknown, **{**base, **kw})
+
+
+@pytest.fixture
+def host(monkeypatch, p, bodies) -> AuditHost:
+    fake = AuditHost(p, bodies)
+    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    return fake
+
+
+def audit(req: HostAuditRequest | None = None, *, check_mode: bool = False) -> dict[str, t.Any]:
+    return run_host_audit(object(), req or request(), check_mode=check_mode, task_action="test", now=NOW)
+
+
+# --- arguments ----------------------------------------------------------------------------------------------------
+
+def test_with_certificates_the_extra_urls_ride_along_and_ldap_stays_home() -> None:
+    ldap = Endpoint("ldap:///CN=x?certificateRevocationList", "crl")
+    args = host_args(request(endpoints=(EXTRA, ldap), purge=True), check_mode=False)
+    assert args["stores"] == ["My"] and args["chain_stores"] == ["CA", "Root"] and args["winhttp"] is True
+    assert args["crl"] == {"urls": [], "extra_urls": [EXTRA.url], "timeout_ms": 15000, "purge_cache": True,
+                           "max_bytes": 4194304}
+    assert args["tls"] == {"peers": [{"host": PEER.host, "port": 5061, "sni": PEER.sni}], "samples": 3,
+                           "timeout_ms": 20000, "check_revocation": True, "stop_after_unknown": True}
+
+
+def test_without_certificates_the_urls_are_exactly_the_endpoints_and_nothing_is_extracted() -> None:
+    args = host_args(request(certs=False, stop_after_unknown=False), check_mode=False)
+    assert args["stores"] is None and args["chain_stores"] == []
+    assert args["crl"]["urls"] == [EXTRA.url] and args["crl"]["extra_urls"] == []
+    assert args["tls"]["stop_after_unknown"] is False
+
+
+def test_nothing_to_fetch_and_no_peers_send_null_parts() -> None:
+    args = host_args(request(certs=False, endpoints=(), peers=()), check_mode=False)
+    assert args["crl"] is None and args["tls"] is None
+    # A purge alone still needs the crl part; in check mode the purge (a write) is never sent.
+    assert host_args(request(certs=False, endpoints=(), purge=True), check_mode=False)["crl"]["urls"] == []
+    assert host_args(request(certs=False, endpoints=(), purge=True), check_mode=True)["crl"] is None
+    assert host_args(request(purge=True), check_mode=True)["crl"]["purge_cache"] is False
+
+
+@pytest.mark.parametrize(("field", "value"), [("crl_timeout_ms", 0), ("max_bytes", -1), ("samples", 51),
+                                              ("probe_timeout_ms", True), ("max_handshake_ms", "1000")])
+def test_a_bad_request_names_the_field_and_runs_nothing(host, field, value) -> None:
+    with pytest.raises(ValueError, match=f"^{field}: .*{value!r}"):
+        audit(request(**{field: value}))
+    assert host.scripts == []
+
+
+def test_a_bad_endpoint_or_peer_is_refused_before_the_host(host) -> None:
+    with pytest.raises(ValueError, match=r"endpoints\[0\]"):
+        audit(request(endpoints=(Endpoint("http://bad host/x.crl", "crl"),)))
+    with pytest.raises(ValueError, match=r"peers\[0\]: expected a Peer"):
+        audit(request(peers=("lab-fe02:5061",)))
+    assert host.scripts == []
+
+
+def test_the_built_script_carries_every_fragment_it_calls() -> None:
+    script = _host_script.build_host_script("host_audit", host_args(request(), check_mode=False))
+    for function in ("Start-CrlfixFetch", "Complete-CrlfixFetch", "Start-CrlfixProbes", "Complete-CrlfixProbes",
+                     "Get-CrlfixChainUris", "Get-CrlfixWinHttpState", "Write-CrlfixDocument", "Invoke-CrlfixPurge"):
+        assert f"function {function}" in script, function
+
+
+# --- one command, every slot as the single scripts give it ----------------------------------------------------------
+
+def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkeypatch) -> None:
+    result = audit(request(include_winhttp=True))
+    assert result["commands"] == 1 and host.names() == ["host_audit"] and result["warnings"] == []
+    assert result["elapsed_ms"] == 4100
+    sent = _args(host.scripts[0])
+    document = host.document(sent)
+
+    assert result["winhttp_state"] == parse_state(WINHTTP_DOC)
+    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(WINHTTP_DOC)), ""))
+    expected_winhttp = gather_winhttp_proxy_info(object(), task_action="t")
+    assert expected_winhttp.pop("changed") is False
+    assert result["winhttp"] == expected_winhttp and result["winhttp"]["views"]["native"] is not None
+
+    options = request(include_winhttp=True).cert_options
+    expected_certs = summarise_inventory({**document["certificates"], "winhttp": WINHTTP_DOC}, options, now=NOW)
+    assert result["certificates"] == expected_certs
+    assert result["certificates"]["winhttp"] == WINHTTP_DOC
+
+    # The crl slot equals crl_retrieval_check over the controller's HTTP(S) endpoints + the extra ones, answered by
+    # the same host results. The certificates' LDAP URLs are a finding (flags.ldap_only), not a failed check.
+    wanted = [{"url": e["url"], "kind": e["kind"]} for e in expected_certs["endpoints"]
+              if e["scheme"] in ("http", "https")] + [{"url": EXTRA.url, "kind": "crl"}]
+    by_url = {r["url"]: r for r in document["crl"]["results"]}
+    fetch_urls = [w["url"] for w in wanted if not w["url"].startswith("ldap")]
+    crl_doc = {"script": "crl_fetch", "schema": 1, "purge": None, "results": [by_url[u] for u in fetch_urls]}
+    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(crl_doc)), ""))
+    expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
+                                                      "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
+    assert result["crl"] == expected_crl
+    assert pf.LDAP_CRL in [e["url"] for e in expected_certs["endpoints"]]
+    assert pf.LDAP_CRL not in [r["url"] for r in result["crl"]["results"]]
+
+    tls_doc = document["tls"]
+    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(tls_doc)), ""))
+    expected_tls = run_tls_probe(object(), {"peers": [str(PEER.display)], "samples": 3, "timeout_ms": 20000,
+                                            "max_handshake_ms": 1000, "check_revocation": True}, task_action="t")
+    assert result["tls"] == expected_tls and result["tls"]["all_pass"] is True
+
+
+def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkeypatch, p, bodies) -> None:
+    fake = AuditHost(p, bodies, drop={pf.ROOT_CRL, pf.OCSP})
+    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    result = audit()
+    assert result["commands"] == 2 and fake.names() == ["host_audit", "crl_fetch"]
+    assert _args(fake.scripts[1]) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
+                                      "max_bytes": 4194304}
+    assert len(result["warnings"]) == 1 and pf.ROOT_CRL in result["warnings"][0] and pf.OCSP in result["warnings"][0]
+    results = {r["url"]: r for r in result["crl"]["results"]}
+    assert results[pf.ROOT_CRL]["usable"] is True and results[pf.OCSP]["reachable"] is True
+
+
+def test_urls_the_controller_does_not_want_are_dropped(monkeypatch, p, bodies) -> None:
+    fake = AuditHost(p, bodies, add=["http://unwanted.lab.test/x.crl"])
+    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    result = audit()
+    assert result["commands"] == 1
+    assert "http://unwanted.lab.test/x.crl" not in {r["url"] for r in result["crl"]["results"]}
+    assert EXTRA.url in {r["url"] for r in result["crl"]["results"]}
+
+
+def test_stores_null_fetches_exactly_the_urls_and_purges(host) -> None:
+    result = audit(request(certs=False, purge=True, peers=()))
+    assert _args(host.scripts[0])["stores"] is None
+    assert result["certificates"] is None and result["tls"] is None and result["commands"] == 1
+    assert [r["url"] for r in result["crl"]["results"]] == [EXTRA.url]
+    assert result["crl"]["purged"] is True and result["crl"]["changed"] is True
+
+
+def test_check_mode_skips_the_purge_as_crl_retrieval_check_does(host) -> None:
+    result = audit(request(certs=False, purge=True), check_mode=True)
+    assert _args(host.scripts[0])["crl"]["purge_cache"] is False
+    assert result["crl"]["purge_skipped_check_mode"] is True and result["crl"]["purged"] is False
+
+
+def test_a_purge_without_endpoints_is_still_reported(host) -> None:
+    result = audit(request(certs=False, endpoints=(), purge=True, peers=()))
+    assert result["crl"]["results"] == [] and result["crl"]["purged"] is True
+    assert audit(request(certs=False, endpoints=(), peers=()))["crl"] is None
+
+
+def test_a_revocation_unknown_peer_with_skipped_samples_is_judged_revocation_unknown(monkeypatch, p, bodies) -> None:
+    fake = AuditHost(p, bodies, samples=[UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
+    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    peer = audit()["tls"]["results"][0]
+    assert peer["verdict"] == "revocation_unknown" and peer["errors"] == []
+    assert peer["samples_ms"] == [4012, None, None] and peer["max_ms"] == 4012
+
+
+# --- one bad part does not hide the others --------------------------------------------------------------------------
+
+def _edit(monkeypatch, p, bodies, edit) -> AuditHost:
+    fake = AuditHost(p, bodies)
+    fake.edit = edit
+    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    return fake
+
+
+def test_a_part_the_host_could_not_produce_fails_alone(monkeypatch, p, bodies) -> None:
+    _edit(monkeypatch, p, bodies, lambda d: d.update(tls={"error": "Exception calling \"Open\": access denied"}))
+    result = audit()
+    assert result["tls"]["failed"] is True and "tls part: Exception calling" in result["tls"]["msg"]
+    assert result["crl"]["summary"]["total"] > 1 and not result["certificates"].get("failed")
+
+
+def test_a_certificate_part_of_another_schema_fails_it_and_the_crl_slot(monkeypatch, p, bodies) -> None:
+    _edit(monkeypatch, p, bodies, lambda d: d["certificates"].update(schema=9))
+    result = audit()
+    assert result["certificates"]["failed"] is True and "schema=9" in result["certificates"]["msg"]
+    assert result["certificates"]["endpoints"] == []  # every documented key is still there
+    assert result["crl"]["failed"] is True and "certificates part failed" in result["crl"]["msg"]
+    assert result["tls"]["all_pass"] is True and result["winhttp_state"] is not None
+
+
+def test_a_bad_winhttp_part_fails_its_slot(monkeypatch, p, bodies) -> None:
+    _edit(monkeypatch, p, bodies, lambda d: d["winhttp"]["views"].update(native="oops"))
+    result = audit(request(include_winhttp=True))
+    assert result["winhttp_state"] is None and result["winhttp"]["failed"] is True
+    assert "views" in result["winhttp"]["msg"]
+    assert result["certificates"]["failed"] is True and "include_winhttp" in result["certificates"]["msg"]
+
+
+def test_missing_cryptography_fails_certificates_and_crl_but_not_tls(monkeypatch, host) -> None:
+    def missing() -> None:
+        raise MissingCryptographyError("cryptography is required", "Traceback: No module named 'cryptography'")
+
+    monkeypatch.setattr(_host_audit, "require_cryptography", missing)
+    result = audit()
+    assert result["certificates"]["failed"] is True and result["certificates"]["exception"].startswith("Traceback")
+    assert result["crl"]["failed"] is True and result["tls"]["all_pass"] is True
+
+
+def test_a_crl_part_answering_other_urls_twice_still_gives_the_wanted_ones(monkeypatch, p, bodies) -> None:
+    def duplicate(d):
+        d["crl"]["results"].append(dict(d["crl"]["results"][0], status=500))
+    _edit(monkeypatch, p, bodies, duplicate)
+    first = audit()["crl"]["results"][0]
+    assert first["http_status"] == 200  # the first answer for a URL counts, as the host's list is deduplicated
+
+
+def test_a_document_of_another_script_is_not_trusted(monkeypatch) -> None:
+    monkeypatch.setattr(_host_script, "run_powershell",
+                        lambda *a, **k: (0, '{"script":"crl_fetch","schema":1,"results":[]}', ""))
+    with pytest.raises(HostScriptError, match="expected a document of host script host_audit"):
+        audit()
+
+
+def test_a_transport_failure_propagates(monkeypatch) -> None:
+    def down(*a, **k):
+        raise AnsibleConnectionFailure("winrm: connection refused")
+    monkeypatch.setattr(_host_script, "run_powershell", down)
+    with pytest.raises(AnsibleConnectionFailure):
+        audit()
+
+
+def test_an_untrustworthy_second_command_fails_only_the_crl_slot(monkeypatch, p, bodies) -> None:
+    fake = AuditHost(p, bodies, drop={pf.ROOT_CRL})
+    calls = []
+
+    def seam(connection, script, *, task_action):
+        calls.append(script)
+        if len(calls) == 2:
+            return 1, "", "crl_fetch: The term 'New-Object' is not recognized"
+        return fake(connection, script, task_action=task_action)
+
+    monkeypatch.setattr(_host_script, "run_powershell", seam)
+    result = audit()
+    assert result["commands"] == 2 and result["crl"]["failed"] is True and "rc 1" in result["crl"]["msg"]
+    assert result["tls"]["all_pass"] is True
