@@ -9,7 +9,8 @@ server), with the same forks, one after another:
     baseline       bench/baseline.yml                 (show + set)
     baseline_show  bench/baseline.yml --tags show     (the read alone: the audit's time budget)
     audit          playbooks/fix-crl.yml --check
-    (audit_one_batch  the same with -e '{"fix_crl_serial": ["100%"]}'; only when named in --runs)
+    (audit_one_batch  the same with -e '{"fix_crl_serial": ["100%"]}': since issue 7 the default of --check;
+                     kept to compare with older results; only when named in --runs)
     fix            playbooks/fix-crl.yml
     fix_on_fixed   playbooks/fix-crl.yml again, on the fleet the fix left (no reset)
     hang           (first size only) one host, crl_retrieval_check of 10 URLs that all hang, timeout 15 s

@@ -147,3 +147,16 @@ def test_the_report_document_has_every_host_with_before_planned_after(fleet, tmp
         if host["status"] == "changed":
             assert host["planned"]["change"] is True and host["planned"]["views"]
     assert "fix-crl run: 6 hosts targeted" in run.stdout
+
+
+def test_a_bad_variable_fails_every_host_with_its_name_and_value_and_touches_nothing(fleet, tmp_path) -> None:
+    commands = {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts}
+    run = run_fix_crl(fleet, tmp_path, extra_vars={"fix_crl_peer_address_from": "dns"})
+    assert run.rc == 2, run.stdout + run.stderr
+    failed = [host for host in run.report["hosts"] if host["status"] == "failed"]
+    assert len(failed) == 1, run.status()  # the canary: its error stops the rollout, the rest is not run
+    assert "peer_address_from" in failed[0]["reason"] and "dns" in failed[0]["reason"], failed[0]["reason"]
+    assert set(run.status().values()) == {"failed", "not_run"}
+    audit = run_fix_crl(fleet, tmp_path / "audit", "--check", extra_vars={"fix_crl_peer_address_from": "dns"})
+    assert set(audit.status().values()) == {"failed"}  # one batch in check mode: every host says why
+    assert {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts} == commands
