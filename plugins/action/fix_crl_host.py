@@ -34,6 +34,7 @@ class ActionModule(CrlfixActionBase):
         "flush": {"type": "bool", "default": True},
         "measure_before": {"type": "bool", "default": True},
         "measure_after_rollback": {"type": "bool", "default": False},
+        "audit_time_box_ms": {"type": "int", "default": 2000},
         "peers": {"type": "list", "elements": "raw"},
         "peer_group": {"type": "str"},
         "peer_groups": {**_LIST, "default": ["lync_servers", "exchange_servers", "adfs_servers"]},

@@ -106,6 +106,17 @@ options:
         exactly and the first command measured the host with them, so this is off by default.
     type: bool
     default: false
+  audit_time_box_ms:
+    description:
+      - In check mode, stop waiting for the CRL fetch and the TLS probes this many milliseconds after they start;
+        what has not finished is reported as C(not finished within the audit's time box of <n> ms). A host
+        without a working proxy then costs the audit this long instead of every retrieval timeout. Null waits
+        for the full timeouts. The fix always measures in full (its first measurement is the rollback's
+        baseline).
+      - The default is twice the default O(max_handshake_ms), so a handshake fast enough to pass always
+        finishes inside it.
+    type: int
+    default: 2000
   peers:
     description: TLS peers to probe (as M(crlfix.windows.tls_probe)); the empty list means no probes. Default derived.
     type: list

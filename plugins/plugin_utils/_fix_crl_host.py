@@ -1,7 +1,8 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """One host's fix_crl run in as few remote commands as the job allows (issue 7's budgets).
 
-    audit (check mode)          1  host_audit: both WinHTTP views, certificates, CRL fetch and TLS probes at once
+    audit (check mode)          1  host_audit: both WinHTTP views, certificates, CRL fetch and TLS probes at once,
+                                   the measurement cut at audit_time_box_ms
     correct host                1  the same
     host that needs a change    3  host_audit, winhttp_apply (compare-and-swap, no re-read), host_audit after
     ... rolled back             4  + winhttp_apply restore (compare-and-swap against what this run wrote)
@@ -62,7 +63,7 @@ class _Steps:
         return audit
 
     def request(self, *, with_certificates: bool, endpoints: t.Sequence[t.Any], purge: bool,
-                peers: t.Sequence[t.Any]) -> HostAuditRequest:
+                peers: t.Sequence[t.Any], time_box_ms: int | None = None) -> HostAuditRequest:
         o = self.options
         cert_options = None
         if with_certificates:
@@ -76,7 +77,7 @@ class _Steps:
             crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
             peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
-            check_revocation=o.check_revocation)
+            check_revocation=o.check_revocation, time_box_ms=time_box_ms)
 
     def judge(self, phase: str, audit: t.Mapping[str, t.Any], *, lost: bool = False) -> None:
         self.run.checks[phase] = judge_phase(audit.get("crl"), audit.get("tls"),
@@ -99,8 +100,11 @@ class _Steps:
 def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
     run, o = steps.run, steps.options
     try:
+        # An audit stops waiting at its time box: a host that cannot fetch its CRLs says so within it instead of
+        # after every timeout. The fix measures in full: its first measurement is the rollback's baseline.
         request = steps.request(with_certificates=True, endpoints=o.extra_endpoints,
-                                purge=run.check_mode and o.flush, peers=peers)
+                                purge=run.check_mode and o.flush, peers=peers,
+                                time_box_ms=o.audit_time_box_ms if run.check_mode else None)
     except ValueError as exc:
         run.error("gather", str(exc))
         return None

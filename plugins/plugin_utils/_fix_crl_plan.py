@@ -43,6 +43,7 @@ class FixCrlOptions:
     flush: bool = True
     measure_before: bool = True
     measure_after_rollback: bool = False
+    audit_time_box_ms: int | None = 2000
     peers: tuple[t.Any, ...] | None = None
     peer_group: str | None = None
     peer_groups: tuple[str, ...] = ("lync_servers", "exchange_servers", "adfs_servers")
@@ -61,7 +62,8 @@ class FixCrlOptions:
         """Build from validated task arguments; tuples so the options are hashable and cannot be mutated."""
         values: dict[str, t.Any] = {}
         for field in dataclasses.fields(cls):
-            if field.name not in args or args[field.name] is None and field.name not in ("proxy", "peers"):
+            nullable = ("proxy", "peers", "audit_time_box_ms")
+            if field.name not in args or args[field.name] is None and field.name not in nullable:
                 continue
             value = args[field.name]
             values[field.name] = tuple(value) if isinstance(value, list) else value

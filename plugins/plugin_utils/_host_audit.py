@@ -11,12 +11,19 @@ with a minimal DER walk so that the fetch can start in the same command, but the
 ``_cert_chain`` works out from the returned certificates, as ``cert_revocation_info`` gives it today. A URL
 the controller wants and the host did not fetch is fetched with a second command (``crl_fetch``) and named
 in a warning; a URL the host fetched and the controller does not want is dropped.
+
+The time box (``time_box_ms``, docs/performance.md P4.3) lets an audit stop waiting for what it already knows: a
+host without a working proxy would wait the full CRL timeout and the chain timeout of every probe. With it, the
+host ends the measurement ``time_box_ms`` after it started; a CRL URL cut off is reported with
+``time_box_error(n)`` as its error (so ``crl_retrieval_check``'s code makes it unreachable and unusable), and a peer
+whose sample was cut has that text in its ``errors`` and the verdict ``error`` (see ``_tls_probe.interpret_peer``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import re
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import (
@@ -52,6 +59,19 @@ if t.TYPE_CHECKING:
 
 SCRIPT = "host_audit"
 MAX_BYTES_LIMIT = 64 * 1024 * 1024
+MAX_TIME_BOX_MS = 600000
+# The host's text, optionally as interpret_peer lists it in a peer's errors ("sample 2: <text>").
+_TIME_BOX_ERROR = re.compile(r"^(?:sample [0-9]+: )?not finished within the audit's time box of [0-9]+ ms$")
+
+
+def time_box_error(time_box_ms: int) -> str:
+    """The error text the host gives a CRL URL or TLS sample its time box cut off (exactly; host-scripts.md)."""
+    return f"not finished within the audit's time box of {time_box_ms} ms"
+
+
+def is_time_box_error(text: t.Any) -> bool:
+    """True for an error text produced by a time box (in a CRL result's ``error`` or a peer's ``errors`` entry)."""
+    return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +80,9 @@ class HostAuditRequest:
 
     ``cert_options`` None: no certificates are read and nothing is extracted (``stores`` null), and
     ``endpoints`` are exactly the URLs to check; with ``cert_options``, ``endpoints`` are checked in addition
-    to the certificates' own. No ``peers``: no TLS probes.
+    to the certificates' own. No ``peers``: no TLS probes. ``time_box_ms`` None: every measurement runs to its
+    own timeout; else the host stops waiting that many ms after the measurement started (an audit's finding
+    needs no full timeout).
     """
 
     cert_options: CertRevocationOptions | None
@@ -74,6 +96,7 @@ class HostAuditRequest:
     max_handshake_ms: int
     check_revocation: bool
     stop_after_unknown: bool = True
+    time_box_ms: int | None = None
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -88,6 +111,9 @@ def validate_request(request: HostAuditRequest) -> None:
     _check_int("samples", request.samples, _tls_probe.MAX_SAMPLES)
     _check_int("probe_timeout_ms", request.probe_timeout_ms, _tls_probe.MAX_TIMEOUT_MS)
     _check_int("max_handshake_ms", request.max_handshake_ms, _tls_probe.MAX_TIMEOUT_MS)
+    box = request.time_box_ms
+    if box is not None and (isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= MAX_TIME_BOX_MS):
+        raise ValueError(f"time_box_ms: must be an integer from 1 to {MAX_TIME_BOX_MS} or null, got {box!r}")
     for index, endpoint in enumerate(request.endpoints):
         if not isinstance(endpoint, Endpoint):
             raise ValueError(f"endpoints[{index}]: expected an Endpoint, got {endpoint!r}")
@@ -121,6 +147,7 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
         "winhttp": True,
         "crl": crl,
         "tls": tls,
+        "time_box_ms": request.time_box_ms,
     }
 
 
@@ -248,7 +275,8 @@ def run_host_audit(connection: ConnectionBase, request: HostAuditRequest, *, che
     """One host_audit command (two when the host's URL extraction missed endpoints).
 
     Returns ``commands``, ``winhttp_state`` (HostState, None when that part failed), ``winhttp``,
-    ``certificates``, ``crl``, ``tls``, ``warnings`` and the host's ``elapsed_ms`` (docs/dev/host-scripts.md).
+    ``certificates``, ``crl``, ``tls``, ``warnings``, the host's ``elapsed_ms``, the request's ``time_box_ms`` and
+    ``time_box_hit`` (true when the host's time box cut a CRL request or a TLS sample; docs/dev/host-scripts.md).
     A part that fails in an expected way is ``{"failed": True, "msg": ...}`` in its slot.
 
     Raises:
@@ -288,7 +316,10 @@ def run_host_audit(connection: ConnectionBase, request: HostAuditRequest, *, che
         "tls": _tls(document, request),
         "warnings": crl_slot.warnings,
         "elapsed_ms": elapsed if isinstance(elapsed, int) and not isinstance(elapsed, bool) else None,
+        "time_box_ms": request.time_box_ms,
+        "time_box_hit": document.get("time_box_hit") is True,
     }
 
 
-__all__ = ["SCRIPT", "HostAuditRequest", "host_args", "run_host_audit", "validate_request", "winhttp_info"]
+__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAuditRequest", "host_args", "is_time_box_error", "run_host_audit",
+           "time_box_error", "validate_request", "winhttp_info"]

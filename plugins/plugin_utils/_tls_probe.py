@@ -149,6 +149,12 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     A sample ``host_audit`` skipped (``"skipped": true``: an earlier sample of the peer was revocation-unknown
     and the next would only wait the same chain timeout) has no timings and no error: it counts neither as a
     handshake nor as a failure, so the peer's verdict is the first sample's ``revocation_unknown``.
+
+    A sample ``host_audit``'s time box cut off (``error`` "not finished within the audit's time box of <n> ms",
+    the samples after it skipped) is a failed sample, so the peer's verdict is ``error`` and ``errors`` names the
+    time box. Not ``revocation_unknown``: that verdict reports flags CryptoAPI set on a finished chain, and nobody
+    saw this chain finish; the handshake may as well have been waiting on a silent peer. The CRL results of the
+    same command say whether the revocation endpoints answered.
     """
     samples = host.get("samples")
     if not isinstance(samples, list):

@@ -24,7 +24,9 @@ function Start-CrlfixFetch($Urls, [int]$t) {
     @{ sw = $sw; t = $t; jobs = $jobs }
 }
 # Polls until every request answered or timeout_ms passed since Start-CrlfixFetch; returns the results.
-function Complete-CrlfixFetch($f, [int]$max) {
+# $box (host_audit's time box, or $null): a request still open when the box ends is aborted (IWinHttpRequest::Abort)
+# and gets the box's text; its own timeout, when it ended first, keeps WinHTTP's text.
+function Complete-CrlfixFetch($f, [int]$max, $box) {
     do {
         $busy = $false
         foreach ($j in $f.jobs) {
@@ -32,9 +34,9 @@ function Complete-CrlfixFetch($f, [int]$max) {
             $ms = $f.sw.ElapsedMilliseconds
             try {
                 if (-not $j.r.WaitForResponse(0)) {
-                    if ($ms -lt $f.t) { $busy = $true; continue }
-                    $j.r.Abort()
-                    throw 'The operation timed out'
+                    if ($ms -ge $f.t) { $j.r.Abort(); throw 'The operation timed out' }
+                    if ($box -and $box.sw.ElapsedMilliseconds -ge $box.ms) { $j.r.Abort(); $box.hit = $true; throw $box.text }
+                    $busy = $true; continue
                 }
                 $j.status = [int]$j.r.Status
                 $b = [byte[]]$j.r.ResponseBody

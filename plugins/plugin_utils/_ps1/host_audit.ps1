@@ -1,6 +1,7 @@
 # host_audit, schema 1 (docs/dev/host-scripts.md): winhttp_state, cert_inventory, crl_fetch and tls_probe in one
 # command. The CRL requests start first, the TLS probes run beside them, so the command costs max(crl, tls).
-# A part that fails becomes {"error": "<text>"} and the other parts still run.
+# A part that fails becomes {"error": "<text>"} and the other parts still run. time_box_ms ends the measurement
+# (fetch + probes) that long after it started: open requests are aborted, running probes abandoned.
 Remove-TypeData System.Array -ErrorAction SilentlyContinue
 $a = $CrlfixArgs
 $sw = [Diagnostics.Stopwatch]::StartNew()
@@ -28,10 +29,18 @@ if ($null -ne $a.stores) {
     } catch { $doc.certificates = Get-CrlfixPartError $_ }
 }
 $f = $null; $r = $null; $purge = $null
-if ($null -ne $a.crl) {
+if ($null -ne $a.crl -and $a.crl.purge_cache) {
+    try { $purge = Invoke-CrlfixPurge } catch { $doc.crl = Get-CrlfixPartError $_ }
+}
+# The measurement starts here (after the purge, a write): the time box is counted from this point.
+$box = $null
+if ($null -ne $a.time_box_ms) {
+    $tb = [int]$a.time_box_ms
+    $box = [hashtable]::Synchronized(@{ sw = [Diagnostics.Stopwatch]::StartNew(); ms = $tb; hit = $false; text = "not finished within the audit's time box of $tb ms" })
+}
+if ($null -ne $a.crl -and $null -eq $doc.crl) {
     try {
         $c = $a.crl
-        if ($c.purge_cache) { $purge = Invoke-CrlfixPurge }
         $all = New-Object Collections.Generic.List[string]
         foreach ($u in @($c.urls) + $urls + @($c.extra_urls)) { if ($u -and -not $all.Contains([string]$u)) { $all.Add([string]$u) } }
         $f = Start-CrlfixFetch $all.ToArray() ([int]$c.timeout_ms)
@@ -41,16 +50,18 @@ if ($null -ne $a.tls -and @($a.tls.peers).Count -gt 0) {
     try {
         $t = $a.tls
         $peers = @(foreach ($x in @($t.peers)) { @{ host = $x.host; port = [int]$x.port; sni = $x.sni } })
-        $r = Start-CrlfixProbes $peers ([int]$t.samples) ([int]$t.timeout_ms) ([bool]$t.check_revocation) ([bool]$t.stop_after_unknown)
+        $r = Start-CrlfixProbes $peers ([int]$t.samples) ([int]$t.timeout_ms) ([bool]$t.check_revocation) ([bool]$t.stop_after_unknown) $box
     } catch { $doc.tls = Get-CrlfixPartError $_ }
 }
 if ($f) {
-    try { $doc.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = (Complete-CrlfixFetch $f ([int]$a.crl.max_bytes)) } }
+    try { $doc.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = (Complete-CrlfixFetch $f ([int]$a.crl.max_bytes) $box) } }
     catch { $doc.crl = Get-CrlfixPartError $_ }
 }
 if ($r) {
     try { $doc.tls = [ordered]@{ script = 'tls_probe'; schema = 1; results = (Complete-CrlfixProbes $r) } }
     catch { $doc.tls = Get-CrlfixPartError $_ }
 }
+$doc.time_box_ms = $(if ($box) { $box.ms })
+$doc.time_box_hit = [bool]($box -and $box.hit)
 $doc.elapsed_ms = $sw.ElapsedMilliseconds
 Write-CrlfixDocument 'host_audit' 1 $doc

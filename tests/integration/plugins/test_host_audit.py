@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import socket
 import typing as t
 
 import pytest
@@ -23,7 +24,11 @@ from cryptography.x509.oid import NameOID
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import HostAuditRequest, run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import (
+    HostAuditRequest,
+    run_host_audit,
+    time_box_error,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
 from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
 
@@ -51,12 +56,14 @@ def _connection(lab, name: str) -> t.Any:
 
 
 def _request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple[Endpoint, ...] = (), purge=False,
-             samples: int = 2, stop_after_unknown: bool = True) -> HostAuditRequest:
+             samples: int = 2, stop_after_unknown: bool = True, crl_timeout_ms: int = CRL_TIMEOUT_MS,
+             time_box_ms: int | None = None, port: int | None = None) -> HostAuditRequest:
     return HostAuditRequest(
         cert_options=validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
-        endpoints=endpoints, crl_timeout_ms=CRL_TIMEOUT_MS, purge_cache=purge, max_bytes=4194304,
-        peers=(parse_peer(f"{peer}:{lab.tls_port}", field="peers[0]"),) if peer else (), samples=samples,
-        probe_timeout_ms=8000, max_handshake_ms=3000, check_revocation=True, stop_after_unknown=stop_after_unknown)
+        endpoints=endpoints, crl_timeout_ms=crl_timeout_ms, purge_cache=purge, max_bytes=4194304,
+        peers=(parse_peer(f"{peer}:{port or lab.tls_port}", field="peers[0]"),) if peer else (), samples=samples,
+        probe_timeout_ms=8000, max_handshake_ms=3000, check_revocation=True, stop_after_unknown=stop_after_unknown,
+        time_box_ms=time_box_ms)
 
 
 def _audit(lab, host: str, request: HostAuditRequest, *, check_mode: bool = False) -> tuple[dict[str, t.Any], int]:
@@ -168,3 +175,63 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
     assert len(results) == 8 and all(url in results for url in missed)
     # The lab's CRL server has no such files: each answer is the server's 404 through squid, for both commands.
     assert {r["http_status"] for r in results.values()} == {404}
+
+
+# --- the audit's time box (docs/performance.md P4.3) ------------------------------------------------------------------
+
+BOX_MS = 1000
+
+
+def test_a_time_box_ends_the_wait_of_a_host_without_a_proxy(lab, pair) -> None:
+    prober, peer = pair
+    state = set_proxy(lab, prober, None)
+    # Un-boxed, the command would wait the CRL timeout and the first sample's chain timeout (the lab's ChainEngine).
+    chain_timeout_ms = int(state["chain_engine"]["ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds"])
+    crl_timeout_ms = 8000
+    result, commands = _audit(lab, prober, _request(lab, peer, samples=3, crl_timeout_ms=crl_timeout_ms,
+                                                    time_box_ms=BOX_MS))
+    assert commands == 1 and result["time_box_ms"] == BOX_MS and result["time_box_hit"] is True
+    crl = result["crl"]
+    assert crl["summary"]["total"] > 0 and crl["summary"]["unreachable"] == crl["summary"]["total"]
+    assert {r["error"] for r in crl["results"]} == {time_box_error(BOX_MS)}
+    assert not any(r["usable"] for r in crl["results"])
+    probe = result["tls"]["results"][0]
+    assert probe["verdict"] == "error" and probe["errors"] == [f"sample 1: {time_box_error(BOX_MS)}"]
+    assert probe["samples_ms"] == [None, None, None]
+    # Host-side time only: the box, not the timeouts it cut short.
+    assert BOX_MS <= result["elapsed_ms"] < min(crl_timeout_ms, chain_timeout_ms), result["elapsed_ms"]
+
+
+def test_a_healthy_host_finishes_inside_a_time_box_as_without_one(lab, pair) -> None:
+    prober, peer = pair
+    set_proxy(lab, prober, lab.proxy)
+    boxed, _ = _audit(lab, prober, _request(lab, peer, time_box_ms=20000))
+    assert boxed["time_box_ms"] == 20000 and boxed["time_box_hit"] is False
+    plain, _ = _audit(lab, prober, _request(lab, peer))
+    assert plain["time_box_ms"] is None and plain["time_box_hit"] is False
+    for result in (boxed, plain):
+        assert result["crl"]["all_usable"] is True, result["crl"]["results"]
+        assert result["tls"]["all_pass"] is True, result["tls"]["results"]
+    assert [r["url"] for r in boxed["crl"]["results"]] == [r["url"] for r in plain["crl"]["results"]]
+
+
+@pytest.fixture
+def silent_peer() -> t.Iterator[int]:
+    """A loopback TCP port that accepts and never says a word: a TLS handshake to it waits on the socket."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.listen(8)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_a_time_box_abandons_a_handshake_waiting_on_a_silent_peer(lab, pair, silent_peer) -> None:
+    prober, _peer = pair
+    set_proxy(lab, prober, lab.proxy)
+    request = _request(lab, "127.0.0.1", certs=False, samples=2, time_box_ms=BOX_MS, port=silent_peer)
+    result, commands = _audit(lab, prober, request)
+    assert commands == 1 and result["crl"] is None and result["time_box_hit"] is True
+    probe = result["tls"]["results"][0]
+    assert probe["errors"] == [f"sample 1: {time_box_error(BOX_MS)}"] and probe["verdict"] == "error"
+    assert probe["tcp_connect_ms"] == [None, None]
+    # The probe's own socket timeout (probe_timeout_ms) did not have to run out.
+    assert BOX_MS <= result["elapsed_ms"] < request.probe_timeout_ms, result["elapsed_ms"]

@@ -6,20 +6,28 @@ sum. The twin does the same with ``tests.lab.cryptoapi.retrieve`` (real HTTP thr
 firewall drop for a direct connection to the "internet"), one thread per URL, off the lab's event loop.
 This fetch neither reads nor fills the CryptoAPI URL cache; ``purge_cache`` runs ``certutil -urlcache * delete``
 first, exactly as the twin's certutil does it.
+
+``host_audit``'s time box (``fetch_urls(box=...)``): the script polls its requests and, when the box ends, calls
+``IWinHttpRequest::Abort`` on every one still open and reports it with the box's text. The twin stops waiting at
+the same moment, answers the open URLs the same way and discards whatever their threads bring later (the box's
+cancel event ends their modelled waits at once).
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from tests.lab import cryptoapi
-from tests.lab.winhttp import ERROR_WINHTTP_UNRECOGNIZED_SCHEME
+from tests.lab.winhttp import ERROR_WINHTTP_TIMEOUT, ERROR_WINHTTP_UNRECOGNIZED_SCHEME
 from tests.twin import native_tools, revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
+
+if TYPE_CHECKING:
+    from tests.twin.scripts.host_audit import TimeBox
 
 NAME = "crl_fetch"
 SCHEMAS = {1}
@@ -38,6 +46,7 @@ def windows_text(error: str) -> str:
 
 
 UNRECOGNIZED_SCHEME = windows_text(ERROR_WINHTTP_UNRECOGNIZED_SCHEME)
+TIMED_OUT = windows_text(ERROR_WINHTTP_TIMEOUT)
 HTTPS_NOT_MODELLED = "The twin does not model HTTPS retrieval (tests/twin/README.md)"
 
 
@@ -64,7 +73,16 @@ def _purge(ctx: ScriptContext) -> dict[str, Any]:
     return {"rc": res.rc, "output": (res.stdout + res.stderr).replace("\n", "\r\n")}
 
 
-def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext) -> dict[str, Any]:
+def _unanswered(url: str, started: float, timeout: float, box: TimeBox) -> dict[str, Any]:
+    """A request still open when the time box ended: aborted. Its own timeout, if it ended first, keeps its text."""
+    elapsed = time.monotonic() - started
+    error = TIMED_OUT if elapsed >= timeout else box.cut()
+    return {"url": url, "status": None, "elapsed_ms": int(elapsed * 1000), "bytes": None, "body_b64": None,
+            "truncated": False, "error": error}
+
+
+def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext,
+               box: TimeBox | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None,
                            "truncated": False, "error": None}
     scheme = urlsplit(url).scheme.lower()
@@ -81,8 +99,10 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
         names=world.names,
         timeout=timeout,
         policy=world.policy,
-        cancel=revocation.SHUTDOWN,
+        cancel=box.cancel if box is not None else revocation.SHUTDOWN,
     )
+    if box is not None and box.expired():
+        return _unanswered(url, started, timeout, box)  # ended after the box: the script had aborted it
     out["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     if got["http_status"] is None:
         out["error"] = windows_text(got["error"] or "The operation timed out")
@@ -94,13 +114,25 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
     return out
 
 
+def fetch_urls(ctx: ScriptContext, urls: list[str], timeout: float, max_bytes: int, *,
+               box: TimeBox | None = None) -> list[dict[str, Any]]:
+    """The ``results`` for ``urls``, all started at once; with ``box``, nothing is waited for after it ends."""
+    started = time.monotonic()
+    if not urls:
+        return []
+    pool = ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="crl_fetch")
+    try:
+        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx, box) for url in urls]
+        if box is None:
+            return [f.result() for f in futures]
+        wait(futures, timeout=box.remaining())
+        return [f.result() if f.done() else _unanswered(url, started, timeout, box)
+                for url, f in zip(urls, futures, strict=True)]
+    finally:
+        pool.shutdown(wait=box is None)
+
+
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     urls, timeout, purge, max_bytes = _validate(args)
     purge_doc = _purge(ctx) if purge else None
-    started = time.monotonic()
-    if not urls:
-        return {"purge": purge_doc, "results": []}
-    with ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="crl_fetch") as pool:
-        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx) for url in urls]
-        results = [f.result() for f in futures]
-    return {"purge": purge_doc, "results": results}
+    return {"purge": purge_doc, "results": fetch_urls(ctx, urls, timeout, max_bytes)}

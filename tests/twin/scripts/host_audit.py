@@ -5,6 +5,12 @@ stores are read first, the revocation URLs are extracted from the certificates, 
 probes run side by side (two threads here, async WinHttpRequests beside a runspace pool on Windows), so the
 command takes max(crl, tls), not the sum. A part that fails becomes ``{"error": "<text>"}``.
 
+``time_box_ms`` (docs/dev/host-scripts.md, host_audit): a ``TimeBox`` starts after the purge, when the measurement
+starts; ``crl_fetch.fetch_urls`` and ``tls_probe.probe_all`` stop waiting when it ends and answer what is still
+open with its text, as the script's polling loop (``IWinHttpRequest::Abort``) and its runspace waits do. When the
+document is done the box's cancel event is set, so the abandoned threads' modelled waits end at once instead of
+running out their timeouts in the lab (on Windows powershell.exe exits and takes them along).
+
 The URL extraction mirrors ``_ps1/_der.ps1`` line for line: a minimal DER walk (``tlv_children``) over each
 extension value, never ``cryptography``, so a disagreement between the host's walk and the controller's parser
 shows up in the twin exactly as it would on Windows. The certificate itself is split with the same walker
@@ -16,12 +22,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from tests.twin import revocation
 from tests.twin.scripts import ScriptContext, ScriptError, cert_inventory, crl_fetch, require, tls_probe
 from tests.twin.scripts.winhttp_state import read_state
 
@@ -36,6 +44,52 @@ OID_AIA = "1.3.6.1.5.5.7.1.1"
 # as their DER content bytes (what the script compares with [BitConverter]::ToString).
 AIA_METHODS = (bytes.fromhex("2B06010505073001"), bytes.fromhex("2B06010505073002"))
 FETCHED = re.compile(r"^https?://", re.IGNORECASE)  # PowerShell's -match is case-insensitive
+MAX_TIME_BOX_MS = 600000
+
+
+class BoxCancel(threading.Event):
+    """The cancel event the lab's waits take: set when the time box is over, and set while the lab shuts down."""
+
+    def is_set(self) -> bool:
+        return super().is_set() or revocation.SHUTDOWN.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.is_set():
+            left = 0.25 if end is None else min(0.25, end - time.monotonic())
+            if left <= 0:
+                return False
+            super().wait(left)  # short slices: a lab shutdown is seen within 0.25 s
+        return True
+
+
+@dataclass
+class TimeBox:
+    """host_audit's time box: ``ms`` from ``started`` (the script's ``$box``)."""
+
+    ms: int
+    started: float = field(default_factory=time.monotonic)
+    cancel: BoxCancel = field(default_factory=BoxCancel)
+    hit: bool = False
+
+    @property
+    def text(self) -> str:
+        return f"not finished within the audit's time box of {self.ms} ms"
+
+    def remaining(self) -> float:
+        return max(0.0, self.started + self.ms / 1000 - time.monotonic())
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def cut(self) -> str:
+        """The error text of a measurement the box cut off (and the box records that it was hit)."""
+        self.hit = True
+        return self.text
+
+    def cut_sample(self) -> dict[str, Any]:
+        return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
+                "policy_errors": None, "error": self.cut()}
 
 
 def tlv_children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
@@ -183,8 +237,18 @@ def _unique(urls: list[Any]) -> list[str]:
     return out
 
 
+def _time_box_ms(args: dict[str, Any]) -> int | None:
+    value = args.get("time_box_ms")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 1 <= value <= MAX_TIME_BOX_MS):
+        raise ScriptError(f"argument 'time_box_ms': expected an integer from 1 to {MAX_TIME_BOX_MS} or null, "
+                          f"got {value!r}")
+    return value
+
+
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
+    box_ms = _time_box_ms(args)
     stores = args.get("stores")
     if stores is not None and not isinstance(stores, list):
         raise ScriptError(f"argument 'stores': expected a list or null, got {stores!r}")
@@ -205,24 +269,41 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
         except ScriptError as exc:
             doc["certificates"] = {"error": str(exc)}
+    purge = fetch = None
+    if crl is not None:
+        try:
+            fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
+                          "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
+                          "max_bytes": crl.get("max_bytes", 4194304)}
+            fetch = crl_fetch._validate(fetch_args)
+            # The purge runs before the fetch and the probes start, as in the script.
+            purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
+        except ScriptError as exc:
+            doc["crl"] = {"error": str(exc)}
+    box = TimeBox(box_ms) if box_ms is not None else None  # the measurement starts now
+    try:
+        _measure(ctx, doc, fetch, purge, tls, box)
+    finally:
+        if box is not None:
+            box.cancel.set()
+    doc["time_box_ms"] = box_ms
+    doc["time_box_hit"] = bool(box and box.hit)
+    doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
+    return doc
+
+
+def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge: dict[str, Any] | None,
+             tls: dict[str, Any] | None, box: TimeBox | None) -> None:
+    """The CRL fetch and the TLS probes side by side, each bounded by ``box``; fills ``doc['crl']``/``['tls']``."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="host_audit") as pool:
         crl_job = tls_job = None
-        purge = None
-        if crl is not None:
-            try:
-                fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
-                              "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
-                              "max_bytes": crl.get("max_bytes", 4194304)}
-                crl_fetch._validate(fetch_args)
-                # The purge runs before the fetch and the probes start, as in the script.
-                purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
-                crl_job = pool.submit(crl_fetch.run, ctx, fetch_args)
-            except ScriptError as exc:
-                doc["crl"] = {"error": str(exc)}
+        if fetch is not None:
+            urls, timeout, _purge, max_bytes = fetch
+            crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box)})
         if tls is not None and tls.get("peers"):
             tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
-                                  stop_after_unknown=bool(tls.get("stop_after_unknown")))
+                                  stop_after_unknown=bool(tls.get("stop_after_unknown")), box=box)
         for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):
             if job is None:
                 continue
@@ -232,7 +313,5 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
                 doc[key] = {"error": str(exc)}
                 continue
             if key == "crl":
-                body["purge"] = purge
+                body = {"purge": purge, **body}
             doc[key] = {"script": script, "schema": 1, **body}
-    doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
-    return doc

@@ -7,19 +7,28 @@ sample, so a later sample finds what an earlier one cached) and its ChainEngine 
 in parallel (one thread each, like the script's runspace pool); samples of one peer one after another.
 Results are translated to what ``SslStream`` reports on Windows: ``SslProtocols`` names,
 ``X509ChainStatusFlags`` names, ``SslPolicyErrors`` text and .NET exception messages.
+
+``host_audit``'s time box (``probe_all(box=...)``), as ``_ps1/_tls.ps1`` does it: a sample that would start after the
+box ended, or ended after it, is cut (the box's text, later samples skipped); the connect and the handshake's socket
+waits last at most until the box ends (on Windows the connect's ``Task.Wait`` is shortened and the socket is closed
+when the box ends); a peer still running then is abandoned with its finished samples and ``cut_samples``' rest.
+The box's cancel event ends the abandoned sample's modelled retrieval waits; its result and cache writes are dropped.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import ssl
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
 from tests.lab.winhttp import resolve
 from tests.twin import revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
+
+if TYPE_CHECKING:
+    from tests.twin.scripts.host_audit import TimeBox
 
 NAME = "tls_probe"
 SCHEMAS = {1}
@@ -96,19 +105,36 @@ SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chai
 UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
 
 
+def cut_samples(done: list[dict[str, Any]], samples: int, stop_after_unknown: bool, box: TimeBox) -> list[dict]:
+    """``Complete-CrlfixCut``: a peer abandoned at the time box keeps its finished samples; the first one that did not
+    finish gets the box's text (unless the peer had already stopped), the rest are skipped."""
+    out = list(done)
+    stopped = any(s.get("error") == box.text or s.get("skipped") for s in out)
+    stopped = stopped or (stop_after_unknown and any(UNKNOWN.intersection(s["chain_status"]) for s in out))
+    while len(out) < samples:
+        out.append(dict(SKIPPED) if stopped else box.cut_sample())
+        stopped = True
+    return out
+
+
 def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
-                stop_after_unknown: bool = False) -> dict:
+                stop_after_unknown: bool = False, box: TimeBox | None = None,
+                out: list[dict[str, Any]] | None = None) -> dict:
     world = revocation.world()
     host, port = peer["host"], peer["port"]
     sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
     max_version = None if ctx.state.os_build >= revocation.TLS13_MIN_BUILD else ssl.TLSVersion.TLSv1_2
     address = resolve(host, world.names)
-    out: list[dict[str, Any]] = []
+    out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
     stopped = False
     for _sample in range(samples):
         if stopped:
             out.append(dict(SKIPPED))
+            continue
+        if box is not None and box.expired():
+            out.append(box.cut_sample())
+            stopped = True
             continue
         cache = revocation.load_cache(ctx.state)
         before = {url: dict(entry) for url, entry in cache.items()}
@@ -121,26 +147,46 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             cache=cache,
             per_url_timeout=per_url,
             total_timeout=per_chain,
-            connect_timeout=timeout,
+            connect_timeout=timeout if box is None else min(timeout, box.remaining()),
             policy=world.policy,
-            cancel=revocation.SHUTDOWN,
+            cancel=box.cancel if box is not None else revocation.SHUTDOWN,
             check_revocation=check,
             max_version=max_version,
         )
+        if box is not None and box.expired():
+            out.append(box.cut_sample())  # ended after the box: the script had abandoned it
+            stopped = True
+            continue
         revocation.merge_cache(ctx.state, before, cache)
         out.append(_translate(raw, address, port))
         stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
     return {"host": host, "port": port, "sni": sni, "samples": out}
 
 
-def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False) -> dict[str, Any]:
-    """The document body for ``args``; host_audit passes ``stop_after_unknown``."""
+def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False,
+              box: TimeBox | None = None) -> dict[str, Any]:
+    """The document body for ``args``; host_audit passes ``stop_after_unknown`` and its time box."""
     peers, samples, timeout, check = _validate(args)
     if not peers:
         return {"results": []}
-    with ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe") as pool:
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown) for peer in peers]
-        return {"results": [f.result() for f in futures]}
+    pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
+    try:
+        outs: list[list[dict[str, Any]]] = [[] for _ in peers]
+        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out)
+                   for peer, out in zip(peers, outs, strict=True)]
+        if box is None:
+            return {"results": [f.result() for f in futures]}
+        wait(futures, timeout=box.remaining())
+        results = []
+        for peer, future, out in zip(peers, futures, outs, strict=True):
+            if future.done():
+                results.append(future.result())
+            else:
+                results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
+                                "samples": cut_samples(list(out), samples, stop_after_unknown, box)})
+        return {"results": results}
+    finally:
+        pool.shutdown(wait=box is None)
 
 
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:

@@ -102,6 +102,8 @@ def test_a_correct_host_costs_one_command_in_audit_and_fix(monkeypatch, check_mo
     assert (record["status"], record["commands"], host.writes) == ("compliant", 1, [])
     assert record["checks"]["before"]["passed"] is True and record["reason"] is None
     assert host.audits[0].cert_options is not None and host.audits[0].peers
+    # Only the audit cuts its measurement at the time box; the fix's first measurement is the rollback baseline.
+    assert host.audits[0].time_box_ms == (2000 if check_mode else None)
 
 
 def test_the_audit_of_a_host_that_needs_a_change_is_one_command_and_predicts_the_write(monkeypatch) -> None:
