@@ -83,27 +83,32 @@ class FixCrlOptions:
 
 @dataclasses.dataclass(frozen=True)
 class Inventory:
-    """What the plan needs from the inventory: this host, its groups, every group's members, ansible_host."""
+    """What the plan needs from the inventory: this host, its groups, the peer groups' members, ansible_host.
+
+    ``hostvars`` is Ansible's lazy ``HostVars``: reading one host's variables templates all of them, so only
+    the few peers a host probes are ever looked up (reading every member's would cost O(fleet) per host).
+    """
 
     hostname: str
     group_names: tuple[str, ...]
     groups: t.Mapping[str, t.Sequence[str]]
-    ansible_hosts: t.Mapping[str, str]
+    hostvars: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_task_vars(cls, task_vars: t.Mapping[str, t.Any], wanted_groups: t.Iterable[str]) -> Inventory:
+        wanted = set(wanted_groups)
         groups = {name: list(members) for name, members in (task_vars.get("groups") or {}).items()
-                  if name in set(wanted_groups)}
-        hostvars = task_vars.get("hostvars") or {}
-        addresses = {}
-        for members in groups.values():
-            for member in members:
-                try:
-                    addresses[member] = str(hostvars[member].get("ansible_host", member))
-                except (KeyError, TypeError):
-                    addresses[member] = member
+                  if name in wanted}
         return cls(hostname=str(task_vars.get("inventory_hostname", "")),
-                   group_names=tuple(task_vars.get("group_names") or ()), groups=groups, ansible_hosts=addresses)
+                   group_names=tuple(task_vars.get("group_names") or ()), groups=groups,
+                   hostvars=task_vars.get("hostvars") or {})
+
+    def ansible_host(self, name: str) -> str:
+        """The peer's ``ansible_host``, or its inventory name when it has none."""
+        try:
+            return str(self.hostvars[name].get("ansible_host", name))
+        except (KeyError, TypeError, AttributeError):
+            return name
 
 
 def peer_group_of(options: FixCrlOptions, inventory: Inventory) -> str | None:
@@ -129,7 +134,7 @@ def derive_peers(options: FixCrlOptions, inventory: Inventory) -> tuple[str | No
         ring = ring[:options.max_peers]
     peers = []
     for peer in ring:
-        address = inventory.ansible_hosts.get(peer, peer) if options.peer_address_from == "ansible_host" else peer
+        address = inventory.ansible_host(peer) if options.peer_address_from == "ansible_host" else peer
         peers.append({"host": address, "port": options.tls_port, "sni": peer})
     return group, peers
 
