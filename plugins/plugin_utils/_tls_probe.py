@@ -143,6 +143,22 @@ def _union(lists: t.Iterable[t.Iterable[str]]) -> list[str]:
     return list(seen)
 
 
+_TIME_BOX_ERROR = "not finished within the audit's time box"
+
+
+def _skip_late_cuts(samples: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
+    """Samples cut by the audit's time box after an earlier sample of the peer finished become skipped."""
+    out, finished = [], False
+    for sample in samples:
+        error = str(sample.get("error") or "")
+        if finished and error.startswith(_TIME_BOX_ERROR):
+            out.append({"skipped": True, "cut_by_time_box": True})
+            continue
+        finished = finished or (not error and not sample.get("skipped") and sample.get("handshake_ms") is not None)
+        out.append(sample)
+    return out
+
+
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
     """Turn one ``tls_probe`` result into the module's per-peer result.
 
@@ -151,15 +167,19 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     handshake nor as a failure, so the peer's verdict is the first sample's ``revocation_unknown``.
 
     A sample ``host_audit``'s time box cut off (``error`` "not finished within the audit's time box of <n> ms",
-    the samples after it skipped) is a failed sample, so the peer's verdict is ``error`` and ``errors`` names the
-    time box. Not ``revocation_unknown``: that verdict reports flags CryptoAPI set on a finished chain, and nobody
-    saw this chain finish; the handshake may as well have been waiting on a silent peer. The CRL results of the
-    same command say whether the revocation endpoints answered.
+    the samples after it skipped) is a failed sample when it is the peer's first, so the peer's verdict is
+    ``error`` and ``errors`` names the time box. A later sample cut off after an earlier one finished counts as
+    skipped: it started late, so being cut says nothing about its speed, and the finished samples judge the peer
+    (a slow-but-passing peer is not failed by the audit's box). A cut first sample is not ``revocation_unknown``:
+    that verdict reports flags CryptoAPI set on a finished chain, and nobody saw this chain finish; the handshake
+    may as well have been waiting on a silent peer. The CRL results of the same command say whether the
+    revocation endpoints answered.
     """
     samples = host.get("samples")
     if not isinstance(samples, list):
         raise HostScriptError(f"tls_probe: the result for {peer.display} has no samples list")
     samples = [s if isinstance(s, dict) else {"error": f"malformed sample {s!r}"} for s in samples]
+    samples = _skip_late_cuts(samples)
     handshake = [s.get("handshake_ms") if not s.get("error") else None for s in samples]
     errors = [f"sample {i + 1}: {s['error']}" for i, s in enumerate(samples) if s.get("error")]
     if not samples:
