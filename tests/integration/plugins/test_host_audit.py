@@ -205,9 +205,9 @@ def test_a_time_box_ends_the_wait_of_a_host_without_a_proxy(lab, pair) -> None:
 def test_a_healthy_host_finishes_inside_a_time_box_as_without_one(lab, pair) -> None:
     prober, peer = pair
     set_proxy(lab, prober, lab.proxy)
-    boxed, _ = _audit(lab, prober, _request(lab, peer, time_box_ms=20000))
+    boxed, _boxed_metrics = _audit(lab, prober, _request(lab, peer, time_box_ms=20000))
     assert boxed["time_box_ms"] == 20000 and boxed["time_box_hit"] is False
-    plain, _ = _audit(lab, prober, _request(lab, peer))
+    plain, _plain_metrics = _audit(lab, prober, _request(lab, peer))
     assert plain["time_box_ms"] is None and plain["time_box_hit"] is False
     for result in (boxed, plain):
         assert result["crl"]["all_usable"] is True, result["crl"]["results"]

@@ -171,7 +171,7 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
         return {"results": []}
     pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
     try:
-        outs: list[list[dict[str, Any]]] = [[] for _ in peers]
+        outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
         futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out)
                    for peer, out in zip(peers, outs, strict=True)]
         if box is None:

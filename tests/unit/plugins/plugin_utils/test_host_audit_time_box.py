@@ -21,7 +21,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import PS1_DIR
 from tests.twin.scripts.host_audit import TimeBox
 from tests.twin.scripts.tls_probe import SKIPPED, cut_samples
-from tests.unit.plugins.plugin_utils.test_host_audit import (
+from tests.unit.plugins.plugin_utils.test_host_audit import (  # pylint: disable=unused-import
     GOOD_SAMPLE,
     SKIPPED_SAMPLE,
     UNKNOWN_SAMPLE,
