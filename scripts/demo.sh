@@ -39,7 +39,7 @@ digest() {
 import json, sys
 report = json.load(open(sys.argv[1]))
 t, w = report["totals"], report["worst_handshake"]
-fmt = lambda x: "n/a" if x is None else f"{x['ms']:g} ms ({x['host']})"
+fmt = lambda x: "n/a" if x is None else f"{'over ' if x.get('at_least') else ''}{x['ms']:g} ms ({x['host']})"
 print(f"{t['hosts']} hosts: {t['compliant']} compliant, {t['would_change']} would change, {t['changed']} changed, "
       f"{t['rolled_back']} rolled back, {t['failed']} failed, {t['unreachable']} unreachable; "
       + (f"worst handshake now {fmt(w['before'])}" if report["run"]["check_mode"]

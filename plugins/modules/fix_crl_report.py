@@ -151,7 +151,8 @@ totals:
 worst_handshake:
   description:
     - Slowest TLS handshake over the fleet C(before) the run changed anything and C(after) it, each
-      C({ms, host, phase}) or null when nothing was measured.
+      C({ms, host, phase, at_least}) or null when nothing was measured.
+    - C(at_least) is true when that handshake did not finish within the audit's time box; it took at least C(ms).
   returned: always
   type: dict
 problems:

@@ -54,9 +54,12 @@ def _tls_text(tls: t.Mapping[str, t.Any] | None, max_handshake_ms: int) -> str:
         return "TLS probe failed: " + _first_line(tls.get("msg"))
     results = tls.get("results") or []
     passing = sum(1 for r in results if r.get("verdict") == "pass")
-    worst = tls.get("worst_ms")
-    text = (f"TLS: {passing}/{len(results)} peers pass, worst handshake "
-            f"{f'{worst} ms' if worst is not None else 'n/a'} (limit {max_handshake_ms} ms)")
+    worst, unfinished = tls.get("worst_ms"), tls.get("unfinished_ms")
+    if unfinished is not None and (worst is None or worst < unfinished):
+        shown = f"over {unfinished} ms (cut by the audit's time box)"
+    else:
+        shown = f"{worst} ms" if worst is not None else "n/a"
+    text = f"TLS: {passing}/{len(results)} peers pass, worst handshake {shown} (limit {max_handshake_ms} ms)"
     bad = next((r for r in results if r.get("verdict") != "pass"), None)
     if bad is not None:
         errors = bad.get("errors") or []

@@ -17,7 +17,7 @@ RECORD_SCHEMA = 1
 FAILING_STATUSES = ("rolled_back", "failed", "unreachable")
 _CRL_KEYS = ("results", "summary", "all_reachable", "all_usable", "purged", "purge_skipped_check_mode",
              "checked_at", "msg")
-_TLS_KEYS = ("results", "summary", "all_pass", "worst_ms", "max_handshake_ms", "msg")
+_TLS_KEYS = ("results", "summary", "all_pass", "worst_ms", "unfinished_ms", "max_handshake_ms", "msg")
 _CERT_KEYS = ("subject", "thumbprint", "store", "not_after", "days_remaining", "has_private_key", "chain_complete",
               "flags")
 _FLAGS = ("expired", "expiring_soon", "ldap_only", "no_endpoints", "chain_incomplete")

@@ -170,16 +170,26 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
     }
 
 
-def _worst(hosts: list[dict[str, t.Any]], phases: tuple[str, ...]) -> dict[str, t.Any] | None:
-    """The slowest handshake over the fleet, taking per host the first phase of ``phases`` it has."""
+def worst_handshake(hosts: t.Sequence[t.Mapping[str, t.Any]], phases: tuple[str, ...]) -> dict[str, t.Any] | None:
+    """The slowest handshake over the fleet, taking per host the first phase of ``phases`` it has.
+
+    ``at_least`` is true when it is a handshake the audit's time box cut (host_audit's ``unfinished_ms``): it took
+    at least that long, so a broken host is not reported with the fastest handshake that happened to finish.
+    """
     best: dict[str, t.Any] | None = None
     for host in hosts:
+        probes = _as_dict(host.get("probes"))
         for phase in phases:
-            worst = measurement_worst_ms(host["probes"].get(phase))
+            measurement = probes.get(phase)
+            worst = measurement_worst_ms(measurement)
+            unfinished = _number(_as_dict(measurement).get("unfinished_ms"))
+            at_least = unfinished is not None and (worst is None or unfinished > worst)
+            if at_least:
+                worst = unfinished
             if worst is None:
                 continue
             if best is None or worst > best["ms"]:
-                best = {"ms": worst, "host": host["host"], "phase": phase}
+                best = {"ms": worst, "host": host["host"], "phase": phase, "at_least": at_least}
             break
     return best
 
@@ -242,9 +252,9 @@ def build_report(
         "totals": totals,
         "worst_handshake": {
             # "before": what the host looked like when the run found it (baseline, or the only measurement).
-            "before": _worst(entries, ("before",)),
+            "before": worst_handshake(entries, ("before",)),
             # "after": what the run left behind (after rollback beats after beats an unchanged host's only one).
-            "after": _worst(entries, ("after_rollback", "after", "before")),
+            "after": worst_handshake(entries, ("after_rollback", "after", "before")),
         },
         # Hosts per certificate finding: what no proxy setting fixes and someone should look at.
         "findings": findings,
@@ -255,6 +265,8 @@ def build_report(
 def _format_worst(worst: dict[str, t.Any] | None) -> str:
     if worst is None:
         return "n/a"
+    if worst.get("at_least"):
+        return f"over {worst['ms']:g} ms ({worst['host']}: cut by the audit's time box)"
     return f"{worst['ms']:g} ms ({worst['host']})"
 
 
@@ -389,5 +401,6 @@ __all__ = [
     "plain",
     "stats_data",
     "summary_lines",
+    "worst_handshake",
     "write_report",
 ]

@@ -26,7 +26,7 @@ import typing as t
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
     REPORT_SCHEMA,
     STATUSES,
-    measurement_worst_ms,
+    worst_handshake,
 )
 
 REPORT_KIND = "crlfix.windows.fix_crl_report"
@@ -64,21 +64,6 @@ def _check_report(report: t.Any, where: str) -> None:
             raise ReportMergeError(f"{where}.hosts[{index}].host: expected a host name, got {host!r:.120}")
         if host.get("status") not in STATUSES:
             raise ReportMergeError(f"{where}.hosts[{index}].status: {host.get('status')!r} is not one of {STATUSES}")
-
-
-def _worst(hosts: list[dict[str, t.Any]], phases: tuple[str, ...]) -> dict[str, t.Any] | None:
-    """The slowest handshake over the hosts, per host the first phase of ``phases`` it has (as _fleet_report)."""
-    best: dict[str, t.Any] | None = None
-    for host in hosts:
-        probes = host.get("probes") if isinstance(host.get("probes"), t.Mapping) else {}
-        for phase in phases:
-            worst = measurement_worst_ms(probes.get(phase))
-            if worst is None:
-                continue
-            if best is None or worst > best["ms"]:
-                best = {"ms": worst, "host": host["host"], "phase": phase}
-            break
-    return best
 
 
 def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
@@ -168,8 +153,8 @@ def merge_reports(
         },
         "totals": compute_totals(hosts),
         "worst_handshake": {
-            "before": _worst(hosts, ("before",)),
-            "after": _worst(hosts, ("after_rollback", "after", "before")),
+            "before": worst_handshake(hosts, ("before",)),
+            "after": worst_handshake(hosts, ("after_rollback", "after", "before")),
         },
         "hosts": hosts,
         "sources": sources,

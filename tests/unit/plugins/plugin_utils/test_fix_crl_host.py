@@ -211,3 +211,12 @@ def test_only_the_chosen_peers_variables_are_read() -> None:
     assert hostvars.reads == ["fe011", "fe012", "fe013"]  # not the 400 members: each read templates a host
     with pytest.raises(ValueError, match="endpoint_requirement: must be one of reachable, usable, got 'fast'"):
         FixCrlOptions.from_args({"endpoint_requirement": "fast"})
+
+
+def test_a_handshake_cut_by_the_time_box_is_reported_as_over_the_box_not_as_the_fastest() -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_judge import judge_phase
+    cut = {**tls(False), "worst_ms": 40, "unfinished_ms": 2000}
+    summary = judge_phase(None, cut, requirement="reachable", max_handshake_ms=1000)["summary"]
+    assert "worst handshake over 2000 ms (cut by the audit's time box) (limit 1000 ms)" in summary
+    whole = judge_phase(None, {**tls(True), "unfinished_ms": None}, requirement="reachable", max_handshake_ms=1000)
+    assert "worst handshake 40 ms (limit 1000 ms)" in whole["summary"]

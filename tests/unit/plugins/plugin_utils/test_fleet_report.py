@@ -10,11 +10,13 @@ import pytest
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _fleet_report
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
     FleetReportError,
+    _format_worst,
     build_report,
     make_fleet_report,
     measurement_worst_ms,
     plain,
     summary_lines,
+    worst_handshake,
     write_report,
 )
 
@@ -84,9 +86,19 @@ def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_
 def test_worst_handshake_before_is_what_the_run_found_and_after_is_what_it_left() -> None:
     report = build_report(HOSTS, FLEET, check_mode=False, run_id="r1", moment=MOMENT)
     # fe03 was slowest before (15020); after: fe03's rollback measurement (15030) beats its "after" (900).
-    assert report["worst_handshake"]["before"] == {"ms": 15020, "host": "lync-fe03.lab.test", "phase": "before"}
+    assert report["worst_handshake"]["before"] == {"ms": 15020, "host": "lync-fe03.lab.test", "phase": "before",
+                                                  "at_least": False}
     assert report["worst_handshake"]["after"] == {"ms": 15030, "host": "lync-fe03.lab.test",
-                                                  "phase": "after_rollback"}
+                                                  "phase": "after_rollback", "at_least": False}
+
+
+def test_a_handshake_the_audits_time_box_cut_is_the_worst_at_least_the_box() -> None:
+    fast = {"host": "fe01", "probes": {"before": {"worst_ms": 117, "unfinished_ms": None}}}
+    cut = {"host": "fe02", "probes": {"before": {"worst_ms": None, "unfinished_ms": 2000, "results": []}}}
+    worst = worst_handshake([fast, cut], ("before",))
+    assert worst == {"ms": 2000, "host": "fe02", "phase": "before", "at_least": True}
+    assert _format_worst(worst) == "over 2000 ms (fe02: cut by the audit's time box)"
+    assert worst_handshake([fast], ("before",))["at_least"] is False
 
 
 def test_endpoint_status_is_the_latest_measurement_and_probes_keep_every_phase() -> None:
