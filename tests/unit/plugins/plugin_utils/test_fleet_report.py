@@ -86,10 +86,9 @@ def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_
 def test_worst_handshake_before_is_what_the_run_found_and_after_is_what_it_left() -> None:
     report = build_report(HOSTS, FLEET, check_mode=False, run_id="r1", moment=MOMENT)
     # fe03 was slowest before (15020); after: fe03's rollback measurement (15030) beats its "after" (900).
-    assert report["worst_handshake"]["before"] == {"ms": 15020, "host": "lync-fe03.lab.test", "phase": "before",
-                                                  "at_least": False}
-    assert report["worst_handshake"]["after"] == {"ms": 15030, "host": "lync-fe03.lab.test",
-                                                  "phase": "after_rollback", "at_least": False}
+    before = {"ms": 15020, "host": "lync-fe03.lab.test", "phase": "before", "at_least": False}
+    after = {"ms": 15030, "host": "lync-fe03.lab.test", "phase": "after_rollback", "at_least": False}
+    assert report["worst_handshake"] == {"before": before, "after": after}
 
 
 def test_a_handshake_the_audits_time_box_cut_is_the_worst_at_least_the_box() -> None:
