@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import typing as t
 
+from jinja2 import Environment
+from jinja2.filters import do_truncate
+
 # Gateway errors are the proxy's own answers: they prove the host reached a proxy, not the CRL server.
 _GATEWAY_STATUSES = (502, 503, 504)
+_JINJA = Environment(autoescape=False)  # reasons are plain text, never HTML
 
 
 def truncate(text: t.Any, length: int) -> str:
-    """Jinja's ``truncate`` (word boundary, ``...``, leeway 5), so reasons read as they always have."""
-    text = str(text)
-    if len(text) <= length + 5:
-        return text
-    cut = text[:length - 3]
-    if " " in cut:
-        cut = cut.rsplit(" ", 1)[0]
-    return cut + "..."
+    """Jinja's own ``truncate`` filter (word boundary, ``...``, leeway 5), so reasons read as they always have."""
+    return do_truncate(_JINJA, str(text), length, leeway=5)
 
 
 def _first_line(message: t.Any) -> str:

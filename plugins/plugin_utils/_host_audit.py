@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import re
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import (
@@ -45,7 +44,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
     HostScriptError,
     check_sub_document,
+    is_time_box_error,
     run_host_script,
+    time_box_error,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, interpret_document
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
@@ -60,18 +61,6 @@ if t.TYPE_CHECKING:
 SCRIPT = "host_audit"
 MAX_BYTES_LIMIT = 64 * 1024 * 1024
 MAX_TIME_BOX_MS = 600000
-# The host's text, optionally as interpret_peer lists it in a peer's errors ("sample 2: <text>").
-_TIME_BOX_ERROR = re.compile(r"^(?:sample [0-9]+: )?not finished within the audit's time box of [0-9]+ ms$")
-
-
-def time_box_error(time_box_ms: int) -> str:
-    """The error text the host gives a CRL URL or TLS sample its time box cut off (exactly; host-scripts.md)."""
-    return f"not finished within the audit's time box of {time_box_ms} ms"
-
-
-def is_time_box_error(text: t.Any) -> bool:
-    """True for an error text produced by a time box (in a CRL result's ``error`` or a peer's ``errors`` entry)."""
-    return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,6 +9,7 @@ shared ``_common.ps1`` in front of it and prints exactly one JSON document
 from __future__ import annotations
 
 import json
+import re
 import typing as t
 from pathlib import Path
 
@@ -39,6 +40,21 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "tls_probe": ("_tls",),
     "host_audit": ("_crl", "_tls", "_der"),
 }
+
+
+# The text a host script gives a CRL URL or TLS sample its time box cut off (host_audit; host-scripts.md),
+# optionally as interpret_peer lists it in a peer's errors ("sample 2: <text>").
+_TIME_BOX_ERROR = re.compile(r"^(?:sample [0-9]+: )?not finished within the audit's time box of [0-9]+ ms$")
+
+
+def time_box_error(time_box_ms: int) -> str:
+    """The error text the host gives a CRL URL or TLS sample its time box cut off (exactly; host-scripts.md)."""
+    return f"not finished within the audit's time box of {time_box_ms} ms"
+
+
+def is_time_box_error(text: t.Any) -> bool:
+    """True for an error text produced by a time box (in a CRL result's ``error`` or a peer's ``errors`` entry)."""
+    return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
 
 
 class HostScriptError(Exception):
@@ -144,4 +160,4 @@ def run_host_script(
 
 
 __all__ = ["HostScriptError", "PS1_DIR", "SCRIPT_FRAGMENTS", "SUPPORTED_SCHEMAS", "build_host_script",
-           "check_sub_document", "parse_host_document", "run_host_script"]
+           "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script", "time_box_error"]

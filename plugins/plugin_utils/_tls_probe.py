@@ -39,7 +39,11 @@ from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats impo
     latency_verdict,
     summarize,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError, run_host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+    HostScriptError,
+    is_time_box_error,
+    run_host_script,
+)
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
@@ -143,15 +147,12 @@ def _union(lists: t.Iterable[t.Iterable[str]]) -> list[str]:
     return list(seen)
 
 
-_TIME_BOX_ERROR = "not finished within the audit's time box"
-
-
 def _skip_late_cuts(samples: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     """Samples cut by the audit's time box after an earlier sample of the peer finished become skipped."""
     out, finished = [], False
     for sample in samples:
-        error = str(sample.get("error") or "")
-        if finished and error.startswith(_TIME_BOX_ERROR):
+        error = sample.get("error")
+        if finished and is_time_box_error(error):
             out.append({"skipped": True, "cut_by_time_box": True})
             continue
         finished = finished or (not error and not sample.get("skipped") and sample.get("handshake_ms") is not None)

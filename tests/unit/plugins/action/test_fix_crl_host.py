@@ -44,6 +44,16 @@ def test_every_role_variable_is_an_option_of_the_one_task_with_the_same_type_and
     assert ROLE_TASK[0]["register"] == "fix_crl_record"
 
 
+def test_the_options_dataclass_has_the_module_defaults() -> None:
+    # FixCrlOptions' own defaults serve direct callers and tests; they must not drift from the task's.
+    import dataclasses
+
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions
+    for field in dataclasses.fields(FixCrlOptions):
+        default = fix_crl_host.ActionModule.ARGUMENT_SPEC[field.name].get("default")
+        assert field.default == (tuple(default) if isinstance(default, list) else default), field.name
+
+
 def test_role_defaults_are_the_module_defaults() -> None:
     for name, value in ROLE_DEFAULTS.items():
         assert fix_crl_host.ActionModule.ARGUMENT_SPEC[name.removeprefix("fix_crl_")].get("default") == value, name

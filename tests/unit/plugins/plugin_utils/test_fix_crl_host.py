@@ -18,9 +18,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils import _fix_crl_hos
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import parse_state
+from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64
 
-DIRECT_B64 = "GAAAAAAAAAABAAAAAAAAAAAAAAA="
-PROXY_B64 = "GAAAAAMAAAADAAAAFgAAAHByb3h5LmNvbnRvc28uY29tOjgwODAVAAAAPGxvY2FsPjsqLmNvbnRvc28uY29t"
 PROXY = "proxy.contoso.com:8080"
 BYPASS = ["<local>", "*.contoso.com"]
 URL = "http://crl.public-ca.test/issuing-ca.crl"

@@ -22,11 +22,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy impo
 )
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
-
-DIRECT_B64 = "GAAAAAAAAAABAAAAAAAAAAAAAAA="
-PROXY_B64 = "GAAAAAMAAAADAAAAFgAAAHByb3h5LmNvbnRvc28uY29tOjgwODAVAAAAPGxvY2FsPjsqLmNvbnRvc28uY29t"
-WANT = {"state": "present", "proxy": "proxy.contoso.com:8080", "bypass": ["<local>", "*.contoso.com"],
-        "views": ["native", "wow6432"]}
+from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64, WANT
 
 
 @pytest.fixture
