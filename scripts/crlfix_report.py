@@ -37,12 +37,12 @@ def _make_collection_importable() -> None:
 
 _make_collection_importable()
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic  # noqa: E402
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import (  # noqa: E402
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic  # noqa: E402
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import (  # noqa: E402
     ReportHtmlError,
     render_report_html,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_merge import (  # noqa: E402
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import (  # noqa: E402
     ReportMergeError,
     merge_reports,
 )

@@ -7,12 +7,13 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import cryptography_missing_message
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase, ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT_MS,
     run_crl_retrieval_check,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 
 
 class ActionModule(CrlfixActionBase):

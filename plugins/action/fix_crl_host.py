@@ -7,9 +7,9 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_host import run_fix_crl_host
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions, Inventory
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_record import FAILING_STATUSES
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import FAILING_STATUSES
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_fix_crl_host
 
 _LIST = {"type": "list", "elements": "str"}
 

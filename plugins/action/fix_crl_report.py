@@ -10,8 +10,8 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import FleetReportError, make_fleet_report
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import write_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import FleetReportError, make_fleet_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import write_report_html
 
 ARGUMENT_SPEC: dict[str, t.Any] = {
     "hosts": {"type": "list", "elements": "str", "required": True},

@@ -10,17 +10,9 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError, ReturnResult
 
 display = Display()
-
-
-class ReturnResult(Exception):
-    """An expected failure raised deep in a helper, carrying the fields of the task result."""
-
-    def __init__(self, msg: str, **result: t.Any) -> None:
-        super().__init__(msg)
-        self.result = result
 
 
 class CrlfixActionBase(ActionBase):
@@ -80,4 +72,4 @@ class CrlfixActionBase(ActionBase):
         return result
 
 
-__all__ = ["CrlfixActionBase", "ReturnResult"]
+__all__ = ["CrlfixActionBase"]

@@ -35,8 +35,8 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     eku_oid,
     iso_utc,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
     HostScriptError,
     run_host_script,

@@ -38,7 +38,8 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     iso_utc,
     load_certificate,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError, run_host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 
 if HAS_CRYPTOGRAPHY:
     from cryptography.hazmat.primitives.serialization import pkcs7

@@ -39,7 +39,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats impo
     latency_verdict,
     summarize,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     HostScriptError,
     is_time_box_error,
     run_host_script,

@@ -54,8 +54,8 @@ from ansible_collections.crlfix.windows.plugins.module_utils._winhttp_settings i
     next_counter,
     parse_winhttp_settings,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import run_host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase

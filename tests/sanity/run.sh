@@ -23,6 +23,6 @@ cp "$top/tests/sanity/get_pip_shim.py" "$HOME/.ansible/test/cache/get_pip_${pip_
 cd "$dest"
 # Skipped, with reasons:
 #   pslint: needs PowerShell (pwsh) and PSScriptAnalyzer, which this platform cannot have; every .ps1 is
-#           parse-checked by tests/unit/plugins/plugin_utils/test_ps1_syntax.py with tree-sitter-powershell.
+#           parse-checked by tests/unit/plugins/plugin_utils/_host/test_ps1_syntax.py with tree-sitter-powershell.
 "$top/.venv/bin/ansible-test" sanity --venv --python 3.11 --color no \
   --skip-test pslint "$@"

@@ -29,8 +29,8 @@ import ansible_runner
 import pytest
 import yaml
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import render_report_html
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_merge import merge_reports
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import render_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import merge_reports
 
 pytestmark = pytest.mark.lab
 

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     HostAuditRequest,
     run_host_audit,
     time_box_error,

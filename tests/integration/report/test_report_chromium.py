@@ -15,7 +15,7 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import STATUS_COLOURS, render_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import STATUS_COLOURS, render_report_html
 from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, sample_report
 
 CHROMIUM = "/usr/bin/chromium"

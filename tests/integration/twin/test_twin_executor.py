@@ -160,7 +160,7 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     """The seam wraps its bootstrap in Ansible's preserve_rc lines; the twin must still read stdin."""
     from ansible.plugins.loader import shell_loader
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import STDIN_BOOTSTRAP
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import STDIN_BOOTSTRAP
 
     shell = shell_loader.get("powershell")
     argv = shell._encode_script(STDIN_BOOTSTRAP, as_list=True, strict_mode=False, preserve_rc=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from ansible.plugins.loader import shell_loader
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     manage_winhttp_proxy,
     state_from_raw,

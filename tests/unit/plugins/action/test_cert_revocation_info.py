@@ -11,11 +11,11 @@ from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import cert_revocation_info
 from ansible_collections.crlfix.windows.plugins.modules import cert_revocation_info as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import ARGUMENT_SPEC, empty_result
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.plugin_utils.test_quote import unquote
+from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
 DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)

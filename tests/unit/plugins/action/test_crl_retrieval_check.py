@@ -11,7 +11,7 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import crl_retrieval_check
 from ansible_collections.crlfix.windows.plugins.modules import crl_retrieval_check as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact

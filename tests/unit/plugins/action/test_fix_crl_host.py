@@ -10,7 +10,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.action import fix_crl_host
 from ansible_collections.crlfix.windows.plugins.modules import fix_crl_host as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation
 
@@ -48,7 +48,7 @@ def test_the_options_dataclass_has_the_module_defaults() -> None:
     # FixCrlOptions' own defaults serve direct callers and tests; they must not drift from the task's.
     import dataclasses
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
     for field in dataclasses.fields(FixCrlOptions):
         default = fix_crl_host.ActionModule.ARGUMENT_SPEC[field.name].get("default")
         assert field.default == (tuple(default) if isinstance(default, list) else default), field.name

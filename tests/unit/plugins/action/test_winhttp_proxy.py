@@ -11,7 +11,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import PROXY_ARGUMENT_SPEC
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.docs import resolved_documentation

@@ -10,7 +10,7 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy_info as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import INFO_ARGUMENT_SPEC
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost

@@ -11,17 +11,17 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.loader import shell_loader
 
 from ansible_collections.crlfix.windows.plugins.module_utils import _cryptography_dep
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     empty_result,
     gather_cert_revocation_info,
     summarise_inventory,
     validate_options,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import CMD_LINE_LIMIT
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import CMD_LINE_LIMIT
 from tests.unit.plugins import pki_factory as pf
-from tests.unit.plugins.plugin_utils.test_quote import unquote
+from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
 DEFAULTS = {"stores": ["My"], "chain_stores": ["CA", "Root"], "thumbprints": None, "subject": None, "ekus": None,
             "expiry_warning_days": 30, "include_winhttp": False}

@@ -17,7 +17,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     run_crl_retrieval_check,
     validate_url,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import PS1_DIR, HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document, make_bodies
 

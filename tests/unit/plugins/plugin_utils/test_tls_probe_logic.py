@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import PS1_DIR, HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
     Peer,
     PeerError,

@@ -12,8 +12,8 @@ import json
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     current_from_args,
     gather_winhttp_proxy_info,

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import ProxyValueError
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import build_host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import build_host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     ViewValue,
     decode_advproxy,
@@ -321,7 +321,7 @@ def test_typical_apply_is_one_command(views: list[str]) -> None:
     # so the seam sends it on stdin: still one remote command, plus one WinRS Send.
     from ansible.plugins.loader import shell_loader
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils import _pwsh_exec
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _powershell as _pwsh_exec
 
     class Connection:
         _shell = shell_loader.get("powershell")

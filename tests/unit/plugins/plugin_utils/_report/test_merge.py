@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import build_report
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_merge import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import (
     ReportMergeError,
     compute_totals,
     merge_reports,

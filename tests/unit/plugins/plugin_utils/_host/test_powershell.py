@@ -9,7 +9,7 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.loader import shell_loader
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _pwsh_exec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _powershell as _pwsh_exec
 
 
 class FakeConnection:

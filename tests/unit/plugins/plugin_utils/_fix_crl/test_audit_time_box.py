@@ -11,17 +11,17 @@ import typing as t
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     MAX_TIME_BOX_MS,
     host_args,
     is_time_box_error,
     time_box_error,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import PS1_DIR
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests.twin.scripts.host_audit import TimeBox
 from tests.twin.scripts.tls_probe import SKIPPED, cut_samples
-from tests.unit.plugins.plugin_utils.test_host_audit import (  # pylint: disable=unused-import
+from tests.unit.plugins.plugin_utils._fix_crl.test_audit import (  # pylint: disable=unused-import
     GOOD_SAMPLE,
     SKIPPED_SAMPLE,
     UNKNOWN_SAMPLE,

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import (
     REPORT_SCHEMA,
     STATUSES,
     worst_handshake,

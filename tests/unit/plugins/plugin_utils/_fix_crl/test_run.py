@@ -1,4 +1,4 @@
-"""plugin_utils/_fix_crl_host.py: one host's run, its remote command budget, and the record it leaves.
+"""plugin_utils/_fix_crl/_run.py: one host's run, its remote command budget, and the record it leaves.
 
 The two remote steps (``run_host_audit`` and ``manage_winhttp_proxy``) are replaced by fakes that answer like
 the real helpers (their own unit tests replay host output); what is tested here is the order of the steps,
@@ -14,9 +14,9 @@ import typing as t
 import pytest
 from ansible.errors import AnsibleConnectionFailure
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _fix_crl_host
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import FixCrlOptions, Inventory
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import parse_state
 from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64
 
@@ -185,7 +185,7 @@ def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> 
 
 
 def test_peers_are_the_next_members_of_the_sorted_group() -> None:
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import derive_peers
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import derive_peers
     group, peers = derive_peers(FixCrlOptions(max_peers=1), INVENTORY)
     assert group == "lync_servers" and peers == [{"host": "fe02", "port": 5061, "sni": "fe02"}]
     _group, ring = derive_peers(FixCrlOptions(max_peers=0), Inventory("fe03", ("lync_servers",), INVENTORY.groups))
@@ -193,7 +193,7 @@ def test_peers_are_the_next_members_of_the_sorted_group() -> None:
 
 
 def test_only_the_chosen_peers_variables_are_read() -> None:
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import derive_peers
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import derive_peers
 
     class CountingHostVars(dict):
         reads: list[str] = []
@@ -213,7 +213,7 @@ def test_only_the_chosen_peers_variables_are_read() -> None:
 
 
 def test_a_handshake_cut_by_the_time_box_is_reported_as_over_the_box_not_as_the_fastest() -> None:
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_judge import judge_phase
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase
     cut = {**tls(False), "worst_ms": 40, "unfinished_ms": 2000}
     summary = judge_phase(None, cut, requirement="reachable", max_handshake_ms=1000)["summary"]
     assert "worst handshake over 2000 ms (cut by the audit's time box) (limit 1000 ms)" in summary

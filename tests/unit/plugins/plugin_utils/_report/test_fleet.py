@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _fleet_report
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report import _fleet as _fleet_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import (
     FleetReportError,
     _format_worst,
     build_report,

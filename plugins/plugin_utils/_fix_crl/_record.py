@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_judge import truncate
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import truncate
 
 RECORD_SCHEMA = 1
 FAILING_STATUSES = ("rolled_back", "failed", "unreachable")

@@ -41,7 +41,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     build_result,
     normalize_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     HostScriptError,
     check_sub_document,
     is_time_box_error,

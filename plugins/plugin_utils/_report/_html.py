@@ -17,8 +17,8 @@ import math
 import os
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fleet_report import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import (
     REPORT_SCHEMA,
     STATUSES,
     measurement_worst_ms,

@@ -21,7 +21,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation im
     summarise_inventory,
     validate_options,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import PS1_DIR
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests.lab import pki as lab_pki
 from tests.twin.scripts import host_audit as mirror
 from tests.unit.plugins import pki_factory as pf

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report_html import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import (
     CHART_HOST_LIMIT,
     STATUS_COLOURS,
     ReportHtmlError,

@@ -1,4 +1,4 @@
-"""run_host_audit (plugin_utils/_host_audit.py): host_audit documents replayed at the run_powershell seam.
+"""run_host_audit (plugin_utils/_fix_crl/_audit.py): host_audit documents replayed at the run_powershell seam.
 
 The fake host answers host_audit the way the script does: the winhttp_state and cert_inventory documents, a
 crl_fetch document for the URLs it extracted with the twin's mirror of the script's DER walk (plus the extra
@@ -18,7 +18,6 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import MissingCryptographyError
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_audit, _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     summarise_inventory,
     validate_options,
@@ -27,12 +26,14 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     Endpoint,
     run_crl_retrieval_check,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit as _host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     HostAuditRequest,
     host_args,
     run_host_audit,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer, run_tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     gather_winhttp_proxy_info,
@@ -42,8 +43,8 @@ from tests.twin.scripts import host_audit as mirror
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.fixtures.verify.seam import compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import make_bodies
+from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 from tests.unit.plugins.plugin_utils.test_cert_revocation import WINHTTP_BODY
-from tests.unit.plugins.plugin_utils.test_quote import unquote
 
 NOW = datetime.datetime(2026, 11, 26, 4, 0, 0, tzinfo=datetime.UTC)
 PEER = parse_peer("lab-fe02.lab.test:5061", field="peers[0]")

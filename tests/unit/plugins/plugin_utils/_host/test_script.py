@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     HostScriptError,
     build_host_script,
     parse_host_document,
     run_host_script,
 )
-from tests.unit.plugins.plugin_utils.test_quote import unquote
+from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
 
 @pytest.fixture

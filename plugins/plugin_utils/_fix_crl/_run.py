@@ -19,27 +19,26 @@ import typing as t
 
 from ansible.errors import AnsibleConnectionFailure
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
     DEFAULT_MAX_BYTES,
     normalize_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_judge import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAuditRequest, run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
     compare_before_after,
     judge_phase,
     keep_decision,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_plan import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
     FixCrlOptions,
     Inventory,
     derive_peers,
     describe_before,
     make_plan,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl_record import HostRun, make_record
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_audit import HostAuditRequest, run_host_audit
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRun, make_record
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError, ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy, state_from_raw
 

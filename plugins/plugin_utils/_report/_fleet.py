@@ -16,7 +16,7 @@ import json
 import os
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._atomic_file import write_text_atomic
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
 
 REPORT_SCHEMA = 1
 RECORD_SCHEMA = 1

@@ -9,7 +9,7 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host_script import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     PS1_DIR,
     SCRIPT_SCHEMA,
     build_host_script,

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _atomic_file
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report import _atomic_file
 
 
 def test_writes_utf8_with_mode(tmp_path) -> None:

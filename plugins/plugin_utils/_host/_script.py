@@ -1,7 +1,7 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """Build, run and check the collection's host scripts (docs/dev/host-scripts.md).
 
-A host script is ``plugins/plugin_utils/_ps1/<name>.ps1``; it runs with the
+A host script is ``plugins/plugin_utils/_host/_ps1/<name>.ps1``; it runs with the
 shared ``_common.ps1`` in front of it and prints exactly one JSON document
 ``{"script": <name>, "schema": <int>, ...}``.
 """
@@ -13,8 +13,9 @@ import re
 import typing as t
 from pathlib import Path
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._pwsh_exec import run_powershell
-from ansible_collections.crlfix.windows.plugins.plugin_utils._quote import quote_pwsh_literal
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._quote import quote_pwsh_literal
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
@@ -55,24 +56,6 @@ def time_box_error(time_box_ms: int) -> str:
 def is_time_box_error(text: t.Any) -> bool:
     """True for an error text produced by a time box (in a CRL result's ``error`` or a peer's ``errors`` entry)."""
     return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
-
-
-class HostScriptError(Exception):
-    """A host script did not produce a document we can trust.
-
-    Carries the raw ``rc``/``stdout``/``stderr`` so the task result can show
-    exactly what the host said.
-    """
-
-    def __init__(self, message: str, *, rc: int | None = None, stdout: str = "", stderr: str = "") -> None:
-        super().__init__(message)
-        self.rc = rc
-        self.stdout = stdout
-        self.stderr = stderr
-
-    def result_fields(self) -> dict[str, t.Any]:
-        """The fields a failed task result carries besides ``msg``."""
-        return {"rc": self.rc, "stdout": self.stdout, "stderr": self.stderr}
 
 
 def _read_ps1(name: str) -> str:
@@ -159,5 +142,5 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["HostScriptError", "PS1_DIR", "SCRIPT_FRAGMENTS", "SUPPORTED_SCHEMAS", "build_host_script",
+__all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SUPPORTED_SCHEMAS", "build_host_script",
            "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script", "time_box_error"]
