@@ -1,7 +1,7 @@
 """``winhttp_apply`` schema 2 (compare and swap) in the twin, directly and under the real controller code.
 
 The twin's command layer runs without the network: the first tests send host scripts the way
-test_twin_executor.py does; the last ones hand ``manage_winhttp_proxy`` a connection whose ``exec_command``
+test_executor.py does; the last ones hand ``manage_winhttp_proxy`` a connection whose ``exec_command``
 is the twin's executor, so the seam, the stdin fallback and the twin's CAS run together. Every assertion on
 what was (not) written reads the state file on disk, not a document.
 """
