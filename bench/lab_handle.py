@@ -1,7 +1,8 @@
-"""One benchmark lab: started on a free loopback subnet in its own directory, reset between runs, stopped.
+"""One benchmark lab: started at a free place of the bench range in its own directory, reset between runs, stopped.
 
-Uses `scripts/lab.py` for up/down (so the lab is exactly the documented one) and the lab's control channel
-(`tests.twin.fleet.control`) for metrics and reloads. Resetting restores every twin's state file from the copy
+Uses `scripts/lab.py` for up/down (so the lab is exactly the documented one), the lab allocator
+(`tests/lab/fleet/addresses.py`, range "bench") for its place and the lab's control channel
+(`tests.lab.fleet.process.control`) for metrics and reloads. Resetting restores every twin's state file from the copy
 taken right after `up` and reloads it, which is seconds even at 500 hosts (a restart would re-issue every
 certificate).
 """
@@ -10,33 +11,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from tests.lab import crl_server
-from tests.twin import fleet
+from tests.lab.fleet import addresses
+from tests.lab.fleet.process import control
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# 127.0.1-2.x is `make lab-up`'s, 127.0.200-250.x the pytest labs': the benchmark stays between them.
-SUBNET_FIRST, SUBNET_LAST = 100, 190
-HOSTS_PER_SUBNET = 254
-
-
-def free_subnet(hosts: int, first: int = SUBNET_FIRST, last: int = SUBNET_LAST) -> int:
-    """A third octet K such that 127.0.K.1 .. 127.0.K+n-1.1 port 5985 are all free (a lab of ``hosts`` spans n)."""
-    span = (hosts + HOSTS_PER_SUBNET - 1) // HOSTS_PER_SUBNET
-    for subnet in range(first, last - span + 2):
-        try:
-            for k in range(subnet, subnet + span):
-                with socket.socket() as probe:
-                    probe.bind((f"127.0.{k}.1", 5985))
-        except OSError:
-            continue
-        return subnet
-    raise RuntimeError(f"no {span} free loopback subnets between 127.0.{first}.x and 127.0.{last}.x")
 
 
 class BenchLab:
@@ -59,7 +43,7 @@ class BenchLab:
         return done.stdout
 
     def up(self) -> None:
-        self.subnet = free_subnet(self.hosts)
+        self.subnet = addresses.allocate("bench", self.hosts).subnet
         self.up_output = self._lab("up", "--hosts", str(self.hosts), "--seed", str(self.seed),
                                    "--subnet", str(self.subnet), "--crl-minutes", "120")
         pristine = self.lab_dir / "hosts.pristine"
@@ -76,14 +60,14 @@ class BenchLab:
         return [h["name"] for h in self.fleet_doc()["hosts"]]
 
     def metrics(self) -> dict[str, Any]:
-        return fleet.control(self.lab_dir, "GET", "/metrics", timeout=120)
+        return control(self.lab_dir, "GET", "/metrics", timeout=120)
 
     def reset(self) -> None:
         """Every twin back to its seeded state (proxy values, URL cache); CRL server faults cleared."""
         crl_server.clear_faults(self.lab_dir)
         for path in sorted((self.lab_dir / "hosts.pristine").glob("*.json")):
             shutil.copyfile(path, self.lab_dir / "hosts" / path.name)
-            fleet.control(self.lab_dir, "POST", f"/twins/{path.stem}/reload")
+            control(self.lab_dir, "POST", f"/twins/{path.stem}/reload")
 
     def set_hang(self, seconds: float) -> None:
         crl_server.set_fault(self.lab_dir, "hang", "*", hang_seconds=seconds)

@@ -1,15 +1,18 @@
 """Start, stop and inspect the loopback fleet of Windows twins and its revocation world.
 
     lab.py up [--hosts N] [--seed S] [--subnet K] [--lab-dir DIR] [--crl-minutes M] [--squid-port P] [--crl-net N]
-        build states + inventory, publish CRLs (NextUpdate M minutes, default 10), start the CRL server
-        (127.0.9.80-82:80 for build/lab, else 127.9.<N>.80-82 with a free or the given N), squid (127.0.0.1:3128
-        for build/lab, else a free or the given port) and the lab server
+        build states + inventory, publish CRLs (NextUpdate M minutes, default 10), start the CRL server, squid
+        and the lab server. build/lab is the documented lab: twins from 127.0.1.1 (127.0.K.1 with --subnet),
+        squid 127.0.0.1:3128, the CRL server on 127.0.9.80-82:80. Any other lab dir is a second lab beside it:
+        it takes a free place (twins 127.0.K.x, squid 31000+K, CRL server 127.9.K.80-82) unless --subnet names
+        one; --squid-port and --crl-net (127.9.N.80-82) override those two parts.
     lab.py down [--lab-dir DIR]          stop exactly the lab server, squid and CRL server `up` started (by PID)
     lab.py metrics [--lab-dir DIR]       write and print build/lab/metrics.json
     lab.py publish [--crl-minutes M] [--past]   re-sign the CRLs; --past: NextUpdate already M minutes ago
 
-`up` on a lab dir whose processes still run stops them first (no leak), then starts fresh seeded states.
-The inventory is build/lab/inventory.yml; see docs/lab.md and tests/twin/README.md.
+`up` on a lab dir whose processes still run stops them first (no leak), then starts fresh seeded states. It
+refuses, naming the address, when one it needs is taken, and leaves nothing behind when a start fails.
+The inventory is build/lab/inventory.yml; see docs/lab.md and tests/lab/README.md.
 """
 
 from __future__ import annotations
@@ -18,57 +21,46 @@ import argparse
 import datetime as dt
 import json
 import sys
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.twin import fleet  # noqa: E402 - needs the repo root on sys.path
+from tests.lab.fleet import LabError, launcher, plan, process  # noqa: E402 - needs the repo root on sys.path
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     lab_dir: Path = args.lab_dir
-    lab_dir.mkdir(parents=True, exist_ok=True)
-    old = fleet.running_pid(lab_dir)
+    old, world = launcher.stop_previous(lab_dir)
     if old is not None:
-        print(f"lab: a lab server is already running (pid {old}); stopping it first")
-        fleet.stop_server(lab_dir)
-    for name in fleet.stop_world(lab_dir):
+        print(f"lab: a lab server was already running (pid {old}); stopped it first")
+    for name in world:
         print(f"lab: stopped the previous {name}")
-    began = time.monotonic()
-    # The default lab (build/lab) is the documented one: squid 127.0.0.1:3128, CRL server 127.0.9.80-82. Any
-    # other lab dir is a second lab beside it: unless told otherwise it takes a free port and a free triple.
-    is_default = lab_dir == fleet.DEFAULT_LAB_DIR.resolve()
-    squid_port = args.squid_port or (fleet.SQUID_PORT if is_default else fleet.free_port())
-    crl_net = args.crl_net if args.crl_net is not None else (None if is_default else fleet.free_crl_net())
-    crl_addresses = None if crl_net is None else fleet.crl_addresses_for(crl_net)
-    doc = fleet.build_lab(
-        lab_dir, args.hosts, seed=args.seed, subnet=args.subnet, squid_port=squid_port, crl_addresses=crl_addresses
-    )
-    built = time.monotonic() - began
-    world = fleet.start_world(lab_dir, next_update=dt.timedelta(minutes=args.crl_minutes))
-    try:
-        pid, ready = fleet.start_server(lab_dir)
-    except fleet.LabError:
-        fleet.stop_world(lab_dir)
-        raise
+    options = {"seed": args.seed, "next_update": dt.timedelta(minutes=args.crl_minutes)}
+    place = launcher.place_for(lab_dir, subnet=args.subnet, squid_port=args.squid_port, crl_net=args.crl_net)
+    if place is None:
+        started = launcher.up_anywhere(
+            lab_dir, args.hosts, "lab", squid_port=args.squid_port, crl_net=args.crl_net, **options
+        )
+    else:
+        started = launcher.up(lab_dir, args.hosts, place, **options)
+    hosts, revocation = started.fleet["hosts"], started.fleet["revocation"]
     print(
-        f"lab: {len(doc['hosts'])} twins up (pid {pid}); files built in {built:.1f}s, listeners ready in "
-        f"{ready:.1f}s; RSS {fleet.rss_kib(pid) // 1024} MiB"
+        f"lab: {len(hosts)} twins up on {hosts[0]['address']}-{hosts[-1]['address']} (pid {started.pid}); files "
+        f"built in {started.built_seconds:.1f}s, listeners ready in {started.ready_seconds:.1f}s; "
+        f"RSS {process.rss_kib(started.pid) // 1024} MiB"
     )
     print(
-        f"lab: squid {world['proxy']} (pid {world['squid_pid']}), CRL server on "
-        f"{', '.join(sorted(doc['revocation']['names'].values()))}:80 (pid {world['crl_server_pid']}), "
-        f"CRLs valid for {args.crl_minutes} min; TLS port {fleet.TLS_PORT} on every twin"
+        f"lab: squid {started.world['proxy']} (pid {started.world['squid_pid']}), CRL server on "
+        f"{', '.join(sorted(revocation['names'].values()))}:80 (pid {started.world['crl_server_pid']}), "
+        f"CRLs valid for {args.crl_minutes} min; TLS port {revocation['tls_port']} on every twin"
     )
-    print(f"lab: inventory {lab_dir / 'inventory.yml'}; store certificates from {doc['store_certificates']}")
+    print(f"lab: inventory {lab_dir / 'inventory.yml'}")
     return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    stopped = fleet.stop_server(args.lab_dir)
-    world = fleet.stop_world(args.lab_dir)
+    stopped, world = launcher.down(args.lab_dir)
     if stopped:
         print(f"lab: stopped; metrics in {args.lab_dir / 'metrics.json'}")
     else:
@@ -80,8 +72,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_metrics(args: argparse.Namespace) -> int:
     try:
-        doc = fleet.control(args.lab_dir, "GET", "/metrics")
-    except (fleet.LabError, OSError) as exc:
+        doc = process.control(args.lab_dir, "GET", "/metrics")
+    except (LabError, OSError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(doc["totals"], indent=1))
@@ -103,16 +95,17 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lab-dir", type=Path, default=fleet.DEFAULT_LAB_DIR)
+    parser.add_argument("--lab-dir", type=Path, default=launcher.DEFAULT_LAB_DIR)
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start N twins, the CRL server and squid")
     up.add_argument("--hosts", type=int, default=12)
-    up.add_argument("--seed", type=int, default=fleet.DEFAULT_SEED)
-    up.add_argument("--subnet", type=int, default=1, help="third octet of the first address (127.0.<subnet>.1)")
+    up.add_argument("--seed", type=int, default=plan.DEFAULT_SEED)
+    up.add_argument("--subnet", type=int, choices=range(1, 256), metavar="1-255",
+                    help="third octet of the first twin address, 127.0.<subnet>.1 (build/lab: 1; else a free one)")
     up.add_argument("--crl-minutes", type=_positive, default=10, help="NextUpdate of the published CRLs")
-    up.add_argument("--squid-port", type=int, help="squid's port on 127.0.0.1 (build/lab: 3128; else a free one)")
+    up.add_argument("--squid-port", type=int, help="squid's port on 127.0.0.1 (build/lab: 3128; else 31000+K)")
     up.add_argument("--crl-net", type=int, choices=range(1, 255), metavar="1-254",
-                    help="CRL server on 127.9.<N>.80-82 (build/lab: 127.0.9.80-82; else a free N)")
+                    help="CRL server on 127.9.<N>.80-82 (build/lab: 127.0.9.80-82; else 127.9.K.80-82)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the lab").set_defaults(func=cmd_down)
     sub.add_parser("metrics", help="dump per-host counters").set_defaults(func=cmd_metrics)
@@ -124,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args.lab_dir = args.lab_dir.resolve()
     try:
         return args.func(args)
-    except (fleet.LabError, ValueError) as exc:
+    except (LabError, ValueError) as exc:
         print(f"lab: {exc}", file=sys.stderr)
         return 1
 

@@ -3,49 +3,31 @@
     lab_helper.py slot                 JSON {subnet, squid_port, crl_net}: a place on loopback no other lab uses
     lab_helper.py views LAB_DIR        JSON {host: {view: {proxy, bypass}}} decoded from the twins' state files
 
-A molecule lab sits beside a `make lab-up` lab and pytest's labs (tests/integration/conftest.py does the same
-search), so each of its listeners is chosen free. The views are decoded with the twin's own WinHttpSettings
-decoder (tests/twin/winhttp_value.py), independent of the collection's parser.
+A molecule lab sits beside a `make lab-up` lab, benchmarks and pytest's labs: its place comes from the lab
+allocator's "molecule" range (tests/lab/fleet/addresses.py), which no other kind of lab draws from. The views
+are decoded with the twin's own WinHttpSettings decoder (tests/twin/winhttp_value.py), independent of the
+collection's parser.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import random
-import socket
 import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT))
 
-from tests.lab import crl_server  # noqa: E402 - needs the repo root on sys.path
-from tests.twin import fleet, winhttp_value  # noqa: E402
+from tests.lab.fleet import addresses  # noqa: E402 - needs the repo root on sys.path
+from tests.twin import winhttp_value  # noqa: E402
+
+HOSTS = 4  # create.yml's lab
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _free_crl_net() -> int:
-    rng = random.Random(os.getpid())
-    for n in rng.sample(range(1, 255), 60):
-        try:
-            for last in (80, 81, 82):
-                with socket.socket() as sock:
-                    sock.bind((f"127.9.{n}.{last}", crl_server.DEFAULT_PORT))
-        except OSError:
-            continue
-        return n
-    raise SystemExit("lab_helper: no free 127.9.<n>.80-82:80 for the CRL server")
-
-
-def slot() -> dict[str, int]:
-    return {"subnet": fleet.free_subnet(100, 149), "squid_port": _free_port(), "crl_net": _free_crl_net()}
+def slot() -> dict[str, int | None]:
+    place = addresses.allocate("molecule", HOSTS)
+    return {"subnet": place.subnet, "squid_port": place.squid_port, "crl_net": place.crl_net}
 
 
 def views(lab_dir: Path) -> dict[str, dict[str, dict[str, str] | None]]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.fleet import plan
 from tests.lab.pki import CRL_HOST
-from tests.twin import fleet
 
 from .plugins._adhoc import http_profile_hosts, set_proxy
 
@@ -65,7 +65,7 @@ def hosts(lab):
     set_proxy(lab, prober, None)  # the seed: no WinHTTP proxy, empty URL cache
     lab.clear_crl_faults()
     yield prober, peer
-    lab.publish_crls(fleet.CRL_NEXT_UPDATE)
+    lab.publish_crls(plan.CRL_NEXT_UPDATE)
     lab.reset_state(prober)
 
 
@@ -76,7 +76,7 @@ def test_seed_slow_without_proxy_fast_with_it_and_refetched_after_next_update(la
     # 1. No proxy: CryptoAPI cannot fetch the CRL; the handshake waits for the retrieval timeout.
     before = _probe(lab, tmp_path, "1-no-proxy", prober, peer, samples=1)
     assert before["verdict"] == "revocation_unknown", before
-    assert before["min_ms"] >= fleet.LAB_URL_TIMEOUT_MS  # the host's own measurement
+    assert before["min_ms"] >= plan.LAB_URL_TIMEOUT_MS  # the host's own measurement
     assert not _crl_fetches(lab, mark)  # nothing reached squid: direct connections are dropped
 
     # 2. winhttp_proxy sets the lab's squid; the same probe fetches the CRL once, then serves it from cache.
@@ -84,7 +84,7 @@ def test_seed_slow_without_proxy_fast_with_it_and_refetched_after_next_update(la
     next_update = dt.datetime.now(dt.UTC) + SHORT_NEXT_UPDATE
     after = _probe(lab, tmp_path, "2-proxy", prober, peer, samples=2, set_proxy=True)
     assert after["verdict"] == "pass", after
-    assert after["chain_status"] == [] and after["max_ms"] < fleet.LAB_URL_TIMEOUT_MS
+    assert after["chain_status"] == [] and after["max_ms"] < plan.LAB_URL_TIMEOUT_MS
     assert len(_crl_fetches(lab, mark)) == 1  # sample 2 used CryptoAPI's URL cache
     cached = {e["url"]: e for e in lab.state(prober)["url_cache"]}
     assert ISSUING_CRL in cached
@@ -92,7 +92,7 @@ def test_seed_slow_without_proxy_fast_with_it_and_refetched_after_next_update(la
     # 3. Once NextUpdate has passed the cached CRL is no longer used: the next probe fetches it again.
     mark = len(lab.squid().access_log_lines())
     time.sleep(max(0.0, (next_update - dt.datetime.now(dt.UTC)).total_seconds()) + 1)
-    lab.publish_crls(fleet.CRL_NEXT_UPDATE)  # the CA has published its next CRL
+    lab.publish_crls(plan.CRL_NEXT_UPDATE)  # the CA has published its next CRL
     again = _probe(lab, tmp_path, "3-after-next-update", prober, peer, samples=1)
     assert again["verdict"] == "pass", again
     assert len(_crl_fetches(lab, mark)) == 1, lab.squid().access_log_lines()[mark:]

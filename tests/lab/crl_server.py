@@ -188,7 +188,7 @@ class CrlServer:
 
 
 def pid_file(lab_dir: Path) -> Path:
-    return _server_dir(lab_dir) / "crl-server.pid"
+    return Path(lab_dir) / "crl-server" / "crl-server.pid"  # no mkdir: stopping must not create the folder
 
 
 def _wait_listening(address: str, port: int, timeout: float) -> bool:

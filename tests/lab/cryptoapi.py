@@ -22,6 +22,7 @@ import base64
 import datetime as dt
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -158,24 +159,14 @@ def retrieve(
     return http_get(url, proxy=proxy, names=names, timeout=timeout, policy=policy, cancel=cancel)
 
 
-def retrieval_report(
-    url: str,
-    *,
-    proxy: WinHttpProxy,
-    names: dict[str, str],
-    timeout: float = DEFAULT_URL_TIMEOUT,
-    policy: OutboundPolicy | None = None,
-    cancel: threading.Event | None = None,
-    now: dt.datetime | None = None,
-    cache: dict | None = None,
-) -> dict:
-    """``retrieve`` plus what ``certutil -urlfetch`` would tell about the body, as JSON-able data.
+def retrieval_report(url: str, *, now: dt.datetime | None = None, cache: dict | None = None, **retrieval: Any) -> dict:
+    """``retrieve`` (``retrieval``: its keywords) plus what ``certutil -urlfetch`` tells about the body, as JSON.
 
     Adds ``parsed`` (a CRL or certificate came back), ``kind``, ``this_update``, ``next_update``,
     ``crl_number``, ``stale`` (NextUpdate already passed; None when nothing parsed) and drops ``content``.
     A parsed body is stored in ``cache`` when one is given (a wire retrieval refreshes the URL cache).
     """
-    result = retrieve(url, proxy=proxy, names=names, timeout=timeout, policy=policy, cancel=cancel)
+    result = retrieve(url, **retrieval)
     content = result.pop("content")
     info = describe_content(content) if result["http_status"] == 200 else describe_content(b"")
     info.pop("issuer")

@@ -115,6 +115,34 @@ def _aia(ca_issuers: str, ocsp: str | None) -> x509.AuthorityInformationAccess:
     return x509.AuthorityInformationAccess(descs)
 
 
+def _ca_name(common_name: str) -> x509.Name:
+    organization = x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lab Public CA")
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name), organization])
+
+
+def _ca_certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    now: dt.datetime,
+    lifetime: dt.timedelta,
+    path_length: int | None,
+) -> x509.CertificateBuilder:
+    """A CA certificate (root or issuing) up to the extensions only an issued CA has."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now + lifetime)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    )
+
+
 class LabCA:
     """The root and issuing CA of one lab directory (created on first use, then loaded)."""
 
@@ -132,44 +160,13 @@ class LabCA:
     def _create(self) -> None:
         now = _utcnow()
         root_key, issuing_key = _new_key(), _new_key()
-        root_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, ROOT_CN),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lab Public CA"),
-            ]
-        )
-        issuing_name = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COMMON_NAME, ISSUING_CN),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Lab Public CA"),
-            ]
-        )
-        ca_usage = x509.KeyUsage(True, False, False, False, False, True, True, False, False)
+        root_name, issuing_name = _ca_name(ROOT_CN), _ca_name(ISSUING_CN)
         root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-        root = (
-            x509.CertificateBuilder()
-            .subject_name(root_name)
-            .issuer_name(root_name)
-            .public_key(root_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(ca_usage, critical=True)
-            .add_extension(root_ski, critical=False)
-            .sign(root_key, hashes.SHA256())
+        root = _ca_certificate(root_name, root_name, root_key, now, dt.timedelta(days=3650), None).sign(
+            root_key, hashes.SHA256()
         )
         issuing = (
-            x509.CertificateBuilder()
-            .subject_name(issuing_name)
-            .issuer_name(root_name)
-            .public_key(issuing_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now + dt.timedelta(days=1825))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(ca_usage, critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()), critical=False)
+            _ca_certificate(issuing_name, root_name, issuing_key, now, dt.timedelta(days=1825), 0)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), critical=False)
             .add_extension(_cdp(ROOT_CRL_URL), critical=False)
             .add_extension(_aia(ROOT_CERT_URL, None), critical=False)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,4 +127,5 @@ class Twin:
 
 def _cannot_listen(address: str, port: int, exc: OSError) -> OSError:
     # asyncio's text names a tuple; the lab's launcher shows this one line to whoever started the lab.
-    return OSError(exc.errno, f"cannot listen on {address}:{port}: {exc.strerror or exc}")
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return OSError(exc.errno, f"cannot listen on {address}:{port}: {reason}")

@@ -1,8 +1,9 @@
 """The lab's revocation world as the twins see it: names, outbound policy, and each host's CryptoAPI settings.
 
-One lab process hosts every twin, so the world (name map, intranet, lab directory) is process-wide and set once
-by ``lab_server`` from ``fleet.json``'s ``revocation`` section (``configure``). What differs per host lives in
-its state file and is read here on every use, so a test that edits the state sees the effect at once:
+One lab process hosts every twin, so the world (name map, intranet, lab directory) is process-wide and set
+once by the lab server (``tests/lab/fleet/server.py``, from its ``fleet.json``) through ``configure``. What
+differs per host lives in its state file and is read here on every use, so a test that edits the state sees
+the effect at once:
 
 - the WinHTTP proxy and bypass list: the **native** registry view. CryptoAPI in a 64-bit process (every
   Windows service that checks revocation: Lync, IIS/Exchange, LSASS for Schannel) reads the 64-bit key;
@@ -19,13 +20,12 @@ its state file and is read here on every use, so a test that edits the state see
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.lab.winhttp import DEFAULT_INTRANET, OutboundPolicy, WinHttpProxy
+from tests.lab.winhttp import OutboundPolicy, WinHttpProxy
 from tests.twin import winhttp_value
 from tests.twin.state import HostState
 
@@ -47,16 +47,6 @@ class World:
     names: dict[str, str] = field(default_factory=dict)
     policy: OutboundPolicy = field(default_factory=OutboundPolicy)
     tls_port: int | None = None
-
-    @classmethod
-    def from_fleet(cls, fleet: dict[str, Any]) -> World:
-        """``fleet.json``'s ``revocation`` section plus the twins' own FQDNs -> addresses."""
-        section = fleet.get("revocation") or {}
-        names = {h["name"].lower(): h["address"] for h in fleet.get("hosts", [])}
-        names.update({k.lower(): v for k, v in (section.get("names") or {}).items()})
-        intranet = tuple(ipaddress.ip_network(n) for n in section.get("intranet", [])) or DEFAULT_INTRANET
-        lab_dir = section.get("lab_dir")
-        return cls(Path(lab_dir) if lab_dir else None, names, OutboundPolicy(intranet), section.get("tls_port"))
 
 
 _WORLD = World()

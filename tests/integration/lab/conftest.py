@@ -1,32 +1,24 @@
 """Fixtures for the revocation-world tests: one lab directory, CRL server and squid per pytest worker.
 
-The CRL server gets a free 127.9.<n>.80-82 triple and squid a free port, so parallel workers, parallel runs
-and a lab started by ``make lab-up`` (127.0.9.80-82:80, 127.0.0.1:3128) never collide. 127.9.0.0/16 is
+The CRL server and squid take a free place of the pytest range (``tests/lab/fleet/addresses.py``: 127.9.K.80-82
+and 127.0.0.1:31000+K), so parallel workers, parallel runs and every other lab never collide. 127.9.0.0/16 is
 outside the modelled intranet, like the lab's 127.0.9.x: a direct connection there is dropped.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import random
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.lab import crl_server, pki
+from tests.lab.fleet import addresses
 from tests.lab.squid import Squid
 
 HOSTS = ["fe01.contoso.test", "fe02.contoso.test", "edge-delta.contoso.test", "edge-ldaponly.contoso.test"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -41,19 +33,15 @@ def lab_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def crl_http(lab_dir: Path) -> crl_server.CrlServer:
-    """The CRL server on 127.9.<n>.80-82:80, <n> random and retried until free (several runs may share a box)."""
-    rng = random.Random(os.getpid())
-    for _attempt in range(20):
-        n = rng.randrange(1, 255)
-        addresses = {pki.CRL_HOST: f"127.9.{n}.80", pki.AIA_HOST: f"127.9.{n}.81", pki.OCSP_HOST: f"127.9.{n}.82"}
-        try:
-            server = crl_server.CrlServer(lab_dir, addresses, port=80).start()
-            break
-        except RuntimeError:
-            continue
-    else:
-        raise RuntimeError("no free 127.9.<n>.80-82:80 triple for the test CRL server")
+def place() -> addresses.Place:
+    """Where this worker's CRL server and squid live (no twins: ``hosts=0``)."""
+    return addresses.allocate("pytest", 0)
+
+
+@pytest.fixture(scope="session")
+def crl_http(lab_dir: Path, place: addresses.Place) -> crl_server.CrlServer:
+    """The CRL server on this worker's 127.9.<K>.80-82:80."""
+    server = crl_server.CrlServer(lab_dir, dict(zip(pki.PUBLIC_NAMES, place.crl_addresses, strict=True))).start()
     yield server
     server.stop()
 
@@ -64,9 +52,9 @@ def lab_addresses(crl_http) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def squid(lab_dir: Path, lab_addresses: dict[str, str]) -> Squid:
+def squid(lab_dir: Path, lab_addresses: dict[str, str], place: addresses.Place) -> Squid:
     """A real squid; fails (never skips) with the install hint when squid is missing."""
-    proxy = Squid(lab_dir, port=_free_port(), hosts=lab_addresses)
+    proxy = Squid(lab_dir, port=place.squid_port, hosts=lab_addresses)
     proxy.start()
     yield proxy
     proxy.stop()
@@ -88,4 +76,4 @@ def stores(lab_dir: Path) -> dict:
 @pytest.fixture()
 def free_port() -> int:
     """A loopback port where nothing listens (for a proxy that is down)."""
-    return _free_port()
+    return addresses.unused_port()

@@ -1,22 +1,26 @@
-"""`scripts/lab.py up/down/metrics`: no leaked processes, exact-PID stop, metrics on demand and at down."""
+"""`scripts/lab.py up/down/metrics` as an admin runs it: no leaked process, exact-PID stop, metrics on demand and
+at down; a second lab beside the first takes addresses of its own, a taken address is named, and a start that
+fails leaves neither processes nor an inventory behind."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.twin import fleet
+from tests.lab.fleet import addresses, launcher
+from tests.lab.fleet.addresses import AddressInUse
+from tests.lab.fleet.process import REPO_ROOT, SERVER_MODULE, answers
 
 pytestmark = pytest.mark.lab
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def lab_cli(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,30 +34,50 @@ def lab_cli(lab_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def server_pids(lab_dir: Path) -> list[int]:
+def processes_of(lab_dir: Path, module: str = "") -> list[int]:
+    """PIDs whose command line names ``lab_dir`` (lab server, CRL server, squid), optionally also ``module``."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
-            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if fleet.SERVER_MODULE.encode() in cmdline and str(lab_dir).encode() in cmdline:
+        if str(lab_dir).encode() in cmdline and module.encode() in cmdline:
             pids.append(int(proc.name))
     return pids
 
 
+def server_pids(lab_dir: Path) -> list[int]:
+    return processes_of(lab_dir, SERVER_MODULE)
+
+
+def listeners(fleet: dict) -> set[tuple[str, int]]:
+    """Every address:port a lab's fleet document says it listens on."""
+    world = fleet["revocation"]
+    taken = {(world["squid"]["address"], world["squid"]["port"])}
+    taken |= {(address, 80) for address in world["names"].values()}
+    return taken | {(h["address"], port) for h in fleet["hosts"] for port in (h["http_port"], h["https_port"])}
+
+
 @pytest.fixture
-def lifecycle_dir() -> Iterator[Path]:
-    lab_dir = REPO_ROOT / "build" / f"lab-pytest-lifecycle-{os.getpid()}"
-    yield lab_dir
-    fleet.stop_server(lab_dir)
-    shutil.rmtree(lab_dir, ignore_errors=True)
+def lab_dirs() -> Iterator[Callable[[str], Path]]:
+    made: list[Path] = []
+
+    def make(name: str) -> Path:
+        made.append(REPO_ROOT / "build" / f"lab-pytest-{name}-{os.getpid()}")
+        return made[-1]
+
+    yield make
+    for lab_dir in made:
+        launcher.down(lab_dir)
+        shutil.rmtree(lab_dir, ignore_errors=True)
 
 
-def test_up_twice_does_not_leak_and_down_leaves_nothing(lifecycle_dir):
-    subnet = str(fleet.free_subnet(251, 254))
+def test_up_twice_does_not_leak_and_down_leaves_nothing(lab_dirs):
+    lifecycle_dir = lab_dirs("lifecycle")
+    subnet = str(addresses.allocate("pytest", 3).subnet)
     first = lab_cli(lifecycle_dir, "up", "--hosts", "3", "--subnet", subnet)
     assert first.returncode == 0, first.stderr
     assert len(server_pids(lifecycle_dir)) == 1
@@ -79,3 +103,48 @@ def test_up_twice_does_not_leak_and_down_leaves_nothing(lifecycle_dir):
 
     again = lab_cli(lifecycle_dir, "down")
     assert again.returncode == 0 and "no lab server was running" in again.stdout
+
+
+def test_a_second_lab_takes_addresses_of_its_own(lab_dirs):
+    """Two labs in two directories, neither told where to live: both run, on addresses the other does not use."""
+    fleets = []
+    for lab_dir in (lab_dirs("first"), lab_dirs("second")):
+        started = lab_cli(lab_dir, "up", "--hosts", "2")
+        assert started.returncode == 0, started.stderr
+        fleets.append(json.loads((lab_dir / "fleet.json").read_text()))
+    first, second = (listeners(fleet) for fleet in fleets)
+    assert not first & second
+    assert all(answers(address, port) for address, port in first | second)
+    # Neither took the documented lab's place (127.0.1.x, squid 3128, CRL server 127.0.9.x).
+    assert all(fleet["subnet"] in addresses.RANGES["lab"] for fleet in fleets)
+
+
+def test_a_taken_address_is_named_and_nothing_is_left(lab_dirs):
+    lab_dir = lab_dirs("taken")
+    place = addresses.allocate("pytest", 1)
+    address = place.host_address(0)
+    with socket.socket() as holder:
+        holder.bind((address, 5985))
+        holder.listen()
+        refused = lab_cli(lab_dir, "up", "--hosts", "1", "--subnet", str(place.subnet))
+    assert refused.returncode == 1
+    assert f"lab: {address}:5985 is already in use" in refused.stderr
+    assert not (lab_dir / "inventory.yml").exists() and not (lab_dir / "fleet.json").exists()
+    assert processes_of(lab_dir) == []
+
+
+def test_a_start_that_fails_after_the_check_removes_what_it_built(lab_dirs, monkeypatch):
+    """Another process takes an address between the check and the start: the lab server's bind error names it,
+    and what had started (CRL server, squid) is stopped and what was built removed; the logs stay."""
+    lab_dir = lab_dirs("race")
+    place = addresses.allocate("pytest", 1)
+    address = place.host_address(0)
+    monkeypatch.setattr(launcher, "check_free", lambda place, hosts: None)  # checked before the address was taken
+    with socket.socket() as holder:
+        holder.bind((address, 5986))
+        holder.listen()
+        with pytest.raises(AddressInUse, match=re.escape(f"{address}:5986 is already in use")):
+            launcher.up(lab_dir, 1, place)
+    assert sorted(path.name for path in lab_dir.iterdir()) == ["crl-server", "lab-server.log", "squid"]
+    assert "cannot listen on" in (lab_dir / "lab-server.log").read_text()
+    assert processes_of(lab_dir) == []

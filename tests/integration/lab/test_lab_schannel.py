@@ -41,16 +41,14 @@ def _names(lab_addresses: dict) -> dict:
     return {**lab_addresses, "fe02.contoso.test": PEER_ADDRESS}
 
 
+def probe(peer: str, stores: dict, names: dict, proxy: str | None = None, **options) -> dict:
+    """``schannel.probe`` as a host with ``proxy`` (None: direct) and an empty URL cache, unless told otherwise."""
+    options = {"sni": "fe02.contoso.test", "cache": {}, **FAST, **options}
+    return schannel.probe(peer, stores=stores, proxy=WinHttpProxy(proxy), names=names, **options)
+
+
 def test_probe_with_proxy_is_ok(peer, squid, stores, lab_addresses):
-    result = schannel.probe(
-        f"fe02.contoso.test:{peer.port}",
-        sni="fe02.contoso.test",
-        stores=stores,
-        proxy=WinHttpProxy(squid.proxy),
-        names=_names(lab_addresses),
-        cache={},
-        **FAST,
-    )
+    result = probe(f"fe02.contoso.test:{peer.port}", stores, _names(lab_addresses), squid.proxy)
     assert result["error"] is None
     assert (result["chain_status"], result["trust_status"]) == ("ok", [])
     assert result["protocol"] in ("TLSv1.2", "TLSv1.3")
@@ -59,15 +57,7 @@ def test_probe_with_proxy_is_ok(peer, squid, stores, lab_addresses):
 
 
 def test_probe_without_proxy_is_revocation_offline(peer, crl_http, stores, lab_addresses):
-    result = schannel.probe(
-        f"{PEER_ADDRESS}:{peer.port}",
-        sni="fe02.contoso.test",
-        stores=stores,
-        proxy=WinHttpProxy(),
-        names=lab_addresses,
-        cache={},
-        **FAST,
-    )
+    result = probe(f"{PEER_ADDRESS}:{peer.port}", stores, lab_addresses)
     assert result["chain_status"] == "revocation_offline"
     assert "CERT_TRUST_IS_OFFLINE_REVOCATION" in result["trust_status"]
     assert [r["via"] for r in result["revocation"]["retrievals"]][0] == "direct"
@@ -76,74 +66,31 @@ def test_probe_without_proxy_is_revocation_offline(peer, crl_http, stores, lab_a
 def test_probe_uses_the_url_cache(peer, squid, stores, lab_addresses, free_port):
     cache: dict = {}
     names = _names(lab_addresses)
-    schannel.probe(
-        f"fe02.contoso.test:{peer.port}",
-        sni="fe02.contoso.test",
-        stores=stores,
-        proxy=WinHttpProxy(squid.proxy),
-        names=names,
-        cache=cache,
-        **FAST,
-    )
-    again = schannel.probe(
-        f"fe02.contoso.test:{peer.port}",
-        sni="fe02.contoso.test",
-        stores=stores,
-        proxy=WinHttpProxy(f"127.0.0.1:{free_port}"),
-        names=names,
-        cache=cache,
-        **FAST,
-    )
+    probe(f"fe02.contoso.test:{peer.port}", stores, names, squid.proxy, cache=cache)
+    again = probe(f"fe02.contoso.test:{peer.port}", stores, names, f"127.0.0.1:{free_port}", cache=cache)
     assert again["chain_status"] == "ok"
     assert all(r["from_cache"] for r in again["revocation"]["retrievals"])
 
 
 def test_mutual_tls_with_host_certificate(mtls_peer, squid, stores, lab_dir, lab_addresses):
     hosts = lab_dir / "pki" / "hosts"
-    result = schannel.probe(
-        f"{PEER_ADDRESS}:{mtls_peer.port}",
-        sni="fe02.contoso.test",
-        stores=stores,
-        proxy=WinHttpProxy(squid.proxy),
-        names=lab_addresses,
-        cache={},
-        client_cert=(hosts / "fe01.contoso.test.crt", hosts / "fe01.contoso.test.key"),
-        **FAST,
-    )
+    client_cert = (hosts / "fe01.contoso.test.crt", hosts / "fe01.contoso.test.key")
+    result = probe(f"{PEER_ADDRESS}:{mtls_peer.port}", stores, lab_addresses, squid.proxy, client_cert=client_cert)
     assert (result["chain_status"], result["error"]) == ("ok", None)
 
 
 def test_untrusted_root_and_wrong_name(peer, squid, stores, lab_addresses):
-    common = {"proxy": WinHttpProxy(squid.proxy), "names": lab_addresses, "cache": {}, **FAST}
     no_root = {"My": stores["My"], "CA": stores["CA"], "Root": []}
-    result = schannel.probe(f"{PEER_ADDRESS}:{peer.port}", sni="fe02.contoso.test", stores=no_root, **common)
+    result = probe(f"{PEER_ADDRESS}:{peer.port}", no_root, lab_addresses, squid.proxy)
     assert result["chain_status"] == "untrusted" and "verification failed" in result["error"]
-    result = schannel.probe(f"{PEER_ADDRESS}:{peer.port}", sni="other.contoso.test", stores=stores, **common)
+    result = probe(f"{PEER_ADDRESS}:{peer.port}", stores, lab_addresses, squid.proxy, sni="other.contoso.test")
     assert result["chain_status"] == "untrusted"
 
 
 def test_peer_down_and_peer_outside_intranet(stores, lab_addresses, free_port):
-    down = schannel.probe(
-        f"127.0.0.1:{free_port}",
-        sni="x.test",
-        stores=stores,
-        proxy=WinHttpProxy(),
-        names=lab_addresses,
-        cache={},
-        **FAST,
-    )
+    down = probe(f"127.0.0.1:{free_port}", stores, lab_addresses, sni="x.test")
     assert down["chain_status"] is None and "TCP connect" in down["error"]
-    far = schannel.probe(
-        "127.0.9.250:5061",
-        sni="x.test",
-        stores=stores,
-        proxy=WinHttpProxy(),
-        names=lab_addresses,
-        cache={},
-        per_url_timeout=0.5,
-        total_timeout=1,
-        connect_timeout=0.3,
-    )
+    far = probe("127.0.9.250:5061", stores, lab_addresses, sni="x.test", total_timeout=1, connect_timeout=0.3)
     assert far["chain_status"] is None and "ERROR_WINHTTP_TIMEOUT" in far["error"]
 
 

@@ -2,7 +2,7 @@
 
 The handshake is real TLS to the peer twin's listener (its lab-PKI leaf); the prober checks revocation
 through its own CryptoAPI model: its WinHTTP proxy, its URL cache and its retrieval timeouts (the lab's
-3 s per URL / 4 s per chain, tests/twin/fleet.py).
+3 s per URL / 4 s per chain, tests/lab/fleet/plan.py).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.fleet import plan
 from tests.lab.pki import CRL_HOST
-from tests.twin import fleet
 
 from ._adhoc import http_profile_hosts, run_module, set_proxy
 
@@ -66,7 +66,7 @@ def test_without_a_proxy_revocation_is_unknown_and_the_handshake_waits_for_the_t
     assert result["verdict"] == "revocation_unknown", result
     assert {"RevocationStatusUnknown", "OfflineRevocation"} <= set(result["chain_status"])
     # The host measured its own handshake: it includes CryptoAPI's modelled per-URL retrieval timeout.
-    assert result["min_ms"] >= fleet.LAB_URL_TIMEOUT_MS
+    assert result["min_ms"] >= plan.LAB_URL_TIMEOUT_MS
     assert lab.state(prober)["url_cache"] == []  # failures are not cached
 
 

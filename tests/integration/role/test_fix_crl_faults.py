@@ -1,6 +1,6 @@
 """fix_crl when something breaks at an exact point of the run (issue 5, "Faults it must survive").
 
-The faults are the twin's test-only hooks (tests/twin/README.md, "Fault hooks"; not Windows behaviour): a twin
+The faults are the twin's test-only hooks (tests/lab/README.md, "Fault hooks"; not Windows behaviour): a twin
 armed with ``lab.set_fault(name, "winhttp_apply", action)`` runs the apply to its end (the registry write is on
 disk, as on Windows once netsh has completed) and then either dies before the Receive that would return the
 output (``stop``) or first stops the lab's squid (``stop_squid``), so verification runs without a proxy.
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.twin.fleet import LabError
+from tests.lab.fleet import LabError
 
 from ._runs import NO_VERIFICATION, reset_fleet, run_fix_crl, site_proxies
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import LabHandle
+    from tests.lab.fleet.handle import LabHandle
 
 pytestmark = pytest.mark.lab
 

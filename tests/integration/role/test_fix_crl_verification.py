@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
         "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
-# The east site's hosts share squid on 127.0.0.1 (tests/twin/fleet.py SITE_PROXIES).
+# The east site's hosts share squid on 127.0.0.1 (tests/lab/fleet/build.py, site_proxies).
 EAST = "site_east"
 
 

@@ -1,8 +1,9 @@
 """The lab server: ONE asyncio process hosting every twin of the fleet, plus a JSON control channel.
 
-Run by ``scripts/lab.py up`` as ``python -m tests.twin.lab_server --lab-dir build/lab``; reads
-``<lab-dir>/fleet.json`` (written by ``tests.twin.fleet``), starts every twin's listeners, then writes
-``<lab-dir>/lab.json`` (pid, control port). Control channel (HTTP/1.1 + JSON on 127.0.0.1:<control_port>):
+Started by ``process.start_server`` as ``python -m tests.lab.fleet.server --lab-dir build/lab``; reads
+``<lab-dir>/fleet.json`` (written by ``build.py``), starts every twin's listeners, then writes
+``<lab-dir>/lab.json`` (pid, control port). When a twin cannot listen it logs ``start failed: <why>``
+(naming the address) and exits 2. Control channel (HTTP/1.1 + JSON on 127.0.0.1:<control_port>):
 
     GET  /ready                  {"ready": true, "hosts": N, "listening": n}
     GET  /metrics                per-host counters; also written to <lab-dir>/metrics.json
@@ -11,7 +12,7 @@ Run by ``scripts/lab.py up`` as ``python -m tests.twin.lab_server --lab-dir buil
     POST /twins/<name>/reload    reload the state file (after a test edited it)
     POST /shutdown               write metrics.json and exit
 
-Test-only fault hooks (not Windows behaviour; tests/twin/README.md "Fault hooks"):
+Test-only fault hooks (not Windows behaviour; tests/lab/README.md "Fault hooks"):
 
     POST /twins/<name>/fault     {"after_script": "<host script>", "action": "stop" | "stop_squid"}: one shot
     POST /faults/clear           forget every armed fault
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import ipaddress
 import json
 import logging
 import os
@@ -38,11 +40,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.lab.fleet.process import START_FAILED
+from tests.lab.winhttp import DEFAULT_INTRANET, OutboundPolicy
 from tests.twin import revocation
-from tests.twin.http_server import HostSpec, Twin
+from tests.twin.host import HostSpec, Twin
 from tests.twin.state import HostState, write_json_atomic
 
-log = logging.getLogger("crlfix.twin.lab")
+log = logging.getLogger("crlfix.lab.server")
 FAULT_ACTIONS = ("stop", "stop_squid")
 
 
@@ -55,14 +59,26 @@ def raise_nofile_limit() -> int:
     return soft
 
 
+def world_of(fleet: dict[str, Any]) -> revocation.World:
+    """``fleet.json``'s ``revocation`` section plus the twins' own FQDNs -> addresses."""
+    section = fleet.get("revocation") or {}
+    names = {h["name"].lower(): h["address"] for h in fleet.get("hosts", [])}
+    names.update({k.lower(): v for k, v in (section.get("names") or {}).items()})
+    intranet = tuple(ipaddress.ip_network(n) for n in section.get("intranet", [])) or DEFAULT_INTRANET
+    lab_dir = Path(section["lab_dir"]) if section.get("lab_dir") else None
+    return revocation.World(lab_dir, names, OutboundPolicy(intranet), section.get("tls_port"))
+
+
 class Lab:
+    """Every twin of one lab directory, and what the control channel does to them."""
+
     def __init__(self, lab_dir: Path) -> None:
         self.lab_dir = lab_dir
         fleet = json.loads((lab_dir / "fleet.json").read_text())
         # pyspnego's NTLM acceptor reads users from this file; set before any context is created.
         os.environ["NTLM_USER_FILE"] = str(fleet["ntlm_user_file"])
         self.twins: dict[str, Twin] = {}
-        world = revocation.World.from_fleet(fleet)
+        world = world_of(fleet)
         revocation.configure(world)
         for host in fleet["hosts"]:
             tls_cert = world.lab_dir / "pki" / "hosts" / f"{host['name']}.crt" if world.lab_dir else None
@@ -87,10 +103,20 @@ class Lab:
         self.faults: dict[str, dict[str, str]] = {}
 
     async def start_all(self) -> None:
+        """Start every twin; raises the first failure (``OSError`` naming the address) once its batch settled."""
         # Start in batches: bounded concurrency keeps the event loop responsive at 500 hosts.
         names = list(self.twins)
         for i in range(0, len(names), 50):
-            await asyncio.gather(*(self.twins[n].start() for n in names[i : i + 50]))
+            batch = names[i : i + 50]
+            results = await asyncio.gather(*(self.twins[n].start() for n in batch), return_exceptions=True)
+            failures = [result for result in results if isinstance(result, BaseException)]
+            if failures:
+                raise failures[0]
+
+    async def stop_all(self) -> None:
+        for twin in self.twins.values():
+            with contextlib.suppress(Exception):
+                await twin.stop()
 
     def metrics(self) -> dict[str, Any]:
         hosts = {name: {**twin.counters, "listening": twin.listening} for name, twin in self.twins.items()}
@@ -236,11 +262,17 @@ def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) 
     loop.default_exception_handler(context)
 
 
-async def main_async(lab_dir: Path) -> None:
+async def main_async(lab_dir: Path) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(_quiet_exceptions)
     lab = Lab(lab_dir)
-    await lab.start_all()
+    try:
+        await lab.start_all()
+    except OSError as exc:
+        # process.start_server shows this line to whoever started the lab: it names the address.
+        log.error("%s%s", START_FAILED, exc.strerror or exc)
+        await lab.stop_all()
+        return 2
     control = await asyncio.start_server(lab.serve_control, "127.0.0.1", 0)
     port = control.sockets[0].getsockname()[1]
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -254,9 +286,8 @@ async def main_async(lab_dir: Path) -> None:
     revocation.SHUTDOWN.set()  # ends modelled waits in script threads, so none outlives the process
     lab.metrics()
     control.close()
-    for twin in lab.twins.values():
-        with contextlib.suppress(Exception):
-            await twin.stop()
+    await lab.stop_all()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,8 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     limit = raise_nofile_limit()
     log.info("RLIMIT_NOFILE %d", limit)
-    asyncio.run(main_async(args.lab_dir.resolve()))
-    return 0
+    return asyncio.run(main_async(args.lab_dir.resolve()))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,12 @@ from tests.lab import pki
 from tests.lab.cryptoapi import describe_content
 
 
+@pytest.fixture(scope="module")
+def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One lab directory for the module: its CAs are made once and reused, as in a lab."""
+    return tmp_path_factory.mktemp("lab")
+
+
 def _cert(entry: dict) -> x509.Certificate:
     return x509.load_der_x509_certificate(base64.b64decode(entry["der_b64"]))
 

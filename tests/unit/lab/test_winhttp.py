@@ -25,28 +25,36 @@ def test_proxy_for(proxy, url, expected):
     assert WinHttpProxy(proxy).proxy_for(url) == expected
 
 
-@pytest.mark.parametrize(
-    ("host", "bypass", "expected"),
-    [
-        ("intranet", "<local>", True),  # no period: local
-        ("crl.public-ca.test", "<local>", False),
-        ("crl.public-ca.test", "*.public-ca.test", True),
-        ("public-ca.test", "*.public-ca.test", False),
-        ("CRL.Public-CA.test", "*.public-ca.test", True),
-        ("crl.public-ca.test", "crl.public-ca.test", True),
-        ("crl2.public-ca.test", "crl.public-ca.test", False),
-        ("10.1.2.3", "10.*", True),
-        ("crl.public-ca.test", "<local>;*.contoso.com", False),
-        ("fe01.contoso.com", "<local> *.contoso.com", True),
-        ("crl.public-ca.test", "*public-ca*", True),
-        ("crl.public-ca.test", "crl.public-ca.test:8080", False),
-        ("crl.public-ca.test", "http://crl.public-ca.test", True),
-        ("crl.public-ca.test", "https://crl.public-ca.test", False),
-        ("crl.public-ca.test", None, False),
-    ],
-)
-def test_bypass_semantics(host, bypass, expected):
-    assert bypassed(host, None, "http", bypass) is expected
+# Bypass entries: `<local>` = names without a period, `*` wildcard, case-insensitive, optional scheme and port.
+BYPASSED = [
+    ("intranet", "<local>"),
+    ("crl.public-ca.test", "*.public-ca.test"),
+    ("CRL.Public-CA.test", "*.public-ca.test"),
+    ("crl.public-ca.test", "crl.public-ca.test"),
+    ("10.1.2.3", "10.*"),
+    ("fe01.contoso.com", "<local> *.contoso.com"),
+    ("crl.public-ca.test", "*public-ca*"),
+    ("crl.public-ca.test", "http://crl.public-ca.test"),
+]
+NOT_BYPASSED = [
+    ("crl.public-ca.test", "<local>"),
+    ("public-ca.test", "*.public-ca.test"),
+    ("crl2.public-ca.test", "crl.public-ca.test"),
+    ("crl.public-ca.test", "<local>;*.contoso.com"),
+    ("crl.public-ca.test", "crl.public-ca.test:8080"),
+    ("crl.public-ca.test", "https://crl.public-ca.test"),
+    ("crl.public-ca.test", None),
+]
+
+
+@pytest.mark.parametrize(("host", "bypass"), BYPASSED)
+def test_bypass_list_matches(host, bypass):
+    assert bypassed(host, None, "http", bypass) is True
+
+
+@pytest.mark.parametrize(("host", "bypass"), NOT_BYPASSED)
+def test_bypass_list_does_not_match(host, bypass):
+    assert bypassed(host, None, "http", bypass) is False
 
 
 def test_bypassed_url_goes_direct():
