@@ -1,7 +1,7 @@
 """The pure half of the fleet benchmark: counters per host, their aggregates, ratios and the printed table.
 
 Nothing here runs a process or reads the clock, so `tests/unit/bench/test_bench_report.py` can check it
-without a lab. The driver (`bench/run.py`) feeds it the lab's `/metrics` documents (tests/twin/README.md,
+without a lab. The driver (`bench/run.py`) feeds it the lab's `/metrics` documents (tests/lab/README.md,
 "Control channel": ``{"hosts": {name: {"http_requests", "shell_commands", "bytes_in", "bytes_out", ...}}}``)
 and the measurements of each run.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The twins' counters the benchmark reports per host (tests/twin/lab_server.py `metrics`).
+# The twins' counters the benchmark reports per host (tests/lab/fleet/server.py `metrics`).
 COUNTERS = ("http_requests", "shell_commands", "bytes_in", "bytes_out")
 
 

@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.run [--sizes 50,200,500 | --quick] [--forks 25] [--runs a,b,...] [--profile]
     make bench BENCH_ARGS='--quick'
 
-Per fleet size, in ONE lab (build/bench/lab-<size>, a free 127.0.<100-190>.x subnet, its own squid and CRL
-server), with the same forks, one after another:
+Per fleet size, in ONE lab (build/bench/lab-<size>, a free place of the bench range: twins on 127.0.<100-149>.x, its
+own squid and CRL server), with the same forks, one after another:
 
     baseline       bench/baseline.yml                 (show + set)
     baseline_show  bench/baseline.yml --tags show     (the read alone: the audit's time budget)

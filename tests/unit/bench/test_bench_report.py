@@ -1,6 +1,6 @@
 """The pure parts of the fleet benchmark (bench/report.py): counters per host, aggregates, ratios, the table.
 
-The metrics documents have the shape of the lab's control channel `GET /metrics` (tests/twin/README.md,
+The metrics documents have the shape of the lab's control channel `GET /metrics` (tests/lab/README.md,
 "Control channel"); no lab runs here and nothing is timed.
 """
 
