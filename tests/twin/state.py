@@ -2,6 +2,8 @@
 
 Schema (documented in tests/twin/README.md, "Host state"): see ``new_state`` for every key.
 A twin that is killed and restarted loads the file back and so keeps what Windows would have kept.
+New per-host data gets a key with its default in ``new_state`` and methods on ``HostState`` that change it
+through ``save`` (the way the registry's ``set_winhttp_value`` does), so every change is on disk at once.
 """
 
 from __future__ import annotations
