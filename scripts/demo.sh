@@ -10,7 +10,8 @@
 # Exits non-zero when a step breaks (ansible-playbook exit code other than 0 or 2: 2 only means that some hosts
 # failed, which the report explains) or when the second audit still finds something to change.
 # Overrides: CRLFIX_DEMO_HOSTS (default 12), CRLFIX_DEMO_REPORTS (default ./reports), and, to run beside another
-# lab, CRLFIX_DEMO_LAB_DIR (default build/lab) with CRLFIX_DEMO_SUBNET (third octet of 127.0.X.1, default 1).
+# lab, CRLFIX_DEMO_LAB_DIR (default build/lab; another folder takes free addresses) and optionally
+# CRLFIX_DEMO_SUBNET (third octet of 127.0.X.1; build/lab uses 1).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -19,7 +20,8 @@ py=$top/.venv/bin/python
 hosts=${CRLFIX_DEMO_HOSTS:-12}
 reports=${CRLFIX_DEMO_REPORTS:-$top/reports}
 lab_dir=${CRLFIX_DEMO_LAB_DIR:-$top/build/lab}
-subnet=${CRLFIX_DEMO_SUBNET:-1}
+subnet_args=()
+[ -n "${CRLFIX_DEMO_SUBNET:-}" ] && subnet_args=(--subnet "$CRLFIX_DEMO_SUBNET")
 export ANSIBLE_COLLECTIONS_PATH=$top/.collections
 export ANSIBLE_CONFIG=$top/ansible.cfg
 
@@ -64,7 +66,7 @@ playbook() {
 
 banner "Starting a lab of $hosts Windows twins"
 trap stop_lab EXIT
-"$py" scripts/lab.py --lab-dir "$lab_dir" up --hosts "$hosts" --subnet "$subnet"
+"$py" scripts/lab.py --lab-dir "$lab_dir" up --hosts "$hosts" "${subnet_args[@]}"
 
 banner "1/3 Audit (check mode): what is wrong, what would change"
 playbook --check --diff
