@@ -1,6 +1,7 @@
 # crlfix.windows: every developer and CI entry point.
 #   make setup   .venv with pinned tools + the collection linked where ansible finds it
 #   make test    every test (unit, integration against the lab, sanity, lint)
+#   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration sanity lint clean squid chromium
+.PHONY: setup test units integration sanity lint clean squid chromium generate
 
 setup: $(STAMP) $(COLLECTION_LINK) squid chromium
 
@@ -51,6 +52,10 @@ lint: setup
 	$(BIN)/ruff check plugins tests scripts bench
 	$(BIN)/antsibull-changelog lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
+
+# The role's argument spec options, defaults/main.yml and README table (tests/unit/roles checks they are current).
+generate: setup
+	$(BIN)/python scripts/generate_role.py
 
 clean:
 	rm -rf $(VENV) $(COLLECTIONS) build tests/output

@@ -8,22 +8,12 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import cryptography_missing_message
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_TIMEOUT_MS,
-    run_crl_retrieval_check,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import run_crl_retrieval_check
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 
 
 class ActionModule(CrlfixActionBase):
-    # Kept in sync with DOCUMENTATION in plugins/modules/crl_retrieval_check.py (a unit test compares them).
-    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
-        "endpoints": {"type": "list", "elements": "raw", "required": True},
-        "timeout_ms": {"type": "int", "default": DEFAULT_TIMEOUT_MS},
-        "purge_cache": {"type": "bool", "default": False},
-        "max_bytes": {"type": "int", "default": DEFAULT_MAX_BYTES},
-    }
+    MODULE = "crl_retrieval_check"
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         missing = cryptography_missing_message()

@@ -13,23 +13,11 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._action import Crlf
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import FleetReportError, make_fleet_report
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import write_report_html
 
-ARGUMENT_SPEC: dict[str, t.Any] = {
-    "hosts": {"type": "list", "elements": "str", "required": True},
-    "records": {"type": "dict"},
-    "record_var": {"type": "str", "default": "fix_crl_record"},
-    "dest": {"type": "path"},
-    "write": {"type": "bool", "default": True},
-    "run_id": {"type": "str"},
-    "rollout_stopped": {"type": "dict"},
-    "context": {"type": "dict", "default": {}},
-}
-
 
 class ActionModule(CrlfixActionBase):
     """Controller-only: reads host records, writes the report even in check mode (the audit is the point)."""
 
-    # Kept in sync with DOCUMENTATION in plugins/modules/fix_crl_report.py (a unit test compares them).
-    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = ARGUMENT_SPEC
+    MODULE = "fix_crl_report"
 
     def _records_from_hostvars(self, hosts: list[str], record_var: str,
                                task_vars: dict[str, t.Any]) -> dict[str, t.Any]:

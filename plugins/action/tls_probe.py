@@ -7,23 +7,11 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
-    DEFAULT_MAX_HANDSHAKE_MS,
-    DEFAULT_SAMPLES,
-    DEFAULT_TIMEOUT_MS,
-    run_tls_probe,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import run_tls_probe
 
 
 class ActionModule(CrlfixActionBase):
-    # Kept in sync with DOCUMENTATION in plugins/modules/tls_probe.py (a unit test compares them).
-    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
-        "peers": {"type": "list", "elements": "raw", "required": True},
-        "samples": {"type": "int", "default": DEFAULT_SAMPLES},
-        "timeout_ms": {"type": "int", "default": DEFAULT_TIMEOUT_MS},
-        "max_handshake_ms": {"type": "int", "default": DEFAULT_MAX_HANDSHAKE_MS},
-        "check_revocation": {"type": "bool", "default": True},
-    }
+    MODULE = "tls_probe"
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         # Read-only: probes run in check mode too, and never report a change.

@@ -6,18 +6,15 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    PROXY_ARGUMENT_SPEC,
-    PROXY_MUTUALLY_EXCLUSIVE,
-    manage_winhttp_proxy,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
 
 
 class ActionModule(CrlfixActionBase):
     """Reads the host unless `current` is given; in check mode predicts the result and runs nothing that writes."""
 
-    ARGUMENT_SPEC = PROXY_ARGUMENT_SPEC
-    MUTUALLY_EXCLUSIVE = PROXY_MUTUALLY_EXCLUSIVE
+    MODULE = "winhttp_proxy"
+    # Checked before defaults are filled in, so only options the user wrote count.
+    MUTUALLY_EXCLUSIVE = [("restore", "proxy"), ("restore", "bypass"), ("restore", "state"), ("restore", "views")]
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         return manage_winhttp_proxy(self._connection, args, check_mode=bool(self._task.check_mode),

@@ -6,16 +6,13 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    INFO_ARGUMENT_SPEC,
-    gather_winhttp_proxy_info,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import gather_winhttp_proxy_info
 
 
 class ActionModule(CrlfixActionBase):
     """Read-only: the same single read runs in check mode."""
 
-    ARGUMENT_SPEC = INFO_ARGUMENT_SPEC
+    MODULE = "winhttp_proxy_info"
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         return gather_winhttp_proxy_info(self._connection, task_action=self._task.action)

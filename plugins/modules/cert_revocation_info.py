@@ -73,13 +73,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+  - crlfix.windows._attributes.read_only
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Only full-name URIs of distribution points are reported; distribution points given as a name relative to

@@ -62,16 +62,15 @@ options:
       - Bodies longer than this many bytes are cut on the host and not parsed (RV(results[].truncated)).
     type: int
     default: 4194304
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
 attributes:
   check_mode:
-    support: full
     details: The fetch only reads, so it runs in check mode too; only the cache purge of O(purge_cache) is skipped.
   diff_mode:
     support: none
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes.windows
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Staleness is judged with the controller's clock (RV(checked_at)); a host whose clock is far off sees the

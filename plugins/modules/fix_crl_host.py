@@ -28,155 +28,203 @@ description:
     trouble never stops the fleet.
 options:
   state:
-    description: V(present) gives the host the proxy in O(proxy); V(absent) gives it direct access.
+    description:
+      - V(present) gives the host the proxy in O(proxy); V(absent) gives it direct access (what
+        C(netsh winhttp reset proxy) writes).
     type: str
     choices: [present, absent]
     default: present
   proxy:
     description:
-      - The WinHTTP proxy, C(host:port) or C(http=host:port;https=host:port). The empty string means direct
-        access. With O(state=present) and no O(proxy) the host is not changed and is reported failed.
+      - The WinHTTP proxy the host must use, C(host:port) or per scheme C(http=host:port;https=host:port).
+      - The empty string means direct access, like O(state=absent).
+      - Usually set in group_vars per site. A host with O(state=present) and no O(proxy) is not changed; it is
+        reported as failed with the reason.
     type: str
   bypass:
-    description: Bypass list; C(<local>) and C(*.domain) wildcards allowed. Ignored for direct access.
+    description:
+      - Bypass list (hosts that are reached without the proxy); C(<local>) and C(*.domain) wildcards allowed.
+      - Ignored for direct access.
     type: list
     elements: str
     default: []
   views:
-    description: The WinHTTP registry views to manage (V(wow6432) is skipped on a 32-bit OS).
+    description:
+      - The WinHTTP registry views to manage. V(native) is the 64-bit view (C(System32\netsh.exe)),
+        V(wow6432) the 32-bit one (C(SysWOW64\netsh.exe)) that 32-bit services read; V(wow6432) is skipped on
+        a 32-bit OS.
     type: list
     elements: str
     choices: [native, wow6432]
     default: [native, wow6432]
   cert_stores:
-    description: LocalMachine certificate stores whose certificates must pass revocation checking.
+    description:
+      - LocalMachine certificate stores whose certificates must pass revocation checking.
     type: list
     elements: str
     default: [My]
   chain_stores:
-    description: LocalMachine stores read to build the chains.
+    description:
+      - LocalMachine stores read to build the chains (their certificates are not reported themselves).
     type: list
     elements: str
     default: [CA, Root]
   cert_thumbprints:
-    description: Only these certificates (SHA-1 thumbprints) of O(cert_stores); empty means all.
+    description:
+      - Only certificates with these SHA-1 thumbprints; empty means all certificates of O(cert_stores).
     type: list
     elements: str
     default: []
   cert_subject:
-    description: Only certificates whose subject matches this pattern (as M(crlfix.windows.cert_revocation_info)).
+    description:
+      - Only certificates whose subject matches this pattern (as M(crlfix.windows.cert_revocation_info) matches
+        it).
     type: str
   cert_ekus:
-    description: Only certificates with one of these extended key usages (names or OIDs).
+    description:
+      - Only certificates valid for one of these extended key usages (names or OIDs); empty means no EKU filter.
     type: list
     elements: str
     default: []
   expiry_warning_days:
-    description: Flag certificates that expire within this many days.
+    description:
+      - Certificates expiring within this many days are flagged in the record and the report.
     type: int
     default: 30
   extra_endpoints:
-    description: More revocation URLs to check from the host (strings or C(url)/C(kind) dicts).
+    description:
+      - URLs the host must reach besides those of its certificates (for example the CRL of a partner's CA),
+        as strings or C({url, kind}) dicts.
     type: list
     elements: raw
     default: []
   endpoint_requirement:
     description:
-      - Every HTTP(S) endpoint must answer (V(reachable)) or also give a current CRL or certificate (V(usable)).
+      - What an HTTP(S) revocation endpoint must be for verification to pass. V(reachable) means an HTTP answer
+        that proves the path through the proxy works; V(usable) also requires a body that parses as the
+        expected CRL or certificate and a CRL that is not stale. LDAP endpoints are never fetched (an HTTP proxy
+        cannot carry them); they are flagged in the report.
     type: str
     choices: [reachable, usable]
     default: reachable
   crl_timeout_ms:
-    description: Time allowed for all CRL fetches of one measurement (they run at the same time).
+    description:
+      - Per-URL retrieval timeout of the CRL check, in milliseconds (Windows' default for chain building is
+        15000). The URLs are fetched at the same time, so this also bounds one whole CRL check.
     type: int
     default: 15000
   flush:
-    description: Purge the CryptoAPI URL cache in the measurement right after a change.
+    description:
+      - After a change (and after a rollback), purge the host's CryptoAPI URL cache
+        (C(certutil -urlcache * delete)) in the same command as the CRL check, so that cached failures do not
+        linger and a cached success cannot hide a broken path. In check mode the purge is only reported.
     type: bool
     default: true
   measure_before:
     description:
-      - Use the first command's measurement as the baseline a failed change is compared with. Without it a change
-        that fails verification is always rolled back.
+      - Use the measurement of the first command (CRL check and TLS probes, taken with the gather) as the
+        baseline a change that fails verification is compared with, so that the record shows the latency
+        before and after and a change that made nothing worse is kept. With V(false) a change that fails
+        verification is always rolled back.
     type: bool
     default: true
   measure_after_rollback:
     description:
-      - Measure once more after a rollback (a fifth remote command). The restore writes the previous bytes back
-        exactly and the first command measured the host with them, so this is off by default.
+      - Measure the host once more after a rollback (a fifth remote command). The restore writes the previous
+        bytes back exactly, and the first command measured the host with them, so this is off by default.
     type: bool
     default: false
   audit_time_box_ms:
     description:
-      - In check mode, stop waiting for the CRL fetch and the TLS probes this many milliseconds after they start;
-        what has not finished is reported as C(not finished within the audit's time box of <n> ms). A host
-        without a working proxy then costs the audit this long instead of every retrieval timeout. Null waits
-        for the full timeouts. The fix always measures in full (its first measurement is the rollback's
-        baseline).
+      - In check mode, stop waiting for the CRL fetch and the TLS probes this many milliseconds after they
+        start; what has not finished is reported as C(not finished within the audit's time box of <n> ms). A
+        host without a working proxy then costs the audit this long instead of every retrieval timeout (15 s
+        per CRL, up to 20 s per handshake on Windows). Null waits for the full timeouts. The fix always
+        measures in full (its first measurement is the rollback's baseline).
       - The default is twice the default O(max_handshake_ms), so a handshake fast enough to pass always
         finishes inside it.
     type: int
     default: 2000
   peers:
-    description: TLS peers to probe (as M(crlfix.windows.tls_probe)); the empty list means no probes. Default derived.
+    description:
+      - Peers to probe with TLS handshakes, C(host:port) strings or C({host, port, sni}) dicts (as
+        M(crlfix.windows.tls_probe) takes them). When set it replaces the peers derived from O(peer_group); the
+        empty list means no probes.
     type: list
     elements: raw
   peer_group:
-    description: The inventory group whose members are this host's peers. Default the first of O(peer_groups) it is in.
+    description:
+      - Inventory group whose other members are this host's peers. Default the first of O(peer_groups) the host
+        belongs to; a host in none of them has no peers and is verified by the CRL check alone.
     type: str
   peer_groups:
-    description: Groups searched for O(peer_group).
+    description:
+      - Groups searched, in order, for the host's peer group when O(peer_group) is not set.
     type: list
     elements: str
     default: [lync_servers, exchange_servers, adfs_servers]
   max_peers:
-    description: Peers per host, the next members of the sorted group after this host (0 means all).
+    description:
+      - At most this many peers per host (the next ones after the host in the sorted group, wrapping around,
+        so that every member is probed by someone); V(0) means all members.
     type: int
     default: 3
   peer_address_from:
-    description: Connect to the peer's V(inventory_hostname) or its V(ansible_host); the SNI is the inventory name.
+    description:
+      - Which name of a peer the host connects to; the TLS server name (SNI) is always the peer's inventory
+        name. Use V(ansible_host) when inventory names do not resolve on the servers themselves.
     type: str
     choices: [inventory_hostname, ansible_host]
     default: inventory_hostname
   tls_port:
-    description: Port of the derived peers (5061 is Lync/Skype SIP over TLS).
+    description:
+      - TCP port of the derived peers' TLS service (5061 is Lync/Skype SIP MTLS; use 443 for Exchange and ADFS).
     type: int
     default: 5061
   probe_samples:
-    description: Handshakes per peer.
+    description:
+      - Handshakes per peer.
     type: int
     default: 3
   probe_timeout_ms:
-    description: Socket timeout of one probe.
+    description:
+      - Timeout of one handshake (connect included), in milliseconds.
     type: int
     default: 20000
   max_handshake_ms:
-    description: A slower handshake fails verification.
+    description:
+      - A peer passes when its handshakes (with revocation checking) stay under this many milliseconds.
     type: int
     default: 1000
   check_revocation:
-    description: Check revocation during the probe handshakes, as Schannel does for services.
+    description:
+      - Check the peers' certificate revocation during the handshake, as Schannel does for the services.
     type: bool
     default: true
   rollback:
-    description: Restore the exact previous values when verification fails after a change that made things worse.
+    description:
+      - Restore the previous WinHTTP values byte for byte when verification fails after a change that made
+        things worse. With V(false) the change is kept and the host is reported as failed.
     type: bool
     default: true
   fail_host:
-    description: Fail the task when the host ends V(rolled_back), V(failed) or V(unreachable).
+    description:
+      - Fail the task when the host ends V(rolled_back) or V(failed) (the message names the status and the
+        reason); a host that could not be reached is reported unreachable either way. C(playbooks/fix-crl.yml)
+        sets V(false) and fails those hosts in its last play, after the fleet report is written, so that a
+        failing canary still gets its report.
     type: bool
     default: true
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
 attributes:
   check_mode:
-    support: full
     details: Reads and measures everything, predicts the write and the purge, writes nothing (one remote command).
   diff_mode:
     support: full
     details: Shows both views' proxy and bypass before and after.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes.windows
 notes:
   - Register the result as C(fix_crl_record); the fleet report reads that host variable.
 seealso:

@@ -60,24 +60,18 @@ options:
       - Free-form facts about the run copied into the report's C(run) object (playbook, limit, user, AWX job id).
     type: dict
     default: {}
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: Builds and writes the report in check mode as well; never reports a change.
   diff_mode:
     support: none
   platform:
     platforms: posix
     details: Runs on the controller; use with C(run_once) and C(delegate_to=localhost).
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
 seealso:
   - module: crlfix.windows.crl_retrieval_check
   - module: crlfix.windows.tls_probe

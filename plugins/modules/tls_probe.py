@@ -61,13 +61,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-attributes:
-  check_mode:
-    support: full
-    details: The probe only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+  - crlfix.windows._attributes.read_only
 notes:
   - Statistics use the successful handshakes of a peer. The median is the ordinary median (the mean of the
     two middle values for an even count); the 95th percentile uses the nearest-rank method, so it is always

@@ -84,16 +84,15 @@ options:
         read is not written and the task fails with C(WinHttpSettings in view <view> changed since it was read).
       - A value that is not valid base64 or a view other than V(native) and V(wow6432) is refused.
     type: dict
-extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
 attributes:
   check_mode:
-    support: full
     details: Reads the host (not with O(current)), predicts RV(after) and C(changed), and runs nothing that writes.
   diff_mode:
     support: full
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes.windows
 notes:
   - Needs an elevated (administrator) connection, as netsh does.
   - Proxy and bypass values reach the host only as data, never as PowerShell code, and only after validation.

@@ -25,13 +25,7 @@ options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+  - crlfix.windows._attributes.read_only
 notes:
   - The registry value is read rather than the text of C(netsh winhttp show proxy) because it does not depend
     on the display language.

@@ -10,16 +10,18 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError, ReturnResult
 
 display = Display()
 
 
 class CrlfixActionBase(ActionBase):
-    """Validates ``ARGUMENT_SPEC`` and delegates to :meth:`run_helper`.
+    """Validates the arguments against the module's documented options and delegates to :meth:`run_helper`.
 
-    Subclasses set ``ARGUMENT_SPEC`` (and optionally ``MUTUALLY_EXCLUSIVE``,
-    ``REQUIRED_IF``, ``REQUIRED_TOGETHER``) and implement :meth:`run_helper`,
+    Subclasses name the module they implement in ``MODULE`` (its ``plugins/modules/<MODULE>.py`` documents the
+    options; ``ARGUMENT_SPEC`` is derived from it when the class is defined, so once per process), optionally
+    set ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_IF``, ``REQUIRED_TOGETHER``, and implement :meth:`run_helper`,
     which returns the module-specific result keys. Expected failures come back as
     ``failed`` results, never as tracebacks; a broken transport marks the host
     ``unreachable`` so the play goes on with the rest of the fleet.
@@ -29,10 +31,16 @@ class CrlfixActionBase(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
+    MODULE: t.ClassVar[str] = ""
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
     MUTUALLY_EXCLUSIVE: t.ClassVar[list[tuple[str, ...]]] = []
     REQUIRED_IF: t.ClassVar[list[tuple[t.Any, ...]]] = []
     REQUIRED_TOGETHER: t.ClassVar[list[tuple[str, ...]]] = []
+
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.MODULE:
+            cls.ARGUMENT_SPEC = module_argument_spec(cls.MODULE)
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         """Do the work; return the result keys (``changed`` included)."""

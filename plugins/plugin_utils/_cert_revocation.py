@@ -35,6 +35,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     eku_oid,
     iso_utc,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
@@ -46,17 +47,7 @@ if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
 SCRIPT = "cert_inventory"
-
-# Kept identical to the options in plugins/modules/cert_revocation_info.py (a unit test compares them).
-ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
-    "stores": {"type": "list", "elements": "str", "default": ["My"]},
-    "chain_stores": {"type": "list", "elements": "str", "default": ["CA", "Root"]},
-    "thumbprints": {"type": "list", "elements": "str"},
-    "subject": {"type": "str"},
-    "ekus": {"type": "list", "elements": "str"},
-    "expiry_warning_days": {"type": "int", "default": 30},
-    "include_winhttp": {"type": "bool", "default": False},
-}
+MODULE = "cert_revocation_info"
 
 # Store names as Windows shows them (My, CA, Root, WebHosting, Remote Desktop, TrustedPublisher…).
 # Path separators and wildcards are refused even though the host uses -LiteralPath.
@@ -90,12 +81,16 @@ def _store_names(values: t.Iterable[t.Any], field: str, taken: t.Collection[str]
 
 
 def validate_options(args: t.Mapping[str, t.Any]) -> CertRevocationOptions:
-    """Check the module options beyond their types; errors name the option and the value."""
+    """Check the module options beyond their types; errors name the option and the value.
+
+    An option left out takes its documented default (callers such as the fix_crl run pass only some).
+    """
+    args = {**module_defaults(MODULE), **args}
     stores = _store_names(args.get("stores") or [], "stores")
     if not stores:
         raise ValueError("stores: at least one store name is required")
     chain_stores = _store_names(args.get("chain_stores") or [], "chain_stores", taken=stores)
-    days = args.get("expiry_warning_days", 30)
+    days = args["expiry_warning_days"]
     if days is None or days < 0:
         raise ValueError(f"expiry_warning_days: must be 0 or more, got {days!r}")
     certificate_filter = CertificateFilter(
@@ -104,7 +99,7 @@ def validate_options(args: t.Mapping[str, t.Any]) -> CertRevocationOptions:
         ekus=frozenset(eku_oid(v) for v in args.get("ekus") or ()),
     )
     return CertRevocationOptions(stores, chain_stores, certificate_filter, int(days),
-                                 bool(args.get("include_winhttp", False)))
+                                 bool(args["include_winhttp"]))
 
 
 def empty_result() -> dict[str, t.Any]:
@@ -227,5 +222,5 @@ def gather_cert_revocation_info(
         raise ReturnResult(str(exc), **empty_result(), exception=traceback.format_exc()) from None
 
 
-__all__ = ["ARGUMENT_SPEC", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",
+__all__ = ["MODULE", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",
            "summarise_inventory", "validate_options"]

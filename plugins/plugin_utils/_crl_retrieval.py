@@ -38,6 +38,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     iso_utc,
     load_certificate,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 
@@ -49,9 +50,8 @@ if t.TYPE_CHECKING:
 
 KINDS: tuple[str, ...] = ("crl", "delta_crl", "ocsp", "ca_issuers")
 SCHEMES: tuple[str, ...] = ("http", "https", "ldap")
-# Windows' default per-URL retrieval timeout (windows-facts.md, "How CryptoAPI fetches revocation data").
-DEFAULT_TIMEOUT_MS = 15000
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+# The module's documented max_bytes; the fix_crl run, which has no such option, fetches with it too.
+DEFAULT_MAX_BYTES: int = module_defaults("crl_retrieval_check")["max_bytes"]
 MAX_TIMEOUT_MS = 600000
 LDAP_ERROR = "not fetched: LDAP is not fetched over an HTTP proxy (the WinHTTP proxy carries only http and https)"
 # What a forward proxy answers when it could not reach the origin server (squid: ERR_CONNECT_FAIL is 503,
@@ -350,7 +350,6 @@ def run_crl_retrieval_check(
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "DEFAULT_TIMEOUT_MS",
     "KINDS",
     "LDAP_ERROR",
     "Endpoint",

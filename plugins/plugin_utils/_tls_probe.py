@@ -48,11 +48,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
-DEFAULT_SAMPLES = 3
 MAX_SAMPLES = 50
-DEFAULT_TIMEOUT_MS = 20000
 MAX_TIMEOUT_MS = 600000
-DEFAULT_MAX_HANDSHAKE_MS = 1000
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -253,9 +250,6 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
 
 
 __all__ = [
-    "DEFAULT_MAX_HANDSHAKE_MS",
-    "DEFAULT_SAMPLES",
-    "DEFAULT_TIMEOUT_MS",
     "Peer",
     "PeerError",
     "host_args",

@@ -69,19 +69,6 @@ REG_PATH = {
     "wow6432": r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Internet Settings\Connections",
 }
 
-# Kept in sync with DOCUMENTATION in plugins/modules/winhttp_proxy*.py (tests compare them).
-INFO_ARGUMENT_SPEC: dict[str, t.Any] = {}
-PROXY_ARGUMENT_SPEC: dict[str, t.Any] = {
-    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "proxy": {"type": "str"},
-    "bypass": {"type": "list", "elements": "str", "default": []},
-    "views": {"type": "list", "elements": "str", "choices": list(VIEWS), "default": list(VIEWS)},
-    "restore": {"type": "dict"},
-    "current": {"type": "dict"},
-}
-# Checked before defaults are filled in, so only options the user wrote count.
-PROXY_MUTUALLY_EXCLUSIVE = [("restore", "proxy"), ("restore", "bypass"), ("restore", "state"), ("restore", "views")]
-
 
 @dataclass(frozen=True)
 class ViewValue:
@@ -282,7 +269,7 @@ class Desired:
 
 def desired_from_args(args: t.Mapping[str, t.Any]) -> Desired:
     """Validate ``state``/``proxy``/``bypass``; errors name the option and the value."""
-    if args.get("state", "present") == "absent":
+    if args.get("state") == "absent":
         if args.get("proxy") is not None or args.get("bypass"):
             raise ValueError("proxy and bypass cannot be used with state=absent (direct access has neither)")
         return Desired(state="absent")
@@ -468,7 +455,7 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
 
 
 __all__ = [
-    "INFO_ARGUMENT_SPEC", "PROXY_ARGUMENT_SPEC", "PROXY_MUTUALLY_EXCLUSIVE", "VIEWS", "Desired", "HostState",
+    "VIEWS", "Desired", "HostState",
     "ViewValue", "current_from_args", "decode_advproxy", "desired_from_args", "gather_winhttp_proxy_info",
     "manage_winhttp_proxy", "parse_state", "plan_operations", "restore_from_args", "state_from_raw",
 ]

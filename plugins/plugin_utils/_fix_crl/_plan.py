@@ -11,69 +11,74 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     HostState,
     desired_from_args,
     plan_operations,
 )
 
-# Verification requirement per endpoint: every HTTP(S) URL answers (reachable) or also yields a current CRL
-# or certificate (usable).
-REQUIREMENTS = ("reachable", "usable")
-PEER_ADDRESS_FROM = ("inventory_hostname", "ansible_host")
+MODULE = "fix_crl_host"
+# Where null means something of its own rather than "the default": wait for the full timeouts.
+NULL_IS_A_VALUE = frozenset({"audit_time_box_ms"})
 
 
 @dataclasses.dataclass(frozen=True)
 class FixCrlOptions:
-    """The validated options of ``crlfix.windows.fix_crl_host`` (the role's variables without ``fix_crl_``)."""
+    """The validated options of ``crlfix.windows.fix_crl_host`` (the role's variables without ``fix_crl_``).
 
-    state: str = "present"
-    proxy: str | None = None
-    bypass: tuple[str, ...] = ()
-    views: tuple[str, ...] = ("native", "wow6432")
-    cert_stores: tuple[str, ...] = ("My",)
-    chain_stores: tuple[str, ...] = ("CA", "Root")
-    cert_thumbprints: tuple[str, ...] = ()
-    cert_subject: str | None = None
-    cert_ekus: tuple[str, ...] = ()
-    expiry_warning_days: int = 30
-    extra_endpoints: tuple[t.Any, ...] = ()
-    endpoint_requirement: str = "reachable"
-    crl_timeout_ms: int = 15000
-    flush: bool = True
-    measure_before: bool = True
-    measure_after_rollback: bool = False
-    audit_time_box_ms: int | None = 2000
-    peers: tuple[t.Any, ...] | None = None
-    peer_group: str | None = None
-    peer_groups: tuple[str, ...] = ("lync_servers", "exchange_servers", "adfs_servers")
-    max_peers: int = 3
-    peer_address_from: str = "inventory_hostname"
-    tls_port: int = 5061
-    probe_samples: int = 3
-    probe_timeout_ms: int = 20000
-    max_handshake_ms: int = 1000
-    check_revocation: bool = True
-    rollback: bool = True
-    fail_host: bool = True
+    Defaults live in the module's documentation only; :meth:`from_args` fills them in.
+    """
+
+    state: str
+    proxy: str | None
+    bypass: tuple[str, ...]
+    views: tuple[str, ...]
+    cert_stores: tuple[str, ...]
+    chain_stores: tuple[str, ...]
+    cert_thumbprints: tuple[str, ...]
+    cert_subject: str | None
+    cert_ekus: tuple[str, ...]
+    expiry_warning_days: int
+    extra_endpoints: tuple[t.Any, ...]
+    endpoint_requirement: str
+    crl_timeout_ms: int
+    flush: bool
+    measure_before: bool
+    measure_after_rollback: bool
+    audit_time_box_ms: int | None
+    peers: tuple[t.Any, ...] | None
+    peer_group: str | None
+    peer_groups: tuple[str, ...]
+    max_peers: int
+    peer_address_from: str
+    tls_port: int
+    probe_samples: int
+    probe_timeout_ms: int
+    max_handshake_ms: int
+    check_revocation: bool
+    rollback: bool
+    fail_host: bool
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:
-        """Build from validated task arguments; tuples so the options are hashable and cannot be mutated."""
+        """Build from task arguments; an option left out or null takes its documented default.
+
+        Lists become tuples, so the options are hashable and cannot be mutated. The choices are checked again
+        for callers that did not validate the arguments.
+        """
+        spec = module_argument_spec(MODULE)
         values: dict[str, t.Any] = {}
         for field in dataclasses.fields(cls):
-            nullable = ("proxy", "peers", "audit_time_box_ms")
-            if field.name not in args or args[field.name] is None and field.name not in nullable:
-                continue
-            value = args[field.name]
+            value = args.get(field.name)
+            if field.name not in args or value is None and field.name not in NULL_IS_A_VALUE:
+                value = spec[field.name].get("default")
             values[field.name] = tuple(value) if isinstance(value, list) else value
         options = cls(**values)
-        if options.endpoint_requirement not in REQUIREMENTS:
-            raise ValueError(f"endpoint_requirement: must be one of {', '.join(REQUIREMENTS)}, "
-                             f"got {options.endpoint_requirement!r}")
-        if options.peer_address_from not in PEER_ADDRESS_FROM:
-            raise ValueError(f"peer_address_from: must be one of {', '.join(PEER_ADDRESS_FROM)}, "
-                             f"got {options.peer_address_from!r}")
+        for name in ("endpoint_requirement", "peer_address_from"):
+            choices = spec[name]["choices"]
+            if values[name] not in choices:
+                raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {values[name]!r}")
         return options
 
     @property
@@ -178,5 +183,5 @@ def make_plan(options: FixCrlOptions, state: HostState, certificates: t.Mapping[
     }
 
 
-__all__ = ["PEER_ADDRESS_FROM", "REQUIREMENTS", "FixCrlOptions", "Inventory", "derive_peers", "describe_before",
+__all__ = ["MODULE", "FixCrlOptions", "Inventory", "derive_peers", "describe_before",
            "desired_args", "make_plan", "peer_group_of"]

@@ -1,15 +1,15 @@
-"""The fix_crl role's contract files: argument spec, defaults, the generated README table, variable names."""
+"""The fix_crl role's contract files: generated from the one task's documentation, variable names, README."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import REPO_ROOT
+
 ROLE = REPO_ROOT / "roles" / "fix_crl"
 SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 # Variables the role sets for the report or that only the playbook reads; everything else must be in the spec.
@@ -20,45 +20,68 @@ PLAYBOOK_VARS = {"fix_crl_hosts", "fix_crl_serial", "fix_crl_max_fail_percentage
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("role_readme", REPO_ROOT / "scripts" / "role_readme.py")
+    spec = importlib.util.spec_from_file_location("generate_role", REPO_ROOT / "scripts" / "generate_role.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-role_readme = load_script()
+generate_role = load_script()
 
 
-def test_readme_variable_table_is_generated_from_the_argument_spec(capsys) -> None:
-    assert role_readme.main(["--check", str(ROLE)]) == 0, capsys.readouterr().err
-    readme = (ROLE / "README.md").read_text()
-    for name in SPEC:
-        assert f"| `{name}` |" in readme
+def test_the_generated_files_are_current(capsys) -> None:
+    assert generate_role.main(["--check"]) == 0, capsys.readouterr().err
 
 
-def test_check_reports_a_stale_readme(tmp_path, capsys) -> None:
-    role = tmp_path / "role"
+def _fake_role(tmp_path):
+    role = tmp_path / "fix_crl"
     (role / "meta").mkdir(parents=True)
-    (role / "meta" / "argument_specs.yml").write_text(
-        "argument_specs:\n  main:\n    options:\n      x_a:\n        description: O(x_a) is V(1)|2.\n"
-        "        type: int\n        default: 1\n")
-    (role / "README.md").write_text(f"intro\n{role_readme.BEGIN}\nold\n{role_readme.END}\nrest\n")
-    assert role_readme.main(["--check", str(role)]) == 1
-    assert "is out of date" in capsys.readouterr().err
-    assert role_readme.main([str(role)]) == 0
-    text = (role / "README.md").read_text()
-    assert text.startswith("intro\n") and text.endswith(f"{role_readme.END}\nrest\n")
-    assert "| `x_a` | int | `1` |  | `x_a` is `1`\\|2. |" in text
-    assert role_readme.main(["--check", str(role)]) == 0
+    (role / "defaults").mkdir()
+    mark = generate_role.OPTIONS_MARK.format(script=generate_role.SCRIPT, module="fix_crl_host")
+    (role / "meta" / "argument_specs.yml").write_text(f"---\nargument_specs:\n  main:\n{mark}\n    old: 1\n")
+    (role / "README.md").write_text(f"intro\n{generate_role.BEGIN}\nold\n{generate_role.END}\nrest\n")
+    return role
 
 
-def test_a_readme_without_markers_is_an_error_naming_the_file(tmp_path, capsys) -> None:
-    role = tmp_path / "role"
-    (role / "meta").mkdir(parents=True)
-    (role / "meta" / "argument_specs.yml").write_text("argument_specs:\n  main:\n    options: {}\n")
+DOC = {"options": {
+    "a": {"description": "O(a) is V(1)|2; see O(b=x) and O(other).", "type": "int", "default": 1},
+    "b": {"description": ["Unset means derived.", "A long line " + "word " * 40], "type": "list", "elements": "str"},
+    "c": {"description": "Choice: #1 of two.", "type": "str", "choices": ["x", "y"], "default": "x"},
+}}
+
+
+def test_check_reports_stale_files_and_generation_writes_them(tmp_path, capsys) -> None:
+    role = _fake_role(tmp_path)
+    assert generate_role.main(["--check"], roles_dir=tmp_path, documentation=lambda module: DOC) == 1
+    err = capsys.readouterr().err
+    for name in ("argument_specs.yml", "main.yml", "README.md"):
+        assert f"{name} is stale; run make generate" in err
+    assert generate_role.main([], roles_dir=tmp_path, documentation=lambda module: DOC) == 0
+    assert generate_role.main(["--check"], roles_dir=tmp_path, documentation=lambda module: DOC) == 0
+
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+    assert list(spec) == ["options"]  # the old generated part is gone, the hand-written head kept
+    assert spec["options"]["fix_crl_a"] == {"description": ["O(fix_crl_a) is V(1)|2; see O(fix_crl_b=x) and O(other)."],
+                                            "type": "int", "default": 1}
+    assert spec["options"]["fix_crl_b"]["description"][1] == ("A long line " + "word " * 40).strip()
+    assert spec["options"]["fix_crl_c"]["description"] == ["Choice: #1 of two."]
+    assert max(len(line) for line in (role / "meta" / "argument_specs.yml").read_text().splitlines()) <= 120
+    assert yaml.safe_load((role / "defaults" / "main.yml").read_text()) == {"fix_crl_a": 1, "fix_crl_c": "x"}
+    assert "#   fix_crl_b" in (role / "defaults" / "main.yml").read_text()
+    readme = (role / "README.md").read_text()
+    assert readme.startswith("intro\n") and readme.endswith(f"{generate_role.END}\nrest\n")
+    assert "| `fix_crl_a` | int | `1` |  | `fix_crl_a` is `1`\\|2; see `fix_crl_b=x` and `other`. |" in readme
+    assert "| `fix_crl_b` | list of str | *(none)* |  | Unset means derived.<br>A long line" in readme
+
+
+def test_a_file_without_its_marker_is_an_error_naming_the_file(tmp_path, capsys) -> None:
+    role = _fake_role(tmp_path)
     (role / "README.md").write_text("no markers\n")
-    assert role_readme.main([str(role)]) == 2
+    assert generate_role.main([], roles_dir=tmp_path, documentation=lambda module: DOC) == 2
     assert f"{role / 'README.md'}: needs exactly one" in capsys.readouterr().err
+    (role / "meta" / "argument_specs.yml").write_text("argument_specs: {}\n")
+    assert generate_role.main([], roles_dir=tmp_path, documentation=lambda module: DOC) == 2
+    assert f"{role / 'meta' / 'argument_specs.yml'}: needs exactly one line" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -74,12 +97,7 @@ def test_a_readme_without_markers_is_an_error_naming_the_file(tmp_path, capsys) 
     ],
 )
 def test_markup_to_markdown(markup, markdown) -> None:
-    assert role_readme.markup_to_markdown(markup) == markdown
-
-
-def test_defaults_are_exactly_the_documented_defaults() -> None:
-    defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    assert defaults == {name: option["default"] for name, option in SPEC.items() if "default" in option}
+    assert generate_role.markup_to_markdown(markup) == markdown
 
 
 def test_every_option_is_described_typed_and_prefixed() -> None:

@@ -11,13 +11,12 @@ from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import cert_revocation_info
 from ansible_collections.crlfix.windows.plugins.modules import cert_revocation_info as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import ARGUMENT_SPEC, empty_result
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import empty_result
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
 
 
@@ -50,14 +49,6 @@ def replay(monkeypatch, host_stores):
     monkeypatch.setattr(_host_script, "run_powershell", host)
     return host
 
-
-def test_argument_spec_matches_documentation() -> None:
-    documented = {
-        name: {key: value for key, value in option.items() if key in ("type", "elements", "default", "choices")}
-        for name, option in DOCUMENTATION["options"].items()
-    }
-    assert documented == ARGUMENT_SPEC
-    assert cert_revocation_info.ActionModule.ARGUMENT_SPEC is ARGUMENT_SPEC
 
 
 def test_every_documented_return_key_is_always_present(pki, replay) -> None:

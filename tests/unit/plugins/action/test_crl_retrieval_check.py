@@ -13,11 +13,9 @@ from ansible_collections.crlfix.windows.plugins.action import crl_retrieval_chec
 from ansible_collections.crlfix.windows.plugins.modules import crl_retrieval_check as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
 ACTION = "crlfix.windows.crl_retrieval_check"
 LDAP = "ldap:///CN=Lab-Int,CN=PKI01,CN=CDP,CN=Public Key Services,CN=Services,CN=Configuration,DC=lab,DC=test"
@@ -33,24 +31,6 @@ def purged_host(monkeypatch):
     return FakeHost(monkeypatch, compact(load_document("crl_fetch_purged.json", datetime.datetime.now(datetime.UTC))))
 
 
-def test_argument_spec_matches_documentation() -> None:
-    documented = {
-        name: {key: value for key, value in option.items() if key in ("type", "elements", "default", "required")}
-        for name, option in DOCUMENTATION["options"].items()
-    }
-    assert documented == crl_retrieval_check.ActionModule.ARGUMENT_SPEC
-
-
-def test_documentation_declares_the_attributes() -> None:
-    resolved = resolved_documentation(module_doc.DOCUMENTATION)
-    assert resolved["version_added"] == "0.1.0"
-    assert resolved["attributes"]["check_mode"]["support"] == "full"
-    assert resolved["attributes"]["diff_mode"]["support"] == "none"
-    assert resolved["attributes"]["platform"]["platforms"] == "windows"
-    assert resolved["attributes"]["action"]["support"] == "full"
-    assert resolved["extends_documentation_fragment"] == [
-        "ansible.builtin.action_common_attributes", "ansible.builtin.action_common_attributes.flow",
-        "crlfix.windows._attributes"]
 
 
 def test_every_documented_return_key_is_present(purged_host) -> None:

@@ -1,8 +1,8 @@
-"""The fix_crl_host action plugin: its options agree with the module docs and with the role's argument spec."""
+"""The fix_crl_host action plugin: the role's one task, its options, the record as the result."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
 import pytest
 import yaml
@@ -10,59 +10,41 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.action import fix_crl_host
 from ansible_collections.crlfix.windows.plugins.modules import fix_crl_host as module_doc
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
+from tests.conftest import REPO_ROOT
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.docs import resolved_documentation
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
-ROLE = Path(__file__).resolve().parents[4] / "roles" / "fix_crl"
-ROLE_SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
-ROLE_TASK = yaml.safe_load((ROLE / "tasks" / "main.yml").read_text())
-ROLE_DEFAULTS = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-_SPEC_KEYS = ("type", "elements", "default", "required", "choices")
+ROLE_TASK = yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "tasks" / "main.yml").read_text())
 
 
-def _spec(option: dict) -> dict:
-    return {key: value for key, value in option.items() if key in _SPEC_KEYS}
-
-
-def test_argument_spec_matches_documentation() -> None:
-    documented = {name: _spec(option) for name, option in DOCUMENTATION["options"].items()}
-    assert documented == fix_crl_host.ActionModule.ARGUMENT_SPEC
-
-
-def test_every_role_variable_is_an_option_of_the_one_task_with_the_same_type_and_choices() -> None:
-    options = fix_crl_host.ActionModule.ARGUMENT_SPEC
-    assert {f"fix_crl_{name}" for name in options} == set(ROLE_SPEC)
-    for name, option in options.items():
-        role = ROLE_SPEC[f"fix_crl_{name}"]
-        assert {k: role.get(k) for k in ("type", "elements", "choices")} == {
-            k: option.get(k) for k in ("type", "elements", "choices")}, name
+def test_the_role_task_passes_every_option_from_its_role_variable() -> None:
     task_args = ROLE_TASK[0]["crlfix.windows.fix_crl_host"]
-    assert set(task_args) == set(options)
+    assert set(task_args) == set(fix_crl_host.ActionModule.ARGUMENT_SPEC)
+    for name, value in task_args.items():
+        assert f"fix_crl_{name}" in value, name
     assert ROLE_TASK[0]["register"] == "fix_crl_record"
 
 
-def test_the_options_dataclass_has_the_module_defaults() -> None:
-    # FixCrlOptions' own defaults serve direct callers and tests; they must not drift from the task's.
-    import dataclasses
-
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
-    for field in dataclasses.fields(FixCrlOptions):
-        default = fix_crl_host.ActionModule.ARGUMENT_SPEC[field.name].get("default")
-        assert field.default == (tuple(default) if isinstance(default, list) else default), field.name
-
-
-def test_role_defaults_are_the_module_defaults() -> None:
-    for name, value in ROLE_DEFAULTS.items():
-        assert fix_crl_host.ActionModule.ARGUMENT_SPEC[name.removeprefix("fix_crl_")].get("default") == value, name
+def test_the_options_are_the_documented_options_with_their_defaults() -> None:
+    defaults = module_defaults("fix_crl_host")
+    assert [field.name for field in dataclasses.fields(FixCrlOptions)] == list(defaults)
+    options = FixCrlOptions.from_args({})
+    for name, default in defaults.items():
+        assert getattr(options, name) == (tuple(default) if isinstance(default, list) else default), name
+    # Options without a default stay "not set"; lists become tuples.
+    assert (options.proxy, options.cert_subject, options.peers, options.peer_group) == (None, None, None, None)
+    assert options.views == ("native", "wow6432")
 
 
-def test_documentation_declares_the_attributes_and_every_record_key() -> None:
-    resolved = resolved_documentation(module_doc.DOCUMENTATION)
-    assert resolved["attributes"]["check_mode"]["support"] == "full"
-    assert resolved["attributes"]["platform"]["platforms"] == "windows"
+def test_null_means_the_default_except_for_the_time_box() -> None:
+    options = FixCrlOptions.from_args({"bypass": None, "max_peers": None, "audit_time_box_ms": None, "peers": []})
+    assert (options.bypass, options.max_peers, options.audit_time_box_ms, options.peers) == ((), 3, None, ())
+
+
+def test_documentation_returns_every_record_key() -> None:
     record_keys = {"schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                    "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
                    "counts_against_rollout"}

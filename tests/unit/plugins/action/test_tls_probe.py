@@ -11,11 +11,9 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.crlfix.windows.plugins.action import tls_probe
 from ansible_collections.crlfix.windows.plugins.modules import tls_probe as module_doc
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
 ACTION = "crlfix.windows.tls_probe"
 MIXED_PEERS = ["lab-fe02.lab.test:5061", "lab-fe03.lab.test:5061", "lab-fe04.lab.test:5061",
@@ -32,24 +30,6 @@ def mixed(monkeypatch):
     return FakeHost(monkeypatch, compact((FIXTURES / "tls_probe_mixed.json").read_text(encoding="utf-8")))
 
 
-def test_argument_spec_matches_documentation() -> None:
-    documented = {
-        name: {key: value for key, value in option.items() if key in ("type", "elements", "default", "required")}
-        for name, option in DOCUMENTATION["options"].items()
-    }
-    assert documented == tls_probe.ActionModule.ARGUMENT_SPEC
-
-
-def test_documentation_declares_the_attributes() -> None:
-    resolved = resolved_documentation(module_doc.DOCUMENTATION)
-    assert resolved["version_added"] == "0.1.0"
-    assert resolved["attributes"]["check_mode"]["support"] == "full"
-    assert resolved["attributes"]["diff_mode"]["support"] == "none"
-    assert resolved["attributes"]["platform"]["platforms"] == "windows"
-    assert resolved["attributes"]["action"]["support"] == "full"
-    assert resolved["extends_documentation_fragment"] == [
-        "ansible.builtin.action_common_attributes", "ansible.builtin.action_common_attributes.flow",
-        "crlfix.windows._attributes"]
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

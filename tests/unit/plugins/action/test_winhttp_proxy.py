@@ -12,12 +12,9 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import PROXY_ARGUMENT_SPEC
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.docs import resolved_documentation
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
 ALWAYS = {key for key, value in RETURN.items() if value["returned"] == "always"}
 SUMMARY_KEYS = {"present", "mode", "proxy", "bypass", "raw_b64"}
@@ -39,27 +36,7 @@ def host(monkeypatch):
     return install
 
 
-def spec_of_documentation(options: dict[str, t.Any]) -> dict[str, t.Any]:
-    """DOCUMENTATION options reduced to what an argument spec holds."""
-    spec = {}
-    for name, option in options.items():
-        entry = {key: option[key] for key in ("type", "elements", "choices", "default", "required") if key in option}
-        if entry.get("required") is False:
-            del entry["required"]
-        spec[name] = entry
-    return spec
 
-
-def test_argument_spec_matches_documentation() -> None:
-    assert winhttp_proxy.ActionModule.ARGUMENT_SPEC is PROXY_ARGUMENT_SPEC
-    assert spec_of_documentation(DOCUMENTATION["options"]) == PROXY_ARGUMENT_SPEC
-
-
-def test_documented_attributes() -> None:
-    attributes = resolved_documentation(module_doc.DOCUMENTATION)["attributes"]
-    assert attributes["check_mode"]["support"] == "full" and attributes["diff_mode"]["support"] == "full"
-    assert attributes["async"]["support"] == "none" and attributes["platform"]["platforms"] == "windows"
-    assert DOCUMENTATION["version_added"] == "0.1.0"
 
 
 def test_apply_returns_documented_keys(host) -> None:

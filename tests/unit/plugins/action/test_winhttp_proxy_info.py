@@ -11,11 +11,9 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy_info as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import INFO_ARGUMENT_SPEC
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost
 
-DOCUMENTATION = yaml.safe_load(module_doc.DOCUMENTATION)
 RETURN = yaml.safe_load(module_doc.RETURN)
 VIEW_KEYS = {"present", "mode", "proxy", "bypass", "raw_b64", "version", "counter", "flags", "error"}
 
@@ -33,10 +31,6 @@ def host(monkeypatch):
         return replay
     return install
 
-
-def test_argument_spec_matches_documentation() -> None:
-    assert DOCUMENTATION["options"] == {} and INFO_ARGUMENT_SPEC == {}
-    assert winhttp_proxy_info.ActionModule.ARGUMENT_SPEC is INFO_ARGUMENT_SPEC
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

@@ -11,6 +11,7 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible.plugins.loader import shell_loader
 
 from ansible_collections.crlfix.windows.plugins.module_utils import _cryptography_dep
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     empty_result,
     gather_cert_revocation_info,
@@ -23,8 +24,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell i
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
-DEFAULTS = {"stores": ["My"], "chain_stores": ["CA", "Root"], "thumbprints": None, "subject": None, "ekus": None,
-            "expiry_warning_days": 30, "include_winhttp": False}
+# The arguments as validation leaves them: every option, its default where the task gave none.
+DEFAULTS = module_defaults("cert_revocation_info")
 
 # The winhttp_state body as Get-CrlfixWinHttpState returns it (no script/schema keys); the value is the
 # direct-access value `netsh winhttp reset proxy` writes (windows-facts.md, "The WinHTTP proxy value").

@@ -186,9 +186,10 @@ def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> 
 
 def test_peers_are_the_next_members_of_the_sorted_group() -> None:
     from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import derive_peers
-    group, peers = derive_peers(FixCrlOptions(max_peers=1), INVENTORY)
+    group, peers = derive_peers(FixCrlOptions.from_args({"max_peers": 1}), INVENTORY)
     assert group == "lync_servers" and peers == [{"host": "fe02", "port": 5061, "sni": "fe02"}]
-    _group, ring = derive_peers(FixCrlOptions(max_peers=0), Inventory("fe03", ("lync_servers",), INVENTORY.groups))
+    _group, ring = derive_peers(FixCrlOptions.from_args({"max_peers": 0}),
+                                Inventory("fe03", ("lync_servers",), INVENTORY.groups))
     assert [p["sni"] for p in ring] == ["fe01", "fe02"]
 
 
@@ -205,7 +206,7 @@ def test_only_the_chosen_peers_variables_are_read() -> None:
     members = [f"fe{i:03d}" for i in range(400)]
     hostvars = CountingHostVars({name: {"ansible_host": f"127.0.1.{i % 250}"} for i, name in enumerate(members)})
     inventory = Inventory("fe010", ("lync_servers",), {"lync_servers": members}, hostvars)
-    _group, peers = derive_peers(FixCrlOptions(peer_address_from="ansible_host"), inventory)
+    _group, peers = derive_peers(FixCrlOptions.from_args({"peer_address_from": "ansible_host"}), inventory)
     assert [p["host"] for p in peers] == ["127.0.1.11", "127.0.1.12", "127.0.1.13"]
     assert hostvars.reads == ["fe011", "fe012", "fe013"]  # not the 400 members: each read templates a host
     with pytest.raises(ValueError, match="endpoint_requirement: must be one of reachable, usable, got 'fast'"):
