@@ -4,9 +4,13 @@
 
 from __future__ import annotations
 
-# Every module is an action plugin that runs on the controller and supports check mode; a module adds the
-# details of its check mode and its diff_mode. The pieces are joined below, each attribute stated once.
-_ACTION = r"""
+
+class ModuleDocFragment:
+    # crlfix.windows._attributes: every module is an action plugin that runs on the controller, supports check
+    # mode and works on a Windows host, sending it one small PowerShell script per step. A module adds the
+    # details of its check mode and its diff_mode; fix_crl_report, which never leaves the controller, states
+    # its own platform.
+    DOCUMENTATION = r"""
 options: {}
 attributes:
   action:
@@ -15,28 +19,18 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
-"""
-_WINDOWS = r"""
+  check_mode:
+    support: full
   platform:
     platforms: windows
 """
-_CHECK_MODE = r"""
+
+    # crlfix.windows._attributes.read_only: a module that only reads the host.
+    READ_ONLY = r"""
+options: {}
+attributes:
   check_mode:
-    support: full
-"""
-_READ_ONLY = r"""
-  check_mode:
-    support: full
     details: The module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
 """
-
-
-class ModuleDocFragment:
-    # crlfix.windows._attributes: a module that runs on the controller only states its platform itself.
-    DOCUMENTATION = _ACTION + _CHECK_MODE
-    # crlfix.windows._attributes.windows: a module that works on a Windows host, one PowerShell script per step.
-    WINDOWS = _ACTION + _WINDOWS + _CHECK_MODE
-    # crlfix.windows._attributes.read_only: a module that only reads a Windows host.
-    READ_ONLY = _ACTION + _WINDOWS + _READ_ONLY

@@ -73,6 +73,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
   - crlfix.windows._attributes.read_only
 notes:
   - Requires the Python library C(cryptography) on the controller.

@@ -70,7 +70,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes.windows
+  - crlfix.windows._attributes
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Staleness is judged with the controller's clock (RV(checked_at)); a host whose clock is far off sees the

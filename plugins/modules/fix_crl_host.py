@@ -224,7 +224,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes.windows
+  - crlfix.windows._attributes
 notes:
   - Register the result as C(fix_crl_record); the fleet report reads that host variable.
 seealso:

@@ -61,6 +61,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._attributes
   - crlfix.windows._attributes.read_only
 notes:
   - Statistics use the successful handshakes of a peer. The median is the ordinary median (the mean of the

@@ -92,7 +92,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes.windows
+  - crlfix.windows._attributes
 notes:
   - Needs an elevated (administrator) connection, as netsh does.
   - Proxy and bypass values reach the host only as data, never as PowerShell code, and only after validation.

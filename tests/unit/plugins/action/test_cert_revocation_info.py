@@ -50,7 +50,6 @@ def replay(monkeypatch, host_stores):
     return host
 
 
-
 def test_every_documented_return_key_is_always_present(pki, replay) -> None:
     ok = make_plugin({}).run(task_vars={})
     failed = make_plugin({"stores": ["*"]}).run(task_vars={})

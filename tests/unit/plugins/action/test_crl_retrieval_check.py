@@ -31,8 +31,6 @@ def purged_host(monkeypatch):
     return FakeHost(monkeypatch, compact(load_document("crl_fetch_purged.json", datetime.datetime.now(datetime.UTC))))
 
 
-
-
 def test_every_documented_return_key_is_present(purged_host) -> None:
     result = make_plugin({"endpoints": ["http://crl.public-ca.test/lab-int.crl"], "purge_cache": True}).run(
         task_vars={})

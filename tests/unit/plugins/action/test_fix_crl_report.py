@@ -23,7 +23,6 @@ def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> fix_crl_
     return make_action(fix_crl_report.ActionModule, ACTION, args, check_mode=check_mode)
 
 
-
 def test_documentation_returns_the_report_keys() -> None:
     assert set(RETURN) == {"path", "html_path", "run_id", "summary", "summary_lines", "totals", "worst_handshake",
                            "problems", "stats"}

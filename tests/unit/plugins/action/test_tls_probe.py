@@ -30,8 +30,6 @@ def mixed(monkeypatch):
     return FakeHost(monkeypatch, compact((FIXTURES / "tls_probe_mixed.json").read_text(encoding="utf-8")))
 
 
-
-
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_peer_failures_are_data_and_nothing_changes(mixed, check_mode) -> None:
     result = make_plugin({"peers": MIXED_PEERS}, check_mode=check_mode).run(task_vars={})

@@ -36,9 +36,6 @@ def host(monkeypatch):
     return install
 
 
-
-
-
 def test_apply_returns_documented_keys(host) -> None:
     replay = host(winhttp_state=["state_proxy_native_only.json"], winhttp_apply=["apply_set_both.json"])
     result = make_plugin(WANT).run(task_vars={})

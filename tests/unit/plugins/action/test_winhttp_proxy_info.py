@@ -32,7 +32,6 @@ def host(monkeypatch):
     return install
 
 
-
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_one_remote_command_and_documented_keys(host, check_mode: bool) -> None:
     replay = host(winhttp_state=["state_proxy_native_only.json"])

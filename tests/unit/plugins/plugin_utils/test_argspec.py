@@ -37,10 +37,10 @@ def test_each_documented_key_becomes_the_spec_key(documented, spec) -> None:
 
 
 def test_suboptions_become_options_at_every_level() -> None:
+    port = {"description": "p", "type": "int", "default": 5061}
     documented = {"peer": {"description": "x", "type": "dict", "suboptions": {
         "host": {"description": "h", "type": "str", "required": True},
-        "tls": {"description": "t", "type": "dict", "suboptions": {"port": {"description": "p", "type": "int",
-                                                                           "default": 5061}}}}}}
+        "tls": {"description": "t", "type": "dict", "suboptions": {"port": port}}}}}
     assert argument_spec_of_options(documented) == {"peer": {"type": "dict", "options": {
         "host": {"type": "str", "required": True},
         "tls": {"type": "dict", "options": {"port": {"type": "int", "default": 5061}}}}}}
@@ -72,12 +72,14 @@ attributes:
   check_mode: {details: Reads only.}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - crlfix.windows._attributes.windows
+  - crlfix.windows._attributes
 """)
     assert doc["options"] == {"a": {"description": "x", "type": "str"}}
     assert doc["attributes"]["check_mode"] == {"support": "full", "details": "Reads only."}  # the module's wins
     assert doc["attributes"]["platform"] == {"platforms": "windows"}
     assert "diff_mode" not in doc["attributes"]
+    read_only = resolve_documentation("extends_documentation_fragment: [crlfix.windows._attributes.read_only]")
+    assert read_only["attributes"]["diff_mode"] == {"support": "none"}
 
 
 def test_module_defaults_name_every_option() -> None:
