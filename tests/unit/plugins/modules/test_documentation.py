@@ -23,7 +23,7 @@ MODULES = sorted(path.stem for path in (REPO_ROOT / "plugins" / "modules").glob(
 ATTRIBUTES = {
     "cert_revocation_info": ("0.1.0", "full", "none", "windows"),
     "crl_retrieval_check": ("0.1.0", "full", "none", "windows"),
-    "fix_crl_host": ("0.2.0", "full", "full", "windows"),
+    "fix_crl_host": ("0.1.0", "full", "full", "windows"),
     "fix_crl_report": ("0.1.0", "full", "none", "posix"),
     "tls_probe": ("0.1.0", "full", "none", "windows"),
     "winhttp_proxy": ("0.1.0", "full", "full", "windows"),
