@@ -77,7 +77,7 @@ lab-metrics: setup
 demo: setup
 	bash scripts/demo.sh
 
-# The fleet benchmark (issue 7, bench/README.md): BENCH_ARGS='--quick' for one fleet of 10, '--sizes 50,200'.
+# The fleet benchmark (bench/README.md): BENCH_ARGS='--quick' for one fleet of 10, '--sizes 50,200'.
 BENCH_ARGS ?=
 .PHONY: bench
 bench: setup

@@ -1,4 +1,4 @@
-"""The fleet benchmark (issue 7): this collection's audit and fix beside the baseline an admin would write.
+"""The fleet benchmark: this collection's audit and fix beside the baseline an admin would write.
 
     .venv/bin/python -m bench.run [--sizes 50,200,500 | --quick] [--forks 25] [--runs a,b,...] [--profile]
     make bench BENCH_ARGS='--quick'
@@ -9,7 +9,7 @@ own squid and CRL server), with the same forks, one after another:
     baseline       bench/baseline.yml                 (show + set)
     baseline_show  bench/baseline.yml --tags show     (the read alone: the audit's time budget)
     audit          playbooks/fix-crl.yml --check
-    (audit_one_batch  the same with -e '{"fix_crl_serial": ["100%"]}': since issue 7 the default of --check;
+    (audit_one_batch  the same with -e '{"fix_crl_serial": ["100%"]}': the default of --check;
                      kept to compare with older results; only when named in --runs)
     fix            playbooks/fix-crl.yml
     fix_on_fixed   playbooks/fix-crl.yml again, on the fleet the fix left (no reset)

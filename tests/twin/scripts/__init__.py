@@ -3,7 +3,7 @@
 One module per script; each exposes ``NAME``, ``SCHEMAS`` (the schema numbers it implements) and
 ``run(ctx, args) -> dict`` returning the document (without ``script``/``schema``, which the caller adds).
 A script that cannot produce its document raises ``ScriptError`` (stderr + non-zero exit, as the contract says).
-To add a script (issue 4: ``crl_fetch``, ``tls_probe``): add a module here and list it in ``_MODULES``.
+To add a script: add a module here and list it in ``_MODULES``.
 """
 
 from __future__ import annotations
