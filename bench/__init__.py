@@ -1,1 +1,1 @@
-"""The fleet benchmark of crlfix.windows : `make bench`, see bench/README.md."""
+"""The fleet benchmark of crlfix.windows: `make bench`, see bench/README.md."""
