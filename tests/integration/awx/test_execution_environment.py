@@ -1,8 +1,8 @@
 """execution-environment.yml and meta/execution-environment.yml, through ansible-builder itself.
 
-``ansible-builder create`` writes the build context only (no container runtime here); ``ansible-builder
-introspect`` is what the image build runs over the installed collections to collect their Python needs, so
-running it over ``.collections`` checks the collection's own EE metadata the way a build would read it.
+``ansible-builder create`` writes the build context only (test_ee_image.py builds and runs the image);
+``ansible-builder introspect`` is what the image build runs over the installed collections to collect their
+Python needs, so running it over ``.collections`` checks the collection's own EE metadata the way a build would read it.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import ast
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from tests.integration.awx._ee import CONNECTION, ENGINE, REPO_ROOT, collection_version, dev_pins, ee_definition
+
 BUILDER = REPO_ROOT / ".venv" / "bin" / "ansible-builder"
 # What the collection's Python code imports beyond the standard library and ansible-core (see the test below).
 EXPECTED = {"pywinrm", "cryptography"}
@@ -26,7 +27,7 @@ def _names(lines: list[str]) -> set[str]:
             if line.strip() and not line.strip().startswith("#")}
 
 
-def test_builder_create_writes_a_context_with_exactly_the_collections_needs(tmp_path) -> None:
+def test_builder_create_writes_a_context_with_the_pinned_engine_and_connection_packages(tmp_path) -> None:
     context = tmp_path / "context"
     result = subprocess.run(
         [str(BUILDER), "create", "-f", "execution-environment.yml", "--context", str(context),
@@ -35,15 +36,30 @@ def test_builder_create_writes_a_context_with_exactly_the_collections_needs(tmp_
     )
     assert result.returncode == 0, result.stdout + result.stderr
     containerfile = (context / "Containerfile").read_text()
-    assert 'ARG ANSIBLE_INSTALL_REFS="ansible-core==2.19.14 ansible-runner==2.4.3"' in containerfile
+    pins = dev_pins()
+    engine = " ".join(f"{name}=={pins[name]}" for name in ENGINE)
+    assert f'ARG ANSIBLE_INSTALL_REFS="{engine}"' in containerfile
+    # The public defaults; `make ee` overrides exactly these three for its Debian base (tests/ee/build.sh).
+    assert 'ARG EE_BASE_IMAGE="quay.io/centos/centos:stream9"' in containerfile
+    assert 'ARG PKGMGR="/usr/bin/dnf"' in containerfile and 'ARG PYPKG="python3.11 python3.11-pip"' in containerfile
     assert 'ARG PYCMD="/usr/bin/python3.11"' in containerfile
+    # pip comes from the distribution: Debian's Python refuses ensurepip.
+    assert "pip_install" not in containerfile
     assert "introspect" in containerfile and "LABEL ansible-execution-environment=true" in containerfile
     requirements = (context / "_build" / "requirements.txt").read_text().splitlines()
-    assert _names(requirements) == EXPECTED
-    # The engine pins are the ones the collection is tested with.
-    dev = (REPO_ROOT / "requirements" / "dev.txt").read_text()
-    for pin in ("ansible-core==2.19.14", "ansible-runner==2.4.3"):
-        assert pin in dev
+    assert _names(requirements) == EXPECTED | {"pypsrp", "pyspnego", "requests-ntlm"}
+    assert sorted(requirements) == sorted(f"{name}=={pins[name]}" for name in CONNECTION)
+
+
+def test_the_images_pins_satisfy_the_collections_own_ranges() -> None:
+    """The EE pins what meta/ee-requirements.txt (read by ansible-builder from an installed collection) allows."""
+    pins = dev_pins()
+    for line in (REPO_ROOT / "meta" / "ee-requirements.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            requirement = Requirement(line)
+            assert requirement.specifier.contains(pins[requirement.name.lower()]), (line, pins[requirement.name])
+    tag = ee_definition()["options"]["tags"]
+    assert tag == [f"localhost/crlfix-ee:{collection_version()}"]
 
 
 def test_builder_introspection_reads_the_collections_ee_metadata() -> None:
