@@ -54,6 +54,7 @@ ANSIBLE_COLLECTIONS_PATH=$demo/collections .venv/bin/ansible-galaxy collection i
 
 banner "Audit (check mode) inside $image"
 rc=0
+began=$SECONDS
 .venv/bin/ansible-navigator run playbooks/fix-crl.yml \
   --execution-environment-image "$image" --container-engine podman --pull-policy never \
   --mode stdout --display-color false --container-options=--net=host \
@@ -63,6 +64,7 @@ rc=0
   --playbook-artifact-enable true --playbook-artifact-save-as "$demo/artifacts/{playbook_name}-artifact.json" \
   --log-file "$demo/navigator.log" \
   --check -e "fix_crl_report_dir=$demo/reports" || rc=$?
+echo "ee-demo: ansible-navigator exited $rc after $((SECONDS - began)) s"
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 2 ]; then
   echo "ee-demo: ansible-navigator exited $rc (log: $demo/navigator.log)" >&2
   exit "$rc"

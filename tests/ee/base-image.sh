@@ -21,7 +21,10 @@ image=localhost/crlfix-ee-base:$codename
 stamp=$ee_dir/base-$codename.stamp
 machine_ca=/etc/ssl/certs/ca-certificates.crt
 
-if [[ -z ${EE_BASE_REBUILD:-} && -f $stamp ]] && podman image exists "$image"; then
+# The stamp names this script's checksum: a change to the recipe makes the base anew.
+recipe=$(sha256sum "$0" | cut -c1-16)
+if [[ -z ${EE_BASE_REBUILD:-} && -f $stamp ]] && grep -q "recipe $recipe" "$stamp" && podman image exists "$image"
+then
     echo "ee: base image $image is there ($(cat "$stamp")); EE_BASE_REBUILD=1 makes it anew"
     exit 0
 fi
@@ -58,5 +61,5 @@ podman image rm --force "$image" >/dev/null 2>&1 || true
 tar -C "$rootfs" -c . | podman import --quiet --change 'CMD ["/bin/bash"]' \
     --message "debootstrap $codename minbase, tests/ee/base-image.sh" - "$image" >/dev/null
 rm -rf "$rootfs"
-echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - began)) s" >"$stamp"
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) in $((SECONDS - began)) s, recipe $recipe" >"$stamp"
 echo "ee: base image $image built in $((SECONDS - began)) s, $(podman image inspect --format '{{.Size}}' "$image") bytes"
