@@ -25,14 +25,8 @@ subnet_args=()
 export ANSIBLE_COLLECTIONS_PATH=$top/.collections
 export ANSIBLE_CONFIG=$top/ansible.cfg
 
-banner() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-stop_lab() {
-  local rc=$?
-  banner "Stopping the lab"
-  "$py" scripts/lab.py --lab-dir "$lab_dir" down || true
-  exit "$rc"
-}
+# shellcheck source=scripts/demo-common.sh
+source scripts/demo-common.sh
 
 # The newest report in $reports, and a one-line digest of it.
 latest_report() { ls -1t "$reports"/fix-crl-*.json 2>/dev/null | head -n 1; }

@@ -26,14 +26,8 @@ image=localhost/crlfix-ee:$version
 # shellcheck source=tests/ee/podman-env.sh
 source tests/ee/podman-env.sh
 
-banner() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-
-stop_lab() {
-  local rc=$?
-  banner "Stopping the lab"
-  "$py" scripts/lab.py --lab-dir "$lab_dir" down || true
-  exit "$rc"
-}
+# shellcheck source=scripts/demo-common.sh
+source scripts/demo-common.sh
 
 if ! podman image exists "$image"; then
   echo "ee-demo: no image $image; run 'make ee' first" >&2
