@@ -11,14 +11,16 @@
 #
 # Exits non-zero when navigator breaks (exit code other than 0 or 2), or when the report, the artifacts or the
 # totals are missing or leave out a lab host.
-# Overrides: CRLFIX_EE_DEMO_HOSTS (default 6), CRLFIX_EE_DEMO_SUBNET (third octet of 127.0.X.1, default 60).
+# Overrides: CRLFIX_EE_DEMO_HOSTS (default 6); CRLFIX_EE_DEMO_SUBNET (third octet of 127.0.X.1; by default the
+# lab takes free addresses, as every lab outside build/lab does).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 top=$PWD
 py=$top/.venv/bin/python
 hosts=${CRLFIX_EE_DEMO_HOSTS:-6}
-subnet=${CRLFIX_EE_DEMO_SUBNET:-60}
+subnet_args=()
+[ -n "${CRLFIX_EE_DEMO_SUBNET:-}" ] && subnet_args=(--subnet "$CRLFIX_EE_DEMO_SUBNET")
 demo=$top/build/ee-demo
 lab_dir=$demo/lab
 version=$("$py" -c 'import yaml; print(yaml.safe_load(open("galaxy.yml"))["version"])')
@@ -38,7 +40,7 @@ mkdir -p "$demo/collections" "$demo/reports" "$demo/runner" "$demo/artifacts"
 
 banner "Starting a lab of $hosts Windows twins"
 trap stop_lab EXIT
-"$py" scripts/lab.py --lab-dir "$lab_dir" up --hosts "$hosts" --subnet "$subnet"
+"$py" scripts/lab.py --lab-dir "$lab_dir" up --hosts "$hosts" "${subnet_args[@]}"
 
 banner "Project sync: ansible-galaxy collection install -r collections/requirements.yml"
 # As AWX's sync does, into the job's own collections folder; naming it as the only collections path keeps the
