@@ -126,9 +126,10 @@ class _Handler(BaseHTTPRequestHandler):
         if mtime is not None:
             self.send_header("Last-Modified", email.utils.formatdate(mtime, usegmt=True))
         self.end_headers()
+        # Logged before the body goes out: a client that has read the answer finds its line in the log.
+        self.lab.log(self, host, path, str(status), 0 if head else len(body), fault)
         if not head:
             self.wfile.write(body)
-        self.lab.log(self, host, path, str(status), 0 if head else len(body), fault)
 
 
 class CrlServer:
