@@ -1,6 +1,7 @@
 # crlfix.windows: every developer and CI entry point.
 #   make setup   .venv with pinned tools + the collection linked where ansible finds it
-#   make test    every test (unit, integration against the lab, sanity, lint)
+#   make test    every test (unit, integration against the lab, pslint, sanity, lint)
+#   make pslint  the Windows PowerShell 5.1 check of every .ps1 (tests/pslint, docs/dev/host-scripts.md)
 #   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,7 +13,7 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration sanity lint clean squid chromium generate
+.PHONY: setup test units integration pslint sanity lint clean squid chromium generate
 
 setup: $(STAMP) $(COLLECTION_LINK) squid chromium
 
@@ -37,13 +38,17 @@ $(COLLECTION_LINK):
 
 test: setup
 	$(BIN)/python -m pytest -q -n 2 tests/unit tests/integration
-	$(MAKE) --no-print-directory sanity lint
+	$(MAKE) --no-print-directory pslint sanity lint
 
 units: setup
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: setup
 	$(BIN)/python -m pytest -q -n 2 tests/integration
+
+# Windows PowerShell 5.1 syntax, no aliases, ASCII, a known end: every .ps1 of the collection (nothing here runs it).
+pslint: setup
+	$(BIN)/python -m tests.pslint
 
 sanity: setup
 	bash tests/sanity/run.sh

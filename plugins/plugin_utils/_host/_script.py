@@ -34,12 +34,16 @@ SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "host_audit": frozenset({1}),
 }
 SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
-# Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body.
-# They are not in ``_common.ps1`` so that the small scripts stay under cmd.exe's command-line limit.
+# Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body, in order:
+# ``_winhttp`` the registry views and the OS, ``_stores`` the store loop, ``_der`` the URL extraction, ``_pool`` the
+# runspace pool and the one wait, ``_crl`` and ``_tls`` the fetch and probe engines (docs/dev/host-scripts.md).
 SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
-    "crl_fetch": ("_crl",),
-    "tls_probe": ("_tls",),
-    "host_audit": ("_crl", "_tls", "_der"),
+    "winhttp_state": ("_winhttp",),
+    "winhttp_apply": ("_winhttp",),
+    "cert_inventory": ("_winhttp", "_stores"),
+    "crl_fetch": ("_pool", "_crl"),
+    "tls_probe": ("_pool", "_tls"),
+    "host_audit": ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls"),
 }
 
 

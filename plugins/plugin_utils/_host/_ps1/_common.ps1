@@ -1,36 +1,125 @@
+# Shared by every host script (docs/dev/host-scripts.md): the language check, the arguments, native programs, the one
+# JSON document and the one way a script ends. The three header lines ($CrlfixArgs) come before this file.
 $ErrorActionPreference = 'Stop'
-$CrlfixConn = 'SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
-$CrlfixX64 = [Environment]::Is64BitOperatingSystem
-function Get-CrlfixKey($View, $Write) {
-    $b = [Microsoft.Win32.RegistryKey]::OpenBaseKey('LocalMachine', ('Registry64', 'Registry32')[$View -eq 'wow6432'])
-    if ($Write) { $b.CreateSubKey($CrlfixConn) } else { $b.OpenSubKey($CrlfixConn) }
+
+function Get-CrlfixArgument {
+    # One scalar argument: $Arguments.$Name, or $Default when the object, the key or the value is missing.
+    param([object]$Arguments, [string]$Name, [object]$Default)
+    if ($null -eq $Arguments) { return $Default }
+    $property = $Arguments.PSObject.Properties[$Name]
+    if ($null -eq $property -or $null -eq $property.Value) { return $Default }
+    $property.Value
 }
-function Get-CrlfixNetsh($View) {
-    $d = if ($View -eq 'wow6432') { 'SysWOW64' } else { ('System32', 'Sysnative')[$CrlfixX64 -and [IntPtr]::Size -eq 4] }
-    "$env:windir\$d\netsh.exe"
+
+function Get-CrlfixErrorText {
+    # The innermost exception's message: what Windows said, without PowerShell's wrapping
+    # ('Exception calling "Send" with "0" argument(s): ...').
+    param([object]$Failure)
+    $exception = $Failure
+    if ($Failure -is [System.Management.Automation.ErrorRecord]) { $exception = $Failure.Exception }
+    if ($exception -isnot [System.Exception]) { return ([string]$Failure).Trim() }
+    while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
+    $exception.Message.Trim()
 }
-function Invoke-CrlfixNative($Exe, [string[]]$Argv) {
-    $ErrorActionPreference = 'Continue'
-    $global:LASTEXITCODE = 1
-    $o = & $Exe @Argv 2>&1 | ForEach-Object { "$_" }
-    @{ rc = $LASTEXITCODE; output = $o -join "`n" }
-}
-function Get-CrlfixWinHttpState {
-    $os = Get-CimInstance Win32_OperatingSystem
-    $w = @{ native = $null; wow6432 = $null }
-    foreach ($v in ('native', 'wow6432')[0..[int]$CrlfixX64]) {
-        $k = Get-CrlfixKey $v
-        $b = $null
-        if ($k) { $b = $k.GetValue('WinHttpSettings') }
-        $w[$v] = @{ path = 'HKLM:\' + $CrlfixConn.Insert(9, ('', 'WOW6432Node\')[$v -ne 'native'])
-            present = $null -ne $b; value_b64 = $(if ($null -ne $b) { [Convert]::ToBase64String($b) }) }
+
+function Get-CrlfixSystemProgramPath {
+    # A Windows program of one registry view: System32 holds the native one, SysWOW64 the 32-bit one. A 32-bit
+    # PowerShell on a 64-bit OS reaches the native System32 only as Sysnative (File System Redirector, Microsoft Learn).
+    param([string]$FileName, [string]$View)
+    $folder = 'System32'
+    if ($View -eq 'wow6432') {
+        $folder = 'SysWOW64'
+    } elseif ([Environment]::Is64BitOperatingSystem -and -not [Environment]::Is64BitProcess) {
+        $folder = 'Sysnative'
     }
-    $n = [int]$os.BuildNumber
-    [ordered]@{ computer_name = $env:COMPUTERNAME; os = @{ build = $n; caption = $os.Caption; is_64bit = $CrlfixX64 }; views = $w
-        advproxy = $(if ($n -ge 20348) { Invoke-CrlfixNative (Get-CrlfixNetsh 'native') @('winhttp', 'show', 'advproxy') }) }
+    [System.IO.Path]::Combine($env:windir, $folder, $FileName)
 }
-function Write-CrlfixDocument($Name, $Schema, $Data) {
-    $d = [ordered]@{ script = $Name; schema = $Schema }
-    foreach ($k in $Data.Keys) { $d[$k] = $Data[$k] }
-    [regex]::Replace(($d | ConvertTo-Json -Compress -Depth 8), '[^\x00-\x7F]', { '\u{0:x4}' -f [int][char]"$args" })
+
+function Invoke-CrlfixNativeCommand {
+    # Runs a program and returns @{ rc; output } (stdout and stderr as one text, lines joined with CRLF), never
+    # throwing: a program that does not exist (SysWOW64 on a Server Core without WoW64) answers rc 1 and says so.
+    param([string]$FilePath, [string[]]$ArgumentList)
+    if (-not [System.IO.File]::Exists($FilePath)) {
+        return [ordered]@{ rc = 1; output = "$FilePath does not exist on this host" }
+    }
+    # A program's stderr lines arrive as error records: with 'Stop' the first one would end the script.
+    $ErrorActionPreference = 'Continue'
+    $lines = @(& $FilePath @ArgumentList 2>&1 | ForEach-Object -Process { [string]$_ })
+    [ordered]@{ rc = [int]$LASTEXITCODE; output = $lines -join "`r`n" }
 }
+
+function Write-CrlfixDocument {
+    # The one JSON document a script prints (docs/dev/host-scripts.md, "The document"): script and schema first,
+    # then $Content's keys; one line, ASCII only (\uXXXX for anything else, whatever the console's code page).
+    param([string]$Name, [int]$Schema, [System.Collections.IDictionary]$Content)
+    $document = [ordered]@{ script = $Name; schema = $Schema }
+    foreach ($key in $Content.Keys) { $document[$key] = $Content[$key] }
+    $json = ConvertTo-Json -InputObject $document -Compress -Depth 8
+    if ($json -match '[^\x00-\x7F]') {
+        $json = [regex]::Replace($json, '[^\x00-\x7F]', { param($match) '\u{0:x4}' -f [int][char]$match.Value })
+    }
+    if ($Host.Name -eq 'ConsoleHost') {
+        # powershell.exe (winrm, ssh): straight to the process's stdout and flushed, so the process exit that follows
+        # cannot lose it.
+        [Console]::Out.WriteLine($json)
+        [Console]::Out.Flush()
+    } else {
+        # A remote runspace (psrp: wsmprovhost) has no console of its own: the document is the pipeline's output.
+        Write-Output -InputObject $json
+    }
+}
+
+function Exit-CrlfixScript {
+    # How every script ends, right after its document (or with -Failure, instead of it): exit code 0, or 1 with the
+    # error text on stderr, whatever happened before. Over stdin, Ansible's wrapper would otherwise read any earlier
+    # non-terminating error as a failure and the document would be thrown away (docs/dev/host-scripts.md).
+    param([object]$Failure)
+    $exitCode = 0
+    if ($null -ne $Failure) { $exitCode = 1 }
+    if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
+        # Only cmdlets and the language work here.
+        if ($null -ne $Failure) { Write-Error -ErrorRecord $Failure -ErrorAction Continue }
+        exit $exitCode
+    }
+    if ($Host.Name -eq 'ConsoleHost') {
+        # powershell.exe: end the process now. Threads still inside a download or a handshake that a timeout or the
+        # time box abandoned (CryptoAPI's chain retrieval cannot be interrupted) end with it.
+        if ($null -ne $Failure) { [Console]::Error.WriteLine((Get-CrlfixErrorText -Failure $Failure)) }
+        [Console]::Out.Flush()
+        [Console]::Error.Flush()
+        [Environment]::Exit($exitCode)
+    }
+    # psrp: wsmprovhost outlives this command. Ask every unfinished job to stop and every pool to close, without
+    # waiting: a thread inside CryptoAPI's retrieval finishes when the retrieval's own timeout ends, then its runspace
+    # closes.
+    foreach ($runspacePool in $CrlfixRunspacePools) {
+        foreach ($job in $runspacePool.Jobs) {
+            if (-not $job.Handle.IsCompleted) { [void]$job.PowerShell.BeginStop($null, $null) }
+        }
+        [void]$runspacePool.Pool.BeginClose($null, $null)
+    }
+    if ($null -ne $Failure) { Write-Error -Message (Get-CrlfixErrorText -Failure $Failure) -ErrorAction Continue }
+    exit $exitCode
+}
+
+# Any error nobody caught ends the script in the same known state on every transport: its text on stderr, exit code 1
+# (a trap covers its whole scope; it is set after the functions because it calls one of them).
+trap {
+    Exit-CrlfixScript -Failure $_
+}
+
+# Constrained Language Mode (AppLocker, Windows Defender Application Control) blocks the .NET types, COM objects and
+# runspaces these scripts use: say so at once instead of failing at the first blocked call. Everything up to here
+# (function definitions, this test, throw) works in every language mode.
+if ($ExecutionContext.SessionState.LanguageMode -ne 'FullLanguage') {
+    throw ("FullLanguage required: Windows PowerShell runs in $($ExecutionContext.SessionState.LanguageMode) mode " +
+        'on this host (AppLocker or Windows Defender Application Control), which blocks the COM objects, runspaces ' +
+        'and SslStream the crlfix host scripts use')
+}
+
+# Windows PowerShell 5.1 extends System.Array with type data that can make ConvertTo-Json write an array as
+# {"value": [...], "Count": n}; without it every array in the document stays an array.
+Remove-TypeData -TypeName System.Array -ErrorAction Ignore
+
+# The runspace pools the engines opened (_pool.ps1), for Exit-CrlfixScript to stop where the process lives on.
+$CrlfixRunspacePools = [System.Collections.Generic.List[object]]::new()

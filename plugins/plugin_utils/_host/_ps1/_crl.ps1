@@ -1,56 +1,130 @@
-# crl_fetch's engine, shared with host_audit (docs/dev/host-scripts.md). WinHttpRequest without SetProxy uses
-# HTTPREQUEST_PROXYSETTING_DEFAULT = the netsh winhttp proxy and bypass list (Learn: IWinHttpRequest::SetProxy).
-# Open(async) + Send start every URL at once; WaitForResponse(0) polls (Learn: IWinHttpRequest::WaitForResponse).
-function Get-CrlfixMsg($e) {
-    $x = $e.Exception
-    while ($x.InnerException) { $x = $x.InnerException }
-    $x.Message.Trim()
-}
-function Start-CrlfixFetch($Urls, [int]$t) {
-    $sw = [Diagnostics.Stopwatch]::StartNew()
-    $jobs = @(foreach ($u in @($Urls)) {
-        $j = @{ url = [string]$u; status = $null; elapsed_ms = 0; bytes = $null; body_b64 = $null; truncated = $false; error = $null; r = $null }
-        if ($u -match '^https?://') {
-            try {
-                $r = New-Object -ComObject WinHttp.WinHttpRequest.5.1
-                $r.SetTimeouts($t, $t, $t, $t)
-                $r.Open('GET', $u, $true)
-                $r.Send()
-                $j.r = $r
-            } catch { $j.error = Get-CrlfixMsg $_ }
-        } else { $j.error = 'Only http and https URLs are fetched' }
-        $j
-    })
-    @{ sw = $sw; t = $t; jobs = $jobs }
-}
-# Polls until every request answered or timeout_ms passed since Start-CrlfixFetch; returns the results.
-# $box (host_audit's time box, or $null): a request still open when the box ends is aborted (IWinHttpRequest::Abort)
-# and gets the box's text; its own timeout, when it ended first, keeps WinHTTP's text.
-function Complete-CrlfixFetch($f, [int]$max, $box) {
-    do {
-        $busy = $false
-        foreach ($j in $f.jobs) {
-            if (-not $j.r) { continue }
-            $ms = $f.sw.ElapsedMilliseconds
-            try {
-                if (-not $j.r.WaitForResponse(0)) {
-                    if ($ms -ge $f.t) { $j.r.Abort(); throw 'The operation timed out' }
-                    if ($box -and $box.sw.ElapsedMilliseconds -ge $box.ms) { $j.r.Abort(); $box.hit = $true; throw $box.text }
-                    $busy = $true; continue
-                }
-                $j.status = [int]$j.r.Status
-                $b = [byte[]]$j.r.ResponseBody
-                if ($null -eq $b) { $b = [byte[]]@() }
-                $j.bytes = $b.Length
-                if ($b.Length -gt $max) { $c = New-Object byte[] $max; [Array]::Copy($b, $c, $max); $b = $c; $j.truncated = $true }
-                $j.body_b64 = [Convert]::ToBase64String([byte[]]$b)
-            } catch { $j.error = Get-CrlfixMsg $_ }
-            $j.elapsed_ms = $ms
-            $j.r = $null
+# crl_fetch's engine, shared with host_audit (docs/dev/host-scripts.md, "crl_fetch"). Every URL is one synchronous
+# WinHttp.WinHttpRequest in a runspace of its own (_pool.ps1), all started at once, so the fetch costs one timeout,
+# not their sum. Without SetProxy a request uses HTTPREQUEST_PROXYSETTING_DEFAULT: the netsh winhttp proxy and bypass
+# list (Microsoft Learn, IWinHttpRequest::SetProxy), the path CryptoAPI's retrieval takes.
+# The bodies of one document together stay under a cap (16 MiB unless the arguments say otherwise): each body is held
+# several times on its way out (COM array, byte[], base64, JSON), and a shell past WinRM's MaxMemoryPerShellMB is
+# ended, which the controller sees as an unreachable host.
+$CrlfixDefaultDocumentCap = 16777216
+
+# One URL, run inside a runspace of the pool: only the language, .NET and COM here (no module is loaded in a job).
+$CrlfixFetchJob = {
+    param([string]$Url, [int]$TimeoutMs, [long]$MaxBytes, [System.Diagnostics.Stopwatch]$Clock, [hashtable]$State,
+        [hashtable]$Budget)
+    $State.started_ms = $Clock.ElapsedMilliseconds
+    $result = [ordered]@{
+        url = $Url; status = $null; elapsed_ms = 0; bytes = $null; body_b64 = $null
+        truncated = $false; truncated_by = $null; error = $null
+    }
+    $request = $null
+    try {
+        $request = [Activator]::CreateInstance([Type]::GetTypeFromProgID('WinHttp.WinHttpRequest.5.1'))
+        # Resolve, connect, send and receive each end after $TimeoutMs (IWinHttpRequest::SetTimeouts).
+        $request.SetTimeouts($TimeoutMs, $TimeoutMs, $TimeoutMs, $TimeoutMs)
+        $request.Open('GET', $Url, $false)
+        $request.Send()
+        $result.status = [int]$request.Status
+        $body = [byte[]]$request.ResponseBody
+        if ($null -eq $body) { $body = [byte[]]::new(0) }
+        $result.bytes = $body.Length
+        $keep = [int][Math]::Min([long]$body.Length, $MaxBytes)
+        if ($body.Length -gt $keep) {
+            $result.truncated = $true
+            $result.truncated_by = 'max_bytes'
         }
-        if ($busy) { Start-Sleep -Milliseconds 10 }
-    } while ($busy)
-    foreach ($j in $f.jobs) { $j.Remove('r') }
-    , $f.jobs
+        # The document's cap, first come first served; a body that would pass it is left out whole (a cut CRL is
+        # unreadable anyway) and smaller ones after it may still fit.
+        [System.Threading.Monitor]::Enter($Budget.SyncRoot)
+        try {
+            $fits = $keep -le $Budget.left_bytes
+            if ($fits) { $Budget.left_bytes -= $keep }
+        } finally {
+            [System.Threading.Monitor]::Exit($Budget.SyncRoot)
+        }
+        if (-not $fits) {
+            $keep = 0
+            $result.truncated = $true
+            $result.truncated_by = 'document_cap'
+        }
+        $result.body_b64 = [Convert]::ToBase64String($body, 0, $keep)
+    } catch {
+        $exception = $_.Exception
+        while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
+        $result.error = $exception.Message.Trim()
+    } finally {
+        if ($null -ne $request) { [void][System.Runtime.InteropServices.Marshal]::ReleaseComObject($request) }
+    }
+    $result.elapsed_ms = $Clock.ElapsedMilliseconds
+    $State.result = $result
 }
-function Invoke-CrlfixPurge { Invoke-CrlfixNative 'certutil.exe' @('-urlcache', '*', 'delete') }
+
+function New-CrlfixFetchResult {
+    # A URL's result that no request produced: refused before sending, or abandoned by the main thread.
+    param([string]$Url, [long]$ElapsedMs, [string]$ErrorText)
+    [ordered]@{
+        url = $Url; status = $null; elapsed_ms = $ElapsedMs; bytes = $null; body_b64 = $null
+        truncated = $false; truncated_by = $null; error = $ErrorText
+    }
+}
+
+function Test-CrlfixFetchableUrl {
+    param([string]$Url)
+    $Url -match '^https?://'
+}
+
+function Start-CrlfixFetch {
+    # Starts the request of every http or https URL in $RunspacePool at once (it needs one runspace per such URL);
+    # returns the fetch for Complete-CrlfixFetch. elapsed_ms counts from here.
+    param([hashtable]$RunspacePool, [string[]]$Urls, [int]$TimeoutMs, [long]$MaxBytes, [long]$MaxDocumentBytes)
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $budget = [hashtable]::Synchronized(@{ left_bytes = $MaxDocumentBytes })
+    $requests = @(foreach ($url in $Urls) {
+            $request = @{ Url = $url; Job = $null }
+            if (Test-CrlfixFetchableUrl -Url $url) {
+                $state = [hashtable]::Synchronized(@{ started_ms = $null; result = $null })
+                $jobParameters = @{
+                    RunspacePool = $RunspacePool; ScriptBlock = $CrlfixFetchJob; State = $state; TimeoutMs = $TimeoutMs
+                    ArgumentList = @($url, $TimeoutMs, $MaxBytes, $clock, $state, $budget)
+                }
+                $request.Job = Start-CrlfixJob @jobParameters
+            }
+            $request
+        })
+    @{ Clock = $clock; Requests = $requests }
+}
+
+function Complete-CrlfixFetch {
+    # Waits for the fetch and returns its results, one per URL in order. A request still running $TimeoutMs after it
+    # started is abandoned and answered 'The operation timed out' (ERROR_WINHTTP_TIMEOUT's text); with a $TimeBox
+    # (host_audit), one still running when the box ends gets the box's text, unless its own timeout ended first.
+    param([hashtable]$Fetch, [hashtable]$TimeBox)
+    $jobs = @(foreach ($request in $Fetch.Requests) { if ($null -ne $request.Job) { $request.Job } })
+    Wait-CrlfixJobs -Jobs $jobs -Clock $Fetch.Clock -TimeBox $TimeBox
+    $results = @(foreach ($request in $Fetch.Requests) {
+            $job = $request.Job
+            $now = $Fetch.Clock.ElapsedMilliseconds
+            if ($null -eq $job) {
+                New-CrlfixFetchResult -Url $request.Url -ElapsedMs 0 -ErrorText 'Only http and https URLs are fetched'
+            } elseif ($job.Outcome -eq 'timed_out') {
+                New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText 'The operation timed out'
+            } elseif ($job.Outcome -eq 'cut') {
+                $TimeBox.Hit = $true
+                New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText $TimeBox.Text
+            } else {
+                try {
+                    Complete-CrlfixJob -Job $job
+                    $job.State.result
+                } catch {
+                    New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText (Get-CrlfixErrorText -Failure $_)
+                }
+            }
+        })
+    # The leading comma returns the array as one object: an empty or one-element list stays a list.
+    , $results
+}
+
+function Invoke-CrlfixUrlCachePurge {
+    # `certutil -urlcache * delete`: the calling account's CryptoAPI URL cache (Microsoft Learn, certutil).
+    $certutil = Get-CrlfixSystemProgramPath -FileName 'certutil.exe' -View 'native'
+    Invoke-CrlfixNativeCommand -FilePath $certutil -ArgumentList @('-urlcache', '*', 'delete')
+}

@@ -1,64 +1,106 @@
 # host_audit's revocation URL extraction (docs/dev/host-scripts.md, "host_audit"): a minimal DER walk over the
 # extension values; .NET Framework 4.x has no parsed CDP/AIA classes. Mirror: tests/twin/scripts/host_audit.py.
-# The children of the DER element list $D[$S..$E) as @(tag, offset, length); stops at anything malformed.
-function Get-CrlfixTlv([byte[]]$D, [int]$S, [int]$E) {
-    while ($S + 2 -le $E) {
-        $tag = $D[$S]; $n = [int]$D[$S + 1]; $o = $S + 2
-        if ($n -ge 0x80) {
-            $k = $n - 0x80; $n = 0
-            if ($k -lt 1 -or $k -gt 3 -or $o + $k -gt $E) { return }
-            for ($i = 0; $i -lt $k; $i++) { $n = $n * 256 + $D[$o + $i] }
-            $o += $k
+
+function Get-CrlfixDerChildren {
+    # The elements inside $Data[$Start..$End) as @(tag, value offset, value length); stops at anything malformed
+    # (a length form over 3 bytes, or an element running past $End).
+    param([byte[]]$Data, [int]$Start, [int]$End)
+    $offset = $Start
+    while ($offset + 2 -le $End) {
+        $tag = $Data[$offset]
+        $length = [int]$Data[$offset + 1]
+        $valueOffset = $offset + 2
+        if ($length -ge 0x80) {
+            $lengthBytes = $length - 0x80
+            if ($lengthBytes -lt 1 -or $lengthBytes -gt 3 -or $valueOffset + $lengthBytes -gt $End) { return }
+            $length = 0
+            for ($index = 0; $index -lt $lengthBytes; $index++) { $length = $length * 256 + $Data[$valueOffset + $index] }
+            $valueOffset += $lengthBytes
         }
-        if ($o + $n -gt $E) { return }
-        , @($tag, $o, $n)
-        $S = $o + $n
+        if ($valueOffset + $length -gt $End) { return }
+        # The leading comma keeps each triple one element of the output.
+        , @($tag, $valueOffset, $length)
+        $offset = $valueOffset + $length
     }
 }
-# [6] URIs (tag 0x86) in SEQUENCEs and [0] (0xA0): a DistributionPoint's fullName; a cRLIssuer [2] is skipped.
-function Get-CrlfixDerUris([byte[]]$D, [int]$S, [int]$E) {
-    foreach ($x in @(Get-CrlfixTlv $D $S $E)) {
-        if ($x[0] -eq 0x86) { [Text.Encoding]::ASCII.GetString($D, $x[1], $x[2]) }
-        elseif ($x[0] -eq 0x30 -or $x[0] -eq 0xA0) { Get-CrlfixDerUris $D $x[1] ($x[1] + $x[2]) }
+
+function Get-CrlfixDistributionPointUris {
+    # The [6] URIs (tag 0x86) inside SEQUENCEs and [0]s: each DistributionPoint's fullName. A cRLIssuer ([2], 0xA2)
+    # names no place to fetch from and is skipped.
+    param([byte[]]$Data, [int]$Start, [int]$End)
+    foreach ($element in @(Get-CrlfixDerChildren -Data $Data -Start $Start -End $End)) {
+        $tag, $valueOffset, $length = $element
+        if ($tag -eq 0x86) {
+            [System.Text.Encoding]::ASCII.GetString($Data, $valueOffset, $length)
+        } elseif ($tag -eq 0x30 -or $tag -eq 0xA0) {
+            Get-CrlfixDistributionPointUris -Data $Data -Start $valueOffset -End ($valueOffset + $length)
+        }
     }
 }
-# AIA: the URI of each AccessDescription whose method is id-ad-ocsp (...48.1) or id-ad-caIssuers (...48.2).
-function Get-CrlfixAiaUris([byte[]]$D) {
-    foreach ($seq in @(Get-CrlfixTlv $D 0 $D.Length)) {
-        foreach ($ad in @(Get-CrlfixTlv $D $seq[1] ($seq[1] + $seq[2]))) {
-            $c = @(Get-CrlfixTlv $D $ad[1] ($ad[1] + $ad[2]))
-            if ($c.Count -ne 2 -or $c[0][0] -ne 6 -or $c[1][0] -ne 0x86) { continue }
-            if ([BitConverter]::ToString($D, $c[0][1], $c[0][2]) -in '2B-06-01-05-05-07-30-01', '2B-06-01-05-05-07-30-02') {
-                [Text.Encoding]::ASCII.GetString($D, $c[1][1], $c[1][2])
+
+function Get-CrlfixAccessDescriptionUris {
+    # Authority Information Access: the URI of each AccessDescription whose method is id-ad-ocsp (1.3.6.1.5.5.7.48.1)
+    # or id-ad-caIssuers (1.3.6.1.5.5.7.48.2).
+    param([byte[]]$Data)
+    $methods = '2B-06-01-05-05-07-30-01', '2B-06-01-05-05-07-30-02'
+    foreach ($sequence in @(Get-CrlfixDerChildren -Data $Data -Start 0 -End $Data.Length)) {
+        $descriptions = @(Get-CrlfixDerChildren -Data $Data -Start $sequence[1] -End ($sequence[1] + $sequence[2]))
+        foreach ($description in $descriptions) {
+            $parts = @(Get-CrlfixDerChildren -Data $Data -Start $description[1] -End ($description[1] + $description[2]))
+            if ($parts.Count -ne 2 -or $parts[0][0] -ne 6 -or $parts[1][0] -ne 0x86) { continue }
+            if ([BitConverter]::ToString($Data, $parts[0][1], $parts[0][2]) -in $methods) {
+                [System.Text.Encoding]::ASCII.GetString($Data, $parts[1][1], $parts[1][2])
             }
         }
     }
 }
-# CDP (2.5.29.31), Freshest CRL (2.5.29.46), then AIA (1.3.6.1.5.5.7.1.1) URIs of one certificate, any scheme.
-function Get-CrlfixCertUris($Cert) {
+
+function Get-CrlfixCertificateUris {
+    # The CRL Distribution Points (2.5.29.31), Freshest CRL (2.5.29.46) and AIA (1.3.6.1.5.5.7.1.1) URIs of one
+    # certificate, any scheme, in that order.
+    param([System.Security.Cryptography.X509Certificates.X509Certificate2]$Certificate)
     foreach ($oid in '2.5.29.31', '2.5.29.46', '1.3.6.1.5.5.7.1.1') {
-        foreach ($x in @($Cert.Extensions | Where-Object { $_.Oid.Value -eq $oid })) {
-            $d = [byte[]]$x.RawData
-            if ($oid -eq '1.3.6.1.5.5.7.1.1') { Get-CrlfixAiaUris $d } else { Get-CrlfixDerUris $d 0 $d.Length }
+        foreach ($extension in $Certificate.Extensions) {
+            if ($extension.Oid.Value -ne $oid) { continue }
+            $data = [byte[]]$extension.RawData
+            if ($oid -eq '1.3.6.1.5.5.7.1.1') {
+                Get-CrlfixAccessDescriptionUris -Data $data
+            } else {
+                Get-CrlfixDistributionPointUris -Data $data -Start 0 -End $data.Length
+            }
         }
     }
 }
-# The URIs of $Targets and, through issuer links in $Pool (Issuer DN bytes = Subject DN bytes, no network, at
-# most 6 certificates deep), of their issuers; self-issued certificates (roots) are skipped as CryptoAPI never
-# checks a root's revocation. In order, each URL once.
-function Get-CrlfixChainUris($Targets, $Pool) {
-    $urls = New-Object Collections.Generic.List[string]
-    $seen = @{}
-    $walk = @(foreach ($c in @($Targets)) { , @($c, 1) })
-    for ($i = 0; $i -lt $walk.Count; $i++) {
-        $c, $depth = $walk[$i]
-        if ($seen[$c.Thumbprint]) { continue }
-        $seen[$c.Thumbprint] = $true
-        $issuer = [Convert]::ToBase64String($c.IssuerName.RawData)
-        if ($issuer -ceq [Convert]::ToBase64String($c.SubjectName.RawData)) { continue }
-        try { foreach ($u in @(Get-CrlfixCertUris $c)) { if (-not $urls.Contains($u)) { $urls.Add($u) } } } catch { }
+
+function Get-CrlfixChainUris {
+    # The URIs of $Targets and, through issuer links in $Pool (issuer name bytes equal to subject name bytes; no
+    # network; at most 6 certificates deep), of their issuers, each URL once in the order found. Self-issued
+    # certificates (roots) are skipped: CryptoAPI never checks a root's revocation. A certificate whose walk fails
+    # contributes no URLs.
+    param([object[]]$Targets, [object[]]$Pool)
+    $urls = [System.Collections.Generic.List[string]]::new()
+    $seen = [System.Collections.Generic.HashSet[string]]::new()
+    $walk = [System.Collections.Generic.List[object]]::new()
+    foreach ($certificate in $Targets) { $walk.Add(@{ Certificate = $certificate; Depth = 1 }) }
+    for ($index = 0; $index -lt $walk.Count; $index++) {
+        $certificate = $walk[$index].Certificate
+        $depth = $walk[$index].Depth
+        if (-not $seen.Add($certificate.Thumbprint)) { continue }
+        $issuer = [Convert]::ToBase64String($certificate.IssuerName.RawData)
+        if ($issuer -ceq [Convert]::ToBase64String($certificate.SubjectName.RawData)) { continue }
+        try {
+            foreach ($url in @(Get-CrlfixCertificateUris -Certificate $certificate)) {
+                if (-not $urls.Contains($url)) { $urls.Add($url) }
+            }
+        } catch {
+            $null = $_
+        }
         if ($depth -ge 6) { continue }
-        foreach ($p in @($Pool)) { if ([Convert]::ToBase64String($p.SubjectName.RawData) -ceq $issuer) { $walk += , @($p, ($depth + 1)) } }
+        foreach ($candidate in $Pool) {
+            if ([Convert]::ToBase64String($candidate.SubjectName.RawData) -ceq $issuer) {
+                $walk.Add(@{ Certificate = $candidate; Depth = $depth + 1 })
+            }
+        }
     }
-    $urls.ToArray()
+    , $urls.ToArray()
 }

@@ -1,108 +1,192 @@
-# tls_probe's engine, shared with host_audit (docs/dev/host-scripts.md); why each API: _tls_probe.py.
-$CrlfixTls = [Security.Authentication.SslProtocols]::Tls12
-# Tls13 (12288) only where Schannel has it (build 20348+).
-if ([Environment]::OSVersion.Version.Build -ge 20348) { $CrlfixTls = $CrlfixTls -bor 12288 }
-# One peer's samples, one after another, each added to $out when it ends (host_audit's time box takes the finished
-# ones from there). With $stop, a sample whose chain came back revocation-unknown ends the peer: the next ones would
-# wait the same chain timeout (CryptoAPI caches no failed retrieval); they are skipped. With $box (host_audit's time
-# box, or $null), the connect waits at most until the box ends, and a sample that would start after it gets the
-# box's text; the samples after a cut one are skipped.
-$CrlfixProbe = {
-    param($h, $port, $sni, $n, $t, $rev, $p, $stop, $box, $out, $live)
-    $ErrorActionPreference = 'Stop'
-    $unknown = $false
-    for ($i = 0; $i -lt $n; $i++) {
-        $s = @{ tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null; error = $null }
-        if ($unknown -or $live.cut) { $s.skipped = $true; [void]$out.Add($s); continue }
-        $left = $t
-        if ($box) { $left = [int][Math]::Min($t, [Math]::Max(0, $box.ms - $box.sw.ElapsedMilliseconds)) }
-        if ($left -le 0) { $live.cut = $true; $box.hit = $true; $s.error = $box.text; [void]$out.Add($s); continue }
-        # TcpClient() is IPv4-only.
-        if ($h -like '*:*') { $c = New-Object Net.Sockets.TcpClient([Net.Sockets.AddressFamily]::InterNetworkV6) } else { $c = New-Object Net.Sockets.TcpClient }
-        $live.c = $c
+# tls_probe's engine, shared with host_audit (docs/dev/host-scripts.md, "tls_probe"); why each API: _tls_probe.py.
+# One runspace per peer (_pool.ps1); the samples of a peer one after another.
+
+function Get-CrlfixTlsProtocols {
+    # What the probes offer. SslProtocols.None asks Schannel for the host's own default protocols (.NET Framework 4.7+;
+    # the only way .NET Framework offers TLS 1.3, where the OS has it). A process whose .NET runs with
+    # DontEnableSystemDefaultTlsVersions (Windows PowerShell 5.1, unless the registry value SystemDefaultTlsVersions is 1)
+    # or an older .NET refuses None. The handshake is tried on a stream in memory, which sends nothing anywhere: it
+    # reaches the point of waiting for the server's answer (IOException, end of stream) only where None is usable.
+    # Otherwise TLS 1.0, 1.1 and 1.2 are offered (Schannel still leaves out what the host disables); TLS 1.3 is never
+    # offered by name, which .NET Framework passes to Schannel in the legacy SCHANNEL_CRED structure that cannot
+    # carry it (SCH_CREDENTIALS can; Microsoft Learn, "Obtaining Schannel credentials").
+    $named = [System.Security.Authentication.SslProtocols]::Tls -bor [System.Security.Authentication.SslProtocols]::Tls11 -bor
+        [System.Security.Authentication.SslProtocols]::Tls12
+    $stream = [System.Net.Security.SslStream]::new([System.IO.MemoryStream]::new(), $false)
+    try {
+        $stream.AuthenticateAsClient('crlfix.invalid', $null, [System.Security.Authentication.SslProtocols]::None, $false)
+    } catch {
+        $exception = $_.Exception
+        while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
+        if ($exception -is [System.IO.IOException]) { return [System.Security.Authentication.SslProtocols]::None }
+    } finally {
+        $stream.Dispose()
+    }
+    $named
+}
+
+# One peer's samples, run inside a runspace of the pool: only the language and .NET here. Each sample is added to
+# $Samples when it ends (the time box keeps the finished ones). With $StopAfterUnknown, a sample whose chain came back
+# revocation-unknown ends the peer: the next ones would wait the same chain timeout (CryptoAPI caches no failed
+# retrieval). With a $TimeBox the connect waits at most until the box ends, a sample that would start after it gets
+# the box's text, and the samples after a cut one are skipped.
+$CrlfixProbeJob = {
+    param([string]$HostName, [int]$Port, [string]$ServerName, [int]$SampleCount, [int]$TimeoutMs,
+        [bool]$CheckRevocation, [System.Security.Authentication.SslProtocols]$Protocols, [bool]$StopAfterUnknown,
+        [hashtable]$TimeBox, [System.Collections.ArrayList]$Samples, [hashtable]$Live)
+    $stopped = $false
+    for ($sampleIndex = 0; $sampleIndex -lt $SampleCount; $sampleIndex++) {
+        $sample = [ordered]@{
+            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null
+            error = $null
+        }
+        if ($stopped -or $Live.cut) {
+            $sample.skipped = $true
+            [void]$Samples.Add($sample)
+            continue
+        }
+        $waitMs = $TimeoutMs
+        if ($null -ne $TimeBox) {
+            $waitMs = [int][Math]::Min($TimeoutMs, [Math]::Max(0, $TimeBox.LimitMs - $TimeBox.Clock.ElapsedMilliseconds))
+        }
+        if ($waitMs -le 0) {
+            $Live.cut = $true
+            $TimeBox.Hit = $true
+            $sample.error = $TimeBox.Text
+            [void]$Samples.Add($sample)
+            continue
+        }
+        # A dual-mode socket reaches IPv4 and IPv6 peers alike; TcpClient() alone is IPv4-only in .NET Framework.
+        if ([System.Net.Sockets.Socket]::OSSupportsIPv6) {
+            $client = [System.Net.Sockets.TcpClient]::new([System.Net.Sockets.AddressFamily]::InterNetworkV6)
+            $client.Client.DualMode = $true
+        } else {
+            $client = [System.Net.Sockets.TcpClient]::new([System.Net.Sockets.AddressFamily]::InterNetwork)
+        }
+        $Live.client = $client
         try {
-            $c.ReceiveTimeout = $t; $c.SendTimeout = $t
-            $w = [Diagnostics.Stopwatch]::StartNew()
-            if (-not $c.ConnectAsync($h, $port).Wait($left)) {
-                if ($left -lt $t) { $live.cut = $true; $box.hit = $true; throw $box.text }
+            $client.ReceiveTimeout = $TimeoutMs
+            $client.SendTimeout = $TimeoutMs
+            $stopwatch = [System.Diagnostics.Stopwatch]::StartNew()
+            # TcpClient has no connect timeout of its own: wait on the connect task instead.
+            if (-not $client.ConnectAsync($HostName, $Port).Wait($waitMs)) {
+                if ($waitMs -lt $TimeoutMs) {
+                    $Live.cut = $true
+                    $TimeBox.Hit = $true
+                    throw $TimeBox.Text
+                }
                 throw 'The TCP connection timed out'
             }
-            $s.tcp_connect_ms = $w.ElapsedMilliseconds
-            $cb = [Net.Security.RemoteCertificateValidationCallback]{
-                param($o, $crt, $ch, $e)
-                $s.chain_status = @($ch.ChainStatus | ForEach-Object { $_.Status.ToString() })
-                $s.policy_errors = $e.ToString()
+            $sample.tcp_connect_ms = $stopwatch.ElapsedMilliseconds
+            # Records the chain's status flags and accepts: the probe measures, it does not enforce. Called on this
+            # thread by the synchronous handshake, where a runspace is available to run it.
+            $validation = [System.Net.Security.RemoteCertificateValidationCallback]{
+                param($source, $certificate, $chain, $policyErrors)
+                $sample.chain_status = @(foreach ($status in $chain.ChainStatus) { $status.Status.ToString() })
+                $sample.policy_errors = $policyErrors.ToString()
                 $true
             }
-            $ssl = New-Object Net.Security.SslStream($c.GetStream(), $false, $cb)
-            $w.Restart()
-            $ssl.AuthenticateAsClient($sni, $null, $p, $rev)
-            $s.handshake_ms = $w.ElapsedMilliseconds
-            $s.protocol = $ssl.SslProtocol.ToString()
+            $stream = [System.Net.Security.SslStream]::new($client.GetStream(), $false, $validation)
+            $stopwatch.Restart()
+            $stream.AuthenticateAsClient($ServerName, $null, $Protocols, $CheckRevocation)
+            $sample.handshake_ms = $stopwatch.ElapsedMilliseconds
+            $sample.protocol = $stream.SslProtocol.ToString()
         } catch {
-            $ex = $_.Exception
-            while ($ex.InnerException) { $ex = $ex.InnerException }
-            $s.error = $ex.Message.Trim()
-        } finally { $c.Close() }
-        $unknown = $stop -and ($s.chain_status -contains 'RevocationStatusUnknown' -or $s.chain_status -contains 'OfflineRevocation')
-        [void]$out.Add($s)
+            $exception = $_.Exception
+            while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
+            $sample.error = $exception.Message.Trim()
+        } finally {
+            $client.Close()
+        }
+        $revocationUnknown = $sample.chain_status -contains 'RevocationStatusUnknown' -or
+            $sample.chain_status -contains 'OfflineRevocation'
+        $stopped = $StopAfterUnknown -and $revocationUnknown
+        [void]$Samples.Add($sample)
     }
 }
-# $Peers: @{ host; port; sni } each. Returns at once; the probes run in a runspace pool (one runspace per peer).
-function Start-CrlfixProbes($Peers, [int]$n, [int]$t, [bool]$rev, [bool]$stop, $box) {
-    $pool = [RunspaceFactory]::CreateRunspacePool(1, [Math]::Min(32, [Math]::Max(1, @($Peers).Count)))
-    $pool.Open()
-    $jobs = @(foreach ($x in @($Peers)) {
-        $ps = [PowerShell]::Create()
-        $ps.RunspacePool = $pool
-        $out = New-Object Collections.ArrayList
-        $out = [Collections.ArrayList]::Synchronized($out)
-        $live = [hashtable]::Synchronized(@{})
-        [void]$ps.AddScript($CrlfixProbe).AddArgument($x.host).AddArgument($x.port).AddArgument($x.sni).AddArgument($n).AddArgument($t).AddArgument($rev).AddArgument($CrlfixTls).AddArgument($stop).AddArgument($box).AddArgument($out).AddArgument($live)
-        @{ x = $x; ps = $ps; h = $ps.BeginInvoke(); out = $out; live = $live }
-    })
-    @{ pool = $pool; jobs = $jobs; n = $n; stop = $stop; box = $box }
+
+function Start-CrlfixProbes {
+    # Starts every peer's samples in $RunspacePool (one runspace per peer) and returns the probes for
+    # Complete-CrlfixProbes. $Peers: @{ host; port; sni } each.
+    param([hashtable]$RunspacePool, [object[]]$Peers, [int]$SampleCount, [int]$TimeoutMs, [bool]$CheckRevocation,
+        [bool]$StopAfterUnknown, [System.Security.Authentication.SslProtocols]$Protocols, [hashtable]$TimeBox)
+    $probes = @(foreach ($peer in $Peers) {
+            $samples = [System.Collections.ArrayList]::Synchronized([System.Collections.ArrayList]::new())
+            $live = [hashtable]::Synchronized(@{ cut = $false; client = $null })
+            # No timeout of its own: a peer's samples are bounded by their socket timeouts and CryptoAPI's.
+            $jobParameters = @{
+                RunspacePool = $RunspacePool; ScriptBlock = $CrlfixProbeJob; State = $null; TimeoutMs = $null
+                ArgumentList = @($peer.host, $peer.port, $peer.sni, $SampleCount, $TimeoutMs, $CheckRevocation, $Protocols,
+                    $StopAfterUnknown, $TimeBox, $samples, $live)
+            }
+            @{ Peer = $peer; Samples = $samples; Live = $live; Job = (Start-CrlfixJob @jobParameters) }
+        })
+    @{ Probes = $probes; SampleCount = $SampleCount; StopAfterUnknown = $StopAfterUnknown; Protocols = $Protocols }
 }
-# The samples of a peer abandoned at the time box: the finished ones, then the box's text for the first one that did
-# not finish (unless the peer had already stopped: cut, skipped or, with $stop, revocation-unknown), then skipped.
-function Complete-CrlfixCut($done, [int]$n, [bool]$stop, [string]$text) {
-    $all = New-Object Collections.ArrayList
+
+function Test-CrlfixStoppedSample {
+    # A sample after which a peer takes no more: cut by the time box, skipped, or (with $StopAfterUnknown) unknown.
+    param([System.Collections.IDictionary]$Sample, [bool]$StopAfterUnknown, [string]$TimeBoxText)
+    if ($Sample.Contains('skipped') -or $Sample.error -eq $TimeBoxText) { return $true }
+    $StopAfterUnknown -and ($Sample.chain_status -contains 'RevocationStatusUnknown' -or
+        $Sample.chain_status -contains 'OfflineRevocation')
+}
+
+function Complete-CrlfixCutSamples {
+    # The samples of a peer abandoned at the time box: the finished ones, then the box's text for the first one that
+    # did not finish (unless the peer had already stopped), then skipped ones, $SampleCount in all.
+    param([object[]]$Finished, [int]$SampleCount, [bool]$StopAfterUnknown, [string]$TimeBoxText)
+    $all = [System.Collections.Generic.List[object]]::new()
     $stopped = $false
-    foreach ($s in @($done)) {
-        [void]$all.Add($s)
-        if ($s.error -eq $text -or $s.skipped) { $stopped = $true }
-        if ($stop -and ($s.chain_status -contains 'RevocationStatusUnknown' -or $s.chain_status -contains 'OfflineRevocation')) { $stopped = $true }
+    foreach ($sample in $Finished) {
+        $all.Add($sample)
+        if (Test-CrlfixStoppedSample -Sample $sample -StopAfterUnknown $StopAfterUnknown -TimeBoxText $TimeBoxText) {
+            $stopped = $true
+        }
     }
-    while ($all.Count -lt $n) {
-        $s = @{ tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null; error = $null }
-        if ($stopped) { $s.skipped = $true } else { $s.error = $text; $stopped = $true }
-        [void]$all.Add($s)
+    while ($all.Count -lt $SampleCount) {
+        $sample = [ordered]@{
+            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null
+            error = $null
+        }
+        if ($stopped) {
+            $sample.skipped = $true
+        } else {
+            $sample.error = $TimeBoxText
+            $stopped = $true
+        }
+        $all.Add($sample)
     }
     , $all.ToArray()
 }
-# Waits for every peer and returns the tls_probe results. With a time box, a peer still running when the box ends is
-# abandoned (its runspace's wait handle is not waited on any longer, as Task.Wait(timeout) would give up): its
-# finished samples are kept, the rest completed by Complete-CrlfixCut, and its socket is closed, which ends a
-# handshake waiting on the peer at once. A handshake inside CryptoAPI's chain retrieval (not interruptible) runs on
-# in its runspace until powershell.exe exits right after the document; the pool is therefore not closed (closing it
-# would wait for that pipeline).
-function Complete-CrlfixProbes($r) {
-    $box = $r.box
-    $cut = $false
-    $res = @(foreach ($j in $r.jobs) {
-        $done = $true
-        if ($box) { $done = $j.h.AsyncWaitHandle.WaitOne([int][Math]::Max(0, $box.ms - $box.sw.ElapsedMilliseconds)) }
-        if ($done) {
-            try { [void]$j.ps.EndInvoke($j.h); $s = @($j.out.ToArray()) }
-            catch { $s = @(@{ chain_status = @(); error = $_.Exception.Message }) }
-        } else {
-            $cut = $true
-            $box.hit = $true
-            $s = Complete-CrlfixCut $j.out.ToArray() $r.n $r.stop $box.text
-            try { $j.live.c.Close() } catch { $null = $_ }
-        }
-        @{ host = $j.x.host; port = $j.x.port; sni = $j.x.sni; samples = $s }
-    })
-    if (-not $cut) { $r.pool.Close() }
-    , $res
+
+function Complete-CrlfixProbes {
+    # Waits for every peer and returns the tls_probe results, one per peer in order. With a $TimeBox, a peer still
+    # running when the box ends is abandoned: its finished samples are kept, the rest completed by
+    # Complete-CrlfixCutSamples, and its socket closed, which ends a handshake waiting on the peer at once. A handshake
+    # inside CryptoAPI's chain retrieval cannot be interrupted: Exit-CrlfixScript ends it with the process, or under
+    # psrp asks its runspace to stop.
+    param([hashtable]$Probes, [hashtable]$TimeBox)
+    $jobs = @(foreach ($probe in $Probes.Probes) { $probe.Job })
+    Wait-CrlfixJobs -Jobs $jobs -Clock ([System.Diagnostics.Stopwatch]::StartNew()) -TimeBox $TimeBox
+    $results = @(foreach ($probe in $Probes.Probes) {
+            if ($probe.Job.Outcome -eq 'finished') {
+                try {
+                    Complete-CrlfixJob -Job $probe.Job
+                    $samples = $probe.Samples.ToArray()
+                } catch {
+                    $samples = @([ordered]@{ chain_status = @(); error = (Get-CrlfixErrorText -Failure $_) })
+                }
+            } else {
+                $TimeBox.Hit = $true
+                $cutParameters = @{
+                    Finished = $probe.Samples.ToArray(); SampleCount = $Probes.SampleCount
+                    StopAfterUnknown = $Probes.StopAfterUnknown; TimeBoxText = $TimeBox.Text
+                }
+                $samples = Complete-CrlfixCutSamples @cutParameters
+                try { $probe.Live.client.Close() } catch { $null = $_ }
+            }
+            [ordered]@{ host = $probe.Peer.host; port = $probe.Peer.port; sni = $probe.Peer.sni; samples = $samples }
+        })
+    , $results
 }

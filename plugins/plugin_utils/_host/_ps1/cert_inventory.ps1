@@ -1,11 +1,15 @@
-# cert_inventory: DER + HasPrivateKey per Cert:\LocalMachine store (docs/dev/host-scripts.md)
-$s = [ordered]@{}; $m = @(); $w = $null
-foreach ($n in @($CrlfixArgs.stores) + @($CrlfixArgs.chain_stores)) {
-    $p = 'Cert:\LocalMachine\' + $n
-    if ($s.Contains($n) -or $m -contains $n) { continue }
-    if (-not (Test-Path -LiteralPath $p)) { $m += $n; continue }
-    $s[$n] = @(Get-ChildItem -LiteralPath $p | ? { $_ -is [Security.Cryptography.X509Certificates.X509Certificate2] } |
-        % { [ordered]@{ der_b64 = [Convert]::ToBase64String($_.RawData); has_private_key = $_.HasPrivateKey } })
+# cert_inventory, schema 1 (docs/dev/host-scripts.md): the certificates of LocalMachine stores (DER and whether the
+# private key is there) and, with "winhttp", the whole winhttp_state document (the role's gather in one command).
+$inventory = Read-CrlfixCertificateStores -StoreNames $CrlfixArgs.stores -ChainStoreNames $CrlfixArgs.chain_stores
+$winHttpState = $null
+if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $false) {
+    $winHttpState = Get-CrlfixWinHttpStateDocument
 }
-if ($CrlfixArgs.winhttp) { $w = Get-CrlfixWinHttpState; $w['script'] = 'winhttp_state'; $w['schema'] = 1 }
-Write-CrlfixDocument 'cert_inventory' 1 ([ordered]@{ computer_name = $env:COMPUTERNAME; stores = $s; missing_stores = $m; winhttp = $w })
+$content = [ordered]@{
+    computer_name = $env:COMPUTERNAME
+    stores = $inventory.stores
+    missing_stores = $inventory.missing_stores
+    winhttp = $winHttpState
+}
+Write-CrlfixDocument -Name 'cert_inventory' -Schema 1 -Content $content
+Exit-CrlfixScript

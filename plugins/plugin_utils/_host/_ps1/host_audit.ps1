@@ -1,67 +1,142 @@
 # host_audit, schema 1 (docs/dev/host-scripts.md): winhttp_state, cert_inventory, crl_fetch and tls_probe in one
-# command. The CRL requests start first, the TLS probes run beside them, so the command costs max(crl, tls).
-# A part that fails becomes {"error": "<text>"} and the other parts still run. time_box_ms ends the measurement
-# (fetch + probes) that long after it started: open requests are aborted, running probes abandoned.
-Remove-TypeData System.Array -ErrorAction SilentlyContinue
-$a = $CrlfixArgs
-$sw = [Diagnostics.Stopwatch]::StartNew()
-function Get-CrlfixPartError($e) { @{ error = (Get-CrlfixMsg $e) } }
-$doc = [ordered]@{ winhttp = $null; certificates = $null; crl = $null; tls = $null }
-if ($a.winhttp) {
-    try { $w = Get-CrlfixWinHttpState; $w['script'] = 'winhttp_state'; $w['schema'] = 1; $doc.winhttp = $w } catch { $doc.winhttp = Get-CrlfixPartError $_ }
+# command. The CRL downloads and the TLS probes run at the same time, so the command costs max(crl, tls). A part that
+# fails becomes {"error": "<text>"} and the other parts still run. time_box_ms ends the measurement (downloads and
+# probes) that long after it started: what still runs then is abandoned.
+$clock = [System.Diagnostics.Stopwatch]::StartNew()
+$document = [ordered]@{ winhttp = $null; certificates = $null; crl = $null; tls = $null }
+
+function Get-CrlfixPartError {
+    param([object]$Failure)
+    @{ error = (Get-CrlfixErrorText -Failure $Failure) }
 }
-$urls = @()
-if ($null -ne $a.stores) {
+
+if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $true) {
     try {
-        # As cert_inventory.ps1, keeping the certificate objects for the URL extraction.
-        $s = [ordered]@{}; $m = @(); $targets = @(); $pool = @()
-        foreach ($n in @($a.stores) + @($a.chain_stores)) {
-            $p = 'Cert:\LocalMachine\' + $n
-            if ($s.Contains($n) -or $m -contains $n) { continue }
-            if (-not (Test-Path -LiteralPath $p)) { $m += $n; continue }
-            $certs = @(Get-ChildItem -LiteralPath $p | ? { $_ -is [Security.Cryptography.X509Certificates.X509Certificate2] })
-            $s[$n] = @($certs | % { [ordered]@{ der_b64 = [Convert]::ToBase64String($_.RawData); has_private_key = $_.HasPrivateKey } })
-            if (@($a.stores) -contains $n) { $targets += $certs }
-            $pool += $certs
+        $document.winhttp = Get-CrlfixWinHttpStateDocument
+    } catch {
+        $document.winhttp = Get-CrlfixPartError -Failure $_
+    }
+}
+
+# The certificates, and the URLs of their chains (_der.ps1).
+$extractedUrls = @()
+if ($null -ne $CrlfixArgs.stores) {
+    try {
+        $inventory = Read-CrlfixCertificateStores -StoreNames $CrlfixArgs.stores -ChainStoreNames $CrlfixArgs.chain_stores
+        $document.certificates = [ordered]@{
+            script = 'cert_inventory'; schema = 1; computer_name = $env:COMPUTERNAME
+            stores = $inventory.stores; missing_stores = $inventory.missing_stores; winhttp = $null
         }
-        $doc.certificates = [ordered]@{ script = 'cert_inventory'; schema = 1; computer_name = $env:COMPUTERNAME; stores = $s; missing_stores = $m; winhttp = $null }
-        $urls = @(Get-CrlfixChainUris $targets $pool | ? { $_ -match '^https?://' })
-    } catch { $doc.certificates = Get-CrlfixPartError $_ }
+        $chainUrls = Get-CrlfixChainUris -Targets $inventory.targets -Pool $inventory.pool
+        $extractedUrls = @(foreach ($url in $chainUrls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } })
+    } catch {
+        $document.certificates = Get-CrlfixPartError -Failure $_
+    }
 }
-$f = $null; $r = $null; $purge = $null
-if ($null -ne $a.crl -and $a.crl.purge_cache) {
-    try { $purge = Invoke-CrlfixPurge } catch { $doc.crl = Get-CrlfixPartError $_ }
-}
-# The measurement starts here (after the purge, a write): the time box is counted from this point.
-$box = $null
-if ($null -ne $a.time_box_ms) {
-    $tb = [int]$a.time_box_ms
-    $box = [hashtable]::Synchronized(@{ sw = [Diagnostics.Stopwatch]::StartNew(); ms = $tb; hit = $false; text = "not finished within the audit's time box of $tb ms" })
-}
-if ($null -ne $a.crl -and $null -eq $doc.crl) {
+
+# What the measurement will run: crl.urls, the extracted URLs, crl.extra_urls (each once, order kept); the peers.
+$crl = $CrlfixArgs.crl
+$tls = $CrlfixArgs.tls
+$purge = $null
+if ($null -ne $crl -and (Get-CrlfixArgument -Arguments $crl -Name 'purge_cache' -Default $false)) {
     try {
-        $c = $a.crl
-        $all = New-Object Collections.Generic.List[string]
-        foreach ($u in @($c.urls) + $urls + @($c.extra_urls)) { if ($u -and -not $all.Contains([string]$u)) { $all.Add([string]$u) } }
-        $f = Start-CrlfixFetch $all.ToArray() ([int]$c.timeout_ms)
-    } catch { $doc.crl = Get-CrlfixPartError $_ }
+        $purge = Invoke-CrlfixUrlCachePurge
+    } catch {
+        $document.crl = Get-CrlfixPartError -Failure $_
+    }
 }
-if ($null -ne $a.tls -and @($a.tls.peers).Count -gt 0) {
+$urls = [System.Collections.Generic.List[string]]::new()
+if ($null -ne $crl -and $null -eq $document.crl) {
+    foreach ($list in @($crl.urls), $extractedUrls, @($crl.extra_urls)) {
+        foreach ($url in $list) {
+            if (-not [string]::IsNullOrEmpty($url) -and -not $urls.Contains([string]$url)) { $urls.Add([string]$url) }
+        }
+    }
+}
+$peers = @()
+if ($null -ne $tls) {
+    $peers = @(foreach ($peer in $tls.peers) { @{ host = [string]$peer.host; port = [int]$peer.port; sni = [string]$peer.sni } })
+}
+$fetchableCount = @(foreach ($url in $urls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } }).Count
+
+# Everything the measurement needs is made before it starts: the runspaces (one per download and per peer, all
+# loaded now) and the protocols the probes offer.
+$runspacePool = $null
+$protocols = $null
+if ($fetchableCount + $peers.Count -gt 0) {
     try {
-        $t = $a.tls
-        $peers = @(foreach ($x in @($t.peers)) { @{ host = $x.host; port = [int]$x.port; sni = $x.sni } })
-        $r = Start-CrlfixProbes $peers ([int]$t.samples) ([int]$t.timeout_ms) ([bool]$t.check_revocation) ([bool]$t.stop_after_unknown) $box
-    } catch { $doc.tls = Get-CrlfixPartError $_ }
+        $runspacePool = New-CrlfixRunspacePool -RunspaceCount ($fetchableCount + $peers.Count)
+        if ($peers.Count -gt 0) { $protocols = Get-CrlfixTlsProtocols }
+    } catch {
+        if ($null -ne $crl -and $null -eq $document.crl) { $document.crl = Get-CrlfixPartError -Failure $_ }
+        if ($peers.Count -gt 0) { $document.tls = Get-CrlfixPartError -Failure $_ }
+    }
 }
-if ($f) {
-    try { $doc.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = (Complete-CrlfixFetch $f ([int]$a.crl.max_bytes) $box) } }
-    catch { $doc.crl = Get-CrlfixPartError $_ }
+
+# The measurement starts here (after the purge, a write, and the preparations): the time box counts from this point.
+$timeBox = $null
+$timeBoxArgument = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'time_box_ms' -Default $null
+if ($null -ne $timeBoxArgument) {
+    $timeBoxLimitMs = [int]$timeBoxArgument
+    $timeBox = [hashtable]::Synchronized(@{
+            Clock = [System.Diagnostics.Stopwatch]::StartNew(); LimitMs = $timeBoxLimitMs; Hit = $false
+            Text = "not finished within the audit's time box of $timeBoxLimitMs ms"
+        })
 }
-if ($r) {
-    try { $doc.tls = [ordered]@{ script = 'tls_probe'; schema = 1; results = (Complete-CrlfixProbes $r) } }
-    catch { $doc.tls = Get-CrlfixPartError $_ }
+$fetch = $null
+if ($null -ne $crl -and $null -eq $document.crl) {
+    try {
+        $fetchParameters = @{
+            RunspacePool = $runspacePool
+            Urls = $urls.ToArray()
+            TimeoutMs = Get-CrlfixArgument -Arguments $crl -Name 'timeout_ms' -Default 15000
+            MaxBytes = Get-CrlfixArgument -Arguments $crl -Name 'max_bytes' -Default 4194304
+            MaxDocumentBytes = Get-CrlfixArgument -Arguments $crl -Name 'max_document_bytes' -Default $CrlfixDefaultDocumentCap
+        }
+        $fetch = Start-CrlfixFetch @fetchParameters
+    } catch {
+        $document.crl = Get-CrlfixPartError -Failure $_
+    }
 }
-$doc.time_box_ms = $(if ($box) { $box.ms })
-$doc.time_box_hit = [bool]($box -and $box.hit)
-$doc.elapsed_ms = $sw.ElapsedMilliseconds
-Write-CrlfixDocument 'host_audit' 1 $doc
+$probes = $null
+if ($peers.Count -gt 0 -and $null -eq $document.tls) {
+    try {
+        $probeParameters = @{
+            RunspacePool = $runspacePool
+            Peers = $peers
+            SampleCount = Get-CrlfixArgument -Arguments $tls -Name 'samples' -Default 3
+            TimeoutMs = Get-CrlfixArgument -Arguments $tls -Name 'timeout_ms' -Default 20000
+            CheckRevocation = Get-CrlfixArgument -Arguments $tls -Name 'check_revocation' -Default $true
+            StopAfterUnknown = Get-CrlfixArgument -Arguments $tls -Name 'stop_after_unknown' -Default $false
+            Protocols = $protocols
+            TimeBox = $timeBox
+        }
+        $probes = Start-CrlfixProbes @probeParameters
+    } catch {
+        $document.tls = Get-CrlfixPartError -Failure $_
+    }
+}
+if ($null -ne $fetch) {
+    try {
+        $results = Complete-CrlfixFetch -Fetch $fetch -TimeBox $timeBox
+        $document.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = $results }
+    } catch {
+        $document.crl = Get-CrlfixPartError -Failure $_
+    }
+}
+if ($null -ne $probes) {
+    try {
+        $results = Complete-CrlfixProbes -Probes $probes -TimeBox $timeBox
+        $document.tls = [ordered]@{
+            script = 'tls_probe'; schema = 1; offered_protocols = $protocols.ToString(); results = $results
+        }
+    } catch {
+        $document.tls = Get-CrlfixPartError -Failure $_
+    }
+}
+$document.time_box_ms = $null
+if ($null -ne $timeBox) { $document.time_box_ms = $timeBox.LimitMs }
+$document.time_box_hit = $null -ne $timeBox -and $timeBox.Hit
+$document.elapsed_ms = $clock.ElapsedMilliseconds
+Write-CrlfixDocument -Name 'host_audit' -Schema 1 -Content $document
+Exit-CrlfixScript

@@ -316,9 +316,8 @@ def test_view_value_equality_is_behavioural() -> None:
 
 @pytest.mark.parametrize("views", [["native"], ["native", "wow6432"]])
 def test_typical_apply_is_one_command(views: list[str]) -> None:
-    # cmd.exe refuses command lines over 8191 characters. With the compare-and-swap of schema 2 and the
-    # expect_b64 values, an apply no longer fits -EncodedCommand (it needed all but 51 characters before),
-    # so the seam sends it on stdin: still one remote command, plus one WinRS Send.
+    # cmd.exe refuses command lines over 8191 characters: an apply travels on stdin (docs/dev/host-scripts.md),
+    # still one remote command, plus one WinRS Send.
     from ansible.plugins.loader import shell_loader
 
     from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _powershell as _pwsh_exec
@@ -341,7 +340,6 @@ def test_typical_apply_is_one_command(views: list[str]) -> None:
     ((command, in_data),) = connection.calls
     assert len(command) <= _pwsh_exec.CMD_LINE_LIMIT
     assert in_data in (None, script.encode("utf-8"))
-    assert len(script) < 4000  # _common + winhttp_apply stay small: every byte crosses a WinRM Send
 
 
 @pytest.mark.parametrize("name", ["_common", "winhttp_state", "winhttp_apply"])

@@ -130,9 +130,9 @@ def test_time_box_errors_are_recognised_exactly(text, expected) -> None:
 
 def test_the_script_and_the_twin_give_the_controllers_text() -> None:
     script = (PS1_DIR / "host_audit.ps1").read_text(encoding="utf-8")
-    literal = re.search(r'text = "(not finished within [^"]*)"', script)
+    literal = re.search(r'Text = "(not finished within [^"]*)"', script)
     assert literal is not None, "host_audit.ps1 no longer builds the time box's text"
-    assert literal.group(1).replace("$tb", "1234") == time_box_error(1234)
+    assert literal.group(1).replace("$timeBoxLimitMs", "1234") == time_box_error(1234)
     assert TimeBox(1234).text == time_box_error(1234)
 
 

@@ -19,6 +19,7 @@ from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 @pytest.fixture
 def fake_ps1(tmp_path, monkeypatch):
     (tmp_path / "_common.ps1").write_text("$ErrorActionPreference = 'Stop'\n")
+    (tmp_path / "_winhttp.ps1").write_text("# the winhttp_state fragment\n")
     (tmp_path / "winhttp_state.ps1").write_text("@{script='winhttp_state'; schema=1} | ConvertTo-Json\n")
     monkeypatch.setattr(_host_script, "PS1_DIR", tmp_path)
     return tmp_path

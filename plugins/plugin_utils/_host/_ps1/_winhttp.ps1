@@ -1,0 +1,65 @@
+# The machine's WinHTTP proxy as Windows stores it (docs/dev/host-scripts.md, "winhttp_state"): the REG_BINARY value
+# WinHttpSettings in the native and the WOW6432Node registry view, and the OS it runs on. Shared by winhttp_state,
+# winhttp_apply, cert_inventory and host_audit.
+$CrlfixConnectionsKey = 'SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+$CrlfixViewPaths = @{
+    native = 'HKLM:\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+    wow6432 = 'HKLM:\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Internet Settings\Connections'
+}
+
+function Open-CrlfixLocalMachineKey {
+    # HKLM in the 64-bit view (the native one; on a 32-bit OS there is only one) or the 32-bit view (WOW6432Node),
+    # whatever the bitness of this PowerShell.
+    param([string]$View)
+    $registryView = [Microsoft.Win32.RegistryView]::Registry64
+    if ($View -eq 'wow6432') { $registryView = [Microsoft.Win32.RegistryView]::Registry32 }
+    [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]::LocalMachine, $registryView)
+}
+
+function Get-CrlfixOperatingSystem {
+    # Build number and product name from the registry (HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion): the same
+    # in every process, where [Environment]::OSVersion depends on the host process's manifest, and without WMI
+    # (Get-CimInstance fails on a host whose WMI repository is broken).
+    $key = (Open-CrlfixLocalMachineKey -View 'native').OpenSubKey('SOFTWARE\Microsoft\Windows NT\CurrentVersion')
+    [ordered]@{
+        build = [int]$key.GetValue('CurrentBuildNumber')
+        caption = [string]$key.GetValue('ProductName')
+        is_64bit = [Environment]::Is64BitOperatingSystem
+    }
+}
+
+function Get-CrlfixWinHttpView {
+    # One view: @{ path; present; value_b64 } (value_b64 null when WinHttpSettings does not exist).
+    param([string]$View)
+    $value = $null
+    $key = (Open-CrlfixLocalMachineKey -View $View).OpenSubKey($CrlfixConnectionsKey)
+    if ($null -ne $key) {
+        $value = $key.GetValue('WinHttpSettings')
+        $key.Close()
+    }
+    $valueBase64 = $null
+    if ($null -ne $value) { $valueBase64 = [Convert]::ToBase64String([byte[]]$value) }
+    [ordered]@{ path = $CrlfixViewPaths[$View]; present = $null -ne $value; value_b64 = $valueBase64 }
+}
+
+function Get-CrlfixWinHttpState {
+    # The keys of a winhttp_state document after script and schema: both views (wow6432 null on a 32-bit OS), the OS,
+    # and from build 20348 on the output of `netsh winhttp show advproxy`.
+    $operatingSystem = Get-CrlfixOperatingSystem
+    $views = [ordered]@{ native = (Get-CrlfixWinHttpView -View 'native'); wow6432 = $null }
+    if ($operatingSystem.is_64bit) { $views.wow6432 = Get-CrlfixWinHttpView -View 'wow6432' }
+    $advancedProxy = $null
+    if ($operatingSystem.build -ge 20348) {
+        $netsh = Get-CrlfixSystemProgramPath -FileName 'netsh.exe' -View 'native'
+        $advancedProxy = Invoke-CrlfixNativeCommand -FilePath $netsh -ArgumentList @('winhttp', 'show', 'advproxy')
+    }
+    [ordered]@{ computer_name = $env:COMPUTERNAME; os = $operatingSystem; views = $views; advproxy = $advancedProxy }
+}
+
+function Get-CrlfixWinHttpStateDocument {
+    # The whole winhttp_state document, nested in another script's document (cert_inventory, host_audit).
+    $document = [ordered]@{ script = 'winhttp_state'; schema = 1 }
+    $state = Get-CrlfixWinHttpState
+    foreach ($key in $state.Keys) { $document[$key] = $state[$key] }
+    $document
+}
