@@ -71,6 +71,15 @@ def text(node: tree_sitter.Node) -> str:
     return (node.text or b"").decode("utf-8", "replace")
 
 
+def code(node: tree_sitter.Node) -> str:
+    """The text of ``node`` without its comments: what PowerShell runs, for checks that must not read a comment."""
+    data = node.text or b""
+    for comment in sorted((c for c in walk(node) if c.type == "comment"), key=lambda c: -c.start_byte):
+        start, end = comment.start_byte - node.start_byte, comment.end_byte - node.start_byte
+        data = data[:start] + data[end:]
+    return data.decode("utf-8", "replace")
+
+
 def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
     """Every node under ``node`` (itself included), in source order."""
     stack = [node]
@@ -123,6 +132,30 @@ def statement_command_name(statement: tree_sitter.Node) -> str | None:
     if chain.type != "pipeline_chain" or len(chain.named_children) != 1 or chain.named_children[0].type != "command":
         return None
     return command_name(chain.named_children[0])
+
+
+def member_reads(root: tree_sitter.Node, variable: str) -> set[str]:
+    """The members read directly off ``$<variable>`` (``$CrlfixArgs.stores`` -> ``stores``)."""
+    found = set()
+    for node in walk(root):
+        if node.type == "member_access" and node.named_children:
+            owner, member = node.named_children[0], node.named_children[-1]
+            if owner.type == "variable" and text(owner).lower() == f"${variable.lower()}":
+                found.add(text(member))
+    return found
+
+
+def defaulted_reads(root: tree_sitter.Node, variable: str) -> set[str]:
+    """The names read with a default: ``Get-CrlfixArgument -Arguments $<variable> -Name '<name>' -Default ...``."""
+    found = set()
+    for command in commands(root):
+        if (command_name(command) or "").lower() != "get-crlfixargument":
+            continue
+        arguments = [text(argument) for argument in command_arguments(command)]
+        pairs = dict(zip(arguments[::2], arguments[1::2], strict=False))
+        if pairs.get("-Arguments", "").lower() == f"${variable.lower()}" and "-Name" in pairs:
+            found.add(pairs["-Name"].strip("'\""))
+    return found
 
 
 # --- the rules -----------------------------------------------------------------------------------------------------
@@ -270,6 +303,6 @@ def check_file(path: Path, *, display: str | None = None) -> list[Finding]:
     return check_source(path.read_bytes(), path=display or str(path), host_script=is_host_script(path))
 
 
-__all__ = ["ALIASES", "RULES", "Finding", "check_file", "check_source", "command_arguments", "command_name",
-           "commands", "functions", "is_host_script", "parse", "statement_command_name", "text",
-           "top_level_statements", "walk"]
+__all__ = ["ALIASES", "RULES", "Finding", "check_file", "check_source", "code", "command_arguments", "command_name",
+           "commands", "defaulted_reads", "functions", "is_host_script", "member_reads", "parse",
+           "statement_command_name", "text", "top_level_statements", "walk"]

@@ -45,7 +45,8 @@ GOOD = {
     "param_block": "function Get-CrlfixThing {\n    param([string]$Value)\n    $Value\n}\n",
     "automatic_variables": "$items | Where-Object -FilterScript { $_ -and $? }\n$args\n",
 }
-HOST_SCRIPT_END = "Write-CrlfixDocument -Name 'winhttp_state' -Schema 1 -Content (Get-CrlfixWinHttpState)\nExit-CrlfixScript\n"
+HOST_SCRIPT_END = ("Write-CrlfixDocument -Name 'winhttp_state' -Schema 1 -Content (Get-CrlfixWinHttpState)\n"
+                   "Exit-CrlfixScript\n")
 
 
 @pytest.mark.parametrize("name", sorted(BAD))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import re
 
 import pytest
 
@@ -19,6 +18,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
+from tests import pslint
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document, make_bodies
 
@@ -320,12 +320,13 @@ def test_body_b64_is_decoded_not_taken_as_text(monkeypatch) -> None:
     assert run(endpoints=["http://a.test/x.crl"])["results"][0]["parsed_as"] == "crl"
 
 
-# --- the host script reads exactly what the controller sends -----------------------------------------------------
+# --- the host script reads what the controller sends ---------------------------------------------------------
 
-def test_crl_fetch_ps1_reads_only_the_sent_arguments(monkeypatch) -> None:
+def test_crl_fetch_ps1_reads_every_sent_argument_and_others_only_with_a_default(monkeypatch) -> None:
     host = FakeHost(monkeypatch, compact(load_document("crl_fetch_purged.json", NOW)))
     run(endpoints=["http://crl.public-ca.test/lab-int.crl"])
     text = (PS1_DIR / "crl_fetch.ps1").read_text(encoding="utf-8")
-    assert "$a = $CrlfixArgs" in text
-    assert set(re.findall(r"\$a\.(\w+)", text)) == set(host.sent_args())
+    root = pslint.parse(text).root_node
+    direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
+    assert direct <= set(host.sent_args()) <= direct | defaulted
     assert "@'" not in text and '@"' not in text  # the encoder strips lines: no here-strings

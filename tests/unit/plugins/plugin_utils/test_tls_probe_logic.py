@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
@@ -16,6 +14,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
     parse_peer,
     run_tls_probe,
 )
+from tests import pslint
 from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
 
@@ -229,11 +228,12 @@ def test_a_document_with_too_few_results_is_refused(monkeypatch) -> None:
         run(peers=["a.test:5061"])
 
 
-def test_tls_probe_ps1_reads_only_the_sent_arguments(mixed) -> None:
+def test_tls_probe_ps1_reads_every_sent_argument_and_others_only_with_a_default(mixed) -> None:
     run()
     text = (PS1_DIR / "tls_probe.ps1").read_text(encoding="utf-8")
-    assert "$a = $CrlfixArgs" in text
-    assert set(re.findall(r"\$a\.(\w+)", text)) == set(mixed.sent_args())
-    # each peer entry is read as $x.host / $x.port / $x.sni
-    assert set(re.findall(r"\$x\.(\w+)", text)) == set(mixed.sent_args()["peers"][0])
+    root = pslint.parse(text).root_node
+    direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
+    assert direct <= set(mixed.sent_args()) <= direct | defaulted
+    # each peer entry is read as $peer.host / $peer.port / $peer.sni
+    assert pslint.member_reads(root, "peer") == set(mixed.sent_args()["peers"][0])
     assert "@'" not in text and '@"' not in text

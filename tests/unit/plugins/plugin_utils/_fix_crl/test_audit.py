@@ -201,7 +201,8 @@ def test_a_bad_endpoint_or_peer_is_refused_before_the_host(host) -> None:
 def test_the_built_script_carries_every_fragment_it_calls() -> None:
     script = _host_script.build_host_script("host_audit", host_args(request(), check_mode=False))
     for function in ("Start-CrlfixFetch", "Complete-CrlfixFetch", "Start-CrlfixProbes", "Complete-CrlfixProbes",
-                     "Get-CrlfixChainUris", "Get-CrlfixWinHttpState", "Write-CrlfixDocument", "Invoke-CrlfixUrlCachePurge"):
+                     "Get-CrlfixChainUris", "Get-CrlfixWinHttpState", "Write-CrlfixDocument",
+                     "Invoke-CrlfixUrlCachePurge"):
         assert f"function {function}" in script, function
 
 

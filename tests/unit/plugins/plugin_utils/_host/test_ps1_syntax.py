@@ -11,6 +11,7 @@ import tree_sitter_powershell
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     PS1_DIR,
+    SCRIPT_FRAGMENTS,
     SCRIPT_SCHEMA,
     build_host_script,
 )
@@ -71,10 +72,23 @@ def test_every_crlfix_function_a_built_script_calls_is_defined_in_it(name: str) 
     assert called, "the pattern must see the calls"
 
 
-def test_host_audit_is_built_from_the_crl_and_tls_engines_and_the_der_walk() -> None:
+def test_host_audit_is_built_from_every_engine_before_its_body() -> None:
     script = build_host_script("host_audit", {})
-    for fragment in ("_crl", "_tls", "_der"):
+    for fragment in ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls"):
         assert (PS1_DIR / f"{fragment}.ps1").read_text(encoding="utf-8") in script
     # Each fragment is included once and before the body that uses it.
     assert script.count("function Start-CrlfixFetch") == 1
-    assert script.index("function Start-CrlfixProbes") < script.index("Start-CrlfixProbes $peers")
+    assert script.index("function Start-CrlfixProbes") < script.index("$probes = Start-CrlfixProbes @probeParameters")
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
+def test_every_fragment_a_script_carries_is_one_it_uses(name: str) -> None:
+    # A fragment carried for nothing only costs bytes on the wire; one missing fails only on Windows.
+    body = (PS1_DIR / f"{name}.ps1").read_text(encoding="utf-8")
+    script = build_host_script(name, {})
+    called = set(re.findall(r"\b([A-Z][a-z]+-Crlfix\w+)\b", script))
+    for fragment in SCRIPT_FRAGMENTS[name]:
+        defined = set(re.findall(r"^function ([A-Za-z]+-Crlfix\w+)", (PS1_DIR / f"{fragment}.ps1").read_text(),
+                                 re.MULTILINE))
+        assert defined & called, f"{name} carries {fragment} but calls none of its functions"
+    assert body in script
