@@ -6,9 +6,10 @@ $CrlfixMaxRunspaces = 64
 function New-CrlfixRunspacePool {
     # Opens a pool of $RunspaceCount runspaces (1 to $CrlfixMaxRunspaces), every one of them created and loaded now,
     # before any measurement starts. InitialSessionState.CreateDefault2() loads only Microsoft.PowerShell.Core, which is
-    # all a job script uses (no module is loaded inside a job). The threads are STA: WinHttp.WinHttpRequest is an
-    # apartment-threaded COM class, which MTA threads would all reach through one shared host apartment, one call at a
-    # time (Microsoft KB 150777, "Descriptions and workings of OLE threading models").
+    # all a job script uses (no module is loaded inside a job). The threads are STA: WinHttp.WinHttpRequest is
+    # registered as an apartment-threaded COM class, which an MTA thread reaches only through a host apartment COM
+    # creates, every call marshalled to that apartment's thread (Microsoft KB 150777, "Descriptions and workings of
+    # OLE threading models"); an STA thread creates and calls its own object directly.
     param([int]$RunspaceCount)
     $size = [Math]::Max(1, [Math]::Min($CrlfixMaxRunspaces, $RunspaceCount))
     $sessionState = [System.Management.Automation.Runspaces.InitialSessionState]::CreateDefault2()
