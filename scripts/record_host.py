@@ -66,7 +66,7 @@ def matching_hosts(inventory: str, host: str) -> list[str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="record_host.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="record_host.py", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("-i", "--inventory", required=True, help="the inventory the collection uses for the host")
     parser.add_argument("host", help="exactly one host of the inventory")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent directory of the recorded folder")

@@ -172,7 +172,7 @@ def _mask(entries: list[dict[str, t.Any]], names: list[str]) -> dict[str, str]:
     for entry in entries:
         entry["stdout"] = "\r\n".join(scrub_line(line) for line in entry["stdout"].split("\r\n"))
         entry["stderr"] = scrub(entry["stderr"])
-    return {original: masked for original, masked in replacements.items()}
+    return dict(replacements)
 
 
 def _documents(entry: dict[str, t.Any]) -> list[dict[str, t.Any]]:

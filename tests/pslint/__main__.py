@@ -27,7 +27,7 @@ def _expand(paths: list[str]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pslint", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="pslint", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("paths", nargs="*", help=".ps1 files or directories (default: every .ps1 of the collection)")
     parser.add_argument("--rules", action="store_true", help="list the rules and exit")
     options = parser.parse_args(argv)

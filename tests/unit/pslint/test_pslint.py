@@ -74,7 +74,7 @@ def test_a_host_script_must_end_with_its_document_and_the_explicit_exit(body: st
 
 
 def test_every_rule_has_a_sample_that_breaks_it() -> None:
-    assert {rule for _, rule in BAD.values()} | {"PS06"} == set(RULES)
+    assert {sample[1] for sample in BAD.values()} | {"PS06"} == set(RULES)
 
 
 def test_a_finding_names_file_line_and_column() -> None:
@@ -91,7 +91,7 @@ def test_the_cli_fails_on_the_bad_samples_and_passes_the_good(tmp_path: Path, ca
         (tmp_path / "good" / f"_{name}.ps1").write_text(source, encoding="ascii")
     assert main([str(tmp_path / "bad")]) == 1
     printed = capsys.readouterr().out.splitlines()
-    assert {line.split(": ")[1].split()[0] for line in printed} == {rule for _, rule in BAD.values()}
+    assert {line.split(": ")[1].split()[0] for line in printed} == {sample[1] for sample in BAD.values()}
     assert main([str(tmp_path / "good")]) == 0
 
 

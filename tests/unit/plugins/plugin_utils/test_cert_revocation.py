@@ -251,4 +251,3 @@ def test_host_script_stays_plain() -> None:
     # Ansible's encoder strips every line, which would corrupt a here-string.
     assert "@'" not in text and '@"' not in text
     assert "-LiteralPath" in text and "Get-CrlfixWinHttpStateDocument" in text and "Write-CrlfixDocument" in text
-
