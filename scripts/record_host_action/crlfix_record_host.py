@@ -25,6 +25,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _cert_revocation, _crl_retrieval, _tls_probe
+from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell
@@ -34,6 +35,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
 )
 
 TASK_ACTION = "record_host"
+# The tls_probe module's own default (its DOCUMENTATION): the verdict the replay judges handshakes by.
+MAX_HANDSHAKE_MS: int = module_defaults("tls_probe")["max_handshake_ms"]
 CONNECTIONS_KEY = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections"
 # What no WinHttpSettings value can be (it is binary and starts with a version DWORD): the compare refuses.
 IMPOSSIBLE_EXPECTATION = base64.b64encode(b"crlfix record_host: never a WinHttpSettings value").decode("ascii")
@@ -104,7 +107,7 @@ def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetim
 
     peers = _tls_probe.normalize_peers(options["peers"]) if options["peers"] else []
     tls_options = {"peers": options["peers"], "samples": options["samples"], "timeout_ms": options["probe_timeout_ms"],
-                   "check_revocation": True, "max_handshake_ms": _tls_probe.DEFAULT_MAX_HANDSHAKE_MS}
+                   "check_revocation": True, "max_handshake_ms": MAX_HANDSHAKE_MS}
     if peers:
         tls_args = _tls_probe.host_args(peers, samples=options["samples"], timeout_ms=options["probe_timeout_ms"],
                                         check_revocation=True)
@@ -116,7 +119,7 @@ def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetim
     request = _audit.HostAuditRequest(
         cert_options=validated, endpoints=(), crl_timeout_ms=options["crl_timeout_ms"], purge_cache=False,
         max_bytes=_crl_retrieval.DEFAULT_MAX_BYTES, peers=tuple(peers), samples=options["samples"],
-        probe_timeout_ms=options["probe_timeout_ms"], max_handshake_ms=_tls_probe.DEFAULT_MAX_HANDSHAKE_MS,
+        probe_timeout_ms=options["probe_timeout_ms"], max_handshake_ms=MAX_HANDSHAKE_MS,
         check_revocation=True, stop_after_unknown=True, time_box_ms=options["time_box_ms"])
     recorder.script("host_audit", _audit.host_args(request, check_mode=True), audit_options)
 

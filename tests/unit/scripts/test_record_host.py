@@ -84,3 +84,27 @@ def test_the_default_folder_is_where_the_replay_looks() -> None:
     args = cli.parse_args(["-i", "inventory.yml", "srv01"])
     assert args.out == REPO_ROOT / "tests" / "unit" / "plugins" / "fixtures" / "recorded"
     assert not args.mask and not args.apply_conflict and args.peer == []
+
+
+def test_the_recorder_sends_again_what_the_committed_twin_folder_answers(monkeypatch, tmp_path) -> None:
+    # The recorder's plan against the controller's current API: the same commands, the same arguments, in order.
+    from tests.unit.plugins.fixtures.recorded.replay import RECORDED, load
+
+    folder = load(RECORDED / "twin-lync-fe01")
+    scripts = {r.script: r for r in folder.recordings if r.kind == "script"}
+    commands = {r.command: r for r in folder.recordings if r.kind == "command"}
+
+    def seam(connection, text, *, task_action):
+        first = text.splitlines()[0]
+        recorded = scripts[first.removeprefix("# crlfix-script: ")] if first.startswith("# crlfix-script:") \
+            else commands[text]
+        return recorded.rc, recorded.stdout, recorded.stderr
+
+    monkeypatch.setattr(action, "run_powershell", seam)
+    recorder = action.Recorder(None, tmp_path)
+    action._record(recorder, folder.manifest["options"], folder.recorded_at)
+    assert [entry["id"] for entry in recorder.entries] == [r.id for r in folder.recordings]
+    for entry in recorder.entries:
+        if entry["kind"] == "script":
+            recorded = scripts[entry["script"]]
+            assert (entry["args"], entry["options"]) == (recorded.args, recorded.options), entry["id"]
