@@ -9,7 +9,7 @@ import typing as t
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import cryptography_missing_message
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import run_crl_retrieval_check
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 
 
 class ActionModule(CrlfixActionBase):
@@ -18,6 +18,6 @@ class ActionModule(CrlfixActionBase):
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         missing = cryptography_missing_message()
         if missing:
-            raise ReturnResult(missing, changed=False)
+            raise ExpectedFailure(missing, changed=False)
         return run_crl_retrieval_check(self._connection, args, check_mode=bool(self._task.check_mode),
                                        task_action=self._task.action)

@@ -8,12 +8,9 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
-from ansible.utils.display import Display
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError, ReturnResult
-
-display = Display()
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 
 
 class CrlfixActionBase(ActionBase):
@@ -22,9 +19,9 @@ class CrlfixActionBase(ActionBase):
     Subclasses name the module they implement in ``MODULE`` (its ``plugins/modules/<MODULE>.py`` documents the
     options; ``ARGUMENT_SPEC`` is derived from it when the class is defined, so once per process), optionally
     set ``MUTUALLY_EXCLUSIVE``, ``REQUIRED_IF``, ``REQUIRED_TOGETHER``, and implement :meth:`run_helper`,
-    which returns the module-specific result keys. Expected failures come back as
-    ``failed`` results, never as tracebacks; a broken transport marks the host
-    ``unreachable`` so the play goes on with the rest of the fleet.
+    which returns the module-specific result keys. Expected failures (``ExpectedFailure``, or a ``ValueError``
+    naming a bad value) become the result of :meth:`failed_result`, never tracebacks; a broken transport marks the
+    host ``unreachable`` so the play goes on with the rest of the fleet.
     """
 
     TRANSFERS_FILES = False
@@ -46,6 +43,14 @@ class CrlfixActionBase(ActionBase):
         """Do the work; return the result keys (``changed`` included)."""
         raise NotImplementedError
 
+    def bad_arguments(self, message: str, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The result for arguments that fail ``ARGUMENT_SPEC``: by default the task fails as any module's would."""
+        raise AnsibleActionFail(message, obj=self._task.args)
+
+    def failed_result(self, failure: ExpectedFailure, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The task result of an expected failure: its fields, ``failed`` and the message prefixed with the action."""
+        return {"changed": False, **failure.fields, "failed": True, "msg": f"{self._task.action}: {failure}"}
+
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         self._supports_check_mode = True
         self._supports_async = False
@@ -53,30 +58,28 @@ class CrlfixActionBase(ActionBase):
         del tmp
         task_vars = task_vars or {}
 
-        validation, args = self.validate_argument_spec(
-            argument_spec=self.ARGUMENT_SPEC,
-            mutually_exclusive=self.MUTUALLY_EXCLUSIVE or None,
-            required_if=self.REQUIRED_IF or None,
-            required_together=self.REQUIRED_TOGETHER or None,
-        )
-        del validation
+        try:
+            _validation, args = self.validate_argument_spec(
+                argument_spec=self.ARGUMENT_SPEC,
+                mutually_exclusive=self.MUTUALLY_EXCLUSIVE or None,
+                required_if=self.REQUIRED_IF or None,
+                required_together=self.REQUIRED_TOGETHER or None,
+            )
+        except AnsibleActionFail as exc:
+            result.update(self.bad_arguments(exc.message, task_vars))
+            return result
         try:
             result.update(self.run_helper(args, task_vars))
         except AnsibleConnectionFailure as exc:
             result.update(unreachable=True, changed=False, msg=f"{self._task.action}: {exc}")
-        except HostScriptError as exc:
-            result.update(failed=True, changed=False, msg=f"{self._task.action}: {exc}", **exc.result_fields())
-        except ReturnResult as exc:
-            result.update(exc.result)
-            result.update(failed=True, msg=f"{self._task.action}: {exc}")
-            result.setdefault("changed", False)
+        except ExpectedFailure as exc:
+            result.update(self.failed_result(exc, task_vars))
         except AnsibleActionFail:
             raise
         except (ValueError, TypeError) as exc:
             # Parsers raise ValueError subclasses with the field and the value in
             # the message; surface them as a clean failure, keep the trace for -vvv.
-            result.update(failed=True, changed=False, msg=f"{self._task.action}: {exc}",
-                          exception=traceback.format_exc())
+            result.update(self.failed_result(ExpectedFailure(str(exc), exception=traceback.format_exc()), task_vars))
         return result
 
 

@@ -36,7 +36,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     iso_utc,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
     HostScriptError,
@@ -201,7 +201,7 @@ def gather_cert_revocation_info(
     """Validate ``args``, run ``cert_inventory`` once and summarise.
 
     Raises:
-        ReturnResult: bad options, missing ``cryptography``, or a host answer we cannot use; the
+        ExpectedFailure: bad options, missing ``cryptography``, or a host answer we cannot use; the
             result still carries every documented key.
         AnsibleConnectionFailure: the transport failed (the host is reported unreachable).
     """
@@ -209,17 +209,17 @@ def gather_cert_revocation_info(
         require_cryptography()
         options = validate_options(args)
     except MissingCryptographyError as exc:
-        raise ReturnResult(str(exc), **empty_result(), exception=exc.traceback) from None
+        raise ExpectedFailure(str(exc), **empty_result(), exception=exc.traceback) from None
     except ValueError as exc:
-        raise ReturnResult(str(exc), **empty_result()) from None
+        raise ExpectedFailure(str(exc), **empty_result()) from None
     try:
         document = run_host_script(connection, SCRIPT, options.script_args(), task_action=task_action)
     except HostScriptError as exc:
-        raise ReturnResult(str(exc), **empty_result(), **exc.result_fields()) from None
+        raise ExpectedFailure(str(exc), **empty_result(), **exc.fields) from None
     try:
         return summarise_inventory(document, options, now=now or datetime.datetime.now(datetime.UTC))
     except ValueError as exc:
-        raise ReturnResult(str(exc), **empty_result(), exception=traceback.format_exc()) from None
+        raise ExpectedFailure(str(exc), **empty_result(), exception=traceback.format_exc()) from None
 
 
 __all__ = ["MODULE", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",

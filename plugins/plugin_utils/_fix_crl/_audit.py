@@ -49,7 +49,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
     time_box_error,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, interpret_document
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import (
     HostState,
     decode_advproxy,
     parse_state,

@@ -12,11 +12,8 @@ import dataclasses
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    HostState,
-    desired_from_args,
-    plan_operations,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import desired_from_args, plan_operations
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
 MODULE = "fix_crl_host"
 # Where null means something of its own rather than "the default": wait for the full timeouts.

@@ -38,9 +38,10 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan impo
     make_plan,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRun, make_record
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError, ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy, state_from_raw
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
@@ -90,10 +91,8 @@ class _Steps:
         try:
             return manage_winhttp_proxy(self.connection, args, check_mode=self.run.check_mode, diff=True,
                                         task_action=self.task_action, current=current)
-        except ReturnResult as exc:
-            return {**exc.result, "failed": True, "msg": str(exc)}
-        except HostScriptError as exc:
-            return {"failed": True, "changed": False, "msg": str(exc), **exc.result_fields()}
+        except ExpectedFailure as exc:
+            return {"changed": False, **exc.fields, "failed": True, "msg": str(exc)}
 
 
 def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:

@@ -1,11 +1,14 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """The one seam through which the collection runs anything on a Windows host.
 
-Unit tests monkeypatch :func:`run_powershell` and replay output recorded from Windows.
+Unit tests monkeypatch :func:`run_powershell` and replay output recorded from Windows. At ``-vvvvv`` every command
+is logged here with the name of its host script, its exit code and what it printed (as ansible.windows logs its raw
+commands and results); the host scripts carry no credentials, so nothing secret reaches the log.
 """
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
@@ -26,6 +29,19 @@ CMD_LINE_LIMIT = 8191
 STDIN_BOOTSTRAP = (
     "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
 )
+# The first line of every host script (_script.build_host_script): what the log calls the command.
+_SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")
+
+
+def script_name(script: str) -> str:
+    """The host script's name from its ``# crlfix-script:`` header, or ``unnamed script``."""
+    match = _SCRIPT_HEADER.match(script)
+    return match.group("name") if match else "unnamed script"
+
+
+def _host_of(connection: ConnectionBase) -> str | None:
+    address = getattr(getattr(connection, "_play_context", None), "remote_addr", None)
+    return address if isinstance(address, str) else None
 
 
 def run_powershell(connection: ConnectionBase, script: str, *, task_action: str) -> tuple[int, str, str]:
@@ -46,7 +62,9 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
     if len(command) > CMD_LINE_LIMIT:
         command = shell._encode_script(STDIN_BOOTSTRAP, as_list=False, strict_mode=False, preserve_rc=True)
         in_data = script.encode("utf-8")
-    display.vvvv(f"{task_action}: running host script ({len(script)} chars, via {'stdin' if in_data else 'argv'})")
+    name, host = script_name(script), _host_of(connection)
+    via = "stdin" if in_data else "argv"
+    display.vvvv(f"{task_action}: running host script {name} ({len(script)} chars, via {via})", host=host)
     try:
         rc, stdout, stderr = connection.exec_command(command, in_data=in_data, sudoable=False)
     except AnsibleConnectionFailure:
@@ -57,11 +75,9 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
         raise AnsibleConnectionFailure(f"{task_action}: remote command failed on the transport: {exc}") from exc
     except Exception as exc:  # requests/urllib3/socket errors escaping the plugin
         raise AnsibleConnectionFailure(f"{task_action}: connection error: {exc}") from exc
-    return (
-        rc,
-        to_text(stdout, errors="surrogate_or_strict"),
-        to_text(stderr, errors="surrogate_or_strict"),
-    )
+    out, err = to_text(stdout, errors="surrogate_or_strict"), to_text(stderr, errors="surrogate_or_strict")
+    display.vvvvv(f"{task_action}: host script {name} returned rc {rc}\nstdout: {out}\nstderr: {err}", host=host)
+    return rc, out, err
 
 
-__all__ = ["CMD_LINE_LIMIT", "STDIN_BOOTSTRAP", "run_powershell"]
+__all__ = ["CMD_LINE_LIMIT", "STDIN_BOOTSTRAP", "run_powershell", "script_name"]

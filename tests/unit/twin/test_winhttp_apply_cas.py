@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 from ansible.plugins.loader import shell_loader
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    manage_winhttp_proxy,
-    state_from_raw,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 from tests.twin import executor
 from tests.twin.state import HostState, new_state, write_json_atomic
 
@@ -130,10 +128,10 @@ def test_controller_with_stale_current_fails_and_the_twin_writes_nothing(state) 
     stale = on_disk(state)
     state.set_winhttp_value("native", PROXY)  # another tool writes between the read and the apply
     before = on_disk(state)
-    with pytest.raises(ReturnResult) as info:
+    with pytest.raises(ExpectedFailure) as info:
         manage(connection, current=stale)
     assert str(info.value) == (f"WinHttpSettings in view native changed since it was read (expected {b64(DIRECT)}, "
                                f"found {b64(PROXY)}); nothing was written")
     assert connection.commands == 1
     assert on_disk(state) == before
-    assert info.value.result["changed"] is False
+    assert info.value.fields["changed"] is False

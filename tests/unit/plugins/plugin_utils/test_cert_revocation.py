@@ -18,7 +18,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation im
     validate_options,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.plugin_utils._host.test_quote import unquote
 
@@ -209,19 +209,19 @@ def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
 
 
 def test_gather_refuses_bad_options_before_running_anything(fake_host) -> None:
-    with pytest.raises(ReturnResult, match="stores: '..' is not") as err:
+    with pytest.raises(ExpectedFailure, match="stores: '..' is not") as err:
         gather_cert_revocation_info(object(), {**DEFAULTS, "stores": [".."]}, task_action="t")
     assert fake_host.scripts == []
-    assert set(empty_result()) <= set(err.value.result)
+    assert set(empty_result()) <= set(err.value.fields)
 
 
 def test_host_failure_keeps_rc_and_output(monkeypatch, host_stores) -> None:
     host = FakeHost(host_stores, reply=(1, "", "Get-ChildItem : Access is denied\r\n"))
     monkeypatch.setattr(_host_script, "run_powershell", host)
-    with pytest.raises(ReturnResult, match="cert_inventory failed with rc 1: Get-ChildItem : Access") as err:
+    with pytest.raises(ExpectedFailure, match="cert_inventory failed with rc 1: Get-ChildItem : Access") as err:
         gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
-    assert err.value.result["rc"] == 1 and "Access is denied" in err.value.result["stderr"]
-    assert err.value.result["certificates"] == []
+    assert err.value.fields["rc"] == 1 and "Access is denied" in err.value.fields["stderr"]
+    assert err.value.fields["certificates"] == []
 
 
 def test_transport_failure_is_not_swallowed(monkeypatch, host_stores) -> None:
@@ -233,9 +233,9 @@ def test_transport_failure_is_not_swallowed(monkeypatch, host_stores) -> None:
 def test_missing_cryptography_is_a_clean_failure(monkeypatch, fake_host) -> None:
     monkeypatch.setattr(_cryptography_dep, "HAS_CRYPTOGRAPHY", False)
     monkeypatch.setattr(_cryptography_dep, "CRYPTOGRAPHY_IMPORT_ERROR", "Traceback: No module named 'cryptography'")
-    with pytest.raises(ReturnResult, match="cryptography") as err:
+    with pytest.raises(ExpectedFailure, match="cryptography") as err:
         gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
-    assert "No module named" in err.value.result["exception"]
+    assert "No module named" in err.value.fields["exception"]
     assert fake_host.scripts == []
 
 

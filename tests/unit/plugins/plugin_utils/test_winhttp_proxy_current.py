@@ -13,13 +13,12 @@ import pytest
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    current_from_args,
     gather_winhttp_proxy_info,
     manage_winhttp_proxy,
-    state_from_raw,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import current_from_args, state_from_raw
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
 from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64, WANT
@@ -174,12 +173,12 @@ def test_changed_since_read_is_an_expected_failure_and_nothing_is_written(host) 
     # The host (say a GPO refresh) put a proxy into the native view after the caller read direct access.
     conflicts = [{"view": "native", "expected_b64": DIRECT_B64, "found_b64": PROXY_B64}]
     host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
-    with pytest.raises(ReturnResult) as info:
+    with pytest.raises(ExpectedFailure) as info:
         run({**WANT, "proxy": "other.contoso.com:3128"}, current=state_from_raw({"native": DIRECT_B64,
                                                                                  "wow6432": None}))
     assert str(info.value) == (f"WinHttpSettings in view native changed since it was read (expected {DIRECT_B64}, "
                                f"found {PROXY_B64}); nothing was written")
-    result = info.value.result
+    result = info.value.fields
     assert result["changed"] is False and result["conflicts"] == conflicts
     assert all("rc" not in op for op in result["operations"])
     assert result["after"]["native"]["raw_b64"] == PROXY_B64  # what the host holds now, read back
@@ -188,7 +187,7 @@ def test_changed_since_read_is_an_expected_failure_and_nothing_is_written(host) 
 def test_conflict_on_a_value_that_disappeared_says_no_value(host) -> None:
     conflicts = [{"view": "wow6432", "expected_b64": DIRECT_B64, "found_b64": None}]
     host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
-    with pytest.raises(ReturnResult, match=r"view wow6432 changed since it was read \(expected GAAA.*, found no "
+    with pytest.raises(ExpectedFailure, match=r"view wow6432 changed since it was read \(expected GAAA.*, found no "
                                            r"value\); nothing was written"):
         run(WANT, current=state_from_raw({"native": PROXY_B64, "wow6432": DIRECT_B64}))
 

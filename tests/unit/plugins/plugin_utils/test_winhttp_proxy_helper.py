@@ -9,16 +9,18 @@ import pytest
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import ProxyValueError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import build_host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    ViewValue,
-    decode_advproxy,
     desired_from_args,
     gather_winhttp_proxy_info,
     manage_winhttp_proxy,
-    parse_state,
     restore_from_args,
+)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import (
+    ViewValue,
+    decode_advproxy,
+    parse_state,
 )
 from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture, script_args
 from tests.unit.plugins.module_utils.test_proxy_values import HOSTILE_PROXIES
@@ -224,10 +226,10 @@ def test_32bit_host_skips_wow6432(host) -> None:
 
 def test_failed_netsh_fails_with_full_result(host) -> None:
     host(winhttp_state=["state_direct_both.json"], winhttp_apply=["apply_set_denied.json"])
-    with pytest.raises(ReturnResult) as info:
+    with pytest.raises(ExpectedFailure) as info:
         run(WANT)
     assert "set on view native failed (rc 1): Error writing proxy settings. (5) Access is denied." in str(info.value)
-    result = info.value.result
+    result = info.value.fields
     assert result["changed"] is False
     assert result["previous_raw"] == {"native": DIRECT_B64, "wow6432": DIRECT_B64}
     assert "rc" not in result["operations"][1]
@@ -238,7 +240,7 @@ def test_success_without_effect_is_reported(host) -> None:
     stale = json.loads(read_fixture("apply_set_both.json"))
     stale["views"] = json.loads(read_fixture("state_direct_both.json"))["views"]
     host(winhttp_state=["state_direct_both.json"], winhttp_apply=[(0, json.dumps(stale), "")])
-    with pytest.raises(ReturnResult, match="does not hold the requested setting"):
+    with pytest.raises(ExpectedFailure, match="does not hold the requested setting"):
         run(WANT)
 
 
@@ -265,7 +267,7 @@ def test_restore_writes_exact_bytes_only_where_they_differ(host) -> None:
 
 def test_apply_answer_without_results_fails(host) -> None:
     host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json", [])])
-    with pytest.raises(ReturnResult, match="not run"):
+    with pytest.raises(ExpectedFailure, match="not run"):
         run(WANT)
 
 

@@ -35,10 +35,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer, run_tls_probe
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
-    gather_winhttp_proxy_info,
-    parse_state,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import gather_winhttp_proxy_info
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
 from tests.twin.scripts import host_audit as mirror
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.fixtures.verify.seam import compact

@@ -16,8 +16,8 @@ from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ReturnResult
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import parse_state
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
 from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64
 
 PROXY = "proxy.contoso.com:8080"
@@ -170,7 +170,7 @@ def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypa
 
 def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
     FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
-             fail={"apply": ReturnResult("WinHttpSettings in view native changed since it was read")})
+             fail={"apply": ExpectedFailure("WinHttpSettings in view native changed since it was read")})
     record = run(False)
     assert record["status"] == "failed" and "changed since it was read" in record["reason"]
     assert record["commands"] == 2

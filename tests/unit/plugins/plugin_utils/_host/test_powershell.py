@@ -80,3 +80,30 @@ def test_connection_failure_passes_through_unchanged() -> None:
 def test_output_is_decoded_strictly() -> None:
     conn = FakeConnection((3, "é".encode(), b"boom"))
     assert _pwsh_exec.run_powershell(conn, "x", task_action="t") == (3, "é", "boom")
+
+
+@pytest.fixture
+def log(monkeypatch) -> list[tuple[str, str | None]]:
+    """What the seam printed through Ansible's Display at -vvvvv (a real Display, its output captured)."""
+    shown: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(_pwsh_exec.display, "verbosity", 5)
+    monkeypatch.setattr(_pwsh_exec.display, "display",
+                        lambda msg, *a, **k: shown.append((msg, k.get("color"))))
+    return shown
+
+
+def test_every_command_is_logged_at_vvvvv_with_its_script_name_rc_and_output(log) -> None:
+    conn = FakeConnection((1, b'{"script": "crl_fetch"}', b"Access is denied."))
+    script = "# crlfix-script: crl_fetch\n# crlfix-schema: 1\n$CrlfixArgs = ConvertFrom-Json -InputObject '{}'\n"
+    _pwsh_exec.run_powershell(conn, script, task_action="crlfix.windows.crl_retrieval_check")
+    text = "\n".join(msg for msg, _color in log)
+    assert "crlfix.windows.crl_retrieval_check: host script crl_fetch returned rc 1" in text
+    assert 'stdout: {"script": "crl_fetch"}' in text and "stderr: Access is denied." in text
+    assert "ConvertFrom-Json" not in text  # the script and its arguments stay out of the log
+
+
+def test_nothing_is_logged_below_vvvvv(log, monkeypatch) -> None:
+    monkeypatch.setattr(_pwsh_exec.display, "verbosity", 4)
+    _pwsh_exec.run_powershell(FakeConnection((0, b"secretless output", b"")), "hostname", task_action="t")
+    assert not any("secretless output" in msg for msg, _color in log)
+    assert any("running host script unnamed script" in msg for msg, _color in log)

@@ -64,7 +64,7 @@ def test_parse_takes_last_line() -> None:
 def test_bad_documents_are_refused(rc, stdout, stderr, message) -> None:
     with pytest.raises(HostScriptError, match=message) as info:
         parse_host_document("winhttp_state", rc, stdout, stderr)
-    assert info.value.result_fields() == {"rc": rc, "stdout": stdout, "stderr": stderr}
+    assert info.value.fields == {"rc": rc, "stdout": stdout, "stderr": stderr}
 
 
 def test_run_host_script_goes_through_the_seam(fake_ps1, monkeypatch) -> None:
