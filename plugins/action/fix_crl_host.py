@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import FAILING_STATUSES
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 
 
 class ActionModule(CrlfixActionBase):
@@ -21,15 +24,17 @@ class ActionModule(CrlfixActionBase):
         inventory = Inventory.from_task_vars(task_vars, wanted)
         record = run_fix_crl_host(self._connection, options, inventory, check_mode=bool(self._task.check_mode),
                                   task_action=self._task.action)
-        result: dict[str, t.Any] = {**record, "changed": record["status"] in ("changed", "would_change")
-                                    or bool(record["rollback"] and record["rollback"].get("performed"))}
-        diff = record["planned"]["diff"]
-        if self._task.diff and diff:
-            result["diff"] = diff
-        if record["status"] == "unreachable":
-            # Say so to Ansible too, so that event consumers (AWX's host events, callbacks) see the host as
-            # unreachable; the role's task ignores it (ignore_unreachable) and keeps the record.
-            result.update(unreachable=True, msg=f"fix_crl: unreachable: {record['reason']}")
-        elif options.fail_host and record["status"] in FAILING_STATUSES:
-            result.update(failed=True, msg=f"fix_crl: {record['status']}: {record['reason']}")
-        return result
+        return record.task_result(fail_host=options.fail_host, diff=bool(self._task.diff))
+
+    def bad_arguments(self, message: str, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        return self.failed_result(ExpectedFailure(message), task_vars)
+
+    def failed_result(self, failure: ExpectedFailure, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        """A host the run could not start on still leaves its record (failed, with the reason), like any other."""
+        record = HostRecord.failed(host=str(task_vars.get("inventory_hostname", "")), step="arguments",
+                                   msg=str(failure), check_mode=bool(self._task.check_mode))
+        try:  # the arguments were refused, perhaps this one: a value that is no boolean fails the host
+            fail_host = boolean(self._task.args.get("fail_host", True))
+        except TypeError:
+            fail_host = True
+        return {**record.task_result(fail_host=fail_host, diff=False), **failure.fields}

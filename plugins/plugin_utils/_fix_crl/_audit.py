@@ -1,16 +1,18 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""host_audit: a host's whole audit in one remote command (issue 7, docs/performance.md P1).
+"""host_audit: a host's whole audit in one remote command (issue 7, docs/performance.md P1): its request and parts.
 
 The host script ``_ps1/host_audit.ps1`` (docs/dev/host-scripts.md, ``host_audit``) reads both WinHTTP views,
 lists the certificate stores, fetches the revocation URLs through the machine WinHTTP proxy and runs the TLS
 probes, the fetch and the probes side by side. Its document nests the four existing documents unchanged, so
-this module only splits it and hands each part to the code that already interprets it.
+this module only splits it and hands each part to the code that already interprets it; a part that fails holds
+its ``ExpectedFailure`` (docs/dev/architecture.md, "How a failure travels").
 
 The controller stays the authority on which URLs matter: the host extracts the URLs from the certificates
 with a minimal DER walk so that the fetch can start in the same command, but the endpoint list is the one
 ``_cert_chain`` works out from the returned certificates, as ``cert_revocation_info`` gives it today. A URL
-the controller wants and the host did not fetch is fetched with a second command (``crl_fetch``) and named
-in a warning; a URL the host fetched and the controller does not want is dropped.
+the controller wants and the host did not fetch is left to the caller (``pending_crl``: the run fetches it with a
+second command, ``crl_fetch``, and names it in a warning); a URL the host fetched and the controller does not want is
+dropped. This module parses only: it never sends a command.
 
 The time box (``time_box_ms``, docs/performance.md P4.3) lets an audit stop waiting for what it already knows: a
 host without a working proxy would wait the full CRL timeout and the chain timeout of every probe. With it, the
@@ -41,22 +43,14 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     build_result,
     normalize_endpoints,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
-    HostScriptError,
     check_sub_document,
     is_time_box_error,
-    run_host_script,
     time_box_error,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, interpret_document
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import (
-    HostState,
-    decode_advproxy,
-    parse_state,
-)
-
-if t.TYPE_CHECKING:
-    from ansible.plugins.connection import ConnectionBase
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState, parse_state, proxy_info
 
 SCRIPT = "host_audit"
 MAX_BYTES_LIMIT = 64 * 1024 * 1024
@@ -140,10 +134,6 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     }
 
 
-def _failed(msg: str, **fields: t.Any) -> dict[str, t.Any]:
-    return {**fields, "failed": True, "changed": False, "msg": msg}
-
-
 def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.Any]:
     """The checked sub-document ``key``; HostScriptError when the host reported an error for it or it is bad."""
     value = document.get(key)
@@ -152,20 +142,85 @@ def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.A
     return check_sub_document(SCRIPT, key, name, value)
 
 
-def winhttp_info(state: HostState) -> dict[str, t.Any]:
-    """What ``gather_winhttp_proxy_info`` returns for ``state``, without ``changed``."""
-    return {
-        "computer_name": state.computer_name,
-        "os_build": state.os_build,
-        "is_64bit": state.is_64bit,
-        "views": {view: (value.info() if value else None) for view, value in state.views.items()},
-        "views_disagree": state.views_disagree,
-        "advproxy": decode_advproxy(state.advproxy),
-    }
+# One part of the audit: its feature's result, None when there was nothing to measure, or the failure that cost it.
+Part: t.TypeAlias = dict[str, t.Any] | ExpectedFailure | None
+
+
+@dataclasses.dataclass
+class PendingCrl:
+    """The crl part when the host did not fetch every URL the controller wants: the caller fetches the rest.
+
+    The host's DER walk and the controller's parser disagreed (or the chain was deeper than the host walks): the
+    controller's list wins, at the price of one more command (``crl_fetch`` with :meth:`fetch_args`).
+    """
+
+    plan: FetchPlan
+    purge: t.Any
+    answers: dict[str, t.Any]
+    check_mode: bool
+    now: datetime.datetime
+
+    @property
+    def missing(self) -> list[str]:
+        return [e.url for e in self.plan.fetch if e.url not in self.answers]
+
+    def warning(self) -> str:
+        missing = self.missing
+        return (f"{SCRIPT}: the host did not fetch {len(missing)} revocation URL(s) the controller found; fetched "
+                f"them with a second command: {', '.join(missing)}")
+
+    def fetch_args(self) -> dict[str, t.Any]:
+        return {"urls": self.missing, "timeout_ms": self.plan.timeout_ms, "purge_cache": False,
+                "max_bytes": self.plan.max_bytes}
+
+    def complete(self, second: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """The crl part, with the second command's ``crl_fetch`` document answering the missing URLs.
+
+        Raises:
+            HostScriptError: the second document does not answer exactly the missing URLs, in order.
+        """
+        missing = self.missing
+        results = second.get("results")
+        if not isinstance(results, list) or len(results) != len(missing):
+            raise HostScriptError(f"crl_fetch answered with {len(results or [])} results for {len(missing)} URLs")
+        answers = dict(self.answers)
+        for url, entry in zip(missing, results, strict=True):
+            if not isinstance(entry, dict) or entry.get("url") != url:
+                raise HostScriptError(f"crl_fetch: no answer for {url!r} in the second command")
+            answers[url] = entry
+        return _crl_result(self.plan, self.purge, answers, check_mode=self.check_mode, now=self.now)
+
+
+def _crl_result(plan: FetchPlan, purge: t.Any, answers: t.Mapping[str, t.Any], *, check_mode: bool,
+                now: datetime.datetime) -> dict[str, t.Any]:
+    assembled = {"purge": purge, "results": [answers[e.url] for e in plan.fetch]}
+    return build_result(plan, assembled, check_mode=check_mode, now=now)
+
+
+@dataclasses.dataclass
+class HostAudit:
+    """One host_audit answer, each part as its feature would return it (``Part``).
+
+    ``winhttp_state`` is None when the winhttp part failed. ``pending_crl`` is set when the crl part still needs
+    the URLs the host did not fetch (``crl`` is then None until the caller completes it). ``time_box_hit`` is true
+    when the host's time box cut a CRL request or a TLS sample (docs/dev/host-scripts.md).
+    """
+
+    winhttp_state: HostState | None
+    winhttp: dict[str, t.Any] | ExpectedFailure
+    certificates: Part
+    crl: Part
+    tls: Part
+    elapsed_ms: int | None
+    time_box_ms: int | None
+    time_box_hit: bool
+    pending_crl: PendingCrl | None = None
+    commands: int = 1
+    warnings: list[str] = dataclasses.field(default_factory=list)
 
 
 def _certificates(document: t.Mapping[str, t.Any], options: CertRevocationOptions,
-                  winhttp: dict[str, t.Any] | None, now: datetime.datetime) -> dict[str, t.Any]:
+                  winhttp: dict[str, t.Any] | None, now: datetime.datetime) -> Part:
     try:
         require_cryptography()
         inventory = _part(document, "certificates", "cert_inventory")
@@ -175,53 +230,32 @@ def _certificates(document: t.Mapping[str, t.Any], options: CertRevocationOption
             inventory = {**inventory, "winhttp": winhttp}
         return summarise_inventory(inventory, options, now=now)
     except MissingCryptographyError as exc:
-        return _failed(str(exc), **empty_result(), exception=exc.traceback)
-    except (HostScriptError, ValueError) as exc:
-        return _failed(str(exc), **empty_result())
+        return ExpectedFailure(str(exc), **empty_result(), exception=exc.traceback)
+    except (ExpectedFailure, ValueError) as exc:
+        return ExpectedFailure(str(exc), **empty_result())
 
 
-class _Crl:
-    """The crl slot: the controller's endpoint list answered from the host's fetch (plus a second command)."""
-
-    def __init__(self, connection: ConnectionBase, request: HostAuditRequest, *, check_mode: bool,
-                 task_action: str) -> None:
-        self.connection = connection
-        self.request = request
-        self.check_mode = check_mode
-        self.task_action = task_action
-        self.commands = 0
-        self.warnings: list[str] = []
-
-    def result(self, document: t.Mapping[str, t.Any], certificates: dict[str, t.Any] | None,
-               now: datetime.datetime) -> dict[str, t.Any] | None:
-        request = self.request
-        if certificates is not None and certificates.get("failed"):
-            return _failed(f"no endpoint list: the certificates part failed: {certificates['msg']}")
-        # Only the certificates' HTTP(S) endpoints are checked, as the role's plan has always done: an LDAP URL
-        # cannot go through a WinHTTP proxy and is a finding of its own (flags.ldap_only), not a failed fetch.
-        # LDAP URLs the caller lists explicitly are reported as crl_retrieval_check reports them.
-        items: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
-                              if e.get("scheme") in ("http", "https")]
-        items += [{"url": e.url, "kind": e.kind} for e in request.endpoints]
-        purge_now = request.purge_cache and not self.check_mode
-        raw = document.get("crl")
-        if not items and not (purge_now and raw is not None):
-            return None
-        try:
-            require_cryptography()
-            endpoints = tuple(normalize_endpoints(items)) if items else ()
-            plan = FetchPlan(endpoints=endpoints, timeout_ms=request.crl_timeout_ms, max_bytes=request.max_bytes,
-                             purge_requested=request.purge_cache, purge_now=purge_now)
-            crl = _part(document, "crl", "crl_fetch") if raw is not None else {"purge": None, "results": []}
-            answers = self._answers(crl, plan)
-            assembled = {"purge": crl.get("purge"), "results": [answers[e.url] for e in plan.fetch]}
-            return build_result(plan, assembled, check_mode=self.check_mode, now=now)
-        except MissingCryptographyError as exc:
-            return _failed(str(exc), exception=exc.traceback)
-        except (HostScriptError, ValueError) as exc:
-            return _failed(str(exc))
-
-    def _answers(self, crl: t.Mapping[str, t.Any], plan: FetchPlan) -> dict[str, t.Any]:
+def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificates: Part, *, check_mode: bool,
+         now: datetime.datetime) -> Part | PendingCrl:
+    """The controller's endpoint list answered from the host's fetch; a PendingCrl when the host missed some."""
+    if isinstance(certificates, ExpectedFailure):
+        return ExpectedFailure(f"no endpoint list: the certificates part failed: {certificates}")
+    # Only the certificates' HTTP(S) endpoints are checked, as the role's plan has always done: an LDAP URL
+    # cannot go through a WinHTTP proxy and is a finding of its own (flags.ldap_only), not a failed fetch.
+    # LDAP URLs the caller lists explicitly are reported as crl_retrieval_check reports them.
+    items: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
+                          if e.get("scheme") in ("http", "https")]
+    items += [{"url": e.url, "kind": e.kind} for e in request.endpoints]
+    purge_now = request.purge_cache and not check_mode
+    raw = document.get("crl")
+    if not items and not (purge_now and raw is not None):
+        return None
+    try:
+        require_cryptography()
+        endpoints = tuple(normalize_endpoints(items)) if items else ()
+        plan = FetchPlan(endpoints=endpoints, timeout_ms=request.crl_timeout_ms, max_bytes=request.max_bytes,
+                         purge_requested=request.purge_cache, purge_now=purge_now)
+        crl = _part(document, "crl", "crl_fetch") if raw is not None else {"purge": None, "results": []}
         results = crl.get("results")
         if not isinstance(results, list):
             raise HostScriptError(f"host script {SCRIPT}: crl.results must be a list, got {results!r:.80}")
@@ -229,34 +263,24 @@ class _Crl:
         for entry in results:
             if isinstance(entry, dict) and isinstance(entry.get("url"), str):
                 answers.setdefault(entry["url"], entry)
-        missing = [e.url for e in plan.fetch if e.url not in answers]
-        if missing:
-            # The host's DER walk and the controller's parser disagreed (or the chain was deeper than the host
-            # walks): the controller's list wins, at the price of one more command.
-            self.warnings.append(f"{SCRIPT}: the host did not fetch {len(missing)} revocation URL(s) the controller "
-                                 f"found; fetched them with a second command: {', '.join(missing)}")
-            self.commands += 1
-            args = {"urls": missing, "timeout_ms": plan.timeout_ms, "purge_cache": False, "max_bytes": plan.max_bytes}
-            second = run_host_script(self.connection, "crl_fetch", args, task_action=self.task_action)
-            second_results = second.get("results")
-            if not isinstance(second_results, list) or len(second_results) != len(missing):
-                raise HostScriptError(f"crl_fetch answered with {len(second_results or [])} results for "
-                                      f"{len(missing)} URLs")
-            for url, entry in zip(missing, second_results, strict=True):
-                if not isinstance(entry, dict) or entry.get("url") != url:
-                    raise HostScriptError(f"crl_fetch: no answer for {url!r} in the second command")
-                answers[url] = entry
-        return answers
+        pending = PendingCrl(plan, crl.get("purge"), answers, check_mode, now)
+        if pending.missing:
+            return pending
+        return _crl_result(plan, crl.get("purge"), answers, check_mode=check_mode, now=now)
+    except MissingCryptographyError as exc:
+        return ExpectedFailure(str(exc), exception=exc.traceback)
+    except (ExpectedFailure, ValueError) as exc:
+        return ExpectedFailure(str(exc))
 
 
-def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> dict[str, t.Any] | None:
+def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
     if not request.peers:
         return None
     try:
         tls = _part(document, "tls", "tls_probe")
         result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
-    except (HostScriptError, ValueError) as exc:
-        return _failed(str(exc))
+    except (ExpectedFailure, ValueError) as exc:
+        return ExpectedFailure(str(exc))
     # A peer whose first handshake the time box cut took at least the box: say so, so that the slowest handshake
     # of a broken host is not reported as the fastest that happened to finish.
     cut = request.time_box_ms is not None and any(
@@ -266,56 +290,45 @@ def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> dict[str
     return result
 
 
-def run_host_audit(connection: ConnectionBase, request: HostAuditRequest, *, check_mode: bool, task_action: str,
-                   now: datetime.datetime | None = None) -> dict[str, t.Any]:
-    """One host_audit command (two when the host's URL extraction missed endpoints).
+def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest, *, check_mode: bool,
+                     now: datetime.datetime | None = None) -> HostAudit:
+    """Split a checked ``host_audit`` document into its parts; a part that fails in an expected way fails alone.
 
-    Returns ``commands``, ``winhttp_state`` (HostState, None when that part failed), ``winhttp``,
-    ``certificates``, ``crl``, ``tls``, ``warnings``, the host's ``elapsed_ms``, the request's ``time_box_ms`` and
-    ``time_box_hit`` (true when the host's time box cut a CRL request or a TLS sample; docs/dev/host-scripts.md).
-    A part that fails in an expected way is ``{"failed": True, "msg": ...}`` in its slot.
-
-    Raises:
-        ValueError: the request is not acceptable (nothing ran on the host).
-        HostScriptError: the host_audit document as a whole cannot be trusted.
-        AnsibleConnectionFailure: the transport failed.
+    Parses only: when the host did not fetch every URL the controller wants, ``pending_crl`` says which, and the
+    caller decides whether to send the second command.
     """
-    validate_request(request)
-    document = run_host_script(connection, SCRIPT, host_args(request, check_mode=check_mode),
-                               task_action=task_action)
     now = now or datetime.datetime.now(datetime.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=datetime.UTC)
 
     state: HostState | None = None
     winhttp_doc: dict[str, t.Any] | None = None
+    winhttp: dict[str, t.Any] | ExpectedFailure
     try:
         winhttp_doc = _part(document, "winhttp", "winhttp_state")
         state = parse_state(winhttp_doc)
-        winhttp: dict[str, t.Any] = winhttp_info(state)
-    except (HostScriptError, ValueError) as exc:
+        winhttp = proxy_info(state)
+    except (ExpectedFailure, ValueError) as exc:
         winhttp_doc = None
-        winhttp = _failed(str(exc))
+        winhttp = ExpectedFailure(str(exc))
 
     certificates = None
     if request.cert_options is not None:
         certificates = _certificates(document, request.cert_options, winhttp_doc, now)
-    crl_slot = _Crl(connection, request, check_mode=check_mode, task_action=task_action)
-    crl = crl_slot.result(document, certificates, now)
+    crl = _crl(document, request, certificates, check_mode=check_mode, now=now)
     elapsed = document.get("elapsed_ms")
-    return {
-        "commands": 1 + crl_slot.commands,
-        "winhttp_state": state,
-        "winhttp": winhttp,
-        "certificates": certificates,
-        "crl": crl,
-        "tls": _tls(document, request),
-        "warnings": crl_slot.warnings,
-        "elapsed_ms": elapsed if isinstance(elapsed, int) and not isinstance(elapsed, bool) else None,
-        "time_box_ms": request.time_box_ms,
-        "time_box_hit": document.get("time_box_hit") is True,
-    }
+    return HostAudit(
+        winhttp_state=state,
+        winhttp=winhttp,
+        certificates=certificates,
+        crl=None if isinstance(crl, PendingCrl) else crl,
+        pending_crl=crl if isinstance(crl, PendingCrl) else None,
+        tls=_tls(document, request),
+        elapsed_ms=elapsed if isinstance(elapsed, int) and not isinstance(elapsed, bool) else None,
+        time_box_ms=request.time_box_ms,
+        time_box_hit=document.get("time_box_hit") is True,
+    )
 
 
-__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAuditRequest", "host_args", "is_time_box_error", "run_host_audit",
-           "time_box_error", "validate_request", "winhttp_info"]
+__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostAuditRequest", "Part", "PendingCrl", "host_args",
+           "is_time_box_error", "parse_host_audit", "time_box_error", "validate_request"]

@@ -2,8 +2,10 @@
 """Judge a measurement (CRL retrieval + TLS probes) and decide whether a change that failed it stays.
 
 A measurement's parts are the results ``crl_retrieval_check`` and ``tls_probe`` would return, ``None`` when there
-was nothing to measure (no HTTP(S) endpoint, no peer), or a ``{"failed": True, "msg": ...}`` part. The summary is
-one line per check that names the first URL or peer that failed, so the reason in the report says where to look.
+was nothing to measure (no HTTP(S) endpoint, no peer), or the exception that cost the part (an ``ExpectedFailure``
+of the audit, or the lost connection). The judged phase keeps a failed part as ``{"msg": ...}``, as the record
+shows it. The summary is one line per check that names the first URL or peer that failed, so the reason in the
+report says where to look.
 """
 
 from __future__ import annotations
@@ -28,15 +30,15 @@ def _first_line(message: t.Any) -> str:
     return truncate(lines[0] if lines else "no message", 300)
 
 
-def _failed(part: t.Mapping[str, t.Any] | None) -> bool:
-    return part is not None and bool(part.get("failed") or part.get("unreachable"))
+# One measured part: the feature's result, None (nothing to measure) or what made it fail.
+MeasuredPart: t.TypeAlias = t.Mapping[str, t.Any] | Exception | None
 
 
-def _crl_text(crl: t.Mapping[str, t.Any] | None, requirement: str) -> str:
+def _crl_text(crl: MeasuredPart, requirement: str) -> str:
     if crl is None:
         return "no HTTP(S) revocation endpoints"
-    if _failed(crl):
-        return "CRL check failed: " + _first_line(crl.get("msg"))
+    if isinstance(crl, Exception):
+        return "CRL check failed: " + _first_line(crl)
     summary = crl.get("summary") or {}
     text = f"CRL: {summary.get(requirement)}/{summary.get('total')} endpoints {requirement}"
     bad = next((r for r in crl.get("results") or [] if r.get(requirement) is not True), None)
@@ -45,11 +47,11 @@ def _crl_text(crl: t.Mapping[str, t.Any] | None, requirement: str) -> str:
     return text
 
 
-def _tls_text(tls: t.Mapping[str, t.Any] | None, max_handshake_ms: int) -> str:
+def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     if tls is None:
         return "no TLS peers"
-    if _failed(tls):
-        return "TLS probe failed: " + _first_line(tls.get("msg"))
+    if isinstance(tls, Exception):
+        return "TLS probe failed: " + _first_line(tls)
     results = tls.get("results") or []
     passing = sum(1 for r in results if r.get("verdict") == "pass")
     worst, unfinished = tls.get("worst_ms"), tls.get("unfinished_ms")
@@ -66,14 +68,20 @@ def _tls_text(tls: t.Mapping[str, t.Any] | None, max_handshake_ms: int) -> str:
     return text
 
 
-def judge_phase(crl: t.Mapping[str, t.Any] | None, tls: t.Mapping[str, t.Any] | None, *, requirement: str,
-                max_handshake_ms: int, lost: bool = False) -> dict[str, t.Any]:
+def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
+    if part is None:
+        return None
+    return {"msg": str(part)} if isinstance(part, Exception) else dict(part)
+
+
+def judge_phase(crl: MeasuredPart, tls: MeasuredPart, *, requirement: str, max_handshake_ms: int,
+                lost: bool = False) -> dict[str, t.Any]:
     """``{crl, tls, crl_ok, tls_ok, passed, summary}`` of one phase (before, after, after_rollback)."""
-    crl_ok = crl is None or (not _failed(crl) and bool(crl.get(f"all_{requirement}")))
-    tls_ok = tls is None or (not _failed(tls) and bool(tls.get("all_pass")))
+    crl_ok = crl is None or (not isinstance(crl, Exception) and bool(crl.get(f"all_{requirement}")))
+    tls_ok = tls is None or (not isinstance(tls, Exception) and bool(tls.get("all_pass")))
     return {
-        "crl": None if crl is None else dict(crl),
-        "tls": None if tls is None else dict(tls),
+        "crl": _kept(crl),
+        "tls": _kept(tls),
         "crl_ok": crl_ok,
         "tls_ok": tls_ok,
         "passed": crl_ok and tls_ok and not lost,
@@ -124,4 +132,4 @@ def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
     return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
 
 
-__all__ = ["compare_before_after", "judge_phase", "keep_decision", "truncate"]
+__all__ = ["MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "truncate"]

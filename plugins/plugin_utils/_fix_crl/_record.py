@@ -1,20 +1,50 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """The host record of a fix_crl run: the one thing the fleet report reads (roles/fix_crl/README.md, "The host record").
 
-:class:`HostRun` is the working state of one host's run; :func:`make_record` turns it into the record, with a
-status and a one-line reason. Module results are cut down to the keys the report needs, so that 500 hosts'
-records stay small.
+:class:`Status` is the one list of host statuses (the report, the HTML page, the slice merge and the action read it
+from here). :class:`HostRun` is the working state of one host's run; :class:`HostRecord` is the record made from it,
+with a status and a one-line reason, and the task result Ansible sees. Module results are cut down to the keys the
+report needs, so that 500 hosts' records stay small.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import truncate
 
 RECORD_SCHEMA = 1
-FAILING_STATUSES = ("rolled_back", "failed", "unreachable")
+
+
+class Status(enum.StrEnum):
+    """A host's outcome; the values are what reports, the HTML page and users' playbooks read. In report order."""
+
+    COMPLIANT = "compliant"
+    WOULD_CHANGE = "would_change"
+    CHANGED = "changed"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    NOT_RUN = "not_run"
+
+    @property
+    def fails_host(self) -> bool:
+        """The host needs someone's attention: ``fail_host`` fails it, the playbook's last play too."""
+        return self in (Status.ROLLED_BACK, Status.FAILED, Status.UNREACHABLE)
+
+    @property
+    def is_problem(self) -> bool:
+        """Listed with its reason in the summary: a host that fails, or one the run never reached."""
+        return self.fails_host or self is Status.NOT_RUN
+
+    @property
+    def checked(self) -> bool:
+        """The role got far enough to measure or decide something about the host."""
+        return self not in (Status.UNREACHABLE, Status.NOT_RUN)
+
+
 _CRL_KEYS = ("results", "summary", "all_reachable", "all_usable", "purged", "purge_skipped_check_mode",
              "checked_at", "msg")
 _TLS_KEYS = ("results", "summary", "all_pass", "worst_ms", "unfinished_ms", "max_handshake_ms", "msg")
@@ -58,31 +88,31 @@ def _compact_checks(checks: t.Mapping[str, t.Mapping[str, t.Any]]) -> dict[str, 
             for phase, check in checks.items() if "summary" in check}
 
 
-def status_of(run: HostRun) -> str:
+def status_of(run: HostRun) -> Status:
     if run.rollback.get("performed"):
-        return "rolled_back" if run.rollback.get("ok") else "failed"
+        return Status.ROLLED_BACK if run.rollback.get("ok") else Status.FAILED
     if run.unreachable:
-        return "unreachable"
+        return Status.UNREACHABLE
     if run.errors:
-        return "failed"
+        return Status.FAILED
     if run.check_mode and run.apply.get("changed"):
-        return "would_change"
+        return Status.WOULD_CHANGE
     if run.changed:
-        return "changed" if run.checks.get("after", {}).get("passed") else "failed"
-    return "compliant" if run.checks.get("before", {}).get("passed") else "failed"
+        return Status.CHANGED if run.checks.get("after", {}).get("passed") else Status.FAILED
+    return Status.COMPLIANT if run.checks.get("before", {}).get("passed") else Status.FAILED
 
 
 def _summary(run: HostRun, phase: str) -> str:
     return run.checks.get(phase, {}).get("summary") or "not measured"
 
 
-def reason_of(run: HostRun, status: str) -> str | None:
+def reason_of(run: HostRun, status: Status) -> str | None:
     desired = run.plan.get("desired") or {}
     target = "direct access" if desired.get("state", "present") == "absent" else f"proxy {desired.get('proxy', '?')}"
     views = ", ".join(run.plan.get("views") or [])
     error_text = "; ".join(f"{e['step']}: {truncate((str(e['msg']).splitlines() or [''])[0], 300)}"
                            for e in run.errors)
-    if status == "rolled_back":
+    if status is Status.ROLLED_BACK:
         after_rollback = run.checks.get("after_rollback", {}).get("summary") or (
             "not measured (the previous values were written back byte for byte; the measurement before the change "
             "describes them)")
@@ -90,21 +120,21 @@ def reason_of(run: HostRun, status: str) -> str | None:
                 f"values because {run.rollback.get('why') or 'verification failed'}; after the rollback: "
                 f"{after_rollback}")
         return text + (f"; {error_text}" if error_text else "")
-    if status in ("failed", "unreachable") and error_text:
+    if status in (Status.FAILED, Status.UNREACHABLE) and error_text:
         return error_text
-    if status == "failed" and run.changed and run.rollback.get("kept"):
+    if status is Status.FAILED and run.changed and run.rollback.get("kept"):
         return (f"set {target} in {views} and kept it (the proxy path works and no check that passed before fails "
                 f"now), but verification still fails where it already failed before the change: "
                 f"{_summary(run, 'after')}")
-    if status == "failed" and run.changed:
+    if status is Status.FAILED and run.changed:
         return (f"verification failed after setting {target} and fix_crl_rollback is false, so the change is kept: "
                 f"{_summary(run, 'after')}")
-    if status == "failed":
+    if status is Status.FAILED:
         return ("verification failed and this run changed nothing, so there is nothing to roll back: "
                 f"{_summary(run, 'before')}")
-    if status == "would_change":
+    if status is Status.WOULD_CHANGE:
         return f"would set {target} in {views}; now: {_summary(run, 'before')}"
-    if status == "changed":
+    if status is Status.CHANGED:
         return f"set {target} in {views}; {_summary(run, 'after')}"
     return None
 
@@ -114,49 +144,125 @@ def _views_of(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
     return None if after is None else {"views": after.get("views", after)}
 
 
-def make_record(run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> dict[str, t.Any]:
-    """The host record (schema 1) as the fleet report reads it."""
-    status = status_of(run)
-    certificates = run.certificates or {}
-    flags = certificates.get("flags") or {}
-    if run.rollback.get("performed"):
-        after = _views_of(run.rollback)
-    elif run.changed:
-        after = _views_of(run.apply)
-    else:
-        after = {"views": run.before["views"]} if run.before else None
-    return {
-        "schema": RECORD_SCHEMA,
-        "host": host,
-        "status": status,
-        "reason": reason_of(run, status) or None,
-        "check_mode": run.check_mode,
-        "desired": run.plan.get("desired"),
-        "before": run.before or None,
-        "planned": {
-            "change": run.plan.get("change"),
-            "views": run.plan.get("views") or [],
-            "predicted_change": run.apply.get("changed"),
-            "operations": run.apply.get("operations") or [],
-            "diff": run.apply.get("diff"),
-            "flush": flush and bool(run.apply.get("changed")),
-            "peer_group": run.plan.get("peer_group"),
-            "peers": run.plan.get("peers") or [],
-        },
-        "after": after,
-        "certificates": [_pick(cert, _CERT_KEYS) for cert in certificates.get("certificates") or []],
-        "flags": {**{name: list(flags.get(name) or []) for name in _FLAGS},
-                  "views_disagree": (run.before or {}).get("views_disagree")},
-        "endpoints": list(certificates.get("endpoints") or []) + list(extra_endpoints),
-        "checks": _compact_checks(run.checks),
-        "rollback": run.rollback or None,
-        "errors": run.errors,
-        "commands": run.commands,
-        # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do its
-        # job (an error). A host that fails verification only where it failed before the run does not count.
-        "counts_against_rollout": status == "rolled_back" or (
-            status == "failed" and any(not e["unreachable"] for e in run.errors)),
-    }
+@dataclasses.dataclass(frozen=True)
+class HostRecord:
+    """The host record (schema :data:`RECORD_SCHEMA`) as the fleet report reads it; :meth:`as_dict` is its form.
+
+    ``changed`` is Ansible's: the run wrote the host's registry (the change kept, or undone by a rollback, or a
+    write the lost connection left unknown), or would write it (check mode). A kept change is a change whatever
+    the verdict, so that the recap, AWX and callbacks see every change that happened.
+    """
+
+    host: str
+    status: Status
+    reason: str | None
+    check_mode: bool | None
+    desired: dict[str, t.Any] | None
+    before: dict[str, t.Any] | None
+    planned: dict[str, t.Any]
+    after: dict[str, t.Any] | None
+    certificates: list[dict[str, t.Any] | None]
+    flags: dict[str, t.Any]
+    endpoints: list[t.Any]
+    checks: dict[str, t.Any]
+    rollback: dict[str, t.Any] | None
+    errors: list[dict[str, t.Any]]
+    commands: int
+    counts_against_rollout: bool
+    changed: bool
+
+    @classmethod
+    def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
+        status = status_of(run)
+        certificates = run.certificates or {}
+        flags = certificates.get("flags") or {}
+        if run.rollback.get("performed"):
+            after = _views_of(run.rollback)
+        elif run.changed:
+            after = _views_of(run.apply)
+        else:
+            after = {"views": run.before["views"]} if run.before else None
+        return cls(
+            host=host,
+            status=status,
+            reason=reason_of(run, status) or None,
+            check_mode=run.check_mode,
+            desired=run.plan.get("desired"),
+            before=run.before or None,
+            planned={
+                "change": run.plan.get("change"),
+                "views": run.plan.get("views") or [],
+                "predicted_change": run.apply.get("changed"),
+                "operations": run.apply.get("operations") or [],
+                "diff": run.apply.get("diff"),
+                "flush": flush and bool(run.apply.get("changed")),
+                "peer_group": run.plan.get("peer_group"),
+                "peers": run.plan.get("peers") or [],
+            },
+            after=after,
+            certificates=[_pick(cert, _CERT_KEYS) for cert in certificates.get("certificates") or []],
+            flags={**{name: list(flags.get(name) or []) for name in _FLAGS},
+                   "views_disagree": (run.before or {}).get("views_disagree")},
+            endpoints=list(certificates.get("endpoints") or []) + list(extra_endpoints),
+            checks=_compact_checks(run.checks),
+            rollback=run.rollback or None,
+            errors=run.errors,
+            commands=run.commands,
+            # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do
+            # its job (an error). A host that fails verification only where it failed before the run does not count.
+            counts_against_rollout=status is Status.ROLLED_BACK or (
+                status is Status.FAILED and any(not e["unreachable"] for e in run.errors)),
+            changed=run.changed or status is Status.WOULD_CHANGE,
+        )
+
+    @classmethod
+    def failed(cls, *, host: str, step: str, msg: str, check_mode: bool | None) -> HostRecord:
+        """The record of a host the run could not even start on (bad arguments, a role task that failed)."""
+        run = HostRun(check_mode=bool(check_mode))
+        run.error(step, msg)
+        return dataclasses.replace(cls.from_run(run, host=host, extra_endpoints=(), flush=False),
+                                   check_mode=check_mode)
+
+    def as_dict(self) -> dict[str, t.Any]:
+        """The record as ``register: fix_crl_record`` keeps it (plain values: the status is its string)."""
+        return {"schema": RECORD_SCHEMA, **{field.name: getattr(self, field.name)
+                                            for field in dataclasses.fields(self)}, "status": self.status.value}
+
+    def task_result(self, *, fail_host: bool, diff: bool) -> dict[str, t.Any]:
+        """The task result of ``fix_crl_host``: the record, plus what Ansible reads (diff, unreachable, failed).
+
+        A host whose connection was lost is unreachable to Ansible too (AWX's host events, callbacks), unless the
+        run changed it: then the change is what Ansible must count (an unreachable result never counts as changed).
+        """
+        result = self.as_dict()
+        if diff and self.planned["diff"]:
+            result["diff"] = self.planned["diff"]
+        if self.status is Status.UNREACHABLE and not self.changed:
+            result.update(unreachable=True, msg=f"fix_crl: unreachable: {self.reason}")
+        elif fail_host and self.status.fails_host:
+            result.update(failed=True, msg=f"fix_crl: {self.status.value}: {self.reason}")
+        return result
 
 
-__all__ = ["FAILING_STATUSES", "RECORD_SCHEMA", "HostRun", "make_record", "reason_of", "status_of"]
+def record_from_registered(host: str, value: t.Any) -> t.Any:
+    """What ``hostvars[host].fix_crl_record`` holds, as a record.
+
+    Usually the record itself. When the role's task failed before its action could make one (a variable that does
+    not template), Ansible registers its failed result instead (``failed``, ``msg``, no ``schema``): that is read
+    as the record of a host the role could not run on, with Ansible's message. Anything else is returned as it is.
+    """
+    if isinstance(value, t.Mapping) and "schema" not in value and value.get("failed") and "msg" in value:
+        return HostRecord.failed(host=host, step="fix_crl", msg=str(value["msg"]), check_mode=None).as_dict()
+    return value
+
+
+def kept_change(record: t.Mapping[str, t.Any]) -> bool:
+    """True when the run changed the host's registry and left it changed (whatever its status but rolled_back)."""
+    changed = record.get("changed")
+    if not isinstance(changed, bool):  # a record of a release before it said so: only "changed" tells
+        return record.get("status") == Status.CHANGED
+    return changed and record.get("check_mode") is False and record.get("status") != Status.ROLLED_BACK
+
+
+__all__ = ["RECORD_SCHEMA", "HostRecord", "HostRun", "Status", "kept_change", "reason_of", "record_from_registered",
+           "status_of"]

@@ -15,6 +15,7 @@ host's trouble never stops the fleet; the result is always the host record.
 
 from __future__ import annotations
 
+import datetime
 import typing as t
 
 from ansible.errors import AnsibleConnectionFailure
@@ -24,8 +25,16 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     DEFAULT_MAX_BYTES,
     normalize_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAuditRequest, run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
+    SCRIPT,
+    HostAudit,
+    HostAuditRequest,
+    host_args,
+    parse_host_audit,
+    validate_request,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
+    MeasuredPart,
     compare_before_after,
     judge_phase,
     keep_decision,
@@ -37,14 +46,48 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan impo
     describe_before,
     make_plan,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRun, make_record
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, HostRun
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
+
+
+def run_host_audit(connection: ConnectionBase, request: HostAuditRequest, *, check_mode: bool, task_action: str,
+                   now: datetime.datetime | None = None) -> HostAudit:
+    """One host_audit command, and a second (``crl_fetch``) when the host did not fetch every URL wanted.
+
+    A part that fails in an expected way fails alone (it holds its ``ExpectedFailure``), the second command's
+    failure included.
+
+    Raises:
+        ValueError: the request is not acceptable (nothing ran on the host).
+        HostScriptError: the host_audit document as a whole cannot be trusted.
+        AnsibleConnectionFailure: the transport failed.
+    """
+    validate_request(request)
+    document = run_host_script(connection, SCRIPT, host_args(request, check_mode=check_mode), task_action=task_action)
+    audit = parse_host_audit(document, request, check_mode=check_mode, now=now)
+    pending = audit.pending_crl
+    if pending is not None:
+        audit.warnings.append(pending.warning())
+        audit.commands += 1
+        try:
+            second = run_host_script(connection, "crl_fetch", pending.fetch_args(), task_action=task_action)
+            audit.crl = pending.complete(second)
+        except (ExpectedFailure, ValueError) as exc:
+            audit.crl = exc if isinstance(exc, ExpectedFailure) else ExpectedFailure(str(exc))
+        audit.pending_crl = None
+    return audit
+
+
+def _fields(failure: Exception) -> dict[str, t.Any]:
+    """The result fields an expected failure carries (a ValueError, bad input, carries none)."""
+    return dict(failure.fields) if isinstance(failure, ExpectedFailure) else {}
 
 
 class _Steps:
@@ -56,10 +99,10 @@ class _Steps:
         self.run = run
         self.task_action = task_action
 
-    def audit(self, request: HostAuditRequest) -> dict[str, t.Any]:
+    def audit(self, request: HostAuditRequest) -> HostAudit:
         audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode,
                                task_action=self.task_action)
-        self.run.commands += int(audit.get("commands") or 1)
+        self.run.commands += audit.commands
         return audit
 
     def request(self, *, with_certificates: bool, endpoints: t.Sequence[t.Any], purge: bool,
@@ -79,23 +122,19 @@ class _Steps:
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
             check_revocation=o.check_revocation, time_box_ms=time_box_ms)
 
-    def judge(self, phase: str, audit: t.Mapping[str, t.Any], *, lost: bool = False) -> None:
-        self.run.checks[phase] = judge_phase(audit.get("crl"), audit.get("tls"),
-                                             requirement=self.options.endpoint_requirement,
+    def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
+        self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
                                              max_handshake_ms=self.options.max_handshake_ms, lost=lost)
 
     def winhttp(self, args: dict[str, t.Any], current: t.Any) -> dict[str, t.Any]:
-        """``winhttp_proxy`` without its read (``current``); an expected failure comes back as a failed result."""
+        """``winhttp_proxy`` without its read (``current``); an expected failure is raised with its result."""
         if not self.run.check_mode:
             self.run.commands += 1
-        try:
-            return manage_winhttp_proxy(self.connection, args, check_mode=self.run.check_mode, diff=True,
-                                        task_action=self.task_action, current=current)
-        except ExpectedFailure as exc:
-            return {"changed": False, **exc.fields, "failed": True, "msg": str(exc)}
+        return manage_winhttp_proxy(self.connection, args, check_mode=self.run.check_mode, diff=True,
+                                    task_action=self.task_action, current=current)
 
 
-def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
+def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
     run, o = steps.run, steps.options
     try:
         # An audit stops waiting at its time box: a host that cannot fetch its CRLs says so within it instead of
@@ -111,18 +150,17 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> dict[str, t.Any] | 
     except AnsibleConnectionFailure as exc:
         run.error("gather", f"{steps.task_action}: {exc}", unreachable=True)
         return None
-    except HostScriptError as exc:
+    except ExpectedFailure as exc:
         run.error("gather", f"{steps.task_action}: {exc}")
         return None
-    if audit.get("winhttp_state") is None:
-        run.error("gather", str((audit.get("winhttp") or {}).get("msg") or "the WinHTTP state could not be read"))
+    if audit.winhttp_state is None:
+        run.error("gather", str(audit.winhttp) or "the WinHTTP state could not be read")
         return None
-    certificates = audit.get("certificates")
-    if certificates is not None and certificates.get("failed"):
-        run.error("gather", str(certificates.get("msg") or "the certificate inventory failed without a message"))
+    if isinstance(audit.certificates, ExpectedFailure):
+        run.error("gather", str(audit.certificates) or "the certificate inventory failed without a message")
         return None
-    run.certificates = certificates
-    run.before = describe_before(audit["winhttp_state"])
+    run.certificates = audit.certificates
+    run.before = describe_before(audit.winhttp_state)
     return audit
 
 
@@ -141,9 +179,13 @@ def _apply(steps: _Steps, current: t.Any) -> None:
         run.error("apply", f"{steps.task_action}: {exc}; the connection was lost while applying: the host may hold "
                   "the new value in some views; the next run reads it again", unreachable=True)
         return
+    except (ExpectedFailure, ValueError) as exc:
+        # The half result (what ran, what the views hold now) still tells whether the registry changed.
+        run.apply = {"changed": False, **_fields(exc)}
+        run.changed = not run.check_mode and bool(run.apply.get("changed"))
+        run.error("apply", str(exc) or "winhttp_proxy failed without a message")
+        return
     run.changed = not run.check_mode and bool(run.apply.get("changed"))
-    if run.apply.get("failed"):
-        run.error("apply", str(run.apply.get("msg") or "winhttp_proxy failed without a message"))
 
 
 def _measure_after(steps: _Steps, phase: str) -> None:
@@ -152,16 +194,14 @@ def _measure_after(steps: _Steps, phase: str) -> None:
                             peers=run.plan["peers"])
     try:
         audit = steps.audit(request)
-    except (AnsibleConnectionFailure, HostScriptError) as exc:
+    except (AnsibleConnectionFailure, ExpectedFailure) as exc:
         lost = isinstance(exc, AnsibleConnectionFailure)
-        failed = {"failed": True, "msg": str(exc)}
-        steps.judge(phase, {"crl": failed if run.plan["endpoints"] else None,
-                            "tls": failed if run.plan["peers"] else None}, lost=lost)
+        steps.judge(phase, exc if run.plan["endpoints"] else None, exc if run.plan["peers"] else None, lost=lost)
         if lost:
             kept = " after the change (the change is kept, unverified)" if phase == "after" else ""
             run.error(f"verify {phase}", f"the connection was lost while verifying{kept}: {exc}", unreachable=True)
         return
-    steps.judge(phase, audit)
+    steps.judge(phase, audit.crl, audit.tls)
 
 
 def _roll_back(steps: _Steps) -> None:
@@ -189,16 +229,17 @@ def _roll_back(steps: _Steps) -> None:
         rollback.update(performed=True, msg=str(exc))
         run.error("rollback", f"the rollback failed, the host keeps the new value: {exc}", unreachable=True)
         return
-    rollback.update(performed=True, ok=not result.get("failed"), restored=previous, after=result.get("after"),
-                    msg=result.get("msg") if result.get("failed") else None)
-    if result.get("failed"):
-        run.error("rollback", f"the rollback failed, the host keeps the new value: {result.get('msg')}", stop=False)
-    elif o.measure_after_rollback:
+    except (ExpectedFailure, ValueError) as exc:
+        rollback.update(performed=True, restored=previous, after=_fields(exc).get("after"), msg=str(exc))
+        run.error("rollback", f"the rollback failed, the host keeps the new value: {exc}", stop=False)
+        return
+    rollback.update(performed=True, ok=True, restored=previous, after=result.get("after"))
+    if o.measure_after_rollback:
         _measure_after(steps, "after_rollback")
 
 
 def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, inventory: Inventory, *, check_mode: bool,
-                     task_action: str) -> dict[str, t.Any]:
+                     task_action: str) -> HostRecord:
     """Gather, plan, apply, verify and roll back on one host; return its record (``fix_crl_record``)."""
     run = HostRun(check_mode=check_mode)
     steps = _Steps(connection, options, run, task_action)
@@ -210,19 +251,20 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
                       "empty string means direct access) or set fix_crl_state: absent")
         else:
             try:
-                run.plan = make_plan(options, audit["winhttp_state"], run.certificates, peer_group, peers)
+                run.plan = make_plan(options, audit.winhttp_state, run.certificates, peer_group, peers)
             except ValueError as exc:
                 run.error("plan", str(exc))
     if not run.stop:
-        steps.judge("before", audit or {})
+        steps.judge("before", audit.crl if audit else None, audit.tls if audit else None)
         if run.plan["change"]:
-            _apply(steps, audit["winhttp_state"] if audit else None)
+            _apply(steps, audit.winhttp_state if audit else None)
         if run.changed and not run.stop:
             _measure_after(steps, "after")
         if (run.changed and options.rollback and not run.unreachable
                 and not run.checks.get("after", {}).get("passed")):
             _roll_back(steps)
-    return make_record(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints, flush=options.flush)
+    return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
+                               flush=options.flush)
 
 
-__all__ = ["run_fix_crl_host"]
+__all__ = ["run_fix_crl_host", "run_host_audit"]

@@ -25,10 +25,12 @@ from cryptography.x509.oid import NameOID
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
+    HostAudit,
     HostAuditRequest,
-    run_host_audit,
     time_box_error,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_host_audit
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
 from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
 
@@ -66,7 +68,7 @@ def _request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple[Endp
         time_box_ms=time_box_ms)
 
 
-def _audit(lab, host: str, request: HostAuditRequest, *, check_mode: bool = False) -> tuple[dict[str, t.Any], int]:
+def _audit(lab, host: str, request: HostAuditRequest, *, check_mode: bool = False) -> tuple[HostAudit, int]:
     """The result and the number of shell commands the twin ran for it."""
     before = lab.metrics()["hosts"][host]["shell_commands"]
     connection = _connection(lab, host)
@@ -82,18 +84,18 @@ def test_with_the_proxy_one_command_gives_usable_crls_and_passing_probes(lab, pa
     set_proxy(lab, prober, lab.proxy)
     extra = Endpoint(f"http://{CRL_HOST}/root.crl", "crl")
     result, commands = _audit(lab, prober, _request(lab, peer, endpoints=(extra,)))
-    assert commands == 1 and result["commands"] == 1 and result["warnings"] == []
-    assert result["winhttp"]["views"]["native"]["proxy"] == lab.proxy
-    assert result["winhttp_state"].computer_name == result["winhttp"]["computer_name"]
-    assert not result["certificates"].get("failed") and result["certificates"]["certificates"]
-    crl = result["crl"]
+    assert commands == 1 and result.commands == 1 and result.warnings == []
+    assert result.winhttp["views"]["native"]["proxy"] == lab.proxy
+    assert result.winhttp_state.computer_name == result.winhttp["computer_name"]
+    assert not isinstance(result.certificates, ExpectedFailure) and result.certificates["certificates"]
+    crl = result.crl
     urls = {r["url"] for r in crl["results"]}
-    assert {e["url"] for e in result["certificates"]["endpoints"]} <= urls and ROOT_CRL_URL in urls
+    assert {e["url"] for e in result.certificates["endpoints"]} <= urls and ROOT_CRL_URL in urls
     assert crl["all_usable"] is True, crl["results"]
     by_url = {r["url"]: r for r in crl["results"]}
     assert by_url[ISSUING_CRL_URL]["parsed_as"] == "crl" and by_url[ISSUING_CRL_URL]["fresh"] is True
-    assert result["tls"]["all_pass"] is True, result["tls"]["results"]
-    assert len(result["tls"]["results"][0]["samples_ms"]) == 2
+    assert result.tls["all_pass"] is True, result.tls["results"]
+    assert len(result.tls["results"][0]["samples_ms"]) == 2
 
 
 def test_without_a_proxy_the_crls_time_out_and_the_probes_overlap_the_fetch(lab, pair) -> None:
@@ -101,7 +103,7 @@ def test_without_a_proxy_the_crls_time_out_and_the_probes_overlap_the_fetch(lab,
     set_proxy(lab, prober, None)
     result, commands = _audit(lab, prober, _request(lab, peer, samples=3))
     assert commands == 1
-    crl, tls = result["crl"], result["tls"]
+    crl, tls = result.crl, result.tls
     assert crl["summary"]["unreachable"] == crl["summary"]["total"] > 0
     assert {r["error"] for r in crl["results"]} == {TIMED_OUT}
     probe = tls["results"][0]
@@ -113,8 +115,8 @@ def test_without_a_proxy_the_crls_time_out_and_the_probes_overlap_the_fetch(lab,
     crl_part = max(r["elapsed_ms"] for r in crl["results"])
     tls_part = probe["tcp_connect_ms"][0] + probe["samples_ms"][0]
     assert crl_part >= CRL_TIMEOUT_MS and tls_part >= CRL_TIMEOUT_MS
-    assert result["elapsed_ms"] < crl_part + tls_part, (result["elapsed_ms"], crl_part, tls_part)
-    assert result["elapsed_ms"] >= max(crl_part, tls_part)
+    assert result.elapsed_ms < crl_part + tls_part, (result.elapsed_ms, crl_part, tls_part)
+    assert result.elapsed_ms >= max(crl_part, tls_part)
 
 
 def test_stores_null_fetches_the_given_urls_after_the_purge(lab, pair) -> None:
@@ -124,9 +126,9 @@ def test_stores_null_fetches_the_given_urls_after_the_purge(lab, pair) -> None:
     assert lab.state(prober)["url_cache"]
     request = _request(lab, None, certs=False, purge=True, endpoints=(Endpoint(ISSUING_CRL_URL, "crl"),))
     result, commands = _audit(lab, prober, request)
-    assert commands == 1 and result["certificates"] is None and result["tls"] is None
-    assert [r["url"] for r in result["crl"]["results"]] == [ISSUING_CRL_URL]
-    assert result["crl"]["purged"] is True and result["crl"]["all_usable"] is True
+    assert commands == 1 and result.certificates is None and result.tls is None
+    assert [r["url"] for r in result.crl["results"]] == [ISSUING_CRL_URL]
+    assert result.crl["purged"] is True and result.crl["all_usable"] is True
     assert lab.state(prober)["url_cache"] == []
 
 
@@ -169,9 +171,9 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
     lab.write_state(prober, state)
     result, commands = _audit(lab, prober, _request(lab, None))
     missed = [f"http://{CRL_HOST}/deep-ca{level}.crl" for level in (1, 0)]
-    assert commands == 2 and result["commands"] == 2
-    assert len(result["warnings"]) == 1 and all(url in result["warnings"][0] for url in missed)
-    results = {r["url"]: r for r in result["crl"]["results"]}
+    assert commands == 2 and result.commands == 2
+    assert len(result.warnings) == 1 and all(url in result.warnings[0] for url in missed)
+    results = {r["url"]: r for r in result.crl["results"]}
     assert len(results) == 8 and all(url in results for url in missed)
     # The lab's CRL server has no such files: each answer is the server's 404 through squid, for both commands.
     assert {r["http_status"] for r in results.values()} == {404}
@@ -190,29 +192,29 @@ def test_a_time_box_ends_the_wait_of_a_host_without_a_proxy(lab, pair) -> None:
     crl_timeout_ms = 8000
     result, commands = _audit(lab, prober, _request(lab, peer, samples=3, crl_timeout_ms=crl_timeout_ms,
                                                     time_box_ms=BOX_MS))
-    assert commands == 1 and result["time_box_ms"] == BOX_MS and result["time_box_hit"] is True
-    crl = result["crl"]
+    assert commands == 1 and result.time_box_ms == BOX_MS and result.time_box_hit is True
+    crl = result.crl
     assert crl["summary"]["total"] > 0 and crl["summary"]["unreachable"] == crl["summary"]["total"]
     assert {r["error"] for r in crl["results"]} == {time_box_error(BOX_MS)}
     assert not any(r["usable"] for r in crl["results"])
-    probe = result["tls"]["results"][0]
+    probe = result.tls["results"][0]
     assert probe["verdict"] == "error" and probe["errors"] == [f"sample 1: {time_box_error(BOX_MS)}"]
     assert probe["samples_ms"] == [None, None, None]
     # Host-side time only: the box, not the timeouts it cut short.
-    assert BOX_MS <= result["elapsed_ms"] < min(crl_timeout_ms, chain_timeout_ms), result["elapsed_ms"]
+    assert BOX_MS <= result.elapsed_ms < min(crl_timeout_ms, chain_timeout_ms), result.elapsed_ms
 
 
 def test_a_healthy_host_finishes_inside_a_time_box_as_without_one(lab, pair) -> None:
     prober, peer = pair
     set_proxy(lab, prober, lab.proxy)
     boxed, _boxed_metrics = _audit(lab, prober, _request(lab, peer, time_box_ms=20000))
-    assert boxed["time_box_ms"] == 20000 and boxed["time_box_hit"] is False
+    assert boxed.time_box_ms == 20000 and boxed.time_box_hit is False
     plain, _plain_metrics = _audit(lab, prober, _request(lab, peer))
-    assert plain["time_box_ms"] is None and plain["time_box_hit"] is False
+    assert plain.time_box_ms is None and plain.time_box_hit is False
     for result in (boxed, plain):
-        assert result["crl"]["all_usable"] is True, result["crl"]["results"]
-        assert result["tls"]["all_pass"] is True, result["tls"]["results"]
-    assert [r["url"] for r in boxed["crl"]["results"]] == [r["url"] for r in plain["crl"]["results"]]
+        assert result.crl["all_usable"] is True, result.crl["results"]
+        assert result.tls["all_pass"] is True, result.tls["results"]
+    assert [r["url"] for r in boxed.crl["results"]] == [r["url"] for r in plain.crl["results"]]
 
 
 @pytest.fixture
@@ -229,9 +231,9 @@ def test_a_time_box_abandons_a_handshake_waiting_on_a_silent_peer(lab, pair, sil
     set_proxy(lab, prober, lab.proxy)
     request = _request(lab, "127.0.0.1", certs=False, samples=2, time_box_ms=BOX_MS, port=silent_peer)
     result, commands = _audit(lab, prober, request)
-    assert commands == 1 and result["crl"] is None and result["time_box_hit"] is True
-    probe = result["tls"]["results"][0]
+    assert commands == 1 and result.crl is None and result.time_box_hit is True
+    probe = result.tls["results"][0]
     assert probe["errors"] == [f"sample 1: {time_box_error(BOX_MS)}"] and probe["verdict"] == "error"
     assert probe["tcp_connect_ms"] == [None, None]
     # The probe's own socket timeout (probe_timeout_ms) did not have to run out.
-    assert BOX_MS <= result["elapsed_ms"] < request.probe_timeout_ms, result["elapsed_ms"]
+    assert BOX_MS <= result.elapsed_ms < request.probe_timeout_ms, result.elapsed_ms

@@ -57,7 +57,7 @@ def test_a_recorded_twin_replays_through_every_parser(lab, recorded_pair, tmp_pa
     assert replayed["native"]["netsh_native"].proxy == lab.proxy
     assert replayed["native"]["netsh_wow6432"].mode == "direct"
     assert all(r["usable"] for r in replayed["crl_fetch"]["results"] if r["kind"] == "crl")
-    assert replayed["host_audit"]["commands"] == 1
+    assert replayed["host_audit"].commands == 1
     # Nothing was written: the apply was refused by the host's compare, and no purge ran.
     assert replayed["documents"]["winhttp_apply"]["results"] == []
     assert lab.state(host)["registry"] == before

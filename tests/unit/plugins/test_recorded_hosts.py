@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import SCRIPT_SCHEMA
 from tests.unit.plugins.fixtures.recorded.replay import (
     RECORDED,
@@ -37,7 +38,7 @@ def test_every_script_answer_is_a_document_the_controller_accepts(path, monkeypa
     result = replay_folder(folder, monkeypatch)
     # Each helper asked for exactly the scripts the recorder sent, once each (host_audit needed no second command).
     assert sorted(result["sent"]) == sorted(recorded - {"winhttp_apply"})
-    assert result["host_audit"]["commands"] == 1
+    assert result["host_audit"].commands == 1
 
 
 @pytest.mark.parametrize("path", FOLDERS, ids=lambda p: p.name)
@@ -52,7 +53,7 @@ def test_the_controller_reads_every_part_of_the_host(path, monkeypatch) -> None:
     assert [r["url"] for r in crl["results"]] == [e["url"] for e in folder.script("crl_fetch").options["endpoints"]]
     audit = result["host_audit"]
     for part in ("winhttp", "certificates", "crl"):
-        assert not (audit[part] or {}).get("failed"), f"{part}: {audit[part]}"
+        assert not isinstance(getattr(audit, part), ExpectedFailure), f"{part}: {getattr(audit, part)}"
     if "tls_probe" in result:
         peers = folder.script("tls_probe").options["peers"]
         assert len(result["tls_probe"]["results"]) == len(peers)

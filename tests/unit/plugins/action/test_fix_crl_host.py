@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+import typing as t
 
 import pytest
 import yaml
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import fix_crl_host
 from ansible_collections.crlfix.windows.plugins.modules import fix_crl_host as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, Status
 from tests.conftest import REPO_ROOT
 from tests.unit.plugins.action_factory import make_action
+from tests.unit.plugins.plugin_utils._fix_crl.test_run import BYPASS, PROXY, FakeHost
+from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 ROLE_TASK = yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "tasks" / "main.yml").read_text())
@@ -51,24 +56,32 @@ def test_documentation_returns_every_record_key() -> None:
     assert set(RETURN) == record_keys
 
 
+def _record(status: str, **changes: t.Any) -> HostRecord:
+    """A record of ``status`` made the way the run makes one (only the fields the action reads set by hand)."""
+    failed = HostRecord.failed(host="fe01", step="t", msg="why", check_mode=status == "would_change")
+    return dataclasses.replace(failed, status=Status(status), reason="why", changed=status == "would_change",
+                               planned={**failed.planned, "diff": {"before": "a", "after": "b"}}, **changes)
+
+
+TASK_VARS = {"inventory_hostname": "fe01", "group_names": ["lync_servers"],
+             "groups": {"lync_servers": ["fe01", "fe02"], "all": ["fe01", "fe02", "x"]},
+             "hostvars": {"fe01": {"ansible_host": "127.0.1.1"}, "fe02": {}}}
+
+
 @pytest.mark.parametrize(("status", "fail_host", "failed"), [
     ("rolled_back", True, True), ("failed", True, True), ("unreachable", True, True),
     ("failed", False, False), ("would_change", True, False), ("compliant", True, False)])
 def test_the_task_fails_only_when_asked_and_the_record_is_the_result(monkeypatch, status, fail_host, failed) -> None:
-    record = {"status": status, "reason": "why", "planned": {"diff": {"before": "a", "after": "b"}}, "rollback": None}
     seen = {}
 
     def fake_run(connection, options, inventory, *, check_mode, task_action):
         seen.update(options=options, inventory=inventory, check_mode=check_mode)
-        return dict(record)
+        return _record(status)
 
     monkeypatch.setattr(fix_crl_host, "run_fix_crl_host", fake_run)
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
                          {"proxy": "proxy:3128", "fail_host": fail_host}, check_mode=True, diff=True)
-    task_vars = {"inventory_hostname": "fe01", "group_names": ["lync_servers"],
-                 "groups": {"lync_servers": ["fe01", "fe02"], "all": ["fe01", "fe02", "x"]},
-                 "hostvars": {"fe01": {"ansible_host": "127.0.1.1"}, "fe02": {}}}
-    result = plugin.run(task_vars=task_vars)
+    result = plugin.run(task_vars=TASK_VARS)
     assert result.get("unreachable", False) is (status == "unreachable")
     failed = failed and status != "unreachable"
     assert result.get("failed", False) is failed
@@ -81,9 +94,47 @@ def test_the_task_fails_only_when_asked_and_the_record_is_the_result(monkeypatch
     assert seen["inventory"].ansible_host("fe01") == "127.0.1.1" and seen["inventory"].ansible_host("fe02") == "fe02"
 
 
-def test_a_bad_option_is_a_clear_failure(monkeypatch) -> None:
+def test_a_kept_change_that_fails_verification_is_a_change_for_ansible(monkeypatch) -> None:
+    # Issue 17, item 1: the proxy was set and kept, verification still fails where it failed before. The recap, AWX
+    # and callbacks must see the change: changed is true whatever the verdict (with fail_host false, as the playbook
+    # runs the role, the task is "changed"; the last play fails the host).
+    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
+    plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
+                         {"proxy": PROXY, "bypass": BYPASS, "fail_host": False})
+    result = plugin.run(task_vars=TASK_VARS)
+    assert len(host.writes) == 1 and result["rollback"]["kept"] is True
+    assert result["status"] == "failed" and result["changed"] is True and not result.get("failed")
+    assert "and kept it" in result["reason"]
+    failing = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {"proxy": PROXY, "bypass": BYPASS})
+    result = failing.run(task_vars=TASK_VARS)
+    assert result["failed"] is True and result["changed"] is True
+
+
+def test_a_host_lost_after_its_change_is_changed_not_unreachable_for_ansible(monkeypatch) -> None:
+    # Ansible never counts an unreachable result as changed: a host the run changed must say changed, and its
+    # status (unreachable) fails it with the reason.
+    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+             fail={"audit2": AnsibleConnectionFailure("connection reset")})
+    plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {"proxy": PROXY, "bypass": BYPASS})
+    result = plugin.run(task_vars=TASK_VARS)
+    assert result["status"] == "unreachable" and result["changed"] is True
+    assert "unreachable" not in result and result["failed"] is True
+    assert result["msg"].startswith("fix_crl: unreachable: verify after: the connection was lost while verifying")
+
+
+def test_a_bad_option_is_a_failed_record_and_runs_nothing(monkeypatch) -> None:
     monkeypatch.setattr(_fix_crl_host, "run_host_audit", lambda *a, **k: pytest.fail("no command for bad input"))
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
                          {"proxy": "proxy:3128", "peer_address_from": "dns"})
-    with pytest.raises(AnsibleActionFail, match="peer_address_from.*dns"):
-        plugin.run(task_vars={})
+    result = plugin.run(task_vars={"inventory_hostname": "fe01"})
+    assert result["failed"] is True and re.search("peer_address_from.*dns", result["msg"])
+    assert result["schema"] == 1 and result["host"] == "fe01" and result["status"] == "failed"
+    assert re.match(r"arguments: .*peer_address_from.*dns", result["reason"]), result["reason"]
+    assert result["errors"] == [{"step": "arguments", "msg": result["reason"].removeprefix("arguments: "),
+                                 "unreachable": False}]
+    assert result["counts_against_rollout"] is True and result["changed"] is False
+    assert set(result) >= set(RETURN)  # every documented record key: the report reads it like any other record
+    quiet = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
+                        {"proxy": "proxy:3128", "peer_address_from": "dns", "fail_host": False}, check_mode=True)
+    result = quiet.run(task_vars={"inventory_hostname": "fe01"})
+    assert not result.get("failed") and result["status"] == "failed" and result["check_mode"] is True

@@ -1,4 +1,4 @@
-"""run_host_audit (plugin_utils/_fix_crl/_audit.py): host_audit documents replayed at the run_powershell seam.
+"""run_host_audit (plugin_utils/_fix_crl/_run.py, parsed by _audit.py): host_audit documents replayed at the seam.
 
 The fake host answers host_audit the way the script does: the winhttp_state and cert_inventory documents, a
 crl_fetch document for the URLs it extracted with the twin's mirror of the script's DER walk (plus the extra
@@ -28,12 +28,13 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit as _host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
+    HostAudit,
     HostAuditRequest,
     host_args,
-    run_host_audit,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer, run_tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import gather_winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
@@ -148,7 +149,7 @@ def host(monkeypatch, p, bodies) -> AuditHost:
     return fake
 
 
-def audit(req: HostAuditRequest | None = None, *, check_mode: bool = False) -> dict[str, t.Any]:
+def audit(req: HostAuditRequest | None = None, *, check_mode: bool = False) -> HostAudit:
     return run_host_audit(object(), req or request(), check_mode=check_mode, task_action="test", now=NOW)
 
 
@@ -208,21 +209,21 @@ def test_the_built_script_carries_every_fragment_it_calls() -> None:
 
 def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkeypatch) -> None:
     result = audit(request(include_winhttp=True))
-    assert result["commands"] == 1 and host.names() == ["host_audit"] and result["warnings"] == []
-    assert result["elapsed_ms"] == 4100
+    assert result.commands == 1 and host.names() == ["host_audit"] and result.warnings == []
+    assert result.elapsed_ms == 4100
     sent = _args(host.scripts[0])
     document = host.document(sent)
 
-    assert result["winhttp_state"] == parse_state(WINHTTP_DOC)
+    assert result.winhttp_state == parse_state(WINHTTP_DOC)
     monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(WINHTTP_DOC)), ""))
     expected_winhttp = gather_winhttp_proxy_info(object(), task_action="t")
     assert expected_winhttp.pop("changed") is False
-    assert result["winhttp"] == expected_winhttp and result["winhttp"]["views"]["native"] is not None
+    assert result.winhttp == expected_winhttp and result.winhttp["views"]["native"] is not None
 
     options = request(include_winhttp=True).cert_options
     expected_certs = summarise_inventory({**document["certificates"], "winhttp": WINHTTP_DOC}, options, now=NOW)
-    assert result["certificates"] == expected_certs
-    assert result["certificates"]["winhttp"] == WINHTTP_DOC
+    assert result.certificates == expected_certs
+    assert result.certificates["winhttp"] == WINHTTP_DOC
 
     # The crl slot equals crl_retrieval_check over the controller's HTTP(S) endpoints + the extra ones, answered by
     # the same host results. The certificates' LDAP URLs are a finding (flags.ldap_only), not a failed check.
@@ -234,27 +235,27 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(crl_doc)), ""))
     expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
                                                       "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
-    assert result["crl"] == expected_crl
+    assert result.crl == expected_crl
     assert pf.LDAP_CRL in [e["url"] for e in expected_certs["endpoints"]]
-    assert pf.LDAP_CRL not in [r["url"] for r in result["crl"]["results"]]
+    assert pf.LDAP_CRL not in [r["url"] for r in result.crl["results"]]
 
     tls_doc = document["tls"]
     monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(tls_doc)), ""))
     expected_tls = run_tls_probe(object(), {"peers": [str(PEER.display)], "samples": 3, "timeout_ms": 20000,
                                             "max_handshake_ms": 1000, "check_revocation": True}, task_action="t")
     # Without a time box nothing was cut: unfinished_ms (host_audit's own key) is null.
-    assert result["tls"] == {**expected_tls, "unfinished_ms": None} and result["tls"]["all_pass"] is True
+    assert result.tls == {**expected_tls, "unfinished_ms": None} and result.tls["all_pass"] is True
 
 
 def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkeypatch, p, bodies) -> None:
     fake = AuditHost(p, bodies, drop={pf.ROOT_CRL, pf.OCSP})
     monkeypatch.setattr(_host_script, "run_powershell", fake)
     result = audit()
-    assert result["commands"] == 2 and fake.names() == ["host_audit", "crl_fetch"]
+    assert result.commands == 2 and fake.names() == ["host_audit", "crl_fetch"]
     assert _args(fake.scripts[1]) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
                                       "max_bytes": 4194304}
-    assert len(result["warnings"]) == 1 and pf.ROOT_CRL in result["warnings"][0] and pf.OCSP in result["warnings"][0]
-    results = {r["url"]: r for r in result["crl"]["results"]}
+    assert len(result.warnings) == 1 and pf.ROOT_CRL in result.warnings[0] and pf.OCSP in result.warnings[0]
+    results = {r["url"]: r for r in result.crl["results"]}
     assert results[pf.ROOT_CRL]["usable"] is True and results[pf.OCSP]["reachable"] is True
 
 
@@ -262,35 +263,35 @@ def test_urls_the_controller_does_not_want_are_dropped(monkeypatch, p, bodies) -
     fake = AuditHost(p, bodies, add=["http://unwanted.lab.test/x.crl"])
     monkeypatch.setattr(_host_script, "run_powershell", fake)
     result = audit()
-    assert result["commands"] == 1
-    assert "http://unwanted.lab.test/x.crl" not in {r["url"] for r in result["crl"]["results"]}
-    assert EXTRA.url in {r["url"] for r in result["crl"]["results"]}
+    assert result.commands == 1
+    assert "http://unwanted.lab.test/x.crl" not in {r["url"] for r in result.crl["results"]}
+    assert EXTRA.url in {r["url"] for r in result.crl["results"]}
 
 
 def test_stores_null_fetches_exactly_the_urls_and_purges(host) -> None:
     result = audit(request(certs=False, purge=True, peers=()))
     assert _args(host.scripts[0])["stores"] is None
-    assert result["certificates"] is None and result["tls"] is None and result["commands"] == 1
-    assert [r["url"] for r in result["crl"]["results"]] == [EXTRA.url]
-    assert result["crl"]["purged"] is True and result["crl"]["changed"] is True
+    assert result.certificates is None and result.tls is None and result.commands == 1
+    assert [r["url"] for r in result.crl["results"]] == [EXTRA.url]
+    assert result.crl["purged"] is True and result.crl["changed"] is True
 
 
 def test_check_mode_skips_the_purge_as_crl_retrieval_check_does(host) -> None:
     result = audit(request(certs=False, purge=True), check_mode=True)
     assert _args(host.scripts[0])["crl"]["purge_cache"] is False
-    assert result["crl"]["purge_skipped_check_mode"] is True and result["crl"]["purged"] is False
+    assert result.crl["purge_skipped_check_mode"] is True and result.crl["purged"] is False
 
 
 def test_a_purge_without_endpoints_is_still_reported(host) -> None:
     result = audit(request(certs=False, endpoints=(), purge=True, peers=()))
-    assert result["crl"]["results"] == [] and result["crl"]["purged"] is True
-    assert audit(request(certs=False, endpoints=(), peers=()))["crl"] is None
+    assert result.crl["results"] == [] and result.crl["purged"] is True
+    assert audit(request(certs=False, endpoints=(), peers=())).crl is None
 
 
 def test_a_revocation_unknown_peer_with_skipped_samples_is_judged_revocation_unknown(monkeypatch, p, bodies) -> None:
     fake = AuditHost(p, bodies, samples=[UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
     monkeypatch.setattr(_host_script, "run_powershell", fake)
-    peer = audit()["tls"]["results"][0]
+    peer = audit().tls["results"][0]
     assert peer["verdict"] == "revocation_unknown" and peer["errors"] == []
     assert peer["samples_ms"] == [4012, None, None] and peer["max_ms"] == 4012
 
@@ -307,25 +308,25 @@ def _edit(monkeypatch, p, bodies, edit) -> AuditHost:
 def test_a_part_the_host_could_not_produce_fails_alone(monkeypatch, p, bodies) -> None:
     _edit(monkeypatch, p, bodies, lambda d: d.update(tls={"error": "Exception calling \"Open\": access denied"}))
     result = audit()
-    assert result["tls"]["failed"] is True and "tls part: Exception calling" in result["tls"]["msg"]
-    assert result["crl"]["summary"]["total"] > 1 and not result["certificates"].get("failed")
+    assert isinstance(result.tls, ExpectedFailure) and "tls part: Exception calling" in str(result.tls)
+    assert result.crl["summary"]["total"] > 1 and not isinstance(result.certificates, ExpectedFailure)
 
 
 def test_a_certificate_part_of_another_schema_fails_it_and_the_crl_slot(monkeypatch, p, bodies) -> None:
     _edit(monkeypatch, p, bodies, lambda d: d["certificates"].update(schema=9))
     result = audit()
-    assert result["certificates"]["failed"] is True and "schema=9" in result["certificates"]["msg"]
-    assert result["certificates"]["endpoints"] == []  # every documented key is still there
-    assert result["crl"]["failed"] is True and "certificates part failed" in result["crl"]["msg"]
-    assert result["tls"]["all_pass"] is True and result["winhttp_state"] is not None
+    assert isinstance(result.certificates, ExpectedFailure) and "schema=9" in str(result.certificates)
+    assert result.certificates.fields["endpoints"] == []  # every documented key is still there
+    assert isinstance(result.crl, ExpectedFailure) and "certificates part failed" in str(result.crl)
+    assert result.tls["all_pass"] is True and result.winhttp_state is not None
 
 
 def test_a_bad_winhttp_part_fails_its_slot(monkeypatch, p, bodies) -> None:
     _edit(monkeypatch, p, bodies, lambda d: d["winhttp"]["views"].update(native="oops"))
     result = audit(request(include_winhttp=True))
-    assert result["winhttp_state"] is None and result["winhttp"]["failed"] is True
-    assert "views" in result["winhttp"]["msg"]
-    assert result["certificates"]["failed"] is True and "include_winhttp" in result["certificates"]["msg"]
+    assert result.winhttp_state is None and isinstance(result.winhttp, ExpectedFailure)
+    assert "views" in str(result.winhttp)
+    assert isinstance(result.certificates, ExpectedFailure) and "include_winhttp" in str(result.certificates)
 
 
 def test_missing_cryptography_fails_certificates_and_crl_but_not_tls(monkeypatch, host) -> None:
@@ -334,15 +335,16 @@ def test_missing_cryptography_fails_certificates_and_crl_but_not_tls(monkeypatch
 
     monkeypatch.setattr(_host_audit, "require_cryptography", missing)
     result = audit()
-    assert result["certificates"]["failed"] is True and result["certificates"]["exception"].startswith("Traceback")
-    assert result["crl"]["failed"] is True and result["tls"]["all_pass"] is True
+    assert isinstance(result.certificates, ExpectedFailure)
+    assert result.certificates.fields["exception"].startswith("Traceback")
+    assert isinstance(result.crl, ExpectedFailure) and result.tls["all_pass"] is True
 
 
 def test_a_crl_part_answering_other_urls_twice_still_gives_the_wanted_ones(monkeypatch, p, bodies) -> None:
     def duplicate(d):
         d["crl"]["results"].append(dict(d["crl"]["results"][0], status=500))
     _edit(monkeypatch, p, bodies, duplicate)
-    first = audit()["crl"]["results"][0]
+    first = audit().crl["results"][0]
     assert first["http_status"] == 200  # the first answer for a URL counts, as the host's list is deduplicated
 
 
@@ -373,5 +375,5 @@ def test_an_untrustworthy_second_command_fails_only_the_crl_slot(monkeypatch, p,
 
     monkeypatch.setattr(_host_script, "run_powershell", seam)
     result = audit()
-    assert result["commands"] == 2 and result["crl"]["failed"] is True and "rc 1" in result["crl"]["msg"]
-    assert result["tls"]["all_pass"] is True
+    assert result.commands == 2 and isinstance(result.crl, ExpectedFailure) and "rc 1" in str(result.crl)
+    assert result.tls["all_pass"] is True

@@ -72,7 +72,7 @@ def test_a_bad_time_box_names_the_field_and_runs_nothing(host, value) -> None:  
 @pytest.mark.parametrize("value", [1, MAX_TIME_BOX_MS])
 def test_the_time_box_limits_are_accepted_and_reach_the_host(host, value) -> None:  # noqa: F811
     result = audit(request(time_box_ms=value))
-    assert _args(host.scripts[0])["time_box_ms"] == value and result["time_box_ms"] == value
+    assert _args(host.scripts[0])["time_box_ms"] == value and result.time_box_ms == value
 
 
 # --- how cut results are judged -------------------------------------------------------------------------------------
@@ -81,41 +81,41 @@ def test_cut_crl_requests_are_unreachable_and_a_cut_peer_is_an_error(monkeypatch
     fake = _cut_host(monkeypatch, p, bodies, [CUT_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
     result = audit(request(time_box_ms=BOX), check_mode=True)
     # A cut URL was answered (with an error): no second command to fetch it again.
-    assert result["commands"] == 1 and fake.names() == ["host_audit"] and result["warnings"] == []
-    assert result["time_box_ms"] == BOX and result["time_box_hit"] is True
-    crl = result["crl"]
+    assert result.commands == 1 and fake.names() == ["host_audit"] and result.warnings == []
+    assert result.time_box_ms == BOX and result.time_box_hit is True
+    crl = result.crl
     assert crl["results"] and {r["error"] for r in crl["results"]} == {CUT}
     assert not any(r["reachable"] or r["usable"] for r in crl["results"])
     assert crl["summary"]["unreachable"] == crl["summary"]["total"] and crl["all_usable"] is False
-    peer = result["tls"]["results"][0]
+    peer = result.tls["results"][0]
     assert peer["verdict"] == "error" and peer["revocation_unknown"] is False
     assert peer["errors"] == [f"sample 1: {CUT}"] and peer["samples_ms"] == [None, None, None]
-    assert result["tls"]["all_pass"] is False and result["tls"]["summary"]["error"] == 1
+    assert result.tls["all_pass"] is False and result.tls["summary"]["error"] == 1
 
 
 def test_a_peer_cut_after_a_good_sample_is_judged_by_the_samples_that_finished(monkeypatch, p, bodies) -> None:  # noqa: F811
     # Sample 2 started late; being cut says nothing about its speed, so it counts as skipped, not failed.
     _cut_host(monkeypatch, p, bodies, [GOOD_SAMPLE, CUT_SAMPLE, SKIPPED_SAMPLE])
-    peer = audit(request(time_box_ms=BOX))["tls"]["results"][0]
+    peer = audit(request(time_box_ms=BOX)).tls["results"][0]
     assert peer["verdict"] == "pass" and peer["errors"] == []
     assert peer["samples_ms"] == [12, None, None]
 
 
 def test_a_first_sample_cut_by_the_box_fails_the_peer(monkeypatch, p, bodies) -> None:  # noqa: F811
     _cut_host(monkeypatch, p, bodies, [CUT_SAMPLE, GOOD_SAMPLE, SKIPPED_SAMPLE])
-    peer = audit(request(time_box_ms=BOX))["tls"]["results"][0]
+    peer = audit(request(time_box_ms=BOX)).tls["results"][0]
     assert peer["verdict"] == "error" and peer["errors"] == [f"sample 1: {CUT}"]
 
 
 def test_a_peer_that_finished_revocation_unknown_inside_the_box_keeps_its_verdict(monkeypatch, p, bodies) -> None:  # noqa: F811
     _cut_host(monkeypatch, p, bodies, [UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
-    peer = audit(request(time_box_ms=5000))["tls"]["results"][0]
+    peer = audit(request(time_box_ms=5000)).tls["results"][0]
     assert peer["verdict"] == "revocation_unknown" and peer["errors"] == []
 
 
 def test_a_document_without_the_time_box_keys_was_not_cut(host) -> None:  # noqa: F811
     result = audit()
-    assert result["time_box_ms"] is None and result["time_box_hit"] is False
+    assert result.time_box_ms is None and result.time_box_hit is False
 
 
 @pytest.mark.parametrize(("text", "expected"), [

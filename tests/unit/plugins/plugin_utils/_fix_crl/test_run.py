@@ -15,6 +15,7 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAudit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
@@ -74,8 +75,8 @@ class FakeHost:
         if not ok and self.proxy_answers and len(self.audits) > 1:
             crl_part = crl(False)
             crl_part["results"][0]["http_status"] = 404
-        return {"commands": 1, "winhttp_state": state(*self.views), "certificates": certificates,
-                "crl": crl_part, "tls": tls(ok), "warnings": []}
+        return HostAudit(winhttp_state=state(*self.views), winhttp={}, certificates=certificates, crl=crl_part,
+                         tls=tls(ok), elapsed_ms=None, time_box_ms=None, time_box_hit=False)
 
     def winhttp(self, connection, args, *, check_mode, diff, task_action, current):
         self.writes.append((args, current, check_mode))
@@ -91,7 +92,7 @@ class FakeHost:
 
 def run(check_mode: bool, **options: t.Any) -> dict[str, t.Any]:
     opts = FixCrlOptions.from_args({"proxy": PROXY, "bypass": BYPASS, **options})
-    return _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=check_mode, task_action="t")
+    return _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=check_mode, task_action="t").as_dict()
 
 
 @pytest.mark.parametrize("check_mode", [True, False])
@@ -179,7 +180,7 @@ def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
 def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> None:
     host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
     opts = FixCrlOptions.from_args({"proxy": None})
-    record = _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=False, task_action="t")
+    record = _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=False, task_action="t").as_dict()
     assert record["status"] == "failed" and host.writes == []
     assert record["reason"].startswith("plan: fix_crl_proxy is not set for this host")
 
