@@ -23,9 +23,13 @@ description:
   - The write does not read the registry again. It carries the values the first command read and the host
     writes only if they are still there (compare-and-swap); otherwise nothing is written and the host is
     reported failed with both values. The restore is guarded the same way against what this run wrote.
-  - Every failure of the host (lost connection, a refused script, a failed write) is recorded in the result
-    with its step and reason, never raised; with O(fail_host=false) the task itself never fails, so one host's
-    trouble never stops the fleet.
+  - Every failure of the host (options that fail their spec, lost connection, a refused script, a failed write)
+    is recorded in the result with its step and reason, never raised; with O(fail_host=false) the task itself
+    never fails, so one host's trouble never stops the fleet.
+  - The task is C(changed) whenever the run wrote the host's registry (or would, in check mode), whatever the
+    status. A change kept while verification still fails, or made before the connection was lost, is a change.
+    Such a host is not reported C(unreachable) to Ansible (that result never counts as changed); its status says
+    so. With O(fail_host=true) Ansible's recap counts the failed task, not the change.
 options:
   state:
     description:

@@ -19,6 +19,8 @@ description:
     or the role never ran there).
   - The report is written in check mode too, because an audit (C(--check)) is exactly when it is wanted.
     Writing it never counts as a change.
+  - Whether the run was an audit is what the records say (their C(check_mode)), not this task's own mode; hosts
+    audited with C(check_mode=true) on their task make an audit report. Records of both kinds make a mixed run.
 options:
   hosts:
     description:
@@ -137,11 +139,13 @@ summary_lines:
 totals:
   description:
     - Host counts per status (V(compliant), V(would_change), V(changed), V(rolled_back), V(failed), V(unreachable),
-      V(not_run)), plus V(hosts) (targeted) and V(checked) (the role measured or decided something).
+      V(not_run)), plus V(hosts) (targeted), V(checked) (the role measured or decided something) and
+      V(changes_kept) (hosts whose registry the run changed and left changed, whatever their status; the summary's
+      "changed").
   returned: always
   type: dict
   sample: {"hosts": 4, "checked": 4, "compliant": 1, "would_change": 0, "changed": 2, "rolled_back": 1,
-           "failed": 0, "unreachable": 0, "not_run": 0}
+           "failed": 0, "unreachable": 0, "not_run": 0, "changes_kept": 2}
 worst_handshake:
   description:
     - Slowest TLS handshake over the fleet C(before) the run changed anything and C(after) it, each

@@ -20,8 +20,9 @@ description:
     with C(checkCertificateRevocation)); statistics and verdicts are computed on the controller.
   - Peers are probed in parallel; the O(samples) handshakes of one peer run one after the other, so a later
     sample sees what an earlier one left in Windows' CRL cache, like a real service does.
-  - The probe accepts any certificate, it measures and does not enforce; RV(results[].chain_status) and
-    RV(results[].policy_errors) say what Windows thought of the chain.
+  - The probe accepts any certificate so that it can measure the handshake; RV(results[].chain_status) and
+    RV(results[].policy_errors) say what Windows thought of the chain, and a handshake a service would refuse (a
+    certificate for another name, an untrusted or revoked chain) gives the peer the verdict V(error).
   - Failures of single peers (refused connection, timeout, handshake error) are data in RV(results), never a task
     failure; the caller decides what is fatal, for example with RV(all_pass).
 options:
@@ -163,14 +164,18 @@ results:
       description: V(true) when RV(results[].chain_status) holds C(RevocationStatusUnknown) or C(OfflineRevocation).
       type: bool
     errors:
-      description: The error of each failed sample, as C(sample N) followed by the text Windows gave.
+      description:
+        - The error of each failed sample, as C(sample N) followed by the text Windows gave, or by why a service
+          would refuse the handshake the sample completed (C(the certificate does not match the name probed
+          (RemoteCertificateNameMismatch)), C(the certificate chain is not trusted (UntrustedRoot))).
       type: list
       elements: str
       sample: ['sample 1: No connection could be made because the target machine actively refused it 10.0.0.12:5061']
     verdict:
       description:
-        - The first that applies of V(error) (a sample failed), V(revocation_unknown) (revocation could not be
-          checked), V(slow) (RV(results[].max_ms) above O(max_handshake_ms)) and V(pass).
+        - The first that applies of V(error) (a sample failed, or completed a handshake a service would refuse),
+          V(revocation_unknown) (revocation could not be checked), V(slow) (RV(results[].max_ms) above
+          O(max_handshake_ms)) and V(pass).
       type: str
       sample: pass
 all_pass:

@@ -34,6 +34,7 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats import (
     EMPTY_SUMMARY,
+    REVOCATION_UNKNOWN_FLAGS,
     VERDICTS,
     is_revocation_unknown,
     latency_verdict,
@@ -157,12 +158,36 @@ def _skip_late_cuts(samples: list[dict[str, t.Any]]) -> list[dict[str, t.Any]]:
     return out
 
 
+def _rejection(sample: t.Mapping[str, t.Any]) -> str | None:
+    """Why a service would refuse the handshake this sample completed, or None when it would accept it.
+
+    The probe's validation callback accepts every certificate so that it can measure (host-scripts.md, tls_probe);
+    the ``SslPolicyErrors`` it saw say what a service's default validation would have refused (Microsoft Learn,
+    "SslPolicyErrors Enum"). A chain whose only flaw is unknown revocation is the outage this collection measures
+    (verdict ``revocation_unknown``), not a rejection.
+    """
+    if sample.get("error") or sample.get("skipped") or sample.get("handshake_ms") is None:
+        return None
+    policy = {name.strip() for name in str(sample.get("policy_errors") or "None").split(",")} - {"None", ""}
+    if "RemoteCertificateNameMismatch" in policy:
+        return "the certificate does not match the name probed (RemoteCertificateNameMismatch)"
+    if "RemoteCertificateNotAvailable" in policy:
+        return "the peer sent no certificate (RemoteCertificateNotAvailable)"
+    flaws = [flag for flag in sample.get("chain_status") or [] if flag not in REVOCATION_UNKNOWN_FLAGS | {"NoError"}]
+    if "RemoteCertificateChainErrors" in policy and flaws:
+        return f"the certificate chain is not trusted ({', '.join(str(flag) for flag in flaws)})"
+    return None
+
+
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
     """Turn one ``tls_probe`` result into the module's per-peer result.
 
     A sample ``host_audit`` skipped (``"skipped": true``: an earlier sample of the peer was revocation-unknown
     and the next would only wait the same chain timeout) has no timings and no error: it counts neither as a
     handshake nor as a failure, so the peer's verdict is the first sample's ``revocation_unknown``.
+
+    A handshake that completed but that a service would refuse (a certificate for another name, an untrusted chain:
+    ``policy_errors``, :func:`_rejection`) is a failed sample too: the peer's verdict is ``error``, never ``pass``.
 
     A sample ``host_audit``'s time box cut off (``error`` "not finished within the audit's time box of <n> ms",
     the samples after it skipped) is a failed sample when it is the peer's first, so the peer's verdict is
@@ -179,7 +204,8 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     samples = [s if isinstance(s, dict) else {"error": f"malformed sample {s!r}"} for s in samples]
     samples = _skip_late_cuts(samples)
     handshake = [s.get("handshake_ms") if not s.get("error") else None for s in samples]
-    errors = [f"sample {i + 1}: {s['error']}" for i, s in enumerate(samples) if s.get("error")]
+    errors = [f"sample {i + 1}: {s.get('error') or _rejection(s)}" for i, s in enumerate(samples)
+              if s.get("error") or _rejection(s)]
     if not samples:
         errors.append("the host ran no sample")
     chain_status = _union(s.get("chain_status") or [] for s in samples)

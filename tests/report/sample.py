@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
 
 MOMENT = dt.datetime(2026, 11, 26, 5, 1, 2, tzinfo=dt.UTC)
 CRL_URL = "http://crl.public-ca.test/lab-int.crl"

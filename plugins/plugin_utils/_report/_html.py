@@ -1,8 +1,8 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """The fleet report as one self-contained HTML page (``render_report_html``).
 
-Input is the JSON document of ``_fleet_report.build_report`` (schema 1, ``docs/fix-crl.md`` "The report") or a
-merged document of ``_report_merge.merge_reports``. The page has no external resource at all: CSS is inline,
+Input is the JSON document of ``_document.build_report`` (schema 1, ``docs/fix-crl.md`` "The report") or a
+merged document of ``_merge.merge_reports``. The page has no external resource at all: CSS is inline,
 the latency chart is inline SVG, there is no script, and a Content-Security-Policy forbids anything else, so it
 opens offline in any browser and from an AWX artifact or an e-mail attachment alike.
 
@@ -17,24 +17,29 @@ import math
 import os
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
     REPORT_SCHEMA,
-    STATUSES,
+    as_dict,
+    as_list,
     measurement_worst_ms,
 )
 
 # Colour per status: green = fine, blue = fixed, amber = an audit found work, orange = fixed but undone,
 # red = broken, grey = not measured. Foreground is chosen for contrast on each background.
-STATUS_COLOURS: dict[str, tuple[str, str]] = {
-    "compliant": ("#1e7d32", "#ffffff"),
-    "changed": ("#1565c0", "#ffffff"),
-    "would_change": ("#f9a825", "#1b1b1b"),
-    "rolled_back": ("#ef6c00", "#ffffff"),
-    "failed": ("#c62828", "#ffffff"),
-    "unreachable": ("#4a4a4a", "#ffffff"),
-    "not_run": ("#9e9e9e", "#1b1b1b"),
+STATUS_COLOURS: dict[Status, tuple[str, str]] = {
+    Status.COMPLIANT: ("#1e7d32", "#ffffff"),
+    Status.CHANGED: ("#1565c0", "#ffffff"),
+    Status.WOULD_CHANGE: ("#f9a825", "#1b1b1b"),
+    Status.ROLLED_BACK: ("#ef6c00", "#ffffff"),
+    Status.FAILED: ("#c62828", "#ffffff"),
+    Status.UNREACHABLE: ("#4a4a4a", "#ffffff"),
+    Status.NOT_RUN: ("#9e9e9e", "#1b1b1b"),
 }
+# Problems first: the reader opened the page to find them.
+_ROW_ORDER = (Status.FAILED, Status.ROLLED_BACK, Status.UNREACHABLE, Status.NOT_RUN, Status.WOULD_CHANGE,
+              Status.CHANGED, Status.COMPLIANT)
 # A fleet of thousands would make a chart nobody can read: it shows the slowest hosts (by "before").
 CHART_HOST_LIMIT = 60
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -68,14 +73,6 @@ class ReportHtmlError(ValueError):
 def _e(value: t.Any) -> str:
     """Escape for HTML text and double- or single-quoted attributes."""
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _as_dict(value: t.Any) -> dict[str, t.Any]:
-    return dict(value) if isinstance(value, t.Mapping) else {}
-
-
-def _as_list(value: t.Any) -> list[t.Any]:
-    return list(value) if isinstance(value, (list, tuple)) else []
 
 
 def _ms(value: t.Any) -> str:
@@ -112,7 +109,7 @@ def validate_report(report: t.Any) -> dict[str, t.Any]:
 
 def host_latencies(host: t.Mapping[str, t.Any]) -> tuple[float | None, float | None]:
     """(before, after) worst handshake of one host; "after" is what the run left (rollback beats after)."""
-    probes = _as_dict(host.get("probes"))
+    probes = as_dict(host.get("probes"))
     before = measurement_worst_ms(probes.get("before"))
     after = measurement_worst_ms(probes.get("after_rollback"))
     if after is None:
@@ -122,8 +119,8 @@ def host_latencies(host: t.Mapping[str, t.Any]) -> tuple[float | None, float | N
 
 def _threshold(hosts: list[dict[str, t.Any]]) -> float | None:
     for host in hosts:
-        for probe in _as_dict(host.get("probes")).values():
-            value = _as_dict(probe).get("max_handshake_ms")
+        for probe in as_dict(host.get("probes")).values():
+            value = as_dict(probe).get("max_handshake_ms")
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
                 return float(value)
     return None
@@ -207,14 +204,14 @@ def render_chart_svg(hosts: list[dict[str, t.Any]]) -> str:
 
 def _views_text(state: t.Any) -> str:
     """``native: 10.0.0.1:8080 (bypass <local>)`` per registry view, or ``direct``."""
-    views = _as_dict(_as_dict(state).get("views"))
+    views = as_dict(as_dict(state).get("views"))
     if not views:
         return '<span class="muted">\u2013</span>'
     lines = []
     for view, value in sorted(views.items()):
-        data = _as_dict(value)
+        data = as_dict(value)
         if data.get("proxy"):
-            bypass = ";".join(str(item) for item in _as_list(data.get("bypass")))
+            bypass = ";".join(str(item) for item in as_list(data.get("bypass")))
             text = f"{data['proxy']}" + (f" (bypass {bypass})" if bypass else "")
         else:
             text = "direct" if data.get("present") or data.get("mode") else "not set (direct)"
@@ -223,13 +220,13 @@ def _views_text(state: t.Any) -> str:
 
 
 def _endpoints_html(host: t.Mapping[str, t.Any]) -> str:
-    endpoints = _as_list(host.get("endpoints"))
+    endpoints = as_list(host.get("endpoints"))
     if not endpoints:
         return '<span class="muted">none</span>'
     items = []
     for endpoint in endpoints:
-        data = _as_dict(endpoint)
-        result = _as_dict(data.get("result"))
+        data = as_dict(endpoint)
+        result = as_dict(data.get("result"))
         if not result:
             state, css = "not measured", "muted"
         elif result.get("reachable") and result.get("usable", True):
@@ -248,7 +245,7 @@ def _endpoints_html(host: t.Mapping[str, t.Any]) -> str:
 
 
 def _rollback_html(rollback: t.Any) -> str:
-    data = _as_dict(rollback)
+    data = as_dict(rollback)
     if not data.get("performed"):
         return '<span class="muted">\u2013</span>'
     verdict = '<span class="ok">restored</span>' if data.get("ok") else '<span class="bad">restore FAILED</span>'
@@ -258,8 +255,8 @@ def _rollback_html(rollback: t.Any) -> str:
 
 def _errors_html(errors: t.Any) -> str:
     items = [
-        f"<li><b>{_e(_as_dict(error).get('step') or '?')}</b>: {_e(_as_dict(error).get('msg'))}</li>"
-        for error in _as_list(errors)
+        f"<li><b>{_e(as_dict(error).get('step') or '?')}</b>: {_e(as_dict(error).get('msg'))}</li>"
+        for error in as_list(errors)
     ]
     return f'<ul class="ep">{"".join(items)}</ul>' if items else '<span class="muted">\u2013</span>'
 
@@ -286,17 +283,17 @@ def _totals_html(totals: t.Mapping[str, t.Any]) -> str:
         f'<div class="total" id="total-checked" style="background:#fff;border:1px solid #ccc"><b>'
         f"{_e(totals.get('checked', 0))}</b>checked</div>",
     ]
-    for status in STATUSES:
+    for status in Status:
         background, foreground = STATUS_COLOURS[status]
         cards.append(
-            f'<div class="total" id="total-{status}" style="background:{background};color:{foreground}">'
-            f"<b>{_e(totals.get(status, 0))}</b>{_e(status.replace('_', ' '))}</div>"
+            f'<div class="total" id="total-{status.value}" style="background:{background};color:{foreground}">'
+            f"<b>{_e(totals.get(status.value, 0))}</b>{_e(status.value.replace('_', ' '))}</div>"
         )
     return f'<div class="totals">{"".join(cards)}</div>'
 
 
 def _run_html(report: t.Mapping[str, t.Any]) -> str:
-    run = _as_dict(report.get("run"))
+    run = as_dict(report.get("run"))
     mode = {True: "audit (check mode)", False: "change run", None: "mixed audit and change runs"}.get(
         run.get("check_mode"), str(run.get("check_mode"))
     )
@@ -306,18 +303,18 @@ def _run_html(report: t.Mapping[str, t.Any]) -> str:
         f"<span>{_e(label)}: <b>{_e(value)}</b></span>" for label, value in fields if value not in (None, "")
     )
     parts = [f'<p class="meta">{meta}</p>']
-    stopped = _as_dict(run.get("rollout_stopped"))
+    stopped = as_dict(run.get("rollout_stopped"))
     if stopped:
         parts.append(
             f'<p class="warn" id="rollout-stopped">Rollout stopped after the batch '
-            f"{_e(', '.join(str(name) for name in _as_list(stopped.get('batch'))))}: "
+            f"{_e(', '.join(str(name) for name in as_list(stopped.get('batch'))))}: "
             f"{_e(stopped.get('failed_percentage'))} % rolled back or failed (limit "
             f"{_e(stopped.get('max_fail_percentage'))} %).</p>"
         )
-    worst = _as_dict(report.get("worst_handshake"))
+    worst = as_dict(report.get("worst_handshake"))
     texts = []
     for phase in ("before", "after"):
-        item = _as_dict(worst.get(phase))
+        item = as_dict(worst.get(phase))
         if item:
             texts.append(f"{phase}: <b>{_e(_ms(item.get('ms')))}</b> ({_e(item.get('host'))})")
     if texts:
@@ -325,33 +322,29 @@ def _run_html(report: t.Mapping[str, t.Any]) -> str:
     return "".join(parts)
 
 
+# The "Merged from" table of a merged report: (heading, key of a source, cell attributes).
+_SOURCE_COLUMNS = (("run", "id", ""), ("time", "time", ""), ("check mode", "check_mode", ""), ("limit", "limit", ""),
+                   ("AWX job", "awx_job_id", ""), ("hosts", "hosts", " class=num"),
+                   ("hosts used", "hosts_used", " class=num"), ("file", "file", ""))
+
+
 def _sources_html(report: t.Mapping[str, t.Any]) -> str:
-    sources = _as_list(report.get("sources"))
-    if not sources:
-        return ""
-    rows = "".join(
-        f"<tr class='source-row'><td>{_e(_as_dict(src).get('id'))}</td><td>{_e(_as_dict(src).get('time'))}</td>"
-        f"<td>{_e(_as_dict(src).get('check_mode'))}</td><td>{_e(_as_dict(src).get('limit'))}</td>"
-        f"<td>{_e(_as_dict(src).get('awx_job_id'))}</td><td class=num>{_e(_as_dict(src).get('hosts'))}</td>"
-        f"<td class=num>{_e(_as_dict(src).get('hosts_used'))}</td><td>{_e(_as_dict(src).get('file'))}</td></tr>"
-        for src in sources
-    )
-    return (
-        "<h2>Merged from</h2><table id='sources'><thead><tr><th>run</th><th>time</th><th>check mode</th><th>limit</th>"
-        "<th>AWX job</th><th>hosts</th><th>hosts used</th><th>file</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    sources = [as_dict(source) for source in as_list(report.get("sources"))]
+    head = "".join(f"<th>{label}</th>" for label, _key, _cell in _SOURCE_COLUMNS)
+    rows = "".join("<tr class='source-row'>" + "".join(f"<td{cell}>{_e(source.get(key))}</td>"
+                                                      for _label, key, cell in _SOURCE_COLUMNS) + "</tr>"
+                   for source in sources)
+    table = f"<h2>Merged from</h2><table id='sources'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    return table if sources else ""
 
 
 def render_report_html(report: t.Mapping[str, t.Any]) -> str:
     """The whole page for one report document (raises ReportHtmlError for a document that is not one)."""
     doc = validate_report(report)
     hosts = [dict(host) for host in doc["hosts"]]
-    order = {status: index for index, status in enumerate(("failed", "rolled_back", "unreachable", "not_run",
-                                                           "would_change", "changed", "compliant"))}
-    # Problems first: the reader opened the page to find them.
+    order = {status.value: index for index, status in enumerate(_ROW_ORDER)}
     hosts_sorted = sorted(hosts, key=lambda host: (order.get(str(host.get("status")), -1), str(host["host"])))
-    run_id = _as_dict(doc.get("run")).get("id") or "run"
+    run_id = as_dict(doc.get("run")).get("id") or "run"
     title = f"crlfix fleet report \u2013 {run_id}"
     table = "".join(_host_row(host) for host in hosts_sorted)
     return (
@@ -361,7 +354,7 @@ def render_report_html(report: t.Mapping[str, t.Any]) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{_e(title)}</h1>{_run_html(doc)}"
-        f"<h2>Fleet</h2>{_totals_html(_as_dict(doc['totals']))}"
+        f"<h2>Fleet</h2>{_totals_html(as_dict(doc['totals']))}"
         f"<h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}"
         f'<h2>Hosts ({len(hosts)})</h2><div class="scroll"><table id="hosts">'
         "<thead><tr><th>host</th><th>status</th><th>reason</th>"

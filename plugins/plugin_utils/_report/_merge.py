@@ -23,14 +23,17 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
+    REPORT_KIND,
     REPORT_SCHEMA,
-    STATUSES,
-    worst_handshake,
+    agreed_check_mode,
+    compute_totals,
+    iso_time,
+    worst_handshakes,
 )
 
-REPORT_KIND = "crlfix.windows.fix_crl_report"
-_CHECKED = frozenset({"compliant", "would_change", "changed", "rolled_back", "failed"})
+_STATUSES = tuple(status.value for status in Status)
 
 
 class ReportMergeError(ValueError):
@@ -62,18 +65,8 @@ def _check_report(report: t.Any, where: str) -> None:
     for index, host in enumerate(report["hosts"]):
         if not isinstance(host, t.Mapping) or not isinstance(host.get("host"), str) or not host.get("host"):
             raise ReportMergeError(f"{where}.hosts[{index}].host: expected a host name, got {host!r:.120}")
-        if host.get("status") not in STATUSES:
-            raise ReportMergeError(f"{where}.hosts[{index}].status: {host.get('status')!r} is not one of {STATUSES}")
-
-
-def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
-    """``totals`` as ``_fleet_report.build_report`` counts them: hosts, checked, one count per status."""
-    totals: dict[str, int] = {"hosts": len(hosts), "checked": 0}
-    totals.update({status: 0 for status in STATUSES})
-    for host in hosts:
-        totals[host["status"]] += 1
-        totals["checked"] += host["status"] in _CHECKED
-    return totals
+        if host.get("status") not in _STATUSES:
+            raise ReportMergeError(f"{where}.hosts[{index}].status: {host.get('status')!r} is not one of {_STATUSES}")
 
 
 def merge_reports(
@@ -112,7 +105,7 @@ def merge_reports(
         run_id_of = str(report["run"]["id"])
         for host in report["hosts"]:
             current = winners.get(host["host"])
-            if host["status"] == "not_run" and current is not None and current[0]["status"] != "not_run":
+            if host["status"] == Status.NOT_RUN and current is not None and current[0]["status"] != Status.NOT_RUN:
                 continue
             # An earlier merge already names the run each record came from; keep that.
             winners[host["host"]] = (dict(host), str(host.get("source_run") or run_id_of))
@@ -138,7 +131,6 @@ def merge_reports(
                 "rollout_stopped": run.get("rollout_stopped"),
             })
 
-    modes = {source.get("check_mode") for source in sources}
     moment = moment or dt.datetime.now(dt.UTC)
     stamp = moment.astimezone(dt.UTC)
     return {
@@ -146,19 +138,16 @@ def merge_reports(
         "kind": REPORT_KIND,
         "run": {
             "id": run_id or f"merged-{stamp.strftime('%Y%m%dT%H%M%SZ')}",
-            "time": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "check_mode": modes.pop() if len(modes) == 1 else None,
+            "time": iso_time(stamp),
+            "check_mode": agreed_check_mode(source.get("check_mode") for source in sources),
             "merged": True,
             "rollout_stopped": None,
         },
         "totals": compute_totals(hosts),
-        "worst_handshake": {
-            "before": worst_handshake(hosts, ("before",)),
-            "after": worst_handshake(hosts, ("after_rollback", "after", "before")),
-        },
+        "worst_handshake": worst_handshakes(hosts),
         "hosts": hosts,
         "sources": sources,
     }
 
 
-__all__ = ["REPORT_KIND", "ReportMergeError", "compute_totals", "merge_reports"]
+__all__ = ["ReportMergeError", "merge_reports"]

@@ -160,3 +160,32 @@ def test_a_bad_variable_fails_every_host_with_its_name_and_value_and_touches_not
     audit = run_fix_crl(fleet, tmp_path / "audit", "--check", extra_vars={"fix_crl_peer_address_from": "dns"})
     assert set(audit.status().values()) == {"failed"}  # one batch in check mode: every host says why
     assert {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts} == commands
+
+
+def test_an_audit_of_hosts_without_a_proxy_says_what_is_missing_and_stops_no_rollout(fleet, tmp_path) -> None:
+    # Issue 17, item 3: an audit has no rollout; every host says what is missing instead.
+    run = run_fix_crl(fleet, tmp_path, "--check", "-l", "lync_servers",
+                      extra_vars={**NO_VERIFICATION, "fix_crl_proxy": None})
+    assert run.rc == 2, run.stdout + run.stderr
+    assert run.report["run"]["rollout_stopped"] is None
+    assert "Rollout was stopped" not in run.stdout and "rollout was stopped" not in run.stdout
+    lync = sorted(name for name, host in fleet.hosts.items() if host.group == "lync_servers")
+    assert run.status() == {name: "failed" for name in lync}
+    for name in lync:
+        assert run.host(name)["reason"].startswith("plan: fix_crl_proxy is not set for this host"), name
+        assert f"{name}: failed: plan: fix_crl_proxy is not set for this host" in run.stdout
+
+
+def test_a_variable_that_does_not_template_fails_its_host_with_ansibles_message(fleet, tmp_path) -> None:
+    # The role's task fails before its action can make a record; the rescue keeps the host in the run, the report
+    # reads Ansible's failed result as the host's record, and the last play fails the host.
+    name = sorted(fleet.hosts)[0]
+    commands = fleet.state(name)["counters"]["commands"]
+    run = run_fix_crl(fleet, tmp_path, "-l", name,
+                      extra_vars={**NO_VERIFICATION, "fix_crl_bypass": "{{ crlfix_no_such_variable }}"})
+    assert run.rc == 2, run.stdout + run.stderr
+    host = run.host(name)
+    assert host["status"] == "failed" and host["reason"].startswith("fix_crl: "), host["reason"]
+    assert "crlfix_no_such_variable" in host["reason"], host["reason"]
+    assert run.recap[name]["failed"] == 1
+    assert fleet.state(name)["counters"]["commands"] == commands

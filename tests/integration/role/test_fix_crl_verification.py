@@ -139,6 +139,9 @@ def test_a_broken_crl_server_is_reported_and_a_working_proxy_change_is_kept(worl
             assert "and kept it (the proxy path works" in host["reason"], host["reason"]
             assert all(decoded(v) == (want, "") for v in views(world, name).values()), name
             assert host["rollback"]["comparison"]["worse"] == []
+            # Issue 17, item 1: a kept change is a change for Ansible and for the summary, whatever the verdict.
+            assert run.recap[name]["changed"] >= 1, run.recap
+            assert host["change_kept"] is True
         else:
             assert "nothing to roll back" in host["reason"]
             assert views(world, name) == original[name], name
@@ -146,6 +149,10 @@ def test_a_broken_crl_server_is_reported_and_a_working_proxy_change_is_kept(worl
         assert bad, host["endpoints"]
     # A kept change is no reason to stop the rollout: it did no harm.
     assert run.report["run"]["rollout_stopped"] is None
+    kept = sum(1 for name in east_hosts(world) if run.host(name)["planned"]["change"])
+    assert kept and run.report["totals"]["changes_kept"] == kept
+    counts = f"{kept} changed, 0 rolled back, {len(east_hosts(world))} failed ({kept} of them kept the change)"
+    assert counts in " ".join(run.stdout.split()), run.stdout
 
 
 def test_a_canary_that_rolls_back_stops_the_rollout_and_the_report_says_so(world, tmp_path) -> None:

@@ -30,7 +30,7 @@ def test_documentation_returns_the_report_keys() -> None:
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_records_come_from_hostvars_and_the_report_is_written_in_check_mode_too(tmp_path, check_mode) -> None:
-    hostvars = {"a": {"fix_crl_record": COMPLIANT}, "b": {"ansible_host": "127.0.1.2"}}
+    hostvars = {"a": {"fix_crl_record": {**COMPLIANT, "check_mode": check_mode}}, "b": {"ansible_host": "127.0.1.2"}}
     plugin = make_plugin({"hosts": ["a", "b", "gone"], "dest": str(tmp_path), "run_id": "run"},
                          check_mode=check_mode)
     result = plugin.run(task_vars={"hostvars": hostvars, "ansible_limit": "lync_servers",
@@ -51,6 +51,24 @@ def test_records_come_from_hostvars_and_the_report_is_written_in_check_mode_too(
     page = (tmp_path / "run.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and all(f">{name}<" in page for name in ("a", "b", "gone"))
     assert f"html: {tmp_path / 'run.html'}" in result["summary_lines"]
+
+
+def test_the_run_is_an_audit_when_its_records_are_whatever_the_report_tasks_mode(tmp_path) -> None:
+    # Issue 17, item 2: hosts audited with `check_mode: true` on the fix_crl_host task (its EXAMPLES), the report
+    # task not in check mode. The records say what the run was: the summary counts what would change.
+    audited = {name: {**COMPLIANT, "host": name, "status": "would_change", "check_mode": True} for name in "abc"}
+    plugin = make_plugin({"hosts": list(audited), "records": audited, "dest": str(tmp_path), "run_id": "r"})
+    result = plugin.run(task_vars={})
+    assert json.loads((tmp_path / "r.json").read_text())["run"]["check_mode"] is True
+    assert result["summary_lines"][0] == ("fix-crl audit (check mode): 3 hosts targeted, 3 checked: 0 compliant, "
+                                          "3 would change, 0 rolled back, 0 failed, 0 unreachable, 0 not run")
+    assert result["summary_lines"][1].startswith("worst TLS handshake now: ")
+    mixed = {**audited, "c": {**COMPLIANT, "host": "c", "status": "changed", "check_mode": False, "changed": True}}
+    plugin = make_plugin({"hosts": list(mixed), "records": mixed, "write": False}, check_mode=True)
+    result = plugin.run(task_vars={})
+    assert result["summary_lines"][0] == ("fix-crl mixed audit and change run: 3 hosts targeted, 3 checked: "
+                                          "0 compliant, 2 would change, 1 changed, 0 rolled back, 0 failed, "
+                                          "0 unreachable, 0 not run")
 
 
 def test_explicit_records_win_and_write_false_writes_nothing(tmp_path) -> None:

@@ -123,6 +123,30 @@ def test_interpret_peer_tolerates_a_short_error_sample() -> None:
     assert out["verdict"] == "error"
 
 
+@pytest.mark.parametrize(("policy", "status", "error"), [
+    # Issue 17, item 4: the twin's answer for a peer whose certificate is for another name. On Windows the probe's
+    # callback accepts and the handshake completes (protocol set); a service would refuse it all the same.
+    ("RemoteCertificateNameMismatch", (), "the certificate does not match the name probed "
+                                         "(RemoteCertificateNameMismatch)"),
+    ("RemoteCertificateChainErrors", ("UntrustedRoot",), "the certificate chain is not trusted (UntrustedRoot)"),
+    ("RemoteCertificateChainErrors", ("Revoked",), "the certificate chain is not trusted (Revoked)"),
+    ("RemoteCertificateNameMismatch, RemoteCertificateChainErrors", ("RevocationStatusUnknown",),
+     "the certificate does not match the name probed (RemoteCertificateNameMismatch)"),
+])
+def test_a_handshake_a_service_would_refuse_is_never_a_pass(policy, status, error) -> None:
+    refused = {**sample(12, status=status, protocol=None), "policy_errors": policy}
+    out = interpret_peer(PEER, {"samples": [refused, refused]}, max_handshake_ms=1000)
+    assert out["verdict"] == "error" and out["errors"] == [f"sample 1: {error}", f"sample 2: {error}"]
+    assert out["samples_ms"] == [12, 12]  # the handshake happened: its time is measured all the same
+
+
+def test_unknown_revocation_alone_is_the_outage_not_a_refused_certificate() -> None:
+    unknown = {**sample(4012, status=("RevocationStatusUnknown", "OfflineRevocation")),
+               "policy_errors": "RemoteCertificateChainErrors"}
+    out = interpret_peer(PEER, {"samples": [unknown]}, max_handshake_ms=1000)
+    assert out["verdict"] == "revocation_unknown" and out["errors"] == []
+
+
 def test_interpret_peer_refuses_a_result_without_samples() -> None:
     with pytest.raises(HostScriptError, match="has no samples list"):
         interpret_peer(PEER, {"host": "x"}, max_handshake_ms=1000)

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import (
     ReportMergeError,
     compute_totals,
