@@ -70,6 +70,7 @@ REG_PATH = {
 }
 
 
+
 def gather_winhttp_proxy_info(connection: ConnectionBase, *, task_action: str) -> dict[str, t.Any]:
     """``winhttp_proxy_info``: one ``winhttp_state`` round trip, decoded."""
     state = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
@@ -265,7 +266,7 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
         if entry.get("rc") != 0:
             detail = (entry.get("output") or "not run").strip()
             raise ExpectedFailure(f"{entry['action']} on view {entry['view']} failed (rc {entry.get('rc')}): {detail}",
-                               **result)
+                                  **result)
     for op in operations:
         value = after[op["view"]]
         ok = value is not None and (
@@ -274,7 +275,7 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
         )
         if not ok:
             raise ExpectedFailure(f"view {op['view']} does not hold the requested setting after {op['action']}; "
-                               "a Group Policy or another tool may be rewriting it", **result)
+                                  "a Group Policy or another tool may be rewriting it", **result)
 
 
 __all__ = ["Desired", "desired_from_args", "gather_winhttp_proxy_info", "manage_winhttp_proxy", "plan_operations",

@@ -331,9 +331,9 @@ _SOURCE_COLUMNS = (("run", "id", ""), ("time", "time", ""), ("check mode", "chec
 def _sources_html(report: t.Mapping[str, t.Any]) -> str:
     sources = [as_dict(source) for source in as_list(report.get("sources"))]
     head = "".join(f"<th>{label}</th>" for label, _key, _cell in _SOURCE_COLUMNS)
-    rows = "".join("<tr class='source-row'>" + "".join(f"<td{cell}>{_e(source.get(key))}</td>"
-                                                      for _label, key, cell in _SOURCE_COLUMNS) + "</tr>"
-                   for source in sources)
+    cells = ["".join(f"<td{cell}>{_e(source.get(key))}</td>" for _label, key, cell in _SOURCE_COLUMNS)
+             for source in sources]
+    rows = "".join(f"<tr class='source-row'>{row}</tr>" for row in cells)
     table = f"<h2>Merged from</h2><table id='sources'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
     return table if sources else ""
 

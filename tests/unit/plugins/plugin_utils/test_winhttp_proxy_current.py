@@ -188,7 +188,7 @@ def test_conflict_on_a_value_that_disappeared_says_no_value(host) -> None:
     conflicts = [{"view": "wow6432", "expected_b64": DIRECT_B64, "found_b64": None}]
     host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
     with pytest.raises(ExpectedFailure, match=r"view wow6432 changed since it was read \(expected GAAA.*, found no "
-                                           r"value\); nothing was written"):
+                                              r"value\); nothing was written"):
         run(WANT, current=state_from_raw({"native": PROXY_B64, "wow6432": DIRECT_B64}))
 
 

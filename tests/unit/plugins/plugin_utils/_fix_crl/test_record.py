@@ -33,7 +33,7 @@ def test_the_record_is_plain_json_with_the_documented_keys_in_order() -> None:
     record = HostRecord.failed(host="fe01", step="arguments", msg="value of views must be one of: native",
                                check_mode=True).as_dict()
     assert list(record) == RECORD_KEYS
-    assert type(record["status"]) is str and json.loads(json.dumps(record)) == record
+    assert record["status"].__class__ is str and json.loads(json.dumps(record)) == record
     assert record["reason"] == "arguments: value of views must be one of: native"
     assert (record["status"], record["changed"], record["counts_against_rollout"]) == ("failed", False, True)
 

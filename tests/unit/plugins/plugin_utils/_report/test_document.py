@@ -66,8 +66,6 @@ FLEET = {
 HOSTS = [*FLEET, "lync-fe05.lab.test"]
 
 
-
-
 def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_run() -> None:
     report = build_report(HOSTS, FLEET, check_mode=False, run_id="r1", moment=MOMENT)
     assert report["totals"] == {"hosts": 5, "checked": 3, "compliant": 1, "would_change": 0, "changed": 1,
