@@ -70,7 +70,6 @@ REG_PATH = {
 }
 
 
-
 def gather_winhttp_proxy_info(connection: ConnectionBase, *, task_action: str) -> dict[str, t.Any]:
     """``winhttp_proxy_info``: one ``winhttp_state`` round trip, decoded."""
     state = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
