@@ -7,12 +7,8 @@ import re
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import (
-    ReportMergeError,
-    compute_totals,
-    merge_reports,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report, compute_totals
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import ReportMergeError, merge_reports
 from tests.report.sample import MOMENT, crl, fleet_records, record, sample_report, tls
 
 LATER = MOMENT + dt.timedelta(hours=1)
