@@ -1,11 +1,14 @@
-"""Fixtures shared by the plugin tests: one generated lab PKI per test session."""
+"""Fixtures shared by the plugin tests: one generated lab PKI per test session, the WinHTTP fake host."""
 
 from __future__ import annotations
 
 import datetime
+import typing as t
 
 import pytest
 
+from tests.unit.plugins.fixtures.host import FakeHost
+from tests.unit.plugins.fixtures.winhttp.replay import replay_host
 from tests.unit.plugins.pki_factory import LabPki, build_lab_pki
 
 
@@ -25,3 +28,11 @@ def host_stores(pki: LabPki) -> dict[str, list]:
         "CA": [pki.issuing_old, pki.issuing],
         "Root": [pki.root],
     }
+
+
+@pytest.fixture
+def winhttp_host(monkeypatch) -> t.Callable[..., FakeHost]:
+    """Installs a fake host replaying fixtures/winhttp files per script name: ``winhttp_host(winhttp_state=[...])``."""
+    def install(**answers: t.Any) -> FakeHost:
+        return replay_host(monkeypatch, **answers)
+    return install

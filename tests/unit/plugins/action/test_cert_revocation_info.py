@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import typing as t
 
 import pytest
@@ -12,10 +11,9 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible_collections.crlfix.windows.plugins.action import cert_revocation_info
 from ansible_collections.crlfix.windows.plugins.modules import cert_revocation_info as module_doc
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import empty_result
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.plugin_utils._host.test_quote import unquote
+from tests.unit.plugins.fixtures.host import FakeHost, document_reply
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 
@@ -25,29 +23,9 @@ def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> cert_rev
                        check_mode=check_mode)
 
 
-class ReplayHost:
-    """Replays a recorded-shape cert_inventory answer; keeps the arguments it was sent."""
-
-    def __init__(self, document: dict[str, t.Any] | None = None, reply: t.Any = None) -> None:
-        self.document = document
-        self.reply = reply
-        self.calls: list[dict[str, t.Any]] = []
-
-    def __call__(self, connection: t.Any, script: str, *, task_action: str) -> tuple[int, str, str]:
-        self.calls.append(json.loads(unquote(script.splitlines()[2].split("-InputObject ", 1)[1])))
-        if isinstance(self.reply, BaseException):
-            raise self.reply
-        if self.reply is not None:
-            return self.reply
-        return 0, json.dumps(self.document) + "\r\n", ""
-
-
 @pytest.fixture
 def replay(monkeypatch, host_stores):
-    host = ReplayHost(pf.inventory_document(host_stores))
-    # run_host_script looks the seam up in _host_script's namespace.
-    monkeypatch.setattr(_host_script, "run_powershell", host)
-    return host
+    return FakeHost(monkeypatch, reply=document_reply(pf.inventory_document(host_stores)))
 
 
 def test_every_documented_return_key_is_always_present(pki, replay) -> None:
@@ -72,8 +50,8 @@ def test_reads_in_both_modes_and_never_changes(pki, replay, check_mode) -> None:
     result = make_plugin({"ekus": ["serverAuth"]}, check_mode=check_mode).run(task_vars={})
     assert result.get("failed") is not True, result
     assert result["changed"] is False
-    assert len(replay.calls) == 1
-    assert replay.calls[0] == {"stores": ["My"], "chain_stores": ["CA", "Root"], "winhttp": False}
+    assert len(replay.args_of("cert_inventory")) == 1
+    assert replay.args_of("cert_inventory")[0] == {"stores": ["My"], "chain_stores": ["CA", "Root"], "winhttp": False}
     leaf = next(c for c in result["certificates"] if c["thumbprint"] == pki.leaf.thumbprint)
     expected_chain = [pki.leaf.thumbprint, pki.issuing.thumbprint, pki.root.thumbprint]
     assert [e["thumbprint"] for e in leaf["chain"]] == expected_chain
@@ -94,7 +72,7 @@ def test_bad_option_values_fail_cleanly(replay, args, message) -> None:
     result = make_plugin(args).run(task_vars={})
     assert result["failed"] is True
     assert message in result["msg"]
-    assert replay.calls == []
+    assert replay.args_of("cert_inventory") == []
 
 
 def test_wrong_option_type_is_refused_by_the_spec(replay) -> None:
@@ -108,11 +86,11 @@ def test_wrong_option_type_is_refused_by_the_spec(replay) -> None:
         assert result["failed"] is True
         message = result["msg"]
     assert "include_winhttp" in message
-    assert replay.calls == []
+    assert replay.args_of("cert_inventory") == []
 
 
 def test_host_script_failure_is_a_failed_result(monkeypatch) -> None:
-    monkeypatch.setattr(_host_script, "run_powershell", ReplayHost(reply=(1, "", "Access is denied.")))
+    FakeHost(monkeypatch, reply=(1, "", "Access is denied."))
     result = make_plugin({}).run(task_vars={})
     assert result["failed"] is True
     assert result["msg"].startswith("crlfix.windows.cert_revocation_info: host script cert_inventory failed with rc 1")
@@ -121,14 +99,14 @@ def test_host_script_failure_is_a_failed_result(monkeypatch) -> None:
 
 def test_wrong_schema_is_refused(monkeypatch, host_stores) -> None:
     document = {**pf.inventory_document(host_stores), "schema": 2}
-    monkeypatch.setattr(_host_script, "run_powershell", ReplayHost(document))
+    FakeHost(monkeypatch, reply=document_reply(document))
     result = make_plugin({}).run(task_vars={})
     assert result["failed"] is True
     assert "answered with schema 2" in result["msg"]
 
 
 def test_unreachable_host(monkeypatch) -> None:
-    monkeypatch.setattr(_host_script, "run_powershell", ReplayHost(reply=AnsibleConnectionFailure("winrm timeout")))
+    FakeHost(monkeypatch, reply=AnsibleConnectionFailure("winrm timeout"))
     result = make_plugin({}).run(task_vars={})
     assert result["unreachable"] is True
     assert "winrm timeout" in result["msg"]
@@ -141,10 +119,9 @@ def test_include_winhttp_one_round_trip(monkeypatch, host_stores) -> None:
             "views": {"native": {"path": "HKLM:\\x", "present": False, "value_b64": None},
                       "wow6432": {"path": "HKLM:\\y", "present": False, "value_b64": None}},
             "advproxy": {"rc": 0, "output": "Current WinHTTP advanced proxy settings:\r\n\r\n{\r\n}\r\n"}}
-    host = ReplayHost(pf.inventory_document(host_stores, winhttp=body))
-    monkeypatch.setattr(_host_script, "run_powershell", host)
+    host = FakeHost(monkeypatch, reply=document_reply(pf.inventory_document(host_stores, winhttp=body)))
     result = make_plugin({"include_winhttp": True, "stores": ["My", "Remote Desktop"]}).run(task_vars={})
     assert result.get("failed") is not True, result
-    assert len(host.calls) == 1 and host.calls[0]["winhttp"] is True
-    assert host.calls[0]["stores"] == ["My", "Remote Desktop"]
+    assert len(host.args_of("cert_inventory")) == 1 and host.args_of("cert_inventory")[0]["winhttp"] is True
+    assert host.args_of("cert_inventory")[0]["stores"] == ["My", "Remote Desktop"]
     assert result["winhttp"] == {"script": "winhttp_state", "schema": 1, **body}

@@ -11,9 +11,8 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import crl_retrieval_check
 from ansible_collections.crlfix.windows.plugins.modules import crl_retrieval_check as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
+from tests.unit.plugins.fixtures.host import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document
 
 RETURN = yaml.safe_load(module_doc.RETURN)
@@ -113,10 +112,7 @@ def test_host_script_failure_is_a_failed_task_with_rc(monkeypatch) -> None:
 
 
 def test_transport_failure_marks_the_host_unreachable(monkeypatch) -> None:
-    def broken(connection, script, *, task_action):
-        raise AnsibleConnectionFailure("winrm: connection refused")
-
-    monkeypatch.setattr(_host_script, "run_powershell", broken)
+    FakeHost(monkeypatch, reply=AnsibleConnectionFailure("winrm: connection refused"))
     result = make_plugin({"endpoints": ["http://a.test/x.crl"]}).run(task_vars={})
     assert result["unreachable"] is True
 

@@ -11,7 +11,7 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.crlfix.windows.plugins.action import tls_probe
 from ansible_collections.crlfix.windows.plugins.modules import tls_probe as module_doc
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
+from tests.unit.plugins.fixtures.host import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
 
 RETURN = yaml.safe_load(module_doc.RETURN)

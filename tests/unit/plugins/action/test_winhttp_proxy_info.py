@@ -10,9 +10,8 @@ from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy_info as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost
+from tests.unit.plugins.fixtures.host import FakeHost
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 VIEW_KEYS = {"present", "mode", "proxy", "bypass", "raw_b64", "version", "counter", "flags", "error"}
@@ -23,18 +22,9 @@ def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> winhttp_
                        check_mode=check_mode)
 
 
-@pytest.fixture
-def host(monkeypatch):
-    def install(**answers):
-        replay = ReplayHost(**answers)
-        monkeypatch.setattr(_host_script, "run_powershell", replay)
-        return replay
-    return install
-
-
 @pytest.mark.parametrize("check_mode", [False, True])
-def test_one_remote_command_and_documented_keys(host, check_mode: bool) -> None:
-    replay = host(winhttp_state=["state_proxy_native_only.json"])
+def test_one_remote_command_and_documented_keys(winhttp_host, check_mode: bool) -> None:
+    replay = winhttp_host(winhttp_state=["state_proxy_native_only.json"])
     result = make_plugin({}, check_mode=check_mode).run(task_vars={})
     assert replay.names == ["winhttp_state"]
     assert not result.get("failed"), result
@@ -50,22 +40,22 @@ def test_one_remote_command_and_documented_keys(host, check_mode: bool) -> None:
     assert result["views_disagree"] is True
 
 
-def test_server_2022_reports_advproxy(host) -> None:
-    host(winhttp_state=["state_2022_advproxy.json"])
+def test_server_2022_reports_advproxy(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_2022_advproxy.json"])
     result = make_plugin({}).run(task_vars={})
     assert result["os_build"] == 20348
     assert result["advproxy"]["proxy"] == "localhost:8080"
     assert set(result["advproxy"]) >= set(RETURN["advproxy"]["contains"])
 
 
-def test_32bit_host(host) -> None:
-    host(winhttp_state=["state_32bit.json"])
+def test_32bit_host(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_32bit.json"])
     result = make_plugin({}).run(task_vars={})
     assert result["views"]["wow6432"] is None and result["views_disagree"] is False
 
 
-def test_truncated_value_is_reported_per_view(host) -> None:
-    host(winhttp_state=["state_truncated_native.json"])
+def test_truncated_value_is_reported_per_view(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_truncated_native.json"])
     result = make_plugin({}).run(task_vars={})
     assert not result.get("failed")
     assert result["views"]["native"]["mode"] is None
@@ -73,23 +63,21 @@ def test_truncated_value_is_reported_per_view(host) -> None:
     assert result["views_disagree"] is True
 
 
-def test_script_failure_is_a_failed_task(host) -> None:
-    host(winhttp_state=[(1, "", "Get-CimInstance : Access denied")])
+def test_script_failure_is_a_failed_task(winhttp_host) -> None:
+    winhttp_host(winhttp_state=[(1, "", "Get-CimInstance : Access denied")])
     result = make_plugin({}).run(task_vars={})
     assert result["failed"] is True
     assert "Access denied" in result["msg"] and result["rc"] == 1
 
 
-def test_unknown_schema_is_refused(host) -> None:
-    host(winhttp_state=[(0, '{"script": "winhttp_state", "schema": 99}\r\n', "")])
+def test_unknown_schema_is_refused(winhttp_host) -> None:
+    winhttp_host(winhttp_state=[(0, '{"script": "winhttp_state", "schema": 99}\r\n', "")])
     result = make_plugin({}).run(task_vars={})
     assert result["failed"] is True and "schema 99" in result["msg"]
 
 
 def test_transport_failure_is_unreachable(monkeypatch) -> None:
-    def broken(*args: t.Any, **kwargs: t.Any) -> t.NoReturn:
-        raise AnsibleConnectionFailure("winrm: connection refused")
-    monkeypatch.setattr(_host_script, "run_powershell", broken)
+    FakeHost(monkeypatch, reply=AnsibleConnectionFailure("winrm: connection refused"))
     result = make_plugin({}).run(task_vars={})
     assert result["unreachable"] is True and "connection refused" in result["msg"]
 

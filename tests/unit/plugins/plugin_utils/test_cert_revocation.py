@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import typing as t
 
 import pytest
@@ -20,62 +19,19 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation im
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from tests.unit.plugins import pki_factory as pf
-from tests.unit.plugins.plugin_utils._host.test_quote import unquote
+from tests.unit.plugins.fixtures.host import FakeHost
+from tests.unit.plugins.fixtures.inventory import WINHTTP_BODY, inventory_answer
 
 # The arguments as validation leaves them: every option, its default where the task gave none.
 DEFAULTS = module_defaults("cert_revocation_info")
-
-# The winhttp_state body as Get-CrlfixWinHttpState returns it (no script/schema keys); the value is the
-# direct-access value `netsh winhttp reset proxy` writes (windows-facts.md, "The WinHTTP proxy value").
-WINHTTP_BODY = {
-    "computer_name": "LAB-FE01",
-    "os": {"build": 17763, "caption": "Microsoft Windows Server 2019 Datacenter", "is_64bit": True},
-    "views": {
-        "native": {"path": "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections",
-                   "present": True, "value_b64": base64.b64encode(bytes.fromhex(
-                       "1800000000000000010000000000000000000000")).decode()},
-        "wow6432": {"path": "HKLM:\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Internet Settings"
-                    "\\Connections", "present": False, "value_b64": None},
-    },
-    "advproxy": None,
-}
-
 
 def opts(**overrides: t.Any):
     return validate_options({**DEFAULTS, **overrides})
 
 
-class FakeHost:
-    """Answers cert_inventory like a Windows host holding ``stores``; records every script it ran."""
-
-    def __init__(self, stores: dict[str, list], *, winhttp: t.Any = None, reply: t.Any = None) -> None:
-        self.stores = stores
-        self.winhttp = WINHTTP_BODY if winhttp is None else winhttp
-        self.reply = reply
-        self.scripts: list[str] = []
-
-    def __call__(self, connection: t.Any, script: str, *, task_action: str) -> tuple[int, str, str]:
-        self.scripts.append(script)
-        if isinstance(self.reply, BaseException):
-            raise self.reply
-        if self.reply is not None:
-            return self.reply
-        lines = script.splitlines()
-        assert lines[0] == "# crlfix-script: cert_inventory"
-        args = json.loads(unquote(lines[2].split("-InputObject ", 1)[1]))
-        present = {name.casefold(): name for name in self.stores}
-        wanted = args["stores"] + args["chain_stores"]
-        doc = pf.inventory_document({n: self.stores[present[n.casefold()]] for n in wanted if n.casefold() in present},
-                                    missing_stores=[n for n in wanted if n.casefold() not in present],
-                                    winhttp=self.winhttp if args["winhttp"] else None)
-        return 0, json.dumps(doc, separators=(",", ":")) + "\r\n", ""
-
-
 @pytest.fixture
 def fake_host(monkeypatch, host_stores):
-    host = FakeHost(host_stores)
-    monkeypatch.setattr(_host_script, "run_powershell", host)
-    return host
+    return FakeHost(monkeypatch, answer=inventory_answer(host_stores))
 
 
 # --- options ---------------------------------------------------------------------------------------------------
@@ -216,8 +172,7 @@ def test_gather_refuses_bad_options_before_running_anything(fake_host) -> None:
 
 
 def test_host_failure_keeps_rc_and_output(monkeypatch, host_stores) -> None:
-    host = FakeHost(host_stores, reply=(1, "", "Get-ChildItem : Access is denied\r\n"))
-    monkeypatch.setattr(_host_script, "run_powershell", host)
+    FakeHost(monkeypatch, reply=(1, "", "Get-ChildItem : Access is denied\r\n"))
     with pytest.raises(ExpectedFailure, match="cert_inventory failed with rc 1: Get-ChildItem : Access") as err:
         gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
     assert err.value.fields["rc"] == 1 and "Access is denied" in err.value.fields["stderr"]
@@ -225,7 +180,7 @@ def test_host_failure_keeps_rc_and_output(monkeypatch, host_stores) -> None:
 
 
 def test_transport_failure_is_not_swallowed(monkeypatch, host_stores) -> None:
-    monkeypatch.setattr(_host_script, "run_powershell", FakeHost(host_stores, reply=AnsibleConnectionFailure("down")))
+    FakeHost(monkeypatch, reply=AnsibleConnectionFailure("down"))
     with pytest.raises(AnsibleConnectionFailure):
         gather_cert_revocation_info(object(), DEFAULTS, task_action="t")
 

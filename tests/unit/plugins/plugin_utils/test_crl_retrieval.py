@@ -19,7 +19,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests import pslint
-from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
+from tests.unit.plugins.fixtures.host import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document, make_bodies
 
 NOW = datetime.datetime(2026, 11, 26, 4, 0, 0, tzinfo=datetime.UTC)

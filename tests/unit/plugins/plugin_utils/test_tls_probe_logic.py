@@ -15,7 +15,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
     run_tls_probe,
 )
 from tests import pslint
-from tests.unit.plugins.fixtures.verify.seam import FakeHost, compact
+from tests.unit.plugins.fixtures.host import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import FIXTURES
 
 MIXED_PEERS = [

@@ -12,7 +12,6 @@ import json
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     gather_winhttp_proxy_info,
@@ -20,17 +19,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy impo
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import current_from_args, state_from_raw
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture
+from tests.unit.plugins.fixtures.winhttp.replay import read_fixture
 from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64, WANT
-
-
-@pytest.fixture
-def host(monkeypatch):
-    def install(**answers):
-        replay = ReplayHost(**answers)
-        monkeypatch.setattr(_host_script, "run_powershell", replay)
-        return replay
-    return install
 
 
 def run(args, *, check_mode=False, current=None):
@@ -83,10 +73,10 @@ def test_bad_current_names_the_field_and_value(current: object, fragment: str) -
     assert fragment in str(info.value)
 
 
-def test_current_accepts_what_the_info_modules_return(host) -> None:
+def test_current_accepts_what_the_info_modules_return(winhttp_host) -> None:
     # winhttp_proxy_info's views (raw_b64) and cert_revocation_info's winhttp.views (value_b64, the
     # winhttp_state document) give the same state as the plain base64 map.
-    host(winhttp_state=["state_proxy_native_only.json"])
+    winhttp_host(winhttp_state=["state_proxy_native_only.json"])
     info_views = gather_winhttp_proxy_info(object(), task_action="t")["views"]
     document_views = json.loads(read_fixture("state_proxy_native_only.json"))["views"]
     plain = {"native": PROXY_B64, "wow6432": None}
@@ -104,8 +94,8 @@ def test_views_form_null_means_no_such_view() -> None:
 
 # --- no re-read -----------------------------------------------------------------------------------------------
 
-def test_check_mode_with_current_runs_no_remote_command(host) -> None:
-    replay = host()
+def test_check_mode_with_current_runs_no_remote_command(winhttp_host) -> None:
+    replay = winhttp_host()
     result = run(WANT, check_mode=True, current=state_from_raw({"native": DIRECT_B64, "wow6432": None}))
     assert replay.scripts == []
     assert result["changed"] is True
@@ -114,8 +104,8 @@ def test_check_mode_with_current_runs_no_remote_command(host) -> None:
     assert result["after"]["wow6432"]["proxy"] == "proxy.contoso.com:8080"
 
 
-def test_apply_with_current_is_exactly_one_command_carrying_expect_b64(host) -> None:
-    replay = host(winhttp_apply=[apply_answer("state_proxy_both.json", SET_OK)])
+def test_apply_with_current_is_exactly_one_command_carrying_expect_b64(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_apply=[apply_answer("state_proxy_both.json", SET_OK)])
     result = run(WANT, current=state_from_raw({"native": DIRECT_B64, "wow6432": None}))
     assert replay.names == ["winhttp_apply"]
     assert replay.args_of("winhttp_apply") == [{"operations": [
@@ -128,15 +118,15 @@ def test_apply_with_current_is_exactly_one_command_carrying_expect_b64(host) -> 
     assert result["after"]["native"]["raw_b64"] == PROXY_B64
 
 
-def test_equal_current_makes_no_remote_command(host) -> None:
-    replay = host()
+def test_equal_current_makes_no_remote_command(winhttp_host) -> None:
+    replay = winhttp_host()
     result = run(WANT, current=state_from_raw({"native": PROXY_B64, "wow6432": PROXY_B64}))
     assert replay.scripts == [] and result["changed"] is False
 
 
-def test_restore_with_current(host) -> None:
+def test_restore_with_current(winhttp_host) -> None:
     current = state_from_raw({"native": PROXY_B64, "wow6432": PROXY_B64})
-    replay = host()
+    replay = winhttp_host()
     checked = run({"restore": {"native": DIRECT_B64, "wow6432": None}}, check_mode=True, current=current)
     assert replay.scripts == []
     assert [op["view"] for op in checked["operations"]] == ["native", "wow6432"]
@@ -145,22 +135,22 @@ def test_restore_with_current(host) -> None:
     after["views"]["wow6432"].update(present=False, value_b64=None)
     after.update(script="winhttp_apply", schema=2, conflicts=[],
                  results=[{"view": v, "action": "restore", "rc": 0, "output": ""} for v in ("native", "wow6432")])
-    replay = host(winhttp_apply=[(0, json.dumps(after), "")])
+    replay = winhttp_host(winhttp_apply=[(0, json.dumps(after), "")])
     result = run({"restore": {"native": DIRECT_B64, "wow6432": None}}, current=current)
     assert replay.names == ["winhttp_apply"]
     assert [op["expect_b64"] for op in replay.args_of("winhttp_apply")[0]["operations"]] == [PROXY_B64, PROXY_B64]
     assert result["changed"] is True
 
 
-def test_restore_of_wow6432_left_out_of_current_is_refused(host) -> None:
-    replay = host()
+def test_restore_of_wow6432_left_out_of_current_is_refused(winhttp_host) -> None:
+    replay = winhttp_host()
     with pytest.raises(ValueError, match="current leaves it out"):
         run({"restore": {"wow6432": None}}, current=state_from_raw({"native": DIRECT_B64}))
     assert replay.scripts == []
 
 
-def test_without_current_the_expectations_come_from_the_read(host) -> None:
-    replay = host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json",
+def test_without_current_the_expectations_come_from_the_read(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json",
                                                                                         SET_OK)])
     run(WANT)
     assert replay.names == ["winhttp_state", "winhttp_apply"]
@@ -169,10 +159,10 @@ def test_without_current_the_expectations_come_from_the_read(host) -> None:
 
 # --- compare and swap ----------------------------------------------------------------------------------------
 
-def test_changed_since_read_is_an_expected_failure_and_nothing_is_written(host) -> None:
+def test_changed_since_read_is_an_expected_failure_and_nothing_is_written(winhttp_host) -> None:
     # The host (say a GPO refresh) put a proxy into the native view after the caller read direct access.
     conflicts = [{"view": "native", "expected_b64": DIRECT_B64, "found_b64": PROXY_B64}]
-    host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
+    winhttp_host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
     with pytest.raises(ExpectedFailure) as info:
         run({**WANT, "proxy": "other.contoso.com:3128"}, current=state_from_raw({"native": DIRECT_B64,
                                                                                  "wow6432": None}))
@@ -184,9 +174,9 @@ def test_changed_since_read_is_an_expected_failure_and_nothing_is_written(host) 
     assert result["after"]["native"]["raw_b64"] == PROXY_B64  # what the host holds now, read back
 
 
-def test_conflict_on_a_value_that_disappeared_says_no_value(host) -> None:
+def test_conflict_on_a_value_that_disappeared_says_no_value(winhttp_host) -> None:
     conflicts = [{"view": "wow6432", "expected_b64": DIRECT_B64, "found_b64": None}]
-    host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
+    winhttp_host(winhttp_apply=[apply_answer("state_proxy_native_only.json", [], conflicts)])
     with pytest.raises(ExpectedFailure, match=r"view wow6432 changed since it was read \(expected GAAA.*, found no "
                                               r"value\); nothing was written"):
         run(WANT, current=state_from_raw({"native": PROXY_B64, "wow6432": DIRECT_B64}))
@@ -194,8 +184,8 @@ def test_conflict_on_a_value_that_disappeared_says_no_value(host) -> None:
 
 # --- through the action plugin --------------------------------------------------------------------------------
 
-def test_action_option_current_check_mode_is_free(host) -> None:
-    replay = host()
+def test_action_option_current_check_mode_is_free(winhttp_host) -> None:
+    replay = winhttp_host()
     plugin = make_action(winhttp_proxy.ActionModule, "crlfix.windows.winhttp_proxy",
                          {"proxy": "proxy.contoso.com:8080", "current": {"native": DIRECT_B64, "wow6432": None}},
                          check_mode=True)
@@ -204,8 +194,8 @@ def test_action_option_current_check_mode_is_free(host) -> None:
     assert replay.scripts == [] and result["changed"] is True
 
 
-def test_action_bad_current_fails_before_any_remote_command(host) -> None:
-    replay = host()
+def test_action_bad_current_fails_before_any_remote_command(winhttp_host) -> None:
+    replay = winhttp_host()
     plugin = make_action(winhttp_proxy.ActionModule, "crlfix.windows.winhttp_proxy",
                          {"proxy": "proxy.contoso.com:8080", "current": {"native": "not base64!"}})
     result = plugin.run(task_vars={})

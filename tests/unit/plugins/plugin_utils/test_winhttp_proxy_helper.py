@@ -22,7 +22,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state impo
     decode_advproxy,
     parse_state,
 )
-from tests.unit.plugins.fixtures.winhttp.replay import ReplayHost, read_fixture, script_args
+from tests.unit.plugins.fixtures.host import script_args
+from tests.unit.plugins.fixtures.winhttp.replay import read_fixture
 from tests.unit.plugins.module_utils.test_proxy_values import HOSTILE_PROXIES
 
 DIRECT_B64 = "GAAAAAAAAAABAAAAAAAAAAAAAAA="  # Microsoft Learn direct-access value, see fixtures/winhttp/SOURCES.md
@@ -33,15 +34,6 @@ WANT = {"state": "present", "proxy": "proxy.contoso.com:8080", "bypass": ["<loca
 
 def state_of(name: str):
     return parse_state(json.loads(read_fixture(name)))
-
-
-@pytest.fixture
-def host(monkeypatch):
-    def install(**answers):
-        replay = ReplayHost(**answers)
-        monkeypatch.setattr(_host_script, "run_powershell", replay)
-        return replay
-    return install
 
 
 def run(args, *, check_mode=False, diff=False):
@@ -137,8 +129,8 @@ def test_restore_from_args_errors(restore: object, fragment: str) -> None:
 
 # --- info ----------------------------------------------------------------------------------------------------
 
-def test_info_is_one_read(host) -> None:
-    replay = host(winhttp_state=["state_proxy_native_only.json"])
+def test_info_is_one_read(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_proxy_native_only.json"])
     result = gather_winhttp_proxy_info(object(), task_action="t")
     assert replay.names == ["winhttp_state"]
     assert replay.args_of("winhttp_state") == [{}]
@@ -150,8 +142,8 @@ def test_info_is_one_read(host) -> None:
 
 # --- winhttp_proxy -------------------------------------------------------------------------------------------
 
-def test_present_and_equal_makes_no_apply_call(host) -> None:
-    replay = host(winhttp_state=["state_proxy_both.json"])
+def test_present_and_equal_makes_no_apply_call(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_proxy_both.json"])
     # Same setting spelled differently: case, bypass order, duplicates.
     result = run({**WANT, "proxy": "PROXY.contoso.com:8080", "bypass": ["*.CONTOSO.com", "<local>", "<local>"]})
     assert replay.names == ["winhttp_state"]
@@ -160,8 +152,8 @@ def test_present_and_equal_makes_no_apply_call(host) -> None:
     assert result["previous_raw"] == {"native": PROXY_B64, "wow6432": PROXY_B64}
 
 
-def test_set_only_the_view_that_differs(host) -> None:
-    replay = host(winhttp_state=["state_proxy_native_only.json"], winhttp_apply=["apply_set_both.json"])
+def test_set_only_the_view_that_differs(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_proxy_native_only.json"], winhttp_apply=["apply_set_both.json"])
     result = run(WANT)
     assert replay.names == ["winhttp_state", "winhttp_apply"]
     assert replay.args_of("winhttp_apply") == [{"operations": [
@@ -177,8 +169,8 @@ def test_set_only_the_view_that_differs(host) -> None:
                              ' bypass-list="<local>;*.contoso.com"')
 
 
-def test_check_mode_predicts_and_runs_nothing_that_writes(host) -> None:
-    replay = host(winhttp_state=["state_direct_both.json"])
+def test_check_mode_predicts_and_runs_nothing_that_writes(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_direct_both.json"])
     result = run(WANT, check_mode=True, diff=True)
     assert replay.names == ["winhttp_state"]
     assert result["changed"] is True
@@ -191,8 +183,8 @@ def test_check_mode_predicts_and_runs_nothing_that_writes(host) -> None:
     assert "native: proxy proxy.contoso.com:8080 bypass=<local>;*.contoso.com" in result["diff"]["after"]
 
 
-def test_only_the_views_asked_for(host) -> None:
-    replay = host(winhttp_state=["state_direct_both.json"])
+def test_only_the_views_asked_for(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_direct_both.json"])
     result = run({**WANT, "views": ["wow6432"]}, check_mode=True)
     assert [op["view"] for op in result["operations"]] == ["wow6432"]
     assert list(result["previous_raw"]) == ["wow6432"]
@@ -200,15 +192,15 @@ def test_only_the_views_asked_for(host) -> None:
     assert replay.names == ["winhttp_state"]
 
 
-def test_absent_on_direct_or_missing_values_is_unchanged(host) -> None:
-    host(winhttp_state=["state_absent_both.json", "state_direct_both.json"])
+def test_absent_on_direct_or_missing_values_is_unchanged(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_absent_both.json", "state_direct_both.json"])
     for _fixture in ("state_absent_both.json", "state_direct_both.json"):
         result = run({"state": "absent", "bypass": [], "views": ["native", "wow6432"]})
         assert result["changed"] is False and result["operations"] == []
 
 
-def test_absent_resets_proxy_views(host) -> None:
-    replay = host(winhttp_state=["state_proxy_native_only.json"])
+def test_absent_resets_proxy_views(winhttp_host) -> None:
+    replay = winhttp_host(winhttp_state=["state_proxy_native_only.json"])
     result = run({"state": "absent", "bypass": [], "views": ["native", "wow6432"]}, check_mode=True)
     assert result["operations"] == [{"view": "native", "action": "reset",
                                      "command": "%windir%\\System32\\netsh.exe winhttp reset proxy"}]
@@ -216,16 +208,16 @@ def test_absent_resets_proxy_views(host) -> None:
     assert replay.names == ["winhttp_state"]
 
 
-def test_32bit_host_skips_wow6432(host) -> None:
-    host(winhttp_state=["state_32bit.json"])
+def test_32bit_host_skips_wow6432(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_32bit.json"])
     result = run(WANT, check_mode=True)
     assert [op["view"] for op in result["operations"]] == ["native"]
     assert result["previous_raw"] == {"native": DIRECT_B64}
     assert result["before"]["wow6432"] is None
 
 
-def test_failed_netsh_fails_with_full_result(host) -> None:
-    host(winhttp_state=["state_direct_both.json"], winhttp_apply=["apply_set_denied.json"])
+def test_failed_netsh_fails_with_full_result(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_direct_both.json"], winhttp_apply=["apply_set_denied.json"])
     with pytest.raises(ExpectedFailure) as info:
         run(WANT)
     assert "set on view native failed (rc 1): Error writing proxy settings. (5) Access is denied." in str(info.value)
@@ -235,11 +227,11 @@ def test_failed_netsh_fails_with_full_result(host) -> None:
     assert "rc" not in result["operations"][1]
 
 
-def test_success_without_effect_is_reported(host) -> None:
+def test_success_without_effect_is_reported(winhttp_host) -> None:
     # netsh said rc 0 but the read-back still shows direct access (for example a GPO rewrote it).
     stale = json.loads(read_fixture("apply_set_both.json"))
     stale["views"] = json.loads(read_fixture("state_direct_both.json"))["views"]
-    host(winhttp_state=["state_direct_both.json"], winhttp_apply=[(0, json.dumps(stale), "")])
+    winhttp_host(winhttp_state=["state_direct_both.json"], winhttp_apply=[(0, json.dumps(stale), "")])
     with pytest.raises(ExpectedFailure, match="does not hold the requested setting"):
         run(WANT)
 
@@ -251,10 +243,10 @@ def apply_answer(state_fixture: str, results: list[dict]) -> tuple[int, str, str
     return 0, json.dumps(document) + "\r\n", ""
 
 
-def test_restore_writes_exact_bytes_only_where_they_differ(host) -> None:
+def test_restore_writes_exact_bytes_only_where_they_differ(winhttp_host) -> None:
     after = json.loads(read_fixture("state_proxy_both.json"))
     after["views"]["native"]["value_b64"] = DIRECT_B64
-    replay = host(winhttp_state=["state_proxy_both.json"], winhttp_apply=[(0, json.dumps(
+    replay = winhttp_host(winhttp_state=["state_proxy_both.json"], winhttp_apply=[(0, json.dumps(
         {**after, "script": "winhttp_apply", "results": [{"view": "native", "action": "restore", "rc": 0,
                                                           "output": ""}]}), "")])
     result = run({"restore": {"native": DIRECT_B64, "wow6432": PROXY_B64}})
@@ -265,16 +257,16 @@ def test_restore_writes_exact_bytes_only_where_they_differ(host) -> None:
     assert result["previous_raw"] == {"native": PROXY_B64, "wow6432": PROXY_B64}
 
 
-def test_apply_answer_without_results_fails(host) -> None:
-    host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json", [])])
+def test_apply_answer_without_results_fails(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json", [])])
     with pytest.raises(ExpectedFailure, match="not run"):
         run(WANT)
 
 
-def test_restore_round_trip_from_previous_raw(host) -> None:
-    host(winhttp_state=["state_proxy_native_only.json"])
+def test_restore_round_trip_from_previous_raw(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_proxy_native_only.json"])
     result = run(WANT, check_mode=True)
-    replay = host(winhttp_state=["state_proxy_both.json"])
+    replay = winhttp_host(winhttp_state=["state_proxy_both.json"])
     restored = run({"restore": result["previous_raw"]}, check_mode=True)
     assert restored["operations"] == [{"view": "wow6432", "action": "restore", "value_b64": None,
                                        "command": "delete HKLM\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\"
@@ -284,15 +276,15 @@ def test_restore_round_trip_from_previous_raw(host) -> None:
     assert replay.names == ["winhttp_state"]
 
 
-def test_restore_of_wow6432_on_32bit_is_refused(host) -> None:
-    host(winhttp_state=["state_32bit.json"])
+def test_restore_of_wow6432_on_32bit_is_refused(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_32bit.json"])
     with pytest.raises(ValueError, match="32-bit"):
         run({"restore": {"wow6432": None}})
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_PROXIES)
-def test_hostile_proxy_is_refused_before_any_remote_command(host, hostile: str) -> None:
-    replay = host()
+def test_hostile_proxy_is_refused_before_any_remote_command(winhttp_host, hostile: str) -> None:
+    replay = winhttp_host()
     with pytest.raises(ProxyValueError):
         run({**WANT, "proxy": hostile})
     with pytest.raises(ProxyValueError):

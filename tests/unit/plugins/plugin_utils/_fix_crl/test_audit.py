@@ -1,18 +1,13 @@
 """run_host_audit (plugin_utils/_fix_crl/_run.py, parsed by _audit.py): host_audit documents replayed at the seam.
 
-The fake host answers host_audit the way the script does: the winhttp_state and cert_inventory documents, a
-crl_fetch document for the URLs it extracted with the twin's mirror of the script's DER walk (plus the extra
-URLs), and a tls_probe document. Each slot of the result is compared with what the existing single-script code
-returns for the same sub-document, which is the contract: the parsers are reused unchanged.
+The fake host (fixtures/audit_host.py) answers host_audit the way the script does. Each slot of the result is
+compared with what the single-script code returns for the same sub-document, which is the contract: the
+parsers are reused unchanged.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import datetime
 import json
-import typing as t
 
 import pytest
 from ansible.errors import AnsibleConnectionFailure
@@ -20,7 +15,6 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import MissingCryptographyError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     summarise_inventory,
-    validate_options,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
     Endpoint,
@@ -28,130 +22,26 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit as _host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
-    HostAudit,
-    HostAuditRequest,
     host_args,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer, run_tls_probe
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import run_tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import gather_winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
-from tests.twin.scripts import host_audit as mirror
 from tests.unit.plugins import pki_factory as pf
-from tests.unit.plugins.fixtures.verify.seam import compact
-from tests.unit.plugins.fixtures.verify.verify_bodies import make_bodies
-from tests.unit.plugins.plugin_utils._host.test_quote import unquote
-from tests.unit.plugins.plugin_utils.test_cert_revocation import WINHTTP_BODY
-
-NOW = datetime.datetime(2026, 11, 26, 4, 0, 0, tzinfo=datetime.UTC)
-PEER = parse_peer("lab-fe02.lab.test:5061", field="peers[0]")
-EXTRA = Endpoint("http://extra.lab.test/extra.crl", "crl")
-WINHTTP_DOC = {"script": "winhttp_state", "schema": 1, **WINHTTP_BODY}
-# tls_probe samples as the contract shows them (docs/dev/host-scripts.md, tls_probe): a chain whose CRL could not
-# be fetched reports RevocationStatusUnknown + OfflineRevocation (Microsoft Learn, "X509ChainStatusFlags Enum").
-UNKNOWN_SAMPLE = {"tcp_connect_ms": 1, "handshake_ms": 4012, "protocol": "Tls12",
-                  "chain_status": ["RevocationStatusUnknown", "OfflineRevocation"],
-                  "policy_errors": "RemoteCertificateChainErrors", "error": None}
-SKIPPED_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
-                  "policy_errors": None, "error": None, "skipped": True}
-GOOD_SAMPLE = {"tcp_connect_ms": 1, "handshake_ms": 12, "protocol": "Tls12", "chain_status": [],
-               "policy_errors": "None", "error": None}
-
-
-@pytest.fixture(scope="module")
-def p() -> pf.LabPki:
-    return pf.build_lab_pki(NOW)
-
-
-@pytest.fixture(scope="module")
-def bodies() -> dict[str, bytes]:
-    return make_bodies(NOW)
-
-
-def _args(script: str) -> dict[str, t.Any]:
-    line = script.splitlines()[2]
-    return json.loads(unquote(line.split("-InputObject ", 1)[1]))
-
-
-class AuditHost:
-    """Answers host_audit (and a second crl_fetch) like the scripts; records what ran."""
-
-    def __init__(self, p: pf.LabPki, bodies: dict[str, bytes], *, drop: t.Collection[str] = (),
-                 add: t.Sequence[str] = (), samples: list[dict[str, t.Any]] | None = None) -> None:
-        self.stores = pf.inventory_document({"My": [(p.leaf, True)], "CA": [p.issuing], "Root": [p.root]})["stores"]
-        self.bodies = bodies
-        self.drop = set(drop)   # URLs the host's walk "missed"
-        self.add = list(add)    # URLs the host fetched that the controller will not want
-        self.samples = samples or [GOOD_SAMPLE] * 3
-        self.scripts: list[str] = []
-        self.edit: t.Callable[[dict[str, t.Any]], None] | None = None
-
-    def answer(self, url: str) -> dict[str, t.Any]:
-        body = self.bodies["CERT_DER"] if url.endswith(".crt") else self.bodies["CRL_FRESH"]
-        if "ocsp" in url:
-            return {"url": url, "status": 405, "elapsed_ms": 3, "bytes": 0, "body_b64": "", "truncated": False,
-                    "error": None}
-        return {"url": url, "status": 200, "elapsed_ms": 7, "bytes": len(body),
-                "body_b64": base64.b64encode(body).decode("ascii"), "truncated": False, "error": None}
-
-    def document(self, args: dict[str, t.Any]) -> dict[str, t.Any]:
-        doc: dict[str, t.Any] = {"script": "host_audit", "schema": 1, "winhttp": copy.deepcopy(WINHTTP_DOC),
-                                 "certificates": None, "crl": None, "tls": None, "elapsed_ms": 4100}
-        urls: list[str] = []
-        if args["stores"] is not None:
-            doc["certificates"] = {"script": "cert_inventory", "schema": 1, "computer_name": "LAB-FE01",
-                                   "stores": self.stores, "missing_stores": [], "winhttp": None}
-            targets, pool = mirror._store_certificates({"stores": self.stores}, args["stores"])
-            urls = [u for u in mirror.chain_uris(targets, pool) if mirror.FETCHED.match(u) and u not in self.drop]
-        if args["crl"] is not None:
-            crl = args["crl"]
-            fetch = mirror._unique([*crl["urls"], *urls, *self.add, *crl["extra_urls"]])
-            purge = {"rc": 0, "output": "WinHttp Cache entries: 0\r\nCertUtil: -URLCache command completed."}
-            doc["crl"] = {"script": "crl_fetch", "schema": 1, "purge": purge if crl["purge_cache"] else None,
-                          "results": [self.answer(u) for u in fetch]}
-        if args["tls"] is not None:
-            doc["tls"] = {"script": "tls_probe", "schema": 1, "results": [
-                {**peer, "samples": copy.deepcopy(self.samples)} for peer in args["tls"]["peers"]]}
-        if self.edit:
-            self.edit(doc)
-        return doc
-
-    def __call__(self, connection: t.Any, script: str, *, task_action: str) -> tuple[int, str, str]:
-        self.scripts.append(script)
-        name = script.splitlines()[0].removeprefix("# crlfix-script: ")
-        args = _args(script)
-        if name == "host_audit":
-            return 0, compact(json.dumps(self.document(args))), ""
-        assert name == "crl_fetch", name
-        doc = {"script": "crl_fetch", "schema": 1, "purge": None, "results": [self.answer(u) for u in args["urls"]]}
-        return 0, compact(json.dumps(doc)), ""
-
-    def names(self) -> list[str]:
-        return [s.splitlines()[0].removeprefix("# crlfix-script: ") for s in self.scripts]
-
-
-def request(*, certs: bool = True, include_winhttp: bool = False, endpoints=(EXTRA,), purge=False, peers=(PEER,),
-            stop_after_unknown: bool = True, **kw: t.Any) -> HostAuditRequest:
-    options = validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"],
-                                "include_winhttp": include_winhttp}) if certs else None
-    base = {"crl_timeout_ms": 15000, "max_bytes": 4194304, "samples": 3, "probe_timeout_ms": 20000,
-            "max_handshake_ms": 1000, "check_revocation": True}
-    return HostAuditRequest(cert_options=options, endpoints=tuple(endpoints), purge_cache=purge, peers=tuple(peers),
-                            stop_after_unknown=stop_after_unknown, **{**base, **kw})
-
-
-@pytest.fixture
-def host(monkeypatch, p, bodies) -> AuditHost:
-    fake = AuditHost(p, bodies)
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
-    return fake
-
-
-def audit(req: HostAuditRequest | None = None, *, check_mode: bool = False) -> HostAudit:
-    return run_host_audit(object(), req or request(), check_mode=check_mode, task_action="test", now=NOW)
-
+from tests.unit.plugins.fixtures.audit_host import (
+    EXTRA,
+    NOW,
+    PEER,
+    SKIPPED_SAMPLE,
+    UNKNOWN_SAMPLE,
+    WINHTTP_DOC,
+    audit,
+    audit_host,
+    request,
+)
+from tests.unit.plugins.fixtures.host import FakeHost, compact
 
 # --- arguments ----------------------------------------------------------------------------------------------------
 
@@ -209,13 +99,13 @@ def test_the_built_script_carries_every_fragment_it_calls() -> None:
 
 def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkeypatch) -> None:
     result = audit(request(include_winhttp=True))
-    assert result.commands == 1 and host.names() == ["host_audit"] and result.warnings == []
+    assert result.commands == 1 and host.names == ["host_audit"] and result.warnings == []
     assert result.elapsed_ms == 4100
-    sent = _args(host.scripts[0])
-    document = host.document(sent)
+    sent = host.sent_args(0)
+    document = host.answer.document(sent)
 
     assert result.winhttp_state == parse_state(WINHTTP_DOC)
-    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(WINHTTP_DOC)), ""))
+    FakeHost(monkeypatch, compact(json.dumps(WINHTTP_DOC)))
     expected_winhttp = gather_winhttp_proxy_info(object(), task_action="t")
     assert expected_winhttp.pop("changed") is False
     assert result.winhttp == expected_winhttp and result.winhttp["views"]["native"] is not None
@@ -232,7 +122,7 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     by_url = {r["url"]: r for r in document["crl"]["results"]}
     fetch_urls = [w["url"] for w in wanted if not w["url"].startswith("ldap")]
     crl_doc = {"script": "crl_fetch", "schema": 1, "purge": None, "results": [by_url[u] for u in fetch_urls]}
-    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(crl_doc)), ""))
+    FakeHost(monkeypatch, compact(json.dumps(crl_doc)))
     expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
                                                       "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
     assert result.crl == expected_crl
@@ -240,7 +130,7 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     assert pf.LDAP_CRL not in [r["url"] for r in result.crl["results"]]
 
     tls_doc = document["tls"]
-    monkeypatch.setattr(_host_script, "run_powershell", lambda *a, **k: (0, compact(json.dumps(tls_doc)), ""))
+    FakeHost(monkeypatch, compact(json.dumps(tls_doc)))
     expected_tls = run_tls_probe(object(), {"peers": [str(PEER.display)], "samples": 3, "timeout_ms": 20000,
                                             "max_handshake_ms": 1000, "check_revocation": True}, task_action="t")
     # Without a time box nothing was cut: unfinished_ms (host_audit's own key) is null.
@@ -248,11 +138,10 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
 
 
 def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkeypatch, p, bodies) -> None:
-    fake = AuditHost(p, bodies, drop={pf.ROOT_CRL, pf.OCSP})
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    fake = audit_host(monkeypatch, p, bodies, drop={pf.ROOT_CRL, pf.OCSP})
     result = audit()
-    assert result.commands == 2 and fake.names() == ["host_audit", "crl_fetch"]
-    assert _args(fake.scripts[1]) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
+    assert result.commands == 2 and fake.names == ["host_audit", "crl_fetch"]
+    assert fake.sent_args(1) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
                                       "max_bytes": 4194304}
     assert len(result.warnings) == 1 and pf.ROOT_CRL in result.warnings[0] and pf.OCSP in result.warnings[0]
     results = {r["url"]: r for r in result.crl["results"]}
@@ -260,8 +149,7 @@ def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkey
 
 
 def test_urls_the_controller_does_not_want_are_dropped(monkeypatch, p, bodies) -> None:
-    fake = AuditHost(p, bodies, add=["http://unwanted.lab.test/x.crl"])
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    audit_host(monkeypatch, p, bodies, add=["http://unwanted.lab.test/x.crl"])
     result = audit()
     assert result.commands == 1
     assert "http://unwanted.lab.test/x.crl" not in {r["url"] for r in result.crl["results"]}
@@ -270,7 +158,7 @@ def test_urls_the_controller_does_not_want_are_dropped(monkeypatch, p, bodies) -
 
 def test_stores_null_fetches_exactly_the_urls_and_purges(host) -> None:
     result = audit(request(certs=False, purge=True, peers=()))
-    assert _args(host.scripts[0])["stores"] is None
+    assert host.sent_args(0)["stores"] is None
     assert result.certificates is None and result.tls is None and result.commands == 1
     assert [r["url"] for r in result.crl["results"]] == [EXTRA.url]
     assert result.crl["purged"] is True and result.crl["changed"] is True
@@ -278,7 +166,7 @@ def test_stores_null_fetches_exactly_the_urls_and_purges(host) -> None:
 
 def test_check_mode_skips_the_purge_as_crl_retrieval_check_does(host) -> None:
     result = audit(request(certs=False, purge=True), check_mode=True)
-    assert _args(host.scripts[0])["crl"]["purge_cache"] is False
+    assert host.sent_args(0)["crl"]["purge_cache"] is False
     assert result.crl["purge_skipped_check_mode"] is True and result.crl["purged"] is False
 
 
@@ -289,8 +177,7 @@ def test_a_purge_without_endpoints_is_still_reported(host) -> None:
 
 
 def test_a_revocation_unknown_peer_with_skipped_samples_is_judged_revocation_unknown(monkeypatch, p, bodies) -> None:
-    fake = AuditHost(p, bodies, samples=[UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    audit_host(monkeypatch, p, bodies, samples=[UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
     peer = audit().tls["results"][0]
     assert peer["verdict"] == "revocation_unknown" and peer["errors"] == []
     assert peer["samples_ms"] == [4012, None, None] and peer["max_ms"] == 4012
@@ -298,10 +185,9 @@ def test_a_revocation_unknown_peer_with_skipped_samples_is_judged_revocation_unk
 
 # --- one bad part does not hide the others --------------------------------------------------------------------------
 
-def _edit(monkeypatch, p, bodies, edit) -> AuditHost:
-    fake = AuditHost(p, bodies)
-    fake.edit = edit
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
+def _edit(monkeypatch, p, bodies, edit) -> FakeHost:
+    fake = audit_host(monkeypatch, p, bodies)
+    fake.answer.edit = edit
     return fake
 
 
@@ -349,31 +235,21 @@ def test_a_crl_part_answering_other_urls_twice_still_gives_the_wanted_ones(monke
 
 
 def test_a_document_of_another_script_is_not_trusted(monkeypatch) -> None:
-    monkeypatch.setattr(_host_script, "run_powershell",
-                        lambda *a, **k: (0, '{"script":"crl_fetch","schema":1,"results":[]}', ""))
+    FakeHost(monkeypatch, '{"script":"crl_fetch","schema":1,"results":[]}')
     with pytest.raises(HostScriptError, match="expected a document of host script host_audit"):
         audit()
 
 
 def test_a_transport_failure_propagates(monkeypatch) -> None:
-    def down(*a, **k):
-        raise AnsibleConnectionFailure("winrm: connection refused")
-    monkeypatch.setattr(_host_script, "run_powershell", down)
+    FakeHost(monkeypatch, reply=AnsibleConnectionFailure("winrm: connection refused"))
     with pytest.raises(AnsibleConnectionFailure):
         audit()
 
 
 def test_an_untrustworthy_second_command_fails_only_the_crl_slot(monkeypatch, p, bodies) -> None:
-    fake = AuditHost(p, bodies, drop={pf.ROOT_CRL})
-    calls = []
-
-    def seam(connection, script, *, task_action):
-        calls.append(script)
-        if len(calls) == 2:
-            return 1, "", "crl_fetch: The term 'New-Object' is not recognized"
-        return fake(connection, script, task_action=task_action)
-
-    monkeypatch.setattr(_host_script, "run_powershell", seam)
+    fake = audit_host(monkeypatch, p, bodies, drop={pf.ROOT_CRL})
+    # The second command (crl_fetch for the URL the walk missed) fails; host_audit is answered as before.
+    fake.queues = {"crl_fetch": [(1, "", "crl_fetch: The term 'New-Object' is not recognized")]}
     result = audit()
     assert result.commands == 2 and isinstance(result.crl, ExpectedFailure) and "rc 1" in str(result.crl)
     assert result.tls["all_pass"] is True

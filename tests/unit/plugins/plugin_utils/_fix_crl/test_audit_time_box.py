@@ -1,7 +1,8 @@
-"""host_audit's time box (docs/performance.md P4.3): the argument, its validation, and how cut results are judged.
+"""host_audit's time box (docs/performance.md): the argument, its validation, and how cut results are judged.
 
-The fake host is test_host_audit's ``AuditHost``; ``edit`` turns its document into what a host answers when the
-box ended while the CRL requests and the TLS handshake were still waiting (docs/dev/host-scripts.md, host_audit).
+The fake host answers with fixtures/audit_host.py's ``AuditAnswers``; ``edit`` turns its document into what a
+host answers when the box ended while the CRL requests and the TLS handshake were still waiting
+(docs/dev/host-scripts.md, host_audit).
 """
 
 from __future__ import annotations
@@ -17,22 +18,18 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
     is_time_box_error,
     time_box_error,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests.twin.scripts.host_audit import TimeBox
 from tests.twin.scripts.tls_probe import SKIPPED, cut_samples
-from tests.unit.plugins.plugin_utils._fix_crl.test_audit import (  # pylint: disable=unused-import
+from tests.unit.plugins.fixtures.audit_host import (
     GOOD_SAMPLE,
     SKIPPED_SAMPLE,
     UNKNOWN_SAMPLE,
-    AuditHost,
-    _args,
     audit,
-    bodies,  # noqa: F401  (module fixture)
-    host,  # noqa: F401  (fixture)
-    p,  # noqa: F401  (module fixture)
+    audit_host,
     request,
 )
+from tests.unit.plugins.fixtures.host import FakeHost
 
 BOX = 1000
 CUT = time_box_error(BOX)
@@ -41,17 +38,16 @@ CUT_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "c
               "policy_errors": None, "error": CUT}
 
 
-def _cut_host(monkeypatch, p, bodies, samples: list[dict[str, t.Any]]) -> AuditHost:  # noqa: F811
+def _cut_host(monkeypatch, p, bodies, samples: list[dict[str, t.Any]]) -> FakeHost:
     """Every CRL request aborted at the box, the peer's samples as given, time_box_hit true."""
-    fake = AuditHost(p, bodies, samples=samples)
+    fake = audit_host(monkeypatch, p, bodies, samples=samples)
 
     def edit(doc: dict[str, t.Any]) -> None:
         for entry in doc["crl"]["results"]:
             entry.update(status=None, elapsed_ms=BOX - 1, bytes=None, body_b64=None, truncated=False, error=CUT)
         doc.update(time_box_ms=BOX, time_box_hit=True)
 
-    fake.edit = edit
-    monkeypatch.setattr(_host_script, "run_powershell", fake)
+    fake.answer.edit = edit
     return fake
 
 
@@ -63,25 +59,25 @@ def test_the_time_box_is_sent_and_null_by_default() -> None:
 
 
 @pytest.mark.parametrize("value", [0, -1, MAX_TIME_BOX_MS + 1, True, "1000", 1.5])
-def test_a_bad_time_box_names_the_field_and_runs_nothing(host, value) -> None:  # noqa: F811
+def test_a_bad_time_box_names_the_field_and_runs_nothing(host, value) -> None:
     with pytest.raises(ValueError, match=f"^time_box_ms: .* or null, got {re.escape(repr(value))}$"):
         audit(request(time_box_ms=value))
     assert host.scripts == []
 
 
 @pytest.mark.parametrize("value", [1, MAX_TIME_BOX_MS])
-def test_the_time_box_limits_are_accepted_and_reach_the_host(host, value) -> None:  # noqa: F811
+def test_the_time_box_limits_are_accepted_and_reach_the_host(host, value) -> None:
     result = audit(request(time_box_ms=value))
-    assert _args(host.scripts[0])["time_box_ms"] == value and result.time_box_ms == value
+    assert host.sent_args(0)["time_box_ms"] == value and result.time_box_ms == value
 
 
 # --- how cut results are judged -------------------------------------------------------------------------------------
 
-def test_cut_crl_requests_are_unreachable_and_a_cut_peer_is_an_error(monkeypatch, p, bodies) -> None:  # noqa: F811
+def test_cut_crl_requests_are_unreachable_and_a_cut_peer_is_an_error(monkeypatch, p, bodies) -> None:
     fake = _cut_host(monkeypatch, p, bodies, [CUT_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
     result = audit(request(time_box_ms=BOX), check_mode=True)
     # A cut URL was answered (with an error): no second command to fetch it again.
-    assert result.commands == 1 and fake.names() == ["host_audit"] and result.warnings == []
+    assert result.commands == 1 and fake.names == ["host_audit"] and result.warnings == []
     assert result.time_box_ms == BOX and result.time_box_hit is True
     crl = result.crl
     assert crl["results"] and {r["error"] for r in crl["results"]} == {CUT}
@@ -93,7 +89,7 @@ def test_cut_crl_requests_are_unreachable_and_a_cut_peer_is_an_error(monkeypatch
     assert result.tls["all_pass"] is False and result.tls["summary"]["error"] == 1
 
 
-def test_a_peer_cut_after_a_good_sample_is_judged_by_the_samples_that_finished(monkeypatch, p, bodies) -> None:  # noqa: F811
+def test_a_peer_cut_after_a_good_sample_is_judged_by_the_samples_that_finished(monkeypatch, p, bodies) -> None:
     # Sample 2 started late; being cut says nothing about its speed, so it counts as skipped, not failed.
     _cut_host(monkeypatch, p, bodies, [GOOD_SAMPLE, CUT_SAMPLE, SKIPPED_SAMPLE])
     peer = audit(request(time_box_ms=BOX)).tls["results"][0]
@@ -101,19 +97,19 @@ def test_a_peer_cut_after_a_good_sample_is_judged_by_the_samples_that_finished(m
     assert peer["samples_ms"] == [12, None, None]
 
 
-def test_a_first_sample_cut_by_the_box_fails_the_peer(monkeypatch, p, bodies) -> None:  # noqa: F811
+def test_a_first_sample_cut_by_the_box_fails_the_peer(monkeypatch, p, bodies) -> None:
     _cut_host(monkeypatch, p, bodies, [CUT_SAMPLE, GOOD_SAMPLE, SKIPPED_SAMPLE])
     peer = audit(request(time_box_ms=BOX)).tls["results"][0]
     assert peer["verdict"] == "error" and peer["errors"] == [f"sample 1: {CUT}"]
 
 
-def test_a_peer_that_finished_revocation_unknown_inside_the_box_keeps_its_verdict(monkeypatch, p, bodies) -> None:  # noqa: F811
+def test_a_peer_that_finished_revocation_unknown_inside_the_box_keeps_its_verdict(monkeypatch, p, bodies) -> None:
     _cut_host(monkeypatch, p, bodies, [UNKNOWN_SAMPLE, SKIPPED_SAMPLE, SKIPPED_SAMPLE])
     peer = audit(request(time_box_ms=5000)).tls["results"][0]
     assert peer["verdict"] == "revocation_unknown" and peer["errors"] == []
 
 
-def test_a_document_without_the_time_box_keys_was_not_cut(host) -> None:  # noqa: F811
+def test_a_document_without_the_time_box_keys_was_not_cut(host) -> None:
     result = audit()
     assert result.time_box_ms is None and result.time_box_hit is False
 

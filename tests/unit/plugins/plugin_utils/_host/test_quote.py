@@ -7,17 +7,9 @@ import tree_sitter
 import tree_sitter_powershell
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._quote import quote_pwsh_literal
+from tests.unit.plugins.fixtures.host import unquote
 
 _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
-
-
-def unquote(literal: str) -> str:
-    """Undo PowerShell single-quote doubling (what the host does when it reads the literal)."""
-    assert literal[0] == "'" and literal[-1] == "'"
-    body = literal[1:-1]
-    for quote in ("'", "\u2018", "\u2019", "\u201a", "\u201b"):
-        body = body.replace(quote * 2, quote)
-    return body
 
 
 HOSTILE = [

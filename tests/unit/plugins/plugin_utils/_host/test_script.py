@@ -13,7 +13,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
     parse_host_document,
     run_host_script,
 )
-from tests.unit.plugins.plugin_utils._host.test_quote import unquote
+from tests.unit.plugins.fixtures.host import FakeHost, unquote
 
 
 @pytest.fixture
@@ -68,14 +68,8 @@ def test_bad_documents_are_refused(rc, stdout, stderr, message) -> None:
 
 
 def test_run_host_script_goes_through_the_seam(fake_ps1, monkeypatch) -> None:
-    seen = {}
-
-    def fake_run(connection, script, *, task_action):
-        seen.update(connection=connection, script=script, task_action=task_action)
-        return 0, GOOD, ""
-
-    monkeypatch.setattr(_host_script, "run_powershell", fake_run)
+    host = FakeHost(monkeypatch, GOOD)
     doc = run_host_script("conn", "winhttp_state", {}, task_action="crlfix.windows.winhttp_proxy_info")
     assert doc["script"] == "winhttp_state"
-    assert seen["connection"] == "conn"
-    assert seen["script"].startswith("# crlfix-script: winhttp_state")
+    assert host.connections == ["conn"]
+    assert host.scripts[0].startswith("# crlfix-script: winhttp_state")
