@@ -18,8 +18,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, Status
 from tests.conftest import REPO_ROOT
 from tests.unit.plugins.action_factory import make_action
-from tests.unit.plugins.plugin_utils._fix_crl.test_run import BYPASS, PROXY, FakeHost
-from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64
+from tests.unit.plugins.fixtures.fix_crl_steps import BYPASS, PROXY, FakeSteps
+from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 ROLE_TASK = yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "tasks" / "main.yml").read_text())
@@ -98,7 +98,7 @@ def test_a_kept_change_that_fails_verification_is_a_change_for_ansible(monkeypat
     # Issue 17, item 1: the proxy was set and kept, verification still fails where it failed before. The recap, AWX
     # and callbacks must see the change: changed is true whatever the verdict (with fail_host false, as the playbook
     # runs the role, the task is "changed"; the last play fails the host).
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
                          {"proxy": PROXY, "bypass": BYPASS, "fail_host": False})
     result = plugin.run(task_vars=TASK_VARS)
@@ -113,7 +113,7 @@ def test_a_kept_change_that_fails_verification_is_a_change_for_ansible(monkeypat
 def test_a_host_lost_after_its_change_is_changed_not_unreachable_for_ansible(monkeypatch) -> None:
     # Ansible never counts an unreachable result as changed: a host the run changed must say changed, and its
     # status (unreachable) fails it with the reason.
-    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+    FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
              fail={"audit2": AnsibleConnectionFailure("connection reset")})
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {"proxy": PROXY, "bypass": BYPASS})
     result = plugin.run(task_vars=TASK_VARS)

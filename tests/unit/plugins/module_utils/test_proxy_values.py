@@ -12,30 +12,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values impor
     validate_bypass,
     validate_proxy,
 )
-
-# Strings an attacker (or a typo) could put in an inventory; none may pass, whatever quoting follows.
-HOSTILE_PROXIES = [
-    "proxy:8080\"; calc; \"",
-    "proxy:8080'; Remove-Item C:\\ -Recurse; '",
-    "$(calc):8080",
-    "proxy:8080;calc",
-    "proxy:8080`ncalc",
-    "proxy:8080\ncalc",
-    "proxy:8080\r\n",
-    "proxy:8080 & calc",
-    "proxy:8080|calc",
-    "proxy\u2019:8080",
-    "proxy\u201c:8080",
-    "pr\u00f6xy:8080",
-    "proxy:8080\t",
-    "%COMSPEC%:8080",
-    "proxy:8080^",
-    "(proxy):8080",
-    "proxy:8080,other:80",
-    "proxy:8080\x00",
-    "http=proxy:8080;calc",
-    "http=proxy:8080;https=$(calc):1",
-]
+from tests.unit.plugins.fixtures.hostile import HOSTILE_PROXIES
 
 
 @pytest.mark.parametrize(

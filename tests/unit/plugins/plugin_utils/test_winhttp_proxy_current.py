@@ -20,7 +20,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import current_from_args, state_from_raw
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.winhttp.replay import read_fixture
-from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64, WANT
+from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64, WANT
 
 
 def run(args, *, check_mode=False, current=None):

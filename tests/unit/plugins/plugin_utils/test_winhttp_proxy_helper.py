@@ -23,13 +23,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state impo
     parse_state,
 )
 from tests.unit.plugins.fixtures.host import script_args
+from tests.unit.plugins.fixtures.hostile import HOSTILE_PROXIES
 from tests.unit.plugins.fixtures.winhttp.replay import read_fixture
-from tests.unit.plugins.module_utils.test_proxy_values import HOSTILE_PROXIES
-
-DIRECT_B64 = "GAAAAAAAAAABAAAAAAAAAAAAAAA="  # Microsoft Learn direct-access value, see fixtures/winhttp/SOURCES.md
-PROXY_B64 = "GAAAAAMAAAADAAAAFgAAAHByb3h5LmNvbnRvc28uY29tOjgwODAVAAAAPGxvY2FsPjsqLmNvbnRvc28uY29t"
-WANT = {"state": "present", "proxy": "proxy.contoso.com:8080", "bypass": ["<local>", "*.contoso.com"],
-        "views": ["native", "wow6432"]}
+from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64, WANT
 
 
 def state_of(name: str):

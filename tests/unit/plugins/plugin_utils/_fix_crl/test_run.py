@@ -1,9 +1,8 @@
 """plugin_utils/_fix_crl/_run.py: one host's run, its remote command budget, and the record it leaves.
 
-The two remote steps (``run_host_audit`` and ``manage_winhttp_proxy``) are replaced by fakes that answer like
-the real helpers (their own unit tests replay host output); what is tested here is the order of the steps,
-what each is asked, how many commands each costs, and the record. The WinHTTP values are the Microsoft Learn
-values of tests/unit/plugins/fixtures/winhttp/SOURCES.md.
+The two remote steps (``run_host_audit`` and ``manage_winhttp_proxy``) are replaced by fixtures/fix_crl_steps.py's
+fakes that answer like the real helpers (their own unit tests replay host output at the seam); what is tested
+here is the order of the steps, what each is asked, how many commands each costs, and the record.
 """
 
 from __future__ import annotations
@@ -15,79 +14,13 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAudit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
-from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64
+from tests.unit.plugins.fixtures.fix_crl_steps import BYPASS, PROXY, URL, FakeSteps, tls
+from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64
 
-PROXY = "proxy.contoso.com:8080"
-BYPASS = ["<local>", "*.contoso.com"]
-URL = "http://crl.public-ca.test/issuing-ca.crl"
 INVENTORY = Inventory(hostname="fe01", group_names=("lync_servers",),
                       groups={"lync_servers": ["fe03", "fe01", "fe02"]}, hostvars={})
-
-
-def state(native: str | None, wow: str | None = None) -> t.Any:
-    views = {"native": {"present": native is not None, "value_b64": native},
-             "wow6432": {"present": wow is not None, "value_b64": wow}}
-    return parse_state({"computer_name": "FE01", "os": {"build": 17763, "is_64bit": True}, "views": views})
-
-
-def crl(ok: bool, status: int | None = 200) -> dict[str, t.Any]:
-    result = {"url": URL, "reachable": ok, "usable": ok, "http_status": status if ok else None,
-              "error": None if ok else "The operation timed out"}
-    return {"results": [result], "summary": {"total": 1, "reachable": int(ok), "usable": int(ok)},
-            "all_reachable": ok, "all_usable": ok, "purged": False, "purge_skipped_check_mode": False}
-
-
-def tls(ok: bool) -> dict[str, t.Any]:
-    verdict = "pass" if ok else "slow"
-    return {"results": [{"peer": "fe02:5061", "verdict": verdict, "max_ms": 40 if ok else 4000, "errors": []}],
-            "all_pass": ok, "worst_ms": 40 if ok else 4000, "max_handshake_ms": 1000}
-
-
-class FakeHost:
-    """Answers host_audit and winhttp_proxy like the helpers do; counts what was asked."""
-
-    def __init__(self, monkeypatch, *, views: tuple[str | None, str | None], healthy_before: bool,
-                 healthy_after: bool = True, proxy_answers: bool = True, fail: dict[str, Exception] | None = None):
-        self.views = views
-        self.healthy = [healthy_before, healthy_after]
-        self.proxy_answers = proxy_answers
-        self.fail = fail or {}
-        self.audits: list[t.Any] = []
-        self.writes: list[tuple[dict[str, t.Any], t.Any, bool]] = []
-        monkeypatch.setattr(_fix_crl_host, "run_host_audit", self.audit)
-        monkeypatch.setattr(_fix_crl_host, "manage_winhttp_proxy", self.winhttp)
-
-    def audit(self, connection, request, *, check_mode, task_action):
-        self.audits.append(request)
-        key = "audit" if len(self.audits) == 1 else f"audit{len(self.audits)}"
-        if key in self.fail:
-            raise self.fail[key]
-        ok = self.healthy[0] if len(self.audits) == 1 else self.healthy[1]
-        certificates = None
-        if request.cert_options is not None:
-            certificates = {"certificates": [{"subject": "CN=fe01", "thumbprint": "AB" * 20, "store": "My"}],
-                            "endpoints": [{"url": URL, "scheme": "http", "kind": "crl"}], "flags": {"ldap_only": []}}
-        crl_part = crl(ok, 200 if ok or self.proxy_answers else None)
-        if not ok and self.proxy_answers and len(self.audits) > 1:
-            crl_part = crl(False)
-            crl_part["results"][0]["http_status"] = 404
-        return HostAudit(winhttp_state=state(*self.views), winhttp={}, certificates=certificates, crl=crl_part,
-                         tls=tls(ok), elapsed_ms=None, time_box_ms=None, time_box_hit=False)
-
-    def winhttp(self, connection, args, *, check_mode, diff, task_action, current):
-        self.writes.append((args, current, check_mode))
-        if "apply" in self.fail and "restore" not in args:
-            raise self.fail["apply"]
-        if "restore" in args:
-            return {"changed": True, "after": {v: {"raw_b64": r} for v, r in args["restore"].items()}}
-        return {"changed": True, "previous_raw": {"native": self.views[0], "wow6432": self.views[1]},
-                "after": {"native": {"raw_b64": PROXY_B64, "proxy": PROXY},
-                          "wow6432": {"raw_b64": PROXY_B64, "proxy": PROXY}},
-                "operations": [{"view": "native", "action": "set"}], "diff": {"before": "x", "after": "y"}}
 
 
 def run(check_mode: bool, **options: t.Any) -> dict[str, t.Any]:
@@ -97,7 +30,7 @@ def run(check_mode: bool, **options: t.Any) -> dict[str, t.Any]:
 
 @pytest.mark.parametrize("check_mode", [True, False])
 def test_a_correct_host_costs_one_command_in_audit_and_fix(monkeypatch, check_mode) -> None:
-    host = FakeHost(monkeypatch, views=(PROXY_B64, PROXY_B64), healthy_before=True)
+    host = FakeSteps(monkeypatch, views=(PROXY_B64, PROXY_B64), healthy_before=True)
     record = run(check_mode)
     assert (record["status"], record["commands"], host.writes) == ("compliant", 1, [])
     assert record["checks"]["before"]["passed"] is True and record["reason"] is None
@@ -107,7 +40,7 @@ def test_a_correct_host_costs_one_command_in_audit_and_fix(monkeypatch, check_mo
 
 
 def test_the_audit_of_a_host_that_needs_a_change_is_one_command_and_predicts_the_write(monkeypatch) -> None:
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
     record = run(True)
     assert record["status"] == "would_change" and record["commands"] == 1
     (args, current, check_mode), = host.writes
@@ -117,7 +50,7 @@ def test_the_audit_of_a_host_that_needs_a_change_is_one_command_and_predicts_the
 
 
 def test_a_fix_is_three_commands_and_measures_after_with_the_cache_purged(monkeypatch) -> None:
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False)
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False)
     record = run(False)
     assert (record["status"], record["commands"]) == ("changed", 3)
     after = host.audits[1]
@@ -128,7 +61,7 @@ def test_a_fix_is_three_commands_and_measures_after_with_the_cache_purged(monkey
 
 
 def test_a_dead_proxy_is_rolled_back_in_four_commands_against_what_was_written(monkeypatch) -> None:
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False,
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False,
                     proxy_answers=False)
     record = run(False)
     assert (record["status"], record["commands"]) == ("rolled_back", 4)
@@ -140,13 +73,13 @@ def test_a_dead_proxy_is_rolled_back_in_four_commands_against_what_was_written(m
 
 
 def test_measure_after_rollback_adds_the_fifth_command(monkeypatch) -> None:
-    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False, proxy_answers=False)
+    FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False, proxy_answers=False)
     record = run(False, measure_after_rollback=True)
     assert record["commands"] == 5 and "after_rollback" in record["checks"]
 
 
 def test_a_change_that_made_nothing_worse_and_reaches_the_crl_server_is_kept(monkeypatch) -> None:
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)
     record = run(False)
     assert record["status"] == "failed" and len(host.writes) == 1 and record["commands"] == 3
     assert record["rollback"]["kept"] is True and "and kept it (the proxy path works" in record["reason"]
@@ -154,7 +87,7 @@ def test_a_change_that_made_nothing_worse_and_reaches_the_crl_server_is_kept(mon
 
 
 def test_a_host_that_cannot_be_reached_is_unreachable_at_gather(monkeypatch) -> None:
-    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=True,
+    FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=True,
              fail={"audit": AnsibleConnectionFailure("winrm: connection refused")})
     record = run(False)
     assert record["status"] == "unreachable" and record["errors"][0]["step"] == "gather"
@@ -162,7 +95,7 @@ def test_a_host_that_cannot_be_reached_is_unreachable_at_gather(monkeypatch) -> 
 
 
 def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypatch) -> None:
-    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+    FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
              fail={"apply": AnsibleConnectionFailure("connection reset")})
     record = run(False)
     assert record["status"] == "unreachable" and record["after"] is None
@@ -170,7 +103,7 @@ def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypa
 
 
 def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
-    FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
+    FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
              fail={"apply": ExpectedFailure("WinHttpSettings in view native changed since it was read")})
     record = run(False)
     assert record["status"] == "failed" and "changed since it was read" in record["reason"]
@@ -178,7 +111,7 @@ def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
 
 
 def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> None:
-    host = FakeHost(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
     opts = FixCrlOptions.from_args({"proxy": None})
     record = _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=False, task_action="t").as_dict()
     assert record["status"] == "failed" and host.writes == []

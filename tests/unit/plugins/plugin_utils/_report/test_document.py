@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
@@ -13,57 +11,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document i
     worst_handshake,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._summary import _format_worst, summary_lines
-
-MOMENT = dt.datetime(2026, 11, 26, 5, 1, 2, tzinfo=dt.UTC)
-
-
-def tls(worst: float | None, *, passed: bool) -> dict:
-    """A tls_probe result as plugins/plugin_utils/_tls_probe.py returns it (keys the report reads)."""
-    results = [] if worst is None else [{"peer": "lync-fe02.lab.test:5061", "max_ms": worst, "median_ms": worst,
-                                         "verdict": "pass" if passed else "slow"}]
-    return {"results": results, "all_pass": passed, "worst_ms": worst, "max_handshake_ms": 1000}
-
-
-def crl(reachable: bool, url: str = "http://crl.public-ca.test/lab-int.crl") -> dict:
-    """A crl_retrieval_check result (plugins/plugin_utils/_crl_retrieval.py) for one URL."""
-    return {"results": [{"url": url, "reachable": reachable, "usable": reachable, "http_status": 200 if reachable
-                         else None, "error": None if reachable else "The operation timed out"}],
-            "all_reachable": reachable, "all_usable": reachable,
-            "summary": {"total": 1, "reachable": int(reachable), "usable": int(reachable)}}
-
-
-def record(host: str, status: str, **extra) -> dict:
-    base = {"schema": 1, "host": host, "status": status, "reason": extra.pop("reason", None), "check_mode": False,
-            "desired": {"state": "present", "proxy": "127.0.0.1:3128", "bypass": [], "views": ["native"]},
-            "before": {"views": {"native": {"present": False, "mode": "direct", "proxy": "", "bypass": [],
-                                            "raw_b64": None}}},
-            "planned": {"change": True, "views": ["native"]}, "after": None, "certificates": [], "flags": {},
-            "endpoints": [{"url": "http://crl.public-ca.test/lab-int.crl", "kind": "crl", "scheme": "http",
-                           "certificates": ["AB12"]}],
-            "checks": {}, "rollback": None, "errors": []}
-    base.update(extra)
-    return base
-
-
-FLEET = {
-    "lync-fe01.lab.test": record("lync-fe01.lab.test", "compliant", planned={"change": False, "views": []},
-                                 checks={"before": {"crl": crl(True), "tls": tls(12, passed=True), "passed": True,
-                                                    "summary": "CRL: 1/1; TLS: 1/1"}}),
-    "lync-fe02.lab.test": record("lync-fe02.lab.test", "changed",
-                                 checks={"before": {"crl": crl(False), "tls": tls(15012, passed=False),
-                                                    "passed": False},
-                                         "after": {"crl": crl(True), "tls": tls(14, passed=True), "passed": True}}),
-    "lync-fe03.lab.test": record("lync-fe03.lab.test", "rolled_back", reason="verification failed after ...",
-                                 checks={"before": {"tls": tls(15020, passed=False), "passed": False},
-                                         "after": {"crl": crl(False), "tls": tls(900, passed=False),
-                                                   "passed": False},
-                                         "after_rollback": {"crl": crl(False), "tls": tls(15030, passed=False),
-                                                            "passed": False}},
-                                 rollback={"performed": True, "ok": True, "restored": {"native": None}}),
-    "lync-fe04.lab.test": record("lync-fe04.lab.test", "unreachable", reason="gather: connection refused",
-                                 errors=[{"step": "gather", "msg": "connection refused", "unreachable": True}]),
-}
-HOSTS = [*FLEET, "lync-fe05.lab.test"]
+from tests.unit.plugins.fixtures.report_records import FLEET, HOSTS, MOMENT, record
 
 
 def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_run() -> None:

@@ -13,7 +13,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet impo
     make_fleet_report,
     write_report,
 )
-from tests.unit.plugins.plugin_utils._report.test_document import FLEET, HOSTS, MOMENT
+from tests.unit.plugins.fixtures.report_records import FLEET, HOSTS, MOMENT
 
 
 def test_write_report_creates_the_directory_and_never_overwrites(tmp_path) -> None:

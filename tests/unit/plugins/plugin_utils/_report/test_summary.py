@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._summary import summary_lines
-from tests.unit.plugins.plugin_utils._report.test_document import MOMENT, record, tls
+from tests.unit.plugins.fixtures.report_records import MOMENT, record, tls
 
 
 def test_summary_lines_in_check_mode_say_would_change_and_list_problems() -> None:
