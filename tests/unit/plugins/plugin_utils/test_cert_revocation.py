@@ -18,6 +18,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation im
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from tests import pslint
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.fixtures.host import FakeHost
 from tests.unit.plugins.fixtures.inventory import WINHTTP_BODY, inventory_answer
@@ -158,7 +159,7 @@ def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
     assert len(fake_host.scripts) == 1
     script = fake_host.scripts[0]
     assert script.splitlines()[:2] == ["# crlfix-script: cert_inventory", "# crlfix-schema: 1"]
-    assert "Get-CrlfixWinHttpState" in script
+    assert "Get-CrlfixWinHttpState" in pslint.functions(pslint.parse(script).root_node)  # the fragment came along
     assert got["missing_stores"] == ["WebHosting"]
     assert got["winhttp"]["script"] == "winhttp_state"
     assert len(got["certificates"]) == 7

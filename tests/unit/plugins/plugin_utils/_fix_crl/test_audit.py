@@ -29,6 +29,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors impor
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import run_tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import gather_winhttp_proxy_info
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import parse_state
+from tests import pslint
 from tests.unit.plugins import pki_factory as pf
 from tests.unit.plugins.fixtures.audit_host import (
     EXTRA,
@@ -89,10 +90,11 @@ def test_a_bad_endpoint_or_peer_is_refused_before_the_host(host) -> None:
 
 def test_the_built_script_carries_every_fragment_it_calls() -> None:
     script = _host_script.build_host_script("host_audit", host_args(request(), check_mode=False))
+    defined = pslint.functions(pslint.parse(script).root_node)  # defined, not merely named in a comment or string
     for function in ("Start-CrlfixFetch", "Complete-CrlfixFetch", "Start-CrlfixProbes", "Complete-CrlfixProbes",
                      "Get-CrlfixChainUris", "Get-CrlfixWinHttpState", "Write-CrlfixDocument",
                      "Invoke-CrlfixUrlCachePurge"):
-        assert f"function {function}" in script, function
+        assert function in defined, function
 
 
 # --- one command, every slot as the single scripts give it ----------------------------------------------------------

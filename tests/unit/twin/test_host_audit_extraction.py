@@ -1,4 +1,4 @@
-"""host_audit's URL extraction (the twin's mirror of _ps1/_der.ps1) against the controller's cryptography parser.
+"""The twin's mirror of _ps1/_der.ps1 (tests/twin/scripts/host_audit.py) against the controller's cryptography parser.
 
 The controller is the authority on endpoints; the host's minimal DER walk only lets the fetch start in the same
 command. These tests hold the walk to the parser on the lab PKI (tests/lab/pki.py) and on the unit PKI
@@ -11,6 +11,7 @@ import base64
 import datetime
 
 import pytest
+import tree_sitter
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +23,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation im
     validate_options,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
+from tests import pslint
 from tests.lab import pki as lab_pki
 from tests.twin.scripts import host_audit as mirror
 from tests.unit.plugins import pki_factory as pf
@@ -170,11 +172,21 @@ def test_malformed_der_ends_the_walk_without_an_error(data: bytes) -> None:
     assert isinstance(mirror.aia_uris(data), list)
 
 
+def _literals(function: tree_sitter.Node, kind: str) -> set[str]:
+    """The literals of one kind a function's code holds (comments are no nodes of these kinds)."""
+    return {pslint.text(node) for node in pslint.walk(function) if node.type == kind}
+
+
 def test_the_powershell_walk_uses_the_same_constants_as_the_mirror() -> None:
-    text = (PS1_DIR / "_der.ps1").read_text(encoding="utf-8")
-    for oid in (mirror.OID_CDP, mirror.OID_FRESHEST_CRL, mirror.OID_AIA):
-        assert f"'{oid}'" in text
-    for method in mirror.AIA_METHODS:
-        assert "-".join(f"{b:02X}" for b in method) in text
-    assert f"$depth -ge {mirror.MAX_CHAIN_DEPTH}" in text
-    assert "0x86" in text and "0x30" in text and "0xA0" in text
+    # Structural, not textual: the constants must stand as literals in the functions that use them (a comment
+    # naming 0x86 does not count). The PowerShell cannot run here, so its tree is what can be checked.
+    functions = pslint.functions(pslint.parse((PS1_DIR / "_der.ps1").read_bytes()).root_node)
+    certificate = _literals(functions["Get-CrlfixCertificateUris"], "string_literal")
+    assert {f"'{oid}'" for oid in (mirror.OID_CDP, mirror.OID_FRESHEST_CRL, mirror.OID_AIA)} <= certificate
+    access = _literals(functions["Get-CrlfixAccessDescriptionUris"], "string_literal")
+    assert {"'" + "-".join(f"{b:02X}" for b in method) + "'" for method in mirror.AIA_METHODS} <= access
+    points = _literals(functions["Get-CrlfixDistributionPointUris"], "hexadecimal_integer_literal")
+    assert {"0x86", "0x30", "0xA0"} <= {literal.upper().replace("0X", "0x") for literal in points}
+    comparisons = {pslint.code(node) for node in pslint.walk(functions["Get-CrlfixChainUris"])
+                   if node.type == "comparison_expression"}
+    assert f"$depth -ge {mirror.MAX_CHAIN_DEPTH}" in comparisons
