@@ -88,7 +88,7 @@ BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-# The execution environment (issue 15, docs/awx.md): execution-environment.yml built with ansible-builder on a
+# The execution environment (docs/awx.md): execution-environment.yml built with ansible-builder on a
 # local Debian base (no registry reachable here), tagged localhost/crlfix-ee:<galaxy.yml version>; installs
 # podman, runc and debootstrap when missing. ee-demo audits a lab from inside it with ansible-navigator.
 .PHONY: ee ee-demo

@@ -131,7 +131,7 @@ def format_table(rows: list[list[str]], columns: tuple[str, ...] = TABLE_COLUMNS
 
 
 def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per fleet size: audit time / baseline show-task time (the issue's budget: <= 1.0) and fix / full baseline."""
+    """Per fleet size: audit time / baseline show-task time (budget <= 1.0, performance.md) and fix / full baseline."""
     by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
     for run in runs:
         by_size.setdefault(int(run["size"]), {})[run["name"]] = run

@@ -1,5 +1,5 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""host_audit: a host's whole audit in one remote command (issue 7, docs/performance.md P1): its request and parts.
+"""host_audit: a host's whole audit in one remote command (docs/performance.md): its request and parts.
 
 The host script ``_ps1/host_audit.ps1`` (docs/dev/host-scripts.md, ``host_audit``) reads both WinHTTP views,
 lists the certificate stores, fetches the revocation URLs through the machine WinHTTP proxy and runs the TLS
@@ -9,12 +9,12 @@ its ``ExpectedFailure`` (docs/dev/architecture.md, "How a failure travels").
 
 The controller stays the authority on which URLs matter: the host extracts the URLs from the certificates
 with a minimal DER walk so that the fetch can start in the same command, but the endpoint list is the one
-``_cert_chain`` works out from the returned certificates, as ``cert_revocation_info`` gives it today. A URL
+``_cert_chain`` works out from the returned certificates, as ``cert_revocation_info`` gives it. A URL
 the controller wants and the host did not fetch is left to the caller (``pending_crl``: the run fetches it with a
 second command, ``crl_fetch``, and names it in a warning); a URL the host fetched and the controller does not want is
 dropped. This module parses only: it never sends a command.
 
-The time box (``time_box_ms``, docs/performance.md P4.3) lets an audit stop waiting for what it already knows: a
+The time box (``time_box_ms``, docs/performance.md) lets an audit stop waiting for what it already knows: a
 host without a working proxy would wait the full CRL timeout and the chain timeout of every probe. With it, the
 host ends the measurement ``time_box_ms`` after it started; a CRL URL cut off is reported with
 ``time_box_error(n)`` as its error (so ``crl_retrieval_check``'s code makes it unreachable and unusable), and a peer

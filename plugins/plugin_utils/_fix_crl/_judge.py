@@ -21,7 +21,7 @@ _JINJA = Environment(autoescape=False)  # reasons are plain text, never HTML
 
 
 def truncate(text: t.Any, length: int) -> str:
-    """Jinja's own ``truncate`` filter (word boundary, ``...``, leeway 5), so reasons read as they always have."""
+    """Jinja's own ``truncate`` filter (word boundary, ``...``, leeway 5), so reasons stay short at a word boundary."""
     return do_truncate(_JINJA, str(text), length, leeway=5)
 
 

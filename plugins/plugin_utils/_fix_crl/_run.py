@@ -1,5 +1,5 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""One host's fix_crl run in as few remote commands as the job allows (issue 7's budgets).
+"""One host's fix_crl run in as few remote commands as the job allows (the budgets of docs/performance.md).
 
     audit (check mode)          1  host_audit: both WinHTTP views, certificates, CRL fetch and TLS probes at once,
                                    the measurement cut at audit_time_box_ms

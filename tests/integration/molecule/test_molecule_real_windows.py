@@ -1,4 +1,4 @@
-"""`molecule test -s real_windows` against a lab twin given by inventory, as a user gives a real host (issue 13).
+"""`molecule test -s real_windows` against a lab twin given by inventory, as a user gives a real host.
 
 The scenario runs the role's audit (check), fix (converge), idempotence and verify on the one host CRLFIX_HOST names
 in the inventory CRLFIX_INVENTORY; here the inventory is the pytest lab's (plus, as a user's own inventory would

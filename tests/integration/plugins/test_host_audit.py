@@ -179,7 +179,7 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
     assert {r["http_status"] for r in results.values()} == {404}
 
 
-# --- the audit's time box (docs/performance.md P4.3) ------------------------------------------------------------------
+# --- the audit's time box (docs/performance.md) -----------------------------------------------------------------------
 
 BOX_MS = 1000
 

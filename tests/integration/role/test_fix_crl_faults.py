@@ -1,4 +1,4 @@
-"""fix_crl when something breaks at an exact point of the run (issue 5, "Faults it must survive").
+"""fix_crl when something breaks at an exact point of the run: the faults it must survive.
 
 The faults are the twin's test-only hooks (tests/lab/README.md, "Fault hooks"; not Windows behaviour): a twin
 armed with ``lab.set_fault(name, "winhttp_apply", action)`` runs the apply to its end (the registry write is on

@@ -1,6 +1,6 @@
 """fix_crl in the lab's revocation world: verification from the host, latency before/after, rollback.
 
-Needs what issue 4 adds to the lab: the twins answering ``crl_fetch`` and ``tls_probe`` through their modelled
+Needs the lab's revocation world: the twins answering ``crl_fetch`` and ``tls_probe`` through their modelled
 CryptoAPI/Schannel, the CRL server, and squid on each site's proxy address, all started with the ``lab`` fixture.
 The faults are made with the lab's own controls (tests/lab/README.md): ``crl_server.set_fault`` and squid's
 stop/start by PID. Short timeouts keep a broken host's measurement to seconds, not the Windows default 15 s.

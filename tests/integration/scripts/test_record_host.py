@@ -1,5 +1,5 @@
 """scripts/record_host.py end to end against a lab twin (the twin plays the real host), then the replay over what it
-wrote: the path a first real Windows host takes, with no new code (issue 13, docs/dev/real-windows.md)."""
+wrote: the path a first real Windows host takes, with no new code (docs/dev/real-windows.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every folder scripts/record_host.py recorded, replayed through the controller's parsers (issue 13).
+"""Every folder scripts/record_host.py recorded, replayed through the controller's parsers.
 
 A folder from a real Windows host needs no new code here: drop it under tests/unit/plugins/fixtures/recorded/ with a
 line in SOURCES.md. A test that fails on it is a finding about Windows (docs/dev/real-windows.md says what to do).

@@ -30,7 +30,7 @@ BAD = {
     "positional_argument": ("Get-CrlfixThing 'value'\n", "PS07"),
     "inline_parameters": ("function Get-CrlfixThing($value) { $value }\n", "PS08"),
     "short_name": ("$s = [ordered]@{}\n", "PS09"),
-    # Lines of the scripts before the readable rewrite (issue 13): aliases, one-letter names, positional calls.
+    # Lines of the kind the rules exist to refuse: aliases, one-letter names, positional calls.
     "old_cert_inventory": ("$s[$n] = @(Get-ChildItem -LiteralPath $p | ? { $_ -is [object] } | % { $_ })\n", "PS04"),
     "old_crl_fetch": ("$f = Start-CrlfixFetch $a.urls ([int]$a.timeout_ms)\n", "PS07"),
     "old_common": ("function Get-CrlfixKey($View, $Write) { $View }\n", "PS08"),

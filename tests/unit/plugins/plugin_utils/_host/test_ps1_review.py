@@ -1,4 +1,4 @@
-"""The Windows-fidelity review of the host PowerShell (issue 13, items 1-7), held as structural checks.
+"""The Windows-fidelity review of the host PowerShell, held as structural checks.
 
 Nothing here runs PowerShell: each test reads the tree-sitter parse of the real scripts (tests/pslint's tree API) and
 fails on the scripts as they were before the fixes. docs/dev/host-scripts.md says what each fix does and why.
