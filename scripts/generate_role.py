@@ -40,10 +40,14 @@ WIDTH = 120
 SPEC_KEYS = ("type", "elements", "choices", "default", "required")
 
 _OPTION_REF = re.compile(r"\bO\((\w+)([=)])")
-_CODE_MARKUP = re.compile(r"\b(?:O|V|C|M|RV|E)\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
-_REF_MARKUP = re.compile(r"\bR\(([^,()]*),[^()]*\)")
-_ITALIC = re.compile(r"\bI\(([^()]*)\)")
-_BOLD = re.compile(r"\bB\(([^()]*)\)")
+# Ansible doc markup and its Markdown, in the order applied: R(text,target) first, then the code markups
+# (whose parentheses may nest once), then italic and bold.
+_MARKUP_TO_MARKDOWN = (
+    (re.compile(r"\bR\(([^,()]*),[^()]*\)"), r"\1"),
+    (re.compile(r"\b(?:O|V|C|M|RV|E)\(([^()]*(?:\([^()]*\)[^()]*)*)\)"), r"`\1`"),
+    (re.compile(r"\bI\(([^()]*)\)"), r"*\1*"),
+    (re.compile(r"\bB\(([^()]*)\)"), r"**\1**"),
+)
 
 
 class GenerateError(ValueError):
@@ -52,10 +56,8 @@ class GenerateError(ValueError):
 
 def markup_to_markdown(text: str) -> str:
     """Ansible doc markup to Markdown; pipes are escaped because the text goes into a table cell."""
-    text = _REF_MARKUP.sub(r"\1", text)
-    text = _CODE_MARKUP.sub(r"`\1`", text)
-    text = _ITALIC.sub(r"*\1*", text)
-    text = _BOLD.sub(r"**\1**", text)
+    for markup, markdown in _MARKUP_TO_MARKDOWN:
+        text = markup.sub(markdown, text)
     return " ".join(text.split()).replace("|", "\\|")
 
 

@@ -34,18 +34,10 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors impor
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
 from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
 
-from ._adhoc import http_profile_hosts, set_proxy
+from ._adhoc import set_proxy
 
 CRL_TIMEOUT_MS = 2000
 TIMED_OUT = "The operation timed out"  # ERROR_WINHTTP_TIMEOUT
-
-
-@pytest.fixture
-def pair(lab):
-    prober, peer = http_profile_hosts(lab)[:2]
-    lab.clear_crl_faults()
-    yield prober, peer
-    lab.reset_state(prober)
 
 
 def _connection(lab, name: str) -> t.Any:

@@ -13,20 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.lab.fleet import plan
 from tests.lab.pki import CRL_HOST
 
-from ._adhoc import http_profile_hosts, run_module, set_proxy
-
-
-@pytest.fixture
-def pair(lab):
-    prober, peer = http_profile_hosts(lab)[:2]
-    lab.clear_crl_faults()
-    yield prober, peer
-    lab.reset_state(prober)
+from ._adhoc import run_module, set_proxy
 
 
 def _refused_port(address: str) -> int:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from ansible_collections.crlfix.windows.plugins.filter.winhttp import (
     winhttp_settings,
     winhttp_settings_value,
 )
+from tests.unit.plugins.fixtures.ansible_cli import render_with_ansible
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
 # Microsoft Learn, "Use Group Policy to apply WinHTTP proxy settings to Windows clients".
@@ -113,20 +110,9 @@ def test_validate_false_re_encodes_what_a_host_holds() -> None:
 
 
 def test_filters_through_ansible_by_fqcn(tmp_path: Path) -> None:
-    # As a playbook sees them: found by FQCN through the collection loader, in a separate process so that
-    # ansible's collection finder cannot leak into other tests.
+    # As a playbook sees them: found by FQCN through the collection loader (fixtures/ansible_cli.py).
     expr = ("{{ {'decoded': value | crlfix.windows.winhttp_settings, "
             "'encoded': 'p.contoso.com:8080' | crlfix.windows.winhttp_settings_value(bypass=['<local>'])} | to_json }}")
-    out = tmp_path / "out.json"
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / ".collections"),
-           "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg")}
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible")), "all", "-i", "localhost,", "-c", "local",
-         "-m", "ansible.builtin.copy", "-a", f"content={expr} dest={out}", "-e", f"value={DIRECT_HEX}",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    got = json.loads(out.read_text())
+    got = render_with_ansible(expr, tmp_path, f"value={DIRECT_HEX}")
     assert got["decoded"]["mode"] == "direct"
     assert winhttp_settings(got["encoded"]["base64"])["bypass"] == ["<local>"]

@@ -5,10 +5,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from ansible.errors import AnsibleFilterError
@@ -16,8 +12,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ansible_collections.crlfix.windows.plugins.filter import x509 as x509_filter
 from ansible_collections.crlfix.windows.plugins.filter.x509 import FilterModule, crl_info, x509_revocation_endpoints
-from tests.conftest import REPO_ROOT
 from tests.unit.plugins import pki_factory as pf
+from tests.unit.plugins.fixtures.ansible_cli import render_with_ansible
 
 LEAF_ENDPOINTS = {"crl": [pf.HTTP_CRL, pf.LDAP_CRL], "delta_crl": [pf.HTTP_DELTA], "ocsp": [pf.OCSP],
                   "ca_issuers": [pf.ISSUING_AIA]}
@@ -94,23 +90,12 @@ def test_crl_info_bad_input() -> None:
 
 
 def test_through_ansible_by_fqcn(pki, tmp_path) -> None:
-    # The filters as a playbook sees them: found by FQCN through the collection loader, in a separate
-    # process so that installing ansible's collection finder cannot leak into other tests.
+    # The filters as a playbook sees them: found by FQCN through the collection loader (fixtures/ansible_cli.py).
     crl_b64 = base64.b64encode(pki.delta_crl.public_bytes(Encoding.DER)).decode()
     (tmp_path / "vars.json").write_text(json.dumps({"cert": pki.leaf.pem, "crl": crl_b64}))
     expr = ("{{ {'ep': cert | crlfix.windows.x509_revocation_endpoints, "
             "'crl': crl | crlfix.windows.crl_info(now='2000-01-01T00:00:00Z')} | to_json }}")
-    out = tmp_path / "out.json"
-    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(REPO_ROOT / ".collections"),
-           "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg")}
-    proc = subprocess.run(
-        [str(Path(sys.executable).with_name("ansible")), "all", "-i", "localhost,", "-c", "local",
-         "-m", "ansible.builtin.copy", "-a", f"content={expr} dest={out}", "-e", f"@{tmp_path / 'vars.json'}",
-         "-e", "ansible_python_interpreter={{ ansible_playbook_python }}"],
-        capture_output=True, text=True, env=env, cwd=tmp_path, check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    got = json.loads(out.read_text())
+    got = render_with_ansible(expr, tmp_path, f"@{tmp_path / 'vars.json'}")
     assert got["ep"] == LEAF_ENDPOINTS
     assert (got["crl"]["is_delta"], got["crl"]["base_crl_number"], got["crl"]["stale"]) == (True, 7, False)
 
