@@ -145,16 +145,38 @@ def member_reads(root: tree_sitter.Node, variable: str) -> set[str]:
     return found
 
 
+def option_tables(root: tree_sitter.Node) -> dict[str, list[str]]:
+    """``$<Table> = [ordered]@{ <Parameter> = @{ Name = '<name>'; Default = ... } }``: ``$table`` -> the names."""
+    tables: dict[str, list[str]] = {}
+    for node in walk(root):
+        if node.type != "assignment_expression" or not node.named_children:
+            continue
+        names = [text(entry.named_children[1]).strip().strip("'\"") for entry in walk(node)
+                 if entry.type == "hash_entry" and len(entry.named_children) == 2
+                 and text(entry.named_children[0]).strip() == "Name"]
+        if names:
+            tables[text(node.named_children[0]).strip().lower()] = names
+    return tables
+
+
 def defaulted_reads(root: tree_sitter.Node, variable: str) -> set[str]:
-    """The names read with a default: ``Get-CrlfixArgument -Arguments $<variable> -Name '<name>' -Default ...``."""
+    """The names read with a default: ``Get-CrlfixArgument -Arguments $<variable> -Name '<name>' -Default ...``,
+    or every name of the option table in ``Get-CrlfixOptions -Arguments $<variable> -Options $<Table>``."""
     found = set()
+    tables: dict[str, list[str]] | None = None
     for command in commands(root):
-        if (command_name(command) or "").lower() != "get-crlfixargument":
+        name = (command_name(command) or "").lower()
+        if name not in ("get-crlfixargument", "get-crlfixoptions"):
             continue
         arguments = [text(argument) for argument in command_arguments(command)]
         pairs = dict(zip(arguments[::2], arguments[1::2], strict=False))
-        if pairs.get("-Arguments", "").lower() == f"${variable.lower()}" and "-Name" in pairs:
+        if pairs.get("-Arguments", "").lower() != f"${variable.lower()}":
+            continue
+        if name == "get-crlfixargument" and "-Name" in pairs:
             found.add(pairs["-Name"].strip("'\""))
+        elif name == "get-crlfixoptions" and "-Options" in pairs:
+            tables = option_tables(root) if tables is None else tables
+            found.update(tables.get(pairs["-Options"].lower(), ()))
     return found
 
 
@@ -304,5 +326,5 @@ def check_file(path: Path, *, display: str | None = None) -> list[Finding]:
 
 
 __all__ = ["ALIASES", "RULES", "Finding", "check_file", "check_source", "code", "command_arguments", "command_name",
-           "commands", "defaulted_reads", "functions", "is_host_script", "member_reads", "parse",
+           "commands", "defaulted_reads", "functions", "is_host_script", "member_reads", "option_tables", "parse",
            "statement_command_name", "text", "top_level_statements", "walk"]

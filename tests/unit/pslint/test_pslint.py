@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pslint import RULES, check_file, check_source
+from tests.pslint import RULES, check_file, check_source, defaulted_reads, parse
 from tests.pslint.__main__ import collection_ps1_files, main
 
 # name -> (PowerShell text, the rule it must break). Each is the smallest text that uses the construct.
@@ -105,3 +105,15 @@ def test_a_file_named_like_a_host_script_gets_the_end_rule(tmp_path: Path) -> No
 def test_the_collections_scripts_are_what_make_pslint_checks() -> None:
     names = {path.name for path in collection_ps1_files()}
     assert {"_common.ps1", "host_audit.ps1", "winhttp_apply.ps1"} <= names
+
+
+def test_defaulted_reads_follow_an_option_table_and_only_for_its_variable() -> None:
+    source = (
+        "$Table = [ordered]@{\n    TimeoutMs = @{ Name = 'timeout_ms'; Default = 15000 }\n"
+        "    MaxBytes = @{ Name = 'max_bytes'; Default = 1 }\n}\n"
+        "$fetch = Get-CrlfixOptions -Arguments $CrlfixArgs -Options $Table\n"
+        "$other = Get-CrlfixArgument -Arguments $crl -Name 'purge_cache' -Default $false\n"
+    )
+    root = parse(source).root_node
+    assert defaulted_reads(root, "CrlfixArgs") == {"timeout_ms", "max_bytes"}
+    assert defaulted_reads(root, "crl") == {"purge_cache"}

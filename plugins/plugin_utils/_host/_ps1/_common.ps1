@@ -11,6 +11,19 @@ function Get-CrlfixArgument {
     $property.Value
 }
 
+function Get-CrlfixOptions {
+    # An engine's parameters read from one part of the arguments: $Options maps each parameter to the argument's
+    # name and its default (@{ Name = 'timeout_ms'; Default = 15000 }), so each default is written once, in the
+    # engine's fragment, for every script that runs the engine.
+    param([object]$Arguments, [System.Collections.IDictionary]$Options)
+    $parameters = @{}
+    foreach ($parameter in $Options.Keys) {
+        $option = $Options[$parameter]
+        $parameters[$parameter] = Get-CrlfixArgument -Arguments $Arguments -Name $option.Name -Default $option.Default
+    }
+    $parameters
+}
+
 function Get-CrlfixErrorText {
     # The innermost exception's message: what Windows said, without PowerShell's wrapping
     # ('Exception calling "Send" with "0" argument(s): ...').

@@ -6,6 +6,12 @@
 # several times on its way out (COM array, byte[], base64, JSON), and a shell past WinRM's MaxMemoryPerShellMB is
 # ended, which the controller sees as an unreachable host.
 $CrlfixDefaultDocumentCap = 16777216
+# Start-CrlfixFetch's options in crl_fetch's arguments and host_audit's crl part (Get-CrlfixOptions).
+$CrlfixFetchOptions = [ordered]@{
+    TimeoutMs = @{ Name = 'timeout_ms'; Default = 15000 }
+    MaxBytes = @{ Name = 'max_bytes'; Default = 4194304 }
+    MaxDocumentBytes = @{ Name = 'max_document_bytes'; Default = $CrlfixDefaultDocumentCap }
+}
 
 # One URL, run inside a runspace of the pool: only the language, .NET and COM here (no module is loaded in a job).
 $CrlfixFetchJob = {

@@ -1,6 +1,14 @@
 # tls_probe's engine, shared with host_audit (docs/dev/host-scripts.md, "tls_probe"); why each API: _tls_probe.py.
 # One runspace per peer (_pool.ps1); the samples of a peer one after another.
 
+# Start-CrlfixProbes' options in tls_probe's arguments and host_audit's tls part (Get-CrlfixOptions).
+$CrlfixProbeOptions = [ordered]@{
+    SampleCount = @{ Name = 'samples'; Default = 3 }
+    TimeoutMs = @{ Name = 'timeout_ms'; Default = 20000 }
+    CheckRevocation = @{ Name = 'check_revocation'; Default = $true }
+    StopAfterUnknown = @{ Name = 'stop_after_unknown'; Default = $false }
+}
+
 function Get-CrlfixTlsProtocols {
     # What the probes offer. SslProtocols.None asks Schannel for the host's own default protocols (.NET Framework 4.7+;
     # the only way .NET Framework offers TLS 1.3, where the OS has it). A process whose .NET runs with

@@ -6,13 +6,9 @@ if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'purge_cache' -Default $fals
 $fetchableCount = @(foreach ($url in $urls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } }).Count
 $runspacePool = $null
 if ($fetchableCount -gt 0) { $runspacePool = New-CrlfixRunspacePool -RunspaceCount $fetchableCount }
-$fetchParameters = @{
-    RunspacePool = $runspacePool
-    Urls = $urls
-    TimeoutMs = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'timeout_ms' -Default 15000
-    MaxBytes = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'max_bytes' -Default 4194304
-    MaxDocumentBytes = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'max_document_bytes' -Default $CrlfixDefaultDocumentCap
-}
+$fetchParameters = Get-CrlfixOptions -Arguments $CrlfixArgs -Options $CrlfixFetchOptions
+$fetchParameters.RunspacePool = $runspacePool
+$fetchParameters.Urls = $urls
 $fetch = Start-CrlfixFetch @fetchParameters
 $results = Complete-CrlfixFetch -Fetch $fetch -TimeBox $null
 Write-CrlfixDocument -Name 'crl_fetch' -Schema 1 -Content ([ordered]@{ purge = $purge; results = $results })

@@ -86,13 +86,9 @@ if ($null -ne $timeBoxArgument) {
 $fetch = $null
 if ($null -ne $crl -and $null -eq $document.crl) {
     try {
-        $fetchParameters = @{
-            RunspacePool = $runspacePool
-            Urls = $urls.ToArray()
-            TimeoutMs = Get-CrlfixArgument -Arguments $crl -Name 'timeout_ms' -Default 15000
-            MaxBytes = Get-CrlfixArgument -Arguments $crl -Name 'max_bytes' -Default 4194304
-            MaxDocumentBytes = Get-CrlfixArgument -Arguments $crl -Name 'max_document_bytes' -Default $CrlfixDefaultDocumentCap
-        }
+        $fetchParameters = Get-CrlfixOptions -Arguments $crl -Options $CrlfixFetchOptions
+        $fetchParameters.RunspacePool = $runspacePool
+        $fetchParameters.Urls = $urls.ToArray()
         $fetch = Start-CrlfixFetch @fetchParameters
     } catch {
         $document.crl = Get-CrlfixPartError -Failure $_
@@ -101,16 +97,11 @@ if ($null -ne $crl -and $null -eq $document.crl) {
 $probes = $null
 if ($peers.Count -gt 0 -and $null -eq $document.tls) {
     try {
-        $probeParameters = @{
-            RunspacePool = $runspacePool
-            Peers = $peers
-            SampleCount = Get-CrlfixArgument -Arguments $tls -Name 'samples' -Default 3
-            TimeoutMs = Get-CrlfixArgument -Arguments $tls -Name 'timeout_ms' -Default 20000
-            CheckRevocation = Get-CrlfixArgument -Arguments $tls -Name 'check_revocation' -Default $true
-            StopAfterUnknown = Get-CrlfixArgument -Arguments $tls -Name 'stop_after_unknown' -Default $false
-            Protocols = $protocols
-            TimeBox = $timeBox
-        }
+        $probeParameters = Get-CrlfixOptions -Arguments $tls -Options $CrlfixProbeOptions
+        $probeParameters.RunspacePool = $runspacePool
+        $probeParameters.Peers = $peers
+        $probeParameters.Protocols = $protocols
+        $probeParameters.TimeBox = $timeBox
         $probes = Start-CrlfixProbes @probeParameters
     } catch {
         $document.tls = Get-CrlfixPartError -Failure $_

@@ -4,16 +4,12 @@ $peers = @(foreach ($peer in $CrlfixArgs.peers) { @{ host = [string]$peer.host; 
 $protocols = Get-CrlfixTlsProtocols
 $runspacePool = $null
 if ($peers.Count -gt 0) { $runspacePool = New-CrlfixRunspacePool -RunspaceCount $peers.Count }
-$probeParameters = @{
-    RunspacePool = $runspacePool
-    Peers = $peers
-    SampleCount = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'samples' -Default 3
-    TimeoutMs = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'timeout_ms' -Default 20000
-    CheckRevocation = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'check_revocation' -Default $true
-    StopAfterUnknown = $false
-    Protocols = $protocols
-    TimeBox = $null
-}
+$probeParameters = Get-CrlfixOptions -Arguments $CrlfixArgs -Options $CrlfixProbeOptions
+$probeParameters.RunspacePool = $runspacePool
+$probeParameters.Peers = $peers
+$probeParameters.StopAfterUnknown = $false  # tls_probe measures every sample; only host_audit stops early
+$probeParameters.Protocols = $protocols
+$probeParameters.TimeBox = $null
 $probes = Start-CrlfixProbes @probeParameters
 $results = Complete-CrlfixProbes -Probes $probes -TimeBox $null
 Write-CrlfixDocument -Name 'tls_probe' -Schema 1 -Content ([ordered]@{ offered_protocols = $protocols.ToString(); results = $results })

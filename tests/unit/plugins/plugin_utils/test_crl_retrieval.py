@@ -17,7 +17,6 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     validate_url,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from tests import pslint
 from tests.unit.plugins.fixtures.host import FakeHost, compact
 from tests.unit.plugins.fixtures.verify.verify_bodies import load_document, make_bodies
@@ -325,7 +324,7 @@ def test_body_b64_is_decoded_not_taken_as_text(monkeypatch) -> None:
 def test_crl_fetch_ps1_reads_every_sent_argument_and_others_only_with_a_default(monkeypatch) -> None:
     host = FakeHost(monkeypatch, compact(load_document("crl_fetch_purged.json", NOW)))
     run(endpoints=["http://crl.public-ca.test/lab-int.crl"])
-    text = (PS1_DIR / "crl_fetch.ps1").read_text(encoding="utf-8")
+    text = host.scripts[-1]  # the script as sent: its body and the fragments holding the option tables
     root = pslint.parse(text).root_node
     direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
     assert direct <= set(host.sent_args()) <= direct | defaulted

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
     Peer,
     PeerError,
@@ -254,7 +253,7 @@ def test_a_document_with_too_few_results_is_refused(monkeypatch) -> None:
 
 def test_tls_probe_ps1_reads_every_sent_argument_and_others_only_with_a_default(mixed) -> None:
     run()
-    text = (PS1_DIR / "tls_probe.ps1").read_text(encoding="utf-8")
+    text = mixed.scripts[-1]  # the script as sent: its body and the fragments holding the option tables
     root = pslint.parse(text).root_node
     direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
     assert direct <= set(mixed.sent_args()) <= direct | defaulted
