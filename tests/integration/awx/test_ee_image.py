@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.awx._ee import (
+from tests.ee.definition import (
     CONNECTION,
     ENGINE,
     REPO_ROOT,

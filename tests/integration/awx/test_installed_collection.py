@@ -16,7 +16,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from tests.integration.awx._ee import REPO_ROOT, VENV_BIN, collection_version
+from tests.ee.definition import REPO_ROOT, VENV_BIN, collection_version
 
 # Left out of the copy the build test starts from (what `make setup` and the tests make), then planted again
 # below as debris that build_ignore must keep out.

@@ -1,6 +1,6 @@
 """execution-environment.yml and meta/execution-environment.yml, through ansible-builder itself.
 
-``ansible-builder create`` writes the build context only (test_ee_image.py builds and runs the image);
+``ansible-builder create`` writes the build context only (tests/integration/awx/test_ee_image.py builds and runs the image);
 ``ansible-builder introspect`` is what the image build runs over the installed collections to collect their
 Python needs, so running it over ``.collections`` checks the collection's own EE metadata the way a build would read it.
 """
@@ -15,7 +15,7 @@ import sys
 import yaml
 from packaging.requirements import Requirement
 
-from tests.integration.awx._ee import CONNECTION, ENGINE, REPO_ROOT, collection_version, dev_pins, ee_definition
+from tests.ee.definition import CONNECTION, ENGINE, REPO_ROOT, collection_version, dev_pins, ee_definition
 
 BUILDER = REPO_ROOT / ".venv" / "bin" / "ansible-builder"
 # What the collection's Python code imports beyond the standard library and ansible-core (see the test below).

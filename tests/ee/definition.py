@@ -1,4 +1,5 @@
-"""Private helpers of the execution-environment tests: the pins, the image build, podman as `make ee` runs it."""
+"""Helpers of the execution-environment tests (unit and integration): the pins, the image build, podman as
+`make ee` runs it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 # What the image must carry at the versions the collection is tested with (requirements/dev.txt).
 ENGINE = ("ansible-core", "ansible-runner")
