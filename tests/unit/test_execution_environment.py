@@ -1,8 +1,9 @@
 """execution-environment.yml and meta/execution-environment.yml, through ansible-builder itself.
 
-``ansible-builder create`` writes the build context only (tests/integration/awx/test_ee_image.py builds and runs the image);
-``ansible-builder introspect`` is what the image build runs over the installed collections to collect their
-Python needs, so running it over ``.collections`` checks the collection's own EE metadata the way a build would read it.
+``ansible-builder create`` writes the build context only (tests/integration/awx/test_ee_image.py builds and runs
+the image); ``ansible-builder introspect`` is what the image build runs over the installed collections to collect
+their Python needs, so running it over ``.collections`` checks the collection's own EE metadata the way a build
+would read it.
 """
 
 from __future__ import annotations
