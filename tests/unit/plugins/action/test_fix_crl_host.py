@@ -114,7 +114,7 @@ def test_a_host_lost_after_its_change_is_changed_not_unreachable_for_ansible(mon
     # Ansible never counts an unreachable result as changed: a host the run changed must say changed, and its
     # status (unreachable) fails it with the reason.
     FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
-             fail={"audit2": AnsibleConnectionFailure("connection reset")})
+              fail={"audit2": AnsibleConnectionFailure("connection reset")})
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {"proxy": PROXY, "bypass": BYPASS})
     result = plugin.run(task_vars=TASK_VARS)
     assert result["status"] == "unreachable" and result["changed"] is True

@@ -26,6 +26,7 @@ from tests.unit.plugins.fixtures.inventory import WINHTTP_BODY, inventory_answer
 # The arguments as validation leaves them: every option, its default where the task gave none.
 DEFAULTS = module_defaults("cert_revocation_info")
 
+
 def opts(**overrides: t.Any):
     return validate_options({**DEFAULTS, **overrides})
 

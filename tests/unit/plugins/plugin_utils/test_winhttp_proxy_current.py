@@ -150,8 +150,8 @@ def test_restore_of_wow6432_left_out_of_current_is_refused(winhttp_host) -> None
 
 
 def test_without_current_the_expectations_come_from_the_read(winhttp_host) -> None:
-    replay = winhttp_host(winhttp_state=["state_direct_both.json"], winhttp_apply=[apply_answer("state_proxy_both.json",
-                                                                                        SET_OK)])
+    replay = winhttp_host(winhttp_state=["state_direct_both.json"],
+                          winhttp_apply=[apply_answer("state_proxy_both.json", SET_OK)])
     run(WANT)
     assert replay.names == ["winhttp_state", "winhttp_apply"]
     assert [op["expect_b64"] for op in replay.args_of("winhttp_apply")[0]["operations"]] == [DIRECT_B64] * 2

@@ -44,7 +44,6 @@ from tests.unit.plugins.fixtures.audit_host import (
 )
 from tests.unit.plugins.fixtures.host import FakeHost, compact
 
-# --- arguments ----------------------------------------------------------------------------------------------------
 
 def test_with_certificates_the_extra_urls_ride_along_and_ldap_stays_home() -> None:
     ldap = Endpoint("ldap:///CN=x?certificateRevocationList", "crl")
@@ -144,7 +143,7 @@ def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkey
     result = audit()
     assert result.commands == 2 and fake.names == ["host_audit", "crl_fetch"]
     assert fake.sent_args(1) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
-                                      "max_bytes": 4194304}
+                                 "max_bytes": 4194304}
     assert len(result.warnings) == 1 and pf.ROOT_CRL in result.warnings[0] and pf.OCSP in result.warnings[0]
     results = {r["url"]: r for r in result.crl["results"]}
     assert results[pf.ROOT_CRL]["usable"] is True and results[pf.OCSP]["reachable"] is True

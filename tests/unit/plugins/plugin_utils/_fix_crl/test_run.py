@@ -62,7 +62,7 @@ def test_a_fix_is_three_commands_and_measures_after_with_the_cache_purged(monkey
 
 def test_a_dead_proxy_is_rolled_back_in_four_commands_against_what_was_written(monkeypatch) -> None:
     host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=True, healthy_after=False,
-                    proxy_answers=False)
+                     proxy_answers=False)
     record = run(False)
     assert (record["status"], record["commands"]) == ("rolled_back", 4)
     restore, current, _check_mode = host.writes[1]
@@ -88,7 +88,7 @@ def test_a_change_that_made_nothing_worse_and_reaches_the_crl_server_is_kept(mon
 
 def test_a_host_that_cannot_be_reached_is_unreachable_at_gather(monkeypatch) -> None:
     FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=True,
-             fail={"audit": AnsibleConnectionFailure("winrm: connection refused")})
+              fail={"audit": AnsibleConnectionFailure("winrm: connection refused")})
     record = run(False)
     assert record["status"] == "unreachable" and record["errors"][0]["step"] == "gather"
     assert record["reason"].startswith("gather: t: winrm: connection refused") and record["before"] is None
@@ -96,7 +96,7 @@ def test_a_host_that_cannot_be_reached_is_unreachable_at_gather(monkeypatch) -> 
 
 def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypatch) -> None:
     FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
-             fail={"apply": AnsibleConnectionFailure("connection reset")})
+              fail={"apply": AnsibleConnectionFailure("connection reset")})
     record = run(False)
     assert record["status"] == "unreachable" and record["after"] is None
     assert "the connection was lost while applying" in record["errors"][0]["msg"]
@@ -104,7 +104,7 @@ def test_a_connection_lost_during_the_apply_never_claims_the_old_values(monkeypa
 
 def test_a_refused_write_is_a_failed_host_with_the_reason(monkeypatch) -> None:
     FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False,
-             fail={"apply": ExpectedFailure("WinHttpSettings in view native changed since it was read")})
+              fail={"apply": ExpectedFailure("WinHttpSettings in view native changed since it was read")})
     record = run(False)
     assert record["status"] == "failed" and "changed since it was read" in record["reason"]
     assert record["commands"] == 2
