@@ -105,8 +105,8 @@ EXAMPLES = r"""
 - name: Check two URLs with a short timeout, after purging the URL cache
   crlfix.windows.crl_retrieval_check:
     endpoints:
-      - http://crl.public-ca.test/lab-int.crl
-      - url: http://ocsp.public-ca.test/
+      - http://pki.contoso.com/crl/Issuing.crl
+      - url: http://ocsp.contoso.com/ocsp
         kind: ocsp
     timeout_ms: 5000
     purge_cache: true
@@ -154,7 +154,7 @@ results:
       type: bool
     parsed_as:
       description:
-        - V(crl), V(delta_crl), V(certificate) (DER, PEM or a PKCS #7 bundle) or V(none).
+        - V(crl), V(delta_crl), V(certificate) (DER, PEM or a PKCS#7 bundle) or V(none).
         - Always V(none) for OCSP, which is not parsed.
       type: str
       sample: crl

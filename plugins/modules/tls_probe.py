@@ -79,13 +79,13 @@ author:
 """
 
 EXAMPLES = r"""
-- name: Probe the SIP port of the other Lync pool members
+- name: Probe the SIP port of another Lync pool member, by name and by address
   crlfix.windows.tls_probe:
     peers:
-      - lync-fe02.contoso.com:5061
-      - host: 10.0.0.13
+      - lync-fe01.contoso.com:5061
+      - host: 10.0.0.11                 # the same server by address, with the name its certificate must carry
         port: 5061
-        sni: lync-fe03.contoso.com
+        sni: lync-fe01.contoso.com
     samples: 5
   register: probe
 
@@ -94,6 +94,7 @@ EXAMPLES = r"""
     that: probe.all_pass
     fail_msg: "{{ probe.results | rejectattr('verdict', 'eq', 'pass') | map(attribute='peer') | list }}"
 
+# example: not run in the lab: the lab's twins listen on IPv4 loopback addresses only
 - name: Baseline without revocation checking, over IPv6
   crlfix.windows.tls_probe:
     peers: ['[2001:db8::10]:443']

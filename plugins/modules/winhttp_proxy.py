@@ -137,12 +137,18 @@ EXAMPLES = r"""
     proxy: proxy.contoso.com:8080
     current: "{{ gathered.winhttp.views }}"
 
+# The task before changed the views, so what `gathered` holds is stale now: a plan made from it would be
+# refused (the write is a compare-and-swap). Read again before planning from raw values.
+- name: Read both views again
+  crlfix.windows.winhttp_proxy_info:
+  register: fresh
+
 - name: The same with the raw values spelled out (base64 or null per view, as previous_raw gives them)
   crlfix.windows.winhttp_proxy:
     proxy: proxy.contoso.com:8080
     current:
-      native: "{{ gathered.winhttp.views.native.value_b64 }}"
-      wow6432: "{{ gathered.winhttp.views.wow6432.value_b64 }}"
+      native: "{{ fresh.views.native.raw_b64 }}"
+      wow6432: "{{ fresh.views.wow6432.raw_b64 }}"
 
 - name: Roll back to the exact previous values
   crlfix.windows.winhttp_proxy:

@@ -114,15 +114,24 @@ views:
           type: str
           sample: GAAAAAAAAAABAAAAAAAAAAAAAAA=
         version:
-          description: The first DWORD of the value (V(24), 0x18, as netsh writes it on most builds).
+          description:
+            - The first DWORD of the value (V(24), 0x18, as netsh writes it on most builds).
+            - V(null) when the value is absent (RV(views.native.present) is false) or could not be decoded;
+              there is no such field then, and V(0) would be a real value.
           type: int
           sample: 24
         counter:
-          description: The change counter that every netsh write increments.
+          description:
+            - The change counter that every netsh write increments.
+            - V(null) when the value is absent (RV(views.native.present) is false) or could not be decoded;
+              there is no such field then, and V(0) would be a real value.
           type: int
           sample: 3
         flags:
-          description: The flags DWORD (V(1) direct, V(3) manual proxy).
+          description:
+            - The flags DWORD (V(1) direct, V(3) manual proxy).
+            - V(null) when the value is absent (RV(views.native.present) is false) or could not be decoded;
+              there is no such field then, and V(0) would be a real value.
           type: int
           sample: 3
         error:

@@ -1,0 +1,174 @@
+"""Examples are tests: every documented example runs against the lab as it is written.
+
+What is run (``_snippets.py`` finds it): each module's and each filter's ``EXAMPLES`` (one playbook per plugin),
+the YAML task blocks of each doc page (one playbook per page, blocks in page order), each YAML play, and each
+``bash`` block (its own ``bash -eu``, from a checkout whose ``build/lab`` is the test's lab, with a PATH that does
+not hold ``.venv/bin``: a command that needs the venv must say so, as a reader types it). A playbook runs in check
+mode first, then for real when the check predicted a change; the hosts are put back to their seeded state
+before and after. Inventory and variable files in the docs cannot run: they are marked, like everything else
+that cannot run in the lab, in the doc itself with the reason (``_snippets.py`` says how).
+
+The examples name Contoso's servers; the only changes made to them before they run are these substitutions
+(see ``substitutions``), applied as plain text replacements, longest first:
+
+===================================  =================================================================
+in the examples                      in the lab
+===================================  =================================================================
+``proxy.contoso.com:8080`` / ``8443``  the lab's squid (every site's ``fix_crl_proxy``)
+``proxy-east/-west.contoso.com:8080``  the lab's squid
+``http://pki.contoso.com/crl/...``   the lab CA's CRL on the lab's CRL server (``/issuing-ca.crl``)
+``contoso.com`` (``contoso\\.com``)  ``lab.test`` (``lab\\.test``): the lab's host names
+``10.0.0.11``                        the address of ``lync-fe01.lab.test``
+``lync.pem``                         ``lync-fe01.lab.test``'s certificate (PEM) from the lab's PKI
+``-i inventory``                     ``-i build/lab/inventory.yml`` (the lab's inventory)
+===================================  =================================================================
+
+Task examples run on ``EXAMPLE_HOST``, a Lync front end whose proxy is already right, so the probes and CRL
+checks of the examples can pass; plays run on the hosts they name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.lab.fleet.process import REPO_ROOT
+
+from . import _snippets
+from ._snippets import Snippet, substitute, yaml_shape
+
+pytestmark = pytest.mark.lab
+
+EXAMPLE_HOST = "lync-fe02.lab.test"
+_RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                    r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+# What a reader's shell has before activating the venv (no .venv/bin): the examples must work from that.
+_CLEAN_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                              if not Path(p).resolve().as_posix().endswith("/.venv/bin"))
+
+
+def substitutions(lab) -> dict[str, str]:
+    """The visible map of the module docstring: what the examples name -> what the lab has."""
+    crl = lab.crl_addresses["crl.public-ca.test"]
+    return {
+        "proxy.contoso.com:8080": lab.proxy,
+        "proxy.contoso.com:8443": lab.proxy,
+        "proxy-east.contoso.com:8080": lab.proxy,
+        "proxy-west.contoso.com:8080": lab.proxy,
+        "http://pki.contoso.com/crl/Issuing.crl": f"http://{crl}/issuing-ca.crl",
+        "contoso.com": "lab.test",
+        r"contoso\.com": r"lab\.test",
+        "10.0.0.11": lab.hosts["lync-fe01.lab.test"].address,
+        "lync.pem": str(lab.lab_dir / "pki" / "hosts" / "lync-fe01.lab.test.crt"),
+        "-i inventory ": "-i build/lab/inventory.yml ",
+    }
+
+
+def _reset(lab) -> None:
+    for name in lab.hosts:
+        lab.reset_state(name)
+
+
+def _recap(stdout: str) -> dict[str, dict[str, int]]:
+    return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+            for m in _RECAP.finditer(stdout)}
+
+
+def _run_playbook(lab, plays: list[dict], workdir: Path, label: str) -> None:
+    """Check mode, then (if the check predicts a change) for real; every host reset before and after."""
+    book = workdir / "playbooks" / f"{label}.yml"
+    book.parent.mkdir(parents=True, exist_ok=True)
+    book.write_text(yaml.safe_dump(plays, sort_keys=False))
+    try:
+        for mode in ("check", "apply"):
+            _reset(lab)
+            result = lab.run_playbook(book, *(["--check", "--diff"] if mode == "check" else []), check=False)
+            recap = _recap(result.stdout)
+            assert result.returncode == 0 and recap, (
+                f"{label} ({mode}) exited {result.returncode}\n{book.read_text()}\n{result.stdout}\n{result.stderr}")
+            assert not any(r["failed"] or r["unreachable"] for r in recap.values()), f"{label} ({mode}): {recap}"
+            if mode == "check" and not any(r["changed"] for r in recap.values()):
+                break
+    finally:
+        _reset(lab)
+
+
+def _tasks_play(lab, snippets: list[Snippet]) -> list[dict]:
+    tasks: list[dict] = []
+    for snippet in snippets:
+        tasks += yaml.safe_load(substitute(snippet.text, substitutions(lab)))
+    return [{"name": f"Examples of {snippets[0].page}", "hosts": EXAMPLE_HOST, "gather_facts": False, "tasks": tasks}]
+
+
+# -- plugins' EXAMPLES: one playbook per module or filter -------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", _snippets.modules() + _snippets.filters(), ids=lambda p: p.name)
+def test_plugin_examples_run(lab, tmp_path, path):
+    snippet = _snippets.module_examples(path) if path.suffix == ".py" else _snippets.filter_examples(path)
+    assert yaml_shape(snippet) == "tasks", f"{snippet.where}: EXAMPLES must be a task list"
+    _run_playbook(lab, _tasks_play(lab, [snippet]), tmp_path, path.stem)
+
+
+# -- doc pages: the YAML blocks ---------------------------------------------------------------------------------
+
+
+def _page_snippets() -> dict[str, list[Snippet]]:
+    return {page.relative_to(REPO_ROOT).as_posix(): _snippets.markdown_snippets(page) for page in _snippets.doc_pages()}
+
+
+def _yaml_pages() -> list[str]:
+    return sorted(page for page, snippets in _page_snippets().items()
+                  if any(s.kind == "yaml" and s.skip is None for s in snippets))
+
+
+@pytest.mark.parametrize("page", _yaml_pages())
+def test_doc_yaml_runs(lab, tmp_path, page):
+    runnable = [s for s in _page_snippets()[page] if s.kind == "yaml" and s.skip is None]
+    cannot = [s.where for s in runnable if yaml_shape(s) == "data"]
+    assert not cannot, f"not a playbook or a task list, and not marked as not run in the lab: {cannot}"
+    tasks = [s for s in runnable if yaml_shape(s) == "tasks"]
+    if tasks:
+        _run_playbook(lab, _tasks_play(lab, tasks), tmp_path, "tasks")
+    for number, snippet in enumerate(s for s in runnable if yaml_shape(s) == "play"):
+        _run_playbook(lab, yaml.safe_load(substitute(snippet.text, substitutions(lab))), tmp_path, f"play{number}")
+
+
+# -- doc pages: the shell blocks --------------------------------------------------------------------------------
+
+
+def _checkout(lab, tmp_path: Path) -> Path:
+    """A checkout as a reader has it after `make setup`, whose build/lab is the test's lab."""
+    clone = tmp_path / "checkout"
+    clone.mkdir()
+    for entry in REPO_ROOT.iterdir():
+        if entry.name not in ("build", "reports", "inventory", ".git"):
+            (clone / entry.name).symlink_to(entry)
+    (clone / "build").mkdir()
+    (clone / "build" / "lab").symlink_to(lab.lab_dir)
+    return clone
+
+
+def _shell_blocks() -> list[Snippet]:
+    return [s for snippets in _page_snippets().values() for s in snippets if s.kind == "shell" and s.skip is None]
+
+
+@pytest.mark.parametrize("snippet", _shell_blocks(), ids=lambda s: s.where)
+def test_doc_shell_runs(lab, tmp_path, snippet):
+    clone = _checkout(lab, tmp_path)
+    script = substitute(snippet.text, substitutions(lab))
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "VIRTUAL_ENV"))}
+    env.update(PATH=_CLEAN_PATH, HOME=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    _reset(lab)
+    try:
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, env=env, capture_output=True,
+                                text=True, timeout=600, check=False)
+    finally:
+        _reset(lab)
+    assert result.returncode == 0, (
+        f"{snippet.where} exited {result.returncode}\n{script}\n{result.stdout}\n{result.stderr}")
