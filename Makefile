@@ -56,7 +56,8 @@ sanity: setup
 lint: setup
 	$(BIN)/ruff check plugins tests scripts bench
 	$(BIN)/antsibull-changelog lint
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
+	# ansible-lint's syntax check reads ansible.cfg's inventory (the lab's), which need not exist while linting.
+	ANSIBLE_INVENTORY_UNPARSED_FAILED=false PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
 
 # The role's argument spec options, defaults/main.yml and README table (tests/unit/roles checks they are current).
 generate: setup
