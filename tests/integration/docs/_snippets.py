@@ -17,6 +17,7 @@ A marker with an empty reason is an error (``SnippetError``), and so is a marker
 from __future__ import annotations
 
 import ast
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +162,28 @@ def substitute(text: str, substitutions: dict[str, str]) -> str:
     for old in sorted(substitutions, key=len, reverse=True):
         text = text.replace(old, substitutions[old])
     return text
+
+
+def reader_checkout(where: Path, lab_dir: Path | None = None) -> Path:
+    """A checkout as a reader has it after `make setup` (links to this one), without ``inventory/`` and
+    ``reports/``; its ``build/lab`` is ``lab_dir`` when given (ansible.cfg's inventory), else there is no lab."""
+    clone = where / "checkout"
+    clone.mkdir()
+    for entry in REPO_ROOT.iterdir():
+        if entry.name not in ("build", "reports", "inventory", ".git"):
+            (clone / entry.name).symlink_to(entry)
+    if lab_dir is not None:
+        (clone / "build").mkdir()
+        (clone / "build" / "lab").symlink_to(lab_dir)
+    return clone
+
+
+def reader_env(**extra: str) -> dict[str, str]:
+    """This process's environment without Ansible's variables or the venv: what a reader's shell has."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "VIRTUAL_ENV"))}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if not Path(p).resolve().as_posix().endswith("/.venv/bin"))
+    return {**env, "ANSIBLE_NOCOLOR": "1", **extra}
 
 
 def yaml_shape(snippet: Snippet) -> str:

@@ -29,7 +29,6 @@ checks of the examples can pass; plays run on the hosts they name.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -40,16 +39,13 @@ import yaml
 from tests.lab.fleet.process import REPO_ROOT
 
 from . import _snippets
-from ._snippets import Snippet, substitute, yaml_shape
+from ._snippets import Snippet, reader_checkout, reader_env, substitute, yaml_shape
 
 pytestmark = pytest.mark.lab
 
 EXAMPLE_HOST = "lync-fe02.lab.test"
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                     r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
-# What a reader's shell has before activating the venv (no .venv/bin): the examples must work from that.
-_CLEAN_PATH = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
-                              if not Path(p).resolve().as_posix().endswith("/.venv/bin"))
 
 
 def substitutions(lab) -> dict[str, str]:
@@ -142,28 +138,15 @@ def test_doc_yaml_runs(lab, tmp_path, page):
 # -- doc pages: the shell blocks --------------------------------------------------------------------------------
 
 
-def _checkout(lab, tmp_path: Path) -> Path:
-    """A checkout as a reader has it after `make setup`, whose build/lab is the test's lab."""
-    clone = tmp_path / "checkout"
-    clone.mkdir()
-    for entry in REPO_ROOT.iterdir():
-        if entry.name not in ("build", "reports", "inventory", ".git"):
-            (clone / entry.name).symlink_to(entry)
-    (clone / "build").mkdir()
-    (clone / "build" / "lab").symlink_to(lab.lab_dir)
-    return clone
-
-
 def _shell_blocks() -> list[Snippet]:
     return [s for snippets in _page_snippets().values() for s in snippets if s.kind == "shell" and s.skip is None]
 
 
 @pytest.mark.parametrize("snippet", _shell_blocks(), ids=lambda s: s.where)
 def test_doc_shell_runs(lab, tmp_path, snippet):
-    clone = _checkout(lab, tmp_path)
+    clone = reader_checkout(tmp_path, lab.lab_dir)
     script = substitute(snippet.text, substitutions(lab))
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "VIRTUAL_ENV"))}
-    env.update(PATH=_CLEAN_PATH, HOME=str(tmp_path), ANSIBLE_NOCOLOR="1")
+    env = reader_env(HOME=str(tmp_path))
     _reset(lab)
     try:
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, env=env, capture_output=True,

@@ -4,9 +4,7 @@ wrong: no lab needed (``ansible-inventory`` and an ``ansible-playbook`` that sto
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
@@ -14,21 +12,18 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from tests.lab.fleet.process import REPO_ROOT
 
+from ._snippets import reader_checkout, reader_env
+
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 EXAMPLE = REPO_ROOT / "inventory.example"
 ROLES = ("lync_servers", "exchange_servers", "adfs_servers")
 SITES = ("site_east", "site_west")
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-    return {**env, "ANSIBLE_NOCOLOR": "1", **extra}
-
-
 @pytest.fixture(scope="module")
 def inventory() -> dict:
     result = subprocess.run([str(VENV_BIN / "ansible-inventory"), "-i", str(EXAMPLE), "--list"], cwd=REPO_ROOT,
-                            env=_env(), capture_output=True, text=True, timeout=120, check=False)
+                            env=reader_env(), capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr, result.stderr
     return json.loads(result.stdout)
@@ -83,21 +78,11 @@ def test_connection_https_with_ca_trust_and_the_password_from_vault(inventory):
 # -- a checkout without the right inventory: the run stops and names the inventory -------------------------------
 
 
-def _checkout(tmp_path: Path) -> Path:
-    """A checkout after `make setup` with no lab running (no build/) and no inventory/ yet."""
-    clone = tmp_path / "checkout"
-    clone.mkdir()
-    for entry in REPO_ROOT.iterdir():
-        if entry.name not in ("build", "reports", "inventory", ".git"):
-            (clone / entry.name).symlink_to(entry)
-    return clone
-
-
 @pytest.mark.parametrize("inventory_args, named", [((), "build/lab/inventory.yml"), (("-i", "inventory"), "inventory")])
 def test_a_run_without_a_parsable_inventory_stops_and_names_it(tmp_path, inventory_args, named):
-    clone = _checkout(tmp_path)
+    clone = reader_checkout(tmp_path)  # no lab: no build/lab/inventory.yml
     result = subprocess.run([str(VENV_BIN / "ansible-playbook"), *inventory_args, "playbooks/fix-crl.yml",
-                             "-l", "lync_servers", "--check"], cwd=clone, env=_env(HOME=str(tmp_path)),
+                             "-l", "lync_servers", "--check"], cwd=clone, env=reader_env(HOME=str(tmp_path)),
                             capture_output=True, text=True, timeout=120, check=False)
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
