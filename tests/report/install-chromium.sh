@@ -25,4 +25,6 @@ if [[ ! -x "$CHROMIUM_BIN" ]]; then
     echo "install-chromium.sh: $CHROMIUM_BIN still missing after apt-get install chromium" >&2
     exit 1
 fi
-"$CHROMIUM_BIN" --version
+# The version from the package database: the /usr/bin/chromium wrapper script prints shell errors on some
+# machines (a memory test in its sourced defaults) that read as if the install failed.
+dpkg-query -W -f 'chromium ${Version}\n' chromium

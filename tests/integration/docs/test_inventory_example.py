@@ -89,3 +89,17 @@ def test_a_run_without_a_parsable_inventory_stops_and_names_it(tmp_path, invento
     assert f"{clone}/{named} as an inventory source" in " ".join(output.split()), output
     assert "No inventory was parsed" in output
     assert "PLAY [" not in output, "a run against no inventory must not start"
+
+
+def test_an_inventory_without_a_windows_host_stops_and_points_at_dash_i(tmp_path):
+    clone = reader_checkout(tmp_path)
+    empty = tmp_path / "empty.yml"
+    empty.write_text("all:\n  hosts: {}\n")
+    result = subprocess.run([str(VENV_BIN / "ansible-playbook"), "-i", str(empty), "playbooks/fix-crl.yml", "--check"],
+                            cwd=clone, env=reader_env(HOME=str(tmp_path)), capture_output=True, text=True,
+                            timeout=120, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0, output
+    assert f"No host of the inventory {empty} matches 'all:!localhost'" in output
+    assert "with -i" in output
+    assert "PLAY [Fix CRL | per host, in batches]" not in output, "the run must stop before the per-host play"
