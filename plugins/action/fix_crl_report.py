@@ -40,7 +40,8 @@ class ActionModule(CrlfixActionBase):
             records = self._records_from_hostvars(hosts, args["record_var"], task_vars)
         dest = args["dest"]
         if dest is None:
-            dest = os.path.join(task_vars.get("playbook_dir") or os.getcwd(), "reports")
+            # The playbook's default too (fix_crl_report_dir): reports/ where ansible-playbook runs.
+            dest = "reports"
         # The summary prints this path: make it the one a user would type (no "playbooks/../reports").
         dest = os.path.abspath(dest)
         context = dict(args["context"])

@@ -40,7 +40,7 @@ options:
   dest:
     description:
       - Directory the report is written to; created when missing.
-      - Defaults to C(reports/) in the directory of the playbook.
+      - Defaults to C(reports/) in the current directory, as the C(fix-crl.yml) playbook's C(fix_crl_report_dir) does.
     type: path
   write:
     description:

@@ -79,9 +79,10 @@ def test_explicit_records_win_and_write_false_writes_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_default_destination_is_reports_beside_the_playbook(tmp_path) -> None:
+def test_default_destination_is_reports_in_the_current_directory_as_the_playbooks(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     plugin = make_plugin({"hosts": ["a"], "records": {"a": COMPLIANT}, "run_id": "r"})
-    result = plugin.run(task_vars={"playbook_dir": str(tmp_path)})
+    result = plugin.run(task_vars={"playbook_dir": str(tmp_path / "playbooks")})
     assert result["path"] == str(tmp_path / "reports" / "r.json")
 
 
