@@ -36,8 +36,13 @@ class PlaybookRun:
 
     @property
     def recap(self) -> dict[str, dict[str, int]]:
-        return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+        """The recap's Windows hosts. localhost shows only when the playbook's inventory check ran (no -l), and it
+        changes nothing: an assert that it never does keeps a controller-side change from hiding here."""
+        rows = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
                 for m in _RECAP.finditer(self.stdout)}
+        controller = rows.pop("localhost", None)
+        assert controller is None or controller["changed"] == controller["failed"] == 0, controller
+        return rows
 
     def host(self, name: str) -> dict[str, Any]:
         return next(h for h in self.report["hosts"] if h["host"] == name)
