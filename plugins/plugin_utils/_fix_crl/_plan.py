@@ -56,6 +56,8 @@ class FixCrlOptions:
     check_revocation: bool
     rollback: bool
     fail_host: bool
+    services: tuple[str, ...]
+    evidence_hours: int
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:
