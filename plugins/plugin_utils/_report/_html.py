@@ -25,6 +25,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document i
     as_list,
     measurement_worst_ms,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import render_symptoms_html
 
 # Colour per status: green = fine, blue = fixed, amber = an audit found work, orange = fixed but undone,
 # red = broken, grey = not measured. Foreground is chosen for contrast on each background.
@@ -356,6 +357,7 @@ def render_report_html(report: t.Mapping[str, t.Any]) -> str:
         f"<h1>{_e(title)}</h1>{_run_html(doc)}"
         f"<h2>Fleet</h2>{_totals_html(as_dict(doc['totals']))}"
         f"<h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}"
+        f"<h2>Symptom events per hour, around the fix</h2>{render_symptoms_html(hosts)}"
         f'<h2>Hosts ({len(hosts)})</h2><div class="scroll"><table id="hosts">'
         "<thead><tr><th>host</th><th>status</th><th>reason</th>"
         "<th>proxy before</th><th>proxy after</th><th>handshake before</th><th>handshake after</th>"

@@ -40,8 +40,8 @@ def document(*events: dict[str, t.Any], fixed_at: str | None = None, capi2_enabl
         "queries": [{"log": "Lync Server", "provider": None, "status": "ok", "error": None, "read": 3, "counted": 3,
                      "truncated": False}],
         "events": list(events),
-        "chain_engine": {"policy": {"present": policy is not None, "values": {n: (policy or {}).get(n) for n in names}},
-                         "config": {"present": config is not None, "values": {n: (config or {}).get(n) for n in names}}},
+        "chain_engine": {source: {"present": keys is not None, "values": {n: (keys or {}).get(n) for n in names}}
+                         for source, keys in (("policy", policy), ("config", config))},
     }
 
 
