@@ -24,8 +24,10 @@ def _evidence(host: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
 
 
 def symptom_counts(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
-    """Hosts with symptoms before their fix, since it, and in the window on hosts that carry no fix (``unfixed``)."""
-    counts = {"symptoms_before": 0, "symptoms_since": 0, "symptoms_unfixed": 0, "symptoms_read": 0}
+    """Hosts with symptoms before their fix, since it, and in the window on hosts that carry no fix (``unfixed``);
+    ``symptoms_read`` hosts whose evidence was read, ``symptoms_fixed`` those of them that carry a fix marker."""
+    counts = {"symptoms_before": 0, "symptoms_since": 0, "symptoms_unfixed": 0, "symptoms_read": 0,
+              "symptoms_fixed": 0}
     for host in hosts:
         evidence = _evidence(host)
         if not evidence or evidence.get("error"):
@@ -33,6 +35,7 @@ def symptom_counts(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
         counts["symptoms_read"] += 1
         totals = symptom_totals(evidence)
         if evidence.get("fixed_at"):
+            counts["symptoms_fixed"] += 1
             counts["symptoms_before"] += bool(totals["before"])
             counts["symptoms_since"] += bool(totals["since"])
         else:
@@ -44,12 +47,15 @@ def summary_line(totals: t.Mapping[str, t.Any], hosts: t.Sequence[t.Mapping[str,
     """"hosts with symptoms: 14 before, 2 since the fix" (None when no host's evidence was read)."""
     if not totals.get("symptoms_read"):
         return None
-    text = f"hosts with symptoms: {totals['symptoms_before']} before, {totals['symptoms_since']} since the fix"
-    if totals.get("symptoms_unfixed"):
-        hours = {_evidence(h).get("hours") for h in hosts if _evidence(h).get("hours")}
-        window = f"{hours.pop()} h" if len(hours) == 1 else "the window read"
-        text += f"; {totals['symptoms_unfixed']} in the last {window} on hosts without a recorded fix"
-    return text
+    hours = {_evidence(h).get("hours") for h in hosts if _evidence(h).get("hours")}
+    window = f"{hours.pop()} h" if len(hours) == 1 else "hours read"
+    parts = []
+    if totals.get("symptoms_fixed"):
+        parts.append(f"{totals['symptoms_before']} before, {totals['symptoms_since']} since the fix")
+    if totals.get("symptoms_unfixed") or not parts:
+        where = " on hosts without a recorded fix" if parts else ""
+        parts.append(f"{totals.get('symptoms_unfixed', 0)} in the last {window}{where}")
+    return "hosts with symptoms: " + "; ".join(parts)
 
 
 def _hour(text: t.Any) -> dt.datetime | None:
