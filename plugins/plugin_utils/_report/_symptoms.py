@@ -119,6 +119,24 @@ def _fix_time(evidence: t.Mapping[str, t.Any]) -> dt.datetime | None:
         return None
 
 
+def host_cell_html(host: t.Mapping[str, t.Any]) -> str:
+    """The host table's cell: each symptom's count (before/since the fix when one is recorded), then the findings."""
+    evidence = _evidence(host)
+    lines = []
+    for event in evidence.get("events") or []:
+        counts = f"{event.get('count')} in {evidence.get('hours')} h"
+        if evidence.get("fixed_at"):
+            counts = f"{event.get('before')} before, {event.get('since')} since the fix"
+        lines.append(f"<li><code>{html.escape(str(event.get('provider')))} {html.escape(str(event.get('id')))}"
+                     f"</code>: {html.escape(counts)}</li>")
+    for finding in host.get("findings") or []:
+        if isinstance(finding, t.Mapping):
+            who = f" ({finding['identity']})" if finding.get("identity") else ""
+            lines.append(f'<li class="finding" title="{html.escape(str(finding.get("detail")))}"><b>'
+                         f"{html.escape(str(finding.get('code')))}</b>{html.escape(who)}</li>")
+    return f'<ul class="ep">{"".join(lines)}</ul>' if lines else '<span class="muted">&#8211;</span>'
+
+
 def render_symptoms_html(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     """The "Symptom events per hour" section: the fleet's chart, then one per host with symptoms."""
     fleet: dict[str, int] = {}
@@ -151,4 +169,4 @@ def render_symptoms_html(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> str:
     return "".join(parts)
 
 
-__all__ = ["CHART_HOST_LIMIT", "render_symptoms_html", "summary_line", "symptom_counts"]
+__all__ = ["CHART_HOST_LIMIT", "host_cell_html", "render_symptoms_html", "summary_line", "symptom_counts"]
