@@ -232,6 +232,15 @@ options:
         time of an earlier fix, the same number of hours before that fix is read too, for the before/since counts.
     type: int
     default: 24
+  enable_capi2_log:
+    description:
+      - Enable the C(Microsoft-Windows-CAPI2/Operational) event log (off by default on Windows) so that CAPI2 11,
+        41 and 53 are logged from now on. A change of the host, made in the run's first command (no extra
+        command); never in check mode, where C(evidence.capi2_log.predicted) says whether it would be made.
+      - C(evidence.capi2_log.previous) keeps the log's state before, to restore it with
+        C(wevtutil sl Microsoft-Windows-CAPI2/Operational /e:false); a rollback of the proxy leaves the log as it is.
+    type: bool
+    default: false
 attributes:
   check_mode:
     details: Reads and measures everything, predicts the write and the purge, writes nothing (one remote command).
@@ -353,6 +362,8 @@ evidence:
       C(written) it; C(hourly) symptom events per hour; C(logs) each log's C(exists)/C(enabled); C(queries) each
       query's C(status) (V(ok), V(no_log), V(denied), V(error)), C(read), C(counted), C(truncated).
     - C(chain_engine) per retrieval value its C(policy), C(config), C(default), C(in_force) and C(source).
+    - C(capi2_log) what O(enable_capi2_log) did (C(previous), C(enabled), C(changed), C(predicted) in check mode,
+      C(error)), null when not asked.
     - C(error) the text when the host could not read any of it (then a finding, never a failed host).
   returned: always
   type: dict

@@ -79,14 +79,17 @@ CHAIN_ENGINE_DEFAULTS: dict[str, int | None] = {
 SLOW_VALUES = ("ChainUrlRetrievalTimeoutMilliseconds", "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds")
 
 
-def host_args(*, hours: int, services: t.Sequence[str], mark: bool, read: bool = True) -> dict[str, t.Any]:
-    """host_audit's ``evidence`` argument. ``read`` False: only the marker (the fix's verification command)."""
+def host_args(*, hours: int, services: t.Sequence[str], mark: bool, read: bool = True,
+              enable_capi2: bool = False) -> dict[str, t.Any]:
+    """host_audit's ``evidence`` argument. ``read`` False: only the marker (the fix's verification command).
+    ``enable_capi2``: enable the CAPI2 log after reading its state (a write: the caller never asks in check mode)."""
     if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_HOURS:
         raise ValueError(f"evidence_hours: must be an integer from 1 to {MAX_HOURS}, got {hours!r}")
     queries = [*QUERIES, SCM_QUERY] if services else list(QUERIES)
     return {"hours": hours, "max_events": MAX_EVENTS, "message_chars": MESSAGE_CHARS, "services": list(services),
             "queries": [q.host_arg() for q in queries] if read else [],
-            "chain_engine": list(CHAIN_ENGINE_DEFAULTS) if read else [], "mark": mark}
+            "chain_engine": list(CHAIN_ENGINE_DEFAULTS) if read else [], "mark": mark,
+            "enable_log": CAPI2_LOG if enable_capi2 else None}
 
 
 def _int(value: t.Any) -> int | None:
@@ -122,7 +125,7 @@ def build_evidence(part: t.Any) -> dict[str, t.Any]:
     if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
         return {"error": str(part) if part is not None else "the host sent no evidence part", "events": [],
                 "logs": [], "queries": [], "hourly": {}, "fixed_at": None, "chain_engine": None,
-                "marker": {"previous": None, "written": None}}
+                "marker": {"previous": None, "written": None}, "capi2_log": None}
     marker = part.get("marker") or {}
     events = []
     for raw in part.get("events") or []:
@@ -141,7 +144,25 @@ def build_evidence(part: t.Any) -> dict[str, t.Any]:
         "logs": [dict(entry) for entry in part.get("logs") or []],
         "queries": [dict(entry) for entry in part.get("queries") or []],
         "chain_engine": chain_engine_settings(part.get("chain_engine")),
+        "capi2_log": _capi2_log(part),
     }
+
+
+def _capi2_log(part: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    """What ``fix_crl_enable_capi2_log`` did: ``{previous, enabled, changed, error}`` (None: not asked)."""
+    enabled = part.get("enabled_log")
+    if not isinstance(enabled, t.Mapping):
+        return None
+    return {"previous": enabled.get("previous"), "enabled": enabled.get("enabled"),
+            "changed": enabled.get("previous") is False and enabled.get("enabled") is True,
+            "error": enabled.get("error")}
+
+
+def predict_capi2_log(evidence: dict[str, t.Any]) -> None:
+    """Check mode with ``fix_crl_enable_capi2_log``: say what the fix would do to the log, write nothing."""
+    log = next((entry for entry in evidence.get("logs") or [] if entry.get("log") == CAPI2_LOG), {})
+    evidence["capi2_log"] = {"previous": log.get("enabled"), "enabled": None, "changed": False,
+                             "predicted": log.get("exists") is True and log.get("enabled") is False, "error": None}
 
 
 def symptom_totals(evidence: t.Mapping[str, t.Any] | None) -> dict[str, int | None]:
@@ -194,8 +215,13 @@ def evidence_findings(evidence: t.Mapping[str, t.Any], checks: t.Mapping[str, t.
     if evidence.get("error"):
         findings.append(("evidence_unreadable", f"the host could not read its events: {evidence['error']}"))
         return findings
+    capi2 = evidence.get("capi2_log") or {}
+    if capi2.get("error"):
+        findings.append(("capi2_log_not_enabled", f"fix_crl_enable_capi2_log: {capi2['error']}"))
     for log in evidence.get("logs") or []:
         name = log.get("log")
+        if name == CAPI2_LOG and capi2.get("enabled") is True:
+            continue  # this run enabled it: from now on it logs
         if name == CAPI2_LOG and (log.get("enabled") is False or log.get("exists") is False):
             findings.append(("capi2_log_disabled", f"{CAPI2_LOG} is {'disabled' if log.get('exists') else 'missing'}:"
                              " CAPI2 events 11, 41 and 53 are not logged (enable it: wevtutil sl "
@@ -228,4 +254,5 @@ def evidence_findings(evidence: t.Mapping[str, t.Any], checks: t.Mapping[str, t.
 
 
 __all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "QUERIES", "SCM_QUERY", "EventQuery", "build_evidence",
-           "cause_checks", "chain_engine_settings", "evidence_findings", "host_args", "symptom_totals"]
+           "cause_checks", "chain_engine_settings", "evidence_findings", "host_args", "predict_capi2_log",
+           "symptom_totals"]

@@ -156,6 +156,12 @@ def reason_of(run: HostRun, status: Status) -> str | None:
     return None
 
 
+def _log_change(run: HostRun) -> bool:
+    """fix_crl_enable_capi2_log enabled the CAPI2 log (or would, in check mode): a change of the host too."""
+    capi2 = (run.evidence or {}).get("capi2_log") or {}
+    return bool(capi2.get("changed") or capi2.get("predicted"))
+
+
 def _views_of(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
     after = (result or {}).get("after")
     return None if after is None else {"views": after.get("views", after)}
@@ -231,7 +237,7 @@ class HostRecord:
             # its job (an error). A host that fails verification only where it failed before the run does not count.
             counts_against_rollout=status is Status.ROLLED_BACK or (
                 status is Status.FAILED and any(not e["unreachable"] for e in run.errors)),
-            changed=run.changed or status is Status.WOULD_CHANGE,
+            changed=run.changed or status is Status.WOULD_CHANGE or _log_change(run),
             evidence=run.evidence,
             findings=sorted(run.findings, key=lambda f: (f["code"], f["identity"] or "", f["detail"])),
         )

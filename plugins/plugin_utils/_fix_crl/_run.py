@@ -144,7 +144,8 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
         request = steps.request(with_certificates=True, endpoints=o.extra_endpoints,
                                 purge=run.check_mode and o.flush, peers=peers,
                                 time_box_ms=o.audit_time_box_ms if run.check_mode else None,
-                                evidence=_evidence.host_args(hours=o.evidence_hours, services=o.services, mark=False))
+                                evidence=_evidence.host_args(hours=o.evidence_hours, services=o.services, mark=False,
+                                                             enable_capi2=o.enable_capi2_log and not run.check_mode))
     except ValueError as exc:
         run.error("gather", str(exc))
         return None
@@ -165,6 +166,8 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
     run.certificates = audit.certificates
     run.before = describe_before(audit.winhttp_state)
     run.evidence = _evidence.build_evidence(audit.evidence)
+    if o.enable_capi2_log and run.check_mode and not run.evidence.get("error"):
+        _evidence.predict_capi2_log(run.evidence)
     return audit
 
 

@@ -118,6 +118,16 @@ def evidence(state: HostState, spec: dict[str, Any]) -> dict[str, Any]:
     if names_wanted:
         chain_engine = {"policy": _registry_values(state.data.get("chain_engine"), names_wanted),
                         "config": _registry_values(state.data.get("chain_engine_config"), names_wanted)}
+    enabled_log = None
+    if spec.get("enable_log"):
+        log = str(spec["enable_log"])
+        state_now = event_logs.list_log(state, log)
+        enabled_log = {"log": log, "previous": state_now["enabled"], "enabled": None, "error": None}
+        if state_now["exists"]:
+            event_logs.set_enabled(state, log, True)
+            enabled_log["enabled"] = True
+        else:
+            enabled_log["error"] = f'There is not an event log on the localhost computer that matches "{log}".'
     return {"now": event_logs.iso(now), "hours": hours, "window_start": event_logs.iso(window_start),
             "read_start": event_logs.iso(read_start), "marker": marker, "logs": list(logs.values()),
-            "queries": queries, "events": events, "chain_engine": chain_engine}
+            "queries": queries, "events": events, "chain_engine": chain_engine, "enabled_log": enabled_log}

@@ -98,3 +98,9 @@ def test_the_marker_is_written_by_the_hosts_clock_and_survives_a_reload(host) ->
     again = _evidence.evidence(HostState.load(host.path), {"queries": []})
     assert again["marker"] == {"previous": part["marker"]["fixed_at"], "fixed_at": part["marker"]["fixed_at"],
                                "written": False}
+
+
+def test_enable_log_turns_capi2_on_and_answers_its_previous_state(host) -> None:
+    part = _evidence.evidence(host, {"queries": [], "enable_log": event_logs.CAPI2})
+    assert part["enabled_log"] == {"log": event_logs.CAPI2, "previous": False, "enabled": True, "error": None}
+    assert event_logs.list_log(HostState.load(host.path), event_logs.CAPI2)["enabled"] is True

@@ -62,6 +62,25 @@ function Get-CrlfixLogState {
     $state
 }
 
+function Enable-CrlfixEventLog {
+    # Enables a log (EventLogConfiguration.IsEnabled + SaveChanges, what `wevtutil sl <log> /e:true` does) and answers
+    # @{ log; previous; enabled; error }: previous is its state before, so the record can restore it.
+    param([string]$LogName)
+    $result = [ordered]@{ log = $LogName; previous = $null; enabled = $null; error = $null }
+    try {
+        $configuration = Get-WinEvent -ListLog $LogName -ErrorAction Stop
+        $result.previous = [bool]$configuration.IsEnabled
+        if (-not $configuration.IsEnabled) {
+            $configuration.IsEnabled = $true
+            $configuration.SaveChanges()
+        }
+        $result.enabled = $true
+    } catch {
+        $result.error = Get-CrlfixErrorText -Failure $_
+    }
+    $result
+}
+
 function Test-CrlfixServiceEvent {
     # An SCM event about one of $Names (service names and their display names): its insertion strings name it.
     param([object]$EventRecord, [string[]]$Names)
@@ -135,7 +154,8 @@ function Add-CrlfixEventCount {
 
 function Get-CrlfixEvidence {
     # The evidence part of host_audit. $Spec: hours, max_events, message_chars, services, queries
-    # ([{ log; provider; ids; levels; services }]), chain_engine (value names), mark (write the fix marker first).
+    # ([{ log; provider; ids; levels; services }]), chain_engine (value names), mark (write the fix marker first),
+    # enable_log (a log to enable after the reads: a write, never sent in check mode).
     param([object]$Spec)
     $now = [datetime]::UtcNow
     $hoursWanted = [int](Get-CrlfixArgument -Arguments $Spec -Name 'hours' -Default 24)
@@ -190,6 +210,9 @@ function Get-CrlfixEvidence {
             $group.Remove('last_time')
             $group
         })
+    $enabledLog = $null
+    $enableName = Get-CrlfixArgument -Arguments $Spec -Name 'enable_log' -Default $null
+    if ($null -ne $enableName) { $enabledLog = Enable-CrlfixEventLog -LogName ([string]$enableName) }
     $chainEngine = $null
     $valueNames = @(foreach ($valueName in @($Spec.chain_engine)) { if ($null -ne $valueName) { [string]$valueName } })
     if ($valueNames.Count -gt 0) {
@@ -201,6 +224,6 @@ function Get-CrlfixEvidence {
     [ordered]@{
         now = Format-CrlfixUtc -Time $now; hours = $hoursWanted; window_start = Format-CrlfixUtc -Time $windowStart
         read_start = Format-CrlfixUtc -Time $readStart; marker = $marker; logs = @($logs.Values)
-        queries = $queries.ToArray(); events = $events; chain_engine = $chainEngine
+        queries = $queries.ToArray(); events = $events; chain_engine = $chainEngine; enabled_log = $enabledLog
     }
 }

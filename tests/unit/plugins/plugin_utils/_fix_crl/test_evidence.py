@@ -197,3 +197,23 @@ def test_a_host_whose_evidence_part_failed_is_judged_on_its_measurement(monkeypa
                  views=(PROXY_B64, PROXY_B64), healthy_before=True)
     record = run(True)
     assert record["status"] == "compliant" and [f["code"] for f in record["findings"]] == ["evidence_unreadable"]
+
+
+def test_enable_capi2_log_is_sent_only_outside_check_mode_and_recorded_as_a_change(monkeypatch) -> None:
+    part = document(capi2_enabled=False)
+    part["enabled_log"] = {"log": _evidence.CAPI2_LOG, "previous": False, "enabled": True, "error": None}
+    host = EvidenceHost(monkeypatch, part, views=(PROXY_B64, PROXY_B64), healthy_before=True)
+    record = run(False, enable_capi2_log=True)
+    assert host.audits[0].evidence["enable_log"] == _evidence.CAPI2_LOG
+    assert record["evidence"]["capi2_log"] == {"previous": False, "enabled": True, "changed": True, "error": None}
+    assert (record["status"], record["changed"], record["commands"]) == ("compliant", True, 1)
+    assert "capi2_log_disabled" not in [f["code"] for f in record["findings"]]
+
+
+def test_in_check_mode_enable_capi2_log_predicts_and_sends_no_write(monkeypatch) -> None:
+    host = EvidenceHost(monkeypatch, document(capi2_enabled=False), views=(PROXY_B64, PROXY_B64),
+                        healthy_before=True)
+    record = run(True, enable_capi2_log=True)
+    assert host.audits[0].evidence["enable_log"] is None
+    assert record["evidence"]["capi2_log"]["predicted"] is True and record["changed"] is True
+    assert "capi2_log_disabled" in [f["code"] for f in record["findings"]]
