@@ -91,8 +91,9 @@ def _svg(css_id: str, label: str, series: list[tuple[dt.datetime, int]], fixes: 
     for index, (hour, count) in enumerate(series):
         if count:
             bar_height = plot_h * count / peak
-            parts.append(f'<rect class="symptom-bar" x="{pad_left + index * step + 0.5:.1f}" y="{8 + plot_h - bar_height:.1f}"'
-                         f' width="{max(step - 1, 1):.1f}" height="{bar_height:.1f}" fill="#c62828"><title>'
+            parts.append(f'<rect class="symptom-bar" x="{pad_left + index * step + 0.5:.1f}" '
+                         f'y="{8 + plot_h - bar_height:.1f}" width="{max(step - 1, 1):.1f}" height="{bar_height:.1f}" '
+                         f'fill="#c62828"><title>'
                          f"{hour.strftime('%Y-%m-%d %H:00')} UTC: {count}</title></rect>")
     first, last = series[0][0], series[-1][0]
     parts.append(f'<text x="{pad_left}" y="{height - 4}" fill="#555">{first.strftime("%m-%d %H:00")}</text>'
