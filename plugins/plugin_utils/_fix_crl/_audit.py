@@ -219,7 +219,7 @@ class HostAudit:
     time_box_ms: int | None
     time_box_hit: bool
     pending_crl: PendingCrl | None = None
-    evidence: Part = None  # the host's evidence part (issue 12, _evidence.build_evidence reads it), when asked for
+    evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 

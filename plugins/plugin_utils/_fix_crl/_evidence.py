@@ -1,5 +1,5 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""The host's own evidence (issue 12): symptom events, chain-engine settings, the fix marker, and their findings.
+"""The host's own evidence: symptom events, chain-engine settings, the fix marker, and their findings.
 
 The host reads it in host_audit's one command (``_ps1/_evidence.ps1``; docs/dev/host-scripts.md, "host_audit:
 evidence"): ``Get-WinEvent -FilterHashtable`` per query below, bounded by ``StartTime`` and ``-MaxEvents``, counted
@@ -178,7 +178,7 @@ def cause_checks(checks: t.Mapping[str, t.Any], identities: t.Any = None) -> tup
     """Whether every check that would explain a CryptoAPI symptom passes, and what was checked.
 
     Reads the measurement before any change (``checks['before']``: the proxy path, i.e. the CRL fetch through the
-    machine WinHTTP proxy, and the TLS probes with revocation checking) and, when the record has them (issue 11),
+    machine WinHTTP proxy, and the TLS probes with revocation checking) and, when the record has them,
     every service identity's chain check (``identities``: a list of ``{"identity", "chain": {"passed": bool}}``).
     """
     before = checks.get("before") or {}

@@ -111,7 +111,7 @@ def status_of(run: HostRun) -> Status:
         return Status.CHANGED if run.checks.get("after", {}).get("passed") else Status.FAILED
     if not run.checks.get("before", {}).get("passed"):
         return Status.FAILED
-    # The host's own symptoms outrank a passing measurement: a symptom since the fix is not compliance (issue 12).
+    # The host's own symptoms outrank a passing measurement: a symptom since the fix is not compliance.
     return Status.FAILED if _has_finding(run, "symptoms_since_fix") else Status.COMPLIANT
 
 

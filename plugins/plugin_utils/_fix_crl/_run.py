@@ -290,7 +290,7 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
                 and not run.checks.get("after", {}).get("passed")):
             _roll_back(steps)
     if run.evidence is not None:
-        # Until issue 11's identities are in the record, "every identity's chain check" is the admin's own.
+        # Without service identities in the record, "every identity's chain check" is the admin's own.
         for code, detail in _evidence.evidence_findings(run.evidence, run.checks, identities=None):
             run.finding(code, detail)
     return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,

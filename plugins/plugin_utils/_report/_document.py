@@ -168,7 +168,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         # The run changed the host's registry and left it changed, whatever the status (a kept change that still
         # fails verification, a host lost after its change): the summary counts it among the changes.
         "change_kept": not refusal and kept_change(data),
-        # The host's own symptoms and chain-engine settings (issue 12), and what the run found (null/[] in records
+        # The host's own symptoms and chain-engine settings, and what the run found (null/[] in records
         # of older releases).
         "evidence": as_dict(data.get("evidence")) or None,
         "findings": [as_dict(item) for item in as_list(data.get("findings"))],

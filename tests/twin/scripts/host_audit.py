@@ -261,7 +261,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {"winhttp": None, "certificates": None, "crl": None, "tls": None}
     if require(args, "winhttp", bool, True):
         doc["winhttp"] = {"script": "winhttp_state", "schema": 1, **read_state(ctx)}
-    # >>> evidence (issue 12): before the measurement, as in the script (a marker written now precedes the probes)
+    # >>> evidence: before the measurement, as in the script (a marker written now precedes the probes)
     doc["evidence"] = None
     if args.get("evidence") is not None:
         try:

@@ -18,7 +18,7 @@ if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $true) {
     }
 }
 
-# >>> evidence (issue 12, _evidence.ps1): symptom events, chain-engine settings, the fix marker; before the
+# >>> evidence (_evidence.ps1): symptom events, chain-engine settings, the fix marker; before the
 # measurement, so a marker written now precedes what the measurement itself may log.
 $document.evidence = $null
 if ($null -ne $CrlfixArgs.evidence) {

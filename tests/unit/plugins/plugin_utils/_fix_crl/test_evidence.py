@@ -14,8 +14,8 @@ import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from tests.unit.plugins.plugin_utils._fix_crl.test_run import FakeHost, run
-from tests.unit.plugins.plugin_utils.test_winhttp_proxy_helper import DIRECT_B64, PROXY_B64
+from tests.unit.plugins.fixtures.fix_crl_steps import FakeSteps, run
+from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64
 
 MSG_33019 = ("Lync Server IM MCU failed to connect to the SIP Front End. Local Machine name: FE01 FE hostname: FE02 "
              "Message: TLS Negotiation took too long to complete.")
@@ -144,8 +144,8 @@ def test_the_hourly_counts_add_up_over_every_event() -> None:
 
 
 # -- through the host run ---------------------------------------------------------------------------------------------
-class EvidenceHost(FakeHost):
-    """FakeHost whose audits also answer the evidence part, and remember the marker each audit asked for."""
+class EvidenceHost(FakeSteps):
+    """FakeSteps whose audits also answer the evidence part, and remember the marker each audit asked for."""
 
     def __init__(self, monkeypatch, part: t.Any, **kwargs: t.Any) -> None:
         super().__init__(monkeypatch, **kwargs)
