@@ -14,17 +14,15 @@ import pytest
 
 from tests.twin import event_logs, winhttp_value
 
-from ._runs import comparable_state, reset_fleet, run_fix_crl, site_proxies
+from ._runs import FAST, comparable_state, reset_fleet, run_fix_crl, site_proxies
 
 pytestmark = pytest.mark.lab
 
-FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
-        "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
 HOST = "lync-fe01.lab.test"
 
 
 @pytest.fixture
-def world(lab):
+def fleet(lab):
     reset_fleet(lab)
     yield lab
     reset_fleet(lab)
@@ -45,10 +43,10 @@ def event_33019(host: dict) -> dict:
     return next(e for e in host["evidence"]["events"] if (e["log"], e["id"]) == ("Lync Server", 33019))
 
 
-def test_a_broken_lync_host_shows_its_33019s_then_none_since_the_fix(world, tmp_path) -> None:
-    seed(world, proxy=None, count=47, hours=24)
-    before = comparable_state(world.state(HOST))
-    audit = run_fix_crl(world, tmp_path / "audit", "--check", "-l", HOST, extra_vars=FAST)
+def test_a_broken_lync_host_shows_its_33019s_then_none_since_the_fix(fleet, tmp_path) -> None:
+    seed(fleet, proxy=None, count=47, hours=24)
+    before = comparable_state(fleet.state(HOST))
+    audit = run_fix_crl(fleet, tmp_path / "audit", "--check", "-l", HOST, extra_vars=FAST)
     host = audit.host(HOST)
     assert (host["status"], host["commands"]) == ("would_change", 1), host
     seen = event_33019(host)
@@ -56,15 +54,15 @@ def test_a_broken_lync_host_shows_its_33019s_then_none_since_the_fix(world, tmp_
     assert seen["message"].endswith("TLS Negotiation took too long to complete.")
     assert "capi2_log_disabled" in [f["code"] for f in host["findings"]]
     assert host["evidence"]["chain_engine"]["ChainUrlRetrievalTimeoutMilliseconds"]["source"] == "policy"
-    assert comparable_state(world.state(HOST)) == before  # --check wrote nothing, the marker included
+    assert comparable_state(fleet.state(HOST)) == before  # --check wrote nothing, the marker included
     assert "hosts with symptoms: 1 in the last 24 h" in " ".join(audit.stdout.split())
 
-    fix = run_fix_crl(world, tmp_path / "fix", "-l", HOST, extra_vars=FAST)
+    fix = run_fix_crl(fleet, tmp_path / "fix", "-l", HOST, extra_vars=FAST)
     assert fix.host(HOST)["status"] == "changed", fix.host(HOST)
-    fixed_at = world.state(HOST)["registry"]["crlfix"]["FixedAt"]
+    fixed_at = fleet.state(HOST)["registry"]["crlfix"]["FixedAt"]
     assert fix.host(HOST)["evidence"]["marker"] == {"previous": None, "written": fixed_at}
 
-    later = run_fix_crl(world, tmp_path / "later", "--check", "-l", HOST, extra_vars=FAST)
+    later = run_fix_crl(fleet, tmp_path / "later", "--check", "-l", HOST, extra_vars=FAST)
     host = later.host(HOST)
     assert host["status"] == "compliant", host
     assert host["evidence"]["fixed_at"] == fixed_at
@@ -75,9 +73,9 @@ def test_a_broken_lync_host_shows_its_33019s_then_none_since_the_fix(world, tmp_
     assert "hosts with symptoms: 1 before, 0 since the fix" in " ".join(later.stdout.split())
 
 
-def test_fresh_33019s_on_a_host_whose_proxy_and_chain_checks_pass_are_symptoms_without_cause(world, tmp_path) -> None:
-    seed(world, proxy=site_proxies(world)[world.hosts[HOST].site], count=5, hours=1)
-    audit = run_fix_crl(world, tmp_path, "--check", "-l", HOST, extra_vars=FAST)
+def test_fresh_33019s_on_a_host_whose_proxy_and_chain_checks_pass_are_symptoms_without_cause(fleet, tmp_path) -> None:
+    seed(fleet, proxy=site_proxies(fleet)[fleet.hosts[HOST].site], count=5, hours=1)
+    audit = run_fix_crl(fleet, tmp_path, "--check", "-l", HOST, extra_vars=FAST)
     host = audit.host(HOST)
     assert host["status"] == "compliant", host
     found = {f["code"]: f for f in host["findings"]}
