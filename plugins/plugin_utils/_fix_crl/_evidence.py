@@ -228,8 +228,9 @@ def evidence_findings(evidence: t.Mapping[str, t.Any], checks: t.Mapping[str, t.
                              f"{CAPI2_LOG} /e:true)"))
         elif log.get("exists") is False and name not in OPTIONAL_LOGS:
             findings.append(("event_log_missing", f"the {name} event log does not exist on this host"))
+    missing = {log.get("log") for log in evidence.get("logs") or [] if log.get("exists") is False}
     for query in evidence.get("queries") or []:
-        if query.get("status") in ("denied", "error"):
+        if query.get("status") in ("denied", "error") and query.get("log") not in missing:
             findings.append(("event_log_unreadable", f"{query.get('log')} ({query.get('provider') or 'any provider'})"
                              f": {query.get('status')}: {query.get('error')}"))
     for name in SLOW_VALUES:

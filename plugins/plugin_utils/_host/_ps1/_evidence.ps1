@@ -189,6 +189,8 @@ function Get-CrlfixEvidence {
         $logName = [string]$query.log
         if (-not $logs.Contains($logName)) { $logs[$logName] = Get-CrlfixLogState -LogName $logName }
         $read = Read-CrlfixEventQuery -Query $query -Start $readStart -MaxEvents $maxEvents
+        # -ListLog is the authority on a missing log: the query's own error for one differs by filter and version.
+        if (-not $logs[$logName].exists -and $null -eq $logs[$logName].error) { $read.status = 'no_log' }
         $counted = 0
         $serviceFilter = [bool](Get-CrlfixArgument -Arguments $query -Name 'services' -Default $false)
         foreach ($eventRecord in $read.events) {

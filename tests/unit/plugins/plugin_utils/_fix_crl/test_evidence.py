@@ -217,3 +217,10 @@ def test_in_check_mode_enable_capi2_log_predicts_and_sends_no_write(monkeypatch)
     assert host.audits[0].evidence["enable_log"] is None
     assert record["evidence"]["capi2_log"]["predicted"] is True and record["changed"] is True
     assert "capi2_log_disabled" in [f["code"] for f in record["findings"]]
+
+
+def test_a_query_error_on_a_log_the_host_does_not_have_is_no_finding() -> None:
+    part = document(capi2_enabled=True)
+    part["logs"][0]["exists"] = False  # no Lync Server log: the query's own error text varies, -ListLog decides
+    part["queries"][0].update(status="error", error="The specified channel could not be found.")
+    assert _evidence.evidence_findings(_evidence.build_evidence(part), FAILING) == []
