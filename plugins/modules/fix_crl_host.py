@@ -219,6 +219,28 @@ options:
         failing canary still gets its report.
     type: bool
     default: true
+  services:
+    description:
+      - Windows service names (not display names) whose Service Control Manager start timeouts (events 7000, 7009,
+        7011 in the System log) count as symptoms in the record's C(evidence).
+    type: list
+    elements: str
+    default: []
+  evidence_hours:
+    description:
+      - How many hours of symptom events the audit reads and counts (C(evidence.events)). When the host carries the
+        time of an earlier fix, the same number of hours before that fix is read too, for the before/since counts.
+    type: int
+    default: 24
+  enable_capi2_log:
+    description:
+      - Enable the C(Microsoft-Windows-CAPI2/Operational) event log (off by default on Windows) so that CAPI2 11,
+        41 and 53 are logged from now on. A change of the host, made in the run's first command (no extra
+        command); never in check mode, where C(evidence.capi2_log.predicted) says whether it would be made.
+      - C(evidence.capi2_log.previous) keeps the log's state before, to restore it with
+        C(wevtutil sl Microsoft-Windows-CAPI2/Operational /e:false); a rollback of the proxy leaves the log as it is.
+    type: bool
+    default: false
 attributes:
   check_mode:
     details: Reads and measures everything, predicts the write and the purge, writes nothing (one remote command).
@@ -331,6 +353,28 @@ commands:
   returned: always
   type: int
   sample: 1
+evidence:
+  description:
+    - The host's own evidence (roles/fix_crl/README.md, "Evidence"), read in the audit's one command.
+    - C(events) one entry per (C(log), C(provider), C(id)) with C(count), C(first), C(last) and the last C(message)
+      (trimmed) in the last O(evidence_hours), and C(before)/C(since) the fix (null without a fix marker).
+    - C(fixed_at) the time of the last fix (the host's marker), C(marker) its C(previous) value and whether this run
+      C(written) it; C(hourly) symptom events per hour; C(logs) each log's C(exists)/C(enabled); C(queries) each
+      query's C(status) (V(ok), V(no_log), V(denied), V(error)), C(read), C(counted), C(truncated).
+    - C(chain_engine) per retrieval value its C(policy), C(config), C(default), C(in_force) and C(source).
+    - C(capi2_log) what O(enable_capi2_log) did (C(previous), C(enabled), C(changed), C(predicted) in check mode,
+      C(error)), null when not asked.
+    - C(error) the text when the host could not read any of it (then a finding, never a failed host).
+  returned: always
+  type: dict
+findings:
+  description:
+    - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
+      code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
+      V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled) and V(slow_chain_timeouts).
+  returned: always
+  type: list
+  elements: dict
 counts_against_rollout:
   description:
     - Whether the playbook's rollout gate counts this host (rolled back, or an error that was not a lost

@@ -53,15 +53,33 @@ def record(host: str, status: str, **extra: t.Any) -> dict[str, t.Any]:
     return base
 
 
+def evidence(before: int, since: int, *, fixed_at: str | None, written: str | None = None) -> dict[str, t.Any]:
+    """A record's ``evidence`` (_fix_crl/_evidence.py): 33019s per hour before the fix, and ``since`` after it."""
+    hourly = {f"2026-11-26T0{hour}:00:00Z": count for hour, count in ((0, before // 2), (1, before - before // 2))}
+    if since:
+        hourly["2026-11-26T04:00:00Z"] = since
+    fixed = fixed_at is not None
+    return {"error": None, "read_at": "2026-11-26T05:01:00Z", "hours": 24, "fixed_at": fixed_at,
+            "marker": {"previous": None, "written": written},
+            "events": [{"log": "Lync Server", "provider": "LS IM MCU", "id": 33019, "count": before + since,
+                        "first": "2026-11-26T00:10:00Z", "last": "2026-11-26T04:10:00Z",
+                        "message": "Lync Server IM MCU failed to connect to the SIP Front End. ... Message: TLS "
+                                   "Negotiation took too long to complete.",
+                        "before": before if fixed else None, "since": since if fixed else None}],
+            "hourly": hourly, "logs": [], "queries": [], "chain_engine": None}
+
+
 def fleet_records(check_mode: bool = False) -> dict[str, dict[str, t.Any]]:
     records = {
         "lync-fe01.lab.test": record(
             "lync-fe01.lab.test", "compliant", before=views("127.0.0.1:3128"), after=views("127.0.0.1:3128"),
-            checks={"before": {"crl": crl(True), "tls": tls(12, passed=True), "passed": True}}),
+            checks={"before": {"crl": crl(True), "tls": tls(12, passed=True), "passed": True}},
+            evidence=evidence(47, 0, fixed_at="2026-11-26T02:30:00Z")),
         "lync-fe02.lab.test": record(
             "lync-fe02.lab.test", "changed", after=views("127.0.0.1:3128"),
             checks={"before": {"crl": crl(False), "tls": tls(15012, passed=False), "passed": False},
-                    "after": {"crl": crl(True), "tls": tls(14, passed=True), "passed": True}}),
+                    "after": {"crl": crl(True), "tls": tls(14, passed=True), "passed": True}},
+            evidence=evidence(12, 2, fixed_at=None, written="2026-11-26T05:00:40Z")),
         "lync-fe03.lab.test": record(
             "lync-fe03.lab.test", "rolled_back", reason="verification failed after setting proxy 127.0.0.1:3128",
             checks={"before": {"crl": crl(False), "tls": tls(15020, passed=False), "passed": False},

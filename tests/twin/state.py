@@ -63,6 +63,9 @@ def new_state(
             "users": [{"domain": "", "user": user, "password": password}],
         },
         "counters": {"commands": 0, "netsh_writes": 0, "urlcache_deletes": 0},
+        # Event logs (tests/twin/event_logs.py): the logs every Windows Server has; CAPI2's is off by default.
+        "event_logs": {"System": [], "Application": [], "Microsoft-Windows-CAPI2/Operational": []},
+        "event_log_enabled": {"Microsoft-Windows-CAPI2/Operational": False},
     }
 
 

@@ -80,6 +80,7 @@ class HostAuditRequest:
     check_revocation: bool
     stop_after_unknown: bool = True
     time_box_ms: int | None = None
+    evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -124,7 +125,7 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
         tls = {**_tls_probe.host_args(request.peers, samples=request.samples, timeout_ms=request.probe_timeout_ms,
                                       check_revocation=request.check_revocation),
                "stop_after_unknown": bool(request.stop_after_unknown)}
-    return {
+    args = {
         "stores": list(options.stores) if options is not None else None,
         "chain_stores": list(options.chain_stores) if options is not None else [],
         "winhttp": True,
@@ -132,6 +133,9 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
         "tls": tls,
         "time_box_ms": request.time_box_ms,
     }
+    if request.evidence is not None:  # schema 1 without it reads no evidence (recorded hosts send none)
+        args["evidence"] = request.evidence
+    return args
 
 
 def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.Any]:
@@ -215,6 +219,7 @@ class HostAudit:
     time_box_ms: int | None
     time_box_hit: bool
     pending_crl: PendingCrl | None = None
+    evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -327,7 +332,18 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         elapsed_ms=elapsed if isinstance(elapsed, int) and not isinstance(elapsed, bool) else None,
         time_box_ms=request.time_box_ms,
         time_box_hit=document.get("time_box_hit") is True,
+        evidence=_evidence_part(document) if request.evidence is not None else None,
     )
+
+
+def _evidence_part(document: t.Mapping[str, t.Any]) -> Part:
+    """host_audit's evidence part, or the failure the host reported for it."""
+    value = document.get("evidence")
+    if isinstance(value, dict) and "error" in value and "events" not in value:
+        return ExpectedFailure(f"host script {SCRIPT}: the host could not read its evidence: {value['error']}")
+    if not isinstance(value, dict):
+        return ExpectedFailure(f"host script {SCRIPT}: no evidence part in the document, got {value!r:.80}")
+    return value
 
 
 __all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostAuditRequest", "Part", "PendingCrl", "host_args",

@@ -56,6 +56,9 @@ class FixCrlOptions:
     check_revocation: bool
     rollback: bool
     fail_host: bool
+    services: tuple[str, ...]
+    evidence_hours: int
+    enable_capi2_log: bool
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:

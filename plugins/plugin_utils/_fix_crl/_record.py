@@ -69,12 +69,18 @@ class HostRun:
     checks: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     rollback: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     commands: int = 0
+    evidence: dict[str, t.Any] | None = None  # _evidence.build_evidence of the first audit
+    findings: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
 
     def error(self, step: str, msg: str, *, unreachable: bool = False, stop: bool = True) -> None:
         """Record a failed step; a lost connection marks the host unreachable. Stops the host by default."""
         self.errors.append({"step": step, "msg": msg, "unreachable": unreachable})
         self.unreachable = self.unreachable or unreachable
         self.stop = self.stop or stop
+
+    def finding(self, code: str, detail: str, *, identity: str | None = None) -> None:
+        """Add a finding (roles/fix_crl/README.md, "Findings"): a snake_case code, the identity or None, a detail."""
+        self.findings.append({"code": code, "identity": identity, "detail": detail})
 
 
 def _pick(result: t.Mapping[str, t.Any] | None, keys: t.Iterable[str]) -> dict[str, t.Any] | None:
@@ -88,6 +94,10 @@ def _compact_checks(checks: t.Mapping[str, t.Mapping[str, t.Any]]) -> dict[str, 
             for phase, check in checks.items() if "summary" in check}
 
 
+def _has_finding(run: HostRun, code: str) -> bool:
+    return any(finding["code"] == code for finding in run.findings)
+
+
 def status_of(run: HostRun) -> Status:
     if run.rollback.get("performed"):
         return Status.ROLLED_BACK if run.rollback.get("ok") else Status.FAILED
@@ -99,7 +109,10 @@ def status_of(run: HostRun) -> Status:
         return Status.WOULD_CHANGE
     if run.changed:
         return Status.CHANGED if run.checks.get("after", {}).get("passed") else Status.FAILED
-    return Status.COMPLIANT if run.checks.get("before", {}).get("passed") else Status.FAILED
+    if not run.checks.get("before", {}).get("passed"):
+        return Status.FAILED
+    # The host's own symptoms outrank a passing measurement: a symptom since the fix is not compliance.
+    return Status.FAILED if _has_finding(run, "symptoms_since_fix") else Status.COMPLIANT
 
 
 def _summary(run: HostRun, phase: str) -> str:
@@ -129,6 +142,10 @@ def reason_of(run: HostRun, status: Status) -> str | None:
     if status is Status.FAILED and run.changed:
         return (f"verification failed after setting {target} and fix_crl_rollback is false, so the change is kept: "
                 f"{_summary(run, 'after')}")
+    measured_ok = bool(run.checks.get("before", {}).get("passed"))
+    if status is Status.FAILED and measured_ok and not run.changed and _has_finding(run, "symptoms_since_fix"):
+        detail = next(f["detail"] for f in run.findings if f["code"] == "symptoms_since_fix")
+        return f"the measurement passes, but the host logged symptoms since the fix: {detail}"
     if status is Status.FAILED:
         return ("verification failed and this run changed nothing, so there is nothing to roll back: "
                 f"{_summary(run, 'before')}")
@@ -137,6 +154,12 @@ def reason_of(run: HostRun, status: Status) -> str | None:
     if status is Status.CHANGED:
         return f"set {target} in {views}; {_summary(run, 'after')}"
     return None
+
+
+def _log_change(run: HostRun) -> bool:
+    """fix_crl_enable_capi2_log enabled the CAPI2 log (or would, in check mode): a change of the host too."""
+    capi2 = (run.evidence or {}).get("capi2_log") or {}
+    return bool(capi2.get("changed") or capi2.get("predicted"))
 
 
 def _views_of(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
@@ -170,6 +193,8 @@ class HostRecord:
     commands: int
     counts_against_rollout: bool
     changed: bool
+    evidence: dict[str, t.Any] | None = None
+    findings: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
@@ -212,7 +237,9 @@ class HostRecord:
             # its job (an error). A host that fails verification only where it failed before the run does not count.
             counts_against_rollout=status is Status.ROLLED_BACK or (
                 status is Status.FAILED and any(not e["unreachable"] for e in run.errors)),
-            changed=run.changed or status is Status.WOULD_CHANGE,
+            changed=run.changed or status is Status.WOULD_CHANGE or _log_change(run),
+            evidence=run.evidence,
+            findings=sorted(run.findings, key=lambda f: (f["code"], f["identity"] or "", f["detail"])),
         )
 
     @classmethod

@@ -25,6 +25,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     DEFAULT_MAX_BYTES,
     normalize_endpoints,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     SCRIPT,
     HostAudit,
@@ -106,7 +107,8 @@ class _Steps:
         return audit
 
     def request(self, *, with_certificates: bool, endpoints: t.Sequence[t.Any], purge: bool,
-                peers: t.Sequence[t.Any], time_box_ms: int | None = None) -> HostAuditRequest:
+                peers: t.Sequence[t.Any], time_box_ms: int | None = None,
+                evidence: dict[str, t.Any] | None = None) -> HostAuditRequest:
         o = self.options
         cert_options = None
         if with_certificates:
@@ -120,7 +122,7 @@ class _Steps:
             crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
             peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
-            check_revocation=o.check_revocation, time_box_ms=time_box_ms)
+            check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence)
 
     def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
         self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
@@ -141,7 +143,9 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
         # after every timeout. The fix measures in full: its first measurement is the rollback's baseline.
         request = steps.request(with_certificates=True, endpoints=o.extra_endpoints,
                                 purge=run.check_mode and o.flush, peers=peers,
-                                time_box_ms=o.audit_time_box_ms if run.check_mode else None)
+                                time_box_ms=o.audit_time_box_ms if run.check_mode else None,
+                                evidence=_evidence.host_args(hours=o.evidence_hours, services=o.services, mark=False,
+                                                             enable_capi2=o.enable_capi2_log and not run.check_mode))
     except ValueError as exc:
         run.error("gather", str(exc))
         return None
@@ -161,6 +165,9 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
         return None
     run.certificates = audit.certificates
     run.before = describe_before(audit.winhttp_state)
+    run.evidence = _evidence.build_evidence(audit.evidence)
+    if o.enable_capi2_log and run.check_mode and not run.evidence.get("error"):
+        _evidence.predict_capi2_log(run.evidence)
     return audit
 
 
@@ -190,8 +197,13 @@ def _apply(steps: _Steps, current: t.Any) -> None:
 
 def _measure_after(steps: _Steps, phase: str) -> None:
     run, o = steps.run, steps.options
+    # The verification right after the change writes the fix marker (the time of the change, by the host's clock)
+    # before it measures: the change's own record, in the command that already runs (no extra command).
+    mark = None
+    if phase == "after":
+        mark = _evidence.host_args(hours=o.evidence_hours, services=(), mark=True, read=False)
     request = steps.request(with_certificates=False, endpoints=run.plan["endpoints"], purge=o.flush,
-                            peers=run.plan["peers"])
+                            peers=run.plan["peers"], evidence=mark)
     try:
         audit = steps.audit(request)
     except (AnsibleConnectionFailure, ExpectedFailure) as exc:
@@ -202,6 +214,20 @@ def _measure_after(steps: _Steps, phase: str) -> None:
             run.error(f"verify {phase}", f"the connection was lost while verifying{kept}: {exc}", unreachable=True)
         return
     steps.judge(phase, audit.crl, audit.tls)
+    if mark is not None:
+        _record_marker(run, audit.evidence)
+
+
+def _record_marker(run: HostRun, part: t.Any) -> None:
+    """What the fix's verification did to the fix marker, in the record (``evidence.marker``): restorable from it."""
+    evidence = run.evidence if run.evidence is not None else _evidence.build_evidence(None)
+    run.evidence = evidence
+    if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
+        run.finding("fix_time_not_recorded", f"the time of the change could not be recorded on the host: {part}")
+        return
+    marker = part.get("marker") or {}
+    evidence["marker"] = {"previous": marker.get("previous"), "written": marker.get("fixed_at")
+                          if marker.get("written") else None}
 
 
 def _roll_back(steps: _Steps) -> None:
@@ -263,6 +289,10 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
         if (run.changed and options.rollback and not run.unreachable
                 and not run.checks.get("after", {}).get("passed")):
             _roll_back(steps)
+    if run.evidence is not None:
+        # Without service identities in the record, "every identity's chain check" is the admin's own.
+        for code, detail in _evidence.evidence_findings(run.evidence, run.checks, identities=None):
+            run.finding(code, detail)
     return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
                                flush=options.flush)
 

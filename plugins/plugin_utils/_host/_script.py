@@ -43,7 +43,7 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "cert_inventory": ("_winhttp", "_stores"),
     "crl_fetch": ("_pool", "_crl"),
     "tls_probe": ("_pool", "_tls"),
-    "host_audit": ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls"),
+    "host_audit": ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls", "_evidence"),
 }
 
 

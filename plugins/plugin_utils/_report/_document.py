@@ -19,6 +19,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record im
     kept_change,
     record_from_registered,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import symptom_counts
 
 REPORT_SCHEMA = 1
 REPORT_KIND = "crlfix.windows.fix_crl_report"
@@ -117,6 +118,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "desired": None, "before": None, "planned": None, "after": None, "certificates": [], "flags": {},
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
+            "evidence": None, "findings": [],
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -166,6 +168,10 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         # The run changed the host's registry and left it changed, whatever the status (a kept change that still
         # fails verification, a host lost after its change): the summary counts it among the changes.
         "change_kept": not refusal and kept_change(data),
+        # The host's own symptoms and chain-engine settings, and what the run found (null/[] in records
+        # of older releases).
+        "evidence": as_dict(data.get("evidence")) or None,
+        "findings": [as_dict(item) for item in as_list(data.get("findings"))],
     }
 
 
@@ -220,6 +226,7 @@ def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
         totals[status.value] += 1
         totals["checked"] += status.checked
     totals["changes_kept"] = sum(1 for host in hosts if host.get("change_kept") is True)
+    totals.update(symptom_counts(hosts))
     return totals
 
 

@@ -7,6 +7,9 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import FINDINGS, rollout_stop_text
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import (
+    summary_line as symptoms_summary_line,
+)
 
 # The printed summary keeps one line per problem host; the report file keeps the whole reason.
 REASON_LIMIT = 600
@@ -61,6 +64,9 @@ def summary_lines(report: t.Mapping[str, t.Any], path: str | None) -> list[str]:
             f"worst TLS handshake: before {_format_worst(report['worst_handshake']['before'])}, "
             f"after {_format_worst(report['worst_handshake']['after'])}"
         )
+    symptoms = symptoms_summary_line(totals, report["hosts"])
+    if symptoms:
+        lines.append(symptoms)
     if run.get("rollout_stopped"):
         text = rollout_stop_text(run["rollout_stopped"])
         lines.append(text[:1].upper() + text[1:])

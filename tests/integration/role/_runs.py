@@ -23,6 +23,10 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "fix-crl.yml"
 # it off for the tests of the remediation itself: no certificate store means no endpoints, no peers means no
 # TLS probes, so verification passes trivially and the tests see apply, idempotence and reporting alone.
 NO_VERIFICATION = {"fix_crl_cert_stores": ["CrlfixTestNoSuchStore"], "fix_crl_peers": []}
+# Verification in the lab's revocation world, kept to seconds: short timeouts, one sample, the whole fleet as one
+# batch that never stops the rollout.
+FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
+        "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                     r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
 

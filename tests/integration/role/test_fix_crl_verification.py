@@ -17,12 +17,10 @@ import pytest
 from tests.lab import crl_server
 from tests.lab.squid import Squid
 
-from ._runs import comparable_state, decoded, reset_fleet, run_fix_crl, site_proxies, views
+from ._runs import FAST, comparable_state, decoded, reset_fleet, run_fix_crl, site_proxies, views
 
 pytestmark = pytest.mark.lab
 
-FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
-        "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
 # The east site's hosts share squid on 127.0.0.1 (tests/lab/fleet/build.py, site_proxies).
 EAST = "site_east"
 

@@ -15,6 +15,7 @@ and, once the lab runs: ``lab.json``/``lab.pid`` (the server), ``metrics.json``,
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import random
 import secrets
@@ -35,10 +36,12 @@ from tests.lab.fleet.plan import (
     LAB_USER,
     ROLES,
     SITES,
+    SYMPTOM_SCENARIOS,
     TLS_PORT,
     plan_hosts,
     seeded_values,
 )
+from tests.twin import event_logs
 from tests.twin.state import new_state, write_json_atomic
 
 # What `build` writes; a start that fails removes them again, so no inventory names a lab that is not there.
@@ -69,6 +72,7 @@ def build_lab(
     (lab_dir / "hosts").mkdir(parents=True, exist_ok=True)
     plans = plan_hosts(count, seed, place)
     rng = random.Random(seed + 1)
+    symptom_rng = random.Random(seed + 2)  # its own stream: the other seeded choices stay as they were
     password = "Lab-" + secrets.token_urlsafe(12)
     user_file = lab_dir / "ntlm-users"
     user_file.write_text(f"{LAB_DOMAIN}:{LAB_USER}:{password}\n:{LAB_USER}:{password}\n")
@@ -96,6 +100,12 @@ def build_lab(
             "ChainUrlRetrievalTimeoutMilliseconds": url_timeout_ms,
             "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": chain_timeout_ms,
         }
+        if plan.group == "lync_servers":
+            # Lync's own log exists on a Lync server; one that cannot reach its CRLs has logged 33019 over the last
+            # day (the incident: cryptoapi-research.md 4.3, [C] masteringmsuc 2012).
+            state["event_logs"][event_logs.LYNC] = []
+            if plan.scenario in SYMPTOM_SCENARIOS:
+                event_logs.seed_symptoms(state, count=symptom_rng.randrange(20, 60), now=dt.datetime.now(dt.UTC))
         state_path = lab_dir / "hosts" / f"{plan.name}.json"
         write_json_atomic(state_path, state)
         cert_path, key_path = listener[plan.name]

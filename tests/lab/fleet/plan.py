@@ -29,6 +29,8 @@ LAB_CHAIN_TIMEOUT_MS = 4000
 CRL_NEXT_UPDATE = dt.timedelta(minutes=10)
 WRONG_PROXY = "10.255.0.1:8080"
 SCENARIOS = ("correct", "direct", "wrong_proxy", "views_disagree", "missing", "bypass")
+# The starting states whose CryptoAPI cannot reach the public CA's CRL: their Lync hosts start with logged symptoms.
+SYMPTOM_SCENARIOS = ("direct", "wrong_proxy", "missing")
 OS_BUILDS = (14393, 17763, 20348)
 ROLES = (
     ("lync", "lync-fe", "lync_servers"),

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.twin import revocation
-from tests.twin.scripts import ScriptContext, ScriptError, cert_inventory, crl_fetch, require, tls_probe
+from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
 from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "host_audit"
@@ -261,6 +261,14 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     doc: dict[str, Any] = {"winhttp": None, "certificates": None, "crl": None, "tls": None}
     if require(args, "winhttp", bool, True):
         doc["winhttp"] = {"script": "winhttp_state", "schema": 1, **read_state(ctx)}
+    # >>> evidence: before the measurement, as in the script (a marker written now precedes the probes)
+    doc["evidence"] = None
+    if args.get("evidence") is not None:
+        try:
+            doc["evidence"] = _evidence.evidence(ctx.state, args["evidence"])
+        except ScriptError as exc:
+            doc["evidence"] = {"error": str(exc)}
+    # <<< evidence
     urls: list[str] = []
     if stores is not None:
         try:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
 from tests.lab.winhttp import resolve
-from tests.twin import revocation
+from tests.twin import event_logs, revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
 if TYPE_CHECKING:
@@ -158,6 +158,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             stopped = True
             continue
         revocation.merge_cache(ctx.state, before, cache)
+        event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
         out.append(_translate(raw, address, port))
         stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
     return {"host": host, "port": port, "sni": sni, "samples": out}

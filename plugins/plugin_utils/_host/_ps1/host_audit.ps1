@@ -18,6 +18,18 @@ if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $true) {
     }
 }
 
+# >>> evidence (_evidence.ps1): symptom events, chain-engine settings, the fix marker; before the
+# measurement, so a marker written now precedes what the measurement itself may log.
+$document.evidence = $null
+if ($null -ne $CrlfixArgs.evidence) {
+    try {
+        $document.evidence = Get-CrlfixEvidence -Spec $CrlfixArgs.evidence
+    } catch {
+        $document.evidence = Get-CrlfixPartError -Failure $_
+    }
+}
+# <<< evidence
+
 # The certificates, and the URLs of their chains (_der.ps1).
 $extractedUrls = @()
 if ($null -ne $CrlfixArgs.stores) {

@@ -8,7 +8,6 @@ here is the order of the steps, what each is asked, how many commands each costs
 from __future__ import annotations
 
 import base64
-import typing as t
 
 import pytest
 from ansible.errors import AnsibleConnectionFailure
@@ -16,16 +15,8 @@ from ansible.errors import AnsibleConnectionFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from tests.unit.plugins.fixtures.fix_crl_steps import BYPASS, PROXY, URL, FakeSteps, tls
+from tests.unit.plugins.fixtures.fix_crl_steps import INVENTORY, PROXY, URL, FakeSteps, run, tls
 from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64
-
-INVENTORY = Inventory(hostname="fe01", group_names=("lync_servers",),
-                      groups={"lync_servers": ["fe03", "fe01", "fe02"]}, hostvars={})
-
-
-def run(check_mode: bool, **options: t.Any) -> dict[str, t.Any]:
-    opts = FixCrlOptions.from_args({"proxy": PROXY, "bypass": BYPASS, **options})
-    return _fix_crl_host.run_fix_crl_host(object(), opts, INVENTORY, check_mode=check_mode, task_action="t").as_dict()
 
 
 @pytest.mark.parametrize("check_mode", [True, False])

@@ -17,7 +17,9 @@ from tests.unit.plugins.fixtures.report_records import FLEET, HOSTS, MOMENT, rec
 def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_run() -> None:
     report = build_report(HOSTS, FLEET, check_mode=False, run_id="r1", moment=MOMENT)
     assert report["totals"] == {"hosts": 5, "checked": 3, "compliant": 1, "would_change": 0, "changed": 1,
-                                "rolled_back": 1, "failed": 0, "unreachable": 1, "not_run": 1, "changes_kept": 1}
+                                "rolled_back": 1, "failed": 0, "unreachable": 1, "not_run": 1, "changes_kept": 1,
+                                "symptoms_before": 0, "symptoms_since": 0, "symptoms_unfixed": 0, "symptoms_read": 0,
+                                "symptoms_fixed": 0}
     assert [h["host"] for h in report["hosts"]] == sorted(HOSTS)
     missing = report["hosts"][-1]
     assert missing["status"] == "not_run"

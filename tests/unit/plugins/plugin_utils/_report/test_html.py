@@ -156,3 +156,15 @@ def test_write_report_html_writes_nothing_for_a_bad_document(tmp_path) -> None:
     with pytest.raises(ReportHtmlError):
         write_report_html({"schema": 1}, str(tmp_path), "bad")
     assert not list(tmp_path.iterdir())
+
+
+def test_each_host_row_lists_its_symptoms_before_and_since_and_its_findings_as_text() -> None:
+    report = sample_report()
+    fe01 = next(h for h in report["hosts"] if h["host"] == "lync-fe01.lab.test")
+    fe01["findings"] = [{"code": "capi2_log_disabled", "identity": None, "detail": '<b>"off"</b>'}]
+    page = render_report_html(report)
+    row = page[page.index('data-host="lync-fe01.lab.test" data-status'):]
+    row = row[:row.index("</tr>")]
+    assert "<code>LS IM MCU 33019</code>: 47 before, 0 since the fix" in row
+    assert '<li class="finding" title="&lt;b&gt;&quot;off&quot;&lt;/b&gt;"><b>capi2_log_disabled</b></li>' in row
+    assert Page(page).find("svg", id="symptoms-fleet")

@@ -42,3 +42,34 @@ def test_a_kept_change_counts_as_changed_whatever_the_hosts_verdict() -> None:
     assert summary_lines(report, None)[0] == (
         "fix-crl run: 4 hosts targeted, 4 checked: 0 compliant, 2 changed, 1 rolled back, "
         "2 failed (1 of them kept the change), 0 unreachable, 0 not run")
+
+
+def _evidence(count: int, *, before: int | None = None, since: int | None = None,
+              fixed_at: str | None = None) -> dict:
+    return {"error": None, "hours": 24, "fixed_at": fixed_at, "marker": {"previous": None, "written": None},
+            "events": [{"log": "Lync Server", "provider": "LS IM MCU", "id": 33019, "count": count,
+                        "before": before, "since": since}],
+            "hourly": {"2026-11-26T01:00:00Z": count}}
+
+
+def test_the_symptom_line_counts_hosts_before_and_since_their_fix_and_the_unfixed_apart() -> None:
+    fixed = "2026-11-26T02:00:00Z"
+    records = {"a": record("a", "compliant", evidence=_evidence(47, before=47, since=0, fixed_at=fixed)),
+               "b": record("b", "failed", reason="symptoms", evidence=_evidence(3, before=1, since=2,
+                                                                                fixed_at=fixed)),
+               "c": record("c", "compliant", evidence=_evidence(0, before=0, since=0, fixed_at=fixed)),
+               "d": record("d", "would_change", evidence=_evidence(5)),
+               "e": record("e", "compliant")}  # a record of an older release: no evidence
+    report = build_report(list(records), records, check_mode=True, run_id="r", moment=MOMENT)
+    assert {k: v for k, v in report["totals"].items() if k.startswith("symptoms")} == {
+        "symptoms_before": 2, "symptoms_since": 1, "symptoms_unfixed": 1, "symptoms_read": 4, "symptoms_fixed": 3}
+    assert ("hosts with symptoms: 2 before, 1 since the fix; 1 in the last 24 h on hosts without a recorded fix"
+            in summary_lines(report, None))
+
+
+def test_without_any_fix_recorded_the_symptom_line_counts_the_window_and_without_evidence_there_is_none() -> None:
+    records = {"d": record("d", "would_change", evidence=_evidence(5))}
+    report = build_report(["d"], records, check_mode=True, run_id="r", moment=MOMENT)
+    assert "hosts with symptoms: 1 in the last 24 h" in summary_lines(report, None)
+    plain = build_report(["e"], {"e": record("e", "compliant")}, check_mode=True, run_id="r", moment=MOMENT)
+    assert not [line for line in summary_lines(plain, None) if line.startswith("hosts with symptoms")]

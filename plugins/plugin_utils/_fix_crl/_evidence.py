@@ -1,0 +1,259 @@
+# PRIVATE to the crlfix.windows collection; may change without notice.
+"""The host's own evidence: symptom events, chain-engine settings, the fix marker, and their findings.
+
+The host reads it in host_audit's one command (``_ps1/_evidence.ps1``; docs/dev/host-scripts.md, "host_audit:
+evidence"): ``Get-WinEvent -FilterHashtable`` per query below, bounded by ``StartTime`` and ``-MaxEvents``, counted
+per (log, provider, id) on the host so that the document stays small. Which events, and from where (grades as in
+../shared/*.md: [D] Microsoft, [C] community only):
+
+- ``Lync Server`` 33019 (``LS IM MCU``, "TLS Negotiation took too long to complete") [C] masteringmsuc 2012, the only
+  source: no Microsoft text exists; 32042 (``LS User Services``, invalid incoming HTTPS certificate) [C] itbasedtelco;
+  61045 (data MCU lost its C3P connection to the Front End) [D] KB 2901554; 61029 (invalid client certificate,
+  CERT_E_UNTRUSTEDROOT) [C] itbasedtelco. The provider is not filtered: it is what the host reports.
+- ``System``/``Schannel`` 36874, 36876, 36877, 36881-36883, 36887, 36888 [D] TechNet dn786445 "Schannel Events".
+- ``Microsoft-Windows-CAPI2/Operational`` 11 (build chain), 41 (verify revocation), 53 (network retrieval error)
+  [D] GSA/piv-guides, RRAS "Block VPN clients that use revoked certificates"; 90 (X509 objects) [I]: off by
+  default, so whether it is enabled is read too (``Get-WinEvent -ListLog``). Errors and warnings only (levels 1-3):
+  with the log on, every chain build logs an informational 11 and 90.
+- ``System``/``Service Control Manager`` 7000, 7009, 7011 [C] netevent message table; Microsoft ties 7000/7009 to
+  CRL retrieval past the 30 s start limit [D] KB 944752, SupportArticles-docs cannot-start-reporting-services.md.
+  Only events naming a service of ``fix_crl_services`` (its name or display name among the insertion strings).
+
+The fix marker (``HKLM\\SOFTWARE\\crlfix\\windows``, REG_SZ ``FixedAt``) is the time of the change: the fix's
+verification command (the host_audit right after the write) sets it, by the host's clock, before it measures; a later
+audit, from any controller or AWX job, reads it and counts each symptom before (in the ``hours`` before it) and since.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+
+CAPI2_LOG = "Microsoft-Windows-CAPI2/Operational"
+LYNC_LOG = "Lync Server"
+MAX_EVENTS = 200  # per query: Get-WinEvent reads newest first, so a cap keeps the latest and marks the count a floor
+MESSAGE_CHARS = 300
+MAX_HOURS = 24 * 31
+# The symptoms that mean "CryptoAPI was slow or failed here": symptoms_without_cause looks for these.
+CAUSE_SYMPTOMS = ((LYNC_LOG, 33019), (CAPI2_LOG, 53))
+
+
+@dataclasses.dataclass(frozen=True)
+class EventQuery:
+    """One ``Get-WinEvent -FilterHashtable`` query (the host script's ``queries`` entry)."""
+
+    log: str
+    provider: str | None
+    ids: tuple[int, ...]
+    levels: tuple[int, ...] | None = None
+    services: bool = False  # keep only events naming a service of fix_crl_services
+
+    def host_arg(self) -> dict[str, t.Any]:
+        return {"log": self.log, "provider": self.provider, "ids": list(self.ids),
+                "levels": None if self.levels is None else list(self.levels), "services": self.services}
+
+
+QUERIES = (
+    EventQuery(LYNC_LOG, None, (33019, 32042, 61045, 61029)),
+    EventQuery("System", "Schannel", (36874, 36876, 36877, 36881, 36882, 36883, 36887, 36888)),
+    EventQuery(CAPI2_LOG, "Microsoft-Windows-CAPI2", (11, 41, 53, 90), levels=(1, 2, 3)),
+)
+SCM_QUERY = EventQuery("System", "Service Control Manager", (7000, 7009, 7011), services=True)
+# Logs whose absence is normal on some hosts (Lync's only exists where Lync is installed): no finding.
+OPTIONAL_LOGS = frozenset({LYNC_LOG})
+
+# The chain engine's network-retrieval values (cryptoapi-research.md 1.3: [D] values and defaults; [C] that the
+# policy key is read before the non-policy key). None: no documented default.
+CHAIN_ENGINE_DEFAULTS: dict[str, int | None] = {
+    "ChainUrlRetrievalTimeoutMilliseconds": 15000,
+    "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 20000,
+    "MaxUrlRetrievalByteCount": 100 * 1024 * 1024,
+    "CrossCertDownloadIntervalHours": 168,
+    "CryptnetCachedOcspSwitchToCrlCount": 50,
+    "DisableAIAUrlRetrieval": 0,
+    "MaxAIAUrlRetrievalCertCount": None,
+}
+# The values that make a blocked fetch wait longer when raised above their default.
+SLOW_VALUES = ("ChainUrlRetrievalTimeoutMilliseconds", "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds")
+
+
+def host_args(*, hours: int, services: t.Sequence[str], mark: bool, read: bool = True,
+              enable_capi2: bool = False) -> dict[str, t.Any]:
+    """host_audit's ``evidence`` argument. ``read`` False: only the marker (the fix's verification command).
+    ``enable_capi2``: enable the CAPI2 log after reading its state (a write: the caller never asks in check mode)."""
+    if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_HOURS:
+        raise ValueError(f"evidence_hours: must be an integer from 1 to {MAX_HOURS}, got {hours!r}")
+    queries = [*QUERIES, SCM_QUERY] if services else list(QUERIES)
+    return {"hours": hours, "max_events": MAX_EVENTS, "message_chars": MESSAGE_CHARS, "services": list(services),
+            "queries": [q.host_arg() for q in queries] if read else [],
+            "chain_engine": list(CHAIN_ENGINE_DEFAULTS) if read else [], "mark": mark,
+            "enable_log": CAPI2_LOG if enable_capi2 else None}
+
+
+def _int(value: t.Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def chain_engine_settings(part: t.Mapping[str, t.Any] | None) -> dict[str, dict[str, t.Any]] | None:
+    """Each value from the policy key and the non-policy key, and the one in force (policy, else config, else the
+    default)."""
+    if not isinstance(part, t.Mapping):
+        return None
+    keys = {source: (part.get(source) or {}).get("values") or {} for source in ("policy", "config")}
+    settings = {}
+    for name, default in CHAIN_ENGINE_DEFAULTS.items():
+        policy, config = _int(keys["policy"].get(name)), _int(keys["config"].get(name))
+        source = "policy" if policy is not None else "config" if config is not None else "default"
+        settings[name] = {"policy": policy, "config": config, "default": default, "source": source,
+                          "in_force": {"policy": policy, "config": config, "default": default}[source]}
+    return settings
+
+
+def _hourly(events: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, int]:
+    hours: dict[str, int] = {}
+    for event in events:
+        for hour, count in (event.get("hours") or {}).items():
+            if _int(count):
+                hours[str(hour)] = hours.get(str(hour), 0) + count
+    return dict(sorted(hours.items()))
+
+
+def build_evidence(part: t.Any) -> dict[str, t.Any]:
+    """The record's ``evidence`` from host_audit's part (or the failure that cost it)."""
+    if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
+        return {"error": str(part) if part is not None else "the host sent no evidence part", "events": [],
+                "logs": [], "queries": [], "hourly": {}, "fixed_at": None, "chain_engine": None,
+                "marker": {"previous": None, "written": None}, "capi2_log": None}
+    marker = part.get("marker") or {}
+    events = []
+    for raw in part.get("events") or []:
+        events.append({key: raw.get(key) for key in ("log", "provider", "id", "count", "first", "last", "message",
+                                                     "before", "since")})
+    events.sort(key=lambda e: (str(e["log"]), str(e["provider"]), _int(e["id"]) or 0))
+    return {
+        "error": None,
+        "read_at": part.get("now"),
+        "hours": part.get("hours"),
+        "window_start": part.get("window_start"),
+        "fixed_at": marker.get("fixed_at"),
+        "marker": {"previous": None, "written": None},  # what this run's fix wrote (_run._record_marker)
+        "events": events,
+        "hourly": _hourly(part.get("events") or []),
+        "logs": [dict(entry) for entry in part.get("logs") or []],
+        "queries": [dict(entry) for entry in part.get("queries") or []],
+        "chain_engine": chain_engine_settings(part.get("chain_engine")),
+        "capi2_log": _capi2_log(part),
+    }
+
+
+def _capi2_log(part: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:
+    """What ``fix_crl_enable_capi2_log`` did: ``{previous, enabled, changed, error}`` (None: not asked)."""
+    enabled = part.get("enabled_log")
+    if not isinstance(enabled, t.Mapping):
+        return None
+    return {"previous": enabled.get("previous"), "enabled": enabled.get("enabled"),
+            "changed": enabled.get("previous") is False and enabled.get("enabled") is True,
+            "error": enabled.get("error")}
+
+
+def predict_capi2_log(evidence: dict[str, t.Any]) -> None:
+    """Check mode with ``fix_crl_enable_capi2_log``: say what the fix would do to the log, write nothing."""
+    log = next((entry for entry in evidence.get("logs") or [] if entry.get("log") == CAPI2_LOG), {})
+    evidence["capi2_log"] = {"previous": log.get("enabled"), "enabled": None, "changed": False,
+                             "predicted": log.get("exists") is True and log.get("enabled") is False, "error": None}
+
+
+def symptom_totals(evidence: t.Mapping[str, t.Any] | None) -> dict[str, int | None]:
+    """Symptom events in the window, before the fix and since it (None: no fix marker)."""
+    events = (evidence or {}).get("events") or []
+    fixed = bool((evidence or {}).get("fixed_at"))
+    return {"count": sum(_int(e.get("count")) or 0 for e in events),
+            "before": sum(_int(e.get("before")) or 0 for e in events) if fixed else None,
+            "since": sum(_int(e.get("since")) or 0 for e in events) if fixed else None}
+
+
+def cause_checks(checks: t.Mapping[str, t.Any], identities: t.Any = None) -> tuple[bool, list[str]]:
+    """Whether every check that would explain a CryptoAPI symptom passes, and what was checked.
+
+    Reads the measurement before any change (``checks['before']``: the proxy path, i.e. the CRL fetch through the
+    machine WinHTTP proxy, and the TLS probes with revocation checking) and, when the record has them,
+    every service identity's chain check (``identities``: a list of ``{"identity", "chain": {"passed": bool}}``).
+    """
+    before = checks.get("before") or {}
+    checked = []
+    if before.get("crl_ok") is not True:
+        return False, checked
+    checked.append("the revocation endpoints through the machine WinHTTP proxy")
+    if before.get("tls_ok") is not True:
+        return False, checked
+    checked.append("the TLS handshakes with revocation checking")
+    for identity in identities or []:
+        chain = (identity or {}).get("chain") if isinstance(identity, t.Mapping) else None
+        if not isinstance(chain, t.Mapping) or chain.get("passed") is not True:
+            return False, checked
+        checked.append(f"the chain check as {identity.get('identity')}")
+    return True, checked
+
+
+def _cause_symptoms(evidence: t.Mapping[str, t.Any]) -> list[str]:
+    fixed = bool(evidence.get("fixed_at"))
+    found = []
+    for event in evidence.get("events") or []:
+        if (event.get("log"), event.get("id")) in CAUSE_SYMPTOMS:
+            seen = _int(event.get("since") if fixed else event.get("count")) or 0
+            if seen:
+                found.append(f"{event.get('provider')} {event.get('id')} x{seen}")
+    return found
+
+
+def evidence_findings(evidence: t.Mapping[str, t.Any], checks: t.Mapping[str, t.Any],
+                      identities: t.Any = None) -> list[tuple[str, str]]:
+    """The findings (code, detail) the evidence supports; see roles/fix_crl/README.md, "Findings"."""
+    findings: list[tuple[str, str]] = []
+    if evidence.get("error"):
+        findings.append(("evidence_unreadable", f"the host could not read its events: {evidence['error']}"))
+        return findings
+    capi2 = evidence.get("capi2_log") or {}
+    if capi2.get("error"):
+        findings.append(("capi2_log_not_enabled", f"fix_crl_enable_capi2_log: {capi2['error']}"))
+    for log in evidence.get("logs") or []:
+        name = log.get("log")
+        if name == CAPI2_LOG and capi2.get("enabled") is True:
+            continue  # this run enabled it: from now on it logs
+        if name == CAPI2_LOG and (log.get("enabled") is False or log.get("exists") is False):
+            findings.append(("capi2_log_disabled", f"{CAPI2_LOG} is {'disabled' if log.get('exists') else 'missing'}:"
+                             " CAPI2 events 11, 41 and 53 are not logged (enable it: wevtutil sl "
+                             f"{CAPI2_LOG} /e:true)"))
+        elif log.get("exists") is False and name not in OPTIONAL_LOGS:
+            findings.append(("event_log_missing", f"the {name} event log does not exist on this host"))
+    missing = {log.get("log") for log in evidence.get("logs") or [] if log.get("exists") is False}
+    for query in evidence.get("queries") or []:
+        if query.get("status") in ("denied", "error") and query.get("log") not in missing:
+            findings.append(("event_log_unreadable", f"{query.get('log')} ({query.get('provider') or 'any provider'})"
+                             f": {query.get('status')}: {query.get('error')}"))
+    for name in SLOW_VALUES:
+        setting = (evidence.get("chain_engine") or {}).get(name) or {}
+        value, default = setting.get("in_force"), setting.get("default")
+        if isinstance(value, int) and isinstance(default, int) and value > default:
+            findings.append(("slow_chain_timeouts", f"{name} is {value} ms (from the {setting.get('source')} key), "
+                             f"over the default {default} ms: every blocked revocation fetch waits longer"))
+    totals = symptom_totals(evidence)
+    if totals["since"]:
+        seen = [f"{e.get('provider')} {e.get('id')} x{e.get('since')}" for e in evidence.get("events") or []
+                if _int(e.get("since"))]
+        findings.append(("symptoms_since_fix", f"{totals['since']} symptom event(s) since the fix at "
+                         f"{evidence.get('fixed_at')}: {', '.join(seen)}"))
+    symptoms = _cause_symptoms(evidence)
+    passed, checked = cause_checks(checks, identities)
+    if symptoms and passed:
+        findings.append(("symptoms_without_cause", f"{', '.join(symptoms)} while {' and '.join(checked)} pass: "
+                         "look elsewhere (an LDAP-only CDP, a service started before the fix, another identity's "
+                         "proxy, a peer's revocation check)"))
+    return findings
+
+
+__all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "QUERIES", "SCM_QUERY", "EventQuery", "build_evidence",
+           "cause_checks", "chain_engine_settings", "evidence_findings", "host_args", "predict_capi2_log",
+           "symptom_totals"]
