@@ -4,8 +4,8 @@ The listener presents the host's leaf certificate from the lab PKI (``<lab_dir>/
 issuing CA) so that a ``tls_probe`` from another twin is a real TLS handshake. It completes the handshake and
 then waits for the client to hang up; it speaks no SIP. It does not ask for a client certificate: the probe's
 ``SslStream.AuthenticateAsClient`` sends none (a Lync peer would, and would check its revocation too: the
-server side's revocation check is not modelled). TLS 1.3 only on build 20348+ (Schannel enables it from
-Windows Server 2022); older hosts negotiate TLS 1.2 at most.
+server side's revocation check is not modelled). It speaks the TLS versions the host's class enables
+(``tests/twin/host_classes.py``): TLS 1.0 only on a 2008 R2 (7601) host, 1.0-1.2 on 2012 R2 to 2019, 1.0-1.3 on 2022.
 """
 
 from __future__ import annotations
@@ -16,17 +16,15 @@ import ssl
 from pathlib import Path
 
 from tests.lab.schannel import server_context
+from tests.twin.host_classes import HostClass
 
-TLS13_MIN_BUILD = 20348
 IDLE_SECONDS = 30.0
 
 
 class SipTlsListener:
-    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, os_build: int) -> None:
+    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, host_class: HostClass) -> None:
         self.address, self.port = address, port
-        self.context = server_context(certfile, keyfile)
-        if os_build < TLS13_MIN_BUILD:
-            self.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.context = server_context(certfile, keyfile, limit=host_class.limit)
         self.server: asyncio.base_events.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.handshakes = 0

@@ -18,8 +18,8 @@ The box's cancel event ends the abandoned sample's modelled retrieval waits; its
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
@@ -35,7 +35,13 @@ SCHEMAS = {1}
 BLOCKING = True  # handshakes and modelled retrieval waits: run in a worker thread
 MAX_PEERS = 64
 MAX_SAMPLES = 50
-PROTOCOLS = {"TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
+PROTOCOLS = {"TLSv1": "Tls", "TLSv1.1": "Tls11", "TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
+# What Get-CrlfixTlsProtocols offers in Windows PowerShell 5.1 without SystemDefaultTlsVersions=1 (the twin models no
+# such value): TLS 1.0-1.2 by name, never 1.3 (../shared/identity-evidence-research.md section 5). Schannel leaves out
+# what the host's class does not enable.
+OFFERED = ("Tls", "Tls11", "Tls12")
+# SEC_E_ALGORITHM_MISMATCH (0x80090331), the innermost exception's message when client and server share no protocol.
+NO_COMMON_PROTOCOL = "The client and server cannot communicate, because they do not possess a common algorithm"
 # CERT_TRUST_* bits -> X509ChainStatusFlags names (wincrypt.h / .NET X509ChainStatusFlags, same values).
 CHAIN_FLAGS = {
     "CERT_TRUST_IS_REVOKED": "Revoked",
@@ -92,11 +98,26 @@ def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str,
         if "mismatch" in error.lower():
             return {**sample, "policy_errors": "RemoteCertificateNameMismatch"}
         return {**sample, "chain_status": ["UntrustedRoot"], "policy_errors": "RemoteCertificateChainErrors"}
+    if _no_common_protocol(error):
+        return {**sample, "protocol": None, "error": NO_COMMON_PROTOCOL}
     if error:
         text = CLOSED if "eof" in error.lower() or "reset" in error.lower() else error.removeprefix("TLS: ")
         return {**sample, "error": text}
     flags = [CHAIN_FLAGS[name] for name in raw["trust_status"] if name in CHAIN_FLAGS]
     return {**sample, "chain_status": flags, "policy_errors": "RemoteCertificateChainErrors" if flags else "None"}
+
+
+def _no_common_protocol(error: str) -> bool:
+    """OpenSSL's words (either end) for a handshake that found no protocol both ends enable."""
+    lowered = error.lower()
+    return any(text in lowered for text in ("unsupported protocol", "no protocols available", "protocol version",
+                                            "wrong version number"))
+
+
+def offered_protocols(ctx: ScriptContext) -> tuple[str, ...]:
+    """The protocols the probe offers that the host's class enables (SslProtocols names)."""
+    enabled = ctx.state.host_class.tls_protocols
+    return tuple(name for name in OFFERED if name in enabled)
 
 
 # A sample host_audit did not run because an earlier one of the same peer was revocation-unknown.
@@ -124,7 +145,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
     host, port = peer["host"], peer["port"]
     sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
-    max_version = None if ctx.state.os_build >= revocation.TLS13_MIN_BUILD else ssl.TLSVersion.TLSv1_2
+    offered = replace(ctx.state.host_class, tls_protocols=offered_protocols(ctx) or ("Tls12",))
     address = resolve(host, world.names)
     out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
     stopped = False
@@ -151,7 +172,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             policy=world.policy,
             cancel=box.cancel if box is not None else revocation.SHUTDOWN,
             check_revocation=check,
-            max_version=max_version,
+            limit=offered.limit,
         )
         if box is not None and box.expired():
             out.append(box.cut_sample())  # ended after the box: the script had abandoned it
@@ -168,14 +189,15 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
     """The document body for ``args``; host_audit passes ``stop_after_unknown`` and its time box."""
     peers, samples, timeout, check = _validate(args)
     if not peers:
-        return {"results": []}
+        return {"offered_protocols": ", ".join(OFFERED), "results": []}
     pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
     try:
         outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
         futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out)
                    for peer, out in zip(peers, outs, strict=True)]
+        offered = ", ".join(OFFERED)  # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it
         if box is None:
-            return {"results": [f.result() for f in futures]}
+            return {"offered_protocols": offered, "results": [f.result() for f in futures]}
         wait(futures, timeout=box.remaining())
         results = []
         for peer, future, out in zip(peers, futures, outs, strict=True):
@@ -184,7 +206,7 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
             else:
                 results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
                                 "samples": cut_samples(list(out), samples, stop_after_unknown, box)})
-        return {"results": results}
+        return {"offered_protocols": offered, "results": results}
     finally:
         pool.shutdown(wait=box is None)
 
