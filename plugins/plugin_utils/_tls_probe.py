@@ -51,6 +51,11 @@ if t.TYPE_CHECKING:
 
 MAX_SAMPLES = 50
 MAX_TIMEOUT_MS = 600000
+# The innermost exception's message when client and server share no protocol: SEC_E_ALGORITHM_MISMATCH (0x80090331,
+# Microsoft Learn, "Schannel error codes"), e.g. a Lync 2010 peer on 2008 R2 (TLS 1.0 only) and a host that disabled
+# TLS 1.0. The sentence is Windows' FormatMessage text (English hosts only: localized hosts report it in their language
+# and the peer then shows as an error without protocol_mismatch).
+NO_COMMON_PROTOCOL = "The client and server cannot communicate, because they do not possess a common algorithm"
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -212,6 +217,7 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     revocation_unknown = is_revocation_unknown(chain_status)
     summary = summarize(handshake)
     protocols = _union([s["protocol"]] for s in samples if s.get("protocol"))
+    mismatch = any(str(s.get("error") or "").startswith(NO_COMMON_PROTOCOL) for s in samples)
     return {
         "peer": peer.display,
         "host": peer.host,
@@ -222,6 +228,8 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         **(summary.as_dict() if summary else EMPTY_SUMMARY),
         # Samples of one peer negotiate the same protocol; the first one stands for all.
         "protocol": protocols[0] if protocols else None,
+        # No TLS version both ends enable: the peer speaks only what this host disabled (or the other way round).
+        "protocol_mismatch": mismatch,
         "chain_status": chain_status,
         "policy_errors": _union([s["policy_errors"]] for s in samples if s.get("policy_errors")),
         "revocation_unknown": revocation_unknown,
@@ -254,8 +262,11 @@ def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any],
             raise HostScriptError(f"tls_probe: results[{index}] is not the answer for {peer.display}")
         results.append(interpret_peer(peer, host, max_handshake_ms=max_handshake_ms))
     worst = [r["max_ms"] for r in results if r["max_ms"] is not None]
+    offered = document.get("offered_protocols")
     return {
         "changed": False,
+        # What the host offered, as SslProtocols prints it ("None": the OS's own defaults; host-scripts.md tls_probe).
+        "offered_protocols": offered if isinstance(offered, str) else None,
         "results": results,
         "all_pass": all(r["verdict"] == "pass" for r in results),
         "worst_ms": max(worst) if worst else None,

@@ -26,9 +26,11 @@ Each column and its source (the README repeats them with their grade):
 
 from __future__ import annotations
 
+import re
 import ssl
 import warnings
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 DEFAULT_BUILD = 20348
@@ -108,10 +110,38 @@ def host_class(os_section: dict[str, Any]) -> HostClass:
     return replace(base, **overrides)
 
 
+# The floor host_audit checks first (plugins/plugin_utils/_host/_ps1/_host_floor.ps1): the twin reads the script's own
+# numbers, so the stand-in and the script cannot disagree.
+FLOOR_SCRIPT = Path(__file__).resolve().parents[2] / "plugins/plugin_utils/_host/_ps1/_host_floor.ps1"
+
+
+def floor_numbers() -> dict[str, int]:
+    """``$CrlfixFloor<Name> = <int>`` of the floor script: PowerShellMajor, PowerShellMinor, DotNetRelease, OsBuild."""
+    found = re.findall(r"^\$CrlfixFloor(\w+) = ([0-9]+)$", FLOOR_SCRIPT.read_text(encoding="ascii"), re.MULTILINE)
+    return {name: int(value) for name, value in found}
+
+
+def floor_report(known: HostClass, build: int) -> dict[str, Any]:
+    """What ``_host_floor.ps1`` reports on a host of class ``known`` and OS ``build``: facts and ``missing`` codes."""
+    numbers = floor_numbers()
+    major, minor = (int(part) for part in known.powershell.split(".")[:2])
+    missing = []
+    if (major, minor) < (numbers["PowerShellMajor"], numbers["PowerShellMinor"]):
+        missing.append("powershell")
+    if known.dotnet_release is None or known.dotnet_release < numbers["DotNetRelease"]:
+        missing.append("dotnet")
+    if known.language_mode != "FullLanguage":
+        missing.append("language_mode")
+    if build < numbers["OsBuild"]:
+        missing.append("os_build")
+    return {"powershell": f"{major}.{minor}", "dotnet_release": known.dotnet_release,
+            "language_mode": known.language_mode, "os_build": build, "missing": missing}
+
+
 def proxy_order(build: int) -> str:
     """CryptoAPI's proxy order on this OS build: ``three_step`` (KB 2623724, pre-Windows 10) or ``automatic_proxy``."""
     return class_for_build(build).proxy_order
 
 
 __all__ = ["AUTOMATIC_PROXY", "DEFAULT_BUILD", "HOST_CLASSES", "LEGACY_CIPHERS", "PROXY_ORDERS", "THREE_STEP",
-           "HostClass", "class_for_build", "host_class", "proxy_order"]
+           "HostClass", "class_for_build", "floor_report", "host_class", "proxy_order"]

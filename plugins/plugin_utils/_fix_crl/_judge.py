@@ -64,8 +64,29 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     if bad is not None:
         errors = bad.get("errors") or []
         detail = f", {truncate(errors[0], 150)}" if errors else ""
+        if bad.get("protocol_mismatch"):
+            detail = f", {_mismatch_text(tls.get('offered_protocols'))}"
         text += f" ({bad.get('peer', '?')}: {bad.get('verdict', '?')}{detail})"
     return text
+
+
+# --- TLS protocols (issue 11 item 4; docs/fix-crl.md "TLS protocols") ---
+PROTOCOL_MISMATCH = "protocol_mismatch"
+
+
+def _mismatch_text(offered: t.Any) -> str:
+    shown = "the OS's defaults" if offered in (None, "None") else str(offered)
+    return (f"no TLS protocol in common: the peer speaks only protocols this host has disabled (this host offered "
+            f"{shown}; a Lync 2010 peer on Windows Server 2008 R2 speaks TLS 1.0 only)")
+
+
+def tls_findings(tls: MeasuredPart) -> list[tuple[str, str]]:
+    """``(code, detail)`` of each finding a TLS part holds: ``protocol_mismatch`` per peer that shares no protocol."""
+    if tls is None or isinstance(tls, Exception):
+        return []
+    return [(PROTOCOL_MISMATCH, f"{r.get('peer', '?')}: {_mismatch_text(tls.get('offered_protocols'))}")
+            for r in tls.get("results") or [] if r.get("protocol_mismatch")]
+# --- end TLS protocols ---
 
 
 def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
@@ -132,4 +153,5 @@ def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
     return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
 
 
-__all__ = ["MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "truncate"]
+__all__ = ["PROTOCOL_MISMATCH", "MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "tls_findings",
+           "truncate"]

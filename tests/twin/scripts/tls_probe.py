@@ -108,10 +108,14 @@ def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str,
 
 
 def _no_common_protocol(error: str) -> bool:
-    """OpenSSL's words (either end) for a handshake that found no protocol both ends enable."""
+    """OpenSSL's words (either end) for a handshake that found no protocol or cipher both ends enable.
+
+    Schannel reports both cases with one error, SEC_E_ALGORITHM_MISMATCH. A TLS 1.0-only OpenSSL server answers a
+    client that wants TLS 1.2 with a ``handshake failure`` alert (it picks TLS 1.0, then shares no cipher).
+    """
     lowered = error.lower()
     return any(text in lowered for text in ("unsupported protocol", "no protocols available", "protocol version",
-                                            "wrong version number"))
+                                            "wrong version number", "alert handshake failure", "no shared cipher"))
 
 
 def offered_protocols(ctx: ScriptContext) -> tuple[str, ...]:

@@ -128,6 +128,8 @@ if ($null -ne $probes) {
 $document.time_box_ms = $null
 if ($null -ne $timeBox) { $document.time_box_ms = $timeBox.LimitMs }
 $document.time_box_hit = $null -ne $timeBox -and $timeBox.Hit
+# The host's facts at first contact (_host_floor.ps1, which ran before the arguments were read).
+$document.floor = ConvertFrom-Json -InputObject $CrlfixFloorJson
 $document.elapsed_ms = $clock.ElapsedMilliseconds
 Write-CrlfixDocument -Name 'host_audit' -Schema 1 -Content $document
 Exit-CrlfixScript
