@@ -53,6 +53,16 @@ options:
         V(slow).
     type: int
     default: 1000
+  mutual:
+    description:
+      - Present the host's own certificate as the client certificate (mutual TLS, as Lync Server front ends talk on
+        5061), so the peer checks its revocation in its own process and the handshake measures both ends' work.
+      - The certificate is the one of C(LocalMachine\\My) with a private key, valid now and usable for client
+        authentication that is valid longest; without one the handshakes are one-sided.
+      - One handshake more per peer, without the certificate, tells a peer slow only because it cannot check this
+        host's certificate (RV(results[].slow_because) V(peer)).
+    type: bool
+    default: false
   check_revocation:
     description:
       - Check the revocation of the peer's certificate chain during the handshake, as Schannel does for services.
@@ -155,6 +165,21 @@ results:
           completed.
       type: str
       sample: Tls12
+    mutual:
+      description: V(true) when every completed handshake presented the host's certificate and the peer took it.
+      type: bool
+    one_sided_ms:
+      description:
+        - With O(mutual), the handshake without the host's certificate, in milliseconds; V(null) without O(mutual)
+          or when it failed.
+      type: int
+    slow_because:
+      description:
+        - For a V(slow) peer, whose revocation work made it slow. V(peer) when the handshake without this host's
+          certificate was fast, so the peer cannot check this host's certificate (the peer is not fixed yet). That
+          does not count against this host in fix_crl. V(this_host) otherwise; V(null) when the peer is not slow.
+      type: str
+      choices: [peer, this_host]
     protocol_mismatch:
       description:
         - V(true) when a sample failed because the host and the peer share no TLS protocol (Schannel's

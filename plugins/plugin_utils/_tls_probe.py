@@ -184,6 +184,16 @@ def _rejection(sample: t.Mapping[str, t.Any]) -> str | None:
     return None
 
 
+def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int) -> str | None:
+    """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was
+    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow."""
+    if verdict != "slow":
+        return None
+    fast_alone = (isinstance(one_sided_ms, int) and not isinstance(one_sided_ms, bool)
+                  and one_sided_ms <= max_handshake_ms)
+    return "peer" if mutual and fast_alone else "this_host"
+
+
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
     """Turn one ``tls_probe`` result into the module's per-peer result.
 
@@ -218,6 +228,13 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     summary = summarize(handshake)
     protocols = _union([s["protocol"]] for s in samples if s.get("protocol"))
     mismatch = any(str(s.get("error") or "").startswith(NO_COMMON_PROTOCOL) for s in samples)
+    completed = [s for s in samples
+                 if not s.get("error") and not s.get("skipped") and s.get("handshake_ms") is not None]
+    mutual = bool(completed) and all(s.get("mutual") is True for s in completed)
+    one_sided = host.get("one_sided") if isinstance(host.get("one_sided"), dict) else {}
+    one_sided_ms = one_sided.get("handshake_ms") if not one_sided.get("error") else None
+    verdict = latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
+                              max_handshake_ms=max_handshake_ms)
     return {
         "peer": peer.display,
         "host": peer.host,
@@ -234,15 +251,23 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         "policy_errors": _union([s["policy_errors"]] for s in samples if s.get("policy_errors")),
         "revocation_unknown": revocation_unknown,
         "errors": errors,
-        "verdict": latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
-                                   max_handshake_ms=max_handshake_ms),
+        "verdict": verdict,
+        # Mutual TLS (docs/fix-crl.md, "Mutual TLS"): every completed handshake presented this host's certificate and
+        # the peer took it; the one-sided handshake after them, without the certificate, shows the peer's own part.
+        "mutual": mutual,
+        "one_sided_ms": one_sided_ms if isinstance(one_sided_ms, int) else None,
+        "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms),
     }
 
 
-def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool) -> dict[str, t.Any]:
-    """The ``tls_probe`` arguments (docs/dev/host-scripts.md)."""
-    return {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
+def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool,
+              mutual: bool = False) -> dict[str, t.Any]:
+    """The ``tls_probe`` arguments (docs/dev/host-scripts.md); ``mutual`` only when true (absent: one-sided)."""
+    args = {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
             "check_revocation": bool(check_revocation)}
+    if mutual:
+        args["mutual"] = True
+    return args
 
 
 def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any], *,
@@ -282,7 +307,8 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
     timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
     max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
     document = run_host_script(connection, "tls_probe", host_args(peers, samples=samples, timeout_ms=timeout_ms,
-                               check_revocation=args["check_revocation"]), task_action=task_action)
+                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual"))),
+                               task_action=task_action)
     return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
 
 

@@ -85,6 +85,7 @@ class HostAuditRequest:
     check_revocation: bool
     stop_after_unknown: bool = True
     time_box_ms: int | None = None
+    mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -127,7 +128,7 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     tls = None
     if request.peers:
         tls = {**_tls_probe.host_args(request.peers, samples=request.samples, timeout_ms=request.probe_timeout_ms,
-                                      check_revocation=request.check_revocation),
+                                      check_revocation=request.check_revocation, mutual=request.mutual),
                "stop_after_unknown": bool(request.stop_after_unknown)}
     return {
         "stores": list(options.stores) if options is not None else None,

@@ -54,13 +54,17 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
         return "TLS probe failed: " + _first_line(tls)
     results = tls.get("results") or []
     passing = sum(1 for r in results if r.get("verdict") == "pass")
+    peer_slow = [r for r in results if r.get("slow_because") == "peer"]
     worst, unfinished = tls.get("worst_ms"), tls.get("unfinished_ms")
     if unfinished is not None and (worst is None or worst < unfinished):
         shown = f"over {unfinished} ms (cut by the audit's time box)"
     else:
         shown = f"{worst} ms" if worst is not None else "n/a"
     text = f"TLS: {passing}/{len(results)} peers pass, worst handshake {shown} (limit {max_handshake_ms} ms)"
-    bad = next((r for r in results if r.get("verdict") != "pass"), None)
+    if peer_slow:
+        text += (f"; {len(peer_slow)} slow only with this host's certificate, not counted: the peer cannot check it "
+                 f"({peer_slow[0].get('peer', '?')})")
+    bad = next((r for r in results if not _counts_as_pass(r)), None)
     if bad is not None:
         errors = bad.get("errors") or []
         detail = f", {truncate(errors[0], 150)}" if errors else ""
@@ -70,8 +74,14 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     return text
 
 
-# --- TLS protocols (issue 11 item 4; docs/fix-crl.md "TLS protocols") ---
+# --- TLS protocols and mutual TLS (issue 11 item 4; docs/fix-crl.md "Mutual TLS") ---
 PROTOCOL_MISMATCH = "protocol_mismatch"
+
+
+def _counts_as_pass(result: t.Mapping[str, t.Any]) -> bool:
+    """A peer that passed, or one slow only because the peer cannot check this host's certificate (its own state is
+    broken): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
+    return result.get("verdict") == "pass" or result.get("slow_because") == "peer"
 
 
 def _mismatch_text(offered: t.Any) -> str:
@@ -86,7 +96,7 @@ def tls_findings(tls: MeasuredPart) -> list[tuple[str, str]]:
         return []
     return [(PROTOCOL_MISMATCH, f"{r.get('peer', '?')}: {_mismatch_text(tls.get('offered_protocols'))}")
             for r in tls.get("results") or [] if r.get("protocol_mismatch")]
-# --- end TLS protocols ---
+# --- end TLS protocols and mutual TLS ---
 
 
 def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
@@ -99,7 +109,8 @@ def judge_phase(crl: MeasuredPart, tls: MeasuredPart, *, requirement: str, max_h
                 lost: bool = False) -> dict[str, t.Any]:
     """``{crl, tls, crl_ok, tls_ok, passed, summary}`` of one phase (before, after, after_rollback)."""
     crl_ok = crl is None or (not isinstance(crl, Exception) and bool(crl.get(f"all_{requirement}")))
-    tls_ok = tls is None or (not isinstance(tls, Exception) and bool(tls.get("all_pass")))
+    tls_ok = tls is None or (not isinstance(tls, Exception)
+                             and all(_counts_as_pass(r) for r in tls.get("results") or []))
     return {
         "crl": _kept(crl),
         "tls": _kept(tls),
@@ -117,7 +128,7 @@ def _passing_items(check: t.Mapping[str, t.Any] | None, requirement: str) -> set
         if result.get(requirement):
             items.add(f"endpoint {result.get('url')}")
     for result in (check.get("tls") or {}).get("results") or []:
-        if result.get("verdict") == "pass":
+        if _counts_as_pass(result):
             items.add(f"peer {result.get('peer')}")
     return items
 

@@ -1,4 +1,5 @@
-"""Host classes on the lab (tests/twin/README.md, "Host classes"): the floor at first contact, TLS per class.
+"""Host classes on the lab (tests/twin/README.md, "Host classes"): the floor at first contact, TLS per class, and
+mutual TLS (the peer's 5061 listener checks the prober's certificate with its own state: docs/fix-crl.md).
 
 The audit runs as the fix_crl action runs it (``run_host_audit`` over Ansible's winrm connection, one command) against
 twins whose state is given a class: a stock 2008 R2 (below the floor), a ``tls10_peer`` (tests/lab/fleet/
@@ -6,6 +7,8 @@ tls_scenarios.py: a Lync 2010 front end, TLS 1.0 only) and a 2022 that disabled 
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
@@ -15,6 +18,8 @@ from tests.lab.fleet.tls_scenarios import seed_tls10_peer
 
 from ._adhoc import http_profile_hosts, set_proxy
 from .test_host_audit import _audit, _request
+
+MAX_HANDSHAKE_MS = 3000  # _request's; the lab's chain timeout is 4000 ms (tests/lab/fleet/plan.py)
 
 
 def _restart(lab, name: str) -> None:
@@ -30,6 +35,7 @@ def pair(lab):
     set_proxy(lab, prober, lab.proxy)
     yield prober, peer
     lab.reset_state(prober)
+    lab.reset_state(peer)
 
 
 @pytest.fixture
@@ -89,3 +95,32 @@ def test_a_host_that_disabled_tls10_says_the_peer_speaks_only_what_it_disabled(l
     phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=3000)
     assert "no TLS protocol in common: the peer speaks only protocols this host has disabled" in phase["summary"]
     assert [code for code, _detail in tls_findings(result.tls)] == ["protocol_mismatch"]
+
+
+def _mutual(request):
+    return dataclasses.replace(request, mutual=True)
+
+
+def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, pair) -> None:
+    prober, peer = pair
+    set_proxy(lab, peer, lab.proxy)
+    result, commands = _audit(lab, prober, _mutual(_request(lab, peer)))
+    assert commands == 1
+    probe = result.tls["results"][0]
+    assert probe["mutual"] is True and probe["verdict"] == "pass", probe
+    assert probe["one_sided_ms"] is not None and probe["slow_because"] is None
+
+
+def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_peers(lab, pair) -> None:
+    prober, peer = pair
+    set_proxy(lab, peer, None)  # the peer is not fixed: its check of our certificate waits its chain timeout
+    result, _ = _audit(lab, prober, _mutual(_request(lab, peer)))
+    probe = result.tls["results"][0]
+    assert probe["mutual"] is True and probe["verdict"] == "slow", probe
+    assert probe["max_ms"] > MAX_HANDSHAKE_MS and probe["one_sided_ms"] <= MAX_HANDSHAKE_MS
+    assert probe["slow_because"] == "peer"
+    phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=MAX_HANDSHAKE_MS)
+    assert phase["tls_ok"] is True and "not counted: the peer cannot check it" in phase["summary"]
+    # One-sided, as before issue 11: the same peer passes, so nothing here measured the peer's work.
+    one_sided, _ = _audit(lab, prober, _request(lab, peer))
+    assert one_sided.tls["results"][0]["verdict"] == "pass" and one_sided.tls["results"][0]["mutual"] is False

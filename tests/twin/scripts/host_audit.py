@@ -92,7 +92,7 @@ class TimeBox:
         return self.text
 
     def cut_sample(self) -> dict[str, Any]:
-        return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
+        return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
                 "policy_errors": None, "error": self.cut()}
 
 
@@ -311,7 +311,7 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
             urls, timeout, _purge, max_bytes = fetch
             crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box)})
         if tls is not None and tls.get("peers"):
-            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation") if k in tls}
+            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
                                   stop_after_unknown=bool(tls.get("stop_after_unknown")), box=box)
         for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import ipaddress
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
@@ -85,7 +86,7 @@ def _peer_text(host: str, port: int) -> str:
 
 def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"tcp_connect_ms": raw["tcp_connect_ms"], "handshake_ms": raw["handshake_ms"],
-                              "protocol": PROTOCOLS.get(raw["protocol"] or "", raw["protocol"]),
+                              "protocol": PROTOCOLS.get(raw["protocol"] or "", raw["protocol"]), "mutual": False,
                               "chain_status": [], "policy_errors": "None", "error": None}
     error = raw["error"] or ""
     if error.startswith("peer: cannot resolve"):
@@ -125,8 +126,8 @@ def offered_protocols(ctx: ScriptContext) -> tuple[str, ...]:
 
 
 # A sample host_audit did not run because an earlier one of the same peer was revocation-unknown.
-SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [], "policy_errors": None,
-           "error": None, "skipped": True}
+SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
+           "policy_errors": None, "error": None, "skipped": True}
 UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
 
 
@@ -142,10 +143,20 @@ def cut_samples(done: list[dict[str, Any]], samples: int, stop_after_unknown: bo
     return out
 
 
+def client_certificate(ctx: ScriptContext) -> tuple[Path, Path] | None:
+    """``Get-CrlfixClientCertificate``: the host's own lab-PKI leaf and key (the one in its My store), if issued."""
+    lab_dir = revocation.world().lab_dir
+    if lab_dir is None:
+        return None
+    cert, key = (lab_dir / "pki" / "hosts" / f"{ctx.state.data['fqdn']}.{ext}" for ext in ("crt", "key"))
+    return (cert, key) if cert.exists() and key.exists() else None
+
+
 def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
                 stop_after_unknown: bool = False, box: TimeBox | None = None,
-                out: list[dict[str, Any]] | None = None) -> dict:
+                out: list[dict[str, Any]] | None = None, mutual: bool = False) -> dict:
     world = revocation.world()
+    client_cert = client_certificate(ctx) if mutual else None
     host, port = peer["host"], peer["port"]
     sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
@@ -153,7 +164,11 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
     address = resolve(host, world.names)
     out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
     stopped = False
-    for _sample in range(samples):
+    one_sided = None
+    for index in range(samples + (1 if client_cert else 0)):
+        last = index == samples  # mutual TLS: one handshake more without the client certificate
+        if last and (stopped or (box is not None and box.expired())):
+            break
         if stopped:
             out.append(dict(SKIPPED))
             continue
@@ -177,27 +192,36 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             cancel=box.cancel if box is not None else revocation.SHUTDOWN,
             check_revocation=check,
             limit=offered.limit,
+            client_cert=None if last else client_cert,
         )
         if box is not None and box.expired():
-            out.append(box.cut_sample())  # ended after the box: the script had abandoned it
+            if not last:
+                out.append(box.cut_sample())  # ended after the box: the script had abandoned it
             stopped = True
             continue
         revocation.merge_cache(ctx.state, before, cache)
-        out.append(_translate(raw, address, port))
+        sample = _translate(raw, address, port)
+        if last:
+            one_sided = {"handshake_ms": sample["handshake_ms"], "error": sample["error"]}
+            continue
+        # The twin's listener always requests a certificate, so one that was sent made the handshake mutual.
+        sample["mutual"] = client_cert is not None and sample["error"] is None and sample["protocol"] is not None
+        out.append(sample)
         stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
-    return {"host": host, "port": port, "sni": sni, "samples": out}
+    return {"host": host, "port": port, "sni": sni, "samples": out, "one_sided": one_sided}
 
 
 def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False,
               box: TimeBox | None = None) -> dict[str, Any]:
     """The document body for ``args``; host_audit passes ``stop_after_unknown`` and its time box."""
     peers, samples, timeout, check = _validate(args)
+    mutual = require(args, "mutual", bool, False)
     if not peers:
         return {"offered_protocols": ", ".join(OFFERED), "results": []}
     pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
     try:
         outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out)
+        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out, mutual)
                    for peer, out in zip(peers, outs, strict=True)]
         offered = ", ".join(OFFERED)  # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it
         if box is None:
@@ -209,7 +233,8 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
                 results.append(future.result())
             else:
                 results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
-                                "samples": cut_samples(list(out), samples, stop_after_unknown, box)})
+                                "samples": cut_samples(list(out), samples, stop_after_unknown, box),
+                                "one_sided": None})
         return {"offered_protocols": offered, "results": results}
     finally:
         pool.shutdown(wait=box is None)
