@@ -16,8 +16,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase, tls_findings
 from tests.lab.fleet.tls_scenarios import seed_tls10_peer
 
-from ._adhoc import http_profile_hosts, set_proxy
-from .test_host_audit import _audit, _request
+from ._adhoc import set_proxy
+from ._audit_run import audit_request as _request
+from ._audit_run import run_audit as _audit
 
 MAX_HANDSHAKE_MS = 3000  # _request's; the lab's chain timeout is 4000 ms (tests/lab/fleet/plan.py)
 
@@ -29,18 +30,17 @@ def _restart(lab, name: str) -> None:
 
 
 @pytest.fixture
-def pair(lab):
-    prober, peer = http_profile_hosts(lab)[:2]
-    lab.clear_crl_faults()
+def proxied_pair(lab, pair):
+    """conftest's pair, the prober given the lab's proxy; the peer's state is put back after (tests change it)."""
+    prober, peer = pair
     set_proxy(lab, prober, lab.proxy)
     yield prober, peer
-    lab.reset_state(prober)
     lab.reset_state(peer)
 
 
 @pytest.fixture
-def tls10_pair(lab, pair):
-    prober, peer = pair
+def tls10_pair(lab, proxied_pair):
+    prober, peer = proxied_pair
     lab.write_state(peer, seed_tls10_peer(lab.state(peer)))
     _restart(lab, peer)
     yield prober, peer
@@ -48,8 +48,8 @@ def tls10_pair(lab, pair):
     _restart(lab, peer)
 
 
-def test_a_host_below_the_floor_fails_in_its_one_command_naming_what_is_missing(lab, pair) -> None:
-    prober, peer = pair
+def test_a_host_below_the_floor_fails_in_its_one_command_naming_what_is_missing(lab, proxied_pair) -> None:
+    prober, peer = proxied_pair
     state = lab.state(prober)
     state["os"] = {**state["os"], "build": 7601}  # Windows Server 2008 R2 SP1 as it ships: PowerShell 2.0, no .NET 4
     lab.write_state(prober, state)
@@ -62,8 +62,8 @@ def test_a_host_below_the_floor_fails_in_its_one_command_naming_what_is_missing(
     assert caught.value.fields["floor"]["os_build"] == 7601
 
 
-def test_a_host_on_the_floor_reports_its_facts(lab, pair) -> None:
-    prober, peer = pair
+def test_a_host_on_the_floor_reports_its_facts(lab, proxied_pair) -> None:
+    prober, peer = proxied_pair
     result, commands = _audit(lab, prober, _request(lab, None))
     assert commands == 1
     assert result.floor is not None and result.floor.ok and result.floor.powershell == "5.1"
@@ -101,8 +101,8 @@ def _mutual(request):
     return dataclasses.replace(request, mutual=True)
 
 
-def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, pair) -> None:
-    prober, peer = pair
+def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, proxied_pair) -> None:
+    prober, peer = proxied_pair
     set_proxy(lab, peer, lab.proxy)
     result, commands = _audit(lab, prober, _mutual(_request(lab, peer)))
     assert commands == 1
@@ -111,8 +111,8 @@ def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, p
     assert probe["one_sided_ms"] is not None and probe["slow_because"] is None
 
 
-def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_peers(lab, pair) -> None:
-    prober, peer = pair
+def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_peers(lab, proxied_pair) -> None:
+    prober, peer = proxied_pair
     set_proxy(lab, peer, None)  # the peer is not fixed: its check of our certificate waits its chain timeout
     result, _ = _audit(lab, prober, _mutual(_request(lab, peer)))
     probe = result.tls["results"][0]
