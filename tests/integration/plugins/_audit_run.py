@@ -27,8 +27,8 @@ def audit_connection(lab, name: str) -> t.Any:
 
 
 def audit_request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple[Endpoint, ...] = (), purge=False,
-             samples: int = 2, stop_after_unknown: bool = True, crl_timeout_ms: int = CRL_TIMEOUT_MS,
-             time_box_ms: int | None = None, port: int | None = None) -> HostAuditRequest:
+                  samples: int = 2, stop_after_unknown: bool = True, crl_timeout_ms: int = CRL_TIMEOUT_MS,
+                  time_box_ms: int | None = None, port: int | None = None) -> HostAuditRequest:
     return HostAuditRequest(
         cert_options=validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
         endpoints=endpoints, crl_timeout_ms=crl_timeout_ms, purge_cache=purge, max_bytes=4194304,

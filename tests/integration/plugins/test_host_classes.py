@@ -79,7 +79,7 @@ def test_handshakes_with_a_tls10_peer_are_measured_and_report_tls10(lab, tls10_p
     assert probe["protocol"] == "Tls" and probe["protocol_mismatch"] is False
     assert probe["verdict"] == "pass", probe
     # The tls10 peer itself (WMF 5.1 installed) is on the floor and can be audited.
-    audit, _ = _audit(lab, peer, _request(lab, None))
+    audit, _commands = _audit(lab, peer, _request(lab, None))
     assert audit.floor.os_build == 7601 and audit.floor.ok
 
 
@@ -88,7 +88,7 @@ def test_a_host_that_disabled_tls10_says_the_peer_speaks_only_what_it_disabled(l
     state = lab.state(prober)
     state["os"] = {**state["os"], "overrides": {"tls_protocols": ["Tls12", "Tls13"]}}
     lab.write_state(prober, state)
-    result, _ = _audit(lab, prober, _request(lab, peer))
+    result, _commands = _audit(lab, prober, _request(lab, peer))
     probe = result.tls["results"][0]
     assert probe["protocol_mismatch"] is True and probe["protocol"] is None, (probe["errors"], probe["protocol"])
     assert probe["verdict"] == "error"
@@ -114,7 +114,7 @@ def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, p
 def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_peers(lab, proxied_pair) -> None:
     prober, peer = proxied_pair
     set_proxy(lab, peer, None)  # the peer is not fixed: its check of our certificate waits its chain timeout
-    result, _ = _audit(lab, prober, _mutual(_request(lab, peer)))
+    result, _commands = _audit(lab, prober, _mutual(_request(lab, peer)))
     probe = result.tls["results"][0]
     assert probe["mutual"] is True and probe["verdict"] == "slow", probe
     assert probe["max_ms"] > MAX_HANDSHAKE_MS and probe["one_sided_ms"] <= MAX_HANDSHAKE_MS
@@ -122,5 +122,5 @@ def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_p
     phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=MAX_HANDSHAKE_MS)
     assert phase["tls_ok"] is True and "not counted: the peer cannot check it" in phase["summary"]
     # One-sided, as before issue 11: the same peer passes, so nothing here measured the peer's work.
-    one_sided, _ = _audit(lab, prober, _request(lab, peer))
+    one_sided, _commands = _audit(lab, prober, _request(lab, peer))
     assert one_sided.tls["results"][0]["verdict"] == "pass" and one_sided.tls["results"][0]["mutual"] is False

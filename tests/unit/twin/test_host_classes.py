@@ -94,7 +94,7 @@ def _handshake(server_files, server_class, client_class) -> str:
     outcome: dict[str, str] = {}
 
     def serve() -> None:
-        conn, _ = listener.accept()
+        conn, _address = listener.accept()
         try:
             with server.wrap_socket(conn, server_side=True) as tls:
                 outcome["server"] = tls.version() or ""
