@@ -73,9 +73,13 @@ class SipTlsListener:
             self.handshakes += 1
             while data := await asyncio.wait_for(reader.read(READ_SIZE), IDLE_SECONDS):
                 incoming.write(data)
-                with contextlib.suppress(ssl.SSLWantReadError):
-                    while tls.read(READ_SIZE):
-                        pass
+                if _closed_by_peer(tls):
+                    # Answer the client's close_notify with ours, as a TLS stack does: a client's bidirectional
+                    # shutdown (SSLSocket.unwrap) waits for it until its socket timeout otherwise.
+                    with contextlib.suppress(ssl.SSLError):
+                        tls.unwrap()
+                    await _flush(outgoing, writer)
+                    return
                 await _flush(outgoing, writer)
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             pass
@@ -131,6 +135,18 @@ class SipTlsListener:
         self.writers.clear()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 2)
+
+
+def _closed_by_peer(tls: ssl.SSLObject) -> bool:
+    """Read what arrived (the listener speaks no SIP, so it is dropped); True once the client sent close_notify."""
+    try:
+        while tls.read(READ_SIZE):
+            pass
+    except ssl.SSLWantReadError:
+        return False
+    except ssl.SSLZeroReturnError:
+        return True
+    return True  # read() answered b"": the TLS session is closed
 
 
 async def _flush(outgoing: ssl.MemoryBIO, writer: asyncio.StreamWriter) -> None:
