@@ -53,6 +53,16 @@ options:
         V(slow).
     type: int
     default: 1000
+  mutual:
+    description:
+      - Present the host's own certificate as the client certificate (mutual TLS, as Lync Server front ends talk on
+        5061), so the peer checks its revocation in its own process and the handshake measures both ends' work.
+      - The certificate is the one of C(LocalMachine\\My) with a private key, valid now and usable for client
+        authentication that is valid longest; without one the handshakes are one-sided.
+      - One handshake more per peer, without the certificate, tells a peer slow only because it cannot check this
+        host's certificate (RV(results[].slow_because) V(peer)).
+    type: bool
+    default: false
   check_revocation:
     description:
       - Check the revocation of the peer's certificate chain during the handshake, as Schannel does for services.
@@ -68,7 +78,11 @@ notes:
   - Statistics use the successful handshakes of a peer. The median is the ordinary median (the mean of the
     two middle values for an even count); the 95th percentile uses the nearest-rank method, so it is always
     one of the measured values (with 3 samples it is the largest).
-  - TLS 1.3 is offered only on Windows Server 2022 / build 20348 and later, where Schannel supports it.
+  - The probe offers the OS's default protocols (C(SslProtocols.None), .NET Framework 4.7 and later) where .NET allows
+    it, else TLS 1.0, 1.1 and 1.2 by name (Windows PowerShell 5.1 without C(SystemDefaultTlsVersions)); Schannel leaves
+    out what the host disables. TLS 1.3 is negotiated only through the OS defaults, on Windows Server 2022 and later.
+    A peer that speaks only protocols the host has disabled (a Lync Server 2010 front end on Windows Server 2008 R2
+    speaks TLS 1.0 only) gets the verdict V(error) with RV(results[].protocol_mismatch) set.
   - The handshake runs as the account Ansible connects with; CryptoAPI uses the machine-wide WinHTTP proxy for
     its retrieval in either case.
 seealso:
@@ -146,9 +160,31 @@ results:
       description: Slowest successful handshake; V(null) when none succeeded.
       type: int
     protocol:
-      description: The negotiated protocol as .NET names it (V(Tls12), V(Tls13)); V(null) when no handshake completed.
+      description:
+        - The negotiated protocol as .NET names it (V(Tls), V(Tls11), V(Tls12), V(Tls13)); V(null) when no handshake
+          completed.
       type: str
       sample: Tls12
+    mutual:
+      description: V(true) when every completed handshake presented the host's certificate and the peer took it.
+      type: bool
+    one_sided_ms:
+      description:
+        - With O(mutual), the handshake without the host's certificate, in milliseconds; V(null) without O(mutual)
+          or when it failed.
+      type: int
+    slow_because:
+      description:
+        - For a V(slow) peer, whose revocation work made it slow. V(peer) when the handshake without this host's
+          certificate was fast, so the peer cannot check this host's certificate (the peer is not fixed yet). That
+          does not count against this host in fix_crl. V(this_host) otherwise; V(null) when the peer is not slow.
+      type: str
+      choices: [peer, this_host]
+    protocol_mismatch:
+      description:
+        - V(true) when a sample failed because the host and the peer share no TLS protocol (Schannel's
+          C(SEC_E_ALGORITHM_MISMATCH)), so the peer speaks only protocols this host has disabled, or the reverse.
+      type: bool
     chain_status:
       description:
         - Names of the C(X509ChainStatusFlags) Windows set on the peer's chain, over all samples; empty when the
@@ -179,6 +215,12 @@ results:
           O(max_handshake_ms)) and V(pass).
       type: str
       sample: pass
+offered_protocols:
+  description:
+    - The protocols the host offered, as C(SslProtocols) prints them; V(None) means the OS's own defaults.
+  returned: always
+  type: str
+  sample: Tls, Tls11, Tls12
 all_pass:
   description: Every peer has the verdict V(pass).
   returned: always

@@ -51,6 +51,11 @@ if t.TYPE_CHECKING:
 
 MAX_SAMPLES = 50
 MAX_TIMEOUT_MS = 600000
+# The innermost exception's message when client and server share no protocol: SEC_E_ALGORITHM_MISMATCH (0x80090331,
+# Microsoft Learn, "Schannel error codes"), e.g. a Lync 2010 peer on 2008 R2 (TLS 1.0 only) and a host that disabled
+# TLS 1.0. The sentence is Windows' FormatMessage text (English hosts only: localized hosts report it in their language
+# and the peer then shows as an error without protocol_mismatch).
+NO_COMMON_PROTOCOL = "The client and server cannot communicate, because they do not possess a common algorithm"
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _DNS_NAME = re.compile(rf"^(?=.{{1,253}}\.?$){_LABEL}(?:\.{_LABEL})*\.?$")
@@ -179,6 +184,16 @@ def _rejection(sample: t.Mapping[str, t.Any]) -> str | None:
     return None
 
 
+def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int) -> str | None:
+    """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was
+    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow."""
+    if verdict != "slow":
+        return None
+    fast_alone = (isinstance(one_sided_ms, int) and not isinstance(one_sided_ms, bool)
+                  and one_sided_ms <= max_handshake_ms)
+    return "peer" if mutual and fast_alone else "this_host"
+
+
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
     """Turn one ``tls_probe`` result into the module's per-peer result.
 
@@ -212,6 +227,14 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     revocation_unknown = is_revocation_unknown(chain_status)
     summary = summarize(handshake)
     protocols = _union([s["protocol"]] for s in samples if s.get("protocol"))
+    mismatch = any(str(s.get("error") or "").startswith(NO_COMMON_PROTOCOL) for s in samples)
+    completed = [s for s in samples
+                 if not s.get("error") and not s.get("skipped") and s.get("handshake_ms") is not None]
+    mutual = bool(completed) and all(s.get("mutual") is True for s in completed)
+    one_sided = host.get("one_sided") if isinstance(host.get("one_sided"), dict) else {}
+    one_sided_ms = one_sided.get("handshake_ms") if not one_sided.get("error") else None
+    verdict = latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
+                              max_handshake_ms=max_handshake_ms)
     return {
         "peer": peer.display,
         "host": peer.host,
@@ -222,19 +245,29 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         **(summary.as_dict() if summary else EMPTY_SUMMARY),
         # Samples of one peer negotiate the same protocol; the first one stands for all.
         "protocol": protocols[0] if protocols else None,
+        # No TLS version both ends enable: the peer speaks only what this host disabled (or the other way round).
+        "protocol_mismatch": mismatch,
         "chain_status": chain_status,
         "policy_errors": _union([s["policy_errors"]] for s in samples if s.get("policy_errors")),
         "revocation_unknown": revocation_unknown,
         "errors": errors,
-        "verdict": latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
-                                   max_handshake_ms=max_handshake_ms),
+        "verdict": verdict,
+        # Mutual TLS (docs/fix-crl.md, "Mutual TLS"): every completed handshake presented this host's certificate and
+        # the peer took it; the one-sided handshake after them, without the certificate, shows the peer's own part.
+        "mutual": mutual,
+        "one_sided_ms": one_sided_ms if isinstance(one_sided_ms, int) else None,
+        "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms),
     }
 
 
-def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool) -> dict[str, t.Any]:
-    """The ``tls_probe`` arguments (docs/dev/host-scripts.md)."""
-    return {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
+def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool,
+              mutual: bool = False) -> dict[str, t.Any]:
+    """The ``tls_probe`` arguments (docs/dev/host-scripts.md); ``mutual`` only when true (absent: one-sided)."""
+    args = {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
             "check_revocation": bool(check_revocation)}
+    if mutual:
+        args["mutual"] = True
+    return args
 
 
 def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any], *,
@@ -254,8 +287,11 @@ def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any],
             raise HostScriptError(f"tls_probe: results[{index}] is not the answer for {peer.display}")
         results.append(interpret_peer(peer, host, max_handshake_ms=max_handshake_ms))
     worst = [r["max_ms"] for r in results if r["max_ms"] is not None]
+    offered = document.get("offered_protocols")
     return {
         "changed": False,
+        # What the host offered, as SslProtocols prints it ("None": the OS's own defaults; host-scripts.md tls_probe).
+        "offered_protocols": offered if isinstance(offered, str) else None,
         "results": results,
         "all_pass": all(r["verdict"] == "pass" for r in results),
         "worst_ms": max(worst) if worst else None,
@@ -271,7 +307,8 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
     timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
     max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
     document = run_host_script(connection, "tls_probe", host_args(peers, samples=samples, timeout_ms=timeout_ms,
-                               check_revocation=args["check_revocation"]), task_action=task_action)
+                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual"))),
+                               task_action=task_action)
     return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
 
 

@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -84,6 +85,7 @@ def probe(
     now: dt.datetime | None = None,
     check_revocation: bool = True,
     max_version: ssl.TLSVersion | None = None,
+    limit: Callable[[ssl.SSLContext], ssl.SSLContext] | None = None,
 ) -> dict:
     """One TLS handshake from a host (its cert ``stores``, WinHTTP ``proxy``, URL ``cache``) to ``peer``.
 
@@ -93,7 +95,8 @@ def probe(
     failures. ``client_cert`` = (cert PEM, key PEM) for mutual TLS, as Lync servers do on 5061.
     ``check_revocation`` false skips the revocation check (``SslStream`` with ``checkCertificateRevocation``
     false): ``chain_status`` is then ``ok`` and ``revocation`` None. ``max_version`` caps the client's TLS
-    version (Schannel offers TLS 1.3 only from build 20348).
+    version (Schannel offers TLS 1.3 only from build 20348); ``limit`` sets the client's protocols instead (a twin's
+    host class, ``tests/twin/host_classes.HostClass.limit``).
     """
     host, port = parse_peer(peer)
     result = {
@@ -129,6 +132,8 @@ def probe(
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if max_version is not None:
         ctx.maximum_version = max_version
+    if limit is not None:
+        limit(ctx)
     if roots:
         ctx.load_verify_locations(cadata="".join(_pem(d) for d in roots))
     if client_cert:
@@ -184,14 +189,18 @@ def probe(
     return result
 
 
-def server_context(certfile: Path, keyfile: Path, *, client_ca: Path | None = None) -> ssl.SSLContext:
+def server_context(certfile: Path, keyfile: Path, *, client_ca: Path | None = None,
+                   limit: Callable[[ssl.SSLContext], ssl.SSLContext] | None = None) -> ssl.SSLContext:
     """Server-side context for a twin's TLS port (``certfile`` = leaf + intermediate PEM, as pki writes it).
 
     With ``client_ca`` the server requests and verifies a client certificate (mutual TLS, like Lync's 5061).
-    Usable with ``asyncio.start_server(..., ssl=server_context(...))`` as well as with ``TlsServer``.
+    Usable with ``asyncio.start_server(..., ssl=server_context(...))`` as well as with ``TlsServer``. ``limit`` sets
+    the protocols the server speaks (a twin's host class), else TLS 1.2 and up.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if limit is not None:
+        limit(ctx)
     ctx.load_cert_chain(str(certfile), str(keyfile))
     if client_ca:
         ctx.load_verify_locations(str(client_ca))

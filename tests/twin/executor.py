@@ -223,7 +223,10 @@ def _native_error_lines(program: str, stderr: str, line: str, line_no: int) -> l
 
 
 def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
-    header = [line for line in lines if line][:3]
+    header = [line for line in lines if line][:2]
+    # The $CrlfixArgs line follows the two header lines, after the preamble fragments a script has (host_audit's floor
+    # check, _script.SCRIPT_PREAMBLES), which the stand-in models itself.
+    header.append(next((line for line in lines[2:] if ARGS_RE.match(line)), ""))
     name = header[0].split(":", 1)[1].strip()
     try:
         schema_line = header[1] if len(header) > 1 else ""
@@ -235,7 +238,7 @@ def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
         schema = int(schema_text)
         match = ARGS_RE.match(header[2]) if len(header) > 2 else None
         if match is None:
-            raise ScriptError(f"script '{name}': third line must be the $CrlfixArgs line")
+            raise ScriptError(f"script '{name}': no $CrlfixArgs line after the header")
         args_json = _DOUBLED_SQ_RE.sub(r"\1", match.group("json"))
         try:
             args = json.loads(args_json)

@@ -88,7 +88,7 @@ class Twin:
             )
             if spec.tls_port and spec.tls_cert_path and spec.tls_cert_path.exists():
                 self.sip = SipTlsListener(
-                    spec.address, spec.tls_port, spec.tls_cert_path, spec.tls_key_path, self.state.os_build
+                    spec.address, spec.tls_port, spec.tls_cert_path, spec.tls_key_path, self.state
                 )
                 try:
                     await self.sip.start()

@@ -33,7 +33,6 @@ DEFAULT_URL_TIMEOUT_MS = 15000  # ChainUrlRetrievalTimeoutMilliseconds default
 DEFAULT_CHAIN_TIMEOUT_MS = 20000  # ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds default
 URL_TIMEOUT_VALUE = "ChainUrlRetrievalTimeoutMilliseconds"
 CHAIN_TIMEOUT_VALUE = "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds"
-TLS13_MIN_BUILD = 20348  # Schannel enables TLS 1.3 from Windows Server 2022
 
 # Set when the lab process stops: ends every modelled wait (dropped packets) at once, so no thread outlives it.
 SHUTDOWN = threading.Event()

@@ -1,53 +1,129 @@
 """A twin's SIP-style TLS port (5061, as Lync Server front ends use for SIP over mutual TLS).
 
 The listener presents the host's leaf certificate from the lab PKI (``<lab_dir>/pki/hosts/<fqdn>.crt``, leaf +
-issuing CA) so that a ``tls_probe`` from another twin is a real TLS handshake. It completes the handshake and
-then waits for the client to hang up; it speaks no SIP. It does not ask for a client certificate: the probe's
-``SslStream.AuthenticateAsClient`` sends none (a Lync peer would, and would check its revocation too: the
-server side's revocation check is not modelled). TLS 1.3 only on build 20348+ (Schannel enables it from
-Windows Server 2022); older hosts negotiate TLS 1.2 at most.
+issuing CA) so that a ``tls_probe`` from another twin is a real TLS handshake; it speaks no SIP. It speaks the TLS
+versions the host's class enables (``tests/twin/host_classes.py``): TLS 1.0 only on a 2008 R2 (7601) host, 1.0-1.2 on
+2012 R2 to 2019, 1.0-1.3 on 2022.
+
+Mutual TLS as Lync does it on 5061 (../shared/identity-evidence-research.md section 5): the listener *requests* a
+client certificate and does not require one (clients and servers share the port). When one comes, the host checks
+its chain's revocation with **its own** state (its WinHTTP proxy, URL cache and ChainEngine timeouts, as
+``tls_probe`` does for the other direction) before it finishes the handshake, so the connecting host's handshake
+takes as long as this host's retrieval: both ends' revocation work, as in the 33019 event. Python's ``ssl`` has no
+verify callback that may block, so the handshake runs over ``ssl.MemoryBIO``: in TLS 1.0-1.2 the server's last
+flight (ChangeCipherSpec + Finished) is what the client waits for after sending its certificate, and the listener
+holds that flight back until the check is done. In TLS 1.3 the server's Finished goes out before the client's
+certificate arrives, so the client's handshake ends without waiting for the check (only its first read would);
+the twin's prober never offers TLS 1.3 (PowerShell 5.1 names TLS 1.0-1.2), so the difference does not arise here.
+Schannel differs in what it does with the result (Lync refuses an untrusted server and treats the rest as a client);
+the listener records the outcome in ``client_checks`` and completes the handshake either way: it measures the cost.
+
+Running the handshake over MemoryBIO also sends the TLS alert of a failed handshake (asyncio's own TLS transport
+closes without flushing it), so a prober sharing no protocol with this host sees ``protocol version``, as a real
+client sees the server's alert.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import ssl
+import time
 from pathlib import Path
+from typing import Any
 
-from tests.lab.schannel import server_context
+from tests.lab.cryptoapi import check_chain_revocation
+from tests.lab.schannel import build_chain, server_context
+from tests.twin import revocation
+from tests.twin.state import HostState
 
-TLS13_MIN_BUILD = 20348
 IDLE_SECONDS = 30.0
+READ_SIZE = 16384
 
 
 class SipTlsListener:
-    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, os_build: int) -> None:
+    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, state: HostState) -> None:
         self.address, self.port = address, port
-        self.context = server_context(certfile, keyfile)
-        if os_build < TLS13_MIN_BUILD:
-            self.context.maximum_version = ssl.TLSVersion.TLSv1_2
+        self.state = state
+        self.context = server_context(certfile, keyfile, limit=state.host_class.limit)
+        roots = [base64.b64decode(c["der_b64"]) for c in state.data.get("cert_stores", {}).get("Root", [])]
+        if roots:
+            # Request, not require: CERT_OPTIONAL asks for a certificate and checks one that comes against the roots.
+            self.context.load_verify_locations(cadata=b"".join(roots))
+            self.context.verify_mode = ssl.CERT_OPTIONAL
         self.server: asyncio.base_events.Server | None = None
         self.writers: set[asyncio.StreamWriter] = set()
         self.handshakes = 0
+        self.client_checks: list[dict[str, Any]] = []
 
     async def start(self) -> None:
         if self.server is None:
             self.server = await asyncio.start_server(
-                self._serve, self.address, self.port, ssl=self.context, reuse_address=True, backlog=64
+                self._serve, self.address, self.port, reuse_address=True, backlog=64
             )
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.handshakes += 1  # asyncio calls us once the TLS handshake has completed
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
         self.writers.add(writer)
         try:
-            while await asyncio.wait_for(reader.read(4096), IDLE_SECONDS):
-                pass
+            if not await self._handshake(tls, reader, writer, incoming, outgoing):
+                return
+            self.handshakes += 1
+            while data := await asyncio.wait_for(reader.read(READ_SIZE), IDLE_SECONDS):
+                incoming.write(data)
+                if _closed_by_peer(tls):
+                    # Answer the client's close_notify with ours, as a TLS stack does: a client's bidirectional
+                    # shutdown (SSLSocket.unwrap) waits for it until its socket timeout otherwise.
+                    with contextlib.suppress(ssl.SSLError):
+                        tls.unwrap()
+                    await _flush(outgoing, writer)
+                    return
+                await _flush(outgoing, writer)
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             pass
         finally:
             self.writers.discard(writer)
             writer.close()
+
+    async def _handshake(self, tls: ssl.SSLObject, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO) -> bool:
+        """Run the server handshake; hold the last flight back while a client certificate's revocation is checked."""
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                await _flush(outgoing, writer)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), IDLE_SECONDS)
+                if not data:
+                    return False
+                incoming.write(data)
+            except ssl.SSLError:
+                await _flush(outgoing, writer)  # the alert (protocol version, bad certificate) reaches the client
+                return False
+        client = tls.getpeercert(binary_form=True)
+        if client is not None:
+            loop = asyncio.get_running_loop()
+            self.client_checks.append(await loop.run_in_executor(None, self._check_client, client))
+        await _flush(outgoing, writer)
+        return True
+
+    def _check_client(self, leaf: bytes) -> dict[str, Any]:
+        """The client certificate's chain, revocation checked with this host's own CryptoAPI state."""
+        world = revocation.world()
+        stores = self.state.data.get("cert_stores", {})
+        candidates = [base64.b64decode(c["der_b64"]) for name in ("CA", "Root") for c in stores.get(name, [])]
+        per_url, per_chain = revocation.retrieval_timeouts(self.state)
+        cache = revocation.load_cache(self.state)
+        before = {url: dict(entry) for url, entry in cache.items()}
+        started = time.monotonic()
+        check = check_chain_revocation(build_chain(leaf, candidates), proxy=revocation.host_proxy(self.state),
+                                       names=world.names, cache=cache, per_url_timeout=per_url,
+                                       total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN)
+        revocation.merge_cache(self.state, before, cache)
+        return {"status": check["status"], "ms": int((time.monotonic() - started) * 1000)}
 
     async def stop(self) -> None:
         server, self.server = self.server, None
@@ -59,3 +135,22 @@ class SipTlsListener:
         self.writers.clear()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 2)
+
+
+def _closed_by_peer(tls: ssl.SSLObject) -> bool:
+    """Read what arrived (the listener speaks no SIP, so it is dropped); True once the client sent close_notify."""
+    try:
+        while tls.read(READ_SIZE):
+            pass
+    except ssl.SSLWantReadError:
+        return False
+    except ssl.SSLZeroReturnError:
+        return True
+    return True  # read() answered b"": the TLS session is closed
+
+
+async def _flush(outgoing: ssl.MemoryBIO, writer: asyncio.StreamWriter) -> None:
+    data = outgoing.read()
+    if data:
+        writer.write(data)
+        await writer.drain()

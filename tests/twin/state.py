@@ -17,17 +17,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from tests.twin.host_classes import HOST_CLASSES, HostClass, host_class
+
 SCHEMA = 1
 # One lock per state file: the lab's event loop (counters) and worker threads running host scripts (URL cache)
 # both write it.
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 VIEWS = ("native", "wow6432")
-OS_CAPTIONS = {
-    14393: "Microsoft Windows Server 2016 Datacenter",
-    17763: "Microsoft Windows Server 2019 Datacenter",
-    20348: "Microsoft Windows Server 2022 Datacenter",
-}
+OS_CAPTIONS = {build: known.caption for build, known in HOST_CLASSES.items()}
 
 
 def new_state(
@@ -118,6 +116,11 @@ class HostState:
     @property
     def os_build(self) -> int:
         return int(self.data["os"]["build"])
+
+    @property
+    def host_class(self) -> HostClass:
+        """The host's class (tests/twin/host_classes.py): its build's, with ``os.overrides``."""
+        return host_class(self.data["os"])
 
     @property
     def is_64bit(self) -> bool:

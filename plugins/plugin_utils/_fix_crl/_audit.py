@@ -31,6 +31,11 @@ from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep i
     MissingCryptographyError,
     require_cryptography,
 )
+from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import (
+    HostFloor,
+    below_floor_reason,
+    parse_floor,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     CertRevocationOptions,
@@ -81,6 +86,7 @@ class HostAuditRequest:
     stop_after_unknown: bool = True
     time_box_ms: int | None = None
     evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
+    mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -123,7 +129,7 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     tls = None
     if request.peers:
         tls = {**_tls_probe.host_args(request.peers, samples=request.samples, timeout_ms=request.probe_timeout_ms,
-                                      check_revocation=request.check_revocation),
+                                      check_revocation=request.check_revocation, mutual=request.mutual),
                "stop_after_unknown": bool(request.stop_after_unknown)}
     args = {
         "stores": list(options.stores) if options is not None else None,
@@ -220,6 +226,7 @@ class HostAudit:
     time_box_hit: bool
     pending_crl: PendingCrl | None = None
     evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
+    floor: HostFloor | None = None
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -295,6 +302,30 @@ def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
     return result
 
 
+# --- host floor (docs/dev/host-scripts.md, "The floor") ---
+class HostBelowFloor(ExpectedFailure):
+    """The host answered with its floor document only: it misses a minimum version; ``floor`` says which."""
+
+
+def check_floor(document: t.Mapping[str, t.Any]) -> HostFloor | None:
+    """The host's floor facts (None from a script without the check); raises when the host is below the floor.
+
+    Raises:
+        HostBelowFloor: the host misses a requirement (the message names each, with what the host has).
+        HostScriptError: the floor object is malformed.
+    """
+    if document.get("floor") is None:
+        return None
+    try:
+        floor = parse_floor(document["floor"])
+    except ValueError as exc:
+        raise HostScriptError(f"host script {SCRIPT}: {exc}") from None
+    if not floor.ok:
+        raise HostBelowFloor(below_floor_reason(floor), floor=floor.as_dict())
+    return floor
+# --- end host floor ---
+
+
 def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest, *, check_mode: bool,
                      now: datetime.datetime | None = None) -> HostAudit:
     """Split a checked ``host_audit`` document into its parts; a part that fails in an expected way fails alone.
@@ -305,6 +336,7 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
     now = now or datetime.datetime.now(datetime.UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=datetime.UTC)
+    floor = check_floor(document)
 
     state: HostState | None = None
     winhttp_doc: dict[str, t.Any] | None = None
@@ -333,6 +365,7 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         time_box_ms=request.time_box_ms,
         time_box_hit=document.get("time_box_hit") is True,
         evidence=_evidence_part(document) if request.evidence is not None else None,
+        floor=floor,
     )
 
 
@@ -346,5 +379,6 @@ def _evidence_part(document: t.Mapping[str, t.Any]) -> Part:
     return value
 
 
-__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostAuditRequest", "Part", "PendingCrl", "host_args",
+__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostBelowFloor", "check_floor",
+           "HostAuditRequest", "Part", "PendingCrl", "host_args",
            "is_time_box_error", "parse_host_audit", "time_box_error", "validate_request"]

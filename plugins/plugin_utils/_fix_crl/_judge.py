@@ -54,18 +54,49 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
         return "TLS probe failed: " + _first_line(tls)
     results = tls.get("results") or []
     passing = sum(1 for r in results if r.get("verdict") == "pass")
+    peer_slow = [r for r in results if r.get("slow_because") == "peer"]
     worst, unfinished = tls.get("worst_ms"), tls.get("unfinished_ms")
     if unfinished is not None and (worst is None or worst < unfinished):
         shown = f"over {unfinished} ms (cut by the audit's time box)"
     else:
         shown = f"{worst} ms" if worst is not None else "n/a"
     text = f"TLS: {passing}/{len(results)} peers pass, worst handshake {shown} (limit {max_handshake_ms} ms)"
-    bad = next((r for r in results if r.get("verdict") != "pass"), None)
+    if peer_slow:
+        text += (f"; {len(peer_slow)} slow only with this host's certificate, not counted: the peer cannot check it "
+                 f"({peer_slow[0].get('peer', '?')})")
+    bad = next((r for r in results if not _counts_as_pass(r)), None)
     if bad is not None:
         errors = bad.get("errors") or []
         detail = f", {truncate(errors[0], 150)}" if errors else ""
+        if bad.get("protocol_mismatch"):
+            detail = f", {_mismatch_text(tls.get('offered_protocols'))}"
         text += f" ({bad.get('peer', '?')}: {bad.get('verdict', '?')}{detail})"
     return text
+
+
+# --- TLS protocols and mutual TLS (issue 11 item 4; docs/fix-crl.md "Mutual TLS") ---
+PROTOCOL_MISMATCH = "protocol_mismatch"
+
+
+def _counts_as_pass(result: t.Mapping[str, t.Any]) -> bool:
+    """A peer that passed, or one slow only because the peer cannot check this host's certificate (its own state is
+    broken): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
+    return result.get("verdict") == "pass" or result.get("slow_because") == "peer"
+
+
+def _mismatch_text(offered: t.Any) -> str:
+    shown = "the OS's defaults" if offered in (None, "None") else str(offered)
+    return (f"no TLS protocol in common: the peer speaks only protocols this host has disabled (this host offered "
+            f"{shown}; a Lync 2010 peer on Windows Server 2008 R2 speaks TLS 1.0 only)")
+
+
+def tls_findings(tls: MeasuredPart) -> list[tuple[str, str]]:
+    """``(code, detail)`` of each finding a TLS part holds: ``protocol_mismatch`` per peer that shares no protocol."""
+    if tls is None or isinstance(tls, Exception):
+        return []
+    return [(PROTOCOL_MISMATCH, f"{r.get('peer', '?')}: {_mismatch_text(tls.get('offered_protocols'))}")
+            for r in tls.get("results") or [] if r.get("protocol_mismatch")]
+# --- end TLS protocols and mutual TLS ---
 
 
 def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
@@ -78,7 +109,8 @@ def judge_phase(crl: MeasuredPart, tls: MeasuredPart, *, requirement: str, max_h
                 lost: bool = False) -> dict[str, t.Any]:
     """``{crl, tls, crl_ok, tls_ok, passed, summary}`` of one phase (before, after, after_rollback)."""
     crl_ok = crl is None or (not isinstance(crl, Exception) and bool(crl.get(f"all_{requirement}")))
-    tls_ok = tls is None or (not isinstance(tls, Exception) and bool(tls.get("all_pass")))
+    tls_ok = tls is None or (not isinstance(tls, Exception)
+                             and all(_counts_as_pass(r) for r in tls.get("results") or []))
     return {
         "crl": _kept(crl),
         "tls": _kept(tls),
@@ -96,7 +128,7 @@ def _passing_items(check: t.Mapping[str, t.Any] | None, requirement: str) -> set
         if result.get(requirement):
             items.add(f"endpoint {result.get('url')}")
     for result in (check.get("tls") or {}).get("results") or []:
-        if result.get("verdict") == "pass":
+        if _counts_as_pass(result):
             items.add(f"peer {result.get('peer')}")
     return items
 
@@ -132,4 +164,5 @@ def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
     return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
 
 
-__all__ = ["MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "truncate"]
+__all__ = ["PROTOCOL_MISMATCH", "MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "tls_findings",
+           "truncate"]

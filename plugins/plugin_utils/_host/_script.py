@@ -46,6 +46,12 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "host_audit": ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls", "_evidence"),
 }
 
+# --- host floor (docs/dev/host-scripts.md, "The floor") ---
+# Fragments that run before the $CrlfixArgs line, written for any PowerShell (2.0 up) and language mode: the floor
+# check of the audit's one command, which ends the script with its own document on a host below the floor.
+SCRIPT_PREAMBLES: dict[str, tuple[str, ...]] = {"host_audit": ("_host_floor",)}
+# --- end host floor ---
+
 
 # The text a host script gives a CRL URL or TLS sample its time box cut off (host_audit; host-scripts.md),
 # optionally as interpret_peer lists it in a peer's errors ("sample 2: <text>").
@@ -80,6 +86,7 @@ def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
     header = [
         f"# crlfix-script: {name}",
         f"# crlfix-schema: {SCRIPT_SCHEMA[name]}",
+        *(_read_ps1(part) for part in SCRIPT_PREAMBLES.get(name, ())),
         f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
     ]
     parts = ["_common", *SCRIPT_FRAGMENTS.get(name, ()), name]
@@ -146,5 +153,5 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SUPPORTED_SCHEMAS", "build_host_script",
+__all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS", "build_host_script",
            "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script", "time_box_error"]

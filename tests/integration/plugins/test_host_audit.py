@@ -14,61 +14,25 @@ import socket
 import typing as t
 
 import pytest
-from ansible.playbook.play_context import PlayContext
-from ansible.plugins.loader import connection_loader
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
 from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
-    HostAudit,
-    HostAuditRequest,
     time_box_error,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
 from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
 
 from ._adhoc import set_proxy
+from ._audit_run import CRL_TIMEOUT_MS
+from ._audit_run import audit_request as _request
+from ._audit_run import run_audit as _audit
 
-CRL_TIMEOUT_MS = 2000
 TIMED_OUT = "The operation timed out"  # ERROR_WINHTTP_TIMEOUT
-
-
-def _connection(lab, name: str) -> t.Any:
-    h = lab.hosts[name]
-    connection = connection_loader.get("winrm", PlayContext())
-    connection.set_options(var_options={
-        "ansible_host": h.address, "ansible_port": h.http_port, "ansible_user": h.user, "ansible_password": h.password,
-        "ansible_winrm_transport": "ntlm", "ansible_winrm_scheme": "http", "_extras": {}})
-    return connection
-
-
-def _request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple[Endpoint, ...] = (), purge=False,
-             samples: int = 2, stop_after_unknown: bool = True, crl_timeout_ms: int = CRL_TIMEOUT_MS,
-             time_box_ms: int | None = None, port: int | None = None) -> HostAuditRequest:
-    return HostAuditRequest(
-        cert_options=validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
-        endpoints=endpoints, crl_timeout_ms=crl_timeout_ms, purge_cache=purge, max_bytes=4194304,
-        peers=(parse_peer(f"{peer}:{port or lab.tls_port}", field="peers[0]"),) if peer else (), samples=samples,
-        probe_timeout_ms=8000, max_handshake_ms=3000, check_revocation=True, stop_after_unknown=stop_after_unknown,
-        time_box_ms=time_box_ms)
-
-
-def _audit(lab, host: str, request: HostAuditRequest, *, check_mode: bool = False) -> tuple[HostAudit, int]:
-    """The result and the number of shell commands the twin ran for it."""
-    before = lab.metrics()["hosts"][host]["shell_commands"]
-    connection = _connection(lab, host)
-    try:
-        result = run_host_audit(connection, request, check_mode=check_mode, task_action="test_host_audit")
-    finally:
-        connection.close()
-    return result, lab.metrics()["hosts"][host]["shell_commands"] - before
 
 
 def test_with_the_proxy_one_command_gives_usable_crls_and_passing_probes(lab, pair) -> None:

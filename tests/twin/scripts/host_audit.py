@@ -1,5 +1,8 @@
 """``host_audit`` schema 1: winhttp_state + cert_inventory + crl_fetch + tls_probe in one command (host-scripts.md).
 
+First the floor check of ``_host_floor.ps1`` from the host's class (``host_classes.floor_report``): a host below the
+floor answers ``{"floor": {..., "missing": [...]}}`` and nothing else, as the script does before reading its arguments.
+
 The twin composes its four existing scripts, as the PowerShell composes their engines: the WinHTTP views and the
 stores are read first, the revocation URLs are extracted from the certificates, then the CRL fetch and the TLS
 probes run side by side (two threads here, async WinHttpRequests beside a runspace pool on Windows), so the
@@ -30,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.twin import revocation
+from tests.twin.host_classes import floor_report
 from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
 from tests.twin.scripts.winhttp_state import read_state
 
@@ -88,7 +92,7 @@ class TimeBox:
         return self.text
 
     def cut_sample(self) -> dict[str, Any]:
-        return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
+        return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
                 "policy_errors": None, "error": self.cut()}
 
 
@@ -248,6 +252,11 @@ def _time_box_ms(args: dict[str, Any]) -> int | None:
 
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     started = time.monotonic()
+    # --- host floor: _host_floor.ps1 runs before the arguments are read; below the floor it is the whole document ---
+    floor = floor_report(ctx.state.host_class, ctx.state.os_build)
+    if floor["missing"]:
+        return {"floor": floor}
+    # --- end host floor ---
     box_ms = _time_box_ms(args)
     stores = args.get("stores")
     if stores is not None and not isinstance(stores, list):
@@ -296,6 +305,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             box.cancel.set()
     doc["time_box_ms"] = box_ms
     doc["time_box_hit"] = bool(box and box.hit)
+    doc["floor"] = floor
     doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return doc
 
@@ -309,7 +319,7 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
             urls, timeout, _purge, max_bytes = fetch
             crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box)})
         if tls is not None and tls.get("peers"):
-            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation") if k in tls}
+            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
                                   stop_after_unknown=bool(tls.get("stop_after_unknown")), box=box)
         for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):

@@ -18,8 +18,9 @@ The box's cancel event ends the abandoned sample's modelled retrieval waits; its
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
@@ -35,7 +36,13 @@ SCHEMAS = {1}
 BLOCKING = True  # handshakes and modelled retrieval waits: run in a worker thread
 MAX_PEERS = 64
 MAX_SAMPLES = 50
-PROTOCOLS = {"TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
+PROTOCOLS = {"TLSv1": "Tls", "TLSv1.1": "Tls11", "TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
+# What Get-CrlfixTlsProtocols offers in Windows PowerShell 5.1 without SystemDefaultTlsVersions=1 (the twin models no
+# such value): TLS 1.0-1.2 by name, never 1.3 (../shared/identity-evidence-research.md section 5). Schannel leaves out
+# what the host's class does not enable.
+OFFERED = ("Tls", "Tls11", "Tls12")
+# SEC_E_ALGORITHM_MISMATCH (0x80090331), the innermost exception's message when client and server share no protocol.
+NO_COMMON_PROTOCOL = "The client and server cannot communicate, because they do not possess a common algorithm"
 # CERT_TRUST_* bits -> X509ChainStatusFlags names (wincrypt.h / .NET X509ChainStatusFlags, same values).
 CHAIN_FLAGS = {
     "CERT_TRUST_IS_REVOKED": "Revoked",
@@ -79,7 +86,7 @@ def _peer_text(host: str, port: int) -> str:
 
 def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"tcp_connect_ms": raw["tcp_connect_ms"], "handshake_ms": raw["handshake_ms"],
-                              "protocol": PROTOCOLS.get(raw["protocol"] or "", raw["protocol"]),
+                              "protocol": PROTOCOLS.get(raw["protocol"] or "", raw["protocol"]), "mutual": False,
                               "chain_status": [], "policy_errors": "None", "error": None}
     error = raw["error"] or ""
     if error.startswith("peer: cannot resolve"):
@@ -92,6 +99,8 @@ def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str,
         if "mismatch" in error.lower():
             return {**sample, "policy_errors": "RemoteCertificateNameMismatch"}
         return {**sample, "chain_status": ["UntrustedRoot"], "policy_errors": "RemoteCertificateChainErrors"}
+    if _no_common_protocol(error):
+        return {**sample, "protocol": None, "error": NO_COMMON_PROTOCOL}
     if error:
         text = CLOSED if "eof" in error.lower() or "reset" in error.lower() else error.removeprefix("TLS: ")
         return {**sample, "error": text}
@@ -99,9 +108,26 @@ def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str,
     return {**sample, "chain_status": flags, "policy_errors": "RemoteCertificateChainErrors" if flags else "None"}
 
 
+def _no_common_protocol(error: str) -> bool:
+    """OpenSSL's words (either end) for a handshake that found no protocol or cipher both ends enable.
+
+    Schannel reports both cases with one error, SEC_E_ALGORITHM_MISMATCH. A TLS 1.0-only OpenSSL server answers a
+    client that wants TLS 1.2 with a ``handshake failure`` alert (it picks TLS 1.0, then shares no cipher).
+    """
+    lowered = error.lower()
+    return any(text in lowered for text in ("unsupported protocol", "no protocols available", "protocol version",
+                                            "wrong version number", "alert handshake failure", "no shared cipher"))
+
+
+def offered_protocols(ctx: ScriptContext) -> tuple[str, ...]:
+    """The protocols the probe offers that the host's class enables (SslProtocols names)."""
+    enabled = ctx.state.host_class.tls_protocols
+    return tuple(name for name in OFFERED if name in enabled)
+
+
 # A sample host_audit did not run because an earlier one of the same peer was revocation-unknown.
-SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [], "policy_errors": None,
-           "error": None, "skipped": True}
+SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
+           "policy_errors": None, "error": None, "skipped": True}
 UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
 
 
@@ -117,18 +143,32 @@ def cut_samples(done: list[dict[str, Any]], samples: int, stop_after_unknown: bo
     return out
 
 
+def client_certificate(ctx: ScriptContext) -> tuple[Path, Path] | None:
+    """``Get-CrlfixClientCertificate``: the host's own lab-PKI leaf and key (the one in its My store), if issued."""
+    lab_dir = revocation.world().lab_dir
+    if lab_dir is None:
+        return None
+    cert, key = (lab_dir / "pki" / "hosts" / f"{ctx.state.data['fqdn']}.{ext}" for ext in ("crt", "key"))
+    return (cert, key) if cert.exists() and key.exists() else None
+
+
 def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
                 stop_after_unknown: bool = False, box: TimeBox | None = None,
-                out: list[dict[str, Any]] | None = None) -> dict:
+                out: list[dict[str, Any]] | None = None, mutual: bool = False) -> dict:
     world = revocation.world()
+    client_cert = client_certificate(ctx) if mutual else None
     host, port = peer["host"], peer["port"]
     sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
-    max_version = None if ctx.state.os_build >= revocation.TLS13_MIN_BUILD else ssl.TLSVersion.TLSv1_2
+    offered = replace(ctx.state.host_class, tls_protocols=offered_protocols(ctx) or ("Tls12",))
     address = resolve(host, world.names)
     out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
     stopped = False
-    for _sample in range(samples):
+    one_sided = None
+    for index in range(samples + (1 if client_cert else 0)):
+        last = index == samples  # mutual TLS: one handshake more without the client certificate
+        if last and (stopped or (box is not None and box.expired())):
+            break
         if stopped:
             out.append(dict(SKIPPED))
             continue
@@ -151,32 +191,42 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             policy=world.policy,
             cancel=box.cancel if box is not None else revocation.SHUTDOWN,
             check_revocation=check,
-            max_version=max_version,
+            limit=offered.limit,
+            client_cert=None if last else client_cert,
         )
         if box is not None and box.expired():
-            out.append(box.cut_sample())  # ended after the box: the script had abandoned it
+            if not last:
+                out.append(box.cut_sample())  # ended after the box: the script had abandoned it
             stopped = True
             continue
         revocation.merge_cache(ctx.state, before, cache)
         event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
-        out.append(_translate(raw, address, port))
+        sample = _translate(raw, address, port)
+        if last:
+            one_sided = {"handshake_ms": sample["handshake_ms"], "error": sample["error"]}
+            continue
+        # The twin's listener always requests a certificate, so one that was sent made the handshake mutual.
+        sample["mutual"] = client_cert is not None and sample["error"] is None and sample["protocol"] is not None
+        out.append(sample)
         stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
-    return {"host": host, "port": port, "sni": sni, "samples": out}
+    return {"host": host, "port": port, "sni": sni, "samples": out, "one_sided": one_sided}
 
 
 def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False,
               box: TimeBox | None = None) -> dict[str, Any]:
     """The document body for ``args``; host_audit passes ``stop_after_unknown`` and its time box."""
     peers, samples, timeout, check = _validate(args)
+    mutual = require(args, "mutual", bool, False)
     if not peers:
-        return {"results": []}
+        return {"offered_protocols": ", ".join(OFFERED), "results": []}
     pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
     try:
         outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out)
+        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out, mutual)
                    for peer, out in zip(peers, outs, strict=True)]
+        offered = ", ".join(OFFERED)  # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it
         if box is None:
-            return {"results": [f.result() for f in futures]}
+            return {"offered_protocols": offered, "results": [f.result() for f in futures]}
         wait(futures, timeout=box.remaining())
         results = []
         for peer, future, out in zip(peers, futures, outs, strict=True):
@@ -184,8 +234,9 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
                 results.append(future.result())
             else:
                 results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
-                                "samples": cut_samples(list(out), samples, stop_after_unknown, box)})
-        return {"results": results}
+                                "samples": cut_samples(list(out), samples, stop_after_unknown, box),
+                                "one_sided": None})
+        return {"offered_protocols": offered, "results": results}
     finally:
         pool.shutdown(wait=box is None)
 

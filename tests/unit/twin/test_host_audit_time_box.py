@@ -18,7 +18,7 @@ from tests.unit.plugins.fixtures.audit_host import GOOD_SAMPLE, UNKNOWN_SAMPLE
 BOX = 1000
 CUT = time_box_error(BOX)
 # A sample the box cut off, as _ps1/_tls.ps1 builds it: no timings, the box's text.
-CUT_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "chain_status": [],
+CUT_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
               "policy_errors": None, "error": CUT}
 
 

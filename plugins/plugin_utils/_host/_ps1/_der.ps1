@@ -48,7 +48,8 @@ function Get-CrlfixAccessDescriptionUris {
         foreach ($description in $descriptions) {
             $parts = @(Get-CrlfixDerChildren -Data $Data -Start $description[1] -End ($description[1] + $description[2]))
             if ($parts.Count -ne 2 -or $parts[0][0] -ne 6 -or $parts[1][0] -ne 0x86) { continue }
-            if ([BitConverter]::ToString($Data, $parts[0][1], $parts[0][2]) -in $methods) {
+            # -contains, not -in: Windows PowerShell 2.0 cannot parse -in, and host_audit's floor check must answer there.
+            if ($methods -contains [BitConverter]::ToString($Data, $parts[0][1], $parts[0][2])) {
                 [System.Text.Encoding]::ASCII.GetString($Data, $parts[1][1], $parts[1][2])
             }
         }

@@ -33,25 +33,46 @@ function Get-CrlfixTlsProtocols {
     $named
 }
 
+function Get-CrlfixClientCertificate {
+    # The certificate the probes present as the client's (mutual TLS, as a Lync front end presents its own on 5061):
+    # of LocalMachine\My, one with its private key, valid now and usable for client authentication (the Client
+    # Authentication EKU 1.3.6.1.5.5.7.3.2, or no EKU extension, RFC 5280 4.2.1.12); the one valid longest. $null: none.
+    # SslStream sends it only when the server asks and, without a selection callback, only when the server's list of
+    # acceptable issuers holds an issuer of its chain (identity-evidence-research.md section 5, _SecureChannel.cs).
+    $now = [DateTime]::Now
+    $usable = @(Get-ChildItem -LiteralPath 'Cert:\LocalMachine\My' | Where-Object -FilterScript {
+            $_ -is [System.Security.Cryptography.X509Certificates.X509Certificate2] -and $_.HasPrivateKey -and
+            $_.NotBefore -le $now -and $_.NotAfter -gt $now
+        } | Where-Object -FilterScript {
+            $usages = @(foreach ($extension in $_.Extensions) {
+                    if ($extension -is [System.Security.Cryptography.X509Certificates.X509EnhancedKeyUsageExtension]) {
+                        $extension
+                    }
+                })
+            $usages.Count -eq 0 -or @(foreach ($oid in $usages[0].EnhancedKeyUsages) { $oid.Value }) -contains '1.3.6.1.5.5.7.3.2'
+        } | Sort-Object -Property 'NotAfter' -Descending)
+    if ($usable.Count -eq 0) { return $null }
+    $usable[0]
+}
+
 # One peer's samples, run inside a runspace of the pool: only the language and .NET here. Each sample is added to
 # $Samples when it ends (the time box keeps the finished ones). With $StopAfterUnknown, a sample whose chain came back
 # revocation-unknown ends the peer: the next ones would wait the same chain timeout (CryptoAPI caches no failed
 # retrieval). With a $TimeBox the connect waits at most until the box ends, a sample that would start after it gets
-# the box's text, and the samples after a cut one are skipped.
+# the box's text, and the samples after a cut one are skipped. With $ClientCertificates (mutual TLS), one handshake
+# more without them follows the samples, into $Live.one_sided: a peer slow only when it gets this host's certificate
+# is slow because of the peer's own revocation check (docs/fix-crl.md, "Mutual TLS").
 $CrlfixProbeJob = {
     param([string]$HostName, [int]$Port, [string]$ServerName, [int]$SampleCount, [int]$TimeoutMs,
         [bool]$CheckRevocation, [System.Security.Authentication.SslProtocols]$Protocols, [bool]$StopAfterUnknown,
-        [hashtable]$TimeBox, [System.Collections.ArrayList]$Samples, [hashtable]$Live)
-    $stopped = $false
-    for ($sampleIndex = 0; $sampleIndex -lt $SampleCount; $sampleIndex++) {
+        [hashtable]$TimeBox, [System.Collections.ArrayList]$Samples, [hashtable]$Live,
+        [System.Security.Cryptography.X509Certificates.X509CertificateCollection]$ClientCertificates)
+    # One handshake: a sample, or the box's text when the time box leaves no time for it.
+    $handshake = {
+        param([System.Security.Cryptography.X509Certificates.X509CertificateCollection]$Certificates)
         $sample = [ordered]@{
-            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null
-            error = $null
-        }
-        if ($stopped -or $Live.cut) {
-            $sample.skipped = $true
-            [void]$Samples.Add($sample)
-            continue
+            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; mutual = $false; chain_status = @()
+            policy_errors = $null; error = $null
         }
         $waitMs = $TimeoutMs
         if ($null -ne $TimeBox) {
@@ -61,8 +82,7 @@ $CrlfixProbeJob = {
             $Live.cut = $true
             $TimeBox.Hit = $true
             $sample.error = $TimeBox.Text
-            [void]$Samples.Add($sample)
-            continue
+            return $sample
         }
         # A dual-mode socket reaches IPv4 and IPv6 peers alike; TcpClient() alone is IPv4-only in .NET Framework.
         if ([System.Net.Sockets.Socket]::OSSupportsIPv6) {
@@ -96,9 +116,12 @@ $CrlfixProbeJob = {
             }
             $stream = [System.Net.Security.SslStream]::new($client.GetStream(), $false, $validation)
             $stopwatch.Restart()
-            $stream.AuthenticateAsClient($ServerName, $null, $Protocols, $CheckRevocation)
+            # The client certificates (none: $null, a one-sided handshake): SslStream.AuthenticateAsClient(String,
+            # X509CertificateCollection, SslProtocols, Boolean), Microsoft Learn.
+            $stream.AuthenticateAsClient($ServerName, $Certificates, $Protocols, $CheckRevocation)
             $sample.handshake_ms = $stopwatch.ElapsedMilliseconds
             $sample.protocol = $stream.SslProtocol.ToString()
+            $sample.mutual = $stream.IsMutuallyAuthenticated
         } catch {
             $exception = $_.Exception
             while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
@@ -106,10 +129,29 @@ $CrlfixProbeJob = {
         } finally {
             $client.Close()
         }
+        $sample
+    }
+    $stopped = $false
+    for ($sampleIndex = 0; $sampleIndex -lt $SampleCount; $sampleIndex++) {
+        if ($stopped -or $Live.cut) {
+            $sample = [ordered]@{
+                tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; mutual = $false; chain_status = @()
+                policy_errors = $null; error = $null; skipped = $true
+            }
+            [void]$Samples.Add($sample)
+            continue
+        }
+        $sample = & $handshake $ClientCertificates
         $revocationUnknown = $sample.chain_status -contains 'RevocationStatusUnknown' -or
             $sample.chain_status -contains 'OfflineRevocation'
         $stopped = $StopAfterUnknown -and $revocationUnknown
         [void]$Samples.Add($sample)
+    }
+    if ($null -ne $ClientCertificates -and $ClientCertificates.Count -gt 0 -and -not $Live.cut) {
+        $oneSided = & $handshake $null
+        if ($null -eq $TimeBox -or $oneSided.error -ne $TimeBox.Text) {
+            $Live.one_sided = [ordered]@{ handshake_ms = $oneSided.handshake_ms; error = $oneSided.error }
+        }
     }
 }
 
@@ -117,15 +159,22 @@ function Start-CrlfixProbes {
     # Starts every peer's samples in $RunspacePool (one runspace per peer) and returns the probes for
     # Complete-CrlfixProbes. $Peers: @{ host; port; sni } each.
     param([hashtable]$RunspacePool, [object[]]$Peers, [int]$SampleCount, [int]$TimeoutMs, [bool]$CheckRevocation,
-        [bool]$StopAfterUnknown, [System.Security.Authentication.SslProtocols]$Protocols, [hashtable]$TimeBox)
+        [bool]$StopAfterUnknown, [System.Security.Authentication.SslProtocols]$Protocols, [hashtable]$TimeBox,
+        [System.Security.Cryptography.X509Certificates.X509Certificate2]$ClientCertificate)
+    # Mutual TLS: the host's own certificate, presented to every peer ($null: one-sided handshakes).
+    $clientCertificates = $null
+    if ($null -ne $ClientCertificate) {
+        $clientCertificates = [System.Security.Cryptography.X509Certificates.X509CertificateCollection]::new()
+        [void]$clientCertificates.Add($ClientCertificate)
+    }
     $probes = @(foreach ($peer in $Peers) {
             $samples = [System.Collections.ArrayList]::Synchronized([System.Collections.ArrayList]::new())
-            $live = [hashtable]::Synchronized(@{ cut = $false; client = $null })
+            $live = [hashtable]::Synchronized(@{ cut = $false; client = $null; one_sided = $null })
             # No timeout of its own: a peer's samples are bounded by their socket timeouts and CryptoAPI's.
             $jobParameters = @{
                 RunspacePool = $RunspacePool; ScriptBlock = $CrlfixProbeJob; State = $null; TimeoutMs = $null
                 ArgumentList = @($peer.host, $peer.port, $peer.sni, $SampleCount, $TimeoutMs, $CheckRevocation, $Protocols,
-                    $StopAfterUnknown, $TimeBox, $samples, $live)
+                    $StopAfterUnknown, $TimeBox, $samples, $live, $clientCertificates)
             }
             @{ Peer = $peer; Samples = $samples; Live = $live; Job = (Start-CrlfixJob @jobParameters) }
         })
@@ -154,8 +203,8 @@ function Complete-CrlfixCutSamples {
     }
     while ($all.Count -lt $SampleCount) {
         $sample = [ordered]@{
-            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; chain_status = @(); policy_errors = $null
-            error = $null
+            tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; mutual = $false; chain_status = @()
+            policy_errors = $null; error = $null
         }
         if ($stopped) {
             $sample.skipped = $true
@@ -194,7 +243,10 @@ function Complete-CrlfixProbes {
                 $samples = Complete-CrlfixCutSamples @cutParameters
                 try { $probe.Live.client.Close() } catch { $null = $_ }
             }
-            [ordered]@{ host = $probe.Peer.host; port = $probe.Peer.port; sni = $probe.Peer.sni; samples = $samples }
+            [ordered]@{
+                host = $probe.Peer.host; port = $probe.Peer.port; sni = $probe.Peer.sni; samples = $samples
+                one_sided = $probe.Live.one_sided
+            }
         })
     , $results
 }

@@ -75,10 +75,15 @@ $fetchableCount = @(foreach ($url in $urls) { if (Test-CrlfixFetchableUrl -Url $
 # loaded now) and the protocols the probes offer.
 $runspacePool = $null
 $protocols = $null
+$clientCertificate = $null
 if ($fetchableCount + $peers.Count -gt 0) {
     try {
         $runspacePool = New-CrlfixRunspacePool -RunspaceCount ($fetchableCount + $peers.Count)
-        if ($peers.Count -gt 0) { $protocols = Get-CrlfixTlsProtocols }
+        if ($peers.Count -gt 0) {
+            $protocols = Get-CrlfixTlsProtocols
+            # Mutual TLS (argument mutual): the host's own certificate as the client's (_tls.ps1).
+            if (Get-CrlfixArgument -Arguments $tls -Name 'mutual' -Default $false) { $clientCertificate = Get-CrlfixClientCertificate }
+        }
     } catch {
         if ($null -ne $crl -and $null -eq $document.crl) { $document.crl = Get-CrlfixPartError -Failure $_ }
         if ($peers.Count -gt 0) { $document.tls = Get-CrlfixPartError -Failure $_ }
@@ -114,6 +119,7 @@ if ($peers.Count -gt 0 -and $null -eq $document.tls) {
         $probeParameters.Peers = $peers
         $probeParameters.Protocols = $protocols
         $probeParameters.TimeBox = $timeBox
+        $probeParameters.ClientCertificate = $clientCertificate
         $probes = Start-CrlfixProbes @probeParameters
     } catch {
         $document.tls = Get-CrlfixPartError -Failure $_
@@ -140,6 +146,8 @@ if ($null -ne $probes) {
 $document.time_box_ms = $null
 if ($null -ne $timeBox) { $document.time_box_ms = $timeBox.LimitMs }
 $document.time_box_hit = $null -ne $timeBox -and $timeBox.Hit
+# The host's facts at first contact (_host_floor.ps1, which ran before the arguments were read).
+$document.floor = ConvertFrom-Json -InputObject $CrlfixFloorJson
 $document.elapsed_ms = $clock.ElapsedMilliseconds
 Write-CrlfixDocument -Name 'host_audit' -Schema 1 -Content $document
 Exit-CrlfixScript

@@ -184,8 +184,9 @@ def test_mixed_verdicts(mixed) -> None:
     assert fast == {
         "peer": "lab-fe02.lab.test:5061", "host": "lab-fe02.lab.test", "port": 5061, "sni": "lab-fe02.lab.test",
         "samples_ms": [12, 4, 3], "tcp_connect_ms": [1, 0, 0], "min_ms": 3, "median_ms": 4, "p95_ms": 12,
-        "max_ms": 12, "protocol": "Tls12", "chain_status": [], "policy_errors": ["None"],
-        "revocation_unknown": False, "errors": [], "verdict": "pass",
+        "max_ms": 12, "protocol": "Tls12", "protocol_mismatch": False, "chain_status": [], "policy_errors": ["None"],
+        "revocation_unknown": False, "errors": [], "verdict": "pass", "mutual": False, "one_sided_ms": None,
+        "slow_because": None,
     }
     assert (slow["verdict"], slow["max_ms"], slow["p95_ms"], slow["median_ms"]) == ("slow", 1500, 1500, 1400)
 

@@ -12,7 +12,9 @@ import tree_sitter_powershell
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     PS1_DIR,
     SCRIPT_FRAGMENTS,
+    SCRIPT_PREAMBLES,
     SCRIPT_SCHEMA,
+    _read_ps1,
     build_host_script,
 )
 
@@ -55,10 +57,13 @@ def test_built_script_parses_with_hostile_arguments(name: str) -> None:
     hostile = {"x": "'; Invoke-Crlfix0wned C:\\ -Recurse; '", "y": "\u2019$(calc)\u2018", "z": "`n\"&|"}
     script = build_host_script(name, hostile)
     assert syntax_errors(script) == []
-    # The arguments stay inside the single literal on line 3 and nowhere else.
+    # The arguments stay inside the single literal of the $CrlfixArgs line (line 3, or after host_audit's floor check)
+    # and nowhere else.
     lines = script.splitlines()
-    assert "Invoke-Crlfix0wned" in lines[2]
-    assert not any("Invoke-Crlfix0wned" in line for index, line in enumerate(lines) if index != 2)
+    at = next(index for index, line in enumerate(lines) if line.startswith("$CrlfixArgs = "))
+    assert at == 2 + sum(len(_read_ps1(part).split("\n")) for part in SCRIPT_PREAMBLES.get(name, ()))
+    assert "Invoke-Crlfix0wned" in lines[at]
+    assert not any("Invoke-Crlfix0wned" in line for index, line in enumerate(lines) if index != at)
 
 
 @pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
