@@ -44,7 +44,10 @@ options:
       - The empty string means direct access, like O(state=absent).
       - Usually set in group_vars per site. A host with O(state=present) and no O(proxy) is not changed; it is
         reported as failed with the reason.
-    type: str
+      - Every other form M(crlfix.windows.winhttp_proxy) takes from M(ansible.windows.win_http_proxy) works too, so
+        its values can be kept - C(host) without a port, C(ftp=) and C(socks=) entries, or a dict of schemes
+        (V(http), V(https), V(ftp), V(socks)) to C(host[:port]). A string stays the documented form.
+    type: raw
   bypass:
     description:
       - Bypass list (hosts that are reached without the proxy); C(<local>) and C(*.domain) wildcards allowed.

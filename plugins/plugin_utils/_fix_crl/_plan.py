@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import desired_from_args, plan_operations
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
@@ -28,7 +29,7 @@ class FixCrlOptions:
     """
 
     state: str
-    proxy: str | None
+    proxy: str | t.Mapping[str, t.Any] | None  # a dict of schemes as winhttp_proxy takes it (win_http_proxy's form)
     bypass: tuple[str, ...]
     views: tuple[str, ...]
     cert_stores: tuple[str, ...]
@@ -159,7 +160,9 @@ def desired_args(options: FixCrlOptions) -> dict[str, t.Any]:
     """The ``winhttp_proxy`` arguments for the desired state (direct access when the proxy is empty)."""
     if options.direct:
         return {"state": "absent", "proxy": None, "bypass": None}
-    return {"state": "present", "proxy": (options.proxy or "").strip(),
+    proxy = options.proxy
+    text = proxy_from_dict(proxy) if isinstance(proxy, t.Mapping) else (proxy or "").strip()
+    return {"state": "present", "proxy": text,
             "bypass": [item.strip() for item in options.bypass if item.strip()]}
 
 

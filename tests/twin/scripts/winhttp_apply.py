@@ -1,4 +1,4 @@
-"""``winhttp_apply`` schemas 1 and 2: set/reset through the netsh of each view, or restore exact bytes.
+"""``winhttp_apply`` schemas 1 and 2: set/reset/import through the netsh of each view, or restore exact bytes.
 
 Schema 2 adds ``expect_b64`` to every operation (compare and swap, docs/dev/host-scripts.md): all
 expectations are checked against the registry before the first write; one mismatch and nothing is written,
@@ -18,7 +18,7 @@ from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "winhttp_apply"
 SCHEMAS = {1, 2}
-ACTIONS = ("set", "reset", "restore")
+ACTIONS = ("set", "reset", "import", "restore")
 
 
 def _validate(operations: list[Any], is_64bit: bool) -> None:
@@ -70,8 +70,9 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
                 netsh_args.append(f"bypass-list={op['bypass']}")
             res = netsh.run(ctx.state, netsh_args, view)
             rc, output = res.rc, res.stdout.replace("\n", "\r\n")
-        elif action == "reset":
-            res = netsh.run(ctx.state, ["winhttp", "reset", "proxy"], view)
+        elif action in ("reset", "import"):
+            netsh_args = ["winhttp", action, "proxy"] + (["source=ie"] if action == "import" else [])
+            res = netsh.run(ctx.state, netsh_args, view)
             rc, output = res.rc, res.stdout.replace("\n", "\r\n")
         else:
             rc, output = _restore(ctx, view, op.get("value_b64"))
