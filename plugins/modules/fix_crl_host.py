@@ -340,6 +340,9 @@ checks:
   description:
     - Per phase (C(before), C(after), C(after_rollback)) the CRL retrieval and TLS probe results, C(crl_ok),
       C(tls_ok), C(passed) and a one-line C(summary).
+    - A URL in a certificate that is not a valid endpoint (whitespace, a quote, another scheme's syntax) is not
+      fetched; the audit's C(crl) lists it in C(invalid_endpoints) (C(url), C(kind), C(reason)), counts it in
+      C(summary.invalid), and the summary line names it. It does not fail the CRL check and hides no other result.
   returned: always
   type: dict
 rollback:

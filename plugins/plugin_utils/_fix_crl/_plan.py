@@ -13,6 +13,7 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import is_valid_url
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import desired_from_args, plan_operations
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
@@ -173,7 +174,9 @@ def make_plan(options: FixCrlOptions, state: HostState, certificates: t.Mapping[
     views = [name for name in options.views if state.views.get(name) is not None]
     operations = plan_operations(state, views, desired=desired_from_args(want), restore=None)
     found = list((certificates or {}).get("endpoints") or [])
-    endpoints = [e for e in found if str(e.get("scheme", "")).lower() in ("http", "https")]
+    # A certificate's malformed URL is not measured again after a change (the audit reported it as invalid).
+    endpoints = [e for e in found
+                 if str(e.get("scheme", "")).lower() in ("http", "https") and is_valid_url(e.get("url"))]
     return {
         "desired": {"state": want["state"], "proxy": want["proxy"] or "", "bypass": want["bypass"] or [],
                     "views": views},

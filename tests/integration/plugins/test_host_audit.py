@@ -171,6 +171,37 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
     assert {r["http_status"] for r in results.values()} == {404}
 
 
+def test_a_planted_certificates_malformed_cdp_is_one_invalid_endpoint_and_the_rest_are_checked(lab, pair) -> None:
+    """Issue 13, item 8: a CDP with a space and one with a quote in one certificate of the store (as a planted test
+    certificate had) are reported with their reason; every legitimate endpoint is still fetched and judged."""
+    prober, _peer = pair
+    state = set_proxy(lab, prober, lab.proxy)
+    space, quote = f"http://{CRL_HOST}/planted crl.crl", f'http://{CRL_HOST}/"planted".crl'
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "planted.lab.test")])
+    planted = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_after(now + dt.timedelta(days=30))
+               .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                   [x509.UniformResourceIdentifier(space), x509.UniformResourceIdentifier(quote)], None, None, None)]),
+                   critical=False)
+               .sign(key, hashes.SHA256()))
+    state["cert_stores"]["My"].append({"der_b64": base64.b64encode(planted.public_bytes(Encoding.DER)).decode(),
+                                       "has_private_key": True})
+    lab.write_state(prober, state)
+    result, commands = _audit(lab, prober, _request(lab, None))
+    assert commands == 1
+    assert not isinstance(result.crl, ExpectedFailure), result.crl
+    invalid = {entry["url"]: entry["reason"] for entry in result.crl["invalid_endpoints"]}
+    assert invalid == {space: f"URL contains whitespace or control characters: {space!r}",
+                       quote: f"URL contains '\"', which a URL must percent-encode: {quote!r}"}
+    by_url = {r["url"]: r for r in result.crl["results"]}
+    assert space not in by_url and quote not in by_url
+    assert by_url[ISSUING_CRL_URL]["usable"] is True and result.crl["all_usable"] is True, result.crl["results"]
+    assert result.crl["summary"]["invalid"] == 2
+
+
 # --- the audit's time box (docs/performance.md) -----------------------------------------------------------------------
 
 BOX_MS = 1000

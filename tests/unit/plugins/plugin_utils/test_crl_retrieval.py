@@ -13,6 +13,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     EndpointError,
     interpret_body,
     normalize_endpoints,
+    partition_endpoints,
     run_crl_retrieval_check,
     validate_url,
 )
@@ -64,6 +65,9 @@ def test_valid_urls(url) -> None:
     ("url", "message"),
     [
         ("ftp://crl.public-ca.test/a.crl", "scheme must be one of http, https, ldap"),
+        ('http://crl.public-ca.test/"a".crl', "URL contains '\"', which a URL must percent-encode"),
+        ("http://crl.public-ca.test/a<b>.crl", "URL contains '<', '>', which a URL must percent-encode"),
+        ("http://crl.public-ca.test/\u00e4.crl", "which a URL must percent-encode"),
         ("file:///C:/a.crl", "scheme must be one of"),
         ("crl.public-ca.test/a.crl", "scheme must be one of"),
         ("http://crl.public-ca.test/a b.crl", "whitespace or control characters"),
@@ -329,3 +333,14 @@ def test_crl_fetch_ps1_reads_every_sent_argument_and_others_only_with_a_default(
     direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
     assert direct <= set(host.sent_args()) <= direct | defaulted
     assert "@'" not in text and '@"' not in text  # the encoder strips lines: no here-strings
+
+
+def test_partition_reports_each_malformed_certificate_url_once_and_keeps_the_rest() -> None:
+    items = [{"url": "http://a.test/x.crl", "kind": "crl"}, {"url": "http://a.test/bad x.crl", "kind": "crl"},
+             {"url": "http://a.test/bad x.crl", "kind": "crl"}, {"url": 'http://a.test/"q".crt', "kind": "ca_issuers"},
+             {"url": "http://a.test/x.crl", "kind": "delta_crl"}]
+    valid, invalid = partition_endpoints(items)
+    assert [(e.url, e.kind) for e in valid] == [("http://a.test/x.crl", "crl")]
+    assert [(e["url"], e["kind"]) for e in invalid] == [("http://a.test/bad x.crl", "crl"),
+                                                        ('http://a.test/"q".crt', "ca_issuers")]
+    assert invalid[0]["reason"] == "URL contains whitespace or control characters: 'http://a.test/bad x.crl'"
