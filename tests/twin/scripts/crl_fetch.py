@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 NAME = "crl_fetch"
 SCHEMAS = {1}
 BLOCKING = True  # network waits: run in a worker thread, never on the lab's event loop
-MAX_URLS = 256
 
 
 def windows_text(error: str) -> str:
@@ -52,8 +51,6 @@ HTTPS_NOT_MODELLED = "The twin does not model HTTPS retrieval (tests/twin/README
 
 def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
     urls = require(args, "urls", list)
-    if len(urls) > MAX_URLS:
-        raise ScriptError(f"argument 'urls': at most {MAX_URLS} URLs, got {len(urls)}")
     for index, url in enumerate(urls):
         if not isinstance(url, str) or not url:
             raise ScriptError(f"argument 'urls[{index}]': expected a non-empty string, got {url!r}")

@@ -48,7 +48,12 @@ MAX_TIME_BOX_MS = 600000
 
 
 class BoxCancel(threading.Event):
-    """The cancel event the lab's waits take: set when the time box is over, and set while the lab shuts down."""
+    """The cancel event the lab's waits take: set once the document is complete, and while the lab shuts down.
+
+    It stands for the process exit that ends the script under ConsoleHost (``Exit-CrlfixScript``: the document, then
+    ``[Environment]::Exit``), the only thing that ends a CryptoAPI wait on Windows: nothing is cancelled earlier, an
+    abandoned wait only stops being waited for (tests/twin/README.md, "What is NOT modelled").
+    """
 
     def is_set(self) -> bool:
         return super().is_set() or revocation.SHUTDOWN.is_set()

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 NAME = "tls_probe"
 SCHEMAS = {1}
 BLOCKING = True  # handshakes and modelled retrieval waits: run in a worker thread
-MAX_PEERS = 64
 MAX_SAMPLES = 50
 PROTOCOLS = {"TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
 # CERT_TRUST_* bits -> X509ChainStatusFlags names (wincrypt.h / .NET X509ChainStatusFlags, same values).
@@ -51,8 +50,6 @@ CLOSED = "Authentication failed because the remote party has closed the transpor
 
 def _validate(args: dict[str, Any]) -> tuple[list[dict[str, Any]], int, float, bool]:
     peers = require(args, "peers", list)
-    if len(peers) > MAX_PEERS:
-        raise ScriptError(f"argument 'peers': at most {MAX_PEERS} peers, got {len(peers)}")
     for index, peer in enumerate(peers):
         if not isinstance(peer, dict) or not isinstance(peer.get("host"), str) or not peer["host"]:
             raise ScriptError(f"argument 'peers[{index}]': expected {{host, port, sni}}, got {peer!r}")

@@ -168,3 +168,30 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     out = executor.run(state, executor.parse(argv[0], argv[1:]), stdin)
     assert out.rc == 0, out.stderr
     assert json.loads(out.stdout)["script"] == "winhttp_state"
+
+
+# --- issue 13, item 9: stdin is read with the shell's code page, as powershell.exe reads it -------------------------
+
+
+@pytest.mark.parametrize(("codepage", "encoding"), [(437, "cp437"), (850, "cp850"), (1252, "cp1252")])
+def test_stdin_is_decoded_with_the_shells_code_page(codepage, encoding) -> None:
+    text = "hostname # caf\u00e9 \u00e4"
+    assert executor._decode_stdin(text.encode(encoding), codepage) == text
+    # The old twin read every stdin as UTF-8 first: these bytes are not UTF-8 in 437 and 850, fine in any code page.
+    assert executor._decode_stdin("\u00e4".encode(encoding), codepage) == "\u00e4"
+
+
+def test_bytes_the_code_page_cannot_decode_become_the_replacement_character() -> None:
+    assert executor._decode_stdin(b"caf\xe9", 65001) == "caf\ufffd"  # .NET's DecoderReplacementFallback
+    assert executor._decode_stdin(b"\xef\xbb\xbfhostname", 65001) == "hostname"
+
+
+
+def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
+    # The scripts have no MAX_URLS / MAX_PEERS: the twin refused 257 URLs and 65 peers (issue 13, item 9).
+    from tests.twin.scripts import crl_fetch, tls_probe
+
+    urls, *_rest = crl_fetch._validate({"urls": [f"http://crl{i}.lab.test/x.crl" for i in range(300)]})
+    assert len(urls) == 300
+    peers = [{"host": f"peer{i}.lab.test", "port": 5061, "sni": f"peer{i}.lab.test"} for i in range(100)]
+    assert len(tls_probe._validate({"peers": peers})[0]) == 100
