@@ -23,10 +23,12 @@ SCHEMA = 1
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 VIEWS = ("native", "wow6432")
+# os.caption as the scripts read it: the registry's ProductName (HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion),
+# without the "Microsoft " that WMI's Win32_OperatingSystem.Caption adds (docs/dev/host-scripts.md, winhttp_state).
 OS_CAPTIONS = {
-    14393: "Microsoft Windows Server 2016 Datacenter",
-    17763: "Microsoft Windows Server 2019 Datacenter",
-    20348: "Microsoft Windows Server 2022 Datacenter",
+    14393: "Windows Server 2016 Datacenter",
+    17763: "Windows Server 2019 Datacenter",
+    20348: "Windows Server 2022 Datacenter",
 }
 
 
@@ -49,7 +51,7 @@ def new_state(
         "inventory_name": inventory_name,
         "hostname": short.upper(),
         "fqdn": inventory_name,
-        "os": {"build": os_build, "caption": OS_CAPTIONS.get(os_build, "Microsoft Windows Server"), "is_64bit": True},
+        "os": {"build": os_build, "caption": OS_CAPTIONS.get(os_build, "Windows Server"), "is_64bit": True},
         "registry": {
             "native": {"WinHttpSettings": _b64(native)},
             "wow6432": {"WinHttpSettings": _b64(wow6432)},

@@ -195,3 +195,9 @@ def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
     assert len(urls) == 300
     peers = [{"host": f"peer{i}.lab.test", "port": 5061, "sni": f"peer{i}.lab.test"} for i in range(100)]
     assert len(tls_probe._validate({"peers": peers})[0]) == 100
+
+
+def test_the_os_caption_is_the_registrys_product_name(state) -> None:
+    # ProductName has no "Microsoft " prefix; WMI's Caption has (docs/dev/host-scripts.md, winhttp_state).
+    out = ps(state, host_script("winhttp_state", "{}"))
+    assert json.loads(out.stdout)["os"]["caption"] == "Windows Server 2019 Datacenter"
