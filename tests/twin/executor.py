@@ -29,7 +29,9 @@ from tests.twin.state import HostState
 
 # docs/dev/host-scripts.md: the fixed stdin bootstrap for scripts longer than cmd.exe's 8191-character limit.
 BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+    "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
+    "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
+    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
 )
 # ansible-core plugins/shell/powershell.py _encode_script: strict_mode / preserve_rc wrapper lines.
 STRICT_MODE_LINE = "set-strictmode -version latest"
