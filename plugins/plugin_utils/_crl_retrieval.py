@@ -263,6 +263,11 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
         result["error"] = f"HTTP status {status}{suffix}"
         return result
     result["reachable"] = True
+    if result["truncated"] and host.get("truncated_by") == "document_cap":
+        # Issue 13, item 5: the host keeps the bodies of one document under max_document_bytes (16 MiB by default).
+        result["error"] = (f"the body ({result['bytes']} bytes) was left out by the document cap: the host's answer "
+                           "already held as many bodies as one document may; not parsed")
+        return result
     if result["truncated"]:
         result["error"] = f"the body is longer than max_bytes ({max_bytes}) and was cut; not parsed"
         return result

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint, interpret_result
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     HostAudit,
     HostAuditRequest,
@@ -31,6 +31,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_host_audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
 from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
 
@@ -200,6 +201,30 @@ def test_a_planted_certificates_malformed_cdp_is_one_invalid_endpoint_and_the_re
     assert space not in by_url and quote not in by_url
     assert by_url[ISSUING_CRL_URL]["usable"] is True and result.crl["all_usable"] is True, result.crl["results"]
     assert result.crl["summary"]["invalid"] == 2
+
+
+def test_the_twins_crl_fetch_keeps_the_bodies_under_the_document_cap(lab, pair) -> None:
+    """A body that would pass max_document_bytes is left out whole, `truncated_by`
+    says which limit cut it, and the controller names the document's cap."""
+    prober, _peer = pair
+    set_proxy(lab, prober, lab.proxy)
+    urls = [ISSUING_CRL_URL, ROOT_CRL_URL]
+    args = {"urls": urls, "timeout_ms": CRL_TIMEOUT_MS, "purge_cache": False, "max_bytes": 4194304}
+    connection = _connection(lab, prober)
+    try:
+        whole = run_host_script(connection, "crl_fetch", args, task_action="test")["results"]
+        capped = run_host_script(connection, "crl_fetch", {**args, "max_document_bytes": 1},
+                                 task_action="test")["results"]
+        cut = run_host_script(connection, "crl_fetch", {**args, "max_bytes": 10}, task_action="test")["results"]
+    finally:
+        connection.close()
+    assert [(r["status"], r["truncated"], r["truncated_by"]) for r in whole] == [(200, False, None)] * 2
+    assert [(r["truncated"], r["truncated_by"], r["body_b64"]) for r in capped] == [(True, "document_cap", "")] * 2
+    assert [r["bytes"] for r in capped] == [r["bytes"] for r in whole]
+    assert [(r["truncated_by"], len(base64.b64decode(r["body_b64"]))) for r in cut] == [("max_bytes", 10)] * 2
+    said = interpret_result(Endpoint(urls[0], "crl"), capped[0], now=dt.datetime.now(dt.UTC), max_bytes=4194304,
+                            field="results[0]")
+    assert said["error"].startswith(f"the body ({whole[0]['bytes']} bytes) was left out by the document cap")
 
 
 # --- the audit's time box (docs/performance.md) -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     Endpoint,
     EndpointError,
     interpret_body,
+    interpret_result,
     normalize_endpoints,
     partition_endpoints,
     run_crl_retrieval_check,
@@ -344,3 +345,15 @@ def test_partition_reports_each_malformed_certificate_url_once_and_keeps_the_res
     assert [(e["url"], e["kind"]) for e in invalid] == [("http://a.test/bad x.crl", "crl"),
                                                         ('http://a.test/"q".crt', "ca_issuers")]
     assert invalid[0]["reason"] == "URL contains whitespace or control characters: 'http://a.test/bad x.crl'"
+
+
+def test_a_body_the_document_cap_left_out_says_so_not_max_bytes() -> None:
+    # Issue 13, part A follow-up: truncated_by "document_cap" is not "longer than max_bytes".
+    endpoint = Endpoint("http://crl.public-ca.test/big.crl", "crl")
+    host = {"url": endpoint.url, "status": 200, "elapsed_ms": 9, "bytes": 900, "body_b64": "", "truncated": True,
+            "truncated_by": "document_cap", "error": None}
+    result = interpret_result(endpoint, host, now=datetime.datetime.now(datetime.UTC), max_bytes=4194304,
+                              field="results[0]")
+    assert (result["reachable"], result["usable"], result["truncated"]) == (True, False, True)
+    assert result["error"].startswith("the body (900 bytes) was left out by the document cap")
+    assert "max_bytes" not in result["error"]
