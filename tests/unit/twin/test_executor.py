@@ -201,3 +201,15 @@ def test_the_os_caption_is_the_registrys_product_name(state) -> None:
     # ProductName has no "Microsoft " prefix; WMI's Caption has (docs/dev/host-scripts.md, winhttp_state).
     out = ps(state, host_script("winhttp_state", "{}"))
     assert json.loads(out.stdout)["os"]["caption"] == "Windows Server 2019 Datacenter"
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    ('{"stores": [""]}', "argument 'stores': \"\" is not a certificate store name (letters, digits, space, . _ -)"),
+    ('{"stores": ["My"], "chain_stores": ["CA\\\\..\\\\Root"]}',
+     "argument 'chain_stores': \"CA\\\\..\\\\Root\" is not a certificate store name"),
+    ('{"stores": [null]}', "argument 'stores': null is not a certificate store name"),
+])
+def test_store_names_are_refused_with_the_scripts_pattern_and_text(state, args, text) -> None:
+    # Part A follow-up: the twin took any non-empty name and had its own text.
+    out = ps(state, host_script("cert_inventory", args))
+    assert out.rc == 1 and text in (out.stderr if isinstance(out.stderr, str) else out.stderr.decode())
