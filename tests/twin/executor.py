@@ -168,8 +168,8 @@ def _decode_stdin(data: bytes, codepage: int) -> str:
 
 def _run_native(state: HostState, argv: list[str]) -> native_tools.ToolResult | None:
     name, where = executable(argv[0])
-    if name not in NATIVE or where == "other":
-        return None
+    if name not in NATIVE or where == "other" or (where == "syswow64" and not state.has_wow64):
+        return None  # a host without WoW64 has no SysWOW64 folder: the program is not there
     wow = where == "syswow64" and state.is_64bit
     if name == "netsh":
         res = netsh.run(state, argv[1:], "wow6432" if wow else "native")

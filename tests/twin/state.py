@@ -125,6 +125,11 @@ class HostState:
     def is_64bit(self) -> bool:
         return bool(self.data["os"]["is_64bit"])
 
+    @property
+    def has_wow64(self) -> bool:
+        """Whether ``%windir%\\SysWOW64`` exists: ``os.wow64`` (Server Core can leave WoW64 out), else a 64-bit OS."""
+        return bool(self.data["os"].get("wow64", self.is_64bit))
+
     def bump(self, counter: str, by: int = 1) -> None:
         counters = self.data.setdefault("counters", {})
         counters[counter] = int(counters.get(counter, 0)) + by

@@ -19,6 +19,8 @@ from tests.twin.scripts.winhttp_state import read_state
 NAME = "winhttp_apply"
 SCHEMAS = {1, 2}
 ACTIONS = ("set", "reset", "import", "restore")
+# [System.IO.Path]::Combine($env:windir, 'SysWOW64', 'netsh.exe') on the twin (windir C:\Windows).
+WOW64_NETSH = "C:\\Windows\\SysWOW64\\netsh.exe"
 
 
 def _validate(operations: list[Any], is_64bit: bool) -> None:
@@ -64,7 +66,10 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for op in [] if conflicts else operations:
         view, action = op["view"], op["action"]
-        if action == "set":
+        if action in ("set", "reset", "import") and view == "wow6432" and not ctx.state.has_wow64:
+            # _common.ps1 Invoke-CrlfixNativeCommand: a program that does not exist answers instead of erroring.
+            rc, output = 1, f"{WOW64_NETSH} does not exist on this host"
+        elif action == "set":
             netsh_args = ["winhttp", "set", "proxy", f"proxy-server={op['proxy']}"]
             if op.get("bypass"):
                 netsh_args.append(f"bypass-list={op['bypass']}")

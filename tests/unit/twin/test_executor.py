@@ -213,3 +213,18 @@ def test_store_names_are_refused_with_the_scripts_pattern_and_text(state, args, 
     # Part A follow-up: the twin took any non-empty name and had its own text.
     out = ps(state, host_script("cert_inventory", args))
     assert out.rc == 1 and text in (out.stderr if isinstance(out.stderr, str) else out.stderr.decode())
+
+
+def test_a_host_without_wow64_answers_the_missing_program(state) -> None:
+    # Part A follow-up: Server Core without WoW64 has no SysWOW64 netsh. The script's Invoke-CrlfixNativeCommand
+    # answers {"rc": 1, "output": "<path> does not exist on this host"}; a command line gets the "not recognized" text.
+    state.data["os"]["wow64"] = False
+    op = {"view": "wow6432", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": None}
+    state.set_winhttp_value("wow6432", None)
+    out = ps(state, host_script("winhttp_apply", json.dumps({"operations": [op]}), schema=2))
+    result, = json.loads(out.stdout)["results"]
+    assert (result["rc"], result["output"]) == (1, "C:\\Windows\\SysWOW64\\netsh.exe does not exist on this host")
+    assert state.winhttp_value("wow6432") is None
+    raw = ps(state, "%windir%\\SysWOW64\\netsh.exe winhttp show proxy")
+    assert raw.rc == 1 and "is not recognized" in (raw.stderr if isinstance(raw.stderr, str) else raw.stderr.decode())
+    assert ps(state, "%windir%\\System32\\netsh.exe winhttp show proxy").rc == 0
