@@ -97,7 +97,7 @@ def validate_url(value: t.Any, *, field: str) -> str:
     if bad:
         raise EndpointError(f"{field}: URL contains whitespace or control characters: {value!r}")
     # RFC 3986 (2.2, 2.3) leaves no room for these unencoded; a CDP is an IA5String URI (RFC 5280 4.2.1.13), so a
-    # certificate that carries one is malformed or hostile (issue 13, item 8).
+    # certificate that carries one is malformed or hostile.
     unsafe = sorted({ch for ch in value if ch in _UNSAFE_URL_CHARS or not ch.isascii()})
     if unsafe and not is_ldap:
         raise EndpointError(f"{field}: URL contains {', '.join(repr(ch) for ch in unsafe)}, which a URL must "
@@ -144,7 +144,7 @@ def normalize_endpoints(value: t.Any, *, field: str = "endpoints") -> list[Endpo
     return list(seen.values())
 
 
-# -- issue 13, item 8: a certificate's malformed URL is one invalid endpoint, not a failed check ----------------------
+# -- a certificate's malformed URL is one invalid endpoint, not a failed check ----------------------
 def partition_endpoints(items: t.Sequence[t.Mapping[str, t.Any]], *,
                         field: str = "endpoints") -> tuple[list[Endpoint], list[dict[str, t.Any]]]:
     """Endpoints read from certificates (``{url, kind}``): the valid ones, and ``{url, kind, reason}`` for each other.
@@ -264,7 +264,7 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
         return result
     result["reachable"] = True
     if result["truncated"] and host.get("truncated_by") == "document_cap":
-        # Issue 13, item 5: the host keeps the bodies of one document under max_document_bytes (16 MiB by default).
+        # The host keeps the bodies of one document under max_document_bytes (16 MiB by default).
         result["error"] = (f"the body ({result['bytes']} bytes) was left out by the document cap: the host's answer "
                            "already held as many bodies as one document may; not parsed")
         return result

@@ -257,7 +257,7 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
     # LDAP URLs the caller lists explicitly are reported as crl_retrieval_check reports them.
     found: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
                           if e.get("scheme") in ("http", "https")]
-    # A certificate's malformed URL is reported as invalid and the rest are checked (issue 13, item 8); the
+    # A certificate's malformed URL is reported as invalid and the rest are checked; the
     # caller's own endpoints were validated with the request.
     valid, invalid = partition_endpoints(found, field="certificates.endpoints")
     items: list[t.Any] = [{"url": e.url, "kind": e.kind} for e in valid]

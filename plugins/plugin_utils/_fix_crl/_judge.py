@@ -45,7 +45,7 @@ def _crl_text(crl: MeasuredPart, requirement: str) -> str:
     if bad is not None and bad.get("url") is not None:
         text += f" ({bad['url']}: {truncate(bad.get('error') or 'failed', 150)})"
     invalid = crl.get("invalid_endpoints") or []
-    if invalid:  # issue 13, item 8: reported, not fetched, and not held against the proxy
+    if invalid:  # reported, not fetched, and not held against the proxy
         first = invalid[0]
         text += (f", {len(invalid)} invalid endpoint(s) not checked ({truncate(first.get('url'), 100)}: "
                  f"{truncate(first.get('reason'), 150)})")

@@ -173,7 +173,7 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
 
 
 def test_a_planted_certificates_malformed_cdp_is_one_invalid_endpoint_and_the_rest_are_checked(lab, pair) -> None:
-    """Issue 13, item 8: a CDP with a space and one with a quote in one certificate of the store (as a planted test
+    """A CDP with a space and one with a quote in one certificate of the store (as a planted test
     certificate had) are reported with their reason; every legitimate endpoint is still fetched and judged."""
     prober, _peer = pair
     state = set_proxy(lab, prober, lab.proxy)

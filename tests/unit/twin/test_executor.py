@@ -170,7 +170,7 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     assert json.loads(out.stdout)["script"] == "winhttp_state"
 
 
-# --- issue 13, item 9: stdin is read with the shell's code page, as powershell.exe reads it -------------------------
+# --- stdin is read with the shell's code page, as powershell.exe reads it -------------------------
 
 
 @pytest.mark.parametrize(("codepage", "encoding"), [(437, "cp437"), (850, "cp850"), (1252, "cp1252")])
@@ -188,7 +188,7 @@ def test_bytes_the_code_page_cannot_decode_become_the_replacement_character() ->
 
 
 def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
-    # The scripts have no MAX_URLS / MAX_PEERS: the twin refused 257 URLs and 65 peers (issue 13, item 9).
+    # The scripts have no MAX_URLS / MAX_PEERS: the twin refused 257 URLs and 65 peers.
     from tests.twin.scripts import crl_fetch, tls_probe
 
     urls, *_rest = crl_fetch._validate({"urls": [f"http://crl{i}.lab.test/x.crl" for i in range(300)]})
@@ -210,13 +210,12 @@ def test_the_os_caption_is_the_registrys_product_name(state) -> None:
     ('{"stores": [null]}', "argument 'stores': null is not a certificate store name"),
 ])
 def test_store_names_are_refused_with_the_scripts_pattern_and_text(state, args, text) -> None:
-    # Part A follow-up: the twin took any non-empty name and had its own text.
     out = ps(state, host_script("cert_inventory", args))
     assert out.rc == 1 and text in (out.stderr if isinstance(out.stderr, str) else out.stderr.decode())
 
 
 def test_a_host_without_wow64_answers_the_missing_program(state) -> None:
-    # Part A follow-up: Server Core without WoW64 has no SysWOW64 netsh. The script's Invoke-CrlfixNativeCommand
+    # Server Core without WoW64 has no SysWOW64 netsh. The script's Invoke-CrlfixNativeCommand
     # answers {"rc": 1, "output": "<path> does not exist on this host"}; a command line gets the "not recognized" text.
     state.data["os"]["wow64"] = False
     op = {"view": "wow6432", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": None}

@@ -148,8 +148,8 @@ def _state_with_ie(fixture: str, ie_proxy: dict[str, t.Any] | None) -> tuple[int
          "Invalid keys found in proxy: fail1, fail2. Valid keys are http, https, ftp, socks."),
     ],
 )
-def test_win_http_proxy_argument_errors_word_for_word(host, args: dict, message: str) -> None:
-    replay = host()
+def test_win_http_proxy_argument_errors_word_for_word(winhttp_host, args: dict, message: str) -> None:
+    replay = winhttp_host()
     result = make_plugin(args).run(task_vars={})
     assert (result["failed"], result["msg"]) == (True, message)
     assert replay.scripts == []
@@ -170,25 +170,25 @@ def test_source_combinations_refused_by_the_spec(args: dict, fragment: str) -> N
 
 
 @pytest.mark.parametrize("args", [{}, {"proxy": ""}, {"proxy": None}, {"proxy": "", "bypass": []}])
-def test_no_proxy_without_state_means_direct_access(host, args: dict) -> None:
-    host(winhttp_state=["state_proxy_both.json"])
+def test_no_proxy_without_state_means_direct_access(winhttp_host, args: dict) -> None:
+    winhttp_host(winhttp_state=["state_proxy_both.json"])
     result = make_plugin(args, check_mode=True).run(task_vars={})
     assert not result.get("failed"), result
     assert [(op["view"], op["action"]) for op in result["operations"]] == [("native", "reset"), ("wow6432", "reset")]
 
 
-def test_proxy_dict_and_portless_proxy_are_set(host) -> None:
-    host(winhttp_state=["state_direct_both.json"])
+def test_proxy_dict_and_portless_proxy_are_set(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_direct_both.json"])
     result = make_plugin({"proxy": {"socks": "proxy:888", "http": "proxy:8080"}}, check_mode=True).run(task_vars={})
     assert {op["proxy"] for op in result["operations"]} == {"http=proxy:8080;socks=proxy:888"}
-    host(winhttp_state=["state_direct_both.json"])
+    winhttp_host(winhttp_state=["state_direct_both.json"])
     result = make_plugin({"proxy": "proxyhost"}, check_mode=True).run(task_vars={})
     assert result["changed"] is True and result["after"]["native"]["proxy"] == "proxyhost"
 
 
-def test_source_ie_imports_with_netsh_and_predicts_the_ie_values(host) -> None:
+def test_source_ie_imports_with_netsh_and_predicts_the_ie_values(winhttp_host) -> None:
     ie = {"proxy_enable": 1, "proxy_server": "proxyhost:8080", "proxy_override": "abc;def;<local>"}
-    replay = host(winhttp_state=[_state_with_ie("state_direct_both.json", ie)])
+    replay = winhttp_host(winhttp_state=[_state_with_ie("state_direct_both.json", ie)])
     result = make_plugin({"source": "ie"}, check_mode=True).run(task_vars={})
     assert not result.get("failed"), result
     assert replay.args_of("winhttp_state") == [{"include_ie_proxy": True}]
@@ -200,14 +200,14 @@ def test_source_ie_imports_with_netsh_and_predicts_the_ie_values(host) -> None:
     assert result["after"]["wow6432"]["bypass"] == ["abc", "def", "<local>"]
 
 
-def test_source_ie_is_idempotent_when_the_views_hold_the_ie_values(host) -> None:
+def test_source_ie_is_idempotent_when_the_views_hold_the_ie_values(winhttp_host) -> None:
     native = json.loads(read_fixture("state_proxy_both.json"))["views"]["native"]["value_b64"]
     settings = base64.b64decode(native)
     proxy_len = int.from_bytes(settings[12:16], "little")
     proxy = settings[16:16 + proxy_len].decode()
     bypass = settings[20 + proxy_len:].decode()
     ie = {"proxy_enable": 1, "proxy_server": proxy.upper(), "proxy_override": bypass}
-    replay = host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
+    replay = winhttp_host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
     result = make_plugin({"source": "ie"}).run(task_vars={})
     assert result["changed"] is False and result["operations"] == []
     assert replay.names == ["winhttp_state"]
@@ -215,7 +215,7 @@ def test_source_ie_is_idempotent_when_the_views_hold_the_ie_values(host) -> None
 
 @pytest.mark.parametrize("ie", [None, {"proxy_enable": 0, "proxy_server": "proxyhost:8080", "proxy_override": None},
                                 {"proxy_enable": None, "proxy_server": None, "proxy_override": None}])
-def test_source_ie_without_an_enabled_ie_proxy_is_direct_access(host, ie: dict | None) -> None:
-    host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
+def test_source_ie_without_an_enabled_ie_proxy_is_direct_access(winhttp_host, ie: dict | None) -> None:
+    winhttp_host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
     result = make_plugin({"source": "ie"}, check_mode=True).run(task_vars={})
     assert [op["action"] for op in result["operations"]] == ["reset", "reset"]

@@ -348,7 +348,7 @@ def test_partition_reports_each_malformed_certificate_url_once_and_keeps_the_res
 
 
 def test_a_body_the_document_cap_left_out_says_so_not_max_bytes() -> None:
-    # Issue 13, part A follow-up: truncated_by "document_cap" is not "longer than max_bytes".
+    # truncated_by "document_cap" is not "longer than max_bytes".
     endpoint = Endpoint("http://crl.public-ca.test/big.crl", "crl")
     host = {"url": endpoint.url, "status": 200, "elapsed_ms": 9, "bytes": 900, "body_b64": "", "truncated": True,
             "truncated_by": "document_cap", "error": None}

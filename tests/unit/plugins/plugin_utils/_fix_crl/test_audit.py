@@ -127,7 +127,7 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     FakeHost(monkeypatch, compact(json.dumps(crl_doc)))
     expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
                                                       "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
-    # ... plus what only the audit reports: the certificates' URLs it could not check (none here; issue 13, item 8).
+    # ... plus what only the audit reports: the certificates' URLs it could not check (none here).
     expected_crl = {**expected_crl, "invalid_endpoints": [], "summary": {**expected_crl["summary"], "invalid": 0}}
     assert result.crl == expected_crl
     assert pf.LDAP_CRL in [e["url"] for e in expected_certs["endpoints"]]

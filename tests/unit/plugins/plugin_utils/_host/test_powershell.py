@@ -56,7 +56,7 @@ def test_long_script_goes_over_stdin() -> None:
 
 
 def test_the_stdin_bootstrap_checks_the_language_mode_before_it_creates_the_script_block() -> None:
-    # Issue 13, part A follow-up: over stdin a Constrained Language host must answer "FullLanguage required" too.
+    # Over stdin a Constrained Language host must answer "FullLanguage required" too.
     bootstrap = _pwsh_exec.STDIN_BOOTSTRAP
     check = bootstrap.index("$ExecutionContext.SessionState.LanguageMode")
     assert check < bootstrap.index("FullLanguage required") < bootstrap.index("[ScriptBlock]::Create")
