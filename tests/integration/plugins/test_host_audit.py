@@ -33,7 +33,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run impor
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import parse_peer
-from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
+from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL, LabCA
 
 from ._adhoc import set_proxy
 
@@ -181,13 +181,17 @@ def test_a_planted_certificates_malformed_cdp_is_one_invalid_endpoint_and_the_re
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "planted.lab.test")])
-    planted = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    ca = LabCA(lab.lab_dir)  # issued by the lab's CA: a self-signed certificate is a root, whose CDP is never read
+    planted = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.issuing_cert.subject)
+               .public_key(key.public_key())
                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
                .not_valid_after(now + dt.timedelta(days=30))
                .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
                    [x509.UniformResourceIdentifier(space), x509.UniformResourceIdentifier(quote)], None, None, None)]),
                    critical=False)
-               .sign(key, hashes.SHA256()))
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.issuing_key.public_key()),
+                              critical=False)
+               .sign(ca.issuing_key, hashes.SHA256()))
     state["cert_stores"]["My"].append({"der_b64": base64.b64encode(planted.public_bytes(Encoding.DER)).decode(),
                                        "has_private_key": True})
     lab.write_state(prober, state)
