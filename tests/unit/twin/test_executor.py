@@ -186,7 +186,6 @@ def test_bytes_the_code_page_cannot_decode_become_the_replacement_character() ->
     assert executor._decode_stdin(b"\xef\xbb\xbfhostname", 65001) == "hostname"
 
 
-
 def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
     # The scripts have no MAX_URLS / MAX_PEERS: the twin refused 257 URLs and 65 peers.
     from tests.twin.scripts import crl_fetch, tls_probe
