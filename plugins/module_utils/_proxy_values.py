@@ -18,6 +18,10 @@ What "equal" means (assumptions, stated because Windows does not document its ma
 * Per-scheme proxy order does not matter (``http=a:1;https=b:2`` equals ``https=b:2;http=a:1``).
 * A port is part of the value: ``proxy:80`` and ``proxy`` (no port) are different, even though WinHTTP
   would use port 80 for both; we do not guess defaults and at worst rewrite an equivalent value once.
+
+What is accepted is what ``ansible.windows.win_http_proxy`` accepts (its ``proxy`` option: ``hostname``,
+``hostname:port``, ``protocol=hostname:port`` for http, https, ftp and socks, or a dict keyed by those
+protocols), each part checked against the grammar above.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import ipaddress
 import re
 import typing as t
 
-PROXY_SCHEMES = ("http", "https")
+# win_http_proxy builds a per-scheme string from a dict in this order (ansible.windows win_http_proxy.ps1).
+PROXY_SCHEMES = ("http", "https", "ftp", "socks")
 BYPASS_MACROS = ("<local>", "<-loopback>")
 
 _LABEL_RE = re.compile(r"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
@@ -99,8 +104,9 @@ def _split_host_port(hostport: str) -> tuple[str, str | None]:
 def validate_proxy(value: t.Any, *, field: str = "proxy") -> str:
     """Check a proxy as ``netsh winhttp set proxy proxy-server=`` takes it; return it without surrounding spaces.
 
-    Accepted: ``host:port``, ``ipv4:port``, ``[ipv6]:port``, or per-scheme ``http=host:port;https=host:port``
-    (each scheme at most once). A port is required.
+    Accepted: ``host``, ``host:port``, ``ipv4[:port]``, ``[ipv6][:port]``, or per-scheme entries
+    ``scheme=host[:port]`` joined by ``;`` for the schemes of ``PROXY_SCHEMES`` (each at most once). Without a
+    port WinHTTP uses the scheme's default port (Microsoft Learn, WINHTTP_PROXY_INFO).
     """
     if not isinstance(value, str) or not value.strip(" "):
         raise ProxyValueError(f"{field}: expected a non-empty string like 'proxy.example.com:8080', got {value!r}")
@@ -116,16 +122,45 @@ def validate_proxy(value: t.Any, *, field: str = "proxy") -> str:
     for entry in entries:
         scheme, hostport = entry.split("=", 1) if "=" in entry else ("", entry)
         if per_scheme and scheme.lower() not in PROXY_SCHEMES:
-            raise ProxyValueError(f"{field}: {value!r}: per-scheme entry {entry!r} must start with http= or https=")
+            raise ProxyValueError(f"{field}: {value!r}: per-scheme entry {entry!r} must start with "
+                                  f"{', '.join(s + '=' for s in PROXY_SCHEMES)}")
         if scheme.lower() in seen:
             raise ProxyValueError(f"{field}: {value!r} names scheme {scheme!r} twice")
         seen.add(scheme.lower())
         host, port = _split_host_port(hostport)
         _check_host(host, field, value)
-        if port is None:
-            raise ProxyValueError(f"{field}: {value!r}: {hostport!r} needs a port, like 'proxy.example.com:8080'")
-        _check_port(port, field, value)
+        if port is not None:
+            _check_port(port, field, value)
     return text
+
+
+class ProxyKeysError(ProxyValueError):
+    """A proxy dict has keys other than the schemes; the text is win_http_proxy's, word for word."""
+
+
+def proxy_from_dict(value: t.Mapping[str, t.Any], *, field: str = "proxy") -> str:
+    """The per-scheme string of a proxy dict ``{http: ..., https: ..., ftp: ..., socks: ...}``, validated.
+
+    As ``ansible.windows.win_http_proxy`` builds it: entries in the order of ``PROXY_SCHEMES``, whatever the
+    dict's order; unknown keys are refused with its message (sorted, so the text does not depend on the order).
+    """
+    invalid = sorted(str(key) for key in value if key not in PROXY_SCHEMES)
+    if invalid:
+        raise ProxyKeysError(f"Invalid keys found in {field}: {', '.join(invalid)}. "
+                             f"Valid keys are {', '.join(PROXY_SCHEMES)}.")
+    entries = []
+    for scheme in PROXY_SCHEMES:
+        if scheme in value:
+            hostport = value[scheme]
+            if not isinstance(hostport, str) or not hostport.strip(" "):
+                raise ProxyValueError(f"{field}.{scheme}: expected a non-empty string like 'proxy.example.com:8080', "
+                                      f"got {hostport!r}")
+            if "=" in hostport or ";" in hostport:
+                raise ProxyValueError(f"{field}.{scheme}: {hostport!r} must be host or host:port, without '=' or ';'")
+            entries.append(f"{scheme}={hostport.strip(' ')}")
+    if not entries:
+        raise ProxyValueError(f"{field}: an empty dict names no proxy; use '' (or leave {field} out) for direct access")
+    return validate_proxy(";".join(entries), field=field)
 
 
 def _validate_bypass_entry(entry: str, field: str) -> str:
@@ -222,6 +257,6 @@ def bypass_key(entries: t.Iterable[str] | str | None) -> frozenset[str]:
 
 
 __all__ = [
-    "BYPASS_MACROS", "PROXY_SCHEMES", "ProxyValueError", "bypass_key", "proxy_key", "split_bypass",
-    "validate_bypass", "validate_proxy",
+    "BYPASS_MACROS", "PROXY_SCHEMES", "ProxyKeysError", "ProxyValueError", "bypass_key", "proxy_from_dict", "proxy_key",
+    "split_bypass", "validate_bypass", "validate_proxy",
 ]

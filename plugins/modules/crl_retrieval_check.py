@@ -35,7 +35,8 @@ options:
         (other keys of those dicts are ignored).
       - Each URL must use the scheme V(http), V(https) or V(ldap) and contain no whitespace or control
         characters; LDAP URLs may contain plain spaces (as in C(CN=Public Key Services)), since they are never
-        fetched. C(kind), when given, is V(crl), V(delta_crl), V(ocsp) or V(ca_issuers).
+        fetched. An http(s) URL must also percent-encode quotes, C(<), C(>), C(\), C(^), backquotes, braces, C(|)
+        and non-ASCII characters (RFC 3986). C(kind), when given, is V(crl), V(delta_crl), V(ocsp) or V(ca_issuers).
       - A URL given twice is fetched once.
     type: list
     elements: raw

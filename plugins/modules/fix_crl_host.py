@@ -44,7 +44,10 @@ options:
       - The empty string means direct access, like O(state=absent).
       - Usually set in group_vars per site. A host with O(state=present) and no O(proxy) is not changed; it is
         reported as failed with the reason.
-    type: str
+      - Every other form M(crlfix.windows.winhttp_proxy) takes from M(ansible.windows.win_http_proxy) works too, so
+        its values can be kept - C(host) without a port, C(ftp=) and C(socks=) entries, or a dict of schemes
+        (V(http), V(https), V(ftp), V(socks)) to C(host[:port]). A string stays the documented form.
+    type: raw
   bypass:
     description:
       - Bypass list (hosts that are reached without the proxy); C(<local>) and C(*.domain) wildcards allowed.
@@ -337,6 +340,9 @@ checks:
   description:
     - Per phase (C(before), C(after), C(after_rollback)) the CRL retrieval and TLS probe results, C(crl_ok),
       C(tls_ok), C(passed) and a one-line C(summary).
+    - A URL in a certificate that is not a valid endpoint (whitespace, a quote, another scheme's syntax) is not
+      fetched; the audit's C(crl) lists it in C(invalid_endpoints) (C(url), C(kind), C(reason)), counts it in
+      C(summary.invalid), and the summary line names it. It does not fail the CRL check and hides no other result.
   returned: always
   type: dict
 rollback:

@@ -26,29 +26,48 @@ description:
 options:
   state:
     description:
-      - V(present) sets O(proxy) and O(bypass).
+      - V(present) sets O(proxy) and O(bypass) (or, with O(source=ie), the IE settings); it requires one of them.
       - V(absent) sets direct access (no proxy). A view without any value already counts as direct access and
         is left alone.
+      - Left out, the meaning is that of M(ansible.windows.win_http_proxy); a proxy (or O(source)) sets it, no
+        proxy (O(proxy) left out, null or the empty string) sets direct access.
       - Cannot be used with O(restore).
     type: str
     choices: [present, absent]
-    default: present
   proxy:
     description:
-      - The proxy server as C(host:port), C(ipv4:port), C([ipv6]:port) or per scheme
-        C(http=host:port;https=host:port). A port (1-65535) is required.
-      - Required with O(state=present).
+      - The proxy server as C(host), C(host:port), C(ipv4[:port]), C([ipv6][:port]), or per scheme, like
+        C(http=host:port;https=host:port), for the schemes C(http), C(https), C(ftp) and C(socks). Without a
+        port WinHTTP uses the scheme's default port; C(host) and C(host:80) are different values here.
+      - A dict maps schemes to C(host[:port]), for example V(http) to C(proxy:8080) and V(https) to
+        C(proxy:8443); it is written as the per-scheme string in the order http, https, ftp, socks, as
+        M(ansible.windows.win_http_proxy) writes it.
+      - "A dict with other keys fails with win_http_proxy's message,
+        C(Invalid keys found in proxy: <keys>. Valid keys are http, https, ftp, socks.)"
+      - Left out, null or the empty string means direct access (unless O(state=present)).
       - Anything else, including quotes, whitespace and shell characters, is refused.
-    type: str
+    type: raw
   bypass:
     description:
       - Hosts reached without the proxy, one entry per item, for example V(<local>), V(*.contoso.com),
-        V(10.*), V(crl.contoso.com), V(192.168.1.10) or V([fd00::1]); an entry may end in C(:port).
+        V(10.*), V(crl.contoso.com), V(192.168.1.10) or V([fd00::1]); an entry may end in C(:port). A string is
+        split at commas, like any Ansible list.
       - V(<local>) means every host name without a dot.
       - Order and duplicates do not matter; the list is written in the given order, duplicates removed.
+      - "Needs O(proxy); without one the task fails with C(missing parameter(s) required by 'bypass': proxy)."
     type: list
     elements: str
-    default: []
+  source:
+    description:
+      - V(ie) sets each view to the Internet Explorer (WinINet) proxy settings of the user Ansible connects as,
+        with C(netsh winhttp import proxy source=ie), as M(ansible.windows.win_http_proxy) does.
+      - Those settings are read in the same remote command as the views, so check mode, the comparison and
+        the read-back work as for O(proxy). A user without IE settings, or whose IE proxy is not enabled, gives
+        direct access (C(netsh winhttp reset proxy)).
+      - Only the proxy and the bypass list are imported, not automatic detection or a PAC URL.
+      - Cannot be used with O(proxy), O(bypass), O(restore) or O(current).
+    type: str
+    choices: [ie]
   views:
     description:
       - The registry views to manage. V(native) is what 64-bit processes use, V(wow6432) what 32-bit processes
@@ -100,6 +119,15 @@ notes:
     when a view does not hold the requested setting right after the change.
   - C(netsh winhttp set advproxy) settings (build 20348+) are not managed; see
     M(crlfix.windows.winhttp_proxy_info) RV(crlfix.windows.winhttp_proxy_info#module:advproxy).
+  - "Moving from M(ansible.windows.win_http_proxy): every value it accepts for O(proxy), O(bypass) and O(source)
+    is accepted here with the same meaning and the same errors for bad keys. Where the two still differ, and why:
+    this module writes both registry views (32-bit services read WOW6432Node), where win_http_proxy's
+    C(WinHttpSetDefaultProxyConfiguration) writes the view of its own process; it compares values as WinHTTP
+    matches them (host names case-insensitively, bypass order and duplicates ignored), so an equal value in
+    another spelling is not rewritten; it refuses quotes, whitespace, non-ASCII and shell characters in
+    any value, which win_http_proxy passes to WinHTTP unchecked; an explicit O(state=present) without a proxy
+    fails instead of removing the proxy; and Ansible's argument validator words mutually exclusive options as
+    C(proxy|source) where win_http_proxy's PowerShell wrapper says C(proxy, source)."
 seealso:
   - module: crlfix.windows.winhttp_proxy_info
   - plugin: crlfix.windows.winhttp_settings_value
@@ -210,7 +238,7 @@ operations:
       description: V(native) or V(wow6432).
       type: str
     action:
-      description: V(set), V(reset) or V(restore).
+      description: V(set), V(reset), V(import) (O(source=ie)) or V(restore).
       type: str
     command:
       description: A readable form of the command or registry write.

@@ -66,6 +66,9 @@ _EXPECTED: dict[str | None, frozenset[str]] = {
 }
 
 
+_UNSAFE_URL_CHARS = frozenset('"<>\\^`{|}')
+
+
 class EndpointError(ValueError):
     """An option value is not acceptable; the message names the field and the value."""
 
@@ -93,6 +96,12 @@ def validate_url(value: t.Any, *, field: str) -> str:
     bad = [ch for ch in value if (ch.isspace() and not (is_ldap and ch == " ")) or ord(ch) < 32 or ord(ch) == 127]
     if bad:
         raise EndpointError(f"{field}: URL contains whitespace or control characters: {value!r}")
+    # RFC 3986 (2.2, 2.3) leaves no room for these unencoded; a CDP is an IA5String URI (RFC 5280 4.2.1.13), so a
+    # certificate that carries one is malformed or hostile.
+    unsafe = sorted({ch for ch in value if ch in _UNSAFE_URL_CHARS or not ch.isascii()})
+    if unsafe and not is_ldap:
+        raise EndpointError(f"{field}: URL contains {', '.join(repr(ch) for ch in unsafe)}, which a URL must "
+                            f"percent-encode: {value!r}")
     try:
         parts = urlsplit(value)
         port = parts.port
@@ -133,6 +142,38 @@ def normalize_endpoints(value: t.Any, *, field: str = "endpoints") -> list[Endpo
             raise EndpointError(f"{item_field}: expected a URL string or a {{url, kind}} dict, got {item!r}")
         seen.setdefault(url, Endpoint(url=url, kind=kind))
     return list(seen.values())
+
+
+# -- a certificate's malformed URL is one invalid endpoint, not a failed check ----------------------
+def partition_endpoints(items: t.Sequence[t.Mapping[str, t.Any]], *,
+                        field: str = "endpoints") -> tuple[list[Endpoint], list[dict[str, t.Any]]]:
+    """Endpoints read from certificates (``{url, kind}``): the valid ones, and ``{url, kind, reason}`` for each other.
+
+    A URL in a certificate is not the user's input: one malformed or hostile CDP (a space, a quote) must not hide
+    the result of every legitimate endpoint, so it is reported with the reason and left out of the fetch. The
+    reason is :func:`validate_url`'s text without the field. A URL listed twice is reported once.
+    """
+    valid: dict[str, Endpoint] = {}
+    invalid: dict[str, dict[str, t.Any]] = {}
+    for index, item in enumerate(items):
+        url, kind = item.get("url"), item.get("kind")
+        try:
+            checked = validate_url(url, field=f"{field}[{index}].url")
+        except EndpointError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            invalid.setdefault(str(url), {"url": url, "kind": kind if kind in KINDS else None, "reason": reason})
+            continue
+        valid.setdefault(checked, Endpoint(url=checked, kind=kind if kind in KINDS else None))
+    return list(valid.values()), list(invalid.values())
+
+
+def is_valid_url(value: t.Any) -> bool:
+    """Whether :func:`validate_url` accepts ``value``."""
+    try:
+        validate_url(value, field="url")
+    except EndpointError:
+        return False
+    return True
 
 
 def _int_option(args: t.Mapping[str, t.Any], name: str, low: int, high: int) -> int:
@@ -222,6 +263,11 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
         result["error"] = f"HTTP status {status}{suffix}"
         return result
     result["reachable"] = True
+    if result["truncated"] and host.get("truncated_by") == "document_cap":
+        # The host keeps the bodies of one document under max_document_bytes (16 MiB by default).
+        result["error"] = (f"the body ({result['bytes']} bytes) was left out by the document cap: the host's answer "
+                           "already held as many bodies as one document may; not parsed")
+        return result
     if result["truncated"]:
         result["error"] = f"the body is longer than max_bytes ({max_bytes}) and was cut; not parsed"
         return result
@@ -358,7 +404,9 @@ __all__ = [
     "build_result",
     "interpret_body",
     "interpret_result",
+    "is_valid_url",
     "normalize_endpoints",
+    "partition_endpoints",
     "plan_fetch",
     "run_crl_retrieval_check",
     "summarize_results",

@@ -34,8 +34,11 @@ from dataclasses import dataclass
 from ansible.utils.display import Display
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import (
+    ProxyValueError,
     bypass_key,
+    proxy_from_dict,
     proxy_key,
+    split_bypass,
     validate_bypass,
     validate_proxy,
 )
@@ -78,11 +81,16 @@ def gather_winhttp_proxy_info(connection: ConnectionBase, *, task_action: str) -
 
 @dataclass(frozen=True)
 class Desired:
-    """What the task asks for: ``present`` (proxy + bypass) or ``absent`` (direct access)."""
+    """What the task asks for: ``present`` (proxy + bypass) or ``absent`` (direct access).
+
+    ``source`` is ``ie`` when the values are the connecting user's IE settings as read from the host; the views
+    are then written with ``netsh winhttp import proxy source=ie``, not with the values themselves.
+    """
 
     state: str
     proxy: str = ""
     bypass: tuple[str, ...] = ()
+    source: str | None = None
 
     def effective(self) -> tuple[t.Any, ...]:
         if self.state == "absent":
@@ -90,16 +98,60 @@ class Desired:
         return ("proxy", proxy_key(self.proxy), bypass_key(self.bypass))
 
 
+class MissingProxyError(ValueError):
+    """``bypass`` without a proxy; the text is Ansible's ``required_by`` message, as win_http_proxy gives it."""
+
+
+def _proxy_text(proxy: t.Any) -> str:
+    """The ``proxy`` option as one string: a dict becomes per-scheme entries (win_http_proxy's order), None ''."""
+    if proxy is None:
+        return ""
+    if isinstance(proxy, dict):
+        return proxy_from_dict(proxy)
+    if isinstance(proxy, str):
+        return proxy.strip(" ")
+    raise ProxyValueError(f"proxy: expected a string like 'proxy.example.com:8080' or a dict of schemes, got {proxy!r}")
+
+
 def desired_from_args(args: t.Mapping[str, t.Any]) -> Desired:
-    """Validate ``state``/``proxy``/``bypass``; errors name the option and the value."""
-    if args.get("state") == "absent":
-        if args.get("proxy") is not None or args.get("bypass"):
+    """Validate ``state``/``proxy``/``bypass``; errors name the option and the value.
+
+    Without ``state`` the meaning is ansible.windows.win_http_proxy's: a proxy sets it, no proxy (left out, null or
+    ``''``) means direct access. An explicit ``state=present`` still requires a proxy. ``source: ie`` is resolved by
+    :func:`desired_from_ie` once the host's IE settings are read.
+    """
+    state = args.get("state")
+    proxy = _proxy_text(args.get("proxy"))
+    bypass = args.get("bypass") or []
+    if state == "absent":
+        if proxy or bypass:
             raise ValueError("proxy and bypass cannot be used with state=absent (direct access has neither)")
         return Desired(state="absent")
-    if args.get("proxy") is None:
-        raise ValueError("proxy is required with state=present (or use state=absent or restore)")
-    return Desired(state="present", proxy=validate_proxy(args["proxy"]),
-                   bypass=tuple(validate_bypass(args.get("bypass") or [])))
+    if not proxy:
+        if bypass:
+            raise MissingProxyError("missing parameter(s) required by 'bypass': proxy")
+        if state == "present":
+            raise ValueError("proxy is required with state=present (or use state=absent, source=ie or restore)")
+        return Desired(state="absent")
+    return Desired(state="present", proxy=validate_proxy(proxy), bypass=tuple(validate_bypass(bypass)))
+
+
+def desired_from_ie(ie_proxy: t.Any) -> Desired:
+    """``source: ie``: the connecting user's IE settings as ``winhttp_state`` read them (``ie_proxy``).
+
+    A proxy that is not enabled, or no settings at all, means direct access: what WinHttpGetIEProxyConfigForCurrentUser
+    returns then has no proxy, and win_http_proxy writes direct access. The values are compared leniently and never
+    pasted into a command: the write is ``netsh winhttp import proxy source=ie`` itself.
+    """
+    if ie_proxy is not None and not isinstance(ie_proxy, dict):
+        raise ValueError(f"host script winhttp_state: 'ie_proxy' must be an object or null, got {ie_proxy!r:.120}")
+    ie_proxy = ie_proxy or {}
+    server = ie_proxy.get("proxy_server")
+    if not ie_proxy.get("proxy_enable") or not isinstance(server, str) or not server.strip():
+        return Desired(state="absent", source="ie")
+    override = ie_proxy.get("proxy_override")
+    return Desired(state="present", proxy=server.strip(), source="ie",
+                   bypass=tuple(split_bypass(override if isinstance(override, str) else "")))
 
 
 def restore_from_args(restore: t.Any) -> dict[str, bytes | None]:
@@ -139,8 +191,9 @@ def plan_operations(before: HostState, views: t.Sequence[str], *, desired: Desir
             if desired.state == "absent":
                 operations.append({"view": view, "action": "reset"})
             else:
-                operations.append({"view": view, "action": "set", "proxy": desired.proxy,
-                                   "bypass": ";".join(desired.bypass)})
+                # source=ie: netsh copies the IE settings itself; proxy/bypass are what it is expected to write.
+                operations.append({"view": view, "action": "import" if desired.source == "ie" else "set",
+                                   "proxy": desired.proxy, "bypass": ";".join(desired.bypass)})
     return operations
 
 
@@ -151,6 +204,8 @@ def _describe_operation(op: dict[str, t.Any]) -> str:
         return f'{NETSH[view]} winhttp set proxy proxy-server="{op["proxy"]}"{bypass}'
     if action == "reset":
         return f"{NETSH[view]} winhttp reset proxy"
+    if action == "import":
+        return f"{NETSH[view]} winhttp import proxy source=ie"
     if op["value_b64"] is None:
         return rf"delete {REG_PATH[view]}\WinHttpSettings"
     return rf"write {REG_PATH[view]}\WinHttpSettings (REG_BINARY, {len(base64.b64decode(op['value_b64']))} bytes)"
@@ -205,7 +260,10 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
     function fail with the full result.
     """
     restore = restore_from_args(args["restore"]) if args.get("restore") is not None else None
-    desired = None if restore is not None else desired_from_args(args)
+    from_ie = restore is None and args.get("source") == "ie"
+    desired = None if restore is not None or from_ie else desired_from_args(args)
+    if from_ie and args.get("state") == "absent":
+        raise ValueError("source=ie cannot be used with state=absent")
     asked = VIEWS if args.get("views") is None else args["views"]
     wanted_views = list(restore) if restore is not None else [view for view in VIEWS if view in asked]
     if not wanted_views:
@@ -214,7 +272,10 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
     if current is None and args.get("current") is not None:
         current = current_from_args(args["current"])
     before = current
-    if before is None:
+    if from_ie:  # the IE settings are the connecting user's: read in the same command as the views
+        document = run_host_script(connection, "winhttp_state", {"include_ie_proxy": True}, task_action=task_action)
+        before, desired = parse_state(document), desired_from_ie(document.get("ie_proxy"))
+    elif before is None:
         before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
     views = [v for v in wanted_views if before.views[v] is not None]
     if restore is not None and len(views) < len(wanted_views):
@@ -277,5 +338,5 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
                                   "a Group Policy or another tool may be rewriting it", **result)
 
 
-__all__ = ["Desired", "desired_from_args", "gather_winhttp_proxy_info", "manage_winhttp_proxy", "plan_operations",
-           "restore_from_args"]
+__all__ = ["Desired", "MissingProxyError", "desired_from_args", "desired_from_ie", "gather_winhttp_proxy_info",
+           "manage_winhttp_proxy", "plan_operations", "restore_from_args"]

@@ -29,7 +29,9 @@ from tests.twin.state import HostState
 
 # docs/dev/host-scripts.md: the fixed stdin bootstrap for scripts longer than cmd.exe's 8191-character limit.
 BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+    "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
+    "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
+    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
 )
 # ansible-core plugins/shell/powershell.py _encode_script: strict_mode / preserve_rc wrapper lines.
 STRICT_MODE_LINE = "set-strictmode -version latest"
@@ -102,7 +104,8 @@ def parse(command: str, arguments: list[str]) -> Invocation:
     )
 
 
-def run(state: HostState, inv: Invocation, stdin: bytes) -> Outcome:
+def run(state: HostState, inv: Invocation, stdin: bytes, codepage: int = 65001) -> Outcome:
+    """Run one command; ``codepage`` is the shell's ``WINRS_CODEPAGE`` (the console's, which stdin is read with)."""
     if inv.error is not None:
         if inv.kind == "native":
             return Outcome("", "The syntax of the command is incorrect.\r\n", 1)
@@ -113,7 +116,7 @@ def run(state: HostState, inv: Invocation, stdin: bytes) -> Outcome:
             return Outcome("", crlf(CMD_NOT_RECOGNIZED.format(inv.argv[0])), 1)
         return Outcome(crlf(res.stdout), crlf(res.stderr), res.rc)
     script = inv.script
-    stdin_text = _decode_stdin(stdin)
+    stdin_text = _decode_stdin(stdin, codepage)
     if script is None:
         script = stdin_text
     elif _is_bootstrap(script):
@@ -121,13 +124,13 @@ def run(state: HostState, inv: Invocation, stdin: bytes) -> Outcome:
     return run_powershell(state, script)
 
 
-def is_blocking(inv: Invocation, stdin: bytes) -> bool:
+def is_blocking(inv: Invocation, stdin: bytes, codepage: int = 65001) -> bool:
     """True for a host script that declares ``BLOCKING`` (it waits on the network; run it off the event loop)."""
     if inv.error is not None or inv.kind != "powershell":
         return False
     script = inv.script
     if script is None or _is_bootstrap(script):
-        script = _decode_stdin(stdin)
+        script = _decode_stdin(stdin, codepage)
     first = next((line.strip() for line in script.splitlines() if line.strip()), "")
     if not first.lower().startswith("# crlfix-script:"):
         return False
@@ -145,19 +148,28 @@ def _is_bootstrap(script: str) -> bool:
     return lines == [BOOTSTRAP]
 
 
-def _decode_stdin(data: bytes) -> str:
-    if data.startswith(b"\xef\xbb\xbf"):
+# The code pages the twin decodes (tests/twin/README.md); another one reads as 437, the OEM code page of en-US.
+CODECS = {65001: "utf-8", 437: "cp437", 850: "cp850", 1252: "cp1252"}
+
+
+def codec(codepage: int) -> str:
+    return CODECS.get(codepage, "cp437")
+
+
+def _decode_stdin(data: bytes, codepage: int) -> str:
+    """stdin as powershell.exe reads it: with ``[Console]::InputEncoding``, the console's input code page, which
+    WinRS sets from the shell option ``WINRS_CODEPAGE`` (MS-WSMV; ansible-core's winrm plugin opens its shells with
+    65001, pywinrm's ``open_shell`` with 437). Bytes the code page cannot decode become U+FFFD, as .NET's decoders
+    do by default (``DecoderReplacementFallback``); a UTF-8 BOM is dropped."""
+    if codepage == 65001 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp437")
+    return data.decode(codec(codepage), "replace")
 
 
 def _run_native(state: HostState, argv: list[str]) -> native_tools.ToolResult | None:
     name, where = executable(argv[0])
-    if name not in NATIVE or where == "other":
-        return None
+    if name not in NATIVE or where == "other" or (where == "syswow64" and not state.has_wow64):
+        return None  # a host without WoW64 has no SysWOW64 folder: the program is not there
     wow = where == "syswow64" and state.is_64bit
     if name == "netsh":
         res = netsh.run(state, argv[1:], "wow6432" if wow else "native")

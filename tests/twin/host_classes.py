@@ -77,14 +77,14 @@ class HostClass:
 
 
 HOST_CLASSES: dict[int, HostClass] = {c.build: c for c in (
-    HostClass("2008r2", 7601, "Microsoft Windows Server 2008 R2 Enterprise", "2.0", None, ("Tls",), THREE_STEP),
-    HostClass("2012r2", 9600, "Microsoft Windows Server 2012 R2 Datacenter", "4.0", 378675,
+    HostClass("2008r2", 7601, "Windows Server 2008 R2 Enterprise", "2.0", None, ("Tls",), THREE_STEP),
+    HostClass("2012r2", 9600, "Windows Server 2012 R2 Datacenter", "4.0", 378675,
               ("Tls", "Tls11", "Tls12"), THREE_STEP),
-    HostClass("2016", 14393, "Microsoft Windows Server 2016 Datacenter", "5.1", 394802,
+    HostClass("2016", 14393, "Windows Server 2016 Datacenter", "5.1", 394802,
               ("Tls", "Tls11", "Tls12"), AUTOMATIC_PROXY),
-    HostClass("2019", 17763, "Microsoft Windows Server 2019 Datacenter", "5.1", 461814,
+    HostClass("2019", 17763, "Windows Server 2019 Datacenter", "5.1", 461814,
               ("Tls", "Tls11", "Tls12"), AUTOMATIC_PROXY),
-    HostClass("2022", 20348, "Microsoft Windows Server 2022 Datacenter", "5.1", 528449,
+    HostClass("2022", 20348, "Windows Server 2022 Datacenter", "5.1", 528449,
               ("Tls", "Tls11", "Tls12", "Tls13"), AUTOMATIC_PROXY),
 )}
 OVERRIDABLE = ("powershell", "dotnet_release", "tls_protocols", "language_mode")

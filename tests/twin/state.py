@@ -25,6 +25,8 @@ SCHEMA = 1
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 VIEWS = ("native", "wow6432")
+# os.caption as the scripts read it: the registry's ProductName (HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion),
+# without the "Microsoft " that WMI's Win32_OperatingSystem.Caption adds (docs/dev/host-scripts.md, winhttp_state).
 OS_CAPTIONS = {build: known.caption for build, known in HOST_CLASSES.items()}
 
 
@@ -47,7 +49,7 @@ def new_state(
         "inventory_name": inventory_name,
         "hostname": short.upper(),
         "fqdn": inventory_name,
-        "os": {"build": os_build, "caption": OS_CAPTIONS.get(os_build, "Microsoft Windows Server"), "is_64bit": True},
+        "os": {"build": os_build, "caption": OS_CAPTIONS.get(os_build, "Windows Server"), "is_64bit": True},
         "registry": {
             "native": {"WinHttpSettings": _b64(native)},
             "wow6432": {"WinHttpSettings": _b64(wow6432)},
@@ -125,6 +127,11 @@ class HostState:
     @property
     def is_64bit(self) -> bool:
         return bool(self.data["os"]["is_64bit"])
+
+    @property
+    def has_wow64(self) -> bool:
+        """Whether ``%windir%\\SysWOW64`` exists: ``os.wow64`` (Server Core can leave WoW64 out), else a 64-bit OS."""
+        return bool(self.data["os"].get("wow64", self.is_64bit))
 
     def bump(self, counter: str, by: int = 1) -> None:
         counters = self.data.setdefault("counters", {})

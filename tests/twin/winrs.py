@@ -195,14 +195,15 @@ class WinRSService:
 
     def _execute(self, shell: Shell, cmd: Command) -> None:
         stdin = bytes(cmd.stdin)
-        if executor.is_blocking(cmd.invocation, stdin):
+        if executor.is_blocking(cmd.invocation, stdin, shell.codepage):
             # crl_fetch/tls_probe wait on the network (up to the host's retrieval timeouts): run them in a
             # worker thread so one slow host never stalls the other twins; Receive long-polls until done.
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(_blocking_pool(), executor.run, self.state, cmd.invocation, stdin)
+            future = loop.run_in_executor(_blocking_pool(), executor.run, self.state, cmd.invocation, stdin,
+                                          shell.codepage)
             future.add_done_callback(lambda f: self._finish(shell, cmd, _outcome_of(f)))
             return
-        self._finish(shell, cmd, executor.run(self.state, cmd.invocation, stdin))
+        self._finish(shell, cmd, executor.run(self.state, cmd.invocation, stdin, shell.codepage))
 
     def _finish(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
         self.state.save()  # counters; every state change was already written through
@@ -212,7 +213,7 @@ class WinRSService:
         self._deliver(shell, cmd, outcome)
 
     def _deliver(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
-        encoding = _codec(shell.codepage)
+        encoding = executor.codec(shell.codepage)
         cmd.stdout += outcome.stdout.encode(encoding, "replace")
         cmd.stderr += (
             outcome.stderr if isinstance(outcome.stderr, bytes) else outcome.stderr.encode(encoding, "replace")
@@ -307,7 +308,3 @@ class WinRSService:
         else:
             raise WSManFault("s:Sender", "w:InvalidParameter", f"The signal code {code} is not valid. ", 2150858843)
         return envelope(f"{SHELL}/SignalResponse", req.message_id, "<rsp:SignalResponse/>")
-
-
-def _codec(codepage: int) -> str:
-    return {65001: "utf-8", 437: "cp437", 850: "cp850", 1252: "cp1252"}.get(codepage, "cp437")

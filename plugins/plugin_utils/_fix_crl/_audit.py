@@ -47,6 +47,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     FetchPlan,
     build_result,
     normalize_endpoints,
+    partition_endpoints,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
@@ -169,6 +170,7 @@ class PendingCrl:
     answers: dict[str, t.Any]
     check_mode: bool
     now: datetime.datetime
+    invalid: tuple[dict[str, t.Any], ...] = ()
 
     @property
     def missing(self) -> list[str]:
@@ -198,13 +200,18 @@ class PendingCrl:
             if not isinstance(entry, dict) or entry.get("url") != url:
                 raise HostScriptError(f"crl_fetch: no answer for {url!r} in the second command")
             answers[url] = entry
-        return _crl_result(self.plan, self.purge, answers, check_mode=self.check_mode, now=self.now)
+        return _crl_result(self.plan, self.purge, answers, check_mode=self.check_mode, now=self.now,
+                           invalid=self.invalid)
 
 
 def _crl_result(plan: FetchPlan, purge: t.Any, answers: t.Mapping[str, t.Any], *, check_mode: bool,
-                now: datetime.datetime) -> dict[str, t.Any]:
+                now: datetime.datetime, invalid: t.Sequence[dict[str, t.Any]] = ()) -> dict[str, t.Any]:
+    """The crl part; ``invalid_endpoints`` lists the certificates' URLs that were not fetched, with the reason."""
     assembled = {"purge": purge, "results": [answers[e.url] for e in plan.fetch]}
-    return build_result(plan, assembled, check_mode=check_mode, now=now)
+    result = build_result(plan, assembled, check_mode=check_mode, now=now)
+    result["invalid_endpoints"] = list(invalid)
+    result["summary"]["invalid"] = len(invalid)
+    return result
 
 
 @dataclasses.dataclass
@@ -255,12 +262,16 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
     # Only the certificates' HTTP(S) endpoints are checked, as the role's plan has always done: an LDAP URL
     # cannot go through a WinHTTP proxy and is a finding of its own (flags.ldap_only), not a failed fetch.
     # LDAP URLs the caller lists explicitly are reported as crl_retrieval_check reports them.
-    items: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
+    found: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
                           if e.get("scheme") in ("http", "https")]
+    # A certificate's malformed URL is reported as invalid and the rest are checked; the
+    # caller's own endpoints were validated with the request.
+    valid, invalid = partition_endpoints(found, field="certificates.endpoints")
+    items: list[t.Any] = [{"url": e.url, "kind": e.kind} for e in valid]
     items += [{"url": e.url, "kind": e.kind} for e in request.endpoints]
     purge_now = request.purge_cache and not check_mode
     raw = document.get("crl")
-    if not items and not (purge_now and raw is not None):
+    if not items and not invalid and not (purge_now and raw is not None):
         return None
     try:
         require_cryptography()
@@ -275,10 +286,10 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
         for entry in results:
             if isinstance(entry, dict) and isinstance(entry.get("url"), str):
                 answers.setdefault(entry["url"], entry)
-        pending = PendingCrl(plan, crl.get("purge"), answers, check_mode, now)
+        pending = PendingCrl(plan, crl.get("purge"), answers, check_mode, now, tuple(invalid))
         if pending.missing:
             return pending
-        return _crl_result(plan, crl.get("purge"), answers, check_mode=check_mode, now=now)
+        return _crl_result(plan, crl.get("purge"), answers, check_mode=check_mode, now=now, invalid=invalid)
     except MissingCryptographyError as exc:
         return ExpectedFailure(str(exc), exception=exc.traceback)
     except (ExpectedFailure, ValueError) as exc:

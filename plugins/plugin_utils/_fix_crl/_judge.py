@@ -44,6 +44,11 @@ def _crl_text(crl: MeasuredPart, requirement: str) -> str:
     bad = next((r for r in crl.get("results") or [] if r.get(requirement) is not True), None)
     if bad is not None and bad.get("url") is not None:
         text += f" ({bad['url']}: {truncate(bad.get('error') or 'failed', 150)})"
+    invalid = crl.get("invalid_endpoints") or []
+    if invalid:  # reported, not fetched, and not held against the proxy
+        first = invalid[0]
+        text += (f", {len(invalid)} invalid endpoint(s) not checked ({truncate(first.get('url'), 100)}: "
+                 f"{truncate(first.get('reason'), 150)})")
     return text
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import is_valid_url
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import desired_from_args, plan_operations
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
@@ -28,7 +30,7 @@ class FixCrlOptions:
     """
 
     state: str
-    proxy: str | None
+    proxy: str | t.Mapping[str, t.Any] | None  # a dict of schemes as winhttp_proxy takes it (win_http_proxy's form)
     bypass: tuple[str, ...]
     views: tuple[str, ...]
     cert_stores: tuple[str, ...]
@@ -159,7 +161,9 @@ def desired_args(options: FixCrlOptions) -> dict[str, t.Any]:
     """The ``winhttp_proxy`` arguments for the desired state (direct access when the proxy is empty)."""
     if options.direct:
         return {"state": "absent", "proxy": None, "bypass": None}
-    return {"state": "present", "proxy": (options.proxy or "").strip(),
+    proxy = options.proxy
+    text = proxy_from_dict(proxy) if isinstance(proxy, t.Mapping) else (proxy or "").strip()
+    return {"state": "present", "proxy": text,
             "bypass": [item.strip() for item in options.bypass if item.strip()]}
 
 
@@ -170,7 +174,9 @@ def make_plan(options: FixCrlOptions, state: HostState, certificates: t.Mapping[
     views = [name for name in options.views if state.views.get(name) is not None]
     operations = plan_operations(state, views, desired=desired_from_args(want), restore=None)
     found = list((certificates or {}).get("endpoints") or [])
-    endpoints = [e for e in found if str(e.get("scheme", "")).lower() in ("http", "https")]
+    # A certificate's malformed URL is not measured again after a change (the audit reported it as invalid).
+    endpoints = [e for e in found
+                 if str(e.get("scheme", "")).lower() in ("http", "https") and is_valid_url(e.get("url"))]
     return {
         "desired": {"state": want["state"], "proxy": want["proxy"] or "", "bypass": want["bypass"] or [],
                     "views": views},

@@ -25,9 +25,14 @@ display = Display()
 CMD_LINE_LIMIT = 8191
 
 # Reads the script from stdin and runs it. `$input` works for the winrm (cmd +
-# powershell.exe), psrp (pipeline input) and ssh connections alike.
+# powershell.exe), psrp (pipeline input) and ssh connections alike. The language mode is checked first, with the
+# property Microsoft Learn's about_Language_Modes names for it, so that a host in Constrained Language Mode answers
+# "FullLanguage required" (as _common.ps1 does) before anything it may block, [ScriptBlock]::Create included.
+# The twin keeps a copy (tests/twin/executor.py BOOTSTRAP) and recognises this text exactly.
 STDIN_BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+    "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
+    "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
+    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
 )
 # The first line of every host script (_script.build_host_script): what the log calls the command.
 _SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")

@@ -20,15 +20,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint, interpret_result
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     time_box_error,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
+from tests.lab.pki import CRL_HOST, ISSUING_CRL_URL, ROOT_CRL_URL, LabCA
 
 from ._adhoc import set_proxy
 from ._audit_run import CRL_TIMEOUT_MS
+from ._audit_run import audit_connection as _connection
 from ._audit_run import audit_request as _request
 from ._audit_run import run_audit as _audit
 
@@ -133,6 +135,65 @@ def test_urls_the_hosts_walk_misses_cost_a_second_command_and_a_warning(lab, pai
     assert len(results) == 8 and all(url in results for url in missed)
     # The lab's CRL server has no such files: each answer is the server's 404 through squid, for both commands.
     assert {r["http_status"] for r in results.values()} == {404}
+
+
+def test_a_planted_certificates_malformed_cdp_is_one_invalid_endpoint_and_the_rest_are_checked(lab, pair) -> None:
+    """A CDP with a space and one with a quote in one certificate of the store (as a planted test
+    certificate had) are reported with their reason; every legitimate endpoint is still fetched and judged."""
+    prober, _peer = pair
+    state = set_proxy(lab, prober, lab.proxy)
+    space, quote = f"http://{CRL_HOST}/planted crl.crl", f'http://{CRL_HOST}/"planted".crl'
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "planted.lab.test")])
+    ca = LabCA(lab.lab_dir)  # issued by the lab's CA: a self-signed certificate is a root, whose CDP is never read
+    planted = (x509.CertificateBuilder().subject_name(name).issuer_name(ca.issuing_cert.subject)
+               .public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_after(now + dt.timedelta(days=30))
+               .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                   [x509.UniformResourceIdentifier(space), x509.UniformResourceIdentifier(quote)], None, None, None)]),
+                   critical=False)
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.issuing_key.public_key()),
+                              critical=False)
+               .sign(ca.issuing_key, hashes.SHA256()))
+    state["cert_stores"]["My"].append({"der_b64": base64.b64encode(planted.public_bytes(Encoding.DER)).decode(),
+                                       "has_private_key": True})
+    lab.write_state(prober, state)
+    result, commands = _audit(lab, prober, _request(lab, None))
+    assert commands == 1
+    assert not isinstance(result.crl, ExpectedFailure), result.crl
+    invalid = {entry["url"]: entry["reason"] for entry in result.crl["invalid_endpoints"]}
+    assert invalid == {space: f"URL contains whitespace or control characters: {space!r}",
+                       quote: f"URL contains '\"', which a URL must percent-encode: {quote!r}"}
+    by_url = {r["url"]: r for r in result.crl["results"]}
+    assert space not in by_url and quote not in by_url
+    assert by_url[ISSUING_CRL_URL]["usable"] is True and result.crl["all_usable"] is True, result.crl["results"]
+    assert result.crl["summary"]["invalid"] == 2
+
+
+def test_the_twins_crl_fetch_keeps_the_bodies_under_the_document_cap(lab, pair) -> None:
+    """A body that would pass max_document_bytes is left out whole, `truncated_by`
+    says which limit cut it, and the controller names the document's cap."""
+    prober, _peer = pair
+    set_proxy(lab, prober, lab.proxy)
+    urls = [ISSUING_CRL_URL, ROOT_CRL_URL]
+    args = {"urls": urls, "timeout_ms": CRL_TIMEOUT_MS, "purge_cache": False, "max_bytes": 4194304}
+    connection = _connection(lab, prober)
+    try:
+        whole = run_host_script(connection, "crl_fetch", args, task_action="test")["results"]
+        capped = run_host_script(connection, "crl_fetch", {**args, "max_document_bytes": 1},
+                                 task_action="test")["results"]
+        cut = run_host_script(connection, "crl_fetch", {**args, "max_bytes": 10}, task_action="test")["results"]
+    finally:
+        connection.close()
+    assert [(r["status"], r["truncated"], r["truncated_by"]) for r in whole] == [(200, False, None)] * 2
+    assert [(r["truncated"], r["truncated_by"], r["body_b64"]) for r in capped] == [(True, "document_cap", "")] * 2
+    assert [r["bytes"] for r in capped] == [r["bytes"] for r in whole]
+    assert [(r["truncated_by"], len(base64.b64decode(r["body_b64"]))) for r in cut] == [("max_bytes", 10)] * 2
+    said = interpret_result(Endpoint(urls[0], "crl"), capped[0], now=dt.datetime.now(dt.UTC), max_bytes=4194304,
+                            field="results[0]")
+    assert said["error"].startswith(f"the body ({whole[0]['bytes']} bytes) was left out by the document cap")
 
 
 # --- the audit's time box (docs/performance.md) -----------------------------------------------------------------------

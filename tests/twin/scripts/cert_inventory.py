@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from tests.twin.scripts import ScriptContext, ScriptError, require
@@ -9,6 +11,8 @@ from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "cert_inventory"
 SCHEMAS = {1}
+# _stores.ps1 $CrlfixStoreNamePattern (the controller's rule in _cert_revocation.py).
+STORE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
 
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
@@ -16,10 +20,12 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     chain_stores = require(args, "chain_stores", list, ["CA", "Root"])
     want_winhttp = require(args, "winhttp", bool, False)
     names: list[str] = []
-    for name in [*stores, *chain_stores]:
-        if not isinstance(name, str) or not name:
-            raise ScriptError(f"argument 'stores': store names must be non-empty strings, got {name!r}")
-        if name not in names:
+    for field, name in [*(("stores", n) for n in stores), *(("chain_stores", n) for n in chain_stores)]:
+        # _stores.ps1: the controller's pattern (-cnotmatch: case-sensitive classes), the value as compact JSON.
+        if not isinstance(name, str) or not STORE_NAME.fullmatch(name):
+            raise ScriptError(f"argument '{field}': {json.dumps(name, separators=(',', ':'))} is not a certificate "
+                              "store name (letters, digits, space, . _ -)")
+        if name.lower() not in (known_name.lower() for known_name in names):
             names.append(name)
     known = ctx.state.data.get("cert_stores", {})
     found: dict[str, list[dict[str, Any]]] = {}

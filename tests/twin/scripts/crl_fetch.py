@@ -16,6 +16,7 @@ cancel event ends their modelled waits at once).
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
     from tests.twin.scripts.host_audit import TimeBox
 
 NAME = "crl_fetch"
+DEFAULT_DOCUMENT_CAP = 16777216  # _crl.ps1 $CrlfixDefaultDocumentCap
 SCHEMAS = {1}
 BLOCKING = True  # network waits: run in a worker thread, never on the lab's event loop
-MAX_URLS = 256
 
 
 def windows_text(error: str) -> str:
@@ -52,8 +53,6 @@ HTTPS_NOT_MODELLED = "The twin does not model HTTPS retrieval (tests/twin/README
 
 def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
     urls = require(args, "urls", list)
-    if len(urls) > MAX_URLS:
-        raise ScriptError(f"argument 'urls': at most {MAX_URLS} URLs, got {len(urls)}")
     for index, url in enumerate(urls):
         if not isinstance(url, str) or not url:
             raise ScriptError(f"argument 'urls[{index}]': expected a non-empty string, got {url!r}")
@@ -67,6 +66,27 @@ def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
     return urls, timeout_ms / 1000, purge, max_bytes
 
 
+def document_cap(args: dict[str, Any]) -> int:
+    """``max_document_bytes``, the script's ``Get-CrlfixArgument`` with its default (16 MiB, ``_crl.ps1``)."""
+    value = args.get("max_document_bytes")
+    return DEFAULT_DOCUMENT_CAP if value is None else int(value)
+
+
+class DocumentBudget:
+    """The bodies one document may still hold (``_crl.ps1`` ``$Budget``): granted first come, first served."""
+
+    def __init__(self, max_document_bytes: int) -> None:
+        self.left_bytes = max_document_bytes
+        self._lock = threading.Lock()
+
+    def grant(self, size: int) -> bool:
+        with self._lock:
+            if size > self.left_bytes:
+                return False
+            self.left_bytes -= size
+            return True
+
+
 def _purge(ctx: ScriptContext) -> dict[str, Any]:
     with revocation.state_lock(ctx.state):
         res = native_tools.certutil(ctx.state, ["-urlcache", "*", "delete"])
@@ -78,13 +98,13 @@ def _unanswered(url: str, started: float, timeout: float, box: TimeBox) -> dict[
     elapsed = time.monotonic() - started
     error = TIMED_OUT if elapsed >= timeout else box.cut()
     return {"url": url, "status": None, "elapsed_ms": int(elapsed * 1000), "bytes": None, "body_b64": None,
-            "truncated": False, "error": error}
+            "truncated": False, "truncated_by": None, "error": error}
 
 
 def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext,
-               box: TimeBox | None = None) -> dict[str, Any]:
+               box: TimeBox | None = None, budget: DocumentBudget | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None,
-                           "truncated": False, "error": None}
+                           "truncated": False, "truncated_by": None, "error": None}
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         out["error"] = UNRECOGNIZED_SCHEME  # refused before sending: elapsed 0
@@ -109,20 +129,30 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
         return out
     # Any HTTP status is an answer, a 404 or a proxy's 503 included: status and body, no error.
     body: bytes = got["content"]
-    out.update(status=got["http_status"], bytes=len(body), truncated=len(body) > max_bytes)
-    out["body_b64"] = base64.b64encode(body[:max_bytes]).decode("ascii")
+    keep = min(len(body), max_bytes)
+    out.update(status=got["http_status"], bytes=len(body), truncated=len(body) > keep,
+               truncated_by="max_bytes" if len(body) > keep else None)
+    if budget is not None and not budget.grant(keep):
+        # The document's cap: the body is left out whole; a smaller one arriving later may still fit.
+        keep = 0
+        out.update(truncated=True, truncated_by="document_cap")
+    out["body_b64"] = base64.b64encode(body[:keep]).decode("ascii")
     return out
 
 
 def fetch_urls(ctx: ScriptContext, urls: list[str], timeout: float, max_bytes: int, *,
-               box: TimeBox | None = None) -> list[dict[str, Any]]:
-    """The ``results`` for ``urls``, all started at once; with ``box``, nothing is waited for after it ends."""
+               box: TimeBox | None = None, max_document_bytes: int = DEFAULT_DOCUMENT_CAP) -> list[dict[str, Any]]:
+    """The ``results`` for ``urls``, all started at once; with ``box``, nothing is waited for after it ends.
+
+    The bodies kept add up to at most ``max_document_bytes``, granted in the order they arrive, as the script does.
+    """
     started = time.monotonic()
     if not urls:
         return []
+    budget = DocumentBudget(max_document_bytes)
     pool = ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="crl_fetch")
     try:
-        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx, box) for url in urls]
+        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx, box, budget) for url in urls]
         if box is None:
             return [f.result() for f in futures]
         wait(futures, timeout=box.remaining())
@@ -135,4 +165,5 @@ def fetch_urls(ctx: ScriptContext, urls: list[str], timeout: float, max_bytes: i
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     urls, timeout, purge, max_bytes = _validate(args)
     purge_doc = _purge(ctx) if purge else None
-    return {"purge": purge_doc, "results": fetch_urls(ctx, urls, timeout, max_bytes)}
+    return {"purge": purge_doc,
+            "results": fetch_urls(ctx, urls, timeout, max_bytes, max_document_bytes=document_cap(args))}

@@ -52,7 +52,12 @@ MAX_TIME_BOX_MS = 600000
 
 
 class BoxCancel(threading.Event):
-    """The cancel event the lab's waits take: set when the time box is over, and set while the lab shuts down."""
+    """The cancel event the lab's waits take: set once the document is complete, and while the lab shuts down.
+
+    It stands for the process exit that ends the script under ConsoleHost (``Exit-CrlfixScript``: the document, then
+    ``[Environment]::Exit``), the only thing that ends a CryptoAPI wait on Windows: nothing is cancelled earlier, an
+    abandoned wait only stops being waited for (tests/twin/README.md, "What is NOT modelled").
+    """
 
     def is_set(self) -> bool:
         return super().is_set() or revocation.SHUTDOWN.is_set()
@@ -292,7 +297,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
                           "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
                           "max_bytes": crl.get("max_bytes", 4194304)}
-            fetch = crl_fetch._validate(fetch_args)
+            fetch = (*crl_fetch._validate(fetch_args), crl_fetch.document_cap(crl))
             # The purge runs before the fetch and the probes start, as in the script.
             purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
         except ScriptError as exc:
@@ -316,8 +321,9 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="host_audit") as pool:
         crl_job = tls_job = None
         if fetch is not None:
-            urls, timeout, _purge, max_bytes = fetch
-            crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box)})
+            urls, timeout, _purge, max_bytes, cap = fetch
+            crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box,
+                                                                           max_document_bytes=cap)})
         if tls is not None and tls.get("peers"):
             tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,

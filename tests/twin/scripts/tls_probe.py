@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 NAME = "tls_probe"
 SCHEMAS = {1}
 BLOCKING = True  # handshakes and modelled retrieval waits: run in a worker thread
-MAX_PEERS = 64
 MAX_SAMPLES = 50
 PROTOCOLS = {"TLSv1": "Tls", "TLSv1.1": "Tls11", "TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
 # What Get-CrlfixTlsProtocols offers in Windows PowerShell 5.1 without SystemDefaultTlsVersions=1 (the twin models no
@@ -58,8 +57,6 @@ CLOSED = "Authentication failed because the remote party has closed the transpor
 
 def _validate(args: dict[str, Any]) -> tuple[list[dict[str, Any]], int, float, bool]:
     peers = require(args, "peers", list)
-    if len(peers) > MAX_PEERS:
-        raise ScriptError(f"argument 'peers': at most {MAX_PEERS} peers, got {len(peers)}")
     for index, peer in enumerate(peers):
         if not isinstance(peer, dict) or not isinstance(peer.get("host"), str) or not peer["host"]:
             raise ScriptError(f"argument 'peers[{index}]': expected {{host, port, sni}}, got {peer!r}")

@@ -1,4 +1,4 @@
-"""``winhttp_apply`` schemas 1 and 2: set/reset through the netsh of each view, or restore exact bytes.
+"""``winhttp_apply`` schemas 1 and 2: set/reset/import through the netsh of each view, or restore exact bytes.
 
 Schema 2 adds ``expect_b64`` to every operation (compare and swap, docs/dev/host-scripts.md): all
 expectations are checked against the registry before the first write; one mismatch and nothing is written,
@@ -18,7 +18,9 @@ from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "winhttp_apply"
 SCHEMAS = {1, 2}
-ACTIONS = ("set", "reset", "restore")
+ACTIONS = ("set", "reset", "import", "restore")
+# [System.IO.Path]::Combine($env:windir, 'SysWOW64', 'netsh.exe') on the twin (windir C:\Windows).
+WOW64_NETSH = "C:\\Windows\\SysWOW64\\netsh.exe"
 
 
 def _validate(operations: list[Any], is_64bit: bool) -> None:
@@ -64,14 +66,18 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, Any]] = []
     for op in [] if conflicts else operations:
         view, action = op["view"], op["action"]
-        if action == "set":
+        if action in ("set", "reset", "import") and view == "wow6432" and not ctx.state.has_wow64:
+            # _common.ps1 Invoke-CrlfixNativeCommand: a program that does not exist answers instead of erroring.
+            rc, output = 1, f"{WOW64_NETSH} does not exist on this host"
+        elif action == "set":
             netsh_args = ["winhttp", "set", "proxy", f"proxy-server={op['proxy']}"]
             if op.get("bypass"):
                 netsh_args.append(f"bypass-list={op['bypass']}")
             res = netsh.run(ctx.state, netsh_args, view)
             rc, output = res.rc, res.stdout.replace("\n", "\r\n")
-        elif action == "reset":
-            res = netsh.run(ctx.state, ["winhttp", "reset", "proxy"], view)
+        elif action in ("reset", "import"):
+            netsh_args = ["winhttp", action, "proxy"] + (["source=ie"] if action == "import" else [])
+            res = netsh.run(ctx.state, netsh_args, view)
             rc, output = res.rc, res.stdout.replace("\n", "\r\n")
         else:
             rc, output = _restore(ctx, view, op.get("value_b64"))

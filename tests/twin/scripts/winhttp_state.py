@@ -1,4 +1,9 @@
-"""``winhttp_state`` schema 1: both WinHTTP registry views, OS, and `show advproxy` from build 20348."""
+"""``winhttp_state`` schema 1: both WinHTTP registry views, OS, and `show advproxy` from build 20348.
+
+With ``include_ie_proxy`` also ``ie_proxy``, the connecting user's IE settings as the script reads them from HKCU
+(``ProxyEnable``/``ProxyServer``/``ProxyOverride``): the host's ``ie_proxy`` state (tests/twin/README.md, "Host
+state": one set of IE settings per host, the lab's connecting user's); ``null`` there means none of the values exist.
+"""
 
 from __future__ import annotations
 
@@ -42,5 +47,20 @@ def read_state(ctx: ScriptContext) -> dict[str, Any]:
     }
 
 
+def ie_proxy(ctx: ScriptContext) -> dict[str, Any]:
+    """The three HKCU values as ``Get-CrlfixInternetExplorerProxy`` answers them (null: the value does not exist)."""
+    settings = ctx.state.data.get("ie_proxy")
+    if not settings:
+        return {"proxy_enable": None, "proxy_server": None, "proxy_override": None}
+    proxy = settings.get("proxy") or ""
+    # WinINet writes ProxyEnable 0 and keeps ProxyServer when the proxy is switched off; the twin's state has no
+    # switch, so an empty proxy is "not enabled".
+    return {"proxy_enable": 1 if proxy else 0, "proxy_server": proxy or None,
+            "proxy_override": settings.get("bypass") or None}
+
+
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
-    return read_state(ctx)
+    document = read_state(ctx)
+    if args.get("include_ie_proxy"):  # the script's Get-CrlfixArgument: any true value asks for it
+        document["ie_proxy"] = ie_proxy(ctx)
+    return document

@@ -168,3 +168,61 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     out = executor.run(state, executor.parse(argv[0], argv[1:]), stdin)
     assert out.rc == 0, out.stderr
     assert json.loads(out.stdout)["script"] == "winhttp_state"
+
+
+# --- stdin is read with the shell's code page, as powershell.exe reads it -------------------------
+
+
+@pytest.mark.parametrize(("codepage", "encoding"), [(437, "cp437"), (850, "cp850"), (1252, "cp1252")])
+def test_stdin_is_decoded_with_the_shells_code_page(codepage, encoding) -> None:
+    text = "hostname # caf\u00e9 \u00e4"
+    assert executor._decode_stdin(text.encode(encoding), codepage) == text
+    # The old twin read every stdin as UTF-8 first: these bytes are not UTF-8 in 437 and 850, fine in any code page.
+    assert executor._decode_stdin("\u00e4".encode(encoding), codepage) == "\u00e4"
+
+
+def test_bytes_the_code_page_cannot_decode_become_the_replacement_character() -> None:
+    assert executor._decode_stdin(b"caf\xe9", 65001) == "caf\ufffd"  # .NET's DecoderReplacementFallback
+    assert executor._decode_stdin(b"\xef\xbb\xbfhostname", 65001) == "hostname"
+
+
+def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
+    # The scripts have no MAX_URLS / MAX_PEERS: the twin refused 257 URLs and 65 peers.
+    from tests.twin.scripts import crl_fetch, tls_probe
+
+    urls, *_rest = crl_fetch._validate({"urls": [f"http://crl{i}.lab.test/x.crl" for i in range(300)]})
+    assert len(urls) == 300
+    peers = [{"host": f"peer{i}.lab.test", "port": 5061, "sni": f"peer{i}.lab.test"} for i in range(100)]
+    assert len(tls_probe._validate({"peers": peers})[0]) == 100
+
+
+def test_the_os_caption_is_the_registrys_product_name(state) -> None:
+    # ProductName has no "Microsoft " prefix; WMI's Caption has (docs/dev/host-scripts.md, winhttp_state).
+    out = ps(state, host_script("winhttp_state", "{}"))
+    assert json.loads(out.stdout)["os"]["caption"] == "Windows Server 2019 Datacenter"
+
+
+@pytest.mark.parametrize(("args", "text"), [
+    ('{"stores": [""]}', "argument 'stores': \"\" is not a certificate store name (letters, digits, space, . _ -)"),
+    ('{"stores": ["My"], "chain_stores": ["CA\\\\..\\\\Root"]}',
+     "argument 'chain_stores': \"CA\\\\..\\\\Root\" is not a certificate store name"),
+    ('{"stores": [null]}', "argument 'stores': null is not a certificate store name"),
+])
+def test_store_names_are_refused_with_the_scripts_pattern_and_text(state, args, text) -> None:
+    out = ps(state, host_script("cert_inventory", args))
+    assert out.rc == 1 and text in (out.stderr if isinstance(out.stderr, str) else out.stderr.decode())
+
+
+def test_a_host_without_wow64_answers_the_missing_program(state) -> None:
+    # Server Core without WoW64 has no SysWOW64 netsh. The script's Invoke-CrlfixNativeCommand
+    # answers {"rc": 1, "output": "<path> does not exist on this host"}; a command line gets the "not recognized" text.
+    state.data["os"]["wow64"] = False
+    op = {"view": "wow6432", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": None}
+    state.set_winhttp_value("wow6432", None)
+    out = ps(state, host_script("winhttp_apply", json.dumps({"operations": [op]}), schema=2))
+    result, = json.loads(out.stdout)["results"]
+    assert (result["rc"], result["output"]) == (1, "C:\\Windows\\SysWOW64\\netsh.exe does not exist on this host")
+    assert state.winhttp_value("wow6432") is None
+    raw = ps(state, "%windir%\\SysWOW64\\netsh.exe winhttp show proxy")
+    assert raw.rc == 1 and "is not recognized" in (raw.stderr if isinstance(raw.stderr, str) else raw.stderr.decode())
+    assert ps(state, "%windir%\\System32\\netsh.exe winhttp show proxy").rc == 0

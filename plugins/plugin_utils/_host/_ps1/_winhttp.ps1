@@ -56,6 +56,22 @@ function Get-CrlfixWinHttpState {
     [ordered]@{ computer_name = $env:COMPUTERNAME; os = $operatingSystem; views = $views; advproxy = $advancedProxy }
 }
 
+function Get-CrlfixInternetExplorerProxy {
+    # The IE (WinINet) proxy of the user this script runs as: HKCU\Software\Microsoft\Windows\CurrentVersion\
+    # Internet Settings, ProxyEnable (REG_DWORD), ProxyServer and ProxyOverride (REG_SZ); null for a value that does
+    # not exist. Over WinRM, HKCU is the connecting user's hive, the one netsh's import reads too.
+    $settings = [ordered]@{ proxy_enable = $null; proxy_server = $null; proxy_override = $null }
+    $key = [Microsoft.Win32.Registry]::CurrentUser.OpenSubKey('Software\Microsoft\Windows\CurrentVersion\Internet Settings')
+    if ($null -ne $key) {
+        $enable = $key.GetValue('ProxyEnable')
+        if ($null -ne $enable) { $settings.proxy_enable = [int]$enable }
+        $settings.proxy_server = $key.GetValue('ProxyServer')
+        $settings.proxy_override = $key.GetValue('ProxyOverride')
+        $key.Close()
+    }
+    $settings
+}
+
 function Get-CrlfixWinHttpStateDocument {
     # The whole winhttp_state document, nested in another script's document (cert_inventory, host_audit).
     $document = [ordered]@{ script = 'winhttp_state'; schema = 1 }

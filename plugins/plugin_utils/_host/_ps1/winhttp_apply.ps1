@@ -1,6 +1,7 @@
 # winhttp_apply, schemas 1 and 2 (docs/dev/host-scripts.md): with schema 2 (the operations carry expect_b64) compare
 # every operation's view with the value the controller planned from and write nothing on a mismatch; then run the
-# operations in order (the netsh of the view, or the exact bytes back), stop at the first failure, read both views.
+# operations in order (the netsh of the view: set, reset or import; or the exact bytes back), stop at the first
+# failure, read both views.
 
 function Assert-CrlfixApplyOperation {
     # Refuses an operation this script could misread; the texts name the field and the value, as the twin's do.
@@ -13,7 +14,7 @@ function Assert-CrlfixApplyOperation {
     if (@('native', 'wow6432') -cnotcontains $view -or ($view -eq 'wow6432' -and -not [Environment]::Is64BitOperatingSystem)) {
         throw "${field}.view: unknown view $(ConvertTo-Json -InputObject $view -Compress)"
     }
-    if (@('set', 'reset', 'restore') -cnotcontains $Operation.action) {
+    if (@('set', 'reset', 'import', 'restore') -cnotcontains $Operation.action) {
         throw "${field}.action: unknown action $(ConvertTo-Json -InputObject $Operation.action -Compress)"
     }
     if ($Operation.action -eq 'set' -and ($Operation.proxy -isnot [string] -or $Operation.proxy -eq '')) {
@@ -47,7 +48,9 @@ function Restore-CrlfixWinHttpValue {
 }
 
 function Invoke-CrlfixApplyOperation {
-    # One operation: `netsh winhttp set|reset proxy` with the netsh of the operation's view, or a restore.
+    # One operation: `netsh winhttp set|reset|import proxy` with the netsh of the operation's view, or a restore.
+    # import takes the connecting user's IE settings (source=ie); its proxy and bypass are only the controller's
+    # expectation and never reach the command line.
     param([object]$Operation)
     if ($Operation.action -eq 'restore') {
         $outcome = Restore-CrlfixWinHttpValue -View $Operation.view -EncodedValue $Operation.value_b64
@@ -56,6 +59,8 @@ function Invoke-CrlfixApplyOperation {
         if ($Operation.action -eq 'set') {
             $netshArguments += "proxy-server=$($Operation.proxy)"
             if ($Operation.bypass) { $netshArguments += "bypass-list=$($Operation.bypass)" }
+        } elseif ($Operation.action -eq 'import') {
+            $netshArguments += 'source=ie'
         }
         $netsh = Get-CrlfixSystemProgramPath -FileName 'netsh.exe' -View $Operation.view
         $outcome = Invoke-CrlfixNativeCommand -FilePath $netsh -ArgumentList $netshArguments

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import typing as t
 
 import pytest
 import yaml
-from ansible.errors import AnsibleActionFail
 
 from ansible_collections.crlfix.windows.plugins.action import winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.modules import winhttp_proxy as module_doc
@@ -90,14 +90,15 @@ def test_failed_netsh_is_a_failed_task_with_the_full_result(winhttp_host) -> Non
     ],
 )
 def test_option_combinations_refused_by_the_spec(args: dict, fragment: str) -> None:
-    with pytest.raises(AnsibleActionFail, match=fragment):
-        make_plugin(args).run(task_vars={})
+    # A failed result, not an exception: failed_when must be able to judge it, as for any module.
+    result = make_plugin(args).run(task_vars={})
+    assert result["failed"] is True and fragment in result["msg"]
 
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        ({}, "proxy is required"),
+        ({"state": "present"}, "proxy is required"),
         ({"state": "absent", "proxy": "p:1"}, "cannot be used with state=absent"),
         ({"proxy": "proxy:8080\"; calc; \""}, "proxy: 'proxy:8080\"; calc; \"' contains"),
         ({"proxy": "p:1", "bypass": ["$(calc)"]}, "bypass: entry '$(calc)' contains '$'"),
@@ -128,3 +129,93 @@ def test_apply_arguments_are_exactly_the_contract(winhttp_host) -> None:
         {"view": view, "action": "set", "proxy": "http=a.contoso.com:80;https=b.contoso.com:443", "bypass": "",
          "expect_b64": DIRECT_B64} for view in ("native", "wow6432")]}
     assert json.dumps(args)  # plain JSON, nothing else travels
+
+
+# --- ansible.windows.win_http_proxy's forms (tests/integration/targets/winhttp_proxy_parity replays its suite) ------
+
+def _state_with_ie(fixture: str, ie_proxy: dict[str, t.Any] | None) -> tuple[int, str, str]:
+    document = json.loads(read_fixture(fixture))
+    document["ie_proxy"] = ie_proxy
+    return (0, json.dumps(document), "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"bypass": ["abc"]}, "missing parameter(s) required by 'bypass': proxy"),
+        ({"proxy": "", "bypass": ["abc"]}, "missing parameter(s) required by 'bypass': proxy"),
+        ({"proxy": {"fail1": "fail", "fail2": "fail"}},
+         "Invalid keys found in proxy: fail1, fail2. Valid keys are http, https, ftp, socks."),
+    ],
+)
+def test_win_http_proxy_argument_errors_word_for_word(winhttp_host, args: dict, message: str) -> None:
+    replay = winhttp_host()
+    result = make_plugin(args).run(task_vars={})
+    assert (result["failed"], result["msg"]) == (True, message)
+    assert replay.scripts == []
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"proxy": "p:1", "source": "ie"}, "parameters are mutually exclusive: proxy|source"),
+        ({"bypass": ["a"], "source": "ie"}, "parameters are mutually exclusive: bypass|source"),
+        ({"current": {"native": None}, "source": "ie"}, "parameters are mutually exclusive: current|source"),
+        ({"source": "edge"}, "value of source must be one of: ie"),
+    ],
+)
+def test_source_combinations_refused_by_the_spec(args: dict, fragment: str) -> None:
+    result = make_plugin(args).run(task_vars={})
+    assert result["failed"] is True and fragment in result["msg"]
+
+
+@pytest.mark.parametrize("args", [{}, {"proxy": ""}, {"proxy": None}, {"proxy": "", "bypass": []}])
+def test_no_proxy_without_state_means_direct_access(winhttp_host, args: dict) -> None:
+    winhttp_host(winhttp_state=["state_proxy_both.json"])
+    result = make_plugin(args, check_mode=True).run(task_vars={})
+    assert not result.get("failed"), result
+    assert [(op["view"], op["action"]) for op in result["operations"]] == [("native", "reset"), ("wow6432", "reset")]
+
+
+def test_proxy_dict_and_portless_proxy_are_set(winhttp_host) -> None:
+    winhttp_host(winhttp_state=["state_direct_both.json"])
+    result = make_plugin({"proxy": {"socks": "proxy:888", "http": "proxy:8080"}}, check_mode=True).run(task_vars={})
+    assert {op["proxy"] for op in result["operations"]} == {"http=proxy:8080;socks=proxy:888"}
+    winhttp_host(winhttp_state=["state_direct_both.json"])
+    result = make_plugin({"proxy": "proxyhost"}, check_mode=True).run(task_vars={})
+    assert result["changed"] is True and result["after"]["native"]["proxy"] == "proxyhost"
+
+
+def test_source_ie_imports_with_netsh_and_predicts_the_ie_values(winhttp_host) -> None:
+    ie = {"proxy_enable": 1, "proxy_server": "proxyhost:8080", "proxy_override": "abc;def;<local>"}
+    replay = winhttp_host(winhttp_state=[_state_with_ie("state_direct_both.json", ie)])
+    result = make_plugin({"source": "ie"}, check_mode=True).run(task_vars={})
+    assert not result.get("failed"), result
+    assert replay.args_of("winhttp_state") == [{"include_ie_proxy": True}]
+    assert [op["command"] for op in result["operations"]] == [
+        r"%windir%\System32\netsh.exe winhttp import proxy source=ie",
+        r"%windir%\SysWOW64\netsh.exe winhttp import proxy source=ie",
+    ]
+    assert result["after"]["native"]["proxy"] == "proxyhost:8080"
+    assert result["after"]["wow6432"]["bypass"] == ["abc", "def", "<local>"]
+
+
+def test_source_ie_is_idempotent_when_the_views_hold_the_ie_values(winhttp_host) -> None:
+    native = json.loads(read_fixture("state_proxy_both.json"))["views"]["native"]["value_b64"]
+    settings = base64.b64decode(native)
+    proxy_len = int.from_bytes(settings[12:16], "little")
+    proxy = settings[16:16 + proxy_len].decode()
+    bypass = settings[20 + proxy_len:].decode()
+    ie = {"proxy_enable": 1, "proxy_server": proxy.upper(), "proxy_override": bypass}
+    replay = winhttp_host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
+    result = make_plugin({"source": "ie"}).run(task_vars={})
+    assert result["changed"] is False and result["operations"] == []
+    assert replay.names == ["winhttp_state"]
+
+
+@pytest.mark.parametrize("ie", [None, {"proxy_enable": 0, "proxy_server": "proxyhost:8080", "proxy_override": None},
+                                {"proxy_enable": None, "proxy_server": None, "proxy_override": None}])
+def test_source_ie_without_an_enabled_ie_proxy_is_direct_access(winhttp_host, ie: dict | None) -> None:
+    winhttp_host(winhttp_state=[_state_with_ie("state_proxy_both.json", ie)])
+    result = make_plugin({"source": "ie"}, check_mode=True).run(task_vars={})
+    assert [op["action"] for op in result["operations"]] == ["reset", "reset"]

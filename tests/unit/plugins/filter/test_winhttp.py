@@ -102,11 +102,11 @@ def test_encode_refuses_bad_input(data: object, kwargs: dict, fragment: str) -> 
 
 
 def test_validate_false_re_encodes_what_a_host_holds() -> None:
-    # A value written by hand without a port: refused by default, kept exactly with validate=false.
-    odd = winhttp_settings_value({"proxy": "proxy", "bypass": ["<local>"]}, validate=False)
-    assert winhttp_settings(odd["base64"])["proxy"] == "proxy"
+    # A value written by hand with an unknown scheme: refused by default, kept exactly with validate=false.
+    odd = winhttp_settings_value({"proxy": "gopher=proxy:70", "bypass": ["<local>"]}, validate=False)
+    assert winhttp_settings(odd["base64"])["proxy"] == "gopher=proxy:70"
     with pytest.raises(AnsibleFilterError):
-        winhttp_settings_value({"proxy": "proxy"})
+        winhttp_settings_value({"proxy": "gopher=proxy:70"})
 
 
 def test_filters_through_ansible_by_fqcn(tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import (
+    ProxyKeysError,
     ProxyValueError,
     bypass_key,
+    proxy_from_dict,
     proxy_key,
     split_bypass,
     validate_bypass,
@@ -26,6 +28,12 @@ from tests.unit.plugins.fixtures.hostile import HOSTILE_PROXIES
         ("http=p1:8080;https=p2:8443", "http=p1:8080;https=p2:8443"),
         ("HTTPS=p2:8443", "HTTPS=p2:8443"),
         ("proxy:65535", "proxy:65535"),
+        # win_http_proxy's forms: no port (WinHTTP uses the scheme's default) and ftp=/socks= entries.
+        ("proxyhost", "proxyhost"),
+        ("[fd00::1]", "[fd00::1]"),
+        ("http=proxy:8080;https=proxy:8443;ftp=proxy:821;socks=proxy:888",
+         "http=proxy:8080;https=proxy:8443;ftp=proxy:821;socks=proxy:888"),
+        ("socks=proxy", "socks=proxy"),
     ],
 )
 def test_valid_proxies(value: str, expected: str) -> None:
@@ -35,12 +43,12 @@ def test_valid_proxies(value: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [
-        ("proxy", "needs a port"),
         ("proxy:0", "from 1 to 65535"),
         ("proxy:65536", "from 1 to 65535"),
         ("proxy:http", "from 1 to 65535"),
         ("http://proxy:8080", "not allowed"),
-        ("ftp=p:21", "must start with http= or https="),
+        ("gopher=p:70", "must start with http=, https=, ftp=, socks="),
+        ("http=p:1;;https=q:2", "must start with http="),
         ("http=a:1;http=b:2", "names scheme 'http' twice"),
         ("http=a:1;b:2", "must start with http="),
         ("a:1;b:2", "per-scheme"),
@@ -62,6 +70,37 @@ def test_invalid_proxies_name_field_and_value(value: object, fragment: str) -> N
     assert fragment in message
     if isinstance(value, str) and value:
         assert repr(value) in message
+
+
+def test_proxy_dict_is_written_in_win_http_proxys_order() -> None:
+    value = {"socks": "proxy:888", "ftp": "proxy:821", "https": "proxy:8443", "http": "proxy:8080"}
+    assert proxy_from_dict(value) == "http=proxy:8080;https=proxy:8443;ftp=proxy:821;socks=proxy:888"
+    assert proxy_from_dict({"https": "proxyhost"}) == "https=proxyhost"
+
+
+def test_proxy_dict_keys_are_refused_with_win_http_proxys_text() -> None:
+    with pytest.raises(ProxyKeysError) as info:
+        proxy_from_dict({"fail2": "fail", "http": "p:1", "fail1": "fail"})
+    assert str(info.value) == "Invalid keys found in proxy: fail1, fail2. Valid keys are http, https, ftp, socks."
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ({}, "an empty dict names no proxy"),
+        ({"http": ""}, "proxy.http: expected a non-empty string"),
+        ({"http": 8080}, "proxy.http: expected a non-empty string"),
+        ({"http": "a:1;https=b:2"}, "proxy.http: 'a:1;https=b:2' must be host or host:port"),
+        ({"http": "https=b:2"}, "must be host or host:port"),
+        ({"http": "p:8080\" calc"}, "contains"),
+        ({"https": "$(calc):1"}, "contains '$'"),
+    ],
+)
+def test_proxy_dict_values_are_validated(value: dict, fragment: str) -> None:
+    with pytest.raises(ProxyValueError) as info:
+        proxy_from_dict(value)
+    assert fragment in str(info.value)
+    assert not isinstance(info.value, ProxyKeysError)
 
 
 @pytest.mark.parametrize("value", HOSTILE_PROXIES)

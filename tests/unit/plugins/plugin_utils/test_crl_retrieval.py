@@ -12,7 +12,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     Endpoint,
     EndpointError,
     interpret_body,
+    interpret_result,
     normalize_endpoints,
+    partition_endpoints,
     run_crl_retrieval_check,
     validate_url,
 )
@@ -64,6 +66,9 @@ def test_valid_urls(url) -> None:
     ("url", "message"),
     [
         ("ftp://crl.public-ca.test/a.crl", "scheme must be one of http, https, ldap"),
+        ('http://crl.public-ca.test/"a".crl', "URL contains '\"', which a URL must percent-encode"),
+        ("http://crl.public-ca.test/a<b>.crl", "URL contains '<', '>', which a URL must percent-encode"),
+        ("http://crl.public-ca.test/\u00e4.crl", "which a URL must percent-encode"),
         ("file:///C:/a.crl", "scheme must be one of"),
         ("crl.public-ca.test/a.crl", "scheme must be one of"),
         ("http://crl.public-ca.test/a b.crl", "whitespace or control characters"),
@@ -329,3 +334,26 @@ def test_crl_fetch_ps1_reads_every_sent_argument_and_others_only_with_a_default(
     direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
     assert direct <= set(host.sent_args()) <= direct | defaulted
     assert "@'" not in text and '@"' not in text  # the encoder strips lines: no here-strings
+
+
+def test_partition_reports_each_malformed_certificate_url_once_and_keeps_the_rest() -> None:
+    items = [{"url": "http://a.test/x.crl", "kind": "crl"}, {"url": "http://a.test/bad x.crl", "kind": "crl"},
+             {"url": "http://a.test/bad x.crl", "kind": "crl"}, {"url": 'http://a.test/"q".crt', "kind": "ca_issuers"},
+             {"url": "http://a.test/x.crl", "kind": "delta_crl"}]
+    valid, invalid = partition_endpoints(items)
+    assert [(e.url, e.kind) for e in valid] == [("http://a.test/x.crl", "crl")]
+    assert [(e["url"], e["kind"]) for e in invalid] == [("http://a.test/bad x.crl", "crl"),
+                                                        ('http://a.test/"q".crt', "ca_issuers")]
+    assert invalid[0]["reason"] == "URL contains whitespace or control characters: 'http://a.test/bad x.crl'"
+
+
+def test_a_body_the_document_cap_left_out_says_so_not_max_bytes() -> None:
+    # truncated_by "document_cap" is not "longer than max_bytes".
+    endpoint = Endpoint("http://crl.public-ca.test/big.crl", "crl")
+    host = {"url": endpoint.url, "status": 200, "elapsed_ms": 9, "bytes": 900, "body_b64": "", "truncated": True,
+            "truncated_by": "document_cap", "error": None}
+    result = interpret_result(endpoint, host, now=datetime.datetime.now(datetime.UTC), max_bytes=4194304,
+                              field="results[0]")
+    assert (result["reachable"], result["usable"], result["truncated"]) == (True, False, True)
+    assert result["error"].startswith("the body (900 bytes) was left out by the document cap")
+    assert "max_bytes" not in result["error"]

@@ -98,7 +98,11 @@ def test_advproxy_is_parsed_or_reports_why_not() -> None:
         ({"state": "present", "bypass": []}, "proxy is required"),
         ({"state": "absent", "proxy": "p:1"}, "cannot be used with state=absent"),
         ({"state": "absent", "bypass": ["<local>"]}, "cannot be used with state=absent"),
-        ({"state": "present", "proxy": "p"}, "needs a port"),
+        ({"state": "present", "proxy": ""}, "proxy is required"),
+        ({"proxy": "", "bypass": ["abc"]}, "missing parameter(s) required by 'bypass': proxy"),
+        ({"bypass": ["abc"]}, "missing parameter(s) required by 'bypass': proxy"),
+        ({"proxy": {"fail": "x"}}, "Invalid keys found in proxy: fail."),
+        ({"proxy": 8080}, "expected a string like"),
     ],
 )
 def test_desired_from_args_errors(args: dict, fragment: str) -> None:

@@ -24,6 +24,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _au
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     host_args,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import run_tls_probe
@@ -126,6 +127,8 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     FakeHost(monkeypatch, compact(json.dumps(crl_doc)))
     expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
                                                       "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
+    # ... plus what only the audit reports: the certificates' URLs it could not check (none here).
+    expected_crl = {**expected_crl, "invalid_endpoints": [], "summary": {**expected_crl["summary"], "invalid": 0}}
     assert result.crl == expected_crl
     assert pf.LDAP_CRL in [e["url"] for e in expected_certs["endpoints"]]
     assert pf.LDAP_CRL not in [r["url"] for r in result.crl["results"]]
@@ -254,3 +257,30 @@ def test_an_untrustworthy_second_command_fails_only_the_crl_slot(monkeypatch, p,
     result = audit()
     assert result.commands == 2 and isinstance(result.crl, ExpectedFailure) and "rc 1" in str(result.crl)
     assert result.tls["all_pass"] is True
+
+
+# --- one malformed URL in a certificate of the store -------------------------------------------
+
+SPACE_CDP = "http://planted.lab.test/bad crl.crl"
+QUOTE_AIA = 'http://planted.lab.test/"evil".crt'
+
+
+def test_a_planted_certificates_malformed_urls_are_invalid_endpoints_and_the_rest_are_checked(host, p) -> None:
+    planted = pf.make_certificate("planted.lab.test", now=NOW, issuer=p.issuing, crl=[SPACE_CDP],
+                                  ca_issuers=[QUOTE_AIA])
+    host.answer.stores = pf.inventory_document({"My": [(p.leaf, True), (planted, True)], "CA": [p.issuing],
+                                                "Root": [p.root]})["stores"]
+    result = audit(request())
+    assert not isinstance(result.crl, Exception), result.crl
+    invalid = {entry["url"]: entry for entry in result.crl["invalid_endpoints"]}
+    assert set(invalid) == {SPACE_CDP, QUOTE_AIA}
+    assert invalid[SPACE_CDP]["kind"] == "crl"
+    assert invalid[SPACE_CDP]["reason"] == f"URL contains whitespace or control characters: {SPACE_CDP!r}"
+    assert invalid[QUOTE_AIA]["reason"].startswith("URL contains '\"', which a URL must percent-encode")
+    checked = [r["url"] for r in result.crl["results"]]
+    assert pf.HTTP_CRL in checked and EXTRA.url in checked and SPACE_CDP not in checked
+    assert result.crl["all_usable"] is True and result.crl["summary"]["invalid"] == 2
+    # The judged line names the invalid endpoint without failing the CRL check.
+    phase = judge_phase(result.crl, None, requirement="usable", max_handshake_ms=1000)
+    assert phase["crl_ok"] is True
+    assert f"2 invalid endpoint(s) not checked ({SPACE_CDP}: URL contains whitespace" in phase["summary"]

@@ -109,6 +109,21 @@ def test_a_host_without_a_proxy_in_the_inventory_is_not_changed(monkeypatch) -> 
     assert record["reason"].startswith("plan: fix_crl_proxy is not set for this host")
 
 
+def test_the_proxy_may_be_given_as_win_http_proxys_dict(monkeypatch) -> None:
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    record = run(True, proxy={"https": "proxy.contoso.com:8443", "http": PROXY})
+    (args, _current, _check_mode), = host.writes
+    assert args["proxy"] == f"http={PROXY};https=proxy.contoso.com:8443"
+    assert record["status"] == "would_change"
+
+
+def test_a_proxy_dict_with_other_keys_fails_the_plan_with_win_http_proxys_text(monkeypatch) -> None:
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, None), healthy_before=False)
+    record = run(True, proxy={"gopher": "proxy:70"})
+    assert record["status"] == "failed" and host.writes == []
+    assert record["reason"] == ("plan: Invalid keys found in proxy: gopher. Valid keys are http, https, ftp, socks.")
+
+
 def test_peers_are_the_next_members_of_the_sorted_group() -> None:
     from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import derive_peers
     group, peers = derive_peers(FixCrlOptions.from_args({"max_peers": 1}), INVENTORY)

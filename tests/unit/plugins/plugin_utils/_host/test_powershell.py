@@ -55,6 +55,15 @@ def test_long_script_goes_over_stdin() -> None:
     assert in_data == script.encode("utf-8")
 
 
+def test_the_stdin_bootstrap_checks_the_language_mode_before_it_creates_the_script_block() -> None:
+    # Over stdin a Constrained Language host must answer "FullLanguage required" too.
+    bootstrap = _pwsh_exec.STDIN_BOOTSTRAP
+    check = bootstrap.index("$ExecutionContext.SessionState.LanguageMode")
+    assert check < bootstrap.index("FullLanguage required") < bootstrap.index("[ScriptBlock]::Create")
+    assert check < bootstrap.index("$input")
+    assert len(bootstrap) < 300  # it rides on the command line, UTF-16-LE base64
+
+
 def test_limit_boundary_is_the_cmd_exe_limit() -> None:
     assert _pwsh_exec.CMD_LINE_LIMIT == 8191
 
