@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import typing as t
 
@@ -15,7 +16,7 @@ from ansible_collections.crlfix.windows.plugins.modules import fix_crl_host as m
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, Status
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import SUMMARY_KEYS, HostRecord, Status
 from tests.conftest import REPO_ROOT
 from tests.unit.plugins.action_factory import make_action
 from tests.unit.plugins.fixtures.fix_crl_steps import BYPASS, PROXY, FakeSteps
@@ -23,6 +24,21 @@ from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 ROLE_TASK = yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "tasks" / "main.yml").read_text())
+SUMMARY_ONLY = {"counts", "worst_ms", "result_detail", "record_path"}
+
+
+@pytest.fixture(autouse=True)
+def record_area(monkeypatch, tmp_path):
+    """The run's record area of these tests (ansible's local tmp of the pytest process otherwise)."""
+    area = tmp_path / "records"
+    monkeypatch.setattr(fix_crl_host, "run_area", lambda: str(area))
+    return area
+
+
+def record_of(result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The whole record a summary result points at."""
+    assert result["result_detail"] == "summary", result
+    return json.loads(open(result["record_path"], encoding="utf-8").read())
 
 
 def test_the_role_task_passes_every_option_from_its_role_variable() -> None:
@@ -49,11 +65,15 @@ def test_null_means_the_default_except_for_the_time_box() -> None:
     assert (options.bypass, options.max_peers, options.audit_time_box_ms, options.peers) == ((), 3, None, ())
 
 
-def test_documentation_returns_every_record_key() -> None:
+def test_documentation_returns_every_record_key_and_the_summary() -> None:
     record_keys = {"schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                    "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
                    "counts_against_rollout", "evidence", "findings"}
-    assert set(RETURN) == record_keys
+    assert set(RETURN) == record_keys | SUMMARY_ONLY
+    for key in SUMMARY_ONLY:
+        assert RETURN[key]["returned"] == "when O(result_detail=summary)", key
+    in_summary = {key for key, doc in RETURN.items() if doc["returned"] == "always"}
+    assert in_summary == set(SUMMARY_KEYS) - {"changed"}  # changed: Ansible's own key, documented by Ansible
 
 
 def _record(status: str, **changes: t.Any) -> HostRecord:
@@ -102,7 +122,7 @@ def test_a_kept_change_that_fails_verification_is_a_change_for_ansible(monkeypat
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
                          {"proxy": PROXY, "bypass": BYPASS, "fail_host": False})
     result = plugin.run(task_vars=TASK_VARS)
-    assert len(host.writes) == 1 and result["rollback"]["kept"] is True
+    assert len(host.writes) == 1 and record_of(result)["rollback"]["kept"] is True
     assert result["status"] == "failed" and result["changed"] is True and not result.get("failed")
     assert "and kept it" in result["reason"]
     failing = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {"proxy": PROXY, "bypass": BYPASS})
@@ -130,11 +150,56 @@ def test_a_bad_option_is_a_failed_record_and_runs_nothing(monkeypatch) -> None:
     assert result["failed"] is True and re.search("peer_address_from.*dns", result["msg"])
     assert result["schema"] == 1 and result["host"] == "fe01" and result["status"] == "failed"
     assert re.match(r"arguments: .*peer_address_from.*dns", result["reason"]), result["reason"]
-    assert result["errors"] == [{"step": "arguments", "msg": result["reason"].removeprefix("arguments: "),
+    record = record_of(result)
+    assert record["errors"] == [{"step": "arguments", "msg": result["reason"].removeprefix("arguments: "),
                                  "unreachable": False}]
     assert result["counts_against_rollout"] is True and result["changed"] is False
-    assert set(result) >= set(RETURN)  # every documented record key: the report reads it like any other record
+    assert set(record) >= set(RETURN) - SUMMARY_ONLY  # every record key: the report reads it like any other record
     quiet = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
                         {"proxy": "proxy:3128", "peer_address_from": "dns", "fail_host": False}, check_mode=True)
     result = quiet.run(task_vars={"inventory_hostname": "fe01"})
     assert not result.get("failed") and result["status"] == "failed" and result["check_mode"] is True
+
+
+# ---- issue 16: the record goes to the run's file, the task result is its summary ----
+ANSIBLE_KEYS = {"diff", "failed", "msg", "unreachable", "warnings"}
+
+
+def test_the_summary_names_the_file_that_holds_the_whole_record_which_full_returns(monkeypatch, record_area) -> None:
+    FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False)
+    args = {"proxy": PROXY, "bypass": BYPASS, "fail_host": False}
+    summary = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", args, check_mode=True,
+                          diff=True).run(task_vars=TASK_VARS)
+    assert set(summary) - ANSIBLE_KEYS == set(SUMMARY_KEYS) | SUMMARY_ONLY
+    assert summary["record_path"] == str(record_area / "fe01.json") and summary["status"] == "would_change"
+    assert summary["changed"] is True and summary["diff"]  # --diff still shows the change in the host event
+    record = record_of(summary)
+    assert summary["counts"]["certificates"] == 1 and summary["counts"]["endpoints"] == 1
+    assert summary["counts"]["errors"] == 0 and summary["counts"]["ldap_only"] == 0
+    assert summary["worst_ms"] == {"before": record["checks"]["before"]["tls"]["worst_ms"]}
+
+    FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False)  # the same host, a new run
+    full = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {**args, "result_detail": "full"},
+                       check_mode=True, diff=True).run(task_vars=TASK_VARS)
+    assert {key: value for key, value in full.items() if key not in ANSIBLE_KEYS} == record
+    assert len(json.dumps(summary)) < len(json.dumps(full)) / 2
+
+
+def test_a_field_the_record_gains_reaches_the_file_and_the_counts(record_area) -> None:
+    # Other work adds fields to HostRecord (identities, findings, evidence): the file and the counts take them
+    # without a change here.
+    grown = dataclasses.make_dataclass("Grown", [("identities", list, dataclasses.field(default_factory=list))],
+                                      bases=(HostRecord,), frozen=True)
+    record = grown(**dataclasses.asdict(_record("failed")), identities=[{"code": "x"}])
+    plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {})
+    result = plugin.result_of(record, fail_host=False, diff=False, detail="summary")
+    assert result["counts"]["identities"] == 1 and record_of(result)["identities"] == [{"code": "x"}]
+
+
+def test_a_record_file_that_cannot_be_written_leaves_the_record_in_the_result(record_area) -> None:
+    record_area.parent.mkdir(parents=True, exist_ok=True)
+    record_area.write_text("a file where the directory should be")
+    plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {})
+    result = plugin.result_of(_record("compliant"), fail_host=True, diff=False, detail="summary")
+    assert "record_path" not in result and result["checks"] == {} and result["status"] == "compliant"
+    assert re.match(r"fix_crl: the host record stays in the task result: cannot write its file", result["warnings"][0])
