@@ -7,10 +7,12 @@ from __future__ import annotations
 import typing as t
 
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._role_variables import options_from_variables
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import run_area, write_record_file
@@ -18,6 +20,21 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_fil
 
 class ActionModule(CrlfixActionBase):
     MODULE = "fix_crl_host"
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        """With ``options_from_vars``, the options not given as arguments come from the host's variables first."""
+        task_vars = task_vars or {}
+        prefix = self._task.args.get("options_from_vars")
+        if not prefix or not isinstance(prefix, str):
+            return super().run(tmp, task_vars)
+        names = [name for name in self.ARGUMENT_SPEC if name != "options_from_vars"]
+        options, errors = options_from_variables(prefix, names, task_vars, self._templar.template)
+        self._task.args = {**options, **self._task.args}
+        if errors:  # as a bad argument: the host's failed record says which variable and why, nothing runs
+            result = ActionBase.run(self, tmp, task_vars)
+            result.update(self.failed_result(ExpectedFailure("; ".join(errors)), task_vars))
+            return result
+        return super().run(tmp, task_vars)
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         options = FixCrlOptions.from_args(args)

@@ -241,6 +241,14 @@ options:
         C(wevtutil sl Microsoft-Windows-CAPI2/Operational /e:false); a rollback of the proxy leaves the log as it is.
     type: bool
     default: false
+  options_from_vars:
+    description:
+      - Read every option not given as an argument from the host variable C(<options_from_vars><option>) when it
+        is defined, templated by this action and validated like an argument. The C(crlfix.windows.fix_crl) role's
+        task passes V(fix_crl_), so Ansible templates one argument per host instead of one per option.
+      - A variable that does not template fails the host with the variable's name and Ansible's message.
+      - Not a role variable.
+    type: str
   result_detail:
     description:
       - What the task result holds. V(summary) writes the whole host record to a file of the run on the controller

@@ -298,9 +298,10 @@ class HostRecord:
 def record_from_registered(host: str, value: t.Any) -> t.Any:
     """What ``hostvars[host].fix_crl_record`` holds, as a record.
 
-    Usually the record itself. When the role's task failed before its action could make one (a variable that does
-    not template), Ansible registers its failed result instead (``failed``, ``msg``, no ``schema``): that is read
-    as the record of a host the role could not run on, with Ansible's message. Anything else is returned as it is.
+    Usually the record or its summary. When the role's task failed before its action could make one (an error the
+    action did not expect), Ansible registers its failed result instead (``failed``, ``msg``, no ``schema``): that
+    is read as the record of a host the role could not run on, with Ansible's message. Anything else is returned as
+    it is.
     """
     if isinstance(value, t.Mapping) and "schema" not in value and value.get("failed") and "msg" in value:
         return HostRecord.failed(host=host, step="fix_crl", msg=str(value["msg"]), check_mode=None).as_dict()

@@ -41,16 +41,14 @@ def record_of(result: dict[str, t.Any]) -> dict[str, t.Any]:
     return json.loads(open(result["record_path"], encoding="utf-8").read())
 
 
-def test_the_role_task_passes_every_option_from_its_role_variable() -> None:
-    task_args = ROLE_TASK[0]["crlfix.windows.fix_crl_host"]
-    assert set(task_args) == set(fix_crl_host.ActionModule.ARGUMENT_SPEC)
-    for name, value in task_args.items():
-        assert f"fix_crl_{name}" in value, name
+def test_the_role_task_lets_the_action_read_every_option_from_its_role_variable() -> None:
+    assert ROLE_TASK[0]["crlfix.windows.fix_crl_host"] == {"options_from_vars": "fix_crl_"}
     assert ROLE_TASK[0]["register"] == "fix_crl_record"
 
 
 def test_the_options_are_the_documented_options_with_their_defaults() -> None:
     defaults = module_defaults("fix_crl_host")
+    del defaults["options_from_vars"]  # how the role passes the options, not one of them
     assert [field.name for field in dataclasses.fields(FixCrlOptions)] == list(defaults)
     options = FixCrlOptions.from_args({})
     for name, default in defaults.items():
@@ -203,3 +201,56 @@ def test_a_record_file_that_cannot_be_written_leaves_the_record_in_the_result(re
     result = plugin.result_of(_record("compliant"), fail_host=True, diff=False, detail="summary")
     assert "record_path" not in result and result["checks"] == {} and result["status"] == "compliant"
     assert re.match(r"fix_crl: the host record stays in the task result: cannot write its file", result["warnings"][0])
+
+
+# ---- issue 16: the role's task passes options_from_vars, the action templates the variables itself ----
+def _from_vars(monkeypatch, variables: dict[str, t.Any], args: dict[str, t.Any] | None = None, **kw: t.Any):
+    """Run the action as the role does, with a real Templar over ``variables``; returns (result, options seen)."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+
+    seen = {}
+
+    def fake_run(connection, options, inventory, *, check_mode, task_action):
+        seen["options"] = options
+        return _record("compliant")
+
+    monkeypatch.setattr(fix_crl_host, "run_fix_crl_host", fake_run)
+    plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host",
+                         {"options_from_vars": "fix_crl_", **(args or {})}, **kw)
+    task_vars = {**TASK_VARS, **variables}
+    plugin._templar = Templar(loader=DataLoader(), variables=task_vars)
+    return plugin.run(task_vars=task_vars), seen.get("options")
+
+
+def _trusted(text: str) -> t.Any:
+    from ansible._internal._datatag._tags import TrustedAsTemplate  # as ansible-core tags inventory values
+
+    return TrustedAsTemplate().tag(text)
+
+
+def test_the_options_are_the_role_variables_templated_by_the_action(monkeypatch) -> None:
+    result, options = _from_vars(monkeypatch, {
+        "site_proxy": "proxy.contoso.com:8080", "fix_crl_proxy": _trusted("{{ site_proxy }}"),
+        "fix_crl_bypass": ["<local>", _trusted("{{ '*.contoso.com' }}")], "fix_crl_max_peers": 5,
+        "fix_crl_cert_subject": _trusted("{{ omit }}"), "fix_crl_fail_host": False, "fix_crl_proxyx": "ignored"})
+    assert result["status"] == "compliant" and not result.get("failed"), result
+    assert options.proxy == "proxy.contoso.com:8080" and options.bypass == ("<local>", "*.contoso.com")
+    assert options.max_peers == 5 and options.cert_subject is None and options.fail_host is False
+    assert options.views == ("native", "wow6432")  # not a variable here: the documented default
+    _, options = _from_vars(monkeypatch, {"fix_crl_max_peers": 5}, {"max_peers": 2})
+    assert options.max_peers == 2  # an argument given to the task wins over the variable
+
+
+def test_a_role_variable_with_a_bad_value_fails_the_host_naming_the_field_and_the_value(monkeypatch) -> None:
+    result, options = _from_vars(monkeypatch, {"fix_crl_max_handshake_ms": "fast", "fix_crl_fail_host": False})
+    assert options is None and result["status"] == "failed" and not result.get("failed")
+    assert re.search(r"max_handshake_ms.*fast", result["reason"]), result["reason"]
+
+
+def test_a_role_variable_that_does_not_template_fails_the_host_naming_it(monkeypatch, record_area) -> None:
+    result, options = _from_vars(monkeypatch, {"fix_crl_bypass": _trusted("{{ crlfix_no_such_variable }}"),
+                                               "fix_crl_fail_host": False, "fix_crl_result_detail": "full"})
+    assert options is None and result["status"] == "failed" and not result.get("failed")  # fail_host still read
+    assert result["reason"] == "arguments: fix_crl_bypass: 'crlfix_no_such_variable' is undefined", result["reason"]
+    assert result["errors"][0]["step"] == "arguments" and not record_area.exists()  # result_detail full still read
