@@ -160,7 +160,7 @@ def test_awx_job_audit_then_fix(lab, awx_job) -> None:
         assert per_host[name]["runner_on_ok"] > 0, (name, per_host[name])
     # Issue 16: the role's host events carry the record's summary; the record itself is in the report.
     role_results = [event["event_data"]["res"] for event in audit.events
-                    if event["event_data"].get("task_action") == "crlfix.windows.fix_crl_host"
+                    if event.get("event_data", {}).get("task_action") == "crlfix.windows.fix_crl_host"
                     and event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")]
     assert len(role_results) == len(windows), role_results
     for res in role_results:
