@@ -130,13 +130,18 @@ def format_table(rows: list[list[str]], columns: tuple[str, ...] = TABLE_COLUMNS
     return "\n".join([line(columns), rule, *(line(r) for r in rows)])
 
 
-def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per fleet size: audit time / baseline show-task time (budget <= 1.0, performance.md) and fix / full baseline."""
+def runs_by_size(runs: list[Mapping[str, Any]]) -> list[tuple[int, dict[str, Mapping[str, Any]]]]:
+    """``[(size, {run name: run})]`` by increasing size; a later run of the same name and size wins."""
     by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
     for run in runs:
         by_size.setdefault(int(run["size"]), {})[run["name"]] = run
+    return sorted(by_size.items())
+
+
+def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per fleet size: audit time / baseline show-task time (budget <= 1.0, performance.md) and fix / full baseline."""
     out = []
-    for size, named in sorted(by_size.items()):
+    for size, named in runs_by_size(runs):
         def wall(name: str, named: dict[str, Mapping[str, Any]] = named) -> float | None:
             return named[name].get("wall_s") if name in named else None
 
@@ -173,11 +178,8 @@ def result_sizes(timing: Mapping[str, Any]) -> dict[str, dict[str, int]]:
 
 def host_costs(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per fleet size, what one host costs the controller and AWX in the audit and in the show-only `raw` run."""
-    by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
-    for run in runs:
-        by_size.setdefault(int(run["size"]), {})[run["name"]] = run
     out = []
-    for size, named in sorted(by_size.items()):
+    for size, named in runs_by_size(runs):
         def per_host_ms(name: str, key: str, named: dict[str, Mapping[str, Any]] = named,
                         size: int = size) -> float | None:
             value = named.get(name, {}).get(key)
