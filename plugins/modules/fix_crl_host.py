@@ -297,6 +297,17 @@ EXAMPLES = r"""
     peer_group: lync_servers
     fail_host: false
   register: fix_crl_record
+
+- name: Keep the whole record in the result, to read more than its summary in the play
+  crlfix.windows.fix_crl_host:
+    proxy: proxy.contoso.com:8080
+    result_detail: full
+  check_mode: true
+  register: fix_crl_full
+
+- name: Show the certificates no proxy can help (only LDAP revocation endpoints)
+  ansible.builtin.debug:
+    msg: "{{ fix_crl_full.flags.ldap_only }}"
 """
 
 RETURN = r"""
