@@ -155,8 +155,9 @@ def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-# Issue 16's budgets, printed beside the figures and never asserted: controller CPU per host of the audit against
-# the show-only `raw` run, the mean size of a host's result as AWX stores it, the audit's wall time against `raw`.
+# The budgets of a host's cost, printed beside the figures and never asserted: controller CPU per host of the audit
+# against the show-only `raw` run, the mean size of a host's result as AWX stores it, the audit's wall time against
+# `raw`.
 BUDGETS = {"cpu_ratio": 1.5, "res_bytes_mean": 2048, "wall_ratio": 2.0}
 # The per-host task of each run whose result size is reported.
 HOST_TASK = {"audit": "crlfix.windows.fix_crl_host", "baseline_show": "ansible.builtin.raw"}
@@ -219,7 +220,7 @@ def cost_rows(costs: list[Mapping[str, Any]]) -> list[list[str]]:
 
 
 def budget_lines(costs: list[Mapping[str, Any]]) -> list[str]:
-    """One line per size: each budget of issue 16 and whether this run is within it (printed, never asserted)."""
+    """One line per size: each budget of :data:`BUDGETS` and whether this run is within it (printed, never asserted)."""
     def verdict(value: float | None, limit: float) -> str:
         return "not measured" if value is None else ("within" if value <= limit else "MISSED")
 

@@ -260,7 +260,7 @@ class HostRecord:
         return {"schema": RECORD_SCHEMA, **{field.name: getattr(self, field.name)
                                             for field in dataclasses.fields(self)}, "status": self.status.value}
 
-    # ---- the task result (issue 16): the record's summary and where its file is, or the whole record ----
+    # ---- the task result: the record's summary and where its file is, or the whole record ----
     def summary(self, record_path: str) -> dict[str, t.Any]:
         """The small task result: what playbooks and AWX filter on, and ``record_path``, the record's file.
 

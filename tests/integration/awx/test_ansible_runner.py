@@ -158,7 +158,7 @@ def test_awx_job_audit_then_fix(lab, awx_job) -> None:
     for name in reachable:
         assert per_host[name]["runner_on_unreachable"] == 0, (name, per_host[name])
         assert per_host[name]["runner_on_ok"] > 0, (name, per_host[name])
-    # Issue 16: the role's host events carry the record's summary; the record itself is in the report.
+    # The role's host events carry the record's summary; the record itself is in the report.
     role_results = [event["event_data"]["res"] for event in audit.events
                     if event.get("event_data", {}).get("task_action") == "crlfix.windows.fix_crl_host"
                     and event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")]

@@ -1,7 +1,7 @@
-"""Issue 16: the fleet report holds the same information whether the records travel as task results or as files.
+"""The fleet report holds the same information whether the records travel as task results or as files.
 
 The same seeded lab is audited twice through the real playbook: once with ``fix_crl_result_detail: full`` (the
-record is the task result, as before issue 16) and once with the default ``summary`` (the record goes to a file
+record is the task result) and once with the default ``summary`` (the record goes to a file
 of the run, the task result is its summary). The JSON reports are compared field by field and the HTML pages
 text by text, timings aside: handshake and retrieval times, the run's id and time are measured again on every run.
 """

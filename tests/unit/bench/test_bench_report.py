@@ -138,7 +138,7 @@ def test_task_breakdown_orders_by_wall_time_and_computes_ms_per_host() -> None:
     assert report.task_breakdown(timing)[-1]["ms_per_host"] is None
 
 
-# ---- issue 16: what one host costs, against the show-only `raw` run, with the budgets printed ----
+# ---- what one host costs, against the show-only `raw` run, with the budgets printed ----
 TIMING = {"tasks": [
     {"action": "crlfix.windows.fix_crl_host", "results": 4, "res_bytes": 2000, "res_bytes_max": 800},
     {"action": "crlfix.windows.fix_crl_host", "results": 1, "res_bytes": 1000, "res_bytes_max": 1000},

@@ -159,7 +159,7 @@ def test_a_bad_option_is_a_failed_record_and_runs_nothing(monkeypatch) -> None:
     assert not result.get("failed") and result["status"] == "failed" and result["check_mode"] is True
 
 
-# ---- issue 16: the record goes to the run's file, the task result is its summary ----
+# ---- the record goes to the run's file, the task result is its summary ----
 ANSIBLE_KEYS = {"diff", "failed", "msg", "unreachable", "warnings"}
 
 
@@ -203,7 +203,7 @@ def test_a_record_file_that_cannot_be_written_leaves_the_record_in_the_result(re
     assert re.match(r"fix_crl: the host record stays in the task result: cannot write its file", result["warnings"][0])
 
 
-# ---- issue 16: the role's task passes options_from_vars, the action templates the variables itself ----
+# ---- the role's task passes options_from_vars, the action templates the variables itself ----
 def _from_vars(monkeypatch, variables: dict[str, t.Any], args: dict[str, t.Any] | None = None, **kw: t.Any):
     """Run the action as the role does, with a real Templar over ``variables``; returns (result, options seen)."""
     from ansible.parsing.dataloader import DataLoader
