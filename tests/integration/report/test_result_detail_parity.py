@@ -82,6 +82,5 @@ def html_timings_aside(page: str) -> tuple[str, list[str]]:
     """The page with every number masked, and the latency chart's rows apart, sorted: the chart orders the hosts
     by their measured handshake time."""
     page = NUMBER.sub("<n>", page)
-    head, chart, tail = re.split(r"(?s)(<svg .*?</svg>)", page, maxsplit=1)
-    rows = chart.split('<g class="chart-row"')
-    return head + rows[0] + tail, sorted(rows[1:])
+    row = re.compile(r'(?s)<g class="chart-row".*?</g>')
+    return row.sub("<row>", page), sorted(row.findall(page))
