@@ -238,7 +238,7 @@ def test_the_options_are_the_role_variables_templated_by_the_action(monkeypatch)
     assert options.proxy == "proxy.contoso.com:8080" and options.bypass == ("<local>", "*.contoso.com")
     assert options.max_peers == 5 and options.cert_subject is None and options.fail_host is False
     assert options.views == ("native", "wow6432")  # not a variable here: the documented default
-    _, options = _from_vars(monkeypatch, {"fix_crl_max_peers": 5}, {"max_peers": 2})
+    options = _from_vars(monkeypatch, {"fix_crl_max_peers": 5}, {"max_peers": 2})[1]
     assert options.max_peers == 2  # an argument given to the task wins over the variable
 
 
