@@ -21,8 +21,9 @@ pytestmark = pytest.mark.lab
 
 # Short timeouts keep the lab's measurements to seconds (as the AWX test's survey); one batch.
 FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1}
-# Keys whose values are measured again on every run (times and durations), and the run's own id and time.
-TIMING_KEY = re.compile(r"(_ms|^ms|_s|_at|^time|^elapsed.*|^samples|^id|^run_id)$")
+# Keys whose values are measured again on every run (times, durations, the evidence window), and the run's own id
+# and time.
+TIMING_KEY = re.compile(r"(_ms|^ms|_s|_at|_start|_end|^time|^elapsed.*|^samples|^id|^run_id)$")
 NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
