@@ -130,13 +130,18 @@ def format_table(rows: list[list[str]], columns: tuple[str, ...] = TABLE_COLUMNS
     return "\n".join([line(columns), rule, *(line(r) for r in rows)])
 
 
-def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per fleet size: audit time / baseline show-task time (budget <= 1.0, performance.md) and fix / full baseline."""
+def runs_by_size(runs: list[Mapping[str, Any]]) -> list[tuple[int, dict[str, Mapping[str, Any]]]]:
+    """``[(size, {run name: run})]`` by increasing size; a later run of the same name and size wins."""
     by_size: dict[int, dict[str, Mapping[str, Any]]] = {}
     for run in runs:
         by_size.setdefault(int(run["size"]), {})[run["name"]] = run
+    return sorted(by_size.items())
+
+
+def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per fleet size: audit time / baseline show-task time (budget <= 1.0, performance.md) and fix / full baseline."""
     out = []
-    for size, named in sorted(by_size.items()):
+    for size, named in runs_by_size(runs):
         def wall(name: str, named: dict[str, Mapping[str, Any]] = named) -> float | None:
             return named[name].get("wall_s") if name in named else None
 
@@ -148,6 +153,85 @@ def ratios(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "fixed_over_audit": ratio(wall("fix_on_fixed"), wall("audit")),
         })
     return out
+
+
+# The budgets of a host's cost, printed beside the figures and never asserted: controller CPU per host of the audit
+# against the show-only `raw` run, the mean size of a host's result as AWX stores it, the audit's wall time against
+# `raw`.
+BUDGETS = {"cpu_ratio": 1.5, "res_bytes_mean": 2048, "wall_ratio": 2.0}
+# The per-host task of each run whose result size is reported.
+HOST_TASK = {"audit": "crlfix.windows.fix_crl_host", "baseline_show": "ansible.builtin.raw"}
+
+
+def result_sizes(timing: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per task action: results, mean and max bytes of a result as JSON (what AWX stores as the event's ``res``)."""
+    out: dict[str, dict[str, int]] = {}
+    for task in timing.get("tasks", []):
+        if not task.get("results") or "res_bytes" not in task:
+            continue
+        seen = out.setdefault(task["action"], {"results": 0, "bytes": 0, "max": 0})
+        seen["results"] += task["results"]
+        seen["bytes"] += task["res_bytes"]
+        seen["max"] = max(seen["max"], task["res_bytes_max"])
+    return {action: {"results": row["results"], "mean": round(row["bytes"] / row["results"]), "max": row["max"]}
+            for action, row in out.items()}
+
+
+def host_costs(runs: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per fleet size, what one host costs the controller and AWX in the audit and in the show-only `raw` run."""
+    out = []
+    for size, named in runs_by_size(runs):
+        def per_host_ms(name: str, key: str, named: dict[str, Mapping[str, Any]] = named,
+                        size: int = size) -> float | None:
+            value = named.get(name, {}).get(key)
+            return None if value is None else round(1000 * value / size, 1)
+
+        def res(name: str, field: str, named: dict[str, Mapping[str, Any]] = named) -> int | None:
+            return ((named.get(name, {}).get("result_sizes") or {}).get(HOST_TASK[name]) or {}).get(field)
+
+        audit_cpu, raw_cpu = per_host_ms("audit", "cpu_s"), per_host_ms("baseline_show", "cpu_s")
+        out.append({
+            "size": size,
+            "audit_cpu_ms": audit_cpu,
+            "raw_cpu_ms": raw_cpu,
+            "cpu_ratio": ratio(audit_cpu, raw_cpu),
+            "audit_main_cpu_ms": per_host_ms("audit", "main_cpu_s"),
+            "raw_main_cpu_ms": per_host_ms("baseline_show", "main_cpu_s"),
+            "audit_res_mean": res("audit", "mean"),
+            "audit_res_max": res("audit", "max"),
+            "raw_res_mean": res("baseline_show", "mean"),
+            "wall_ratio": ratio(named.get("audit", {}).get("wall_s"), named.get("baseline_show", {}).get("wall_s")),
+            "audit_pss_mib": None if named.get("audit", {}).get("peak_pss_sum_kib") is None
+            else round(named["audit"]["peak_pss_sum_kib"] / 1024),
+        })
+    return out
+
+
+COST_COLUMNS = ("size", "audit cpu ms/host", "raw cpu ms/host", "cpu ratio", "audit main ms/host",
+                "raw main ms/host", "audit res B mean", "audit res B max", "raw res B mean", "wall ratio",
+                "audit pss MiB")
+
+
+def cost_rows(costs: list[Mapping[str, Any]]) -> list[list[str]]:
+    """The rows of :func:`host_costs` for :func:`format_table` with ``COST_COLUMNS``."""
+    keys = ("audit_cpu_ms", "raw_cpu_ms", "cpu_ratio", "audit_main_cpu_ms", "raw_main_cpu_ms", "audit_res_mean",
+            "audit_res_max", "raw_res_mean", "wall_ratio", "audit_pss_mib")
+    return [[str(row["size"]), *("-" if row[key] is None else str(row[key]) for key in keys)] for row in costs]
+
+
+def budget_lines(costs: list[Mapping[str, Any]]) -> list[str]:
+    """One line per size: each budget of :data:`BUDGETS` and whether this run is within it (printed, never asserted)."""
+    def verdict(value: float | None, limit: float) -> str:
+        return "not measured" if value is None else ("within" if value <= limit else "MISSED")
+
+    return [
+        f"size {row['size']}: cpu/host audit/raw {row['cpu_ratio']} (budget <= {BUDGETS['cpu_ratio']}: "
+        f"{verdict(row['cpu_ratio'], BUDGETS['cpu_ratio'])}); host result mean {row['audit_res_mean']} B "
+        f"(budget <= {BUDGETS['res_bytes_mean']} B: {verdict(row['audit_res_mean'], BUDGETS['res_bytes_mean'])}); "
+        f"wall audit/raw {row['wall_ratio']} (budget <= {BUDGETS['wall_ratio']}: "
+        f"{verdict(row['wall_ratio'], BUDGETS['wall_ratio'])})"
+        for row in costs
+    ]
 
 
 def task_breakdown(timing: Mapping[str, Any], top: int = 12) -> list[dict[str, Any]]:

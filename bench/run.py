@@ -99,6 +99,7 @@ def measure_playbook(name: str, lab: BenchLab, forks: int, out_dir: Path, hosts:
         "per_host": report.aggregate(per_host),
         "per_status": report.aggregate_by_status(per_host, statuses) if statuses else None,
         "slowest_tasks": report.task_breakdown(timing),
+        "result_sizes": report.result_sizes(timing),
         "tasks_total": len(timing.get("tasks", [])),
     })
     return result
@@ -224,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         # After every run, so an interrupted benchmark keeps what it measured.
         doc = {"schema": 1, "kind": "crlfix.windows.bench", "time": args.stamp, "commit": commit,
                "argv": sys.argv, "forks": args.forks, "sizes": sizes, "cpus": os.cpu_count(),
-               "loadavg": os.getloadavg(), "runs": results, "ratios": report.ratios(results)}
+               "loadavg": os.getloadavg(), "runs": results, "ratios": report.ratios(results),
+               "host_costs": report.host_costs(results)}
         out.write_text(json.dumps(doc, indent=1))
 
     for i, size in enumerate(sizes):
@@ -237,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"size {row['size']}: audit / baseline show = {row['audit_over_show']} "
               f"(in one batch: {row['audit_one_batch_over_show']}); "
               f"fix / baseline = {row['fix_over_baseline']}; fix on fixed / audit = {row['fixed_over_audit']}")
+    costs = report.host_costs([r for r in results if r["name"] in ("audit", "baseline_show")])
+    print()
+    print(report.format_table(report.cost_rows(costs), report.COST_COLUMNS))
+    for line in report.budget_lines(costs):
+        print(line)
     for r in results:
         if r["name"] == "hang":
             print(f"hang: {r['urls']} hanging URLs, timeout {r['timeout_ms']} ms: wall {r['wall_s']} s, "

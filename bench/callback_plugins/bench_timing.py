@@ -13,13 +13,14 @@ import os
 import time
 from typing import Any
 
+from ansible.module_utils.common.json import AnsibleJSONEncoder
 from ansible.plugins.callback import CallbackBase
 
 DOCUMENTATION = """
 name: bench_timing
 type: aggregate
 short_description: per-task wall time for bench/run.py
-description: Writes per-task wall time and result counts to $BENCH_TIMING_OUT.
+description: Writes per-task wall time, result counts and result sizes to $BENCH_TIMING_OUT.
 requirements: [enabled in configuration]
 """
 
@@ -47,7 +48,7 @@ class CallbackModule(CallbackBase):
         # Include files run their tasks once per include; tasks are keyed by name + action so the repeats add up.
         key = f"{task.get_name()} [{task.action}]"
         self._tasks.setdefault(key, {"task": task.get_name(), "action": task.action, "wall_s": 0.0,
-                                     "starts": 0, "results": 0, "skipped": 0})
+                                     "starts": 0, "results": 0, "skipped": 0, "res_bytes": 0, "res_bytes_max": 0})
         self._tasks[key]["starts"] += 1
         self._current = key
         self._since = time.monotonic()
@@ -60,9 +61,15 @@ class CallbackModule(CallbackBase):
 
     def _count(self, result: Any, skipped: bool = False) -> None:
         if self._current is not None:
-            self._tasks[self._current]["results"] += 1
+            task = self._tasks[self._current]
+            task["results"] += 1
             if skipped:
-                self._tasks[self._current]["skipped"] += 1
+                task["skipped"] += 1
+            # What AWX stores of this host's result: ansible-runner's awx_display callback puts the result the
+            # callbacks receive (result._result) into the job event's "res" and serialises it as JSON.
+            size = len(json.dumps(result._result, cls=AnsibleJSONEncoder).encode("utf-8"))
+            task["res_bytes"] += size
+            task["res_bytes_max"] = max(task["res_bytes_max"], size)
 
     def v2_runner_on_ok(self, result: Any) -> None:
         self._count(result)

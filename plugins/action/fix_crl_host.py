@@ -7,16 +7,34 @@ from __future__ import annotations
 import typing as t
 
 from ansible.module_utils.parsing.convert_bool import boolean
+from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._role_variables import options_from_variables
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import run_area, write_record_file
 
 
 class ActionModule(CrlfixActionBase):
     MODULE = "fix_crl_host"
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        """With ``options_from_vars``, the options not given as arguments come from the host's variables first."""
+        task_vars = task_vars or {}
+        prefix = self._task.args.get("options_from_vars")
+        if not prefix or not isinstance(prefix, str):
+            return super().run(tmp, task_vars)
+        names = [name for name in self.ARGUMENT_SPEC if name != "options_from_vars"]
+        options, errors = options_from_variables(prefix, names, task_vars, self._templar.template)
+        self._task.args = {**options, **self._task.args}
+        if errors:  # as a bad argument: the host's failed record says which variable and why, nothing runs
+            result = ActionBase.run(self, tmp, task_vars)
+            result.update(self.failed_result(ExpectedFailure("; ".join(errors)), task_vars))
+            return result
+        return super().run(tmp, task_vars)
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         options = FixCrlOptions.from_args(args)
@@ -24,7 +42,23 @@ class ActionModule(CrlfixActionBase):
         inventory = Inventory.from_task_vars(task_vars, wanted)
         record = run_fix_crl_host(self._connection, options, inventory, check_mode=bool(self._task.check_mode),
                                   task_action=self._task.action)
-        return record.task_result(fail_host=options.fail_host, diff=bool(self._task.diff))
+        return self.result_of(record, fail_host=options.fail_host, diff=bool(self._task.diff),
+                              detail=options.result_detail)
+
+    def result_of(self, record: HostRecord, *, fail_host: bool, diff: bool, detail: str) -> dict[str, t.Any]:
+        """The record as the task result (``full``), or written to the run's area and summarised (``summary``).
+
+        A record file that cannot be written (a full disk) leaves the whole record in the result, with a warning:
+        the result is then bigger, but the report loses nothing.
+        """
+        if detail == "full":
+            return record.task_result(fail_host=fail_host, diff=diff)
+        try:
+            path = write_record_file(record.as_dict(), run_area())
+        except OSError as exc:
+            return {**record.task_result(fail_host=fail_host, diff=diff),
+                    "warnings": [f"fix_crl: the host record stays in the task result: cannot write its file: {exc}"]}
+        return record.task_result(fail_host=fail_host, diff=diff, record_path=path)
 
     def bad_arguments(self, message: str, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         return self.failed_result(ExpectedFailure(message), task_vars)
@@ -37,4 +71,5 @@ class ActionModule(CrlfixActionBase):
             fail_host = boolean(self._task.args.get("fail_host", True))
         except TypeError:
             fail_host = True
-        return {**record.task_result(fail_host=fail_host, diff=False), **failure.fields}
+        detail = "full" if self._task.args.get("result_detail") == "full" else "summary"
+        return {**self.result_of(record, fail_host=fail_host, diff=False, detail=detail), **failure.fields}

@@ -12,6 +12,7 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet import FleetReportError, make_fleet_report
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import write_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import read_registered
 
 
 class ActionModule(CrlfixActionBase):
@@ -47,6 +48,8 @@ class ActionModule(CrlfixActionBase):
         context = dict(args["context"])
         context.setdefault("limit", task_vars.get("ansible_limit"))
         context.setdefault("ansible_version", (task_vars.get("ansible_version") or {}).get("full"))
+        # A registered summary names the file of its record (fix_crl_host's result_detail: summary): read it.
+        records = {name: read_registered(name, value) for name, value in records.items()}
         try:
             return make_fleet_report(
                 hosts,

@@ -244,6 +244,25 @@ options:
         C(wevtutil sl Microsoft-Windows-CAPI2/Operational /e:false); a rollback of the proxy leaves the log as it is.
     type: bool
     default: false
+  options_from_vars:
+    description:
+      - Read every option not given as an argument from the host variable C(<options_from_vars><option>) when it
+        is defined, templated by this action and validated like an argument. The C(crlfix.windows.fix_crl) role's
+        task passes V(fix_crl_), so Ansible templates one argument per host instead of one per option.
+      - A variable that does not template fails the host with the variable's name and Ansible's message.
+      - Not a role variable.
+    type: str
+  result_detail:
+    description:
+      - What the task result holds. V(summary) writes the whole host record to a file of the run on the controller
+        (under ansible-core's local tmp of the ansible-playbook process, removed when the run ends) and returns its
+        summary with RV(record_path); M(crlfix.windows.fix_crl_report) reads the file. The host events AWX stores
+        then stay small, whatever the record holds.
+      - V(full) returns the whole record as the task result, for playbooks that register it and read more than
+        the summary.
+    type: str
+    choices: [summary, full]
+    default: summary
 attributes:
   check_mode:
     details: Reads and measures everything, predicts the write and the purge, writes nothing (one remote command).
@@ -255,7 +274,8 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes.flow
   - crlfix.windows._attributes
 notes:
-  - Register the result as C(fix_crl_record); the fleet report reads that host variable.
+  - Register the result as C(fix_crl_record); the fleet report reads that host variable (and, for a summary, the
+    record file it names).
 seealso:
   - module: crlfix.windows.winhttp_proxy
   - module: crlfix.windows.cert_revocation_info
@@ -280,6 +300,17 @@ EXAMPLES = r"""
     peer_group: lync_servers
     fail_host: false
   register: fix_crl_record
+
+- name: Keep the whole record in the result, to read more than its summary in the play
+  crlfix.windows.fix_crl_host:
+    proxy: proxy.contoso.com:8080
+    result_detail: full
+  check_mode: true
+  register: fix_crl_full
+
+- name: Show the certificates no proxy can help (only LDAP revocation endpoints)
+  ansible.builtin.debug:
+    msg: "{{ fix_crl_full.flags.ldap_only }}"
 """
 
 RETURN = r"""
@@ -306,34 +337,34 @@ check_mode:
   type: bool
 desired:
   description: The C(state), C(proxy), C(bypass) and C(views) asked for.
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 before:
   description: Both views as found (C(present), C(mode), C(proxy), C(bypass), C(raw_b64)), C(views_disagree).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 planned:
   description: C(change), C(views), C(predicted_change), C(operations), C(diff), C(flush), C(peer_group), C(peers).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 after:
   description: Both views after the run (C(raw_b64) null where only predicted or unknown).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 certificates:
   description: The checked certificates (subject, thumbprint, store, not_after, days_remaining, flags, ...).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
 flags:
   description:
     - Findings (C(expired), C(expiring_soon), C(ldap_only), C(no_endpoints), C(chain_incomplete),
       C(views_disagree)).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 endpoints:
   description: The revocation endpoints found plus O(extra_endpoints).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: list
   elements: raw
 checks:
@@ -343,15 +374,15 @@ checks:
     - A URL in a certificate that is not a valid endpoint (whitespace, a quote, another scheme's syntax) is not
       fetched; the audit's C(crl) lists it in C(invalid_endpoints) (C(url), C(kind), C(reason)), counts it in
       C(summary.invalid), and the summary line names it. It does not fail the CRL check and hides no other result.
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 rollback:
   description: Whether a rollback ran, why, the comparison before/after, and what was restored (null without one).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 errors:
   description: Failed steps, each C(step), C(msg), C(unreachable).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
 commands:
@@ -371,14 +402,14 @@ evidence:
     - C(capi2_log) what O(enable_capi2_log) did (C(previous), C(enabled), C(changed), C(predicted) in check mode,
       C(error)), null when not asked.
     - C(error) the text when the host could not read any of it (then a finding, never a failed host).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: dict
 findings:
   description:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
       V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled) and V(slow_chain_timeouts).
-  returned: always
+  returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
 counts_against_rollout:
@@ -387,4 +418,25 @@ counts_against_rollout:
       connection).
   returned: always
   type: bool
+counts:
+  description:
+    - The length of every list of the record (C(certificates), C(endpoints), C(errors), ...) and of every flag
+      list (C(expired), C(ldap_only), ...), what host events are filtered on.
+  returned: when O(result_detail=summary)
+  type: dict
+  sample: {"certificates": 2, "endpoints": 3, "errors": 0, "expired": 0, "ldap_only": 1}
+worst_ms:
+  description: The slowest TLS handshake of each measured phase (C(before), C(after), C(after_rollback)), in ms.
+  returned: when O(result_detail=summary)
+  type: dict
+  sample: {"before": 5012.3}
+result_detail:
+  description: V(summary) when the result is the summary (the record is in RV(record_path)).
+  returned: when O(result_detail=summary)
+  type: str
+record_path:
+  description:
+    - The file on the controller that holds the whole record (every key above), until the run ends.
+  returned: when O(result_detail=summary)
+  type: str
 """

@@ -17,6 +17,8 @@ description:
     latency before and after), and returns a short text summary and C(set_stats)-ready totals.
   - Hosts in O(hosts) without a record are reported with status V(not_run) (the rollout was stopped before them,
     or the role never ran there).
+  - A record that is the summary of M(crlfix.windows.fix_crl_host) (its C(result_detail=summary), the default) is
+    read from the file it names; a file that is gone or unreadable makes that host V(failed) with the reason.
   - The report is written in check mode too, because an audit (C(--check)) is exactly when it is wanted.
     Writing it never counts as a change.
   - Whether the run was an audit is what the records say (their C(check_mode)), not this task's own mode; hosts

@@ -61,6 +61,7 @@ class FixCrlOptions:
     services: tuple[str, ...]
     evidence_hours: int
     enable_capi2_log: bool
+    result_detail: str
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:

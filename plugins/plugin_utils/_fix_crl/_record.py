@@ -167,6 +167,11 @@ def _views_of(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
     return None if after is None else {"views": after.get("views", after)}
 
 
+# The record's fields every task result carries, also the small one (``result_detail: summary``): what the playbook's
+# rollout gate and last play read, and what an AWX user filters host events on.
+SUMMARY_KEYS = ("schema", "host", "status", "reason", "check_mode", "changed", "counts_against_rollout", "commands")
+
+
 @dataclasses.dataclass(frozen=True)
 class HostRecord:
     """The host record (schema :data:`RECORD_SCHEMA`) as the fleet report reads it; :meth:`as_dict` is its form.
@@ -255,13 +260,32 @@ class HostRecord:
         return {"schema": RECORD_SCHEMA, **{field.name: getattr(self, field.name)
                                             for field in dataclasses.fields(self)}, "status": self.status.value}
 
-    def task_result(self, *, fail_host: bool, diff: bool) -> dict[str, t.Any]:
-        """The task result of ``fix_crl_host``: the record, plus what Ansible reads (diff, unreachable, failed).
+    # ---- the task result: the record's summary and where its file is, or the whole record ----
+    def summary(self, record_path: str) -> dict[str, t.Any]:
+        """The small task result: what playbooks and AWX filter on, and ``record_path``, the record's file.
+
+        ``counts`` has the length of every list field of the record (certificates, endpoints, errors and whatever
+        list a later field adds) and of every flag list; ``worst_ms`` the slowest handshake of each measured phase.
+        """
+        record = self.as_dict()
+        counts = {name: len(value) for name, value in record.items() if isinstance(value, list)}
+        counts.update({name: len(value) for name, value in self.flags.items() if isinstance(value, list)})
+        return {
+            **{key: record[key] for key in SUMMARY_KEYS},
+            "counts": counts,
+            "worst_ms": {phase: (check.get("tls") or {}).get("worst_ms") for phase, check in self.checks.items()},
+            "result_detail": "summary",
+            "record_path": record_path,
+        }
+
+    def task_result(self, *, fail_host: bool, diff: bool, record_path: str | None = None) -> dict[str, t.Any]:
+        """The task result of ``fix_crl_host``: the record (or, given ``record_path``, its :meth:`summary`), plus
+        what Ansible reads (diff, unreachable, failed).
 
         A host whose connection was lost is unreachable to Ansible too (AWX's host events, callbacks), unless the
         run changed it: then the change is what Ansible must count (an unreachable result never counts as changed).
         """
-        result = self.as_dict()
+        result = self.as_dict() if record_path is None else self.summary(record_path)
         if diff and self.planned["diff"]:
             result["diff"] = self.planned["diff"]
         if self.status is Status.UNREACHABLE and not self.changed:
@@ -274,9 +298,10 @@ class HostRecord:
 def record_from_registered(host: str, value: t.Any) -> t.Any:
     """What ``hostvars[host].fix_crl_record`` holds, as a record.
 
-    Usually the record itself. When the role's task failed before its action could make one (a variable that does
-    not template), Ansible registers its failed result instead (``failed``, ``msg``, no ``schema``): that is read
-    as the record of a host the role could not run on, with Ansible's message. Anything else is returned as it is.
+    Usually the record or its summary. When the role's task failed before its action could make one (an error the
+    action did not expect), Ansible registers its failed result instead (``failed``, ``msg``, no ``schema``): that
+    is read as the record of a host the role could not run on, with Ansible's message. Anything else is returned as
+    it is.
     """
     if isinstance(value, t.Mapping) and "schema" not in value and value.get("failed") and "msg" in value:
         return HostRecord.failed(host=host, step="fix_crl", msg=str(value["msg"]), check_mode=None).as_dict()
@@ -291,5 +316,5 @@ def kept_change(record: t.Mapping[str, t.Any]) -> bool:
     return changed and record.get("check_mode") is False and record.get("status") != Status.ROLLED_BACK
 
 
-__all__ = ["RECORD_SCHEMA", "HostRecord", "HostRun", "Status", "kept_change", "reason_of", "record_from_registered",
-           "status_of"]
+__all__ = ["RECORD_SCHEMA", "SUMMARY_KEYS", "HostRecord", "HostRun", "Status", "kept_change", "reason_of",
+           "record_from_registered", "status_of"]

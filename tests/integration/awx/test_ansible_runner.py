@@ -158,6 +158,13 @@ def test_awx_job_audit_then_fix(lab, awx_job) -> None:
     for name in reachable:
         assert per_host[name]["runner_on_unreachable"] == 0, (name, per_host[name])
         assert per_host[name]["runner_on_ok"] > 0, (name, per_host[name])
+    # The role's host events carry the record's summary; the record itself is in the report.
+    role_results = [event["event_data"]["res"] for event in audit.events
+                    if event.get("event_data", {}).get("task_action") == "crlfix.windows.fix_crl_host"
+                    and event["event"] in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable")]
+    assert len(role_results) == len(windows), role_results
+    for res in role_results:
+        assert res["result_detail"] == "summary" and "checks" not in res and "certificates" not in res, res
     stats = _stats(audit)
     # The role catches the unreachable host (ignore_unreachable), the last play fails it: AWX shows it failed.
     assert DOWN in stats["failures"] and not stats["dark"]

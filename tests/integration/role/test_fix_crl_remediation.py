@@ -177,15 +177,15 @@ def test_an_audit_of_hosts_without_a_proxy_says_what_is_missing_and_stops_no_rol
 
 
 def test_a_variable_that_does_not_template_fails_its_host_with_ansibles_message(fleet, tmp_path) -> None:
-    # The role's task fails before its action can make a record; the rescue keeps the host in the run, the report
-    # reads Ansible's failed result as the host's record, and the last play fails the host.
+    # The role's action templates its variables itself (options_from_vars): a variable that does not template is a
+    # bad argument, the host's failed record names the variable with Ansible's message, and the last play fails it.
     name = sorted(fleet.hosts)[0]
     commands = fleet.state(name)["counters"]["commands"]
     run = run_fix_crl(fleet, tmp_path, "-l", name,
                       extra_vars={**NO_VERIFICATION, "fix_crl_bypass": "{{ crlfix_no_such_variable }}"})
     assert run.rc == 2, run.stdout + run.stderr
     host = run.host(name)
-    assert host["status"] == "failed" and host["reason"].startswith("fix_crl: "), host["reason"]
+    assert host["status"] == "failed" and host["reason"].startswith("arguments: fix_crl_bypass: "), host["reason"]
     assert "crlfix_no_such_variable" in host["reason"], host["reason"]
     assert run.recap[name]["failed"] == 1
     assert fleet.state(name)["counters"]["commands"] == commands

@@ -136,3 +136,38 @@ def test_task_breakdown_orders_by_wall_time_and_computes_ms_per_host() -> None:
     assert [r["task"] for r in rows] == ["probe", "set_fact"]
     assert rows[0]["ms_per_host"] == 800.0
     assert report.task_breakdown(timing)[-1]["ms_per_host"] is None
+
+
+# ---- what one host costs, against the show-only `raw` run, with the budgets printed ----
+TIMING = {"tasks": [
+    {"action": "crlfix.windows.fix_crl_host", "results": 4, "res_bytes": 2000, "res_bytes_max": 800},
+    {"action": "crlfix.windows.fix_crl_host", "results": 1, "res_bytes": 1000, "res_bytes_max": 1000},
+    {"action": "ansible.builtin.debug", "results": 0, "res_bytes": 0, "res_bytes_max": 0},
+    {"action": "ansible.builtin.set_fact", "results": 1},  # a timing file of a bench before sizes were measured
+]}
+
+
+def test_result_sizes_are_per_action_mean_and_max() -> None:
+    assert report.result_sizes(TIMING) == {"crlfix.windows.fix_crl_host": {"results": 5, "mean": 600, "max": 1000}}
+
+
+def test_host_costs_compare_the_audit_with_raw_per_host_and_print_the_budgets() -> None:
+    runs = [
+        {"size": 200, "name": "baseline_show", "cpu_s": 20.0, "main_cpu_s": 4.0, "wall_s": 10.0,
+         "result_sizes": {"ansible.builtin.raw": {"results": 200, "mean": 900, "max": 950}}},
+        {"size": 200, "name": "audit", "cpu_s": 40.0, "main_cpu_s": 8.0, "wall_s": 18.0, "peak_pss_sum_kib": 600 * 1024,
+         "result_sizes": {"crlfix.windows.fix_crl_host": {"results": 200, "mean": 1500, "max": 1900}}},
+        {"size": 500, "name": "audit", "cpu_s": 60.0, "wall_s": 30.0},
+    ]
+    costs = report.host_costs(runs)
+    assert costs[0] == {"size": 200, "audit_cpu_ms": 200.0, "raw_cpu_ms": 100.0, "cpu_ratio": 2.0,
+                        "audit_main_cpu_ms": 40.0, "raw_main_cpu_ms": 20.0, "audit_res_mean": 1500,
+                        "audit_res_max": 1900, "raw_res_mean": 900, "wall_ratio": 1.8, "audit_pss_mib": 600}
+    assert costs[1]["cpu_ratio"] is None and costs[1]["audit_res_mean"] is None
+    rows = report.cost_rows(costs)
+    assert rows[1][:4] == ["500", "120.0", "-", "-"]
+    assert report.format_table(rows, report.COST_COLUMNS).count("\n") == 3
+    lines = report.budget_lines(costs)
+    assert lines[0] == ("size 200: cpu/host audit/raw 2.0 (budget <= 1.5: MISSED); host result mean 1500 B "
+                        "(budget <= 2048 B: within); wall audit/raw 1.8 (budget <= 2.0: within)")
+    assert "not measured" in lines[1]

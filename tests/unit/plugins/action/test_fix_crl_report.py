@@ -79,6 +79,24 @@ def test_explicit_records_win_and_write_false_writes_nothing(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_summary_in_hostvars_is_read_from_the_record_file_it_names(tmp_path) -> None:
+    # fix_crl_host's default result (result_detail: summary): the report holds the whole record all the same.
+    area = tmp_path / "area"
+    area.mkdir()
+    full = {**COMPLIANT, "certificates": [{"subject": "CN=a"}]}
+    (area / "a.json").write_text(json.dumps(full))
+    summary = {**{key: full[key] for key in ("schema", "host", "status", "reason", "check_mode")},
+               "result_detail": "summary", "record_path": str(area / "a.json")}
+    gone = {**summary, "host": "b", "record_path": str(area / "b.json")}
+    plugin = make_plugin({"hosts": ["a", "b"], "dest": str(tmp_path), "run_id": "r"})
+    result = plugin.run(task_vars={"hostvars": {"a": {"fix_crl_record": summary}, "b": {"fix_crl_record": gone}}})
+    hosts = {h["host"]: h for h in json.loads((tmp_path / "r.json").read_text())["hosts"]}
+    assert hosts["a"]["status"] == "compliant" and hosts["a"]["certificates"] == [{"subject": "CN=a"}]
+    assert hosts["a"]["probes"]["before"]["worst_ms"] == 11
+    assert hosts["b"]["status"] == "failed" and "b.json' cannot be read" in hosts["b"]["reason"]
+    assert result["problems"] == {"b": {"status": "failed", "reason": hosts["b"]["reason"]}}
+
+
 def test_default_destination_is_reports_in_the_current_directory_as_the_playbooks(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     plugin = make_plugin({"hosts": ["a"], "records": {"a": COMPLIANT}, "run_id": "r"})
