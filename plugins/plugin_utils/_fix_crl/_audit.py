@@ -81,6 +81,7 @@ class HostAuditRequest:
     stop_after_unknown: bool = True
     time_box_ms: int | None = None
     evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
+    identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -135,6 +136,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     }
     if request.evidence is not None:  # schema 1 without it reads no evidence (recorded hosts send none)
         args["evidence"] = request.evidence
+    if request.identities is not None:  # left out when not read, as host_audit schema 1 had it
+        args["identities"] = request.identities
     return args
 
 
@@ -220,6 +223,7 @@ class HostAudit:
     time_box_hit: bool
     pending_crl: PendingCrl | None = None
     evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
+    identities: Part = None  # the host's identities part as it came, read by _identities.summarise
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -295,6 +299,19 @@ def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
     return result
 
 
+def _identities(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
+    """The identities part as the host sent it; None when not asked for."""
+    if request.identities is None:
+        return None
+    value = document.get("identities")
+    if isinstance(value, dict) and "error" in value and "accounts" not in value:
+        return ExpectedFailure(f"host script {SCRIPT}: the host could not read the service identities: "
+                               f"{value['error']}")
+    if not isinstance(value, dict):
+        return ExpectedFailure(f"host script {SCRIPT}: no identities part in the answer, got {value!r:.80}")
+    return value
+
+
 def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest, *, check_mode: bool,
                      now: datetime.datetime | None = None) -> HostAudit:
     """Split a checked ``host_audit`` document into its parts; a part that fails in an expected way fails alone.
@@ -333,6 +350,7 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         time_box_ms=request.time_box_ms,
         time_box_hit=document.get("time_box_hit") is True,
         evidence=_evidence_part(document) if request.evidence is not None else None,
+        identities=_identities(document, request),
     )
 
 

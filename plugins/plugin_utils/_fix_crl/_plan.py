@@ -59,6 +59,7 @@ class FixCrlOptions:
     services: tuple[str, ...]
     evidence_hours: int
     enable_capi2_log: bool
+    verify_identities: tuple[str, ...] = ()
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:

@@ -52,7 +52,8 @@ def test_null_means_the_default_except_for_the_time_box() -> None:
 def test_documentation_returns_every_record_key() -> None:
     record_keys = {"schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                    "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
-                   "counts_against_rollout", "evidence", "findings"}
+                   "counts_against_rollout", "evidence", "findings", "identities", "caller",
+                   "chain_cache_resync"}
     assert set(RETURN) == record_keys
 
 

@@ -329,3 +329,16 @@ def test_crl_fetch_ps1_reads_every_sent_argument_and_others_only_with_a_default(
     direct, defaulted = pslint.member_reads(root, "CrlfixArgs"), pslint.defaulted_reads(root, "CrlfixArgs")
     assert direct <= set(host.sent_args()) <= direct | defaulted
     assert "@'" not in text and '@"' not in text  # the encoder strips lines: no here-strings
+
+
+@pytest.mark.parametrize("status", [401, 403, 407])
+@pytest.mark.parametrize("kind", ["ocsp", "crl"])
+def test_a_refusal_is_not_a_usable_endpoint(kind: str, status: int) -> None:
+    # an OCSP responder's 400/405 proves the path; a 401/403/407 (server or proxy) does not.
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import interpret_result
+
+    endpoint = Endpoint(url="http://ocsp.public-ca.test/", kind=kind)
+    result = interpret_result(endpoint, {"status": status, "elapsed_ms": 3, "bytes": 0},
+                              now=datetime.datetime.now(datetime.UTC), max_bytes=1, field="results[0]")
+    assert (result["reachable"], result["usable"]) == (False, False)
+    assert result["error"].startswith(f"HTTP status {status}: ")
