@@ -272,7 +272,8 @@ def _path_text(path: t.Any) -> str:
 
 
 def _identities_html(host: t.Mapping[str, t.Any]) -> str:
-    """Each identity's CryptoAPI path (and its chain verdict once measured), then the host's findings."""
+    """Each identity's CryptoAPI path (and its chain verdict once measured), then the connecting account's; the
+    findings are in the symptoms-and-findings cell (_symptoms.host_cell_html)."""
     items = []
     for name, entry in as_dict(host.get("identities")).items():
         data = as_dict(entry)
@@ -287,10 +288,6 @@ def _identities_html(host: t.Mapping[str, t.Any]) -> str:
     if caller.get("name"):
         items.append(f'<li class="caller muted">connecting as <code>{_e(caller["name"])}</code>: '
                      f"{_e(_path_text(caller.get('effective_proxy')))}</li>")
-    for finding in as_list(host.get("findings")):
-        data = as_dict(finding)
-        who = f" ({_e(data.get('identity'))})" if data.get("identity") else ""
-        items.append(f'<li class="finding"><b>{_e(data.get("code"))}</b>{who}: {_e(data.get("detail"))}</li>')
     return f'<ul class="ep">{"".join(items)}</ul>' if items else '<span class="muted">\u2013</span>'
 
 
