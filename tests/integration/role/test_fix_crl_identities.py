@@ -18,6 +18,7 @@ from ._runs import FAST, reset_fleet, run_fix_crl, site_proxies
 pytestmark = pytest.mark.lab
 
 NS = "NT AUTHORITY\\NETWORK SERVICE"
+IDENTITY_CODES = ("identity_path_differs", "proxy_rejects_agent")
 
 
 @pytest.fixture
@@ -40,7 +41,9 @@ def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(world,
     assert host["caller"]["effective_proxy"] == {"source": "ie", "proxy": proxy}
     assert host["identities"][NS]["effective_proxy"] == {"source": "direct", "proxy": None}
     assert host["identities"][NS]["services"] == ["RTCSRV", "RTCMEDSRV"]
-    assert [(f["code"], f["identity"]) for f in host["findings"]] == [("identity_path_differs", NS)]
+    # Only the identity's path differs (other findings, e.g. the evidence's capi2_log_disabled, are not about it).
+    assert [(f["code"], f["identity"]) for f in host["findings"] if f["code"] in IDENTITY_CODES] == [
+        ("identity_path_differs", NS)]
     # The chain built as NETWORK SERVICE (a one-shot scheduled task in the same command) does not finish.
     assert host["identities"][NS]["chain_ok"] is False, host["identities"][NS]
     assert host["verification"]["before"]["passed"] is False
@@ -58,7 +61,7 @@ def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(world,
     assert host["identities"][NS]["effective_proxy"] == {"source": "netsh", "proxy": proxy}
     assert host["identities"][NS]["chain_ok"] is True and host["identities"][NS]["cache_purged"] is True
     assert host["verification"]["after"]["passed"] is True
-    assert host["findings"] == []
+    assert [f for f in host["findings"] if f["code"] in IDENTITY_CODES] == []
     assert host["commands"] == 3
     # NETWORK SERVICE's own URL cache now holds the CRLs it fetched through the proxy.
     state = world.state(name)
