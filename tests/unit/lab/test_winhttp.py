@@ -87,7 +87,7 @@ def test_the_request_carries_the_agent_it_is_given():
     seen: list[bytes] = []
 
     def answer() -> None:
-        conn, _ = server.accept()
+        conn, _address = server.accept()
         with conn:
             seen.append(conn.recv(4096))
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")

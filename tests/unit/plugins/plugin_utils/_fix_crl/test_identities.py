@@ -72,13 +72,13 @@ def test_the_netsh_value_wins_over_every_identity_s_ie_settings() -> None:
 
 def test_an_identity_s_own_ie_proxy_is_its_second_step() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie("svcproxy:8080"))])
-    identities, _caller, _ = _identities.summarise(doc, state(None), None)
+    identities, _caller, _findings_found = _identities.summarise(doc, state(None), None)
     assert identities[NS]["effective_proxy"] == {"source": "ie", "proxy": "svcproxy:8080"}
 
 
 def test_proxy_settings_per_machine_reads_the_machine_settings_for_everyone() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie("ignored:1"))], per_user=False, machine_ie=ie("machine:8080"))
-    identities, caller, _ = _identities.summarise(doc, state(DIRECT), None)
+    identities, caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
     assert identities[NS]["effective_proxy"] == caller["effective_proxy"] == {"source": "ie", "proxy": "machine:8080"}
 
 
@@ -89,14 +89,14 @@ def test_proxy_settings_per_machine_reads_the_machine_settings_for_everyone() ->
 ])
 def test_auto_detect_is_wpad_unless_disabled(flags: int, disabled: bool, expected: dict) -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie(flags=flags))], wpad_disabled=disabled)
-    identities, _caller, _ = _identities.summarise(doc, state(DIRECT), None)
+    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
     assert identities[NS]["effective_proxy"] == expected
 
 
 def test_an_account_that_needs_a_password_is_reported_not_run_as() -> None:
-    doc = part(accounts=[account("CONTOSO\\svc-lync", "S-1-5-21-9-9-9-1200"), account("CONTOSO\\gmsa-adfs$",
-                                                                                          "S-1-5-21-9-9-9-1105")])
-    identities, _caller, _ = _identities.summarise(doc, state(DIRECT), None)
+    doc = part(accounts=[account("CONTOSO\\svc-lync", "S-1-5-21-9-9-9-1200"),
+                         account("CONTOSO\\gmsa-adfs$", "S-1-5-21-9-9-9-1105")])
+    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
     assert identities["CONTOSO\\svc-lync"]["runnable"] is False
     assert "needs its password" in identities["CONTOSO\\svc-lync"]["error"]
     assert identities["CONTOSO\\gmsa-adfs$"]["runnable"] is True and identities["CONTOSO\\gmsa-adfs$"]["error"] is None
@@ -106,7 +106,7 @@ def test_services_name_their_identity() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20")], services=[
         {"name": "RTCSRV", "found": True, "start_name": "NT AUTHORITY\\NetworkService", "state": "Running",
          "account": NS, "error": None}])
-    identities, _caller, _ = _identities.summarise(doc, state(DIRECT), None)
+    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
     assert identities[NS]["services"] == ["RTCSRV"]
 
 
@@ -154,7 +154,7 @@ def test_a_chain_built_as_the_identity_fills_its_entry() -> None:
     run = {"task_result": 0, "elapsed_ms": 900, "purge": {"rc": 0, "output": ""}, "error": None, "chains": [
         {"store": "My", "thumbprint": "AB", "subject": "CN=fe01", "elapsed_ms": 812, "status": [], "elements": [],
          "error": None}]}
-    identities, _caller, _ = _identities.summarise(_with_run(run), state(DIRECT), None)
+    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None)
     entry = identities[NS]
     assert (entry["chain_ok"], entry["chain_ms"], entry["cache_purged"], entry["error"]) == (True, 812, True, None)
     assert entry["crl"][0]["thumbprint"] == "AB"
@@ -172,13 +172,13 @@ def test_a_chain_built_as_the_identity_fills_its_entry() -> None:
      "the scheduled task ended with 0x80070005"),
 ])
 def test_a_failed_chain_says_why_and_fails_the_identity(run: dict, error: str) -> None:
-    identities, _caller, _ = _identities.summarise(_with_run(run), state(DIRECT), None)
+    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None)
     assert identities[NS]["chain_ok"] is False and identities[NS]["error"] == error
     assert _identities.chain_failures(identities)[0].startswith(f"as {NS}")
 
 
 def test_no_run_leaves_the_measurement_null() -> None:
-    identities, _caller, _ = _identities.summarise(_with_run(None), state(DIRECT), None)
+    identities, _caller, _findings_found = _identities.summarise(_with_run(None), state(DIRECT), None)
     assert (identities[NS]["chain_ok"], identities[NS]["cache_purged"], identities[NS]["crl"]) == (None, None, [])
 
 
@@ -198,6 +198,6 @@ def test_a_certificate_with_ldap_only_crls_is_listed_not_judged() -> None:
     run = {"task_result": 0, "purge": None, "error": None, "chains": [
         {"thumbprint": "AB", "subject": "CN=adfs", "elapsed_ms": 18, "status": ["RevocationStatusUnknown"],
          "elements": [], "error": None}]}
-    identities, _caller, _ = _identities.summarise(_with_run(run), state(DIRECT), None, ldap_only=["ab"])
+    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None, ldap_only=["ab"])
     assert identities[NS]["chain_ok"] is None and identities[NS]["crl"][0]["ldap_only"] is True
     assert _identities.chain_failures(identities) == []

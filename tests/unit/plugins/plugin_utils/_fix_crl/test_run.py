@@ -151,7 +151,7 @@ def test_a_rollback_restores_both_views_whatever_views_asked_for(monkeypatch) ->
     # whether one netsh writes both views is contested, so the view the plan left alone is put back
     # too, from what the audit read (a restore leaves a view that still holds those bytes alone).
     host = FakeSteps(monkeypatch, views=(DIRECT_B64, PROXY_B64), healthy_before=True, healthy_after=False,
-                    proxy_answers=False)
+                     proxy_answers=False)
     original = host.winhttp
 
     def only_native(connection, args, **kwargs):
