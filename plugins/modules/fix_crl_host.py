@@ -226,6 +226,9 @@ options:
     description:
       - Windows service names (not display names) whose Service Control Manager start timeouts (events 7000, 7009,
         7011 in the System log) count as symptoms in the record's C(evidence).
+      - The proof also runs as these services' accounts (e.g. C(RTCSRV) for the Lync front end); the audit reads
+        each service's account (its C(StartName), from the service's registry key) in the same remote command.
+        Empty, and O(verify_identities) empty too, means C(NT AUTHORITY\NETWORK SERVICE) and C(NT AUTHORITY\SYSTEM).
     type: list
     elements: str
     default: []
@@ -263,6 +266,17 @@ options:
     type: str
     choices: [summary, full]
     default: summary
+  verify_identities:
+    description:
+      - Accounts to prove the host as, instead of the accounts of O(services), as Windows prints them (e.g.
+        C(NT AUTHORITY\NETWORK SERVICE), C(CONTOSO\svc-adfs$)).
+      - For each identity the record gives the proxy CryptoAPI would use as that account (the C(netsh winhttp)
+        value, then the account's own WinINet settings, then WPAD, else direct; KB 2623724) and the finding
+        C(identity_path_differs) when it is not the connecting account's or the intended one. An account that is
+        neither a built-in service account nor a gMSA would need its password; it is reported, not run as.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     details: Reads and measures everything, predicts the write and the purge, writes nothing (one remote command).
@@ -404,14 +418,35 @@ evidence:
     - C(error) the text when the host could not read any of it (then a finding, never a failed host).
   returned: when O(result_detail=full); always in the record file
   type: dict
+identities:
+  description:
+    - Per identity the proof ran as (account name as Windows prints it), C(sid), C(services) (the named services
+      running as it), C(profile_loaded), C(effective_proxy) (C(source) one of C(netsh), C(ie), C(wpad), C(direct),
+      and C(proxy)), C(runnable) (false when a password would be needed), C(chain_ok), C(chain_ms), C(crl),
+      C(cache_purged) and C(error). From the last measurement of the run.
+  returned: when O(result_detail=full); always in the record file
+  type: dict
+caller:
+  description: The connecting account (C(name), C(sid)) and the C(effective_proxy) CryptoAPI uses as it.
+  returned: when O(result_detail=full); always in the record file
+  type: dict
 findings:
   description:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
-      V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled) and V(slow_chain_timeouts).
+      V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled), V(slow_chain_timeouts),
+      V(identity_path_differs) and V(proxy_rejects_agent).
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
+chain_cache_resync:
+  description:
+    - What a fix did to the chain engines' caches, after the proxy change (never in check mode), from
+      C(certutil -setreg chain\ChainCacheResyncFiletime @now), each engine then drops what it cached before that
+      time. C(previous_b64) is the value before (null when there was none; write it back to restore it),
+      C(written_b64) the value now, C(rc) and C(output) certutil's. Null when the run did not resync.
+  returned: when O(result_detail=full); always in the record file
+  type: dict
 counts_against_rollout:
   description:
     - Whether the playbook's rollout gate counts this host (rolled back, or an error that was not a lost

@@ -57,6 +57,11 @@ LDAP_ERROR = "not fetched: LDAP is not fetched over an HTTP proxy (the WinHTTP p
 # What a forward proxy answers when it could not reach the origin server (squid: ERR_CONNECT_FAIL is 503,
 # ERR_READ_TIMEOUT 504); such an answer proves the proxy is up, not that the endpoint is reachable.
 GATEWAY_ERRORS = frozenset({502, 503, 504})
+# An answer that refuses the request (the server: 401/403; the proxy: 407, or 403 by a policy such as one that lets
+# only CryptoAPI's own User-Agent through): the path answered, but nothing usable came back, so the endpoint is not
+# usable, an OCSP responder included.
+REFUSALS = {401: "the server asks for authentication", 403: "refused (by the server, or by the proxy's policy)",
+            407: "the proxy asks for authentication"}
 # What each kind should parse as; a plain URL string (kind null) may be any of them.
 _EXPECTED: dict[str | None, frozenset[str]] = {
     "crl": frozenset({"crl", "delta_crl"}),
@@ -254,12 +259,15 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
     if endpoint.kind == "ocsp":
         # Reachability only: a GET without an OCSP request gets 400/405 from a responder; any answer
         # but a proxy's gateway error proves the path works.
-        result["reachable"] = result["usable"] = status not in GATEWAY_ERRORS
+        result["reachable"] = result["usable"] = status not in GATEWAY_ERRORS and status not in REFUSALS
         if status in GATEWAY_ERRORS:
             result["error"] = f"HTTP status {status}: a proxy's gateway error, the proxy could not reach the server"
+        elif status in REFUSALS:
+            result["error"] = f"HTTP status {status}: {REFUSALS[status]}"
         return result
     if not 200 <= status < 300:
         suffix = ": a proxy's gateway error, the proxy could not reach the server" if status in GATEWAY_ERRORS else ""
+        suffix = f": {REFUSALS[status]}" if status in REFUSALS else suffix
         result["error"] = f"HTTP status {status}{suffix}"
         return result
     result["reachable"] = True

@@ -30,6 +30,7 @@ from cryptography import x509
 from tests.lab.winhttp import (
     DEFAULT_POLICY,
     ERROR_WINHTTP_TIMEOUT,
+    USER_AGENT,
     OutboundPolicy,
     WinHttpProxy,
     blackhole_wait,
@@ -147,6 +148,7 @@ def retrieve(
     timeout: float = DEFAULT_URL_TIMEOUT,
     policy: OutboundPolicy | None = None,
     cancel: threading.Event | None = None,
+    user_agent: str = USER_AGENT,
 ) -> dict:
     """Wire retrieval of one CDP/AIA URL as cryptnet does it (HTTP via WinHTTP; LDAP direct, never proxied).
 
@@ -156,7 +158,8 @@ def retrieve(
     scheme = urlsplit(url).scheme.lower()
     if scheme == "ldap":
         return _retrieve_ldap(url, names, timeout, policy or DEFAULT_POLICY, cancel)
-    return http_get(url, proxy=proxy, names=names, timeout=timeout, policy=policy, cancel=cancel)
+    return http_get(url, proxy=proxy, names=names, timeout=timeout, policy=policy, cancel=cancel,
+                    user_agent=user_agent)
 
 
 def retrieval_report(url: str, *, now: dt.datetime | None = None, cache: dict | None = None, **retrieval: Any) -> dict:

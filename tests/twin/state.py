@@ -25,6 +25,13 @@ SCHEMA = 1
 _LOCKS: dict[Path, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
 VIEWS = ("native", "wow6432")
+# The built-in service accounts' SIDs and names as NTAccount prints them; their profile hives are loaded and hold no
+# WinINet proxy (identity-evidence-research.md §3; tests/twin/identities.py).
+BUILT_IN_ACCOUNTS = {
+    "S-1-5-18": "NT AUTHORITY\\SYSTEM",
+    "S-1-5-19": "NT AUTHORITY\\LOCAL SERVICE",
+    "S-1-5-20": "NT AUTHORITY\\NETWORK SERVICE",
+}
 # os.caption as the scripts read it: the registry's ProductName (HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion),
 # without the "Microsoft " that WMI's Win32_OperatingSystem.Caption adds (docs/dev/host-scripts.md, winhttp_state).
 OS_CAPTIONS = {build: known.caption for build, known in HOST_CLASSES.items()}
@@ -41,6 +48,7 @@ def new_state(
     ie_proxy: dict[str, Any] | None = None,
     cert_stores: dict[str, list[dict[str, Any]]] | None = None,
     allow_unencrypted: bool = False,
+    services: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A fresh state document for one host."""
     short = inventory_name.split(".", 1)[0]
@@ -57,12 +65,20 @@ def new_state(
         "ie_proxy": ie_proxy,
         "cert_stores": cert_stores if cert_stores is not None else {"My": [], "CA": [], "Root": []},
         "url_cache": [],
+        # Win32_Service entries {name, start_name, state}; accounts by SID {name, hive_loaded, ie,
+        # url_cache}; the ProxySettingsPerUser policy and the machine's WinINet values; the DisableWpad switch.
+        "services": services or [],
+        "accounts": {sid: {"name": name, "hive_loaded": True, "ie": None, "url_cache": []}
+                     for sid, name in BUILT_IN_ACCOUNTS.items()},
+        "ie_policy": {"per_user": True, "machine": None},
+        "wpad": {"disabled": False},
+        "scheduled_tasks": [],  # tasks an aborted run left under \\crlfix\\ (identity_runs removes them)
         "winrm": {
             "AllowUnencrypted": allow_unencrypted,
             "Basic": True,
             "users": [{"domain": "", "user": user, "password": password}],
         },
-        "counters": {"commands": 0, "netsh_writes": 0, "urlcache_deletes": 0},
+        "counters": {"commands": 0, "netsh_writes": 0, "urlcache_deletes": 0, "scheduled_tasks": 0},
         # Event logs (tests/twin/event_logs.py): the logs every Windows Server has; CAPI2's is off by default.
         "event_logs": {"System": [], "Application": [], "Microsoft-Windows-CAPI2/Operational": []},
         "event_log_enabled": {"Microsoft-Windows-CAPI2/Operational": False},

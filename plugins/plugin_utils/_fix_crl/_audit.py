@@ -88,6 +88,7 @@ class HostAuditRequest:
     time_box_ms: int | None = None
     evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
     mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
+    identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
 
 
 def _check_int(name: str, value: t.Any, high: int) -> None:
@@ -142,6 +143,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     }
     if request.evidence is not None:  # schema 1 without it reads no evidence (recorded hosts send none)
         args["evidence"] = request.evidence
+    if request.identities is not None:  # left out when not read, as host_audit schema 1 had it
+        args["identities"] = request.identities
     return args
 
 
@@ -234,6 +237,7 @@ class HostAudit:
     pending_crl: PendingCrl | None = None
     evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
     floor: HostFloor | None = None
+    identities: Part = None  # the host's identities part as it came, read by _identities.summarise
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -337,6 +341,19 @@ def check_floor(document: t.Mapping[str, t.Any]) -> HostFloor | None:
 # --- end host floor ---
 
 
+def _identities(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
+    """The identities part as the host sent it; None when not asked for."""
+    if request.identities is None:
+        return None
+    value = document.get("identities")
+    if isinstance(value, dict) and "error" in value and "accounts" not in value:
+        return ExpectedFailure(f"host script {SCRIPT}: the host could not read the service identities: "
+                               f"{value['error']}")
+    if not isinstance(value, dict):
+        return ExpectedFailure(f"host script {SCRIPT}: no identities part in the answer, got {value!r:.80}")
+    return value
+
+
 def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest, *, check_mode: bool,
                      now: datetime.datetime | None = None) -> HostAudit:
     """Split a checked ``host_audit`` document into its parts; a part that fails in an expected way fails alone.
@@ -377,6 +394,7 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         time_box_hit=document.get("time_box_hit") is True,
         evidence=_evidence_part(document) if request.evidence is not None else None,
         floor=floor,
+        identities=_identities(document, request),
     )
 
 

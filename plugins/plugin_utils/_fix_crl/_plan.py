@@ -62,6 +62,7 @@ class FixCrlOptions:
     evidence_hours: int
     enable_capi2_log: bool
     result_detail: str
+    verify_identities: tuple[str, ...] = ()
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:

@@ -71,6 +71,10 @@ class HostRun:
     commands: int = 0
     evidence: dict[str, t.Any] | None = None  # _evidence.build_evidence of the first audit
     findings: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    # the identities the proof ran as, the connecting account (_identities), the chain engines' resync
+    identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    caller: dict[str, t.Any] | None = None
+    chain_cache_resync: dict[str, t.Any] | None = None
 
     def error(self, step: str, msg: str, *, unreachable: bool = False, stop: bool = True) -> None:
         """Record a failed step; a lost connection marks the host unreachable. Stops the host by default."""
@@ -89,7 +93,8 @@ def _pick(result: t.Mapping[str, t.Any] | None, keys: t.Iterable[str]) -> dict[s
 
 def _compact_checks(checks: t.Mapping[str, t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
     return {phase: {"crl": _pick(check.get("crl"), _CRL_KEYS), "tls": _pick(check.get("tls"), _TLS_KEYS),
-                    "crl_ok": check["crl_ok"], "tls_ok": check["tls_ok"], "passed": check["passed"],
+                    "crl_ok": check["crl_ok"], "tls_ok": check["tls_ok"],
+                    "identities_ok": check.get("identities_ok"), "passed": check["passed"],
                     "summary": check["summary"]}
             for phase, check in checks.items() if "summary" in check}
 
@@ -200,6 +205,9 @@ class HostRecord:
     changed: bool
     evidence: dict[str, t.Any] | None = None
     findings: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    caller: dict[str, t.Any] | None = None
+    chain_cache_resync: dict[str, t.Any] | None = None
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
@@ -245,6 +253,9 @@ class HostRecord:
             changed=run.changed or status is Status.WOULD_CHANGE or _log_change(run),
             evidence=run.evidence,
             findings=sorted(run.findings, key=lambda f: (f["code"], f["identity"] or "", f["detail"])),
+            identities=run.identities,
+            caller=run.caller,
+            chain_cache_resync=run.chain_cache_resync,
         )
 
     @classmethod

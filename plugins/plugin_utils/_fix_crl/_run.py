@@ -25,7 +25,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     DEFAULT_MAX_BYTES,
     normalize_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _findings, _identities
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     SCRIPT,
     HostAudit,
@@ -116,13 +116,17 @@ class _Steps:
                 "stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
                 "thumbprints": list(o.cert_thumbprints), "subject": o.cert_subject, "ekus": list(o.cert_ekus),
                 "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
+        _identities.validate_names(o.services, o.verify_identities)
         return HostAuditRequest(
             cert_options=cert_options,
             endpoints=tuple(normalize_endpoints(list(endpoints), field="endpoints")) if endpoints else (),
             crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
             peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
-            check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence)
+            check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence,
+            identities=_identities.host_args(o.services, o.verify_identities, chain={
+                "stores": list(o.cert_stores), "timeout_ms": o.probe_timeout_ms,
+                "purge_cache": purge and not self.run.check_mode, "resync": purge and not self.run.check_mode}))
 
     def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
         self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
@@ -171,6 +175,43 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
     return audit
 
 
+def _read_identities(run: HostRun, audit: HostAudit, phase: str) -> None:
+    """The record's identities, caller and path findings from this measurement (the last one wins).
+
+    An identity whose chain fails fails the phase's check: the host is not proven for the account its service runs
+    as, whatever the connecting admin measured.
+    """
+    part = audit.identities
+    if part is None or audit.winhttp_state is None:
+        return
+    if isinstance(part, ExpectedFailure):
+        run.identities, run.caller = {}, None
+        run.error("identities", str(part), stop=False)
+        return
+    try:
+        ldap_only = ((run.certificates or {}).get("flags") or {}).get("ldap_only") or ()
+        run.identities, run.caller, findings = _identities.summarise(part, audit.winhttp_state, run.plan.get("desired"),
+                                                                     ldap_only)
+    except ValueError as exc:
+        run.error("identities", f"{SCRIPT}: {exc}", stop=False)
+        return
+    if isinstance(part.get("resync"), t.Mapping):
+        run.chain_cache_resync = dict(part["resync"])
+    check = run.checks.get(phase)
+    run.findings = [f for f in run.findings if f["code"] not in (_identities.IDENTITY_PATH_DIFFERS,
+                                                                 _findings.PROXY_REJECTS_AGENT)]
+    for finding in findings:
+        _findings.add_finding(run.findings, finding["code"], finding["detail"], identity=finding["identity"])
+    _findings.refusal_findings(run.findings, (check or {}).get("crl"))
+    if check is None or "summary" not in check:
+        return
+    failures = _identities.chain_failures(run.identities)
+    check["identities_ok"] = not failures
+    if failures:
+        check["passed"] = False
+        check["summary"] = f"{check['summary']}; CryptoAPI {'; '.join(failures)}"
+
+
 def _apply(steps: _Steps, current: t.Any) -> None:
     run, desired = steps.run, steps.run.plan["desired"]
     args = {"state": desired["state"], "views": run.plan["views"],
@@ -214,6 +255,7 @@ def _measure_after(steps: _Steps, phase: str) -> None:
             run.error(f"verify {phase}", f"the connection was lost while verifying{kept}: {exc}", unreachable=True)
         return
     steps.judge(phase, audit.crl, audit.tls)
+    _read_identities(run, audit, phase)
     if mark is not None:
         _record_marker(run, audit.evidence)
 
@@ -239,7 +281,12 @@ def _roll_back(steps: _Steps) -> None:
                                   or "the change could not be completed",
                                   "comparison": comparison, "why": why, "restored": None, "after": None, "msg": None}
     run.rollback = rollback
-    previous = run.apply.get("previous_raw") or {}
+    # Both views as the audit read them, whatever the plan changed: whether one netsh writes both views is contested
+    # (windows-facts.md), so both are put back (a view still as it was is left alone by the restore).
+    previous = dict(run.apply.get("previous_raw") or {})
+    if previous:
+        for view, value in ((run.before or {}).get("views") or {}).items():
+            previous.setdefault(view, value.get("raw_b64"))
     if keep:
         return
     if not previous:
@@ -282,6 +329,8 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
                 run.error("plan", str(exc))
     if not run.stop:
         steps.judge("before", audit.crl if audit else None, audit.tls if audit else None)
+        if audit is not None:
+            _read_identities(run, audit, "before")
         if run.plan["change"]:
             _apply(steps, audit.winhttp_state if audit else None)
         if run.changed and not run.stop:

@@ -31,19 +31,21 @@ SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "cert_inventory": frozenset({1}),
     "crl_fetch": frozenset({1}),
     "tls_probe": frozenset({1}),
-    "host_audit": frozenset({1}),
+    "host_audit": frozenset({1, 2}),
 }
 SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
 # Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body, in order:
-# ``_winhttp`` the registry views and the OS, ``_stores`` the store loop, ``_der`` the URL extraction, ``_pool`` the
-# runspace pool and the one wait, ``_crl`` and ``_tls`` the fetch and probe engines (docs/dev/host-scripts.md).
+# ``_winhttp`` the registry views and the OS, ``_identity`` the services' accounts and their WinINet settings,
+# ``_stores`` the store loop, ``_identity_run`` the chain built as each identity (a one-shot scheduled task), ``_der``
+# the URL extraction, ``_pool`` the runspace pool and the one wait, ``_crl`` and ``_tls`` the fetch and probe engines
+# (docs/dev/host-scripts.md).
 SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "winhttp_state": ("_winhttp",),
     "winhttp_apply": ("_winhttp",),
     "cert_inventory": ("_winhttp", "_stores"),
     "crl_fetch": ("_pool", "_crl"),
     "tls_probe": ("_pool", "_tls"),
-    "host_audit": ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls", "_evidence"),
+    "host_audit": ("_winhttp", "_identity", "_stores", "_identity_run", "_der", "_pool", "_crl", "_tls", "_evidence"),
 }
 
 # --- host floor (docs/dev/host-scripts.md, "The floor") ---

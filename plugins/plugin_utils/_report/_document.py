@@ -118,7 +118,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "desired": None, "before": None, "planned": None, "after": None, "certificates": [], "flags": {},
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
-            "evidence": None, "findings": [],
+            "evidence": None, "findings": [], "identities": {}, "caller": None, "chain_cache_resync": None,
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -132,7 +132,8 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
     crl_checks = {phase: as_dict(checks[phase]).get("crl") for phase in PROBE_PHASES if as_dict(checks.get(phase))}
     probes = {phase: as_dict(checks[phase]).get("tls") for phase in PROBE_PHASES if as_dict(checks.get(phase))}
     verification = {
-        phase: {key: as_dict(checks[phase]).get(key) for key in ("passed", "crl_ok", "tls_ok", "summary")}
+        phase: {key: as_dict(checks[phase]).get(key)
+                for key in ("passed", "crl_ok", "tls_ok", "identities_ok", "summary")}
         for phase in PROBE_PHASES
         if as_dict(checks.get(phase))
     }
@@ -172,6 +173,10 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         # of older releases).
         "evidence": as_dict(data.get("evidence")) or None,
         "findings": [as_dict(item) for item in as_list(data.get("findings"))],
+        # the identities the proof ran as, the connecting account, the chain engines' resync (absent in older records)
+        "identities": as_dict(data.get("identities")),
+        "caller": data.get("caller"),
+        "chain_cache_resync": data.get("chain_cache_resync"),
     }
 
 

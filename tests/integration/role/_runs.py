@@ -22,6 +22,10 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "fix-crl.yml"
 # Verification needs the lab's revocation world (CRL server, squid, Schannel model). These variables switch
 # it off for the tests of the remediation itself: no certificate store means no endpoints, no peers means no
 # TLS probes, so verification passes trivially and the tests see apply, idempotence and reporting alone.
+# Short timeouts and one batch for the tests that verify in the lab's revocation world (a broken host's measurement
+# costs seconds, not the Windows default 15 s).
+FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
+        "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
 NO_VERIFICATION = {"fix_crl_cert_stores": ["CrlfixTestNoSuchStore"], "fix_crl_peers": []}
 # Verification in the lab's revocation world, kept to seconds: short timeouts, one sample, the whole fleet as one
 # batch that never stops the rollout.
@@ -92,11 +96,16 @@ def decoded(value: bytes | None) -> tuple[str, str]:
 
 
 def comparable_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A host's state minus what reading it legitimately changes: the command counter and the URL cache
-    (a TLS probe with revocation checking fills CryptoAPI's cache on real Windows too)."""
+    """A host's state minus what reading it legitimately changes: the command counter and the URL caches
+    (a TLS probe with revocation checking fills CryptoAPI's cache on real Windows too, and so does each identity's
+    chain build its own), and the count of one-shot scheduled tasks created and removed inside the audit
+    (the tasks left behind, ``scheduled_tasks``, are still compared)."""
     state = json.loads(json.dumps(state))
     state.get("counters", {}).pop("commands", None)
+    state.get("counters", {}).pop("scheduled_tasks", None)
     state.pop("url_cache", None)
+    for account in (state.get("accounts") or {}).values():
+        account.pop("url_cache", None)
     return state
 
 

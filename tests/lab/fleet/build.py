@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from tests.lab import pki
-from tests.lab.fleet import listener_certs
+from tests.lab.fleet import listener_certs, scenarios
 from tests.lab.fleet.addresses import SQUID_ADDRESS, Place
 from tests.lab.fleet.plan import (
     DEFAULT_SEED,
@@ -82,7 +82,11 @@ def build_lab(
     hosts = []
     for plan in plans:
         native, wow = seeded_values(plan.scenario, rng, site_proxies[plan.site])
-        ie = {"proxy": site_proxies[plan.site], "bypass": "<local>"} if rng.random() < 0.5 else None
+        # The connecting admin has no IE proxy: CryptoAPI as the admin would use one (KB 2623724) and hide the
+        # seeded scenario; admin_ie_only gives it one (tests/lab/fleet/scenarios.py). The draw keeps the seed's
+        # sequence as it was.
+        rng.random()
+        ie = None
         state = new_state(
             plan.name,
             os_build=plan.os_build,
@@ -93,6 +97,7 @@ def build_lab(
             ie_proxy=ie,
             cert_stores=stores[plan.name],
         )
+        scenarios.seed_services(state, plan.group)
         state["url_cache"] = [{"url": "http://pki.lab.test/crl/lab-issuing.crl", "kind": "crl"}]
         state["lab"] = {"scenario": plan.scenario, "site": plan.site, "group": plan.group}
         # HKLM\SOFTWARE\Policies\Microsoft\SystemCertificates\ChainEngine\Config (tests/twin/revocation.py)
@@ -164,7 +169,9 @@ def _intranet(addresses: list[str]) -> list[str]:
 
 
 def inventory_yaml(fleet: dict[str, Any]) -> str:
-    groups: dict[str, dict[str, Any]] = {role[2]: {"hosts": {}} for role in ROLES}
+    groups: dict[str, dict[str, Any]] = {role[2]: {"hosts": {}, "vars": {"fix_crl_services":
+                                                                         scenarios.service_names(role[2])}}
+                                         for role in ROLES}
     sites = {s: {"hosts": {}, "vars": {"fix_crl_proxy": p}} for s, p in fleet["site_proxies"].items()}
     for host in fleet["hosts"]:
         groups[host["group"]]["hosts"][host["name"]] = {"ansible_host": host["address"]}

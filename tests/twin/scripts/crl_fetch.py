@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from tests.lab import cryptoapi
 from tests.lab.winhttp import ERROR_WINHTTP_TIMEOUT, ERROR_WINHTTP_UNRECOGNIZED_SCHEME
-from tests.twin import native_tools, revocation
+from tests.twin import identities, native_tools, revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
 if TYPE_CHECKING:
@@ -120,6 +120,7 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
         timeout=timeout,
         policy=world.policy,
         cancel=box.cancel if box is not None else revocation.SHUTDOWN,
+        user_agent=identities.cryptoapi_agent(ctx.state),  # the script sets CryptoAPI's agent
     )
     if box is not None and box.expired():
         return _unanswered(url, started, timeout, box)  # ended after the box: the script had aborted it

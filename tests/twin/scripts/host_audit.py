@@ -32,13 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.twin import revocation
+from tests.twin import identities, identity_runs, revocation
 from tests.twin.host_classes import floor_report
 from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
 from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "host_audit"
-SCHEMAS = {1}
+SCHEMAS = {1, 2}  # 2 adds the identities part
 BLOCKING = True  # the CRL fetch and the probes wait on the network
 MAX_CHAIN_DEPTH = 6
 OID_CDP = "2.5.29.31"
@@ -283,6 +283,16 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
         except ScriptError as exc:
             doc["evidence"] = {"error": str(exc)}
     # <<< evidence
+    # identities: _identity.ps1's part, read before the measurement
+    request = args.get("identities")
+    if request is not None and not isinstance(request, dict):
+        raise ScriptError(f"argument 'identities': expected an object or null, got {request!r}")
+    doc["identities"] = identities.identities_part(ctx.state, request) if request is not None else None
+    chain = (request or {}).get("chain")
+    runs = None
+    if chain is not None:
+        runs = identity_runs.start(ctx.state, doc["identities"], chain, BoxCancel())
+    runs_started = time.monotonic()
     urls: list[str] = []
     if stores is not None:
         try:
@@ -305,9 +315,18 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     box = TimeBox(box_ms) if box_ms is not None else None  # the measurement starts now
     try:
         _measure(ctx, doc, fetch, purge, tls, box)
+        if runs is not None:  # identities: the tasks' results within the box (or the chain's timeout)
+            if box is not None:
+                identity_runs.complete(runs, remaining_s=box.remaining(), late_text=box.text)
+            else:
+                timeout_ms = int(chain.get("timeout_ms", 30000))
+                identity_runs.complete(runs, remaining_s=runs_started + timeout_ms / 1000 - time.monotonic(),
+                                       late_text=f"not finished within {timeout_ms} ms")
     finally:
         if box is not None:
             box.cancel.set()
+        if runs is not None:
+            runs.cancel.set()
     doc["time_box_ms"] = box_ms
     doc["time_box_hit"] = bool(box and box.hit)
     doc["floor"] = floor

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.lab import schannel
 from tests.lab.winhttp import resolve
-from tests.twin import event_logs, revocation
+from tests.twin import event_logs, identities, revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             _peer_text(host, port),
             sni=sni,
             stores=ctx.state.data.get("cert_stores", {}),
-            proxy=revocation.host_proxy(ctx.state),
+            proxy=identities.cryptoapi_proxy(ctx.state)[1],  # as the connecting admin (KB 2623724)
             names=world.names,
             cache=cache,
             per_url_timeout=per_url,

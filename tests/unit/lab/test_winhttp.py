@@ -74,3 +74,30 @@ def test_outbound_policy_intranet():
     policy = OutboundPolicy()
     assert policy.reachable("127.0.0.1") and policy.reachable("127.0.1.7") and policy.reachable("127.0.3.200")
     assert not policy.reachable("127.0.9.80")
+
+
+def test_the_request_carries_the_agent_it_is_given():
+    # CryptoAPI's retrieval sends Microsoft-CryptoAPI/<version>; the per-URL fetch sends it too.
+    import socket
+    import threading
+
+    from tests.lab.winhttp import WinHttpProxy, http_get
+
+    server = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def answer() -> None:
+        conn, _address = server.accept()
+        with conn:
+            seen.append(conn.recv(4096))
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    port = server.getsockname()[1]
+    result = http_get(f"http://crl.test:{port}/x.crl", proxy=WinHttpProxy(), names={"crl.test": "127.0.0.1"},
+                      timeout=5, user_agent="Microsoft-CryptoAPI/6.1")
+    thread.join(5)
+    server.close()
+    assert result["http_status"] == 200
+    assert b"\r\nUser-Agent: Microsoft-CryptoAPI/6.1\r\n" in seen[0]

@@ -13,10 +13,23 @@ $CrlfixFetchOptions = [ordered]@{
     MaxDocumentBytes = @{ Name = 'max_document_bytes'; Default = $CrlfixDefaultDocumentCap }
 }
 
+function Get-CrlfixCryptoApiAgent {
+    # The User-Agent CryptoAPI's retrieval sends (Microsoft-CryptoAPI/<NT version>; proxies often let exactly this agent
+    # through: windows-facts.md): the per-URL fetch sends it too, so that it tests the path CryptoAPI would get.
+    # NT version from the build (7601: 6.1, 9200: 6.2, 9600: 6.3, 10.0 from 10240 on; the strings are *unverified*).
+    $key = [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]::LocalMachine,
+        [Microsoft.Win32.RegistryView]::Registry64).OpenSubKey('SOFTWARE\Microsoft\Windows NT\CurrentVersion')
+    $build = [int]$key.GetValue('CurrentBuildNumber')
+    $key.Close()
+    $version = '10.0'
+    if ($build -lt 9200) { $version = '6.1' } elseif ($build -lt 9600) { $version = '6.2' } elseif ($build -lt 10240) { $version = '6.3' }
+    'Microsoft-CryptoAPI/' + $version
+}
+
 # One URL, run inside a runspace of the pool: only the language, .NET and COM here (no module is loaded in a job).
 $CrlfixFetchJob = {
     param([string]$Url, [int]$TimeoutMs, [long]$MaxBytes, [System.Diagnostics.Stopwatch]$Clock, [hashtable]$State,
-        [hashtable]$Budget)
+        [hashtable]$Budget, [string]$UserAgent)
     $State.started_ms = $Clock.ElapsedMilliseconds
     $result = [ordered]@{
         url = $Url; status = $null; elapsed_ms = 0; bytes = $null; body_b64 = $null
@@ -28,6 +41,7 @@ $CrlfixFetchJob = {
         # Resolve, connect, send and receive each end after $TimeoutMs (IWinHttpRequest::SetTimeouts).
         $request.SetTimeouts($TimeoutMs, $TimeoutMs, $TimeoutMs, $TimeoutMs)
         $request.Open('GET', $Url, $false)
+        $request.SetRequestHeader('User-Agent', $UserAgent)
         $request.Send()
         $result.status = [int]$request.Status
         $body = [byte[]]$request.ResponseBody
@@ -82,6 +96,7 @@ function Start-CrlfixFetch {
     # Starts the request of every http or https URL in $RunspacePool at once (it needs one runspace per such URL);
     # returns the fetch for Complete-CrlfixFetch. elapsed_ms counts from here.
     param([hashtable]$RunspacePool, [string[]]$Urls, [int]$TimeoutMs, [long]$MaxBytes, [long]$MaxDocumentBytes)
+    $userAgent = Get-CrlfixCryptoApiAgent
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $budget = [hashtable]::Synchronized(@{ left_bytes = $MaxDocumentBytes })
     $requests = @(foreach ($url in $Urls) {
@@ -90,7 +105,7 @@ function Start-CrlfixFetch {
                 $state = [hashtable]::Synchronized(@{ started_ms = $null; result = $null })
                 $jobParameters = @{
                     RunspacePool = $RunspacePool; ScriptBlock = $CrlfixFetchJob; State = $state; TimeoutMs = $TimeoutMs
-                    ArgumentList = @($url, $TimeoutMs, $MaxBytes, $clock, $state, $budget)
+                    ArgumentList = @($url, $TimeoutMs, $MaxBytes, $clock, $state, $budget, $userAgent)
                 }
                 $request.Job = Start-CrlfixJob @jobParameters
             }

@@ -1,4 +1,4 @@
-# host_audit, schema 1 (docs/dev/host-scripts.md): winhttp_state, cert_inventory, crl_fetch and tls_probe in one
+# host_audit, schema 2 (docs/dev/host-scripts.md): winhttp_state, cert_inventory, crl_fetch and tls_probe in one
 # command. The CRL downloads and the TLS probes run at the same time, so the command costs max(crl, tls). A part that
 # fails becomes {"error": "<text>"} and the other parts still run. time_box_ms ends the measurement (downloads and
 # probes) that long after it started: what still runs then is abandoned.
@@ -29,6 +29,38 @@ if ($null -ne $CrlfixArgs.evidence) {
     }
 }
 # <<< evidence
+# identities (_identity.ps1): the named services' accounts and each account's WinINet settings; reads only.
+$document.identities = $null
+$identityRequest = Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'identities' -Default $null
+if ($null -ne $identityRequest) {
+    try {
+        $document.identities = Get-CrlfixIdentitiesPart -Request $identityRequest
+    } catch {
+        $document.identities = Get-CrlfixPartError -Failure $_
+    }
+}
+# Each runnable identity's chain build starts now, as a scheduled task (_identity_run.ps1); collected after the probes.
+$identityRuns = @()
+$identityChain = Get-CrlfixArgument -Arguments $identityRequest -Name 'chain' -Default $null
+if ($null -ne $identityChain -and $null -ne $document.identities -and $null -ne $document.identities['accounts']) {
+    try {
+        $document.identities['leftovers_removed'] = Remove-CrlfixIdentityLeftover
+        $identityTargets = Get-CrlfixIdentityTargets -StoreNames @($identityChain.stores)
+        $identityPurge = [bool](Get-CrlfixArgument -Arguments $identityChain -Name 'purge_cache' -Default $false)
+        if (Get-CrlfixArgument -Arguments $identityChain -Name 'resync' -Default $false) {
+            $document.identities['resync'] = Invoke-CrlfixChainCacheResync
+        }
+        $identityRuns = @(foreach ($account in $document.identities['accounts']) {
+                if ($identityTargets.Count -gt 0 -and (Test-CrlfixRunnableAccount -Account $account)) {
+                    Start-CrlfixIdentityRun -Account $account -Targets $identityTargets -PurgeCache $identityPurge
+                }
+            })
+    } catch {
+        $document.identities['chain_error'] = Get-CrlfixErrorText -Failure $_
+    }
+}
+$identityStartedMs = $clock.ElapsedMilliseconds
+# end identities
 
 # The certificates, and the URLs of their chains (_der.ps1).
 $extractedUrls = @()
@@ -143,11 +175,25 @@ if ($null -ne $probes) {
         $document.tls = Get-CrlfixPartError -Failure $_
     }
 }
+# identities: the tasks' results, within the time box (or the chain's own timeout), then nothing is left behind.
+if ($identityRuns.Count -gt 0) {
+    $completeParameters = @{ Runs = $identityRuns; Clock = $clock
+        DeadlineMs = $identityStartedMs + [long](Get-CrlfixArgument -Arguments $identityChain -Name 'timeout_ms' -Default 30000)
+        LateText = 'not finished within ' + (Get-CrlfixArgument -Arguments $identityChain -Name 'timeout_ms' -Default 30000) + ' ms'
+    }
+    if ($null -ne $timeBox) {
+        $completeParameters.Clock = $timeBox.Clock
+        $completeParameters.DeadlineMs = $timeBox.LimitMs
+        $completeParameters.LateText = $timeBox.Text
+    }
+    Complete-CrlfixIdentityRuns @completeParameters
+}
+# end identities
 $document.time_box_ms = $null
 if ($null -ne $timeBox) { $document.time_box_ms = $timeBox.LimitMs }
 $document.time_box_hit = $null -ne $timeBox -and $timeBox.Hit
 # The host's facts at first contact (_host_floor.ps1, which ran before the arguments were read).
 $document.floor = ConvertFrom-Json -InputObject $CrlfixFloorJson
 $document.elapsed_ms = $clock.ElapsedMilliseconds
-Write-CrlfixDocument -Name 'host_audit' -Schema 1 -Content $document
+Write-CrlfixDocument -Name 'host_audit' -Schema 2 -Content $document
 Exit-CrlfixScript

@@ -66,7 +66,8 @@ def test_null_means_the_default_except_for_the_time_box() -> None:
 def test_documentation_returns_every_record_key_and_the_summary() -> None:
     record_keys = {"schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                    "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
-                   "counts_against_rollout", "evidence", "findings"}
+                   "counts_against_rollout", "evidence", "findings", "identities", "caller",
+                   "chain_cache_resync"}
     assert set(RETURN) == record_keys | SUMMARY_ONLY
     for key in SUMMARY_ONLY:
         assert RETURN[key]["returned"] == "when O(result_detail=summary)", key
@@ -184,14 +185,13 @@ def test_the_summary_names_the_file_that_holds_the_whole_record_which_full_retur
 
 
 def test_a_field_the_record_gains_reaches_the_file_and_the_counts(record_area) -> None:
-    # Other work adds fields to HostRecord (identities, findings, evidence): the file and the counts take them
-    # without a change here.
-    grown = dataclasses.make_dataclass("Grown", [("identities", list, dataclasses.field(default_factory=list))],
+    # A field HostRecord gains later reaches the file and the counts without a change here.
+    grown = dataclasses.make_dataclass("Grown", [("later_checks", list, dataclasses.field(default_factory=list))],
                                       bases=(HostRecord,), frozen=True)
-    record = grown(**dataclasses.asdict(_record("failed")), identities=[{"code": "x"}])
+    record = grown(**dataclasses.asdict(_record("failed")), later_checks=[{"code": "x"}])
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {})
     result = plugin.result_of(record, fail_host=False, diff=False, detail="summary")
-    assert result["counts"]["identities"] == 1 and record_of(result)["identities"] == [{"code": "x"}]
+    assert result["counts"]["later_checks"] == 1 and record_of(result)["later_checks"] == [{"code": "x"}]
 
 
 def test_a_record_file_that_cannot_be_written_leaves_the_record_in_the_result(record_area) -> None:

@@ -357,3 +357,14 @@ def test_a_body_the_document_cap_left_out_says_so_not_max_bytes() -> None:
     assert (result["reachable"], result["usable"], result["truncated"]) == (True, False, True)
     assert result["error"].startswith("the body (900 bytes) was left out by the document cap")
     assert "max_bytes" not in result["error"]
+
+
+@pytest.mark.parametrize("status", [401, 403, 407])
+@pytest.mark.parametrize("kind", ["ocsp", "crl"])
+def test_a_refusal_is_not_a_usable_endpoint(kind: str, status: int) -> None:
+    # an OCSP responder's 400/405 proves the path; a 401/403/407 (server or proxy) does not.
+    endpoint = Endpoint(url="http://ocsp.public-ca.test/", kind=kind)
+    result = interpret_result(endpoint, {"status": status, "elapsed_ms": 3, "bytes": 0},
+                              now=datetime.datetime.now(datetime.UTC), max_bytes=1, field="results[0]")
+    assert (result["reachable"], result["usable"]) == (False, False)
+    assert result["error"].startswith(f"HTTP status {status}: ")

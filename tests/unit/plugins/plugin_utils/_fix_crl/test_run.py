@@ -160,3 +160,23 @@ def test_a_handshake_cut_by_the_time_box_is_reported_as_over_the_box_not_as_the_
     assert "worst handshake over 2000 ms (cut by the audit's time box) (limit 1000 ms)" in summary
     whole = judge_phase(None, {**tls(True), "unfinished_ms": None}, requirement="reachable", max_handshake_ms=1000)
     assert "worst handshake 40 ms (limit 1000 ms)" in whole["summary"]
+
+
+def test_a_rollback_restores_both_views_whatever_views_asked_for(monkeypatch) -> None:
+    # whether one netsh writes both views is contested, so the view the plan left alone is put back
+    # too, from what the audit read (a restore leaves a view that still holds those bytes alone).
+    host = FakeSteps(monkeypatch, views=(DIRECT_B64, PROXY_B64), healthy_before=True, healthy_after=False,
+                     proxy_answers=False)
+    original = host.winhttp
+
+    def only_native(connection, args, **kwargs):
+        result = original(connection, args, **kwargs)
+        if "restore" not in args:
+            result["previous_raw"] = {"native": DIRECT_B64}
+        return result
+
+    monkeypatch.setattr(_fix_crl_host, "manage_winhttp_proxy", only_native)
+    record = run(False, views=["native"])
+    assert record["status"] == "rolled_back"
+    restore, _current, _check_mode = host.writes[1]
+    assert restore == {"restore": {"native": DIRECT_B64, "wow6432": PROXY_B64}}

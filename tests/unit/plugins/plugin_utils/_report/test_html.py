@@ -168,3 +168,27 @@ def test_each_host_row_lists_its_symptoms_before_and_since_and_its_findings_as_t
     assert "<code>LS IM MCU 33019</code>: 47 before, 0 since the fix" in row
     assert '<li class="finding" title="&lt;b&gt;&quot;off&quot;&lt;/b&gt;"><b>capi2_log_disabled</b></li>' in row
     assert Page(page).find("svg", id="symptoms-fleet")
+
+
+def test_identities_are_shown_per_host_as_text_and_findings_once() -> None:
+    ns = "NT AUTHORITY\\NETWORK SERVICE"
+    records = {"fe01": record("fe01", "would_change", reason="would set", identities={
+        ns: {"effective_proxy": {"source": "direct", "proxy": None}, "chain_ok": None, "chain_ms": None,
+             "error": None},
+        "CONTOSO\\svc<b>": {"effective_proxy": {"source": "ie", "proxy": "p:1"}, "chain_ok": False, "chain_ms": 4012,
+                            "error": "needs its password"}},
+        caller={"name": "LAB\\ansible", "effective_proxy": {"source": "ie", "proxy": "127.0.0.1:3128"}},
+        findings=[{"code": "identity_path_differs", "identity": ns, "detail": "CryptoAPI as it goes direct"}])}
+    html = render_report_html(sample_report(records=records, hosts=["fe01"]))
+    cell = html[html.index("<td class=identities>"):]
+    cell = cell[:cell.index("</td>")]
+    assert f"<code>{ns}</code>: direct" in cell
+    assert "<code>CONTOSO\\svc&lt;b&gt;</code>: ie p:1" in cell and "chain FAILED</span> 4,012 ms" in cell
+    assert "connecting as <code>LAB\\ansible</code>: ie 127.0.0.1:3128" in cell
+    assert "identity_path_differs" not in cell and html.count("<b>identity_path_differs</b>") == 1
+
+
+def test_a_record_without_identities_shows_a_dash() -> None:
+    html = render_report_html(sample_report(records={"fe01": record("fe01", "compliant")}, hosts=["fe01"]))
+    cell = html[html.index("<td class=identities>"):]
+    assert cell.startswith("<td class=identities><span class=\"muted\">\u2013</span></td>")
