@@ -31,11 +31,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep i
     MissingCryptographyError,
     require_cryptography,
 )
-from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import (
-    HostFloor,
-    below_floor_reason,
-    parse_floor,
-)
+from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import HostFloor
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     CertRevocationOptions,
@@ -49,6 +45,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     normalize_endpoints,
     partition_endpoints,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._floor import HostBelowFloor, check_floor
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     check_sub_document,
@@ -315,30 +312,6 @@ def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
         for peer in result["results"])
     result["unfinished_ms"] = request.time_box_ms if cut else None
     return result
-
-
-# --- host floor (docs/dev/host-scripts.md, "The floor") ---
-class HostBelowFloor(ExpectedFailure):
-    """The host answered with its floor document only: it misses a minimum version; ``floor`` says which."""
-
-
-def check_floor(document: t.Mapping[str, t.Any]) -> HostFloor | None:
-    """The host's floor facts (None from a script without the check); raises when the host is below the floor.
-
-    Raises:
-        HostBelowFloor: the host misses a requirement (the message names each, with what the host has).
-        HostScriptError: the floor object is malformed.
-    """
-    if document.get("floor") is None:
-        return None
-    try:
-        floor = parse_floor(document["floor"])
-    except ValueError as exc:
-        raise HostScriptError(f"host script {SCRIPT}: {exc}") from None
-    if not floor.ok:
-        raise HostBelowFloor(below_floor_reason(floor), floor=floor.as_dict())
-    return floor
-# --- end host floor ---
 
 
 def _identities(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
