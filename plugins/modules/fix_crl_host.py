@@ -435,7 +435,7 @@ findings:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
       V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled), V(slow_chain_timeouts),
-      V(identity_path_differs) and V(proxy_rejects_agent).
+      V(identity_path_differs), V(proxy_rejects_agent) and V(protocol_mismatch).
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict

@@ -13,6 +13,7 @@ import dataclasses
 import enum
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import add_finding
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import truncate
 
 RECORD_SCHEMA = 1
@@ -84,7 +85,7 @@ class HostRun:
 
     def finding(self, code: str, detail: str, *, identity: str | None = None) -> None:
         """Add a finding (roles/fix_crl/README.md, "Findings"): a snake_case code, the identity or None, a detail."""
-        self.findings.append({"code": code, "identity": identity, "detail": detail})
+        add_finding(self.findings, code, detail, identity=identity)
 
 
 def _pick(result: t.Mapping[str, t.Any] | None, keys: t.Iterable[str]) -> dict[str, t.Any] | None:

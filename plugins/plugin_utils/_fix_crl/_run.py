@@ -39,6 +39,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge imp
     compare_before_after,
     judge_phase,
     keep_decision,
+    tls_findings,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
     FixCrlOptions,
@@ -338,9 +339,14 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
         if (run.changed and options.rollback and not run.unreachable
                 and not run.checks.get("after", {}).get("passed")):
             _roll_back(steps)
+    last = next((run.checks[phase] for phase in ("after_rollback", "after", "before") if phase in run.checks), None)
+    for code, detail in tls_findings((last or {}).get("tls")):
+        run.finding(code, detail)
     if run.evidence is not None:
-        # Without service identities in the record, "every identity's chain check" is the admin's own.
-        for code, detail in _evidence.evidence_findings(run.evidence, run.checks, identities=None):
+        # "Every identity's chain check" is each identity the proof ran as; none read: the admin's own checks.
+        chains = [{"identity": name, "chain": {"passed": values.get("chain_ok")}}
+                  for name, values in (run.identities or {}).items()]
+        for code, detail in _evidence.evidence_findings(run.evidence, run.checks, identities=chains):
             run.finding(code, detail)
     return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
                                flush=options.flush)

@@ -180,3 +180,21 @@ def test_a_rollback_restores_both_views_whatever_views_asked_for(monkeypatch) ->
     assert record["status"] == "rolled_back"
     restore, _current, _check_mode = host.writes[1]
     assert restore == {"restore": {"native": DIRECT_B64, "wow6432": PROXY_B64}}
+
+
+def test_a_peer_sharing_no_tls_protocol_is_a_protocol_mismatch_finding_in_the_record(monkeypatch) -> None:
+    from tests.unit.plugins.fixtures import fix_crl_steps
+
+    measured = fix_crl_steps.tls
+
+    def no_common_protocol(ok: bool) -> dict:
+        result = measured(ok)
+        result["results"][0].update(verdict="error", protocol_mismatch=True)
+        return {**result, "all_pass": False, "offered_protocols": "Tls11, Tls12"}
+
+    monkeypatch.setattr(fix_crl_steps, "tls", no_common_protocol)
+    FakeSteps(monkeypatch, views=(PROXY_B64, PROXY_B64), healthy_before=True)
+    record = run(True)
+    mismatches = [f for f in record["findings"] if f["code"] == "protocol_mismatch"]
+    assert len(mismatches) == 1 and mismatches[0]["identity"] is None, record["findings"]
+    assert mismatches[0]["detail"].startswith("fe02:5061: no TLS protocol in common"), mismatches[0]
