@@ -33,9 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from tests.lab.cryptoapi import check_chain_revocation
 from tests.lab.schannel import build_chain, server_context
-from tests.twin import revocation
+from tests.twin import event_logs, revocation
 from tests.twin.state import HostState
 
 IDLE_SECONDS = 30.0
@@ -123,7 +125,11 @@ class SipTlsListener:
                                        names=world.names, cache=cache, per_url_timeout=per_url,
                                        total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN)
         revocation.merge_cache(self.state, before, cache)
-        return {"status": check["status"], "ms": int((time.monotonic() - started) * 1000)}
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        # A Lync host whose side of a mutual negotiation outlasts Lync's limit logs LS IM MCU 33019 (a host without
+        # the Lync Server log writes nothing): cryptoapi-research.md 2.3, the event this collection exists for.
+        event_logs.lync_tls_negotiation(self.state, peer_fqdn=_subject_name(leaf), elapsed_ms=elapsed_ms)
+        return {"status": check["status"], "ms": elapsed_ms}
 
     async def stop(self) -> None:
         server, self.server = self.server, None
@@ -135,6 +141,20 @@ class SipTlsListener:
         self.writers.clear()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(server.wait_closed(), 2)
+
+
+def _subject_name(leaf: bytes) -> str:
+    """The client certificate's first DNS name (else its CN): the FE hostname the 33019 message names."""
+    cert = x509.load_der_x509_certificate(leaf)
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    if names:
+        return names[0].upper()
+    common = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(common[0].value).upper() if common else "?"
 
 
 def _closed_by_peer(tls: ssl.SSLObject) -> bool:

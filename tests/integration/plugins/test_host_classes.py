@@ -113,8 +113,13 @@ def test_mutual_tls_presents_the_host_certificate_and_a_fixed_peer_passes(lab, p
 
 def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_peers(lab, proxied_pair) -> None:
     prober, peer = proxied_pair
-    set_proxy(lab, peer, None)  # the peer is not fixed: its check of our certificate waits its chain timeout
+    state = set_proxy(lab, peer, None)  # the peer is not fixed: its check of our certificate waits its chain timeout
+    state.setdefault("event_logs", {}).setdefault("Lync Server", [])  # the peer is a Lync front end
+    lab.write_state(peer, state)
     result, _commands = _audit(lab, prober, _mutual(_request(lab, peer)))
+    # The peer's own side outlasted Lync's limit: it logs LS IM MCU 33019, the incident's symptom.
+    logged = [e for e in lab.state(peer)["event_logs"]["Lync Server"] if e["id"] == 33019]
+    assert logged and "TLS Negotiation took too long to complete" in logged[-1]["message"], logged
     probe = result.tls["results"][0]
     assert probe["mutual"] is True and probe["verdict"] == "slow", probe
     assert probe["max_ms"] > MAX_HANDSHAKE_MS and probe["one_sided_ms"] <= MAX_HANDSHAKE_MS
