@@ -14,18 +14,11 @@ import pytest
 
 from tests.twin import event_logs, winhttp_value
 
-from ._runs import FAST, comparable_state, reset_fleet, run_fix_crl, site_proxies
+from ._runs import FAST, comparable_state, run_fix_crl, site_proxies
 
 pytestmark = pytest.mark.lab
 
 HOST = "lync-fe01.lab.test"
-
-
-@pytest.fixture
-def fleet(lab):
-    reset_fleet(lab)
-    yield lab
-    reset_fleet(lab)
 
 
 def seed(lab, *, proxy: str | None, count: int, hours: int) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.lab.fleet import scenarios
 
-from ._runs import FAST, reset_fleet, run_fix_crl, site_proxies
+from ._runs import FAST, run_fix_crl, site_proxies
 
 pytestmark = pytest.mark.lab
 
@@ -21,19 +21,12 @@ NS = "NT AUTHORITY\\NETWORK SERVICE"
 IDENTITY_CODES = ("identity_path_differs", "proxy_rejects_agent")
 
 
-@pytest.fixture
-def world(lab):
-    reset_fleet(lab)
-    yield lab
-    reset_fleet(lab)
+def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(fleet, tmp_path) -> None:
+    name = sorted(n for n, h in fleet.hosts.items() if h.group == "lync_servers")[0]
+    proxy = site_proxies(fleet)[fleet.hosts[name].site]
+    fleet.write_state(name, scenarios.apply_scenario(fleet.state(name), "admin_ie_only", proxy))
 
-
-def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(world, tmp_path) -> None:
-    name = sorted(n for n, h in world.hosts.items() if h.group == "lync_servers")[0]
-    proxy = site_proxies(world)[world.hosts[name].site]
-    world.write_state(name, scenarios.apply_scenario(world.state(name), "admin_ie_only", proxy))
-
-    audit = run_fix_crl(world, tmp_path / "audit", "--check", "-l", name, extra_vars=FAST)
+    audit = run_fix_crl(fleet, tmp_path / "audit", "--check", "-l", name, extra_vars=FAST)
     host = audit.host(name)
     assert host["status"] == "would_change", host["reason"]
     # The admin's own CryptoAPI check passes (its IE proxy); the service identity would go direct.
@@ -49,13 +42,13 @@ def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(world,
     assert host["verification"]["before"]["passed"] is False
     assert "as NT AUTHORITY\\NETWORK SERVICE" in host["verification"]["before"]["summary"]
     assert host["commands"] == 1
-    state = world.state(name)
+    state = fleet.state(name)
     assert state["counters"]["netsh_writes"] == 0
     assert state["counters"]["scheduled_tasks"] == 1 and state["scheduled_tasks"] == []  # created and removed
     assert state["counters"]["urlcache_deletes"] == 0  # check mode purges nothing
     assert state["counters"].get("chain_resyncs", 0) == 0 and host["chain_cache_resync"] is None
 
-    fix = run_fix_crl(world, tmp_path / "fix", "-l", name, extra_vars=FAST)
+    fix = run_fix_crl(fleet, tmp_path / "fix", "-l", name, extra_vars=FAST)
     host = fix.host(name)
     assert host["status"] == "changed", host["reason"]
     assert host["identities"][NS]["effective_proxy"] == {"source": "netsh", "proxy": proxy}
@@ -64,7 +57,7 @@ def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(world,
     assert [f for f in host["findings"] if f["code"] in IDENTITY_CODES] == []
     assert host["commands"] == 3
     # NETWORK SERVICE's own URL cache now holds the CRLs it fetched through the proxy.
-    state = world.state(name)
+    state = fleet.state(name)
     assert state["accounts"]["S-1-5-20"]["url_cache"]
     # The chain engines were told to drop what they cached before the fix; the previous value is kept to restore.
     assert host["chain_cache_resync"]["written_b64"] == state["chain_engine_resync"]

@@ -12,16 +12,9 @@ import pytest
 
 from tests.twin import winhttp_value
 
-from ._runs import NO_VERIFICATION, comparable_state, decoded, reset_fleet, run_fix_crl, site_proxies, views
+from ._runs import NO_VERIFICATION, comparable_state, decoded, run_fix_crl, site_proxies, views
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture
-def fleet(lab):
-    reset_fleet(lab)
-    yield lab
-    reset_fleet(lab)
 
 
 def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fleet, tmp_path) -> None:

@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import (
-    ProxyKeysError,
-    ProxyValueError,
-    bypass_key,
-    proxy_from_dict,
-    proxy_key,
-    split_bypass,
-    validate_bypass,
-    validate_proxy,
-)
+from ansible_collections.crlfix.windows.plugins.module_utils import _proxy_values as pv
 from tests.unit.plugins.fixtures.hostile import HOSTILE_PROXIES
 
 
@@ -37,7 +28,7 @@ from tests.unit.plugins.fixtures.hostile import HOSTILE_PROXIES
     ],
 )
 def test_valid_proxies(value: str, expected: str) -> None:
-    assert validate_proxy(value) == expected
+    assert pv.validate_proxy(value) == expected
 
 
 @pytest.mark.parametrize(
@@ -63,8 +54,8 @@ def test_valid_proxies(value: str, expected: str) -> None:
     ],
 )
 def test_invalid_proxies_name_field_and_value(value: object, fragment: str) -> None:
-    with pytest.raises(ProxyValueError) as info:
-        validate_proxy(value, field="proxy")
+    with pytest.raises(pv.ProxyValueError) as info:
+        pv.validate_proxy(value, field="proxy")
     message = str(info.value)
     assert message.startswith("proxy: ")
     assert fragment in message
@@ -74,13 +65,13 @@ def test_invalid_proxies_name_field_and_value(value: object, fragment: str) -> N
 
 def test_proxy_dict_is_written_in_win_http_proxys_order() -> None:
     value = {"socks": "proxy:888", "ftp": "proxy:821", "https": "proxy:8443", "http": "proxy:8080"}
-    assert proxy_from_dict(value) == "http=proxy:8080;https=proxy:8443;ftp=proxy:821;socks=proxy:888"
-    assert proxy_from_dict({"https": "proxyhost"}) == "https=proxyhost"
+    assert pv.proxy_from_dict(value) == "http=proxy:8080;https=proxy:8443;ftp=proxy:821;socks=proxy:888"
+    assert pv.proxy_from_dict({"https": "proxyhost"}) == "https=proxyhost"
 
 
 def test_proxy_dict_keys_are_refused_with_win_http_proxys_text() -> None:
-    with pytest.raises(ProxyKeysError) as info:
-        proxy_from_dict({"fail2": "fail", "http": "p:1", "fail1": "fail"})
+    with pytest.raises(pv.ProxyKeysError) as info:
+        pv.proxy_from_dict({"fail2": "fail", "http": "p:1", "fail1": "fail"})
     assert str(info.value) == "Invalid keys found in proxy: fail1, fail2. Valid keys are http, https, ftp, socks."
 
 
@@ -97,23 +88,23 @@ def test_proxy_dict_keys_are_refused_with_win_http_proxys_text() -> None:
     ],
 )
 def test_proxy_dict_values_are_validated(value: dict, fragment: str) -> None:
-    with pytest.raises(ProxyValueError) as info:
-        proxy_from_dict(value)
+    with pytest.raises(pv.ProxyValueError) as info:
+        pv.proxy_from_dict(value)
     assert fragment in str(info.value)
-    assert not isinstance(info.value, ProxyKeysError)
+    assert not isinstance(info.value, pv.ProxyKeysError)
 
 
 @pytest.mark.parametrize("value", HOSTILE_PROXIES)
 def test_hostile_proxies_are_refused(value: str) -> None:
-    with pytest.raises(ProxyValueError) as info:
-        validate_proxy(value)
+    with pytest.raises(pv.ProxyValueError) as info:
+        pv.validate_proxy(value)
     assert str(info.value).startswith("proxy: ")
 
 
 @pytest.mark.parametrize("value", HOSTILE_PROXIES)
 def test_hostile_strings_are_refused_as_bypass_entries(value: str) -> None:
-    with pytest.raises(ProxyValueError) as info:
-        validate_bypass([value])
+    with pytest.raises(pv.ProxyValueError) as info:
+        pv.validate_bypass([value])
     assert str(info.value).startswith("bypass: ")
 
 
@@ -132,7 +123,7 @@ def test_hostile_strings_are_refused_as_bypass_entries(value: str) -> None:
     ],
 )
 def test_valid_bypass_lists(entries: object, expected: list[str]) -> None:
-    assert validate_bypass(entries) == expected
+    assert pv.validate_bypass(entries) == expected
 
 
 @pytest.mark.parametrize(
@@ -153,8 +144,8 @@ def test_valid_bypass_lists(entries: object, expected: list[str]) -> None:
     ],
 )
 def test_invalid_bypass_entries(entries: object, fragment: str) -> None:
-    with pytest.raises(ProxyValueError) as info:
-        validate_bypass(entries)
+    with pytest.raises(pv.ProxyValueError) as info:
+        pv.validate_bypass(entries)
     assert str(info.value).startswith("bypass: ")
     assert fragment in str(info.value)
 
@@ -174,7 +165,7 @@ def test_invalid_bypass_entries(entries: object, fragment: str) -> None:
     ],
 )
 def test_proxy_equality(left: str, right: str | None, equal: bool) -> None:
-    assert (proxy_key(left) == proxy_key(right)) is equal
+    assert (pv.proxy_key(left) == pv.proxy_key(right)) is equal
 
 
 @pytest.mark.parametrize(
@@ -191,9 +182,9 @@ def test_proxy_equality(left: str, right: str | None, equal: bool) -> None:
     ],
 )
 def test_bypass_equality(left: object, right: object, equal: bool) -> None:
-    assert (bypass_key(left) == bypass_key(right)) is equal  # type: ignore[arg-type]
+    assert (pv.bypass_key(left) == pv.bypass_key(right)) is equal  # type: ignore[arg-type]
 
 
 def test_split_bypass_uses_semicolons_and_whitespace() -> None:
-    assert split_bypass("<local>; *.a.com\t10.*;;") == ["<local>", "*.a.com", "10.*"]
-    assert split_bypass("") == []
+    assert pv.split_bypass("<local>; *.a.com\t10.*;;") == ["<local>", "*.a.com", "10.*"]
+    assert pv.split_bypass("") == []
