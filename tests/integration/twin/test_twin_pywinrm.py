@@ -16,13 +16,14 @@ import requests
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import STDIN_BOOTSTRAP
+
 pytestmark = pytest.mark.lab
 
 HOST = "lync-fe01.lab.test"
 NATIVE_KEY = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections"
-BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
-)
+# The collection's own stdin bootstrap (the twin answers exactly the command Ansible sends).
+BOOTSTRAP = STDIN_BOOTSTRAP
 
 
 def documented_value(counter: int, proxy: str, bypass: str) -> bytes:
