@@ -72,7 +72,10 @@ def test_fresh_33019s_on_a_host_whose_proxy_and_chain_checks_pass_are_symptoms_w
     host = audit.host(HOST)
     assert host["status"] == "compliant", host
     found = {f["code"]: f for f in host["findings"]}
-    assert found["symptoms_without_cause"]["detail"].startswith(
+    detail = found["symptoms_without_cause"]["detail"]
+    # What was checked is named: the machine proxy's path, the handshakes, and each service identity's chain.
+    assert detail.startswith(
         "LS IM MCU 33019 x5 while the revocation endpoints through the machine WinHTTP proxy and the TLS handshakes "
-        "with revocation checking pass: look elsewhere")
+        "with revocation checking and the chain check as "), detail
+    assert "the chain check as NT AUTHORITY\\NETWORK SERVICE" in detail and " pass: look elsewhere" in detail, detail
     assert found["symptoms_without_cause"]["identity"] is None
