@@ -40,7 +40,6 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import (  # noqa: F401 (re-exported)
     KINDS,
-    SCHEMES,
     Endpoint,
     EndpointError,
     is_valid_url,

@@ -186,9 +186,11 @@ def test_the_summary_names_the_file_that_holds_the_whole_record_which_full_retur
 
 def test_a_field_the_record_gains_reaches_the_file_and_the_counts(record_area) -> None:
     # A field HostRecord gains later reaches the file and the counts without a change here.
-    grown = dataclasses.make_dataclass("Grown", [("later_checks", list, dataclasses.field(default_factory=list))],
-                                      bases=(HostRecord,), frozen=True)
-    record = grown(**dataclasses.asdict(_record("failed")), later_checks=[{"code": "x"}])
+    @dataclasses.dataclass(frozen=True)
+    class Grown(HostRecord):
+        later_checks: list = dataclasses.field(default_factory=list)
+
+    record = Grown(**dataclasses.asdict(_record("failed")), later_checks=[{"code": "x"}])
     plugin = make_action(fix_crl_host.ActionModule, "crlfix.windows.fix_crl_host", {})
     result = plugin.result_of(record, fail_host=False, diff=False, detail="summary")
     assert result["counts"]["later_checks"] == 1 and record_of(result)["later_checks"] == [{"code": "x"}]
