@@ -208,6 +208,24 @@ options:
       - Check the peers' certificate revocation during the handshake, as Schannel does for the services.
     type: bool
     default: true
+  mutual_tls:
+    description:
+      - Present the host's own certificate (the target certificate, with its private key) as the client certificate
+        in each probe, as Lync front ends talk SIP over mutual TLS, so the peer's service then checks it in its own
+        process, and a handshake slow only with the certificate is put down to the peer (C(slow_because=peer)).
+      - With O(services) set, the probe also handshakes with the host's own service on O(tls_port), so a service
+        that still holds state from before the fix is seen (finding C(service_stale)).
+    type: bool
+    default: true
+  restart_services:
+    description:
+      - Restart the services named in O(services) on a host whose own proof passes while a handshake with its own
+        service stays slow (finding C(service_stale)), then handshake with it again, in one more remote command.
+        The role does it one host at a time inside each batch (C(throttle=1)); never in check mode. A restart that
+        fails is reported (C(service.restart)) and never retried.
+      - This module only records the finding; the role's C(crlfix.windows.fix_crl_restart) step restarts.
+    type: bool
+    default: false
   rollback:
     description:
       - Restore the previous WinHTTP values byte for byte when verification fails after a change that made
@@ -435,7 +453,7 @@ findings:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
       V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled), V(slow_chain_timeouts),
-      V(identity_path_differs), V(proxy_rejects_agent) and V(protocol_mismatch).
+      V(identity_path_differs), V(service_stale), V(proxy_rejects_agent) and V(protocol_mismatch).
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
@@ -445,6 +463,18 @@ chain_cache_resync:
       C(certutil -setreg chain\ChainCacheResyncFiletime @now), each engine then drops what it cached before that
       time. C(previous_b64) is the value before (null when there was none; write it back to restore it),
       C(written_b64) the value now, C(rc) and C(output) certutil's. Null when the run did not resync.
+  returned: when O(result_detail=full); always in the record file
+  type: dict
+service:
+  description:
+    - The host's own running service, from a mutual-TLS handshake with it (O(mutual_tls) and O(services) set), after
+      the last measurement. C(handshake) (C(peer), C(verdict), C(max_ms), C(median_ms), C(samples_ms), C(protocol),
+      C(mutual), C(errors)); C(stale) true when the host's own proof passed but that handshake did not (finding
+      V(service_stale), the host is V(failed) with the reason and never rolled back for it); C(services) the named
+      services; C(status_when_fresh) and C(reason_when_fresh) what the host is once the service is fresh; C(restart)
+      null, or what the role's restart step did (C(services) each with C(name), C(restarted), C(state), C(error);
+      C(ok); C(handshake) the handshake after it).
+    - Null when no handshake with the host's own service was made.
   returned: when O(result_detail=full); always in the record file
   type: dict
 counts_against_rollout:

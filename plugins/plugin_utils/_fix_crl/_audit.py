@@ -46,6 +46,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     partition_endpoints,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._floor import HostBelowFloor, check_floor
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._service import split_service
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     check_sub_document,
@@ -85,6 +86,7 @@ class HostAuditRequest:
     time_box_ms: int | None = None
     evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
     mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
+    service_peer: Peer | None = None  # the host's own service, probed after the peers (_service.py)
     identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
 
 
@@ -126,8 +128,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     else:
         crl = None
     tls = None
-    if request.peers:
-        tls = {**_tls_probe.host_args(request.peers, samples=request.samples, timeout_ms=request.probe_timeout_ms,
+    if request.peers or request.service_peer:
+        tls = {**_tls_probe.host_args(_probed(request), samples=request.samples, timeout_ms=request.probe_timeout_ms,
                                       check_revocation=request.check_revocation, mutual=request.mutual),
                "stop_after_unknown": bool(request.stop_after_unknown)}
     args = {
@@ -297,14 +299,22 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
         return ExpectedFailure(str(exc))
 
 
+def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
+    return request.peers + ((request.service_peer,) if request.service_peer else ())
+
+
 def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
-    if not request.peers:
+    """The peers' part, the host's own service's handshake (``service``) split off it (_service.split_service)."""
+    if not request.peers and not request.service_peer:
         return None
     try:
         tls = _part(document, "tls", "tls_probe")
-        result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
+        result = split_service(interpret_document(_probed(request), tls, max_handshake_ms=request.max_handshake_ms),
+                               request.service_peer)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc))
+    if not request.peers:
+        return {"service": result["service"]}
     # A peer whose first handshake the time box cut took at least the box: say so, so that the slowest handshake
     # of a broken host is not reported as the fastest that happened to finish.
     cut = request.time_box_ms is not None and any(

@@ -56,6 +56,8 @@ class FixCrlOptions:
     probe_timeout_ms: int
     max_handshake_ms: int
     check_revocation: bool
+    mutual_tls: bool
+    restart_services: bool
     rollback: bool
     fail_host: bool
     services: tuple[str, ...]

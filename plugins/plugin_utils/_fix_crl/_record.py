@@ -76,6 +76,7 @@ class HostRun:
     identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
+    service: dict[str, t.Any] | None = None  # the host's own service's handshake and its restart (_service.py)
 
     def error(self, step: str, msg: str, *, unreachable: bool = False, stop: bool = True) -> None:
         """Record a failed step; a lost connection marks the host unreachable. Stops the host by default."""
@@ -209,10 +210,19 @@ class HostRecord:
     identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
+    service: dict[str, t.Any] | None = None
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
         status = status_of(run)
+        reason = reason_of(run, status) or None
+        service = run.service
+        if service is not None and service.get("stale") and status in (Status.COMPLIANT, Status.CHANGED):
+            # The proof passed but the running service did not (_service.py): the outage goes on until it is
+            # restarted. What the host would be once it is fresh is kept, for the restart step to put back.
+            detail = next(f["detail"] for f in run.findings if f["code"] == "service_stale")
+            service = {**service, "status_when_fresh": status.value, "reason_when_fresh": reason}
+            status, reason = Status.FAILED, f"service_stale: {detail}"
         certificates = run.certificates or {}
         flags = certificates.get("flags") or {}
         if run.rollback.get("performed"):
@@ -224,7 +234,7 @@ class HostRecord:
         return cls(
             host=host,
             status=status,
-            reason=reason_of(run, status) or None,
+            reason=reason,
             check_mode=run.check_mode,
             desired=run.plan.get("desired"),
             before=run.before or None,
@@ -257,6 +267,7 @@ class HostRecord:
             identities=run.identities,
             caller=run.caller,
             chain_cache_resync=run.chain_cache_resync,
+            service=service,
         )
 
     @classmethod

@@ -25,7 +25,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     DEFAULT_MAX_BYTES,
     normalize_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _findings, _identities
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _findings, _identities, _service
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     SCRIPT,
     HostAudit,
@@ -95,11 +95,14 @@ def _fields(failure: Exception) -> dict[str, t.Any]:
 class _Steps:
     """The remote steps of one run, sharing the connection, the options and the run's working state."""
 
-    def __init__(self, connection: ConnectionBase, options: FixCrlOptions, run: HostRun, task_action: str) -> None:
+    def __init__(self, connection: ConnectionBase, options: FixCrlOptions, run: HostRun, task_action: str,
+                 service_peer: dict[str, t.Any] | None = None) -> None:
         self.connection = connection
         self.options = options
         self.run = run
         self.task_action = task_action
+        self.service_peer = service_peer
+        self.service: dict[str, t.Any] | None = None  # the last measurement's handshake with the host's own service
 
     def audit(self, request: HostAuditRequest) -> HostAudit:
         audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode,
@@ -124,14 +127,23 @@ class _Steps:
             crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
             peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
-            check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence,
+            check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence, mutual=o.mutual_tls,
+            service_peer=normalize_peers([self.service_peer])[0] if self.service_peer else None,
             identities=_identities.host_args(o.services, o.verify_identities, chain={
                 "stores": list(o.cert_stores), "timeout_ms": o.probe_timeout_ms,
                 "purge_cache": purge and not self.run.check_mode, "resync": purge and not self.run.check_mode}))
 
     def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
+        tls, self.service = _service.take_service(tls)
         self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
                                              max_handshake_ms=self.options.max_handshake_ms, lost=lost)
+
+    def judge_service(self, phase: str) -> None:
+        """The host's own service after the phase's own proof (identities included) is judged: stale or not."""
+        o = self.options
+        self.run.service = _service.judge_service(
+            self.service, phase_passed=bool(self.run.checks.get(phase, {}).get("passed")), services=o.services,
+            max_handshake_ms=o.max_handshake_ms, findings=self.run.findings)
 
     def winhttp(self, args: dict[str, t.Any], current: t.Any) -> dict[str, t.Any]:
         """``winhttp_proxy`` without its read (``current``); an expected failure is raised with its result."""
@@ -257,6 +269,7 @@ def _measure_after(steps: _Steps, phase: str) -> None:
         return
     steps.judge(phase, audit.crl, audit.tls)
     _read_identities(run, audit, phase)
+    steps.judge_service(phase)
     if mark is not None:
         _record_marker(run, audit.evidence)
 
@@ -316,7 +329,7 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
                      task_action: str) -> HostRecord:
     """Gather, plan, apply, verify and roll back on one host; return its record (``fix_crl_record``)."""
     run = HostRun(check_mode=check_mode)
-    steps = _Steps(connection, options, run, task_action)
+    steps = _Steps(connection, options, run, task_action, _service.service_peer(options, inventory))
     peer_group, peers = derive_peers(options, inventory)
     audit = _gather(steps, peers)
     if audit is not None:
@@ -332,6 +345,7 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
         steps.judge("before", audit.crl if audit else None, audit.tls if audit else None)
         if audit is not None:
             _read_identities(run, audit, "before")
+            steps.judge_service("before")
         if run.plan["change"]:
             _apply(steps, audit.winhttp_state if audit else None)
         if run.changed and not run.stop:
