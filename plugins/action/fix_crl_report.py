@@ -29,7 +29,12 @@ class ActionModule(CrlfixActionBase):
                 host = hostvars[name]
             except KeyError:
                 continue  # not in the inventory any more: reported as not_run
-            if record_var in host:
+            # The role's restart step (fix_crl_restart) leaves the record it changed in <record_var>_restarted; a
+            # skipped step leaves Ansible's skipped result there, which is no record.
+            restarted = host.get(f"{record_var}_restarted") if record_var in host else None
+            if isinstance(restarted, t.Mapping) and "status" in restarted and "host" in restarted:
+                records[name] = restarted
+            elif record_var in host:
                 records[name] = host[record_var]
         return records
 

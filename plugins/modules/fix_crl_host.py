@@ -495,6 +495,10 @@ worst_ms:
   returned: when O(result_detail=summary)
   type: dict
   sample: {"before": 5012.3}
+service_stale:
+  description: Whether the host's own service is still stale (C(service.stale) of the record).
+  returned: when O(result_detail=summary)
+  type: bool
 result_detail:
   description: V(summary) when the result is the summary (the record is in RV(record_path)).
   returned: when O(result_detail=summary)

@@ -36,7 +36,8 @@ options:
     type: dict
   record_var:
     description:
-      - Name of the host variable holding a host's record.
+      - Name of the host variable holding a host's record. When C(<record_var>_restarted) holds a record (the role's
+        C(crlfix.windows.fix_crl_restart) step restarted the host's services), that one is read instead.
     type: str
     default: fix_crl_record
   dest:

@@ -233,8 +233,10 @@ def _find_issuer(cert: x509.Certificate, chain: list[x509.Certificate]) -> x509.
 class _ChainRetriever:
     """Fetches CRLs for one chain within the cumulative budget, cache first."""
 
-    def __init__(self, proxy, names, cache, now, per_url_timeout, total_timeout, policy, cancel) -> None:
+    def __init__(self, proxy, names, cache, now, per_url_timeout, total_timeout, policy, cancel,
+                 offline=frozenset()) -> None:
         self.proxy, self.names, self.cache, self.now = proxy, names, cache, now
+        self.offline = offline
         self.per_url, self.policy, self.cancel = per_url_timeout, policy, cancel
         self.deadline = time.monotonic() + total_timeout
         self.retrievals: list[dict] = []
@@ -246,6 +248,12 @@ class _ChainRetriever:
             record = {"url": url, "from_cache": content is not None}
             if content is not None:
                 record.update(via=None, reachable=None, http_status=None, elapsed_ms=0, bytes=len(content), error=None)
+            elif url in self.offline:
+                # On the process's offline list (its back-off not over): fails at once, no wire attempt.
+                record.update(via=None, offline_list=True, http_status=None, elapsed_ms=0,
+                              error="offline: the URL's back-off has not ended")
+                self.retrievals.append(record)
+                continue
             else:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
@@ -299,8 +307,11 @@ def check_chain_revocation(
     total_timeout: float = DEFAULT_CHAIN_TIMEOUT,
     policy: OutboundPolicy | None = None,
     cancel: threading.Event | None = None,
+    offline: frozenset[str] = frozenset(),
 ) -> dict:
     """Revocation status of a chain (leaf first) as CryptoAPI computes it; updates ``cache`` in place.
+
+    ``offline``: URLs the calling process holds on its offline list (tests/twin/service_process.py): they fail at once.
 
     Returns ``status`` (ok / revoked / revocation_offline), ``error_status`` (CERT_TRUST_* bits of the whole
     chain), ``trust_status`` (their names), ``elapsed_ms``, ``elements`` (per certificate: subject, status,
@@ -313,7 +324,8 @@ def check_chain_revocation(
     if not certs:
         raise ValueError("chain_ders: empty chain")
     now = _now(now)
-    fetcher = _ChainRetriever(proxy, names, cache, now, per_url_timeout, total_timeout, policy, cancel)
+    fetcher = _ChainRetriever(proxy, names, cache, now, per_url_timeout, total_timeout, policy, cancel,
+                              frozenset(offline))
     elements, error_status = [], 0
     for cert in certs:
         if cert.subject == cert.issuer:

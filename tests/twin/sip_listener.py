@@ -37,7 +37,7 @@ from cryptography import x509
 
 from tests.lab.cryptoapi import check_chain_revocation
 from tests.lab.schannel import build_chain, server_context
-from tests.twin import event_logs, revocation
+from tests.twin import event_logs, revocation, service_process
 from tests.twin.state import HostState
 
 IDLE_SECONDS = 30.0
@@ -118,12 +118,15 @@ class SipTlsListener:
         stores = self.state.data.get("cert_stores", {})
         candidates = [base64.b64decode(c["der_b64"]) for name in ("CA", "Root") for c in stores.get(name, [])]
         per_url, per_chain = revocation.retrieval_timeouts(self.state)
-        cache = revocation.load_cache(self.state)
+        # The service's own process: its memory cache, offline list and WinHTTP session (service_process.py).
+        cache, failing = service_process.prepare(self.state)
         before = {url: dict(entry) for url, entry in cache.items()}
         started = time.monotonic()
-        check = check_chain_revocation(build_chain(leaf, candidates), proxy=revocation.host_proxy(self.state),
+        check = check_chain_revocation(build_chain(leaf, candidates), proxy=service_process.session_proxy(self.state),
                                        names=world.names, cache=cache, per_url_timeout=per_url,
-                                       total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN)
+                                       total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN,
+                                       offline=frozenset(failing))
+        service_process.record(self.state, before, cache, check["retrievals"])
         revocation.merge_cache(self.state, before, cache)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         # A Lync host whose side of a mutual negotiation outlasts Lync's limit logs LS IM MCU 33019 (a host without

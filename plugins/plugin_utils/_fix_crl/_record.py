@@ -297,6 +297,8 @@ class HostRecord:
             **{key: record[key] for key in SUMMARY_KEYS},
             "counts": counts,
             "worst_ms": {phase: (check.get("tls") or {}).get("worst_ms") for phase, check in self.checks.items()},
+            # What the role's restart step (fix_crl_restart) decides on without reading the record's file.
+            "service_stale": bool((self.service or {}).get("stale")),
             "result_detail": "summary",
             "record_path": record_path,
         }

@@ -20,10 +20,17 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible.errors import AnsibleConnectionFailure
+
 from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats import VERDICTS
+from ansible_collections.crlfix.windows.plugins.plugin_utils import _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 
 if t.TYPE_CHECKING:
+    from ansible.plugins.connection import ConnectionBase
+
     from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
     from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer
 
@@ -100,7 +107,8 @@ def judge_service(service: dict[str, t.Any] | None, *, phase_passed: bool, servi
     stale = phase_passed and service.get("verdict") != "pass"
     if stale:
         _findings.add_finding(findings, _findings.SERVICE_STALE, stale_detail(handshake, services, max_handshake_ms))
-    return {"handshake": handshake, "stale": stale, "services": list(services), "restart": None}
+    target = {key: service.get(key) for key in ("host", "port", "sni")}
+    return {"handshake": handshake, "stale": stale, "services": list(services), "target": target, "restart": None}
 
 
 def restart_args(services: t.Sequence[str], wait_ms: int) -> dict[str, t.Any]:
@@ -144,5 +152,32 @@ def apply_restart(record: dict[str, t.Any], restart: t.Mapping[str, t.Any], hand
     return record
 
 
-__all__ = ["MAX_RESTART_WAIT_MS", "RESTART_SCRIPT", "apply_restart", "handshake_summary", "judge_service",
+def restart_stale_service(connection: ConnectionBase, record: dict[str, t.Any], *, wait_ms: int, samples: int,
+                          timeout_ms: int, max_handshake_ms: int, check_revocation: bool,
+                          task_action: str) -> dict[str, t.Any]:
+    """Restart the services of a record whose service is stale, handshake again, return the record changed.
+
+    One remote command. A lost connection or a script that fails leaves the finding, with why, in the record; the
+    host is failed with the reason and nothing is tried again.
+    """
+    service = record.get("service") or {}
+    target = service.get("target") or {}
+    peer = _tls_probe.normalize_peers([target])[0]
+    args = {**restart_args(service.get("services") or [], wait_ms),
+            "tls": _tls_probe.host_args([peer], samples=samples, timeout_ms=timeout_ms,
+                                        check_revocation=check_revocation, mutual=True)}
+    try:
+        document = run_host_script(connection, RESTART_SCRIPT, args, task_action=task_action)
+        handshake = _tls_probe.interpret_document([peer], document["tls"],
+                                                  max_handshake_ms=max_handshake_ms)["results"][0]
+        restart = {"services": document.get("services") or []}
+    except (AnsibleConnectionFailure, ExpectedFailure, ValueError, KeyError, TypeError) as exc:
+        names = service.get("services") or []
+        restart = {"services": [{"name": n, "restarted": False, "state": None, "error": f"{task_action}: {exc}"}
+                                for n in names]}
+        handshake = None
+    return apply_restart(record, restart, handshake, max_handshake_ms=max_handshake_ms)
+
+
+__all__ = ["MAX_RESTART_WAIT_MS", "RESTART_SCRIPT", "apply_restart", "restart_stale_service", "handshake_summary", "judge_service",
            "restart_args", "service_peer", "split_service", "stale_detail", "take_service"]

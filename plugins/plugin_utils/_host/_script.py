@@ -32,6 +32,7 @@ SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "crl_fetch": frozenset({1}),
     "tls_probe": frozenset({1}),
     "host_audit": frozenset({1, 2}),
+    "service_restart": frozenset({1}),
 }
 SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
 # Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body, in order:
@@ -46,6 +47,7 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "crl_fetch": ("_pool", "_crl"),
     "tls_probe": ("_pool", "_tls"),
     "host_audit": ("_winhttp", "_identity", "_stores", "_identity_run", "_der", "_pool", "_crl", "_tls", "_evidence"),
+    "service_restart": ("_pool", "_tls"),
 }
 
 # --- host floor (docs/dev/host-scripts.md, "The floor") ---

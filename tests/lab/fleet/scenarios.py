@@ -12,12 +12,20 @@ it) and ``write_state``.
 - ``admin_ie_only``: netsh direct in both views; the connecting admin has a working IE proxy (``ie_proxy``); the
   service identities have none. CryptoAPI as the admin goes through the IE proxy (KB 2623724), as a service it goes
   direct and waits out its timeouts.
+- ``stale_service``: netsh holds the site's proxy in both views (set by hand, say, as in the incident), but the running
+  service (tests/twin/service_process.py) still holds the WinHTTP session it opened when netsh was direct and an
+  offline entry for each CRL URL of the host's certificates whose back-off has run out: its next check goes to the
+  wire, direct, and waits out its timeouts. A fresh process (the audit, a task as NETWORK SERVICE) goes through the
+  proxy. Only a restart of the service (or a resync, for the offline entries) clears it.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from typing import Any
+
+from cryptography import x509
 
 from tests.twin import winhttp_value
 
@@ -31,7 +39,7 @@ SERVICES: dict[str, list[dict[str, str]]] = {
                          {"name": "MSExchangeIS", "start_name": "LocalSystem", "state": "Running"}],
     "adfs_servers": [{"name": "adfssrv", "start_name": GMSA_NAME, "state": "Running"}],
 }
-EXTRA_SCENARIOS = ("admin_ie_only",)
+EXTRA_SCENARIOS = ("admin_ie_only", "stale_service")
 
 
 def seed_services(state: dict[str, Any], group: str) -> None:
@@ -56,8 +64,31 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
         state["ie_proxy"] = {"proxy": proxy, "bypass": "<local>"}
         for account in state["accounts"].values():
             account["ie"] = None
+    if scenario == "stale_service":
+        fixed = winhttp_value.encode(0, proxy, "")
+        for view in ("native", "wow6432"):
+            state["registry"][view]["WinHttpSettings"] = _b64(fixed)
+        now = time.time()
+        offline = {url: {"since": now - 120, "until": now - 60, "failures": 1} for url in _crl_urls(state)}
+        state["service_process"] = {"name": (state.get("services") or [{}])[0].get("name"), "started": now - 3600,
+                                    "session": {"proxy": "", "bypass": ""}, "memory_cache": {}, "offline": offline}
     state.setdefault("lab", {})["scenario"] = scenario
     return state
+
+
+def _crl_urls(state: dict[str, Any]) -> list[str]:
+    """The HTTP CRL URLs of the certificates in the host's My and CA stores (what its service checks first)."""
+    urls: list[str] = []
+    for store in ("My", "CA"):
+        for entry in state.get("cert_stores", {}).get(store, []):
+            cert = x509.load_der_x509_certificate(base64.b64decode(entry["der_b64"]))
+            try:
+                points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+            except x509.ExtensionNotFound:
+                continue
+            urls += [n.value for p in points for n in p.full_name or [] if isinstance(n, x509.UniformResourceIdentifier)
+                     and n.value.startswith("http") and n.value not in urls]
+    return urls
 
 
 def _b64(value: bytes) -> str:

@@ -15,7 +15,8 @@ from typing import Any
 
 from tests.twin.state import HostState
 
-_MODULES = ("winhttp_state", "winhttp_apply", "cert_inventory", "crl_fetch", "tls_probe", "host_audit")
+_MODULES = ("winhttp_state", "winhttp_apply", "cert_inventory", "crl_fetch", "tls_probe", "host_audit",
+            "service_restart")
 
 
 class ScriptError(Exception):

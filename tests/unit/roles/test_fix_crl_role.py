@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 ROLE = REPO_ROOT / "roles" / "fix_crl"
 SPEC = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]["options"]
 # Variables the role sets for the report or that only the playbook reads; everything else must be in the spec.
-NOT_ROLE_INPUTS = {"fix_crl_record"}
+NOT_ROLE_INPUTS = {"fix_crl_record", "fix_crl_record_restarted"}
 PLAYBOOK_VARS = {"fix_crl_hosts", "fix_crl_serial", "fix_crl_max_fail_percentage", "fix_crl_report_dir",
                  "fix_crl_fail_statuses", "fix_crl_rollout_stopped", "fix_crl_report",
                  "fix_crl_failed_hosts"}

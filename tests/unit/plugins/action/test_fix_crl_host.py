@@ -24,7 +24,7 @@ from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64
 
 RETURN = yaml.safe_load(module_doc.RETURN)
 ROLE_TASK = yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "tasks" / "main.yml").read_text())
-SUMMARY_ONLY = {"counts", "worst_ms", "result_detail", "record_path"}
+SUMMARY_ONLY = {"counts", "worst_ms", "service_stale", "result_detail", "record_path"}
 
 
 @pytest.fixture(autouse=True)

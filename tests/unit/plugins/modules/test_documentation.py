@@ -25,6 +25,7 @@ ATTRIBUTES = {
     "crl_retrieval_check": ("0.1.0", "full", "none", "windows"),
     "fix_crl_host": ("0.1.0", "full", "full", "windows"),
     "fix_crl_report": ("0.1.0", "full", "none", "posix"),
+    "fix_crl_restart": ("0.1.0", "full", "none", "windows"),
     "tls_probe": ("0.1.0", "full", "none", "windows"),
     "winhttp_proxy": ("0.1.0", "full", "full", "windows"),
     "winhttp_proxy_info": ("0.1.0", "full", "none", "windows"),
