@@ -119,6 +119,7 @@ class SipTlsListener:
         candidates = [base64.b64decode(c["der_b64"]) for name in ("CA", "Root") for c in stores.get(name, [])]
         per_url, per_chain = revocation.retrieval_timeouts(self.state)
         # The service's own process: its memory cache, offline list and WinHTTP session (service_process.py).
+        generation = self.state.data  # a reload (a test replacing the host's state) ends what this check may write
         cache, failing = service_process.prepare(self.state)
         before = {url: dict(entry) for url, entry in cache.items()}
         started = time.monotonic()
@@ -126,8 +127,9 @@ class SipTlsListener:
                                        names=world.names, cache=cache, per_url_timeout=per_url,
                                        total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN,
                                        offline=frozenset(failing))
-        service_process.record(self.state, before, cache, check["retrievals"])
-        revocation.merge_cache(self.state, before, cache)
+        if self.state.data is generation:
+            service_process.record(self.state, before, cache, check["retrievals"])
+            revocation.merge_cache(self.state, before, cache)
         elapsed_ms = int((time.monotonic() - started) * 1000)
         # A Lync host whose side of a mutual negotiation outlasts Lync's limit logs LS IM MCU 33019 (a host without
         # the Lync Server log writes nothing): cryptoapi-research.md 2.3, the event this collection exists for.

@@ -119,6 +119,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
             "evidence": None, "findings": [], "identities": {}, "caller": None, "chain_cache_resync": None,
+            "service": None,
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -177,6 +178,8 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         "identities": as_dict(data.get("identities")),
         "caller": data.get("caller"),
         "chain_cache_resync": data.get("chain_cache_resync"),
+        # the host's own service's handshake and its restart (absent in older records)
+        "service": as_dict(data.get("service")) or None,
     }
 
 

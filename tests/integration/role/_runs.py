@@ -22,10 +22,6 @@ PLAYBOOK = REPO_ROOT / "playbooks" / "fix-crl.yml"
 # Verification needs the lab's revocation world (CRL server, squid, Schannel model). These variables switch
 # it off for the tests of the remediation itself: no certificate store means no endpoints, no peers means no
 # TLS probes, so verification passes trivially and the tests see apply, idempotence and reporting alone.
-# Short timeouts and one batch for the tests that verify in the lab's revocation world (a broken host's measurement
-# costs seconds, not the Windows default 15 s).
-FAST = {"fix_crl_crl_timeout_ms": 3000, "fix_crl_probe_timeout_ms": 8000, "fix_crl_probe_samples": 1,
-        "fix_crl_max_handshake_ms": 1000, "fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
 NO_VERIFICATION = {"fix_crl_cert_stores": ["CrlfixTestNoSuchStore"], "fix_crl_peers": []}
 # Verification in the lab's revocation world, kept to seconds: short timeouts, one sample, the whole fleet as one
 # batch that never stops the rollout.
