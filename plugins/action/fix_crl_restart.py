@@ -1,6 +1,6 @@
 # Copyright: contributors to crlfix.windows
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Action plugin of crlfix.windows.fix_crl_restart: the role's step that restarts a stale service, one host at a time."""
+"""Action plugin of crlfix.windows.fix_crl_restart: the role's step restarting a stale service, a host at a time."""
 
 from __future__ import annotations
 

@@ -66,7 +66,7 @@ notes:
   - Restarting a Lync front end's services drops its calls and conferences for a moment; the role restarts only
     when asked (C(fix_crl_restart_services)), one host at a time, and C(fix_crl_serial) keeps a pool in service.
 author:
-  - crlfix.windows contributors
+  - crlfix.windows maintainers (@crlfix)
 """
 
 EXAMPLES = r"""

@@ -26,7 +26,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import is_time_box_error, run_host_script
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
@@ -93,6 +93,16 @@ def stale_detail(handshake: t.Mapping[str, t.Any], services: t.Sequence[str], ma
             f"{', '.join(services)} (fix_crl_restart_services: true) or wait for its back-off to run out")
 
 
+def _slow_in_the_service(result: t.Mapping[str, t.Any]) -> bool:
+    """The handshake was slow (or cut by the audit's time box) while this host's own check of the certificate was not
+    what failed: ``revocation_unknown`` is this host's view of its own certificate (a CDP it cannot use), not the
+    service's state, and is left to the checks that already report it."""
+    if result.get("verdict") == "slow":
+        return True
+    errors = result.get("errors") or []
+    return result.get("verdict") == "error" and bool(errors) and all(is_time_box_error(e) for e in errors)
+
+
 def judge_service(service: dict[str, t.Any] | None, *, phase_passed: bool, services: t.Sequence[str],
                   max_handshake_ms: int, findings: list[dict[str, t.Any]]) -> dict[str, t.Any] | None:
     """The record's ``service`` from one phase's handshake; adds ``service_stale`` when it applies.
@@ -104,7 +114,7 @@ def judge_service(service: dict[str, t.Any] | None, *, phase_passed: bool, servi
     if service is None:
         return None
     handshake = handshake_summary(service)
-    stale = phase_passed and service.get("verdict") != "pass"
+    stale = phase_passed and _slow_in_the_service(service)
     if stale:
         _findings.add_finding(findings, _findings.SERVICE_STALE, stale_detail(handshake, services, max_handshake_ms))
     target = {key: service.get(key) for key in ("host", "port", "sni")}
@@ -179,5 +189,5 @@ def restart_stale_service(connection: ConnectionBase, record: dict[str, t.Any], 
     return apply_restart(record, restart, handshake, max_handshake_ms=max_handshake_ms)
 
 
-__all__ = ["MAX_RESTART_WAIT_MS", "RESTART_SCRIPT", "apply_restart", "restart_stale_service", "handshake_summary", "judge_service",
-           "restart_args", "service_peer", "split_service", "stale_detail", "take_service"]
+__all__ = ["MAX_RESTART_WAIT_MS", "RESTART_SCRIPT", "apply_restart", "handshake_summary", "judge_service",
+           "restart_args", "restart_stale_service", "service_peer", "split_service", "stale_detail", "take_service"]

@@ -59,6 +59,7 @@ def test_a_stale_service_is_restarted_when_asked_and_the_host_ends_compliant(fle
     assert fleet.state(name)["counters"].get("service_restarts", 0) == 0
 
     name = _stale_host(fleet)  # the audit's own handshake put the URLs on the service's offline list again
+    commands_before = fleet.metrics()["hosts"][name]["shell_commands"]
     run = run_fix_crl(fleet, tmp_path / "fix", "-l", name, extra_vars={**FAST, "fix_crl_restart_services": True})
     host = run.host(name)
     assert host["status"] == "compliant", host["reason"]
@@ -71,5 +72,7 @@ def test_a_stale_service_is_restarted_when_asked_and_the_host_ends_compliant(fle
     assert host["commands"] == 2  # the audit's one command and the restart's
     state = fleet.state(name)
     assert state["counters"]["service_restarts"] == 1
+    # The twin's own count of remote commands: the audit's one and the restart's.
+    assert fleet.metrics()["hosts"][name]["shell_commands"] - commands_before == 2
     assert state["service_process"]["session"] is None and state["service_process"]["offline"] == {}
     assert run.rc == 0 and run.recap[name]["failed"] == 0

@@ -1,4 +1,6 @@
-"""``service_restart`` schema 1: restart the named services, then handshake with the host's own service (host-scripts.md).
+"""``service_restart`` schema 1: restart the named services, then handshake with the host's own service.
+
+Contract: docs/dev/host-scripts.md.
 
 A named service the host has is stopped and started again (``ServiceController.Stop``/``Start`` with the script's
 ``WaitForStatus``): when it is the service behind the twin's 5061 listener, that is a new process with nothing in
