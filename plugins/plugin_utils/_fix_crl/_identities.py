@@ -178,9 +178,10 @@ def _ie_step(ie: t.Mapping[str, t.Any] | None, order: str, *, wpad_disabled: boo
       netsh value and the IE settings for it: that nothing else is tried is *inferred*).
     - Settings that ask for auto-detection or a script are used before a manual server (step 3: "if the Internet
       Explorer settings for the process identity indicate Automatically detect settings or Use automatic configuration
-      script"); auto-detection is tried before the script (WINHTTP_AUTOPROXY_OPTIONS); what discovery does not find is
-      "no proxy". ``automatic_proxy`` reads the same IE configuration (WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY: "including
-      the Internet Explorer proxy configuration"); that it ranks it the same way is *inferred*.
+      script"); auto-detection is tried first, the script when it locates no PAC URL ("WinHTTP AutoProxy Functions");
+      what discovery does not find is "no proxy". ``automatic_proxy`` reads the same IE configuration
+      (WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY: "including the Internet Explorer proxy configuration"); that it ranks it
+      the same way is *inferred*.
     - ``DisableWpad`` = 1 turns auto-detection off on either order.
     """
     if not ie:
@@ -191,7 +192,7 @@ def _ie_step(ie: t.Mapping[str, t.Any] | None, order: str, *, wpad_disabled: boo
     flags = ie.get("connection_flags")
     if isinstance(flags, int) and flags & AUTO_DETECT and not wpad_disabled:
         found = _discovered(wpad, None)
-        if script is None or found["proxy"] or found["error"] is None:
+        if script is None or found["pac_url"] is not None:  # the script only when detection found no PAC URL
             return {"source": "wpad", **found}
     if script is not None:
         found = _discovered(wpad, script)
