@@ -65,10 +65,13 @@ def make_state(tmp_path: Path, build: int, dhcp_url: str | None = None) -> HostS
     return HostState.load(path)
 
 
-@pytest.mark.parametrize(("build", "expected"), [(7601, ("wpad", "127.0.0.1:3128")), (9600, ("wpad", "127.0.0.1:3128")),
-                                                 (14393, ("direct", None)), (20348, ("direct", None))])
-def test_an_identity_without_ie_settings_discovers_only_before_windows_10(tmp_path: Path, pac_server: str,
-                                                                           build: int, expected: tuple) -> None:
+VIA_PAC = ("wpad", "127.0.0.1:3128")
+
+
+@pytest.mark.parametrize(("build", "expected"), [
+    (7601, VIA_PAC), (9600, VIA_PAC), (14393, ("direct", None)), (20348, ("direct", None))])
+def test_an_identity_without_ie_settings_discovers_only_before_windows_10(
+        tmp_path: Path, pac_server: str, build: int, expected: tuple) -> None:
     state = make_state(tmp_path, build, dhcp_url=pac_server)
     source, proxy = identities.cryptoapi_proxy(state, NS_SID)
     assert (source, proxy.proxy) == expected
@@ -127,6 +130,5 @@ def test_the_stand_in_asks_only_when_a_path_reaches_discovery(tmp_path: Path, pa
                                                   "accounts_from_services": True})
         found = wpad.discovery_part(state, part, request, "http://crl.public-ca.test/issuing-ca.crl")
         assert (found is not None) == asked, build
-    assert found is not None and found["auto_detect"] == {"detected": True, "pac_url": pac_server,
-                                                           "proxy": "127.0.0.1:3128", "error": None}
-
+    assert found is not None
+    assert found["auto_detect"] == {"detected": True, "pac_url": pac_server, "proxy": "127.0.0.1:3128", "error": None}

@@ -65,8 +65,8 @@ def test_disable_wpad_stops_the_third_step_on_either_order() -> None:
 @pytest.mark.parametrize("build", [9600, 17763])
 def test_auto_detect_uses_what_discovery_found_on_either_order(build: int) -> None:
     doc = {**part(accounts=[account(NS, "S-1-5-20", ie(flags=0x09))]), "wpad": wpad(proxy="127.0.0.1:3128")}
-    identities, _caller, findings = _identities.summarise(doc, state(build), {"state": "present",
-                                                                             "proxy": "127.0.0.1:3128"})
+    intended = {"state": "present", "proxy": "127.0.0.1:3128"}
+    identities, _caller, findings = _identities.summarise(doc, state(build), intended)
     assert identities[NS]["effective_proxy"]["proxy"] == "127.0.0.1:3128"
     assert not any("intends" in f["detail"] for f in findings)  # the proxy intended, found by WPAD
     # The admin without IE settings discovers too before Windows 10 (same path); after it, the admin goes direct.
