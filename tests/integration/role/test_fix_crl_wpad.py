@@ -15,9 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.lab.fleet import scenarios
-
-from ._runs import FAST, run_fix_crl, site_proxies
+from ._runs import FAST, run_fix_crl, seed_scenario
 
 pytestmark = pytest.mark.lab
 
@@ -52,9 +50,7 @@ def pac_server() -> Iterator[dict[str, str]]:
 
 
 def test_wpad_identity_is_audited_on_its_wpad_path_then_fixed(fleet, tmp_path, pac_server) -> None:
-    name = sorted(n for n, h in fleet.hosts.items() if h.group == "lync_servers")[0]
-    proxy = site_proxies(fleet)[fleet.hosts[name].site]
-    fleet.write_state(name, scenarios.apply_scenario(fleet.state(name), "wpad_identity", proxy))
+    name, proxy = seed_scenario(fleet, "wpad_identity")
 
     audit = run_fix_crl(fleet, tmp_path / "audit", "--check", "-l", name, extra_vars=FAST)
     host = audit.host(name)
