@@ -115,8 +115,8 @@ function Get-CrlfixWpadNeeds {
             continue
         }
         if ($null -ne $settings.connection_flags -and ($settings.connection_flags -band 8)) { $autoDetect = $true }
-        $script = [string]$settings.auto_config_url
-        if ($script -match '^https?://' -and -not $scripts.Contains($script)) { $scripts.Add($script) }
+        $configUrl = [string]$settings.auto_config_url
+        if ($configUrl -match '^https?://' -and -not $scripts.Contains($configUrl)) { $scripts.Add($configUrl) }
     }
     @{ auto_detect = ($autoDetect -and -not $Part['wpad_disabled']); scripts = $scripts.ToArray() }
 }
