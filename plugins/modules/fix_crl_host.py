@@ -440,7 +440,9 @@ identities:
   description:
     - Per identity the proof ran as (account name as Windows prints it), C(sid), C(services) (the named services
       running as it), C(profile_loaded), C(effective_proxy) (C(source) one of C(netsh), C(ie), C(wpad), C(direct),
-      and C(proxy)), C(runnable) (false when a password would be needed), C(chain_ok), C(chain_ms), C(crl),
+      and C(proxy); a WPAD path adds C(pac_url) and C(error), where C(proxy) null means nothing discovered and
+      direct; an AutoConfigURL path adds C(script) and C(error); the order follows the host's OS build, KB 2623724),
+      C(runnable) (false when a password would be needed), C(chain_ok), C(chain_ms), C(crl),
       C(cache_purged) and C(error). From the last measurement of the run.
   returned: when O(result_detail=full); always in the record file
   type: dict

@@ -6,8 +6,10 @@ Windows behaviour modelled here, each from its source:
   that account's WinINet settings in ``HKU\\<SID>\\Software\\Microsoft\\Windows\\CurrentVersion\\Internet
   Settings`` (the machine's ``HKLM`` ones when the ``ProxySettingsPerUser`` policy is 0), then WPAD when
   auto-detection is on, else direct (KB 2623724; identity-evidence-research.md §3).
-- WPAD: the lab has no DHCP option 252 and no ``wpad`` name, so discovery finds nothing and the fetch goes direct
-  (WinHttpDetectAutoProxyConfigUrl: DHCP first, then DNS); ``DisableWpad`` = 1 skips it.
+- The order follows the host's class (``host_classes.proxy_order``): ``three_step`` (before Windows 10) discovers for
+  an identity with no IE settings at all; ``automatic_proxy`` goes direct then (*inferred*: the KB names only the
+  netsh value and the IE settings). Settings asking for auto-detection or a script are used before a manual server
+  on both (KB step 3). WPAD itself (DHCP, DNS, the PAC) is ``wpad.py``; ``DisableWpad`` = 1 skips auto-detection.
 - ``Win32_Service.StartName`` spells the built-ins ``LocalSystem``, ``NT AUTHORITY\\LocalService``,
   ``NT AUTHORITY\\NetworkService``; their SIDs are S-1-5-18/19/20 and ``NTAccount`` prints them
   ``NT AUTHORITY\\SYSTEM``, ``NT AUTHORITY\\LOCAL SERVICE``, ``NT AUTHORITY\\NETWORK SERVICE``
@@ -24,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.lab.winhttp import WinHttpProxy
-from tests.twin import revocation
+from tests.twin import host_classes, revocation, wpad
 from tests.twin.state import BUILT_IN_ACCOUNTS as BUILT_IN
 from tests.twin.state import HostState
 
@@ -90,17 +92,32 @@ def ie_of(state: HostState, sid: str | None) -> dict[str, Any] | None:
 
 
 def cryptoapi_proxy(state: HostState, sid: str | None = None) -> tuple[str, WinHttpProxy]:
-    """(source, proxy) CryptoAPI uses as the identity ``sid`` (None: the connecting admin), in KB 2623724's order."""
+    """(source, proxy) CryptoAPI uses as the identity ``sid`` (None: the connecting admin), in the order of the host's
+    class (``host_classes.proxy_order``; KB 2623724, tests/twin/README.md "CryptoAPI's proxy order")."""
     netsh = revocation.host_proxy(state)
     if not netsh.is_direct:
         return "netsh", netsh
+    order = host_classes.proxy_order(state.os_build)
+    wpad_disabled = bool((state.data.get("wpad") or {}).get("disabled"))
     ie = ie_of(state, sid)
-    if ie and ie.get("ProxyEnable") == 1 and ie.get("ProxyServer"):
+    if not ie:
+        # KB step 3: no IE settings for the identity -> discovery; AUTOMATIC_PROXY names no such step (inferred: none).
+        if order == host_classes.THREE_STEP and not wpad_disabled:
+            return "wpad", wpad.ask(state, None, detect=True).winhttp_proxy()
+        return "direct", WinHttpProxy()
+    script = ie.get("AutoConfigURL") or None
+    if ie.get("AutoDetect") and not wpad_disabled:
+        found = wpad.ask(state, None, detect=True)
+        # WinHttpGetProxyForUrl with both flags falls back to the script only when detection finds no PAC URL.
+        if script is None or found.pac_url is not None:
+            return "wpad", found.winhttp_proxy()
+    if script is not None:
+        return "ie", wpad.ask(state, str(script), detect=False).winhttp_proxy()
+    if ie.get("ProxyEnable") == 1 and ie.get("ProxyServer"):
         try:
             return "ie", WinHttpProxy(ie["ProxyServer"], ie.get("ProxyOverride") or None)
         except ValueError:
             pass  # a proxy string WinHTTP cannot parse: falls through, as an unparsable netsh value does
-    # WPAD (auto-detect on, DisableWpad not 1): the lab answers no discovery, so the fetch goes direct.
     return "direct", WinHttpProxy()
 
 

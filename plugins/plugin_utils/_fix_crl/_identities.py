@@ -41,18 +41,31 @@ _ACCOUNT_NAME = re.compile(r"^[^\x00-\x1f\"/\[\]:|<>+=;,?*]{1,256}$")  # no cont
 # DefaultConnectionSettings byte 8: 0x08 auto-detect (identity-evidence-research.md §3, askie).
 AUTO_DETECT = 0x08
 SOURCES = ("netsh", "ie", "wpad", "direct")
+NOT_DISCOVERED = "the host ran no WPAD discovery"
+# KB 2623724: "In Windows 10, CAPI2 ... uses the WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY flag"; earlier releases used
+# DEFAULT_PROXY and the KB's three steps. 10240 is Windows 10's first build (Server 2016 is 14393).
+WINDOWS_10_BUILD = 10240
+THREE_STEP, AUTOMATIC_PROXY = "three_step", "automatic_proxy"
+# How long the host's WPAD discovery may take (DHCP, DNS, the PAC download); it runs beside the measurement.
+WPAD_TIMEOUT_MS = 10000
 
 
-def proxy_order(os_build: int | None) -> tuple[str, ...]:
-    """CryptoAPI's proxy order on a build: the hook the twin's host classes table feeds.
+def proxy_order(os_build: int | None) -> str:
+    """CryptoAPI's proxy order on a build (KB 2623724): ``three_step`` before Windows 10, ``automatic_proxy`` from it.
 
-    KB 2623724: before Windows 10 three steps with ``WINHTTP_ACCESS_TYPE_DEFAULT_PROXY`` (netsh, the identity's IE
-    settings, WPAD); Windows 10 / Server 2016+ ``AUTOMATIC_PROXY`` (netsh default first, then IE settings, which
-    include auto-detection). Both put the same sources in the same order; only how a failing source falls through
-    differs, which the registry alone cannot show.
+    The twin's host classes publish the same split (tests/twin/host_classes.py). A build the audit could not read is
+    taken as ``automatic_proxy``, the order of every supported release since Server 2016.
     """
-    del os_build  # one order for every class until a source shows a class that differs
-    return ("netsh", "ie", "wpad")
+    if isinstance(os_build, int) and os_build < WINDOWS_10_BUILD:
+        return THREE_STEP
+    return AUTOMATIC_PROXY
+
+
+def wpad_args() -> dict[str, int]:
+    """The host's WPAD discovery request: when an account without WinINet settings discovers (``three_step``, builds
+    below ``unset_detects_below_build``) and how long discovery may take. The host asks only when some identity's path
+    can reach WPAD (host-scripts.md, ``identities.wpad``); the order itself stays here (``proxy_order``)."""
+    return {"timeout_ms": WPAD_TIMEOUT_MS, "unset_detects_below_build": WINDOWS_10_BUILD}
 
 
 def validate_names(services: t.Sequence[t.Any], identities: t.Sequence[t.Any]) -> None:
@@ -76,7 +89,8 @@ def host_args(services: t.Sequence[str], identities: t.Sequence[str], *,
     ``stores`` as each runnable identity, through a one-shot scheduled task (``_identity_run.ps1``); None: not run.
     """
     accounts = list(identities) or ([] if services else list(DEFAULT_IDENTITIES))
-    args = {"services": list(services), "accounts": accounts, "accounts_from_services": not identities}
+    args = {"services": list(services), "accounts": accounts, "accounts_from_services": not identities,
+            "wpad": wpad_args()}
     if chain is not None:
         args["chain"] = dict(chain)
     return args
@@ -138,51 +152,98 @@ def needs_password(name: str, sid: str | None) -> str | None:
             "crlfix does not hold, so it is not run as and the host is not called verified for it")
 
 
-def _ie_proxy(ie: t.Mapping[str, t.Any] | None, *, wpad_disabled: bool) -> dict[str, t.Any] | None:
-    """The step of an identity's WinINet settings: a manual proxy, a script, WPAD, or None (falls through)."""
+def _discovered(wpad: t.Any, script: str | None) -> dict[str, t.Any]:
+    """``{proxy, pac_url, error}`` the host's discovery gave: auto-detection (``script`` None) or one PAC URL.
+
+    ``proxy`` null with ``error`` null: the PAC answered DIRECT; with an error (e.g. 12180, nothing discovered): no
+    proxy, so the fetch goes direct (KB 2623724 step 3, "return 'no proxy' if the automatic proxy discovery fails").
+    """
+    found: t.Any = None
+    if isinstance(wpad, t.Mapping) and not wpad.get("error"):
+        found = wpad.get("auto_detect") if script is None else next(
+            (s for s in wpad.get("scripts") or [] if isinstance(s, t.Mapping) and s.get("pac_url") == script), None)
+    elif isinstance(wpad, t.Mapping):
+        return {"proxy": None, "pac_url": script, "error": str(wpad["error"])}
+    if not isinstance(found, t.Mapping):
+        return {"proxy": None, "pac_url": script, "error": NOT_DISCOVERED}
+    return {"proxy": found.get("proxy") or None, "pac_url": found.get("pac_url") or script, "error": found.get("error")}
+
+
+def _ie_step(ie: t.Mapping[str, t.Any] | None, order: str, *, wpad_disabled: bool,
+             wpad: t.Any) -> dict[str, t.Any] | None:
+    """The steps after netsh (KB 2623724): the identity's WinINet settings and WPAD; None falls through to direct.
+
+    - No settings at all (no key, or the hive not loaded): ``three_step`` discovers (step 3, "if the Internet Explorer
+      proxy settings are not present for the executing user"); ``automatic_proxy`` goes direct (the KB names only the
+      netsh value and the IE settings for it: that nothing else is tried is *inferred*).
+    - Settings that ask for auto-detection or a script are used before a manual server (step 3: "if the Internet
+      Explorer settings for the process identity indicate Automatically detect settings or Use automatic configuration
+      script"); auto-detection is tried first, the script when it locates no PAC URL ("WinHTTP AutoProxy Functions");
+      what discovery does not find is "no proxy". ``automatic_proxy`` reads the same IE configuration
+      (WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY: "including the Internet Explorer proxy configuration"); that it ranks it
+      the same way is *inferred*.
+    - ``DisableWpad`` = 1 turns auto-detection off on either order.
+    """
     if not ie:
+        if order == THREE_STEP and not wpad_disabled:
+            return {"source": "wpad", **_discovered(wpad, None)}
         return None
+    script = str(ie.get("auto_config_url") or "").strip() or None
+    flags = ie.get("connection_flags")
+    if isinstance(flags, int) and flags & AUTO_DETECT and not wpad_disabled:
+        found = _discovered(wpad, None)
+        if script is None or found["pac_url"] is not None:  # the script only when detection found no PAC URL
+            return {"source": "wpad", **found}
+    if script is not None:
+        found = _discovered(wpad, script)
+        return {"source": "ie", "proxy": found["proxy"], "script": script, "error": found["error"]}
     server = str(ie.get("proxy_server") or "").strip()
     if ie.get("proxy_enable") == 1 and server:
         return {"source": "ie", "proxy": server}
-    if ie.get("auto_config_url"):
-        return {"source": "ie", "proxy": None, "script": str(ie["auto_config_url"])}
-    flags = ie.get("connection_flags")
-    if isinstance(flags, int) and flags & AUTO_DETECT and not wpad_disabled:
-        # The host does not run WPAD discovery (DHCP, then DNS): the proxy it would find is not known here.
-        return {"source": "wpad", "proxy": None}
     return None
 
 
-def effective_proxy(state: HostState, ie: t.Mapping[str, t.Any] | None, *, wpad_disabled: bool) -> dict[str, t.Any]:
-    """``{source, proxy}`` CryptoAPI uses for an identity with WinINet settings ``ie`` (KB 2623724's order).
+def effective_proxy(state: HostState, ie: t.Mapping[str, t.Any] | None, *, wpad_disabled: bool,
+                    wpad: t.Any = None) -> dict[str, t.Any]:
+    """``{source, proxy}`` CryptoAPI uses as an identity with WinINet settings ``ie``, in the order of the host's build.
 
-    The native view is the one 64-bit service processes read (windows-facts.md); a value that does not decode is
-    ignored by WinHTTP, as the twin models it.
+    The netsh value comes first on every order; the native view is the one 64-bit service processes read
+    (windows-facts.md); a value that does not decode is ignored by WinHTTP, as the twin models it. ``wpad`` is the
+    host's discovery (host-scripts.md, ``identities.wpad``); a WPAD or script path adds its ``pac_url``/``script`` and
+    ``error``.
     """
-    for step in proxy_order(state.os_build):
-        if step == "netsh":
-            native = state.views.get("native")
-            settings = native.settings if native is not None else None
-            if settings is not None and native is not None and native.error is None and settings.mode == "proxy":
-                return {"source": "netsh", "proxy": settings.proxy}
-        elif step == "ie":
-            found = _ie_proxy(ie, wpad_disabled=wpad_disabled)
-            if found is not None:
-                return found
-    return {"source": "direct", "proxy": None}
+    native = state.views.get("native")
+    settings = native.settings if native is not None else None
+    if settings is not None and native is not None and native.error is None and settings.mode == "proxy":
+        return {"source": "netsh", "proxy": settings.proxy}
+    found = _ie_step(ie, proxy_order(state.os_build), wpad_disabled=wpad_disabled, wpad=wpad)
+    return found if found is not None else {"source": "direct", "proxy": None}
+
+
+def _route(path: t.Mapping[str, t.Any]) -> tuple[str | None, ...]:
+    """What a fetch on this path goes through: a proxy, direct, or unknown (the host ran no discovery)."""
+    if path.get("proxy"):
+        return ("proxy", str(path["proxy"]).casefold())
+    if path.get("error") == NOT_DISCOVERED:
+        return ("unknown", path["source"], path.get("script"))
+    return ("direct",)
 
 
 def _path_text(path: t.Mapping[str, t.Any]) -> str:
     if path["source"] == "direct":
         return "direct (no proxy)"
-    what = path.get("proxy") or (f"script {path['script']}" if path.get("script") else "a proxy WPAD would find")
-    return f"{path['source']} {what}"
+    if path.get("error") == NOT_DISCOVERED:
+        what = f"script {path['script']} " if path.get("script") else ""
+        return f"{path['source']} {what}(not discovered on the host)"
+    what = f"script {path['script']} " if path.get("script") else ""
+    if path.get("proxy"):
+        return f"{path['source']} {what}{path['proxy']}"
+    why = f" ({path['error']})" if path.get("error") else ""
+    return f"{path['source']} {what}with no proxy found{why}, so direct"
 
 
 def _same(a: t.Mapping[str, t.Any], b: t.Mapping[str, t.Any]) -> bool:
-    return (a.get("proxy") or "").casefold() == (b.get("proxy") or "").casefold() and (
-        a.get("script") == b.get("script")) and (a["source"] == "direct") == (b["source"] == "direct")
+    return _route(a) == _route(b)
 
 
 def _intended(desired: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
@@ -210,6 +271,7 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState, desired: t.Mapping[
     per_user = part.get("per_user") is not False
     machine_ie = part.get("machine_ie")
     wpad_disabled = part.get("wpad_disabled") is True
+    wpad = part.get("wpad")
     services: dict[str, list[str]] = {}
     for service in part.get("services") or []:
         if isinstance(service, t.Mapping) and service.get("account"):
@@ -225,7 +287,7 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState, desired: t.Mapping[
             "sid": sid,
             "services": services.get(name, []),
             "profile_loaded": account.get("hive_loaded"),
-            "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled),
+            "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled, wpad=wpad),
             "runnable": password is None and account.get("error") is None,
             "chain_ok": None, "chain_ms": None, "crl": [], "cache_purged": None,
             "error": account.get("error") or password,
@@ -237,7 +299,7 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState, desired: t.Mapping[
     if isinstance(caller_part, t.Mapping) and caller_part.get("name"):
         ie = caller_part.get("ie") if per_user else machine_ie
         caller = {"name": str(caller_part["name"]), "sid": caller_part.get("sid"),
-                  "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled)}
+                  "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled, wpad=wpad)}
     return identities, caller, path_findings(identities, caller, desired)
 
 
@@ -260,6 +322,6 @@ def path_findings(identities: t.Mapping[str, t.Mapping[str, t.Any]], caller: t.M
     return findings
 
 
-__all__ = ["DEFAULT_IDENTITIES", "IDENTITY_PATH_DIFFERS", "SERVICE_ACCOUNT_SIDS", "chain_failures",
-           "effective_proxy", "host_args",
-           "needs_password", "path_findings", "proxy_order", "summarise", "validate_names"]
+__all__ = ["AUTOMATIC_PROXY", "DEFAULT_IDENTITIES", "IDENTITY_PATH_DIFFERS", "SERVICE_ACCOUNT_SIDS", "THREE_STEP",
+           "chain_failures", "effective_proxy", "host_args", "needs_password", "path_findings", "proxy_order",
+           "summarise", "validate_names", "wpad_args"]

@@ -36,7 +36,8 @@ SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
 }
 SCRIPT_SCHEMA: dict[str, int] = {name: max(versions) for name, versions in SUPPORTED_SCHEMAS.items()}
 # Shared PowerShell pieces (``_ps1/_<name>.ps1``) a script needs between ``_common.ps1`` and its own body, in order:
-# ``_winhttp`` the registry views and the OS, ``_identity`` the services' accounts and their WinINet settings,
+# ``_winhttp`` the registry views and the OS, ``_identity`` the services' accounts and their WinINet settings, ``_wpad``
+# WinHTTP's WPAD discovery for them,
 # ``_stores`` the store loop, ``_identity_run`` the chain built as each identity (a one-shot scheduled task), ``_der``
 # the URL extraction, ``_pool`` the runspace pool and the one wait, ``_crl`` and ``_tls`` the fetch and probe engines
 # (docs/dev/host-scripts.md).
@@ -46,7 +47,8 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "cert_inventory": ("_winhttp", "_stores"),
     "crl_fetch": ("_pool", "_crl"),
     "tls_probe": ("_pool", "_tls"),
-    "host_audit": ("_winhttp", "_identity", "_stores", "_identity_run", "_der", "_pool", "_crl", "_tls", "_evidence"),
+    "host_audit": ("_winhttp", "_identity", "_wpad", "_stores", "_identity_run", "_der", "_pool", "_crl", "_tls",
+                   "_evidence"),
     "service_restart": ("_pool", "_tls"),
 }
 

@@ -166,7 +166,11 @@ def _errors_html(errors: t.Any) -> str:
 def _path_text(path: t.Any) -> str:
     data = as_dict(path)
     source = str(data.get("source") or "?")
-    return source if source == "direct" else f"{source} {data.get('proxy') or data.get('script') or '(unknown)'}"
+    if source == "direct":
+        return source
+    if source == "wpad" and not data.get("proxy"):  # discovery found nothing: the fetch goes direct
+        return f"wpad, no proxy found ({data.get('error') or 'unknown'}): direct"
+    return f"{source} {data.get('proxy') or data.get('script') or '(unknown)'}"
 
 
 def _identities_html(host: t.Mapping[str, t.Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from tests.lab.fleet import scenarios
 from tests.twin import winhttp_value
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -75,6 +76,15 @@ def site_proxies(lab) -> dict[str, str]:
     groups = yaml.safe_load(lab.inventory_path.read_text())["all"]["children"]
     return {name: group["vars"]["fix_crl_proxy"] for name, group in groups.items()
             if "fix_crl_proxy" in (group.get("vars") or {})}
+
+
+def seed_scenario(lab, scenario: str, group: str = "lync_servers") -> tuple[str, str]:
+    """(host, its site's proxy): the first host of ``group`` put in the extra scenario ``scenario``
+    (tests/lab/fleet/scenarios.py)."""
+    name = sorted(n for n, h in lab.hosts.items() if h.group == group)[0]
+    proxy = site_proxies(lab)[lab.hosts[name].site]
+    lab.write_state(name, scenarios.apply_scenario(lab.state(name), scenario, proxy))
+    return name, proxy
 
 
 def views(lab, name: str) -> dict[str, bytes | None]:

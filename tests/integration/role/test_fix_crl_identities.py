@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.lab.fleet import scenarios
-
-from ._runs import FAST, run_fix_crl, site_proxies
+from ._runs import FAST, run_fix_crl, seed_scenario
 
 pytestmark = pytest.mark.lab
 
@@ -22,9 +20,7 @@ IDENTITY_CODES = ("identity_path_differs", "proxy_rejects_agent")
 
 
 def test_admin_ie_only_is_found_as_the_services_identity_and_fixed_for_it(fleet, tmp_path) -> None:
-    name = sorted(n for n, h in fleet.hosts.items() if h.group == "lync_servers")[0]
-    proxy = site_proxies(fleet)[fleet.hosts[name].site]
-    fleet.write_state(name, scenarios.apply_scenario(fleet.state(name), "admin_ie_only", proxy))
+    name, proxy = seed_scenario(fleet, "admin_ie_only")
 
     audit = run_fix_crl(fleet, tmp_path / "audit", "--check", "-l", name, extra_vars=FAST)
     host = audit.host(name)

@@ -17,6 +17,9 @@ it) and ``write_state``.
   offline entry for each CRL URL of the host's certificates whose back-off has run out: its next check goes to the
   wire, direct, and waits out its timeouts. A fresh process (the audit, a task as NETWORK SERVICE) goes through the
   proxy. Only a restart of the service (or a resync, for the offline entries) clears it.
+- ``wpad_identity``: netsh direct; the service identities have "Automatically detect settings" on and no proxy, so
+  CryptoAPI as them takes the WPAD path (``source: wpad``); in the lab that finds nothing (no DHCP, no wpad name) and
+  goes direct, unless the test gives the host a PAC through DHCP option 252.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ SERVICES: dict[str, list[dict[str, str]]] = {
                          {"name": "MSExchangeIS", "start_name": "LocalSystem", "state": "Running"}],
     "adfs_servers": [{"name": "adfssrv", "start_name": GMSA_NAME, "state": "Running"}],
 }
-EXTRA_SCENARIOS = ("admin_ie_only", "stale_service")
+EXTRA_SCENARIOS = ("admin_ie_only", "stale_service", "wpad_identity")
 
 
 def seed_services(state: dict[str, Any], group: str) -> None:
@@ -72,6 +75,17 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
         offline = {url: {"since": now - 120, "until": now - 60, "failures": 1} for url in _crl_urls(state)}
         state["service_process"] = {"name": (state.get("services") or [{}])[0].get("name"), "started": now - 3600,
                                     "session": {"proxy": "", "bypass": ""}, "memory_cache": {}, "offline": offline}
+    if scenario == "wpad_identity":
+        # netsh direct; every service account's IE settings say "Automatically detect settings" and nothing else
+        # (DefaultConnectionSettings flags 0x09, a fresh profile's default): CryptoAPI as it discovers (KB 2623724
+        # step 3). The lab runs no DHCP and names no wpad.lab.test, so discovery finds nothing until a test gives the
+        # host a DHCP option 252 (state wpad.dhcp_url) that names a PAC (tests/twin/wpad.py).
+        direct = winhttp_value.encode(0, "", "")
+        for view in ("native", "wow6432"):
+            state["registry"][view]["WinHttpSettings"] = _b64(direct)
+        for account in state["accounts"].values():
+            account["ie"] = {"ProxyEnable": 0, "ProxyServer": None, "ProxyOverride": None, "AutoConfigURL": None,
+                             "AutoDetect": True}
     state.setdefault("lab", {})["scenario"] = scenario
     return state
 

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.twin import identities, identity_runs, revocation
+from tests.twin import identities, identity_runs, revocation, wpad
 from tests.twin.host_classes import floor_report
 from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
 from tests.twin.scripts.winhttp_state import read_state
@@ -312,6 +312,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
         except ScriptError as exc:
             doc["crl"] = {"error": str(exc)}
+    _wpad_part(ctx, doc, request, crl, urls)
     box = TimeBox(box_ms) if box_ms is not None else None  # the measurement starts now
     try:
         _measure(ctx, doc, fetch, purge, tls, box)
@@ -332,6 +333,20 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     doc["floor"] = floor
     doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return doc
+
+
+def _wpad_part(ctx: ScriptContext, doc: dict[str, Any], request: dict[str, Any] | None, crl: dict[str, Any] | None,
+               urls: list[str]) -> None:
+    """identities.wpad (``_wpad.ps1``): discovery for the first http URL the audit fetches, when a path reaches it.
+
+    The script runs it on a thread beside the measurement; the twin answers it here, before: on loopback the
+    discovery takes milliseconds, and its result does not depend on the measurement."""
+    part = doc.get("identities")
+    if not request or request.get("wpad") is None or not isinstance(part, dict) or "accounts" not in part:
+        return
+    listed = _unique([*((crl or {}).get("urls") or []), *urls, *((crl or {}).get("extra_urls") or [])]) if crl else []
+    url = next((u for u in listed if re.match(r"^https?://", u, re.IGNORECASE)), None)
+    part["wpad"] = wpad.discovery_part(ctx.state, part, request["wpad"], url)
 
 
 def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge: dict[str, Any] | None,

@@ -63,7 +63,7 @@ def test_proxy_settings_per_user_0_reads_the_machine_settings(tmp_path: Path) ->
 def test_wpad_finds_nothing_in_the_lab_so_auto_detect_goes_direct(tmp_path: Path) -> None:
     state = make_state(tmp_path, DIRECT)
     state.data["accounts"]["S-1-5-20"]["ie"] = {"ProxyEnable": 0, "AutoDetect": True}
-    assert identities.cryptoapi_proxy(state, "S-1-5-20")[0] == "direct"
+    assert identities.cryptoapi_proxy(state, "S-1-5-20") == ("wpad", identities.WinHttpProxy())
 
 
 @pytest.mark.parametrize(("start_name", "printed"), [

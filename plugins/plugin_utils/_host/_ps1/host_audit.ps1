@@ -102,6 +102,20 @@ if ($null -ne $tls) {
     $peers = @(foreach ($peer in $tls.peers) { @{ host = [string]$peer.host; port = [int]$peer.port; sni = [string]$peer.sni } })
 }
 $fetchableCount = @(foreach ($url in $urls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } }).Count
+# identities.wpad (_wpad.ps1): WPAD discovery for the first http revocation URL, beside the measurement, and only when
+# an identity's path can reach it.
+$wpadDiscovery = $null
+$wpadRequest = Get-CrlfixArgument -Arguments $identityRequest -Name 'wpad' -Default $null
+if ($null -ne $wpadRequest -and $null -ne $document.identities -and $null -ne $document.identities['accounts']) {
+    $document.identities['wpad'] = $null
+    try {
+        $wpadUrl = @(foreach ($url in $urls) { if ($url -match '^https?://') { $url } }) | Select-Object -First 1
+        $wpadDiscovery = Start-CrlfixWpad -Part $document.identities -Request $wpadRequest -Build $CrlfixFloorBuild -Url $wpadUrl
+    } catch {
+        $document.identities['wpad'] = Get-CrlfixPartError -Failure $_
+    }
+}
+# end identities.wpad
 
 # Everything the measurement needs is made before it starts: the runspaces (one per download and per peer, all
 # loaded now) and the protocols the probes offer.
@@ -175,6 +189,7 @@ if ($null -ne $probes) {
         $document.tls = Get-CrlfixPartError -Failure $_
     }
 }
+if ($null -ne $wpadDiscovery) { $document.identities['wpad'] = Complete-CrlfixWpad -Wpad $wpadDiscovery }
 # identities: the tasks' results, within the time box (or the chain's own timeout), then nothing is left behind.
 if ($identityRuns.Count -gt 0) {
     $completeParameters = @{ Runs = $identityRuns; Clock = $clock

@@ -83,7 +83,8 @@ def test_proxy_settings_per_machine_reads_the_machine_settings_for_everyone() ->
 
 
 @pytest.mark.parametrize(("flags", "disabled", "expected"), [
-    (0x09, False, {"source": "wpad", "proxy": None}),   # 0x08 auto-detect (askie's flags byte)
+    (0x09, False, {"source": "wpad", "proxy": None, "pac_url": None,  # 0x08 auto-detect (askie's flags byte); the
+                   "error": "the host ran no WPAD discovery"}),        # part has no wpad result: not known
     (0x09, True, {"source": "direct", "proxy": None}),  # DisableWpad = 1
     (0x01, False, {"source": "direct", "proxy": None}),
 ])
@@ -111,11 +112,13 @@ def test_services_name_their_identity() -> None:
 
 
 def test_host_args_explicit_identities_win_then_the_services_then_the_defaults() -> None:
-    assert _identities.host_args([], []) == {"services": [], "accounts": [NS, SYSTEM], "accounts_from_services": True}
+    wpad = {"wpad": {"timeout_ms": 10000, "unset_detects_below_build": 10240}}
+    assert _identities.host_args([], []) == {"services": [], "accounts": [NS, SYSTEM], "accounts_from_services": True,
+                                             **wpad}
     assert _identities.host_args(["RTCSRV"], []) == {"services": ["RTCSRV"], "accounts": [],
-                                                     "accounts_from_services": True}
+                                                     "accounts_from_services": True, **wpad}
     assert _identities.host_args(["RTCSRV"], ["LAB\\x$"]) == {"services": ["RTCSRV"], "accounts": ["LAB\\x$"],
-                                                              "accounts_from_services": False}
+                                                              "accounts_from_services": False, **wpad}
 
 
 @pytest.mark.parametrize(("services", "identities", "message"), [

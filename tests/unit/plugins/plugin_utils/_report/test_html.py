@@ -188,6 +188,17 @@ def test_identities_are_shown_per_host_as_text_and_findings_once() -> None:
     assert "identity_path_differs" not in cell and html.count("<b>identity_path_differs</b>") == 1
 
 
+def test_a_wpad_path_that_found_nothing_is_shown_as_going_direct() -> None:
+    wpad = {"source": "wpad", "proxy": None, "pac_url": None, "error": "ERROR_WINHTTP_AUTODETECTION_FAILED (12180)"}
+    records = {"fe01": record("fe01", "would_change", reason="would set", identities={
+        "NT AUTHORITY\\SYSTEM": {"effective_proxy": wpad, "chain_ok": None, "chain_ms": None, "error": None},
+        "NT AUTHORITY\\NETWORK SERVICE": {"effective_proxy": {**wpad, "proxy": "10.0.0.1:3128", "error": None},
+                                          "chain_ok": None, "chain_ms": None, "error": None}})}
+    html = render_report_html(sample_report(records=records, hosts=["fe01"]))
+    assert "SYSTEM</code>: wpad, no proxy found (ERROR_WINHTTP_AUTODETECTION_FAILED (12180)): direct" in html
+    assert "NETWORK SERVICE</code>: wpad 10.0.0.1:3128" in html
+
+
 def test_a_record_without_identities_shows_a_dash() -> None:
     html = render_report_html(sample_report(records={"fe01": record("fe01", "compliant")}, hosts=["fe01"]))
     cell = html[html.index("<td class=identities>"):]
