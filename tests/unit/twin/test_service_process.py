@@ -43,7 +43,7 @@ def test_a_failed_wire_retrieval_puts_the_url_offline_with_a_growing_back_off(tm
     assert service_process.prepare(state, now=1061.0)[1] == set()  # then back to the wire
     service_process.record(state, {}, {}, [FAILED], now=1061.0)
     assert service_process.process(state)["offline"][URL]["until"] == 1061.0 + 120
-    for _ in range(10):
+    for _failure in range(10):
         service_process.record(state, {}, {}, [FAILED], now=2000.0)
     assert service_process.process(state)["offline"][URL]["until"] == 2000.0 + service_process.MAX_BACKOFF_S
 
