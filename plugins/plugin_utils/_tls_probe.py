@@ -184,13 +184,19 @@ def _rejection(sample: t.Mapping[str, t.Any]) -> str | None:
     return None
 
 
-def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int) -> str | None:
+def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int,
+                  cut_only: bool = False) -> str | None:
     """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was
-    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow."""
-    if verdict != "slow":
-        return None
+    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow.
+
+    A peer whose every failed sample the audit's time box cut (``cut_only``) was slow too, for as long as the box
+    lasted: the one-sided handshake, made first, says whose work it was."""
     fast_alone = (isinstance(one_sided_ms, int) and not isinstance(one_sided_ms, bool)
                   and one_sided_ms <= max_handshake_ms)
+    if verdict == "error" and cut_only:
+        return "peer" if fast_alone else "this_host"
+    if verdict != "slow":
+        return None
     return "peer" if mutual and fast_alone else "this_host"
 
 
@@ -256,7 +262,8 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         # the peer took it; the one-sided handshake after them, without the certificate, shows the peer's own part.
         "mutual": mutual,
         "one_sided_ms": one_sided_ms if isinstance(one_sided_ms, int) else None,
-        "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms),
+        "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms,
+                                      cut_only=bool(errors) and all(is_time_box_error(e) for e in errors)),
     }
 
 

@@ -163,9 +163,11 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
     stopped = False
     one_sided = None
     for index in range(samples + (1 if client_cert else 0)):
-        last = index == samples  # mutual TLS: one handshake more without the client certificate
-        if last and (stopped or (box is not None and box.expired())):
-            break
+        # Mutual TLS: one handshake more without the client certificate, first (as _tls.ps1 does it), so that whose
+        # work was slow is known even when the time box cuts the samples after it.
+        last = client_cert is not None and index == 0
+        if len(out) >= samples:
+            break  # a cut one-sided handshake took the first sample's place
         if stopped:
             out.append(dict(SKIPPED))
             continue
@@ -192,8 +194,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
             client_cert=None if last else client_cert,
         )
         if box is not None and box.expired():
-            if not last:
-                out.append(box.cut_sample())  # ended after the box: the script had abandoned it
+            out.append(box.cut_sample())  # ended after the box (a cut one-sided stands for sample 1)
             stopped = True
             continue
         revocation.merge_cache(ctx.state, before, cache)

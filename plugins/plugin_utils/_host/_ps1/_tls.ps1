@@ -60,8 +60,9 @@ function Get-CrlfixClientCertificate {
 # revocation-unknown ends the peer: the next ones would wait the same chain timeout (CryptoAPI caches no failed
 # retrieval). With a $TimeBox the connect waits at most until the box ends, a sample that would start after it gets
 # the box's text, and the samples after a cut one are skipped. With $ClientCertificates (mutual TLS), one handshake
-# more without them follows the samples, into $Live.one_sided: a peer slow only when it gets this host's certificate
-# is slow because of the peer's own revocation check (docs/fix-crl.md, "Mutual TLS").
+# more without them comes first, into $Live.one_sided: a peer slow only when it gets this host's certificate is slow
+# because of the peer's own revocation check (docs/fix-crl.md, "Mutual TLS"). First, so that it is known even when the
+# audit's time box cuts the samples after it; a box that cuts it makes it the first sample (this host was slow).
 $CrlfixProbeJob = {
     param([string]$HostName, [int]$Port, [string]$ServerName, [int]$SampleCount, [int]$TimeoutMs,
         [bool]$CheckRevocation, [System.Security.Authentication.SslProtocols]$Protocols, [bool]$StopAfterUnknown,
@@ -131,8 +132,16 @@ $CrlfixProbeJob = {
         }
         $sample
     }
+    if ($null -ne $ClientCertificates -and $ClientCertificates.Count -gt 0) {
+        $oneSided = & $handshake $null
+        if ($null -ne $TimeBox -and $oneSided.error -eq $TimeBox.Text) {
+            [void]$Samples.Add($oneSided)
+        } else {
+            $Live.one_sided = [ordered]@{ handshake_ms = $oneSided.handshake_ms; error = $oneSided.error }
+        }
+    }
     $stopped = $false
-    for ($sampleIndex = 0; $sampleIndex -lt $SampleCount; $sampleIndex++) {
+    for ($sampleIndex = $Samples.Count; $sampleIndex -lt $SampleCount; $sampleIndex++) {
         if ($stopped -or $Live.cut) {
             $sample = [ordered]@{
                 tcp_connect_ms = $null; handshake_ms = $null; protocol = $null; mutual = $false; chain_status = @()
@@ -146,12 +155,6 @@ $CrlfixProbeJob = {
             $sample.chain_status -contains 'OfflineRevocation'
         $stopped = $StopAfterUnknown -and $revocationUnknown
         [void]$Samples.Add($sample)
-    }
-    if ($null -ne $ClientCertificates -and $ClientCertificates.Count -gt 0 -and -not $Live.cut) {
-        $oneSided = & $handshake $null
-        if ($null -eq $TimeBox -or $oneSided.error -ne $TimeBox.Text) {
-            $Live.one_sided = [ordered]@{ handshake_ms = $oneSided.handshake_ms; error = $oneSided.error }
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 """Mutual TLS (issue 11 item 4): the probe presents the host's certificate; whose work a slow handshake was.
 
 The samples are in the shape _ps1/_tls.ps1 writes (docs/dev/host-scripts.md, tls_probe): ``mutual`` is
-``SslStream.IsMutuallyAuthenticated``, ``one_sided`` the handshake after the samples without the certificate.
+``SslStream.IsMutuallyAuthenticated``, ``one_sided`` the handshake without the certificate, made before the samples.
 """
 
 from __future__ import annotations
@@ -65,6 +65,31 @@ def test_a_peer_slow_only_with_our_certificate_is_slow_because_of_the_peer() -> 
 def test_any_other_slow_peer_is_this_hosts(samples, one_sided) -> None:
     result = probe(samples, one_sided)
     assert result["results"][0]["slow_because"] == "this_host"
+    assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is False
+
+
+CUT = "not finished within the audit's time box of 2000 ms"
+SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
+           "policy_errors": None, "error": None, "skipped": True}
+
+
+def test_an_audit_cut_while_the_peer_checks_our_certificate_is_the_peer_s() -> None:
+    # The audit's time box (2 s) ends while an unfixed peer still checks our certificate; the one-sided handshake,
+    # made first, was fast: the peer's work, not this host's (the audit of a correct host in a pool that is not).
+    result = probe([sample(None, error=CUT), dict(SKIPPED)], {"handshake_ms": 25, "error": None})
+    peer = result["results"][0]
+    assert (peer["verdict"], peer["slow_because"]) == ("error", "peer")
+    assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is True
+
+
+@pytest.mark.parametrize(("samples", "one_sided"), [
+    ([sample(None, error=CUT), dict(SKIPPED)], None),  # the box cut the one-sided handshake: this host was slow
+    ([sample(None, error=CUT)], {"handshake_ms": 1900, "error": None}),  # slow alone too
+    ([sample(None, error="The TCP connection timed out")], {"handshake_ms": 25, "error": None}),  # not a cut
+])
+def test_any_other_cut_or_error_counts_against_this_host(samples, one_sided) -> None:
+    result = probe(samples, one_sided)
+    assert result["results"][0]["slow_because"] in ("this_host", None)
     assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is False
 
 
