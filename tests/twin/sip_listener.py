@@ -133,7 +133,8 @@ class SipTlsListener:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         # A Lync host whose side of a mutual negotiation outlasts Lync's limit logs LS IM MCU 33019 (a host without
         # the Lync Server log writes nothing): cryptoapi-research.md 2.3, the event this collection exists for.
-        event_logs.lync_tls_negotiation(self.state, peer_fqdn=_subject_name(leaf), elapsed_ms=elapsed_ms)
+        if self.state.data is generation:
+            event_logs.lync_tls_negotiation(self.state, peer_fqdn=_subject_name(leaf), elapsed_ms=elapsed_ms)
         return {"status": check["status"], "ms": elapsed_ms}
 
     async def stop(self) -> None:

@@ -151,7 +151,8 @@ def client_certificate(ctx: ScriptContext) -> tuple[Path, Path] | None:
 
 def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
                 stop_after_unknown: bool = False, box: TimeBox | None = None,
-                out: list[dict[str, Any]] | None = None, mutual: bool = False) -> dict:
+                out: list[dict[str, Any]] | None = None, mutual: bool = False,
+                live: dict[str, Any] | None = None) -> dict:
     world = revocation.world()
     client_cert = client_certificate(ctx) if mutual else None
     host, port = peer["host"], peer["port"]
@@ -160,6 +161,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
     offered = replace(ctx.state.host_class, tls_protocols=offered_protocols(ctx) or ("Tls12",))
     address = resolve(host, world.names)
     out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
+    live = {} if live is None else live  # and the one-sided handshake ($Live.one_sided in _tls.ps1)
     stopped = False
     one_sided = None
     for index in range(samples + (1 if client_cert else 0)):
@@ -201,7 +203,7 @@ def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout:
         event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
         sample = _translate(raw, address, port)
         if last:
-            one_sided = {"handshake_ms": sample["handshake_ms"], "error": sample["error"]}
+            one_sided = live["one_sided"] = {"handshake_ms": sample["handshake_ms"], "error": sample["error"]}
             continue
         # The twin's listener always requests a certificate, so one that was sent made the handshake mutual.
         sample["mutual"] = client_cert is not None and sample["error"] is None and sample["protocol"] is not None
@@ -220,20 +222,21 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
     pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
     try:
         outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out, mutual)
-                   for peer, out in zip(peers, outs, strict=True)]
+        lives: list[dict[str, Any]] = [{} for _peer in peers]
+        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out, mutual,
+                               live) for peer, out, live in zip(peers, outs, lives, strict=True)]
         offered = ", ".join(OFFERED)  # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it
         if box is None:
             return {"offered_protocols": offered, "results": [f.result() for f in futures]}
         wait(futures, timeout=box.remaining())
         results = []
-        for peer, future, out in zip(peers, futures, outs, strict=True):
+        for peer, future, out, live in zip(peers, futures, outs, lives, strict=True):
             if future.done():
                 results.append(future.result())
             else:
                 results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
                                 "samples": cut_samples(list(out), samples, stop_after_unknown, box),
-                                "one_sided": None})
+                                "one_sided": live.get("one_sided")})
         return {"offered_protocols": offered, "results": results}
     finally:
         pool.shutdown(wait=box is None)
