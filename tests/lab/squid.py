@@ -2,7 +2,15 @@
 
 squid listens on ``127.0.0.1:3128`` by default, accepts clients from 127.0.0.0/8 only, caches nothing (so every
 CRL fetch reaches the CRL server and shows in both access logs) and resolves the lab's ``.test`` names from its
-own hosts file; ``dns_nameservers 127.0.0.1`` with a short ``dns_timeout`` keeps it offline-safe. It runs in the
+own hosts file; ``dns_nameservers 127.0.0.1`` with a short ``dns_timeout`` keeps it offline-safe.
+
+The same squid also listens, on the same port, on two more loopback addresses whose policy filters by
+``User-Agent`` (squid's ``browser`` ACL, a regular expression on the request's agent, refused with 403
+``ERR_ACCESS_DENIED``), as real proxies are set up: ``127.0.0.2`` lets only CryptoAPI's own agent
+(``Microsoft-CryptoAPI/<version>``) through, the proxy that "often allows exactly that agent" (windows-facts.md,
+jpsanders); ``127.0.0.3`` lets only browsers' ``Mozilla/`` agents through, so it refuses CryptoAPI's retrieval.
+A site's proxy is one of these listeners (``AGENT_FILTERS``; tests/lab/fleet/scenarios.py ``ua_restricted``); one
+process keeps them together, so stopping and starting squid by its PID never loses a site's proxy. It runs in the
 foreground (``squid -N``) as a child we started; its PID is kept in ``<lab_dir>/squid/lab-squid.pid`` and only
 that PID is ever signalled. When started as root squid drops to ``cache_effective_user proxy``, so the squid
 folder is handed to that user and every parent folder must be traversable by others.
@@ -30,6 +38,14 @@ INSTALL_HINT = (
     "squid is not installed (/usr/sbin/squid missing): run `make setup`, which runs "
     "`bash tests/lab/install-squid.sh` (as root: apt-get install squid, packaged service kept stopped)"
 )
+
+
+# (address, ACL name, the User-Agent regular expression it lets through): every other agent gets 403 there.
+AGENT_FILTERS = (
+    ("127.0.0.2", "cryptoapi_only", r"^Microsoft-CryptoAPI/"),
+    ("127.0.0.3", "browsers_only", r"^Mozilla/"),
+)
+CRYPTOAPI_ONLY_ADDRESS, BROWSERS_ONLY_ADDRESS = (address for address, _name, _agents in AGENT_FILTERS)
 
 
 class SquidMissing(RuntimeError):
@@ -91,6 +107,15 @@ class Squid:
         """The proxy as ``netsh winhttp set proxy`` takes it."""
         return f"{self.address}:{self.port}"
 
+    def filtered_proxy(self, address: str) -> str:
+        """The listener at ``address`` (one of ``AGENT_FILTERS``) as ``netsh winhttp set proxy`` takes it."""
+        return filtered_proxy(self.proxy, address)
+
+    @property
+    def listeners(self) -> list[tuple[str, int]]:
+        """Every address and port this squid listens on: its own, then the agent-filtering ones."""
+        return [(self.address, self.port)] + [(address, self.port) for address, _n, _a in AGENT_FILTERS]
+
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.hosts_path.write_text("".join(f"{addr} {name}\n" for name, addr in sorted(self.hosts.items())))
@@ -98,7 +123,12 @@ class Squid:
         lines = [
             "# written by tests/lab/squid.py; regenerated at every start",
             f"http_port {self.address}:{self.port}",
+            *(f"http_port {address}:{self.port}" for address, _name, _agents in AGENT_FILTERS),
             "acl lab_clients src 127.0.0.0/8",
+            # Each filtering listener refuses (403) every request whose User-Agent its browser ACL does not match.
+            *(line for address, name, agents in AGENT_FILTERS
+              for line in (f"acl via_{name} localip {address}", f"acl agent_{name} browser {agents}",
+                           f"http_access deny via_{name} !agent_{name}")),
             "http_access allow lab_clients",
             "http_access deny all",
             f"hosts_file {self.hosts_path}",
@@ -161,11 +191,12 @@ class Squid:
         binary = require_squid()
         if self.pid() is not None:
             raise SquidError(f"squid already running for {self.dir} (pid {self.pid()}); stop it first")
-        if _port_open(self.address, self.port):
-            raise SquidError(
-                f"port {self.proxy} is already in use by another process; "
-                "is the distribution's squid service running? (tests/lab/install-squid.sh stops it)"
-            )
+        for address, port in self.listeners:
+            if _port_open(address, port):
+                raise SquidError(
+                    f"port {address}:{port} is already in use by another process; "
+                    "is the distribution's squid service running? (tests/lab/install-squid.sh stops it)"
+                )
         self.write_config()
         check = subprocess.run(
             [str(binary), "-k", "parse", "-f", str(self.config_path)], capture_output=True, text=True, check=False
@@ -189,7 +220,7 @@ class Squid:
                     f"squid exited with {proc.returncode} while starting; see {self.cache_log} "
                     f"and {self.dir / 'squid.stderr'}"
                 )
-            if _answers_http(self.address, self.port):
+            if all(_answers_http(address, port) for address, port in self.listeners):
                 return proc.pid
             time.sleep(0.1)
         self.stop()
@@ -218,6 +249,13 @@ class Squid:
             return self.access_log.read_text().splitlines()
         except FileNotFoundError:
             return []
+
+
+def filtered_proxy(proxy: str, address: str) -> str:
+    """The agent-filtering listener at ``address`` of the squid whose own proxy is ``proxy`` (same port)."""
+    if address not in {a for a, _n, _g in AGENT_FILTERS}:
+        raise ValueError(f"address: expected one of {[a for a, _n, _g in AGENT_FILTERS]}, got {address!r}")
+    return f"{address}:{proxy.rsplit(':', 1)[1]}"
 
 
 def start_squid(lab_dir: Path, *, port: int = DEFAULT_PORT, hosts: dict[str, str] | None = None) -> Squid:

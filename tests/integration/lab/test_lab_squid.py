@@ -73,3 +73,37 @@ def test_missing_squid_fails_with_install_hint(monkeypatch, tmp_path):
 def test_bad_port_names_the_field(tmp_path):
     with pytest.raises(ValueError, match="port"):
         squid_mod.Squid(tmp_path, port=70000)
+
+
+# squid's `browser` ACL (squid.conf.documented, "acl aclname browser [-i] regexp": a pattern match on the request's
+# User-Agent) on the agent-filtering listeners: the behaviour tests/lab/squid.py cites, checked on the real squid.
+CRYPTOAPI = "Microsoft-CryptoAPI/10.0"
+WINHTTPREQUEST = "Mozilla/4.0 (compatible; Win32; WinHttp.WinHttpRequest.5)"
+
+
+@pytest.mark.parametrize(("address", "agent", "method", "status"), [
+    (squid_mod.CRYPTOAPI_ONLY_ADDRESS, CRYPTOAPI, "GET", 200),
+    (squid_mod.CRYPTOAPI_ONLY_ADDRESS, WINHTTPREQUEST, "GET", 403),
+    (squid_mod.CRYPTOAPI_ONLY_ADDRESS, WINHTTPREQUEST, "HEAD", 403),
+    (squid_mod.CRYPTOAPI_ONLY_ADDRESS, CRYPTOAPI, "HEAD", 200),
+    (squid_mod.BROWSERS_ONLY_ADDRESS, CRYPTOAPI, "GET", 403),
+    (squid_mod.BROWSERS_ONLY_ADDRESS, WINHTTPREQUEST, "HEAD", 200),
+    ("127.0.0.1", WINHTTPREQUEST, "GET", 200),  # the lab's own listener filters nothing
+])
+def test_agent_filtering_listeners_answer_by_user_agent(squid, lab_addresses, address, agent, method, status):
+    proxy = WinHttpProxy(squid.filtered_proxy(address) if address != "127.0.0.1" else squid.proxy)
+    result = http_get(pki.ISSUING_CRL_URL, proxy=proxy, names=lab_addresses, timeout=5, user_agent=agent,
+                      method=method)
+    assert result["http_status"] == status, result
+    if status == 403:
+        # squid's own refusal: the origin was never asked.
+        assert result["reachable"] is False and "ERR_ACCESS_DENIED" in result["error"], result
+    else:
+        assert result["error"] is None and (result["bytes"] > 0) == (method == "GET"), result
+
+
+def test_filtered_proxy_names_a_listener_of_this_squid(squid):
+    assert squid.filtered_proxy(squid_mod.CRYPTOAPI_ONLY_ADDRESS) == f"127.0.0.2:{squid.port}"
+    assert (squid.address, squid.port) in squid.listeners and len(squid.listeners) == 3
+    with pytest.raises(ValueError, match="address"):
+        squid.filtered_proxy("127.0.0.9")
