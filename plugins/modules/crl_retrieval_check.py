@@ -178,6 +178,13 @@ results:
         - Why the URL is not usable, V(null) when it is. Host errors are the text Windows gave, for example
           C(The operation timed out) or C(The server name or address could not be resolved).
       type: str
+    foreign_agent:
+      description:
+        - What the URL answered when asked once more (C(HEAD)) with WinHttpRequest's own default User-Agent instead
+          of CryptoAPI's, C(agent) (the string sent), C(http_status) and C(error); V(null) when not asked.
+        - This module never asks (always V(null)); the C(crlfix.windows.fix_crl_host) audit does, so that its record
+          can tell a proxy that filters by User-Agent (finding C(proxy_filters_agent)).
+      type: dict
 summary:
   description: Counts over RV(results).
   returned: always

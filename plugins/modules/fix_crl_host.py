@@ -403,6 +403,9 @@ checks:
   description:
     - Per phase (C(before), C(after), C(after_rollback)) the CRL retrieval and TLS probe results, C(crl_ok),
       C(tls_ok), C(passed) and a one-line C(summary).
+    - Each CRL result (the per-URL fetch, the netsh path, sent with CryptoAPI's User-Agent) has C(foreign_agent),
+      what the same URL answered to one C(HEAD) with WinHttpRequest's own default agent (C(agent), C(http_status),
+      C(error)), null when the URL got no answer; a 401/403/407 only there is the finding C(proxy_filters_agent).
     - A URL in a certificate that is not a valid endpoint (whitespace, a quote, another scheme's syntax) is not
       fetched; the audit's C(crl) lists it in C(invalid_endpoints) (C(url), C(kind), C(reason)), counts it in
       C(summary.invalid), and the summary line names it. It does not fail the CRL check and hides no other result.
@@ -455,7 +458,9 @@ findings:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
       V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled), V(slow_chain_timeouts),
-      V(identity_path_differs), V(service_stale), V(proxy_rejects_agent) and V(protocol_mismatch).
+      V(identity_path_differs), V(service_stale), V(proxy_rejects_agent), V(protocol_mismatch) and
+      V(proxy_filters_agent) (informational, a URL answered 401/403/407 only to a foreign User-Agent while
+      CryptoAPI's passed).
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict

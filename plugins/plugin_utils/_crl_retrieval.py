@@ -139,7 +139,28 @@ def interpret_body(body: bytes, *, kind: str | None, now: datetime.datetime, fie
 def _empty_result(endpoint: Endpoint) -> dict[str, t.Any]:
     return {"url": endpoint.url, "kind": endpoint.kind, "reachable": False, "usable": False, "http_status": None,
             "elapsed_ms": None, "bytes": None, "truncated": False, "parsed_as": "none", "this_update": None,
-            "next_update": None, "stale": None, "fresh": None, "error": None}
+            "next_update": None, "stale": None, "fresh": None, "error": None, "foreign_agent": None}
+
+
+def foreign_agent_result(host: t.Mapping[str, t.Any], field: str) -> dict[str, t.Any] | None:
+    """The host's ``foreign_agent`` answer (docs/dev/host-scripts.md, "The foreign agent") as the result's
+    ``{"agent", "http_status", "error"}``; None when the host did not ask (not asked, or no first answer).
+
+    Raises:
+        HostScriptError: the entry is not of the documented shape.
+    """
+    foreign = host.get("foreign_agent")
+    if foreign is None:
+        return None
+    status = foreign.get("status") if isinstance(foreign, t.Mapping) else None
+    if (not isinstance(foreign, t.Mapping) or (status is not None and (isinstance(status, bool)
+                                                                        or not isinstance(status, int)))
+            or not all(foreign.get(k) is None or isinstance(foreign.get(k), str) for k in ("agent", "error"))):
+        raise HostScriptError(f"crl_fetch: {field}.foreign_agent is not {{agent, status, error}}: {foreign!r}")
+    error = foreign.get("error")
+    if status is None and not error:
+        error = "no HTTP response and no error text from the host"
+    return {"agent": foreign.get("agent"), "http_status": status, "error": error.strip() if error else None}
 
 
 def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: datetime.datetime,
@@ -148,7 +169,7 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
     result = _empty_result(endpoint)
     status = host.get("status")
     result.update(http_status=status, elapsed_ms=host.get("elapsed_ms"), bytes=host.get("bytes"),
-                  truncated=bool(host.get("truncated")))
+                  truncated=bool(host.get("truncated")), foreign_agent=foreign_agent_result(host, field))
     if status is None:
         result["error"] = (host.get("error") or "no HTTP response and no error text from the host").strip()
         return result
@@ -306,6 +327,7 @@ __all__ = [
     "EndpointError",
     "FetchPlan",
     "build_result",
+    "foreign_agent_result",
     "interpret_body",
     "interpret_result",
     "is_valid_url",

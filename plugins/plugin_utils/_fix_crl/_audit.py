@@ -118,8 +118,10 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     """The ``host_audit`` arguments (docs/dev/host-scripts.md); the purge, a write, is not sent in check mode."""
     purge_now = request.purge_cache and not check_mode
     urls = [e.url for e in request.endpoints if e.scheme != "ldap"]
+    # foreign_agent: every answered URL is asked once more (HEAD) with WinHttpRequest's own agent, so the record can
+    # tell a proxy that filters by User-Agent (host-scripts.md, "The foreign agent"); at most one HEAD per URL.
     crl: dict[str, t.Any] | None = {"timeout_ms": request.crl_timeout_ms, "purge_cache": purge_now,
-                                    "max_bytes": request.max_bytes}
+                                    "max_bytes": request.max_bytes, "foreign_agent": True}
     options = request.cert_options
     if options is not None:
         crl.update(urls=[], extra_urls=urls)
@@ -185,7 +187,7 @@ class PendingCrl:
 
     def fetch_args(self) -> dict[str, t.Any]:
         return {"urls": self.missing, "timeout_ms": self.plan.timeout_ms, "purge_cache": False,
-                "max_bytes": self.plan.max_bytes}
+                "max_bytes": self.plan.max_bytes, "foreign_agent": True}
 
     def complete(self, second: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """The crl part, with the second command's ``crl_fetch`` document answering the missing URLs.

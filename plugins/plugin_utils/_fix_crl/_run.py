@@ -212,7 +212,8 @@ def _read_identities(run: HostRun, audit: HostAudit, phase: str) -> None:
         run.chain_cache_resync = dict(part["resync"])
     check = run.checks.get(phase)
     run.findings = [f for f in run.findings if f["code"] not in (_identities.IDENTITY_PATH_DIFFERS,
-                                                                 _findings.PROXY_REJECTS_AGENT)]
+                                                                 _findings.PROXY_REJECTS_AGENT,
+                                                                 _findings.PROXY_FILTERS_AGENT)]
     for finding in findings:
         _findings.add_finding(run.findings, finding["code"], finding["detail"], identity=finding["identity"])
     _findings.refusal_findings(run.findings, (check or {}).get("crl"))

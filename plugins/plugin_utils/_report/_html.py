@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import REFUSED
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
@@ -138,12 +139,26 @@ def _endpoints_html(host: t.Mapping[str, t.Any]) -> str:
         else:
             state, css = "unreachable", "bad"
         detail = result.get("error") or (f"HTTP {result['http_status']}" if result.get("http_status") else "")
+        detail = "; ".join(part for part in (detail, _foreign_agent_text(result)) if part)
         phase = f" ({result['phase']})" if result.get("phase") else ""
         items.append(
             f'<li><code>{_e(data.get("url"))}</code> <span class="endpoint-status {css}">{_e(state)}{_e(phase)}'
             f"</span>{' <span class=muted>' + _e(detail) + '</span>' if detail else ''}</li>"
         )
     return f'<ul class="ep">{"".join(items)}</ul>'
+
+
+def _foreign_agent_text(result: t.Mapping[str, t.Any]) -> str:
+    """What the per-URL fetch's second request, with a foreign User-Agent, got (docs/dev/host-scripts.md), when it
+    tells something: an answer other than CryptoAPI's agent got (the same answer, or none, says nothing here)."""
+    foreign = as_dict(result.get("foreign_agent"))
+    status, first = foreign.get("http_status"), result.get("http_status")
+    if status is None or status == first:
+        return ""
+    if status in REFUSED and isinstance(first, int) and 200 <= first < 300:
+        return (f"answered {status} only for a foreign agent: the proxy filters by User-Agent; "
+                "CryptoAPI's own retrieval passes")
+    return f"a foreign agent got HTTP {status}"
 
 
 def _rollback_html(rollback: t.Any) -> str:

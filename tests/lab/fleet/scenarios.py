@@ -20,6 +20,10 @@ it) and ``write_state``.
 - ``wpad_identity``: netsh direct; the service identities have "Automatically detect settings" on and no proxy, so
   CryptoAPI as them takes the WPAD path (``source: wpad``); in the lab that finds nothing (no DHCP, no wpad name) and
   goes direct, unless the test gives the host a PAC through DHCP option 252.
+- ``ua_restricted``: its site's proxy lets only CryptoAPI's own agent through (``Microsoft-CryptoAPI/*``; 403 for any
+  other: squid's ``127.0.0.2`` listener, tests/lab/squid.py ``AGENT_FILTERS``), and the host already uses it in both
+  views. The ACL belongs to the proxy: a test runs the host with ``fix_crl_proxy`` set to that proxy
+  (:func:`ua_restricted_proxy`), as the site's group variable would name it for every host of the site.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 
 from cryptography import x509
 
+from tests.lab.squid import CRYPTOAPI_ONLY_ADDRESS, filtered_proxy
 from tests.twin import winhttp_value
 
 GMSA_SID = "S-1-5-21-3623811015-3361044348-30300820-1105"
@@ -42,7 +47,7 @@ SERVICES: dict[str, list[dict[str, str]]] = {
                          {"name": "MSExchangeIS", "start_name": "LocalSystem", "state": "Running"}],
     "adfs_servers": [{"name": "adfssrv", "start_name": GMSA_NAME, "state": "Running"}],
 }
-EXTRA_SCENARIOS = ("admin_ie_only", "stale_service", "wpad_identity")
+EXTRA_SCENARIOS = ("admin_ie_only", "stale_service", "wpad_identity", "ua_restricted")
 
 
 def seed_services(state: dict[str, Any], group: str) -> None:
@@ -86,6 +91,10 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
         for account in state["accounts"].values():
             account["ie"] = {"ProxyEnable": 0, "ProxyServer": None, "ProxyOverride": None, "AutoConfigURL": None,
                              "AutoDetect": True}
+    if scenario == "ua_restricted":
+        restricted = winhttp_value.encode(0, ua_restricted_proxy(proxy), "")
+        for view in ("native", "wow6432"):
+            state["registry"][view]["WinHttpSettings"] = _b64(restricted)
     state.setdefault("lab", {})["scenario"] = scenario
     return state
 
@@ -103,6 +112,11 @@ def _crl_urls(state: dict[str, Any]) -> list[str]:
             urls += [n.value for p in points for n in p.full_name or [] if isinstance(n, x509.UniformResourceIdentifier)
                      and n.value.startswith("http") and n.value not in urls]
     return urls
+
+
+def ua_restricted_proxy(proxy: str) -> str:
+    """The ``ua_restricted`` site's proxy: the agent-filtering listener of the squid whose own proxy is ``proxy``."""
+    return filtered_proxy(proxy, CRYPTOAPI_ONLY_ADDRESS)
 
 
 def _b64(value: bytes) -> str:

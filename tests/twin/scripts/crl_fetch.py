@@ -11,6 +11,11 @@ first, exactly as the twin's certutil does it.
 ``IWinHttpRequest::Abort`` on every one still open and reports it with the box's text. The twin stops waiting at
 the same moment, answers the open URLs the same way and discards whatever their threads bring later (the box's
 cancel event ends their modelled waits at once).
+
+``foreign_agent`` (host-scripts.md, "The foreign agent"): a URL that got an HTTP answer is asked once more, ``HEAD``,
+through the same proxy with WinHttpRequest's own default agent (``WINHTTPREQUEST_AGENT``), and the answer is its
+``foreign_agent``. The first answer is kept before the second request starts: a box that ends during the second one
+costs only ``foreign_agent.error``, as in the script.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from tests.lab import cryptoapi
-from tests.lab.winhttp import ERROR_WINHTTP_TIMEOUT, ERROR_WINHTTP_UNRECOGNIZED_SCHEME
+from tests.lab.winhttp import ERROR_WINHTTP_TIMEOUT, ERROR_WINHTTP_UNRECOGNIZED_SCHEME, http_get
 from tests.twin import identities, native_tools, revocation
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
@@ -49,6 +54,9 @@ def windows_text(error: str) -> str:
 UNRECOGNIZED_SCHEME = windows_text(ERROR_WINHTTP_UNRECOGNIZED_SCHEME)
 TIMED_OUT = windows_text(ERROR_WINHTTP_TIMEOUT)
 HTTPS_NOT_MODELLED = "The twin does not model HTTPS retrieval (tests/twin/README.md)"
+# The User-Agent a WinHttp.WinHttpRequest.5.1 sends when nobody sets one (read back on Windows through
+# WinHttpRequestOption_UserAgentString): practitioner knowledge, *unverified*; the script reports what it read.
+WINHTTPREQUEST_AGENT = "Mozilla/4.0 (compatible; Win32; WinHttp.WinHttpRequest.5)"
 
 
 def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
@@ -64,6 +72,14 @@ def _validate(args: dict[str, Any]) -> tuple[list[str], float, bool, int]:
     if isinstance(max_bytes, bool) or max_bytes < 0:
         raise ScriptError(f"argument 'max_bytes': expected a non-negative integer, got {max_bytes!r}")
     return urls, timeout_ms / 1000, purge, max_bytes
+
+
+def foreign_agent_asked(args: dict[str, Any]) -> bool:
+    """``foreign_agent``, default false (``_crl.ps1`` ``$CrlfixFetchOptions``)."""
+    value = args.get("foreign_agent", False)
+    if not isinstance(value, bool):
+        raise ScriptError(f"argument 'foreign_agent': expected a boolean, got {value!r}")
+    return value
 
 
 def document_cap(args: dict[str, Any]) -> int:
@@ -98,13 +114,16 @@ def _unanswered(url: str, started: float, timeout: float, box: TimeBox) -> dict[
     elapsed = time.monotonic() - started
     error = TIMED_OUT if elapsed >= timeout else box.cut()
     return {"url": url, "status": None, "elapsed_ms": int(elapsed * 1000), "bytes": None, "body_b64": None,
-            "truncated": False, "truncated_by": None, "error": error}
+            "truncated": False, "truncated_by": None, "error": error, "foreign_agent": None}
 
 
 def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext,
-               box: TimeBox | None = None, budget: DocumentBudget | None = None) -> dict[str, Any]:
+               box: TimeBox | None = None, budget: DocumentBudget | None = None,
+               answered: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One URL; with ``answered`` (foreign_agent asked), an answered URL is put there, then asked with the foreign
+    agent."""
     out: dict[str, Any] = {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None,
-                           "truncated": False, "truncated_by": None, "error": None}
+                           "truncated": False, "truncated_by": None, "error": None, "foreign_agent": None}
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         out["error"] = UNRECOGNIZED_SCHEME  # refused before sending: elapsed 0
@@ -138,11 +157,30 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
         keep = 0
         out.update(truncated=True, truncated_by="document_cap")
     out["body_b64"] = base64.b64encode(body[:keep]).decode("ascii")
-    return out
+    if answered is None:
+        return out
+    answered[url] = out
+    again = time.monotonic()
+    foreign = http_get(url, proxy=revocation.host_proxy(ctx.state), names=world.names, timeout=timeout,
+                       policy=world.policy, cancel=box.cancel if box is not None else revocation.SHUTDOWN,
+                       user_agent=WINHTTPREQUEST_AGENT, method="HEAD")
+    if box is not None and box.expired():
+        # Abandoned by the script's wait: the job never handed over its foreign answer, so no agent is known either.
+        return _with_foreign(out, None, error=TIMED_OUT if time.monotonic() - again >= timeout else box.cut())
+    if foreign["http_status"] is None:
+        return _with_foreign(out, WINHTTPREQUEST_AGENT, error=windows_text(foreign["error"] or TIMED_OUT))
+    return _with_foreign(out, WINHTTPREQUEST_AGENT, status=foreign["http_status"])
+
+
+def _with_foreign(out: dict[str, Any], agent: str | None, *, status: int | None = None,
+                  error: str | None = None) -> dict[str, Any]:
+    """``out`` with its ``foreign_agent`` answer (a copy: what ``answered`` holds stays the first answer alone)."""
+    return {**out, "foreign_agent": {"agent": agent, "status": status, "error": error}}
 
 
 def fetch_urls(ctx: ScriptContext, urls: list[str], timeout: float, max_bytes: int, *,
-               box: TimeBox | None = None, max_document_bytes: int = DEFAULT_DOCUMENT_CAP) -> list[dict[str, Any]]:
+               box: TimeBox | None = None, max_document_bytes: int = DEFAULT_DOCUMENT_CAP,
+               foreign_agent: bool = False) -> list[dict[str, Any]]:
     """The ``results`` for ``urls``, all started at once; with ``box``, nothing is waited for after it ends.
 
     The bodies kept add up to at most ``max_document_bytes``, granted in the order they arrive, as the script does.
@@ -151,20 +189,33 @@ def fetch_urls(ctx: ScriptContext, urls: list[str], timeout: float, max_bytes: i
     if not urls:
         return []
     budget = DocumentBudget(max_document_bytes)
+    answered: dict[str, dict[str, Any]] | None = {} if foreign_agent else None
     pool = ThreadPoolExecutor(max_workers=len(urls), thread_name_prefix="crl_fetch")
     try:
-        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx, box, budget) for url in urls]
+        futures = [pool.submit(_fetch_one, url, started, timeout, max_bytes, ctx, box, budget, answered)
+                   for url in urls]
         if box is None:
             return [f.result() for f in futures]
         wait(futures, timeout=box.remaining())
-        return [f.result() if f.done() else _unanswered(url, started, timeout, box)
+        return [f.result() if f.done() else _open_at_box(url, started, timeout, box, answered)
                 for url, f in zip(urls, futures, strict=True)]
     finally:
         pool.shutdown(wait=box is None)
 
 
+def _open_at_box(url: str, started: float, timeout: float, box: TimeBox,
+                 answered: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """A URL still open when the box ended: unanswered, or (only its foreign-agent request open) its answer kept."""
+    first = (answered or {}).get(url)
+    if first is None:
+        return _unanswered(url, started, timeout, box)
+    return _with_foreign(first, None, error=box.cut())
+
+
 def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     urls, timeout, purge, max_bytes = _validate(args)
+    foreign = foreign_agent_asked(args)
     purge_doc = _purge(ctx) if purge else None
     return {"purge": purge_doc,
-            "results": fetch_urls(ctx, urls, timeout, max_bytes, max_document_bytes=document_cap(args))}
+            "results": fetch_urls(ctx, urls, timeout, max_bytes, max_document_bytes=document_cap(args),
+                                  foreign_agent=foreign)}

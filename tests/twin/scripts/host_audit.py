@@ -307,7 +307,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
                           "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
                           "max_bytes": crl.get("max_bytes", 4194304)}
-            fetch = (*crl_fetch._validate(fetch_args), crl_fetch.document_cap(crl))
+            fetch = (*crl_fetch._validate(fetch_args), crl_fetch.document_cap(crl), crl_fetch.foreign_agent_asked(crl))
             # The purge runs before the fetch and the probes start, as in the script.
             purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
         except ScriptError as exc:
@@ -355,9 +355,10 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="host_audit") as pool:
         crl_job = tls_job = None
         if fetch is not None:
-            urls, timeout, _purge, max_bytes, cap = fetch
+            urls, timeout, _purge, max_bytes, cap, foreign = fetch
             crl_job = pool.submit(lambda: {"results": crl_fetch.fetch_urls(ctx, urls, timeout, max_bytes, box=box,
-                                                                           max_document_bytes=cap)})
+                                                                           max_document_bytes=cap,
+                                                                           foreign_agent=foreign)})
         if tls is not None and tls.get("peers"):
             tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,

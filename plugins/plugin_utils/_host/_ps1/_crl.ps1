@@ -11,6 +11,7 @@ $CrlfixFetchOptions = [ordered]@{
     TimeoutMs = @{ Name = 'timeout_ms'; Default = 15000 }
     MaxBytes = @{ Name = 'max_bytes'; Default = 4194304 }
     MaxDocumentBytes = @{ Name = 'max_document_bytes'; Default = $CrlfixDefaultDocumentCap }
+    ForeignAgent = @{ Name = 'foreign_agent'; Default = $false }
 }
 
 function Get-CrlfixCryptoApiAgent {
@@ -27,13 +28,18 @@ function Get-CrlfixCryptoApiAgent {
 }
 
 # One URL, run inside a runspace of the pool: only the language, .NET and COM here (no module is loaded in a job).
+# With $ForeignAgent, a URL that answered is asked once more, HEAD (no body), with the COM object's own default agent
+# instead of CryptoAPI's, read back through WinHttpRequestOption_UserAgentString (0; IWinHttpRequest::Option): the
+# two answers side by side tell a proxy that filters by User-Agent. The first answer is kept in $State.result before
+# the second request starts, and the job's own timeout counts again from there ($State.started_ms), so a slow second
+# answer costs only its own field.
 $CrlfixFetchJob = {
     param([string]$Url, [int]$TimeoutMs, [long]$MaxBytes, [System.Diagnostics.Stopwatch]$Clock, [hashtable]$State,
-        [hashtable]$Budget, [string]$UserAgent)
+        [hashtable]$Budget, [string]$UserAgent, [bool]$ForeignAgent)
     $State.started_ms = $Clock.ElapsedMilliseconds
     $result = [ordered]@{
         url = $Url; status = $null; elapsed_ms = 0; bytes = $null; body_b64 = $null
-        truncated = $false; truncated_by = $null; error = $null
+        truncated = $false; truncated_by = $null; error = $null; foreign_agent = $null
     }
     $request = $null
     try {
@@ -76,6 +82,25 @@ $CrlfixFetchJob = {
     }
     $result.elapsed_ms = $Clock.ElapsedMilliseconds
     $State.result = $result
+    if (-not $ForeignAgent -or $null -eq $result.status) { return }
+    $State.started_ms = $Clock.ElapsedMilliseconds
+    $foreign = [ordered]@{ agent = $null; status = $null; error = $null }
+    $request = $null
+    try {
+        $request = [Activator]::CreateInstance([Type]::GetTypeFromProgID('WinHttp.WinHttpRequest.5.1'))
+        $request.SetTimeouts($TimeoutMs, $TimeoutMs, $TimeoutMs, $TimeoutMs)
+        $request.Open('HEAD', $Url, $false)
+        $foreign.agent = [string]$request.Option(0)
+        $request.Send()
+        $foreign.status = [int]$request.Status
+    } catch {
+        $exception = $_.Exception
+        while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
+        $foreign.error = $exception.Message.Trim()
+    } finally {
+        if ($null -ne $request) { [void][System.Runtime.InteropServices.Marshal]::ReleaseComObject($request) }
+    }
+    $State.foreign = $foreign
 }
 
 function New-CrlfixFetchResult {
@@ -83,8 +108,22 @@ function New-CrlfixFetchResult {
     param([string]$Url, [long]$ElapsedMs, [string]$ErrorText)
     [ordered]@{
         url = $Url; status = $null; elapsed_ms = $ElapsedMs; bytes = $null; body_b64 = $null
-        truncated = $false; truncated_by = $null; error = $ErrorText
+        truncated = $false; truncated_by = $null; error = $ErrorText; foreign_agent = $null
     }
+}
+
+function Complete-CrlfixFetchResult {
+    # A URL's result from its job's state: the first answer, and with $ForeignAgent the second request's
+    # (foreign_agent; null when not asked, or when the first request got no answer). $ErrorText is set when the job
+    # was abandoned: an answer already in hand is kept and only the second request gets the text.
+    param([hashtable]$State, [bool]$ForeignAgent, [string]$ErrorText)
+    $result = $State.result
+    $result.foreign_agent = $null
+    if ($ForeignAgent -and $null -ne $result.status) {
+        $result.foreign_agent = $State.foreign
+        if ($null -eq $result.foreign_agent) { $result.foreign_agent = [ordered]@{ agent = $null; status = $null; error = $ErrorText } }
+    }
+    $result
 }
 
 function Test-CrlfixFetchableUrl {
@@ -95,29 +134,31 @@ function Test-CrlfixFetchableUrl {
 function Start-CrlfixFetch {
     # Starts the request of every http or https URL in $RunspacePool at once (it needs one runspace per such URL);
     # returns the fetch for Complete-CrlfixFetch. elapsed_ms counts from here.
-    param([hashtable]$RunspacePool, [string[]]$Urls, [int]$TimeoutMs, [long]$MaxBytes, [long]$MaxDocumentBytes)
+    param([hashtable]$RunspacePool, [string[]]$Urls, [int]$TimeoutMs, [long]$MaxBytes, [long]$MaxDocumentBytes,
+        [bool]$ForeignAgent)
     $userAgent = Get-CrlfixCryptoApiAgent
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
     $budget = [hashtable]::Synchronized(@{ left_bytes = $MaxDocumentBytes })
     $requests = @(foreach ($url in $Urls) {
             $request = @{ Url = $url; Job = $null }
             if (Test-CrlfixFetchableUrl -Url $url) {
-                $state = [hashtable]::Synchronized(@{ started_ms = $null; result = $null })
+                $state = [hashtable]::Synchronized(@{ started_ms = $null; result = $null; foreign = $null })
                 $jobParameters = @{
                     RunspacePool = $RunspacePool; ScriptBlock = $CrlfixFetchJob; State = $state; TimeoutMs = $TimeoutMs
-                    ArgumentList = @($url, $TimeoutMs, $MaxBytes, $clock, $state, $budget, $userAgent)
+                    ArgumentList = @($url, $TimeoutMs, $MaxBytes, $clock, $state, $budget, $userAgent, $ForeignAgent)
                 }
                 $request.Job = Start-CrlfixJob @jobParameters
             }
             $request
         })
-    @{ Clock = $clock; Requests = $requests }
+    @{ Clock = $clock; Requests = $requests; ForeignAgent = $ForeignAgent }
 }
 
 function Complete-CrlfixFetch {
     # Waits for the fetch and returns its results, one per URL in order. A request still running $TimeoutMs after it
     # started is abandoned and answered 'The operation timed out' (ERROR_WINHTTP_TIMEOUT's text); with a $TimeBox
     # (host_audit), one still running when the box ends gets the box's text, unless its own timeout ended first.
+    # When only the foreign-agent request was still running, the URL keeps its answer and foreign_agent the text.
     param([hashtable]$Fetch, [hashtable]$TimeBox)
     $jobs = @(foreach ($request in $Fetch.Requests) { if ($null -ne $request.Job) { $request.Job } })
     Wait-CrlfixJobs -Jobs $jobs -Clock $Fetch.Clock -TimeBox $TimeBox
@@ -126,15 +167,21 @@ function Complete-CrlfixFetch {
             $now = $Fetch.Clock.ElapsedMilliseconds
             if ($null -eq $job) {
                 New-CrlfixFetchResult -Url $request.Url -ElapsedMs 0 -ErrorText 'Only http and https URLs are fetched'
-            } elseif ($job.Outcome -eq 'timed_out') {
-                New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText 'The operation timed out'
-            } elseif ($job.Outcome -eq 'cut') {
-                $TimeBox.Hit = $true
-                New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText $TimeBox.Text
+            } elseif ($job.Outcome -ne 'finished') {
+                $text = 'The operation timed out'
+                if ($job.Outcome -eq 'cut') {
+                    $TimeBox.Hit = $true
+                    $text = $TimeBox.Text
+                }
+                if ($null -eq $job.State.result) {
+                    New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText $text
+                } else {
+                    Complete-CrlfixFetchResult -State $job.State -ForeignAgent $Fetch.ForeignAgent -ErrorText $text
+                }
             } else {
                 try {
                     Complete-CrlfixJob -Job $job
-                    $job.State.result
+                    Complete-CrlfixFetchResult -State $job.State -ForeignAgent $Fetch.ForeignAgent -ErrorText $null
                 } catch {
                     New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText (Get-CrlfixErrorText -Failure $_)
                 }

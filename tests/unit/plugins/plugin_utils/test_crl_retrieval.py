@@ -200,7 +200,7 @@ def test_mixed_results(mixed, mixed_bodies) -> None:
         "url": "http://crl.public-ca.test/lab-int.crl", "kind": "crl", "reachable": True, "usable": True,
         "http_status": 200, "elapsed_ms": 41, "bytes": len(mixed_bodies["CRL_FRESH"]), "truncated": False,
         "parsed_as": "crl", "this_update": "2026-11-26T03:00:00Z", "next_update": "2026-11-27T04:00:00Z",
-        "stale": False, "fresh": True, "error": None,
+        "stale": False, "fresh": True, "error": None, "foreign_agent": None,
     }
     assert r["http://crl.public-ca.test/lab-int+.crl"]["parsed_as"] == "delta_crl"
     stale = r["http://crl.public-ca.test/stale.crl"]

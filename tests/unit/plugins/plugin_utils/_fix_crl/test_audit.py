@@ -51,7 +51,7 @@ def test_with_certificates_the_extra_urls_ride_along_and_ldap_stays_home() -> No
     args = host_args(request(endpoints=(EXTRA, ldap), purge=True), check_mode=False)
     assert args["stores"] == ["My"] and args["chain_stores"] == ["CA", "Root"] and args["winhttp"] is True
     assert args["crl"] == {"urls": [], "extra_urls": [EXTRA.url], "timeout_ms": 15000, "purge_cache": True,
-                           "max_bytes": 4194304}
+                           "max_bytes": 4194304, "foreign_agent": True}
     assert args["tls"] == {"peers": [{"host": PEER.host, "port": 5061, "sni": PEER.sni}], "samples": 3,
                            "timeout_ms": 20000, "check_revocation": True, "stop_after_unknown": True}
 
@@ -146,7 +146,7 @@ def test_urls_the_host_missed_are_fetched_with_a_second_command_and_named(monkey
     result = audit()
     assert result.commands == 2 and fake.names == ["host_audit", "crl_fetch"]
     assert fake.sent_args(1) == {"urls": [pf.OCSP, pf.ROOT_CRL], "timeout_ms": 15000, "purge_cache": False,
-                                 "max_bytes": 4194304}
+                                 "max_bytes": 4194304, "foreign_agent": True}
     assert len(result.warnings) == 1 and pf.ROOT_CRL in result.warnings[0] and pf.OCSP in result.warnings[0]
     results = {r["url"]: r for r in result.crl["results"]}
     assert results[pf.ROOT_CRL]["usable"] is True and results[pf.OCSP]["reachable"] is True

@@ -136,8 +136,25 @@ def test_every_request_is_synchronous_and_runs_in_a_pool_job() -> None:
     assert {"CrlfixFetchJob", "CrlfixProbeJob"} <= set(jobs)
     opens = [call for path in FILES for call in member_calls(pslint.parse(path.read_bytes()).root_node)
              if call.endswith(".Open") and "request" in call.lower()]
-    assert opens == ["$request.Open"]
-    assert "$request.Open('GET', $Url, $false)" in pslint.text(jobs["CrlfixFetchJob"])
+    assert set(opens) == {"$request.Open"}
+    job = pslint.text(jobs["CrlfixFetchJob"])
+    assert "$request.Open('GET', $Url, $false)" in job
+    # The foreign-agent request (host-scripts.md, "The foreign agent") is synchronous too, and body-less.
+    assert "$request.Open('HEAD', $Url, $false)" in job
+
+
+def test_the_foreign_agent_request_follows_a_kept_answer_and_reports_the_agent_it_sent() -> None:
+    # host-scripts.md, "The foreign agent": the first answer is handed over before the second request starts; the
+    # second sends the object's own agent (no SetRequestHeader), read back with WinHttpRequestOption_UserAgentString.
+    job = pslint.text(job_script_blocks()["CrlfixFetchJob"])
+    kept, head = job.index("$State.result = $result"), job.index("$request.Open('HEAD', $Url, $false)")
+    assert kept < job.index("$State.started_ms = $Clock.ElapsedMilliseconds", kept) < head
+    assert "$foreign.agent = [string]$request.Option(0)" in job[head:]
+    assert "SetRequestHeader" not in job[head:] and "ResponseBody" not in job[head:]
+    assert "if (-not $ForeignAgent -or $null -eq $result.status) { return }" in job
+    complete = pslint.text(function_body("_crl", "Complete-CrlfixFetch"))
+    assert "Complete-CrlfixFetchResult -State $job.State -ForeignAgent $Fetch.ForeignAgent -ErrorText $text" in complete
+    assert "ForeignAgent = @{ Name = 'foreign_agent'; Default = $false }" in (PS1_DIR / "_crl.ps1").read_text()
 
 
 def test_the_pool_runs_sta_threads_for_the_apartment_threaded_com_class() -> None:
