@@ -152,10 +152,11 @@ def foreign_agent_result(host: t.Mapping[str, t.Any], field: str) -> dict[str, t
     foreign = host.get("foreign_agent")
     if foreign is None:
         return None
-    status = foreign.get("status") if isinstance(foreign, t.Mapping) else None
-    if (not isinstance(foreign, t.Mapping) or (status is not None and (isinstance(status, bool)
-                                                                        or not isinstance(status, int)))
-            or not all(foreign.get(k) is None or isinstance(foreign.get(k), str) for k in ("agent", "error"))):
+    shaped = isinstance(foreign, t.Mapping)
+    status = foreign.get("status") if shaped else None
+    shaped = shaped and (status is None or (isinstance(status, int) and not isinstance(status, bool)))
+    shaped = shaped and all(foreign.get(k) is None or isinstance(foreign.get(k), str) for k in ("agent", "error"))
+    if not shaped:
         raise HostScriptError(f"crl_fetch: {field}.foreign_agent is not {{agent, status, error}}: {foreign!r}")
     error = foreign.get("error")
     if status is None and not error:
