@@ -188,6 +188,24 @@ def _path_text(path: t.Any) -> str:
     return f"{source} {data.get('proxy') or data.get('script') or '(unknown)'}"
 
 
+def _service_items(service: t.Mapping[str, t.Any]) -> list[str]:
+    """The handshake with the host's own running service, and its restart when the role made one (_service.py)."""
+    if not service:
+        return []
+    shake = as_dict(service.get("handshake"))
+    state = '<span class="bad">stale</span>' if service.get("stale") else '<span class="ok">fresh</span>'
+    items = [f'<li class="service">own service {_e(", ".join(service.get("services") or []))}: {state} '
+             f"({_e(shake.get('verdict'))} {_e(_ms(shake.get('max_ms')))})</li>"]
+    restart = as_dict(service.get("restart"))
+    if restart:
+        entries = [as_dict(x) for x in restart.get("services") or []]
+        done = ", ".join(f"{e.get('name')} "
+                         + ("restarted" if e.get("restarted") else f"NOT restarted: {e.get('error')}")
+                         for e in entries)
+        items.append(f'<li class="service muted">restart: {_e(done)}</li>')
+    return items
+
+
 def _identities_html(host: t.Mapping[str, t.Any]) -> str:
     """Each identity's CryptoAPI path (and its chain verdict once measured), then the connecting account's; the
     findings are in the symptoms-and-findings cell (_symptoms.host_cell_html)."""
@@ -201,6 +219,7 @@ def _identities_html(host: t.Mapping[str, t.Any]) -> str:
         error = f"<br><span class=muted>{_e(data.get('error'))}</span>" if data.get("error") else ""
         items.append(f'<li class="identity"><code>{_e(name)}</code>: {_e(_path_text(data.get("effective_proxy")))}'
                      f"{verdict}{ms}{error}</li>")
+    items += _service_items(as_dict(host.get("service")))
     caller = as_dict(host.get("caller"))
     if caller.get("name"):
         items.append(f'<li class="caller muted">connecting as <code>{_e(caller["name"])}</code>: '

@@ -199,6 +199,18 @@ def test_a_wpad_path_that_found_nothing_is_shown_as_going_direct() -> None:
     assert "NETWORK SERVICE</code>: wpad 10.0.0.1:3128" in html
 
 
+def test_the_host_s_own_service_and_its_restart_are_shown() -> None:
+    service = {"stale": False, "services": ["RTCSRV", "RTC<b>"], "handshake": {"verdict": "slow", "max_ms": 4012},
+               "restart": {"ok": False, "services": [{"name": "RTCSRV", "restarted": True},
+                                                     {"name": "RTC<b>", "restarted": False, "error": "Time out"}]}}
+    records = {"fe01": record("fe01", "failed", reason="service_stale: x", service=service)}
+    html = render_report_html(sample_report(records=records, hosts=["fe01"]))
+    cell = html[html.index("<td class=identities>"):]
+    cell = cell[:cell.index("</td>")]
+    assert 'own service RTCSRV, RTC&lt;b&gt;: <span class="ok">fresh</span> (slow 4,012 ms)' in cell
+    assert "restart: RTCSRV restarted, RTC&lt;b&gt; NOT restarted: Time out" in cell
+
+
 def test_a_record_without_identities_shows_a_dash() -> None:
     html = render_report_html(sample_report(records={"fe01": record("fe01", "compliant")}, hosts=["fe01"]))
     cell = html[html.index("<td class=identities>"):]
