@@ -13,6 +13,8 @@ own squid and CRL server), with the same forks, one after another:
                      kept to compare with older results; only when named in --runs)
     fix            playbooks/fix-crl.yml
     fix_on_fixed   playbooks/fix-crl.yml again, on the fleet the fix left (no reset)
+    restart        every Lync front end seeded stale_service, playbooks/fix-crl.yml with fix_crl_restart_services:
+                   the restarted hosts' remote commands (the twins' count; budget: a restart adds 1)
     hang           (first size only) one host, crl_retrieval_check of 10 URLs that all hang, timeout 15 s
 
 Every run but fix_on_fixed starts from the seeded states (restored and reloaded). Per run: wall time, CPU of
@@ -38,12 +40,15 @@ from typing import Any
 from bench import report
 from bench.lab_handle import REPO_ROOT, BenchLab
 from bench.measure import run_measured
+from tests.lab.fleet import scenarios
+from tests.lab.fleet.process import control
+from tests.twin.state import write_json_atomic
 
 BENCH_DIR = REPO_ROOT / "build" / "bench"
 BIN = Path(sys.executable).parent
 # The full baseline first: whatever the first ansible-playbook against a fresh lab pays extra (first NTLM
 # sessions, cold caches) must not shrink the audit's ratio to the show task.
-RUNS = ("baseline", "baseline_show", "audit", "fix", "fix_on_fixed", "hang")
+RUNS = ("baseline", "baseline_show", "audit", "fix", "fix_on_fixed", "restart", "hang")
 # Not in the default set: the audit in one batch (fix_crl_serial 100%), the proposal of docs/performance.md.
 EXTRA_RUNS = ("audit_one_batch",)
 HANG_URLS = 10
@@ -73,6 +78,7 @@ def playbook_cmd(name: str, lab: BenchLab, forks: int, report_dir: Path) -> list
         "audit_one_batch": base + fix + ["--check", "-e", '{"fix_crl_serial": ["100%"]}'],
         "fix": base + fix,
         "fix_on_fixed": base + fix,
+        "restart": base + fix + ["-e", '{"fix_crl_restart_services": true}'],
     }[name]
 
 
@@ -94,6 +100,8 @@ def measure_playbook(name: str, lab: BenchLab, forks: int, out_dir: Path, hosts:
     after = lab.metrics()
     per_host = report.diff_metrics(before, after, hosts)
     statuses = report_statuses(report_dir)
+    if name == "restart":
+        result["restarted"] = restart_commands(report_dir, per_host)
     timing = json.loads(timing_out.read_text()) if timing_out.exists() else {}
     result.update({
         "per_host": report.aggregate(per_host),
@@ -103,6 +111,34 @@ def measure_playbook(name: str, lab: BenchLab, forks: int, out_dir: Path, hosts:
         "tasks_total": len(timing.get("tasks", [])),
     })
     return result
+
+
+def seed_stale_services(lab: BenchLab) -> list[str]:
+    """Every Lync front end of the lab in ``stale_service`` (tests/lab/fleet/scenarios.py): netsh right, its running
+    service still stale. Returns their names."""
+    doc = lab.fleet_doc()
+    stale = []
+    for host in doc["hosts"]:
+        if host["group"] != "lync_servers":
+            continue
+        path = lab.lab_dir / "hosts" / f"{host['name']}.json"
+        state = scenarios.apply_scenario(json.loads(path.read_text()), "stale_service",
+                                         doc["site_proxies"][host["site"]])
+        write_json_atomic(path, state)
+        control(lab.lab_dir, "POST", f"/twins/{host['name']}/reload")
+        stale.append(host["name"])
+    return stale
+
+
+def restart_commands(report_dir: Path, per_host: dict[str, Any]) -> dict[str, Any]:
+    """Remote commands (the twins' own count) of the hosts the role restarted services on: the budget of a restart
+    is one command more than the host's fix (a fix <= 4, performance.md)."""
+    files = sorted(report_dir.glob("fix-crl-*.json"))
+    hosts = json.loads(files[-1].read_text())["hosts"] if files else []
+    restarted = [h["host"] for h in hosts if (h.get("service") or {}).get("restart") is not None]
+    counts = [per_host[name]["shell_commands"] for name in restarted if name in per_host]
+    return {"hosts": len(restarted), "commands_max": max(counts) if counts else None,
+            "commands_mean": round(sum(counts) / len(counts), 2) if counts else None}
 
 
 def measure_hang(lab: BenchLab, out_dir: Path) -> dict[str, Any]:
@@ -175,7 +211,12 @@ def run_size(size: int, args: argparse.Namespace, runs: list[str], *, with_hang:
             else:
                 if name != "fix_on_fixed":
                     lab.reset()
+                if name == "restart":
+                    seed_stale_services(lab)
                 result = measure_playbook(name, lab, args.forks, out_dir, hosts)
+                if name == "restart":
+                    print(f"bench: restart: {result['restarted']} (budget: a fix <= 4 remote commands, a restart "
+                          "adds 1)", flush=True)
             result.update({"size": size, "name": name, "forks": args.forks, "loadavg_1m_before": load_before,
                            "loadavg_1m_after": os.getloadavg()[0]})
             results.append(result)
