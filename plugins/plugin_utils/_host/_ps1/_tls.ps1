@@ -253,3 +253,27 @@ function Complete-CrlfixProbes {
         })
     , $results
 }
+
+# tls_probe's whole run for its arguments (peers, samples, timeout_ms, check_revocation, mutual), without a time box
+# and measuring every sample: what tls_probe and service_restart answer as {offered_protocols, results}. host_audit
+# runs the engine itself, inside its time box and beside the other parts.
+function Invoke-CrlfixTlsProbes {
+    param([Parameter(Mandatory = $true)]$Arguments)
+    $peers = @(foreach ($peer in $Arguments.peers) { @{ host = [string]$peer.host; port = [int]$peer.port; sni = [string]$peer.sni } })
+    $protocols = Get-CrlfixTlsProtocols
+    # Mutual TLS (argument mutual): the host's own certificate as the client's (Get-CrlfixClientCertificate).
+    $clientCertificate = $null
+    if (Get-CrlfixArgument -Arguments $Arguments -Name 'mutual' -Default $false) { $clientCertificate = Get-CrlfixClientCertificate }
+    $runspacePool = $null
+    if ($peers.Count -gt 0) { $runspacePool = New-CrlfixRunspacePool -RunspaceCount $peers.Count }
+    $probeParameters = Get-CrlfixOptions -Arguments $Arguments -Options $CrlfixProbeOptions
+    $probeParameters.RunspacePool = $runspacePool
+    $probeParameters.Peers = $peers
+    $probeParameters.StopAfterUnknown = $false
+    $probeParameters.Protocols = $protocols
+    $probeParameters.TimeBox = $null
+    $probeParameters.ClientCertificate = $clientCertificate
+    $probes = Start-CrlfixProbes @probeParameters
+    $results = Complete-CrlfixProbes -Probes $probes -TimeBox $null
+    [ordered]@{ offered_protocols = $protocols.ToString(); results = $results }
+}

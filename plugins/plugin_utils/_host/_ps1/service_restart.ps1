@@ -24,24 +24,8 @@ $restarts = @(foreach ($name in @($CrlfixArgs.services)) {
     if ($null -ne $service) { $service.Refresh(); $entry.state = $service.Status.ToString() }
     $entry
 })
-$tlsArgs = $CrlfixArgs.tls
-$peers = @(foreach ($peer in $tlsArgs.peers) { @{ host = [string]$peer.host; port = [int]$peer.port; sni = [string]$peer.sni } })
-$protocols = Get-CrlfixTlsProtocols
-$clientCertificate = $null
-if (Get-CrlfixArgument -Arguments $tlsArgs -Name 'mutual' -Default $false) { $clientCertificate = Get-CrlfixClientCertificate }
-$runspacePool = $null
-if ($peers.Count -gt 0) { $runspacePool = New-CrlfixRunspacePool -RunspaceCount $peers.Count }
-$probeParameters = Get-CrlfixOptions -Arguments $tlsArgs -Options $CrlfixProbeOptions
-$probeParameters.RunspacePool = $runspacePool
-$probeParameters.Peers = $peers
-$probeParameters.StopAfterUnknown = $false
-$probeParameters.Protocols = $protocols
-$probeParameters.TimeBox = $null
-$probeParameters.ClientCertificate = $clientCertificate
-$probes = Start-CrlfixProbes @probeParameters
-$results = Complete-CrlfixProbes -Probes $probes -TimeBox $null
 Write-CrlfixDocument -Name 'service_restart' -Schema 1 -Content ([ordered]@{
     services = $restarts
-    tls = [ordered]@{ offered_protocols = $protocols.ToString(); results = $results }
+    tls = Invoke-CrlfixTlsProbes -Arguments $CrlfixArgs.tls
 })
 Exit-CrlfixScript
