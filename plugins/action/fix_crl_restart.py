@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
@@ -40,7 +41,7 @@ class ActionModule(CrlfixActionBase):
                                            timeout_ms=args["timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
                                            check_revocation=args["check_revocation"], task_action=self._task.action)
             if path is not None:
-                write_record_file(record, str(path).rsplit("/", 1)[0])
+                write_record_file(record, os.path.dirname(str(path)))
         result = _as_record(record).task_result(fail_host=False, diff=False,
                                                 record_path=str(path) if path is not None else None)
         # A restart is a change of the host (its services' processes), whatever it proved.

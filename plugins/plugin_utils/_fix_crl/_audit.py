@@ -118,8 +118,7 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     """The ``host_audit`` arguments (docs/dev/host-scripts.md); the purge, a write, is not sent in check mode."""
     purge_now = request.purge_cache and not check_mode
     urls = [e.url for e in request.endpoints if e.scheme != "ldap"]
-    # foreign_agent: every answered URL is asked once more (HEAD) with WinHttpRequest's own agent, so the record can
-    # tell a proxy that filters by User-Agent (host-scripts.md, "The foreign agent"); at most one HEAD per URL.
+    # foreign_agent: one HEAD more per answered URL, with another agent (host-scripts.md, "The foreign agent").
     crl: dict[str, t.Any] | None = {"timeout_ms": request.crl_timeout_ms, "purge_cache": purge_now,
                                     "max_bytes": request.max_bytes, "foreign_agent": True}
     options = request.cert_options
@@ -239,6 +238,7 @@ class HostAudit:
     evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
     floor: HostFloor | None = None
     identities: Part = None  # the host's identities part as it came, read by _identities.summarise
+    service: Part = None  # the handshake with the host's own service (_service.judge_service), when asked for
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -305,25 +305,25 @@ def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
     return request.peers + ((request.service_peer,) if request.service_peer else ())
 
 
-def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
-    """The peers' part, the host's own service's handshake (``service``) split off it (_service.split_service)."""
+def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> tuple[Part, Part]:
+    """(the peers' part, the handshake with the host's own service, probed last: _service.split_service)."""
     if not request.peers and not request.service_peer:
-        return None
+        return None, None
     try:
-        tls = _part(document, "tls", "tls_probe")
-        result = split_service(interpret_document(_probed(request), tls, max_handshake_ms=request.max_handshake_ms),
-                               request.service_peer)
+        tls, service = split_service(_part(document, "tls", "tls_probe"), request.service_peer,
+                                     max_handshake_ms=request.max_handshake_ms)
+        result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
     except (ExpectedFailure, ValueError) as exc:
-        return ExpectedFailure(str(exc))
+        return ExpectedFailure(str(exc)), None
     if not request.peers:
-        return {"service": result["service"]}
+        return None, service
     # A peer whose first handshake the time box cut took at least the box: say so, so that the slowest handshake
     # of a broken host is not reported as the fastest that happened to finish.
     cut = request.time_box_ms is not None and any(
         any(str(error).startswith("sample 1: ") and is_time_box_error(error) for error in peer.get("errors") or [])
         for peer in result["results"])
     result["unfinished_ms"] = request.time_box_ms if cut else None
-    return result
+    return result, service
 
 
 def _identities(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> Part:
@@ -366,6 +366,7 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
     if request.cert_options is not None:
         certificates = _certificates(document, request.cert_options, winhttp_doc, now)
     crl = _crl(document, request, certificates, check_mode=check_mode, now=now)
+    tls, service = _tls(document, request)
     elapsed = document.get("elapsed_ms")
     return HostAudit(
         winhttp_state=state,
@@ -373,7 +374,8 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         certificates=certificates,
         crl=None if isinstance(crl, PendingCrl) else crl,
         pending_crl=crl if isinstance(crl, PendingCrl) else None,
-        tls=_tls(document, request),
+        tls=tls,
+        service=service,
         elapsed_ms=elapsed if isinstance(elapsed, int) and not isinstance(elapsed, bool) else None,
         time_box_ms=request.time_box_ms,
         time_box_hit=document.get("time_box_hit") is True,

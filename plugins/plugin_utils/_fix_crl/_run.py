@@ -102,7 +102,6 @@ class _Steps:
         self.run = run
         self.task_action = task_action
         self.service_peer = service_peer
-        self.service: dict[str, t.Any] | None = None  # the last measurement's handshake with the host's own service
 
     def audit(self, request: HostAuditRequest) -> HostAudit:
         audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode,
@@ -134,15 +133,14 @@ class _Steps:
                 "purge_cache": purge and not self.run.check_mode, "resync": purge and not self.run.check_mode}))
 
     def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
-        tls, self.service = _service.take_service(tls)
         self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
                                              max_handshake_ms=self.options.max_handshake_ms, lost=lost)
 
-    def judge_service(self, phase: str) -> None:
+    def judge_service(self, phase: str, service: t.Any) -> None:
         """The host's own service after the phase's own proof (identities included) is judged: stale or not."""
         o = self.options
         self.run.service = _service.judge_service(
-            self.service, phase_passed=bool(self.run.checks.get(phase, {}).get("passed")), services=o.services,
+            service, phase_passed=bool(self.run.checks.get(phase, {}).get("passed")), services=o.services,
             max_handshake_ms=o.max_handshake_ms, findings=self.run.findings)
 
     def winhttp(self, args: dict[str, t.Any], current: t.Any) -> dict[str, t.Any]:
@@ -270,7 +268,7 @@ def _measure_after(steps: _Steps, phase: str) -> None:
         return
     steps.judge(phase, audit.crl, audit.tls)
     _read_identities(run, audit, phase)
-    steps.judge_service(phase)
+    steps.judge_service(phase, audit.service)
     if mark is not None:
         _record_marker(run, audit.evidence)
 
@@ -346,7 +344,7 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
         steps.judge("before", audit.crl if audit else None, audit.tls if audit else None)
         if audit is not None:
             _read_identities(run, audit, "before")
-            steps.judge_service("before")
+            steps.judge_service("before", audit.service)
         if run.plan["change"]:
             _apply(steps, audit.winhttp_state if audit else None)
         if run.changed and not run.stop:

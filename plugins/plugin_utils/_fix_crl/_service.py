@@ -22,9 +22,8 @@ import typing as t
 
 from ansible.errors import AnsibleConnectionFailure
 
-from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats import VERDICTS
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _tls_probe
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings, _identities
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import is_time_box_error, run_host_script
 
@@ -51,29 +50,17 @@ def service_peer(options: FixCrlOptions, inventory: Inventory) -> dict[str, t.An
     return {"host": address, "port": options.tls_port, "sni": name}
 
 
-def split_service(result: dict[str, t.Any], peer: Peer | None) -> dict[str, t.Any]:
-    """``tls_probe``'s result with the last result (the host's own service) moved to ``service``.
-
-    The peers' totals are made again without it: the service's handshake judges the service, not the proxy path,
-    so it never fails the phase nor rolls a change back.
-    """
-    if peer is None:
-        return result
-    results = list(result["results"])
-    service = results.pop()
-    worst = [r["max_ms"] for r in results if r["max_ms"] is not None]
-    return {**result, "results": results, "service": service,
-            "all_pass": all(r["verdict"] == "pass" for r in results),
-            "worst_ms": max(worst) if worst else None,
-            "summary": {"total": len(results), **{v: sum(1 for r in results if r["verdict"] == v) for v in VERDICTS}}}
-
-
-def take_service(tls: t.Any) -> tuple[t.Any, dict[str, t.Any] | None]:
-    """(the peers' part for the judge, the service's handshake): a part that held only the service is no part."""
-    if not isinstance(tls, t.Mapping) or "service" not in tls:
-        return tls, None
-    rest = {k: v for k, v in tls.items() if k != "service"}
-    return (rest if "results" in rest else None), tls["service"]
+def split_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
+                  max_handshake_ms: int) -> tuple[t.Mapping[str, t.Any], dict[str, t.Any] | None]:
+    """(the ``tls_probe`` document of the peers, the service's interpreted result): the host probes its own service
+    after the peers, and its result is taken out before either is interpreted, so the peers' totals never count it
+    (it judges the service, not the proxy path: it never fails a phase nor rolls a change back)."""
+    results = tls.get("results")
+    if peer is None or not isinstance(results, list):
+        return tls, None  # a document without a results list fails in interpret_document, naming it
+    service = _tls_probe.interpret_document((peer,), {**tls, "results": results[-1:]},
+                                            max_handshake_ms=max_handshake_ms)["results"][0]
+    return {**tls, "results": results[:-1]}, service
 
 
 def handshake_summary(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
@@ -123,10 +110,7 @@ def judge_service(service: dict[str, t.Any] | None, *, phase_passed: bool, servi
 
 def restart_args(services: t.Sequence[str], wait_ms: int) -> dict[str, t.Any]:
     """The ``service_restart`` script's service arguments (its ``tls`` part is tls_probe's host_args)."""
-    for index, name in enumerate(services):
-        # A service name is a registry key name: no backslash, no slash; the script passes it as a literal.
-        if not isinstance(name, str) or not name.strip() or any(c in name for c in "\\/\r\n"):
-            raise ValueError(f"services[{index}]: not a Windows service name: {name!r}")
+    _identities.validate_names(services, ())  # the names host_audit takes, refused the same way
     return {"services": list(services), "wait_ms": min(max(int(wait_ms), 1000), MAX_RESTART_WAIT_MS)}
 
 
@@ -190,4 +174,4 @@ def restart_stale_service(connection: ConnectionBase, record: dict[str, t.Any], 
 
 
 __all__ = ["MAX_RESTART_WAIT_MS", "RESTART_SCRIPT", "apply_restart", "handshake_summary", "judge_service",
-           "restart_args", "restart_stale_service", "service_peer", "split_service", "stale_detail", "take_service"]
+           "restart_args", "restart_stale_service", "service_peer", "split_service", "stale_detail"]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _service
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit, _service
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import interpret_document, normalize_peers
+from tests.unit.plugins.fixtures.audit_host import request
 
 
 def _result(peer: str, verdict: str, max_ms: int) -> dict:
@@ -14,25 +16,40 @@ def _result(peer: str, verdict: str, max_ms: int) -> dict:
             "median_ms": max_ms, "samples_ms": [max_ms], "protocol": "Tls12", "mutual": True, "errors": []}
 
 
-def _tls() -> dict:
-    results = [_result("fe02:5061", "pass", 20), _result("fe01:5061", "slow", 4000)]
-    return {"changed": False, "results": results, "all_pass": False, "worst_ms": 4000, "summary": {"total": 2}}
+def _raw(host: str, ms: int) -> dict:
+    """One peer's result as the host's tls_probe document holds it (host-scripts.md)."""
+    return {"host": host, "port": 5061, "sni": host, "one_sided": None,
+            "samples": [{"tcp_connect_ms": 1, "handshake_ms": ms, "protocol": "Tls12", "mutual": True,
+                         "chain_status": [], "policy_errors": "None", "error": None}]}
+
+
+def _document() -> dict:
+    # The host probes its own service (fe01) after its peers (fe02).
+    return {"offered_protocols": "Tls, Tls11, Tls12", "results": [_raw("fe02", 20), _raw("fe01", 4000)]}
 
 
 def test_the_service_s_handshake_leaves_the_peers_totals() -> None:
-    peer = normalize_peers([{"host": "fe01", "port": 5061, "sni": "fe01"}])[0]
-    split = _service.split_service(_tls(), peer)
+    peer, own = normalize_peers([{"host": "fe02", "port": 5061, "sni": "fe02"},
+                                 {"host": "fe01", "port": 5061, "sni": "fe01"}])
+    peers_document, service = _service.split_service(_document(), own, max_handshake_ms=1000)
+    split = interpret_document([peer], peers_document, max_handshake_ms=1000)
     assert [r["peer"] for r in split["results"]] == ["fe02:5061"]
     assert split["all_pass"] is True and split["worst_ms"] == 20 and split["summary"]["total"] == 1
-    assert split["service"]["peer"] == "fe01:5061"
-    peers, service = _service.take_service(split)
-    assert "service" not in peers and service["verdict"] == "slow"
-    assert _service.split_service(_tls(), None) == _tls()  # no service peer: untouched
+    assert service["peer"] == "fe01:5061" and service["verdict"] == "slow"
+    assert _service.split_service(_document(), None, max_handshake_ms=1000) == (_document(), None)  # untouched
 
 
-def test_a_part_holding_only_the_service_is_no_peers_part() -> None:
-    assert _service.take_service({"service": _result("fe01:5061", "pass", 5)})[0] is None
-    assert _service.take_service(None) == (None, None)
+def test_a_document_that_does_not_answer_the_service_is_refused_naming_it() -> None:
+    own = normalize_peers([{"host": "fe01", "port": 5061, "sni": "fe01"}])[0]
+    with pytest.raises(HostScriptError, match="not the answer for fe01:5061"):
+        _service.split_service({"results": [_raw("fe02", 20)]}, own, max_handshake_ms=1000)
+
+
+def test_an_audit_without_peers_has_no_peers_part_but_the_service_s_handshake() -> None:
+    own = normalize_peers([{"host": "fe01", "port": 5061, "sni": "fe01"}])[0]
+    document = {"tls": {"script": "tls_probe", "schema": 1, **_document(), "results": [_raw("fe01", 12)]}}
+    tls, service = _audit._tls(document, request(peers=(), service_peer=own))
+    assert tls is None and (service["peer"], service["verdict"]) == ("fe01:5061", "pass")
 
 
 CUT = "sample 1: not finished within the audit's time box of 3000 ms"
@@ -86,5 +103,5 @@ def test_still_slow_after_the_restart_says_so() -> None:
 
 @pytest.mark.parametrize("name", ["", "a\\b", "RTC/SRV", 7])
 def test_a_service_name_that_is_not_one_is_refused_naming_it(name) -> None:
-    with pytest.raises(ValueError, match=r"services\[1\]: not a Windows service name"):
+    with pytest.raises(ValueError, match=r"services\[1\]: not a valid service name"):
         _service.restart_args(["RTCSRV", name], 1000)
