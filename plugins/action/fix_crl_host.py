@@ -7,7 +7,6 @@ from __future__ import annotations
 import typing as t
 
 from ansible.module_utils.parsing.convert_bool import boolean
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
@@ -20,21 +19,21 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_fil
 
 class ActionModule(CrlfixActionBase):
     MODULE = "fix_crl_host"
+    # The arguments as gathered (the task's, or with the role's variables): a failed record still honours their
+    # fail_host and result_detail.
+    _gathered: dict[str, t.Any] | None = None
 
-    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+    def task_arguments(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any] | None:
         """With ``options_from_vars``, the options not given as arguments come from the host's variables first."""
-        task_vars = task_vars or {}
         prefix = self._task.args.get("options_from_vars")
         if not prefix or not isinstance(prefix, str):
-            return super().run(tmp, task_vars)
+            return None
         names = [name for name in self.ARGUMENT_SPEC if name != "options_from_vars"]
         options, errors = options_from_variables(prefix, names, task_vars, self._templar.template)
-        self._task.args = {**options, **self._task.args}
+        self._gathered = {**options, **self._task.args}
         if errors:  # as a bad argument: the host's failed record says which variable and why, nothing runs
-            result = ActionBase.run(self, tmp, task_vars)
-            result.update(self.failed_result(ExpectedFailure("; ".join(errors)), task_vars))
-            return result
-        return super().run(tmp, task_vars)
+            raise ExpectedFailure("; ".join(errors))
+        return self._gathered
 
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         options = FixCrlOptions.from_args(args)
@@ -67,9 +66,10 @@ class ActionModule(CrlfixActionBase):
         """A host the run could not start on still leaves its record (failed, with the reason), like any other."""
         record = HostRecord.failed(host=str(task_vars.get("inventory_hostname", "")), step="arguments",
                                    msg=str(failure), check_mode=bool(self._task.check_mode))
+        arguments = self._gathered if self._gathered is not None else self._task.args
         try:  # the arguments were refused, perhaps this one: a value that is no boolean fails the host
-            fail_host = boolean(self._task.args.get("fail_host", True))
+            fail_host = boolean(arguments.get("fail_host", True))
         except TypeError:
             fail_host = True
-        detail = "full" if self._task.args.get("result_detail") == "full" else "summary"
+        detail = "full" if arguments.get("result_detail") == "full" else "summary"
         return {**self.result_of(record, fail_host=fail_host, diff=False, detail=detail), **failure.fields}

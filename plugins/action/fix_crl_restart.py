@@ -4,25 +4,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, Status
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._service import restart_stale_service
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_restart
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._service import restart_service
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import (
     read_registered,
     write_record_file,
 )
-
-
-def _as_record(record: t.Mapping[str, t.Any]) -> HostRecord:
-    """A record (``HostRecord.as_dict``) back as a HostRecord, so its task result is made the one way."""
-    fields = {f.name: record.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
-              for f in dataclasses.fields(HostRecord)}
-    return HostRecord(**{**fields, "status": Status(record["status"])})
 
 
 class ActionModule(CrlfixActionBase):
@@ -31,18 +24,23 @@ class ActionModule(CrlfixActionBase):
     def run_helper(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         host = str(task_vars.get("inventory_hostname", ""))
         registered = args["record"]
-        record = read_registered(host, registered)
-        if not isinstance(record, dict) or record.get("host") != host or "status" not in record:
+        data = read_registered(host, registered)
+        if not isinstance(data, dict) or data.get("host") != host or "status" not in data:
             raise ExpectedFailure(f"record: not the fix_crl_host record of {host!r}")
+        record = HostRecord.from_dict(data)
         path = registered.get("record_path") if registered.get("result_detail") == "summary" else None
-        stale = bool((record.get("service") or {}).get("stale"))
+        service = record.service or {}
+        stale = bool(service.get("stale"))
         if stale and not self._task.check_mode:
-            record = restart_stale_service(self._connection, record, wait_ms=args["wait_ms"], samples=args["samples"],
-                                           timeout_ms=args["timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
-                                           check_revocation=args["check_revocation"], task_action=self._task.action)
+            restart, measurement = restart_service(
+                self._connection, service, wait_ms=args["wait_ms"], samples=args["samples"],
+                timeout_ms=args["timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
+                check_revocation=args["check_revocation"], task_action=self._task.action)
+            verdict = judge_restart(restart, measurement, services=service.get("services") or [],
+                                    max_handshake_ms=args["max_handshake_ms"])
+            record = record.with_restart(restart, measurement, verdict)
             if path is not None:
-                write_record_file(record, os.path.dirname(str(path)))
-        result = _as_record(record).task_result(fail_host=False, diff=False,
-                                                record_path=str(path) if path is not None else None)
+                write_record_file(record.as_dict(), os.path.dirname(str(path)))
+        result = record.task_result(fail_host=False, diff=False, record_path=str(path) if path is not None else None)
         # A restart is a change of the host (its services' processes), whatever it proved.
         return {**result, "changed": stale and not self._task.check_mode}

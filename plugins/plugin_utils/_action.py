@@ -7,6 +7,8 @@ import traceback
 import typing as t
 
 from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
@@ -43,6 +45,36 @@ class CrlfixActionBase(ActionBase):
         """Do the work; return the result keys (``changed`` included)."""
         raise NotImplementedError
 
+    def task_arguments(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any] | None:
+        """The arguments to validate when they are not only the task's own (None: the task's, as Ansible gave them).
+
+        Raises ``ExpectedFailure`` for arguments that cannot even be gathered (a variable that does not template).
+        """
+        return None
+
+    def _validate(self, arguments: dict[str, t.Any] | None) -> dict[str, t.Any]:
+        """The arguments validated, coerced and completed with their defaults, once.
+
+        The task's own arguments go through ``ActionBase.validate_argument_spec``; arguments a subclass gathered
+        (:meth:`task_arguments`) go through the same ``ArgumentSpecValidator`` call, since that method reads only
+        ``self._task.args`` and the task is not ours to change.
+        """
+        options = {"mutually_exclusive": self.MUTUALLY_EXCLUSIVE or None, "required_if": self.REQUIRED_IF or None,
+                   "required_together": self.REQUIRED_TOGETHER or None}
+        if arguments is None:
+            return self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC, **options)[1]
+        validation = ArgumentSpecValidator(self.ARGUMENT_SPEC, **options).validate(dict(arguments))
+        try:
+            error = validation.errors[0]
+        except IndexError:
+            error = None
+        if error is not None:
+            message = validation.errors.msg
+            if isinstance(error, UnsupportedError):
+                message = f"Unsupported parameters for ({self._load_name}) module: {message}"
+            raise AnsibleActionFail(message, obj=arguments)
+        return {**arguments, **validation.validated_parameters}
+
     def bad_arguments(self, message: str, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         """The result for arguments that fail ``ARGUMENT_SPEC``: by default the task fails as any module's would."""
         raise AnsibleActionFail(message, obj=self._task.args)
@@ -59,14 +91,12 @@ class CrlfixActionBase(ActionBase):
         task_vars = task_vars or {}
 
         try:
-            _validation, args = self.validate_argument_spec(
-                argument_spec=self.ARGUMENT_SPEC,
-                mutually_exclusive=self.MUTUALLY_EXCLUSIVE or None,
-                required_if=self.REQUIRED_IF or None,
-                required_together=self.REQUIRED_TOGETHER or None,
-            )
+            args = self._validate(self.task_arguments(task_vars))
         except AnsibleActionFail as exc:
             result.update(self.bad_arguments(exc.message, task_vars))
+            return result
+        except ExpectedFailure as exc:
+            result.update(self.failed_result(exc, task_vars))
             return result
         try:
             result.update(self.run_helper(args, task_vars))

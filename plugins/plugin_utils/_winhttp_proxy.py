@@ -19,7 +19,7 @@ docs/dev/host-scripts.md):
   (a Group Policy refresh or another tool wrote in between). That is what makes planning from values read
   one command earlier (``current``) as safe as reading here.
 * The scripts are kept small (``_common`` + ``winhttp_apply`` about 3,000 characters); with its arguments
-  an apply goes over stdin (``_pwsh_exec.py``), still one remote command.
+  an apply goes over stdin (``_host/_powershell.py``), still one remote command.
 
 Controller side: the state read from the host and its comparisons are ``_winhttp_state.py``; this module decides
 the operations per view, applies them in one round trip and checks the read-back.
@@ -249,45 +249,40 @@ def _conflict_message(conflicts: list[t.Any], wrote: bool) -> str:
     return "; ".join(parts) + ("; the host ran operations anyway" if wrote else "; nothing was written")
 
 
-def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, diff: bool,
-                         task_action: str, current: HostState | None = None) -> dict[str, t.Any]:
-    """``winhttp_proxy``: plan per view, apply and read back in one round trip unless unchanged.
+@dataclass(frozen=True)
+class Change:
+    """A planned change of the WinHTTP value: what was read (``before``), the views it covers, the operations for the
+    views that differ, and what they must leave behind (``desired`` or the exact ``restore`` bytes). Made once by
+    :func:`plan_change`; :func:`apply_change` carries it out as it is."""
 
-    Without ``current`` the host is read first (``winhttp_state``, one more round trip). With it (values the
-    caller read earlier, see :func:`state_from_raw`) nothing is read: check mode runs no remote command at
-    all. Either way every operation carries ``expect_b64`` (``winhttp_apply`` schema 2), so a value that
-    changed since it was read (another tool, a Group Policy refresh) makes the host write nothing and this
-    function fail with the full result.
+    before: HostState
+    views: tuple[str, ...]
+    operations: tuple[dict[str, t.Any], ...]
+    desired: Desired | None = None
+    restore: dict[str, bytes | None] | None = None
+
+
+def plan_change(before: HostState, views: t.Sequence[str], *, desired: Desired | None = None,
+                restore: dict[str, bytes | None] | None = None) -> Change:
+    """The change of ``views`` (those the host has) towards ``desired`` or back to ``restore``."""
+    present = tuple(v for v in views if before.views.get(v) is not None)
+    operations = plan_operations(before, present, desired=desired, restore=restore)
+    return Change(before, present, tuple(operations), desired, restore)
+
+
+def apply_change(connection: ConnectionBase, change: Change, *, check_mode: bool, diff: bool,
+                 task_action: str) -> dict[str, t.Any]:
+    """Apply a planned change and read it back in one round trip (none when nothing differs or in check mode).
+
+    Every operation carries ``expect_b64`` (``winhttp_apply`` schema 2), so a value that changed since it was read
+    (another tool, a Group Policy refresh) makes the host write nothing and this function fail with the full result.
     """
-    restore = restore_from_args(args["restore"]) if args.get("restore") is not None else None
-    from_ie = restore is None and args.get("source") == "ie"
-    desired = None if restore is not None or from_ie else desired_from_args(args)
-    if from_ie and args.get("state") == "absent":
-        raise ValueError("source=ie cannot be used with state=absent")
-    asked = VIEWS if args.get("views") is None else args["views"]
-    wanted_views = list(restore) if restore is not None else [view for view in VIEWS if view in asked]
-    if not wanted_views:
-        raise ValueError("views must name at least one of native, wow6432")
-
-    if current is None and args.get("current") is not None:
-        current = current_from_args(args["current"])
-    before = current
-    if from_ie:  # the IE settings are the connecting user's: read in the same command as the views
-        document = run_host_script(connection, "winhttp_state", {"include_ie_proxy": True}, task_action=task_action)
-        before, desired = parse_state(document), desired_from_ie(document.get("ie_proxy"))
-    elif before is None:
-        before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
-    views = [v for v in wanted_views if before.views[v] is not None]
-    if restore is not None and len(views) < len(wanted_views):
-        raise ValueError("restore names view wow6432, which a 32-bit Windows does not have"
-                         + (" (current leaves it out)" if current is not None else ""))
-    operations = plan_operations(before, views, desired=desired, restore=restore)
-    display.vvv(f"{task_action}: {len(operations)} operation(s) planned for views {views}")
-
+    before, operations = change.before, list(change.operations)
+    display.vvv(f"{task_action}: {len(operations)} operation(s) planned for views {list(change.views)}")
     result: dict[str, t.Any] = {
         "changed": bool(operations),
         "before": {view: (value.summary() if value else None) for view, value in before.views.items()},
-        "previous_raw": {view: t.cast(ViewValue, before.views[view]).summary()["raw_b64"] for view in views},
+        "previous_raw": {view: t.cast(ViewValue, before.views[view]).summary()["raw_b64"] for view in change.views},
         "operations": [{**op, "command": _describe_operation(op)} for op in operations],
     }
     after_views = dict(before.views)
@@ -315,8 +310,37 @@ def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any]
         if conflicts:
             result["conflicts"] = conflicts
             raise ExpectedFailure(_conflict_message(conflicts, bool(ran)), **result)
-        _verify(result, operations, after_views, desired, restore)
+        _verify(result, operations, after_views, change.desired, change.restore)
     return result
+
+
+def manage_winhttp_proxy(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, check_mode: bool, diff: bool,
+                         task_action: str, current: HostState | None = None) -> dict[str, t.Any]:
+    """``winhttp_proxy``: read (unless ``current`` holds values read earlier, see :func:`state_from_raw`), plan per
+    view and apply (:func:`apply_change`). With ``current``, check mode runs no remote command at all."""
+    restore = restore_from_args(args["restore"]) if args.get("restore") is not None else None
+    from_ie = restore is None and args.get("source") == "ie"
+    desired = None if restore is not None or from_ie else desired_from_args(args)
+    if from_ie and args.get("state") == "absent":
+        raise ValueError("source=ie cannot be used with state=absent")
+    asked = VIEWS if args.get("views") is None else args["views"]
+    wanted_views = list(restore) if restore is not None else [view for view in VIEWS if view in asked]
+    if not wanted_views:
+        raise ValueError("views must name at least one of native, wow6432")
+
+    if current is None and args.get("current") is not None:
+        current = current_from_args(args["current"])
+    before = current
+    if from_ie:  # the IE settings are the connecting user's: read in the same command as the views
+        document = run_host_script(connection, "winhttp_state", {"include_ie_proxy": True}, task_action=task_action)
+        before, desired = parse_state(document), desired_from_ie(document.get("ie_proxy"))
+    elif before is None:
+        before = parse_state(run_host_script(connection, "winhttp_state", {}, task_action=task_action))
+    change = plan_change(before, wanted_views, desired=desired, restore=restore)
+    if restore is not None and len(change.views) < len(wanted_views):
+        raise ValueError("restore names view wow6432, which a 32-bit Windows does not have"
+                         + (" (current leaves it out)" if current is not None else ""))
+    return apply_change(connection, change, check_mode=check_mode, diff=diff, task_action=task_action)
 
 
 def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after: dict[str, ViewValue | None],
@@ -338,5 +362,5 @@ def _verify(result: dict[str, t.Any], operations: list[dict[str, t.Any]], after:
                                   "a Group Policy or another tool may be rewriting it", **result)
 
 
-__all__ = ["Desired", "MissingProxyError", "desired_from_args", "desired_from_ie", "gather_winhttp_proxy_info",
-           "manage_winhttp_proxy", "plan_operations", "restore_from_args"]
+__all__ = ["Change", "Desired", "MissingProxyError", "apply_change", "desired_from_args", "desired_from_ie",
+           "gather_winhttp_proxy_info", "manage_winhttp_proxy", "plan_change", "plan_operations", "restore_from_args"]

@@ -42,11 +42,11 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     Endpoint,
     FetchPlan,
     build_result,
-    normalize_endpoints,
     partition_endpoints,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._floor import HostBelowFloor, check_floor
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._service import split_service
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import ServiceMeasurement
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     check_sub_document,
@@ -238,7 +238,12 @@ class HostAudit:
     evidence: Part = None  # the host's evidence part (_evidence.build_evidence reads it), when asked for
     floor: HostFloor | None = None
     identities: Part = None  # the host's identities part as it came, read by _identities.summarise
-    service: Part = None  # the handshake with the host's own service (_service.judge_service), when asked for
+    service: Part = None  # the handshake with the host's own service (the judge's judge_service), when asked for
+    # The certificates' endpoints, sorted out once: the valid HTTP(S) ones (fetched now, measured again after a
+    # change), the malformed ones (reported, never fetched) and the LDAP URLs (no HTTP proxy carries them).
+    endpoints: tuple[Endpoint, ...] = ()
+    invalid_endpoints: tuple[dict[str, t.Any], ...] = ()
+    ldap_endpoints: tuple[str, ...] = ()
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
 
@@ -259,28 +264,39 @@ def _certificates(document: t.Mapping[str, t.Any], options: CertRevocationOption
         return ExpectedFailure(str(exc), **empty_result())
 
 
-def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificates: Part, *, check_mode: bool,
+def _certificate_endpoints(certificates: Part) -> tuple[list[Endpoint], list[dict[str, t.Any]], list[str]]:
+    """(the valid HTTP(S) endpoints, the malformed ones with the reason, the LDAP URLs) of the certificates' chains.
+
+    Only HTTP(S) endpoints are fetched: an LDAP URL cannot go through a WinHTTP proxy and is a finding of its own
+    (``flags.ldap_only``), not a failed fetch. A certificate's malformed URL is reported as invalid and the rest are
+    checked.
+    """
+    if not isinstance(certificates, dict):
+        return [], [], []
+    endpoints = certificates.get("endpoints") or []
+    found = [{"url": e["url"], "kind": e["kind"]} for e in endpoints if e.get("scheme") in ("http", "https")]
+    valid, invalid = partition_endpoints(found, field="certificates.endpoints")
+    return valid, invalid, [str(e.get("url")) for e in endpoints if e.get("scheme") == "ldap"]
+
+
+def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificates: Part,
+         found: t.Sequence[Endpoint], invalid: t.Sequence[dict[str, t.Any]], *, check_mode: bool,
          now: datetime.datetime) -> Part | PendingCrl:
     """The controller's endpoint list answered from the host's fetch; a PendingCrl when the host missed some."""
     if isinstance(certificates, ExpectedFailure):
         return ExpectedFailure(f"no endpoint list: the certificates part failed: {certificates}")
-    # Only the certificates' HTTP(S) endpoints are checked, as the role's plan has always done: an LDAP URL
-    # cannot go through a WinHTTP proxy and is a finding of its own (flags.ldap_only), not a failed fetch.
     # LDAP URLs the caller lists explicitly are reported as crl_retrieval_check reports them.
-    found: list[t.Any] = [{"url": e["url"], "kind": e["kind"]} for e in (certificates or {}).get("endpoints", [])
-                          if e.get("scheme") in ("http", "https")]
-    # A certificate's malformed URL is reported as invalid and the rest are checked; the
-    # caller's own endpoints were validated with the request.
-    valid, invalid = partition_endpoints(found, field="certificates.endpoints")
-    items: list[t.Any] = [{"url": e.url, "kind": e.kind} for e in valid]
-    items += [{"url": e.url, "kind": e.kind} for e in request.endpoints]
+    items = [*found, *request.endpoints]
     purge_now = request.purge_cache and not check_mode
     raw = document.get("crl")
     if not items and not invalid and not (purge_now and raw is not None):
         return None
     try:
         require_cryptography()
-        endpoints = tuple(normalize_endpoints(items)) if items else ()
+        first: dict[str, Endpoint] = {}
+        for endpoint in items:  # a URL listed twice is fetched once, as its first listing names it
+            first.setdefault(endpoint.url, endpoint)
+        endpoints = tuple(first.values())
         plan = FetchPlan(endpoints=endpoints, timeout_ms=request.crl_timeout_ms, max_bytes=request.max_bytes,
                          purge_requested=request.purge_cache, purge_now=purge_now)
         crl = _part(document, "crl", "crl_fetch") if raw is not None else {"purge": None, "results": []}
@@ -305,13 +321,26 @@ def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
     return request.peers + ((request.service_peer,) if request.service_peer else ())
 
 
+def _split_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
+                   max_handshake_ms: int) -> tuple[t.Mapping[str, t.Any], dict[str, t.Any] | None]:
+    """(the ``tls_probe`` document of the peers, the service's interpreted result): the host probes its own service
+    after the peers, and its result is taken out before either is interpreted, so the peers' totals never count it
+    (it judges the service, not the proxy path)."""
+    results = tls.get("results")
+    if peer is None or not isinstance(results, list):
+        return tls, None  # a document without a results list fails in interpret_document, naming it
+    service = interpret_document((peer,), {**tls, "results": results[-1:]},
+                                 max_handshake_ms=max_handshake_ms)["results"][0]
+    return {**tls, "results": results[:-1]}, service
+
+
 def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> tuple[Part, Part]:
-    """(the peers' part, the handshake with the host's own service, probed last: _service.split_service)."""
+    """(the peers' part, the handshake with the host's own service, probed last)."""
     if not request.peers and not request.service_peer:
         return None, None
     try:
-        tls, service = split_service(_part(document, "tls", "tls_probe"), request.service_peer,
-                                     max_handshake_ms=request.max_handshake_ms)
+        tls, service = _split_service(_part(document, "tls", "tls_probe"), request.service_peer,
+                                      max_handshake_ms=request.max_handshake_ms)
         result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc)), None
@@ -365,7 +394,8 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
     certificates = None
     if request.cert_options is not None:
         certificates = _certificates(document, request.cert_options, winhttp_doc, now)
-    crl = _crl(document, request, certificates, check_mode=check_mode, now=now)
+    found, invalid, ldap = _certificate_endpoints(certificates)
+    crl = _crl(document, request, certificates, found, invalid, check_mode=check_mode, now=now)
     tls, service = _tls(document, request)
     elapsed = document.get("elapsed_ms")
     return HostAudit(
@@ -382,6 +412,9 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         evidence=_evidence_part(document) if request.evidence is not None else None,
         floor=floor,
         identities=_identities(document, request),
+        endpoints=tuple(found),
+        invalid_endpoints=tuple(invalid),
+        ldap_endpoints=tuple(ldap),
     )
 
 
@@ -395,6 +428,49 @@ def _evidence_part(document: t.Mapping[str, t.Any]) -> Part:
     return value
 
 
+def _latest(times: t.Iterable[tuple[t.Any, str]]) -> tuple[str | None, str | None]:
+    """(the latest of the UTC times given as text or datetime, the source that gave it)."""
+    best: tuple[datetime.datetime, str, str] | None = None
+    for value, source in times:
+        if isinstance(value, datetime.datetime):
+            when = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        else:
+            try:
+                when = datetime.datetime.fromisoformat(str(value))
+            except ValueError:
+                continue
+            when = when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+        if best is None or when > best[0]:
+            best = (when, when.strftime("%Y-%m-%dT%H:%M:%SZ"), source)
+    return (best[1], best[2]) if best else (None, None)
+
+
+def service_measurement(audit: HostAudit, evidence: t.Mapping[str, t.Any] | None) -> ServiceMeasurement | None:
+    """The handshake with the host's own service and what Windows shows about its process, for the judge.
+
+    When the proxy value last changed is the latest of each view's ``last_write`` (the Connections key's last write
+    time) and the fix marker (``evidence.fixed_at``, or the one this run's verification wrote); the services'
+    processes come from the identities part (``services[].process_started``); symptom events count only since a
+    recorded fix.
+    """
+    if not isinstance(audit.service, dict):
+        return None
+    times: list[tuple[t.Any, str]] = []
+    if audit.winhttp_state is not None:
+        times += [(getattr(view, "last_write", None), "registry") for view in audit.winhttp_state.views.values()
+                  if view is not None and getattr(view, "last_write", None)]
+    evidence = evidence or {}
+    marker = evidence.get("marker") or {}
+    times += [(value, "fix_marker") for value in (evidence.get("fixed_at"), marker.get("written")) if value]
+    changed_at, source = _latest(times)
+    part = audit.identities if isinstance(audit.identities, dict) else {}
+    processes = tuple({key: service.get(key) for key in ("name", "process_id", "process_started", "process_error")}
+                      for service in part.get("services") or [] if isinstance(service, dict))
+    symptoms = tuple(_evidence.cause_symptoms(evidence)) if evidence.get("fixed_at") else ()
+    return ServiceMeasurement(handshake=audit.service, processes=processes, changed_at=changed_at,
+                              changed_source=source, symptoms_since_change=symptoms)
+
+
 __all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostBelowFloor", "check_floor",
            "HostAuditRequest", "Part", "PendingCrl", "host_args",
-           "is_time_box_error", "parse_host_audit", "time_box_error", "validate_request"]
+           "is_time_box_error", "parse_host_audit", "service_measurement", "time_box_error", "validate_request"]

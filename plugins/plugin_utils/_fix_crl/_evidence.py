@@ -1,10 +1,10 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""The host's own evidence: symptom events, chain-engine settings, the fix marker, and their findings.
+"""The host's own evidence: symptom events, chain-engine settings and the fix marker, read and shaped (data only).
 
 The host reads it in host_audit's one command (``_ps1/_evidence.ps1``; docs/dev/host-scripts.md, "host_audit:
 evidence"): ``Get-WinEvent -FilterHashtable`` per query below, bounded by ``StartTime`` and ``-MaxEvents``, counted
-per (log, provider, id) on the host so that the document stays small. Which events, and from where (grades as in
-../shared/*.md: [D] Microsoft, [C] community only):
+per (log, provider, id) on the host so that the document stays small. Which events, and from where ([D] Microsoft,
+[C] community only):
 
 - ``Lync Server`` 33019 (``LS IM MCU``, "TLS Negotiation took too long to complete") [C] masteringmsuc 2012, the only
   source: no Microsoft text exists; 32042 (``LS User Services``, invalid incoming HTTPS certificate) [C] itbasedtelco;
@@ -64,8 +64,9 @@ SCM_QUERY = EventQuery("System", "Service Control Manager", (7000, 7009, 7011), 
 # Logs whose absence is normal on some hosts (Lync's only exists where Lync is installed): no finding.
 OPTIONAL_LOGS = frozenset({LYNC_LOG})
 
-# The chain engine's network-retrieval values (cryptoapi-research.md 1.3: [D] values and defaults; [C] that the
-# policy key is read before the non-policy key). None: no documented default.
+# The chain engine's network-retrieval values ([D] Microsoft Learn, "Configure trusted roots and disallowed
+# certificates" / KB 884115 for the values and defaults; [C] that the policy key is read before the non-policy key).
+# None: no documented default.
 CHAIN_ENGINE_DEFAULTS: dict[str, int | None] = {
     "ChainUrlRetrievalTimeoutMilliseconds": 15000,
     "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 20000,
@@ -174,30 +175,8 @@ def symptom_totals(evidence: t.Mapping[str, t.Any] | None) -> dict[str, int | No
             "since": sum(_int(e.get("since")) or 0 for e in events) if fixed else None}
 
 
-def cause_checks(checks: t.Mapping[str, t.Any], identities: t.Any = None) -> tuple[bool, list[str]]:
-    """Whether every check that would explain a CryptoAPI symptom passes, and what was checked.
-
-    Reads the measurement before any change (``checks['before']``: the proxy path, i.e. the CRL fetch through the
-    machine WinHTTP proxy, and the TLS probes with revocation checking) and, when the record has them,
-    every service identity's chain check (``identities``: a list of ``{"identity", "chain": {"passed": bool}}``).
-    """
-    before = checks.get("before") or {}
-    checked = []
-    if before.get("crl_ok") is not True:
-        return False, checked
-    checked.append("the revocation endpoints through the machine WinHTTP proxy")
-    if before.get("tls_ok") is not True:
-        return False, checked
-    checked.append("the TLS handshakes with revocation checking")
-    for identity in identities or []:
-        chain = (identity or {}).get("chain") if isinstance(identity, t.Mapping) else None
-        if not isinstance(chain, t.Mapping) or chain.get("passed") is not True:
-            return False, checked
-        checked.append(f"the chain check as {identity.get('identity')}")
-    return True, checked
-
-
-def _cause_symptoms(evidence: t.Mapping[str, t.Any]) -> list[str]:
+def cause_symptoms(evidence: t.Mapping[str, t.Any]) -> list[str]:
+    """The symptoms that mean "CryptoAPI was slow or failed here" (``CAUSE_SYMPTOMS``): since the fix, if recorded."""
     fixed = bool(evidence.get("fixed_at"))
     found = []
     for event in evidence.get("events") or []:
@@ -208,52 +187,18 @@ def _cause_symptoms(evidence: t.Mapping[str, t.Any]) -> list[str]:
     return found
 
 
-def evidence_findings(evidence: t.Mapping[str, t.Any], checks: t.Mapping[str, t.Any],
-                      identities: t.Any = None) -> list[tuple[str, str]]:
-    """The findings (code, detail) the evidence supports; see roles/fix_crl/README.md, "Findings"."""
-    findings: list[tuple[str, str]] = []
-    if evidence.get("error"):
-        findings.append(("evidence_unreadable", f"the host could not read its events: {evidence['error']}"))
-        return findings
-    capi2 = evidence.get("capi2_log") or {}
-    if capi2.get("error"):
-        findings.append(("capi2_log_not_enabled", f"fix_crl_enable_capi2_log: {capi2['error']}"))
-    for log in evidence.get("logs") or []:
-        name = log.get("log")
-        if name == CAPI2_LOG and capi2.get("enabled") is True:
-            continue  # this run enabled it: from now on it logs
-        if name == CAPI2_LOG and (log.get("enabled") is False or log.get("exists") is False):
-            findings.append(("capi2_log_disabled", f"{CAPI2_LOG} is {'disabled' if log.get('exists') else 'missing'}:"
-                             " CAPI2 events 11, 41 and 53 are not logged (enable it: wevtutil sl "
-                             f"{CAPI2_LOG} /e:true)"))
-        elif log.get("exists") is False and name not in OPTIONAL_LOGS:
-            findings.append(("event_log_missing", f"the {name} event log does not exist on this host"))
-    missing = {log.get("log") for log in evidence.get("logs") or [] if log.get("exists") is False}
-    for query in evidence.get("queries") or []:
-        if query.get("status") in ("denied", "error") and query.get("log") not in missing:
-            findings.append(("event_log_unreadable", f"{query.get('log')} ({query.get('provider') or 'any provider'})"
-                             f": {query.get('status')}: {query.get('error')}"))
-    for name in SLOW_VALUES:
-        setting = (evidence.get("chain_engine") or {}).get(name) or {}
-        value, default = setting.get("in_force"), setting.get("default")
-        if isinstance(value, int) and isinstance(default, int) and value > default:
-            findings.append(("slow_chain_timeouts", f"{name} is {value} ms (from the {setting.get('source')} key), "
-                             f"over the default {default} ms: every blocked revocation fetch waits longer"))
-    totals = symptom_totals(evidence)
-    if totals["since"]:
-        seen = [f"{e.get('provider')} {e.get('id')} x{e.get('since')}" for e in evidence.get("events") or []
-                if _int(e.get("since"))]
-        findings.append(("symptoms_since_fix", f"{totals['since']} symptom event(s) since the fix at "
-                         f"{evidence.get('fixed_at')}: {', '.join(seen)}"))
-    symptoms = _cause_symptoms(evidence)
-    passed, checked = cause_checks(checks, identities)
-    if symptoms and passed:
-        findings.append(("symptoms_without_cause", f"{', '.join(symptoms)} while {' and '.join(checked)} pass: "
-                         "look elsewhere (an LDAP-only CDP, a service started before the fix, another identity's "
-                         "proxy, a peer's revocation check)"))
-    return findings
+def marker_written(evidence: dict[str, t.Any] | None, part: t.Any) -> dict[str, t.Any]:
+    """The record's ``evidence`` with what the fix's verification did to the fix marker (``marker``): restorable from
+    it. A part that failed leaves ``marker.error`` (the finding ``fix_time_not_recorded`` reads it)."""
+    evidence = dict(evidence) if evidence is not None else build_evidence(None)
+    if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
+        evidence["marker"] = {"previous": None, "written": None, "error": str(part)}
+        return evidence
+    marker = part.get("marker") or {}
+    evidence["marker"] = {"previous": marker.get("previous"),
+                          "written": marker.get("fixed_at") if marker.get("written") else None}
+    return evidence
 
-
-__all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "QUERIES", "SCM_QUERY", "EventQuery", "build_evidence",
-           "cause_checks", "chain_engine_settings", "evidence_findings", "host_args", "predict_capi2_log",
-           "symptom_totals"]
+__all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "OPTIONAL_LOGS", "QUERIES", "SCM_QUERY", "SLOW_VALUES", "EventQuery",
+           "build_evidence", "cause_symptoms", "chain_engine_settings", "host_args", "marker_written",
+           "predict_capi2_log", "symptom_totals"]

@@ -18,12 +18,6 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import (
-    IDENTITY_PATH_DIFFERS,
-    Finding,
-    add_finding,
-)
-
 if t.TYPE_CHECKING:
     from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
@@ -132,16 +126,6 @@ def _run_fields(run: t.Any, ldap_only: t.Collection[str] = ()) -> dict[str, t.An
     return fields
 
 
-def chain_failures(identities: t.Mapping[str, t.Mapping[str, t.Any]]) -> list[str]:
-    """One text per identity whose chain failed (the proof as that account does not pass)."""
-    out = []
-    for name, entry in identities.items():
-        if entry.get("chain_ok") is False:
-            took = f" after {entry['chain_ms']} ms" if entry.get("chain_ms") is not None else ""
-            out.append(f"as {name}{took}: {entry.get('error') or 'the chain fails'}")
-    return out
-
-
 def needs_password(name: str, sid: str | None) -> str | None:
     """Why this account cannot be run as without a password, or None (a built-in service account or a gMSA)."""
     if sid in SERVICE_ACCOUNT_SIDS:
@@ -229,7 +213,8 @@ def _route(path: t.Mapping[str, t.Any]) -> tuple[str | None, ...]:
     return ("direct",)
 
 
-def _path_text(path: t.Mapping[str, t.Any]) -> str:
+def path_text(path: t.Mapping[str, t.Any]) -> str:
+    """A path in words, as findings name it."""
     if path["source"] == "direct":
         return "direct (no proxy)"
     if path.get("error") == NOT_DISCOVERED:
@@ -242,11 +227,13 @@ def _path_text(path: t.Mapping[str, t.Any]) -> str:
     return f"{path['source']} {what}with no proxy found{why}, so direct"
 
 
-def _same(a: t.Mapping[str, t.Any], b: t.Mapping[str, t.Any]) -> bool:
+def same_path(a: t.Mapping[str, t.Any], b: t.Mapping[str, t.Any]) -> bool:
+    """Whether two paths go through the same proxy (or both direct, or both undiscovered the same way)."""
     return _route(a) == _route(b)
 
 
-def _intended(desired: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
+def intended_path(desired: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
+    """The path the inventory intends: the netsh proxy it sets, or direct."""
     if not desired:
         return None
     if desired.get("state") == "absent" or not desired.get("proxy"):
@@ -254,10 +241,10 @@ def _intended(desired: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
     return {"source": "netsh", "proxy": desired["proxy"]}
 
 
-def summarise(part: t.Mapping[str, t.Any], state: HostState, desired: t.Mapping[str, t.Any] | None,
+def summarise(part: t.Mapping[str, t.Any], state: HostState,
               ldap_only: t.Collection[str] = (),
-              ) -> tuple[dict[str, dict[str, t.Any]], dict[str, t.Any] | None, list[Finding]]:
-    """(identities, the caller's path, findings) from the host's ``identities`` part and the WinHTTP state.
+              ) -> tuple[dict[str, dict[str, t.Any]], dict[str, t.Any] | None]:
+    """(identities, the caller's path) from the host's ``identities`` part and the WinHTTP state.
 
     ``identities`` maps each account name as Windows prints it to the record's entry (roles/fix_crl/README.md,
     "The host record"); the measurement keys (``chain_ok``, ``chain_ms``, ``crl``, ``cache_purged``) stay null until
@@ -300,28 +287,9 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState, desired: t.Mapping[
         ie = caller_part.get("ie") if per_user else machine_ie
         caller = {"name": str(caller_part["name"]), "sid": caller_part.get("sid"),
                   "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled, wpad=wpad)}
-    return identities, caller, path_findings(identities, caller, desired)
+    return identities, caller
 
 
-def path_findings(identities: t.Mapping[str, t.Mapping[str, t.Any]], caller: t.Mapping[str, t.Any] | None,
-                  desired: t.Mapping[str, t.Any] | None) -> list[Finding]:
-    """``identity_path_differs`` for each identity whose path is not the admin's, or not the one intended."""
-    findings: list[Finding] = []
-    intended = _intended(desired)
-    for name, entry in identities.items():
-        path = entry["effective_proxy"]
-        reasons = []
-        if caller is not None and caller["name"] != name and not _same(path, caller["effective_proxy"]):
-            reasons.append(f"the connecting account {caller['name']} goes {_path_text(caller['effective_proxy'])}, "
-                           "so a check run as it does not prove this identity's path")
-        if intended is not None and not _same(path, intended):
-            reasons.append(f"the inventory intends {_path_text(intended)}")
-        if reasons:
-            add_finding(findings, IDENTITY_PATH_DIFFERS, f"CryptoAPI as {name} goes {_path_text(path)}; "
-                        + "; ".join(reasons), identity=name)
-    return findings
-
-
-__all__ = ["AUTOMATIC_PROXY", "DEFAULT_IDENTITIES", "IDENTITY_PATH_DIFFERS", "SERVICE_ACCOUNT_SIDS", "THREE_STEP",
-           "chain_failures", "effective_proxy", "host_args", "needs_password", "path_findings", "proxy_order",
-           "summarise", "validate_names", "wpad_args"]
+__all__ = ["AUTOMATIC_PROXY", "DEFAULT_IDENTITIES", "SERVICE_ACCOUNT_SIDS", "THREE_STEP", "effective_proxy",
+           "host_args", "intended_path", "needs_password", "path_text", "proxy_order", "same_path", "summarise",
+           "validate_names", "wpad_args"]

@@ -1,44 +1,98 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""Judge a measurement (CRL retrieval + TLS probes) and decide whether a change that failed it stays.
+"""The judge: one phase's measurements in, one frozen verdict out; and whether a change that failed its proof stays.
 
-A measurement's parts are the results ``crl_retrieval_check`` and ``tls_probe`` would return, ``None`` when there
-was nothing to measure (no HTTP(S) endpoint, no peer), or the exception that cost the part (an ``ExpectedFailure``
-of the audit, or the lost connection). The judged phase keeps a failed part as ``{"msg": ...}``, as the record
-shows it. The summary is one line per check that names the first URL or peer that failed, so the reason in the
-report says where to look.
+A phase (``before``, ``after``, ``after_rollback``) measures the proxy path from fresh processes: the CRL retrieval
+through the machine WinHTTP proxy, the TLS handshakes with the peers, each service identity's chain. :func:`judge_phase`
+turns that :class:`Measurement` into a :class:`PhaseVerdict` (passed, one summary line per check naming the first URL
+or peer that failed, the phase's findings in record order). The host's own running service is judged apart
+(``_service_verdict``): it never fails the proxy path nor rolls a change back. Nothing changes a verdict once made;
+``_decide`` turns the verdicts into the host's status.
+
+A measured part is the result ``crl_retrieval_check`` or ``tls_probe`` would return, ``None`` when there was nothing
+to measure (no HTTP(S) endpoint, no peer), or the exception that cost the part.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import typing as t
 
-from jinja2 import Environment
-from jinja2.filters import do_truncate
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import Finding
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import is_time_box_error
 
 # Gateway errors are the proxy's own answers: they prove the host reached a proxy, not the CRL server.
 _GATEWAY_STATUSES = (502, 503, 504)
-_JINJA = Environment(autoescape=False)  # reasons are plain text, never HTML
+
+MeasuredPart: t.TypeAlias = t.Mapping[str, t.Any] | Exception | None
 
 
 def truncate(text: t.Any, length: int) -> str:
-    """Jinja's own ``truncate`` filter (word boundary, ``...``, leeway 5), so reasons stay short at a word boundary."""
-    return do_truncate(_JINJA, str(text), length, leeway=5)
+    """``text`` cut at a word boundary near ``length`` characters, ``...`` marking the cut (a text at most 5 over the
+    length is left whole): the rule of Jinja's ``truncate`` filter, without a template environment."""
+    text = str(text)
+    if len(text) <= length + 5:
+        return text
+    return text[:max(length - 3, 0)].rsplit(" ", 1)[0] + "..."
 
 
-def _first_line(message: t.Any) -> str:
+def first_line(message: t.Any, length: int = 300) -> str:
     lines = str(message or "no message").splitlines()
-    return truncate(lines[0] if lines else "no message", 300)
+    return truncate(lines[0] if lines else "no message", length)
 
 
-# One measured part: the feature's result, None (nothing to measure) or what made it fail.
-MeasuredPart: t.TypeAlias = t.Mapping[str, t.Any] | Exception | None
+@dataclasses.dataclass(frozen=True)
+class Criteria:
+    """What a phase must show to pass: every endpoint ``requirement`` (reachable or usable), handshakes under
+    ``max_handshake_ms``."""
+
+    requirement: str
+    max_handshake_ms: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """One phase's measurements, as the audit parsed them (``identities``: ``_identities.summarise``'s entries, None
+    when not read; ``lost``: the connection dropped while measuring)."""
+
+    crl: MeasuredPart = None
+    tls: MeasuredPart = None
+    identities: t.Mapping[str, t.Mapping[str, t.Any]] | None = None
+    caller: t.Mapping[str, t.Any] | None = None  # the connecting account and its path (_identities.summarise)
+    desired: t.Mapping[str, t.Any] | None = None  # what the inventory intends (the plan's desired value)
+    lost: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseVerdict:
+    """The verdict of one phase; :meth:`as_check` is the record's ``checks[phase]``."""
+
+    crl_ok: bool
+    tls_ok: bool
+    identities_ok: bool | None
+    passed: bool
+    summary: str
+    findings: tuple[Finding, ...]
+    crl: dict[str, t.Any] | None
+    tls: dict[str, t.Any] | None
+
+    def as_check(self) -> dict[str, t.Any]:
+        return {"crl": self.crl, "tls": self.tls, "crl_ok": self.crl_ok, "tls_ok": self.tls_ok,
+                "identities_ok": self.identities_ok, "passed": self.passed, "summary": self.summary}
+
+
+def counts_as_pass(result: t.Mapping[str, t.Any]) -> bool:
+    """A peer that passed, or one slow only because the peer cannot check this host's certificate (its own state is
+    broken): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
+    return result.get("verdict") == "pass" or result.get("slow_because") == "peer"
 
 
 def _crl_text(crl: MeasuredPart, requirement: str) -> str:
     if crl is None:
         return "no HTTP(S) revocation endpoints"
     if isinstance(crl, Exception):
-        return "CRL check failed: " + _first_line(crl)
+        return "CRL check failed: " + first_line(crl)
     summary = crl.get("summary") or {}
     text = f"CRL: {summary.get(requirement)}/{summary.get('total')} endpoints {requirement}"
     bad = next((r for r in crl.get("results") or [] if r.get(requirement) is not True), None)
@@ -56,7 +110,7 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     if tls is None:
         return "no TLS peers"
     if isinstance(tls, Exception):
-        return "TLS probe failed: " + _first_line(tls)
+        return "TLS probe failed: " + first_line(tls)
     results = tls.get("results") or []
     passing = sum(1 for r in results if r.get("verdict") == "pass")
     peer_slow = [r for r in results if r.get("slow_because") == "peer"]
@@ -69,39 +123,25 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     if peer_slow:
         text += (f"; {len(peer_slow)} slow only with this host's certificate, not counted: the peer cannot check it "
                  f"({peer_slow[0].get('peer', '?')})")
-    bad = next((r for r in results if not _counts_as_pass(r)), None)
+    bad = next((r for r in results if not counts_as_pass(r)), None)
     if bad is not None:
         errors = bad.get("errors") or []
         detail = f", {truncate(errors[0], 150)}" if errors else ""
         if bad.get("protocol_mismatch"):
-            detail = f", {_mismatch_text(tls.get('offered_protocols'))}"
+            detail = f", {_findings.mismatch_text(tls.get('offered_protocols'))}"
         text += f" ({bad.get('peer', '?')}: {bad.get('verdict', '?')}{detail})"
     return text
 
 
-# --- TLS protocols and mutual TLS (issue 11 item 4; docs/fix-crl.md "Mutual TLS") ---
-PROTOCOL_MISMATCH = "protocol_mismatch"
-
-
-def _counts_as_pass(result: t.Mapping[str, t.Any]) -> bool:
-    """A peer that passed, or one slow only because the peer cannot check this host's certificate (its own state is
-    broken): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
-    return result.get("verdict") == "pass" or result.get("slow_because") == "peer"
-
-
-def _mismatch_text(offered: t.Any) -> str:
-    shown = "the OS's defaults" if offered in (None, "None") else str(offered)
-    return (f"no TLS protocol in common: the peer speaks only protocols this host has disabled (this host offered "
-            f"{shown}; a Lync 2010 peer on Windows Server 2008 R2 speaks TLS 1.0 only)")
-
-
-def tls_findings(tls: MeasuredPart) -> list[tuple[str, str]]:
-    """``(code, detail)`` of each finding a TLS part holds: ``protocol_mismatch`` per peer that shares no protocol."""
-    if tls is None or isinstance(tls, Exception):
-        return []
-    return [(PROTOCOL_MISMATCH, f"{r.get('peer', '?')}: {_mismatch_text(tls.get('offered_protocols'))}")
-            for r in tls.get("results") or [] if r.get("protocol_mismatch")]
-# --- end TLS protocols and mutual TLS ---
+def chain_failures(identities: t.Mapping[str, t.Mapping[str, t.Any]]) -> list[str]:
+    """One text per identity whose chain failed (the proof as that account does not pass); an identity whose proof did
+    not run (``chain_ok`` null) is not a failure."""
+    out = []
+    for name, entry in identities.items():
+        if entry.get("chain_ok") is False:
+            took = f" after {entry['chain_ms']} ms" if entry.get("chain_ms") is not None else ""
+            out.append(f"as {name}{took}: {entry.get('error') or 'the chain fails'}")
+    return out
 
 
 def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
@@ -110,48 +150,201 @@ def _kept(part: MeasuredPart) -> dict[str, t.Any] | None:
     return {"msg": str(part)} if isinstance(part, Exception) else dict(part)
 
 
-def judge_phase(crl: MeasuredPart, tls: MeasuredPart, *, requirement: str, max_handshake_ms: int,
-                lost: bool = False) -> dict[str, t.Any]:
-    """``{crl, tls, crl_ok, tls_ok, passed, summary}`` of one phase (before, after, after_rollback)."""
-    crl_ok = crl is None or (not isinstance(crl, Exception) and bool(crl.get(f"all_{requirement}")))
+def judge_phase(measurement: Measurement, criteria: Criteria) -> PhaseVerdict:
+    """The verdict of one phase: passed when every endpoint meets the requirement, every peer passes (or is slow only
+    because of its own state) and every identity's chain that ran passes, and the connection held."""
+    crl, tls, identities = measurement.crl, measurement.tls, measurement.identities
+    crl_ok = crl is None or (not isinstance(crl, Exception) and bool(crl.get(f"all_{criteria.requirement}")))
     tls_ok = tls is None or (not isinstance(tls, Exception)
-                             and all(_counts_as_pass(r) for r in tls.get("results") or []))
-    return {
-        "crl": _kept(crl),
-        "tls": _kept(tls),
-        "crl_ok": crl_ok,
-        "tls_ok": tls_ok,
-        "passed": crl_ok and tls_ok and not lost,
-        "summary": f"{_crl_text(crl, requirement)}; {_tls_text(tls, max_handshake_ms)}",
-    }
+                             and all(counts_as_pass(r) for r in tls.get("results") or []))
+    summary = f"{_crl_text(crl, criteria.requirement)}; {_tls_text(tls, criteria.max_handshake_ms)}"
+    identities_ok = None
+    if isinstance(identities, t.Mapping):
+        failures = chain_failures(identities)
+        identities_ok = not failures
+        if failures:
+            summary += f"; CryptoAPI {'; '.join(failures)}"
+    findings = [*_findings.refusal_findings(crl), *_findings.protocol_findings(tls)]
+    if isinstance(identities, t.Mapping):
+        findings += _findings.path_findings(identities, measurement.caller, measurement.desired)
+    return PhaseVerdict(crl_ok=crl_ok, tls_ok=tls_ok, identities_ok=identities_ok,
+                        passed=crl_ok and tls_ok and identities_ok is not False and not measurement.lost,
+                        summary=summary, findings=_findings.ordered(findings), crl=_kept(crl), tls=_kept(tls))
 
 
-def _passing_items(check: t.Mapping[str, t.Any] | None, requirement: str) -> set[str]:
-    check = check or {}
+def explaining_checks(before: PhaseVerdict | None,
+                      identities: t.Mapping[str, t.Mapping[str, t.Any]]) -> tuple[bool, list[str]]:
+    """Whether every check that would explain a CryptoAPI symptom passed before any change, and what was checked:
+    the proxy path, the handshakes, and each identity's chain that ran."""
+    checked: list[str] = []
+    if before is None or not before.crl_ok:
+        return False, checked
+    checked.append("the revocation endpoints through the machine WinHTTP proxy")
+    if not before.tls_ok:
+        return False, checked
+    checked.append("the TLS handshakes with revocation checking")
+    for name, entry in identities.items():
+        if entry.get("chain_ok") is not True:
+            return False, checked
+        checked.append(f"the chain check as {name}")
+    return True, checked
+
+
+# ---- the host's own running service: fresh, stale, or slow for another reason ----
+
+@dataclasses.dataclass(frozen=True)
+class ServiceMeasurement:
+    """The handshake with the host's own service (mutual TLS: the service checks this host's certificate in its own
+    process) and what Windows shows about that process: when each named service's process started
+    (``processes``: ``name``, ``process_started``), when the proxy value last changed (``changed_at``, UTC text,
+    from ``changed_source``: the registry key's last write or the fix marker), and the symptom events logged since."""
+
+    handshake: t.Mapping[str, t.Any]
+    processes: tuple[t.Mapping[str, t.Any], ...] = ()
+    changed_at: str | None = None
+    changed_source: str | None = None
+    symptoms_since_change: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceVerdict:
+    """``state``: ``fresh`` (the handshake passes), ``stale`` (proven: see :func:`judge_service`), ``slow`` (slow, but
+    nothing shows it holds state from before the change), ``unjudged`` (the host's own proof fails, so a slow service
+    is the outage itself, or the handshake failed for another reason)."""
+
+    state: str
+    detail: str | None
+    started_before_change: bool | None
+    findings: tuple[Finding, ...] = ()
+
+    def as_dict(self) -> dict[str, t.Any]:
+        return {"state": self.state, "stale": self.state == "stale", "detail": self.detail,
+                "started_before_change": self.started_before_change}
+
+
+def _utc(text: t.Any) -> datetime.datetime | None:
+    try:
+        value = datetime.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+
+
+def started_before_change(measurement: ServiceMeasurement) -> bool | None:
+    """Whether a named service's process started before the proxy value last changed (None: not known)."""
+    changed = _utc(measurement.changed_at) if measurement.changed_at else None
+    starts = [_utc(p.get("process_started")) for p in measurement.processes if p.get("process_started")]
+    starts = [start for start in starts if start is not None]
+    if changed is None or not starts:
+        return None
+    return min(starts) < changed
+
+
+def _slow_samples(handshake: t.Mapping[str, t.Any], max_handshake_ms: int) -> tuple[list[int], int]:
+    """(the completed full handshakes over the limit, the samples the audit's time box cut). A resumed handshake sends
+    no certificate, so the service checks nothing: only full ones count (``full``: one flag per sample, when the host
+    says; a host that does not say is taken as making full handshakes)."""
+    samples = handshake.get("samples_ms") or []
+    full = handshake.get("full") or [True] * len(samples)
+    slow = [ms for ms, is_full in zip(samples, full, strict=False)
+            if is_full and isinstance(ms, int) and ms > max_handshake_ms]
+    cut = sum(1 for error in handshake.get("errors") or [] if is_time_box_error(error))
+    return slow, cut
+
+
+def judge_service(measurement: ServiceMeasurement | None, *, proof_passed: bool, services: t.Sequence[str],
+                  max_handshake_ms: int) -> ServiceVerdict | None:
+    """Is the running service stale? Only from what Windows shows, never from one time-boxed sample.
+
+    Stale when the host's own proof passes (every fresh process is fast), a named service's process started before
+    the proxy value last changed (it may hold the old WinHTTP session, memory cache and offline back-off), and the
+    slowness is shown: a completed full handshake over the limit, or two slow samples, or symptom events since the
+    change. Otherwise a slow handshake is ``service_slow``, reported with what was seen and no restart advised.
+    """
+    if measurement is None:
+        return None
+    handshake = measurement.handshake
+    verdict, errors = handshake.get("verdict"), handshake.get("errors") or []
+    if verdict == "pass":
+        return ServiceVerdict("fresh", None, started_before_change(measurement))
+    slow, cut = _slow_samples(handshake, max_handshake_ms)
+    if verdict not in ("slow", "error") or (verdict == "error" and not cut):
+        what = first_line(errors[0], 200) if errors else str(verdict)
+        return ServiceVerdict("unjudged", f"the handshake with the host's own service failed: {what}",
+                              started_before_change(measurement))
+    if not proof_passed:
+        return ServiceVerdict("unjudged", "the host's own proof fails, so a slow service is the outage itself",
+                              started_before_change(measurement))
+    older = started_before_change(measurement)
+    took = f"{max(slow)} ms" if slow else f"cut by the audit's time box ({cut} sample(s))"
+    seen = (f"a mutual-TLS handshake with its own service on {handshake.get('peer')} took {took} (limit "
+            f"{max_handshake_ms} ms) while every fresh process passes")
+    shown = [f"{len(slow)} completed full handshake(s) over the limit"] if slow else []
+    if len(slow) + cut >= 2 and not slow:
+        shown.append(f"{cut} slow samples")
+    if measurement.symptoms_since_change:
+        shown.append(f"symptom events since the change ({', '.join(measurement.symptoms_since_change)})")
+    if older and shown:
+        started = min(str(p.get("process_started")) for p in measurement.processes if p.get("process_started"))
+        detail = (f"{seen}; the service process started at {started}, before the proxy last changed at "
+                  f"{measurement.changed_at} ({measurement.changed_source}), and {' and '.join(shown)} show it still "
+                  f"holds state from before (its memory cache, offline back-off or WinHTTP session): restart "
+                  f"{', '.join(services)} (fix_crl_restart_services: true) or wait for its back-off to run out")
+        return ServiceVerdict("stale", detail, True, (_findings.finding("service_stale", detail),))
+    if older is False:
+        why = (f"its process started after the proxy last changed at {measurement.changed_at}, so it does not hold "
+               "state from before the change: look at its own load or its peers")
+    elif older is None:
+        why = ("when its process started or when the proxy last changed is not known, so nothing shows it holds "
+               "state from before the change")
+    else:
+        why = "its process is older than the change, but one time-boxed sample does not show that it is stale"
+    detail = f"{seen}; {why}; no restart is advised on this evidence"
+    return ServiceVerdict("slow", detail, older, (_findings.finding("service_slow", detail),))
+
+
+def judge_restart(restart: t.Mapping[str, t.Any], measurement: ServiceMeasurement | None, *,
+                  services: t.Sequence[str], max_handshake_ms: int) -> ServiceVerdict:
+    """The service after the restart step: still stale when a service did not come back (or the step failed before
+    it could handshake), else judged as any service is (a fresh process that is still slow is ``slow``, not stale)."""
+    failed = [s for s in restart.get("services") or [] if not s.get("restarted")]
+    if failed or measurement is None:
+        detail = "the restart failed: " + "; ".join(
+            f"{s.get('name')}: {s.get('error') or s.get('state') or 'not running'}"
+            for s in failed or restart.get("services") or [])
+        return ServiceVerdict("stale", detail, True, (_findings.finding("service_stale", detail),))
+    verdict = judge_service(measurement, proof_passed=True, services=services, max_handshake_ms=max_handshake_ms)
+    return t.cast(ServiceVerdict, verdict)
+
+
+# ---- keep or roll back a change whose proof failed ----
+
+def _passing_items(check: PhaseVerdict | None, requirement: str) -> set[str]:
     items = set()
-    for result in (check.get("crl") or {}).get("results") or []:
+    if check is None:
+        return items
+    for result in (check.crl or {}).get("results") or []:
         if result.get(requirement):
             items.add(f"endpoint {result.get('url')}")
-    for result in (check.get("tls") or {}).get("results") or []:
-        if _counts_as_pass(result):
+    for result in (check.tls or {}).get("results") or []:
+        if counts_as_pass(result):
             items.add(f"peer {result.get('peer')}")
     return items
 
 
-def compare_before_after(checks: t.Mapping[str, t.Any], *, requirement: str,
+def compare_before_after(before: PhaseVerdict | None, after: PhaseVerdict | None, *, requirement: str,
                          baseline_allowed: bool) -> dict[str, t.Any]:
-    """Every endpoint and peer before vs after a change: what got worse, what got better, does the proxy work.
+    """Every endpoint and peer before vs after a change: what got worse, what got better, does the proxy path work.
 
-    The proxy path works when some endpoint got an HTTP answer that is not a gateway error, or there is no
-    HTTP endpoint at all (then the probes alone decide).
+    The proxy path works when some endpoint got an HTTP answer that is not a gateway error, or there is no HTTP
+    endpoint at all (then the probes alone decide).
     """
-    before, after = checks.get("before"), checks.get("after")
     was, now = _passing_items(before, requirement), _passing_items(after, requirement)
-    after_results = ((after or {}).get("crl") or {}).get("results") or []
+    after_results = ((after.crl if after else None) or {}).get("results") or []
     answers = [r.get("http_status") for r in after_results
                if r.get("http_status") is not None and r.get("http_status") not in _GATEWAY_STATUSES]
     return {
-        "baseline": baseline_allowed and before is not None and "passed" in before,
+        "baseline": baseline_allowed and before is not None,
         "worse": sorted(was - now),
         "better": sorted(now - was),
         "proxy_path_works": bool(answers) or not after_results,
@@ -169,5 +362,6 @@ def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
     return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
 
 
-__all__ = ["PROTOCOL_MISMATCH", "MeasuredPart", "compare_before_after", "judge_phase", "keep_decision", "tls_findings",
-           "truncate"]
+__all__ = ["Criteria", "MeasuredPart", "Measurement", "PhaseVerdict", "ServiceMeasurement", "ServiceVerdict",
+           "chain_failures", "compare_before_after", "counts_as_pass", "explaining_checks", "first_line", "judge_phase",
+           "judge_restart", "judge_service", "keep_decision", "started_before_change", "truncate"]

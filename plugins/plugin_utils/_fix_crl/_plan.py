@@ -1,9 +1,9 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """The fix_crl host run's options and its plan: what the inventory asks for, which views differ, what to measure.
 
-Pure controller work on what the first ``host_audit`` command read. The comparison of a view with the desired
-setting is :func:`_winhttp_proxy.plan_operations`, the same one ``winhttp_proxy`` uses to decide a write, so a
-view this plan calls equal is one the apply leaves alone, and the other way round.
+Pure controller work on what the first ``host_audit`` command read. The options arrive validated (the action's
+argument spec) and are made typed here once; the plan is made once (:func:`make_plan`) and the apply carries out its
+:class:`~_winhttp_proxy.Change` as it is, so a view this plan calls equal is one the apply leaves alone.
 """
 
 from __future__ import annotations
@@ -13,8 +13,13 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import is_valid_url
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import desired_from_args, plan_operations
+from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import Endpoint, normalize_endpoints
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+    Change,
+    desired_from_args,
+    plan_change,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
 MODULE = "fix_crl_host"
@@ -24,9 +29,10 @@ NULL_IS_A_VALUE = frozenset({"audit_time_box_ms"})
 
 @dataclasses.dataclass(frozen=True)
 class FixCrlOptions:
-    """The validated options of ``crlfix.windows.fix_crl_host`` (the role's variables without ``fix_crl_``).
+    """The options of ``crlfix.windows.fix_crl_host`` (the role's variables without ``fix_crl_``), typed.
 
-    Defaults live in the module's documentation only; :meth:`from_args` fills them in.
+    Defaults live in the module's documentation only; :meth:`from_args` fills them in. ``extra_endpoints`` are
+    :class:`Endpoint` values, checked once here.
     """
 
     state: str
@@ -39,7 +45,7 @@ class FixCrlOptions:
     cert_subject: str | None
     cert_ekus: tuple[str, ...]
     expiry_warning_days: int
-    extra_endpoints: tuple[t.Any, ...]
+    extra_endpoints: tuple[Endpoint, ...]
     endpoint_requirement: str
     crl_timeout_ms: int
     flush: bool
@@ -68,10 +74,11 @@ class FixCrlOptions:
 
     @classmethod
     def from_args(cls, args: t.Mapping[str, t.Any]) -> FixCrlOptions:
-        """Build from task arguments; an option left out or null takes its documented default.
+        """The options from arguments the action's argument spec validated; an option left out or null takes its
+        documented default. Lists become tuples, so the options are hashable and cannot be mutated.
 
-        Lists become tuples, so the options are hashable and cannot be mutated. The choices are checked again
-        for callers that did not validate the arguments.
+        Raises:
+            ValueError: an extra endpoint is not a URL this collection fetches (the message names it).
         """
         spec = module_argument_spec(MODULE)
         values: dict[str, t.Any] = {}
@@ -80,12 +87,9 @@ class FixCrlOptions:
             if field.name not in args or value is None and field.name not in NULL_IS_A_VALUE:
                 value = spec[field.name].get("default")
             values[field.name] = tuple(value) if isinstance(value, list) else value
-        options = cls(**values)
-        for name in ("endpoint_requirement", "peer_address_from"):
-            choices = spec[name]["choices"]
-            if values[name] not in choices:
-                raise ValueError(f"{name}: must be one of {', '.join(choices)}, got {values[name]!r}")
-        return options
+        extra = list(values["extra_endpoints"] or ())
+        values["extra_endpoints"] = tuple(normalize_endpoints(extra, field="extra_endpoints")) if extra else ()
+        return cls(**values)
 
     @property
     def direct(self) -> bool:
@@ -150,6 +154,19 @@ def derive_peers(options: FixCrlOptions, inventory: Inventory) -> tuple[str | No
     return group, peers
 
 
+def service_peer(options: FixCrlOptions, inventory: Inventory) -> dict[str, t.Any] | None:
+    """The host's own service as a probe target, or None when there is nothing to learn from one.
+
+    Without mutual TLS the service checks nothing of ours, so the handshake says nothing about its state; without
+    named services there is nothing to restart and no service known to listen on ``tls_port``.
+    """
+    if not options.mutual_tls or not options.services:
+        return None
+    name = inventory.hostname
+    address = inventory.ansible_host(name) if options.peer_address_from == "ansible_host" else name
+    return {"host": address, "port": options.tls_port, "sni": name}
+
+
 def describe_before(state: HostState) -> dict[str, t.Any]:
     """The record's ``before``: both views decoded (a missing value means direct access)."""
     return {
@@ -171,27 +188,45 @@ def desired_args(options: FixCrlOptions) -> dict[str, t.Any]:
             "bypass": [item.strip() for item in options.bypass if item.strip()]}
 
 
-def make_plan(options: FixCrlOptions, state: HostState, certificates: t.Mapping[str, t.Any] | None,
-              peer_group: str | None, peers: list[dict[str, t.Any]]) -> dict[str, t.Any]:
-    """The record's plan: desired state, the views that differ, endpoints to check, peers to probe."""
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the run will do and measure on one host: the desired value, the change of the views that differ (made once,
+    applied as it is), the endpoints to fetch (the certificates' HTTP(S) ones, as the audit read them once, then the
+    extra ones) and the peers to probe."""
+
+    desired: dict[str, t.Any]
+    change: Change
+    endpoints: tuple[Endpoint, ...]
+    ldap_endpoints: tuple[str, ...]
+    peer_group: str | None
+    peers: tuple[Peer, ...]
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.change.operations)
+
+    @property
+    def views(self) -> list[str]:
+        """The views the change writes."""
+        return [op["view"] for op in self.change.operations]
+
+
+def make_plan(options: FixCrlOptions, state: HostState, endpoints: t.Sequence[Endpoint],
+              ldap_endpoints: t.Sequence[str], peer_group: str | None, peers: t.Sequence[Peer]) -> Plan:
+    """The plan from what the first audit read: ``endpoints`` are the certificates' valid HTTP(S) endpoints,
+    ``peers`` the probe targets, normalised once by the caller."""
     want = desired_args(options)
-    views = [name for name in options.views if state.views.get(name) is not None]
-    operations = plan_operations(state, views, desired=desired_from_args(want), restore=None)
-    found = list((certificates or {}).get("endpoints") or [])
-    # A certificate's malformed URL is not measured again after a change (the audit reported it as invalid).
-    endpoints = [e for e in found
-                 if str(e.get("scheme", "")).lower() in ("http", "https") and is_valid_url(e.get("url"))]
-    return {
-        "desired": {"state": want["state"], "proxy": want["proxy"] or "", "bypass": want["bypass"] or [],
-                    "views": views},
-        "change": bool(operations),
-        "views": [op["view"] for op in operations],
-        "endpoints": endpoints + list(options.extra_endpoints),
-        "ldap_endpoints": [e.get("url") for e in found if str(e.get("scheme", "")).lower() == "ldap"],
-        "peer_group": peer_group,
-        "peers": peers,
-    }
+    change = plan_change(state, options.views, desired=desired_from_args(want))
+    return Plan(
+        desired={"state": want["state"], "proxy": want["proxy"] or "", "bypass": want["bypass"] or [],
+                 "views": list(change.views)},
+        change=change,
+        endpoints=tuple(endpoints) + options.extra_endpoints,
+        ldap_endpoints=tuple(ldap_endpoints),
+        peer_group=peer_group,
+        peers=tuple(peers),
+    )
 
 
-__all__ = ["MODULE", "FixCrlOptions", "Inventory", "derive_peers", "describe_before",
-           "desired_args", "make_plan", "peer_group_of"]
+__all__ = ["MODULE", "FixCrlOptions", "Inventory", "Plan", "derive_peers", "describe_before", "desired_args",
+           "make_plan", "peer_group_of", "service_peer"]

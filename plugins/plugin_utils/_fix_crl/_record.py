@@ -1,50 +1,31 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 """The host record of a fix_crl run: the one thing the fleet report reads (roles/fix_crl/README.md, "The host record").
 
-:class:`Status` is the one list of host statuses (the report, the HTML page, the slice merge and the action read it
-from here). :class:`HostRun` is the working state of one host's run; :class:`HostRecord` is the record made from it,
-with a status and a one-line reason, and the task result Ansible sees. Module results are cut down to the keys the
+:class:`HostRun` is the working state of one host's run: what each step measured and the judge's verdicts, never a
+status. :class:`HostRecord` is the record made from it when the run ends: its findings are gathered from the verdicts
+(``_findings``) and its status and reason are ``_decide.decide``'s, once. Module results are cut down to the keys the
 report needs, so that 500 hosts' records stay small.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import enum
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import add_finding
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import truncate
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings, _judge
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._decide import (
+    Facts,
+    Status,
+    decide,
+    decide_without_service,
+)
+
+if t.TYPE_CHECKING:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import Plan
 
 RECORD_SCHEMA = 1
-
-
-class Status(enum.StrEnum):
-    """A host's outcome; the values are what reports, the HTML page and users' playbooks read. In report order."""
-
-    COMPLIANT = "compliant"
-    WOULD_CHANGE = "would_change"
-    CHANGED = "changed"
-    ROLLED_BACK = "rolled_back"
-    FAILED = "failed"
-    UNREACHABLE = "unreachable"
-    NOT_RUN = "not_run"
-
-    @property
-    def fails_host(self) -> bool:
-        """The host needs someone's attention: ``fail_host`` fails it, the playbook's last play too."""
-        return self in (Status.ROLLED_BACK, Status.FAILED, Status.UNREACHABLE)
-
-    @property
-    def is_problem(self) -> bool:
-        """Listed with its reason in the summary: a host that fails, or one the run never reached."""
-        return self.fails_host or self is Status.NOT_RUN
-
-    @property
-    def checked(self) -> bool:
-        """The role got far enough to measure or decide something about the host."""
-        return self not in (Status.UNREACHABLE, Status.NOT_RUN)
-
+# Phases in the order they are measured: the last one measured is the one in force.
+PHASES = ("before", "after", "after_rollback")
 
 _CRL_KEYS = ("results", "summary", "all_reachable", "all_usable", "purged", "purge_skipped_check_mode",
              "checked_at", "msg")
@@ -52,11 +33,12 @@ _TLS_KEYS = ("results", "summary", "all_pass", "worst_ms", "unfinished_ms", "max
 _CERT_KEYS = ("subject", "thumbprint", "store", "not_after", "days_remaining", "has_private_key", "chain_complete",
               "flags")
 _FLAGS = ("expired", "expiring_soon", "ldap_only", "no_endpoints", "chain_incomplete")
+_HANDSHAKE_KEYS = ("peer", "verdict", "max_ms", "median_ms", "samples_ms", "protocol", "mutual", "errors")
 
 
 @dataclasses.dataclass
 class HostRun:
-    """What happened on one host so far; every step reads and extends it."""
+    """What happened on one host so far: every step reads and extends it; the judge's verdicts are kept as made."""
 
     check_mode: bool
     errors: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
@@ -64,19 +46,21 @@ class HostRun:
     stop: bool = False
     certificates: dict[str, t.Any] | None = None
     before: dict[str, t.Any] | None = None
-    plan: dict[str, t.Any] = dataclasses.field(default_factory=dict)
+    plan: Plan | None = None
     apply: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     changed: bool = False
-    checks: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
+    verdicts: dict[str, _judge.PhaseVerdict] = dataclasses.field(default_factory=dict)
     rollback: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     commands: int = 0
     evidence: dict[str, t.Any] | None = None  # _evidence.build_evidence of the first audit
-    findings: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
-    # the identities the proof ran as, the connecting account (_identities), the chain engines' resync
+    # the identities the proof ran as (the last phase that read them), the connecting account, the resync
     identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
-    service: dict[str, t.Any] | None = None  # the host's own service's handshake and its restart (_service.py)
+    # the host's own service: its last measurement, the judge's verdict on it, and where it listens
+    service: tuple[_judge.ServiceMeasurement, _judge.ServiceVerdict] | None = None
+    service_target: dict[str, t.Any] | None = None
+    services: tuple[str, ...] = ()
 
     def error(self, step: str, msg: str, *, unreachable: bool = False, stop: bool = True) -> None:
         """Record a failed step; a lost connection marks the host unreachable. Stops the host by default."""
@@ -84,94 +68,65 @@ class HostRun:
         self.unreachable = self.unreachable or unreachable
         self.stop = self.stop or stop
 
-    def finding(self, code: str, detail: str, *, identity: str | None = None) -> None:
-        """Add a finding (roles/fix_crl/README.md, "Findings"): a snake_case code, the identity or None, a detail."""
-        add_finding(self.findings, code, detail, identity=identity)
+    def last_verdict(self) -> _judge.PhaseVerdict | None:
+        return next((self.verdicts[phase] for phase in reversed(PHASES) if phase in self.verdicts), None)
 
 
 def _pick(result: t.Mapping[str, t.Any] | None, keys: t.Iterable[str]) -> dict[str, t.Any] | None:
     return None if result is None else {key: result[key] for key in keys if key in result}
 
 
-def _compact_checks(checks: t.Mapping[str, t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
-    return {phase: {"crl": _pick(check.get("crl"), _CRL_KEYS), "tls": _pick(check.get("tls"), _TLS_KEYS),
-                    "crl_ok": check["crl_ok"], "tls_ok": check["tls_ok"],
-                    "identities_ok": check.get("identities_ok"), "passed": check["passed"],
-                    "summary": check["summary"]}
-            for phase, check in checks.items() if "summary" in check}
+def _check(verdict: _judge.PhaseVerdict) -> dict[str, t.Any]:
+    check = verdict.as_check()
+    return {**check, "crl": _pick(check["crl"], _CRL_KEYS), "tls": _pick(check["tls"], _TLS_KEYS)}
 
 
-def _has_finding(run: HostRun, code: str) -> bool:
-    return any(finding["code"] == code for finding in run.findings)
+def service_record(measurement: _judge.ServiceMeasurement, verdict: _judge.ServiceVerdict,
+                   target: t.Mapping[str, t.Any] | None, services: t.Sequence[str]) -> dict[str, t.Any]:
+    """The record's ``service``: the handshake, the verdict on it, what Windows showed about the process."""
+    return {"handshake": _pick(measurement.handshake, _HANDSHAKE_KEYS), "verdict": verdict.as_dict(),
+            "stale": verdict.state == "stale", "services": list(services), "target": dict(target or {}),
+            "evidence": {"processes": [dict(p) for p in measurement.processes], "changed_at": measurement.changed_at,
+                         "changed_source": measurement.changed_source,
+                         "symptoms_since_change": list(measurement.symptoms_since_change)},
+            "restart": None}
 
 
-def status_of(run: HostRun) -> Status:
-    if run.rollback.get("performed"):
-        return Status.ROLLED_BACK if run.rollback.get("ok") else Status.FAILED
-    if run.unreachable:
-        return Status.UNREACHABLE
-    if run.errors:
-        return Status.FAILED
-    if run.check_mode and run.apply.get("changed"):
-        return Status.WOULD_CHANGE
-    if run.changed:
-        return Status.CHANGED if run.checks.get("after", {}).get("passed") else Status.FAILED
-    if not run.checks.get("before", {}).get("passed"):
-        return Status.FAILED
-    # The host's own symptoms outrank a passing measurement: a symptom since the fix is not compliance.
-    return Status.FAILED if _has_finding(run, "symptoms_since_fix") else Status.COMPLIANT
-
-
-def _summary(run: HostRun, phase: str) -> str:
-    return run.checks.get(phase, {}).get("summary") or "not measured"
-
-
-def reason_of(run: HostRun, status: Status) -> str | None:
-    desired = run.plan.get("desired") or {}
-    target = "direct access" if desired.get("state", "present") == "absent" else f"proxy {desired.get('proxy', '?')}"
-    views = ", ".join(run.plan.get("views") or [])
-    error_text = "; ".join(f"{e['step']}: {truncate((str(e['msg']).splitlines() or [''])[0], 300)}"
-                           for e in run.errors)
-    if status is Status.ROLLED_BACK:
-        after_rollback = run.checks.get("after_rollback", {}).get("summary") or (
-            "not measured (the previous values were written back byte for byte; the measurement before the change "
-            "describes them)")
-        text = (f"verification failed after setting {target} ({_summary(run, 'after')}); rolled back to the previous "
-                f"values because {run.rollback.get('why') or 'verification failed'}; after the rollback: "
-                f"{after_rollback}")
-        return text + (f"; {error_text}" if error_text else "")
-    if status in (Status.FAILED, Status.UNREACHABLE) and error_text:
-        return error_text
-    if status is Status.FAILED and run.changed and run.rollback.get("kept"):
-        return (f"set {target} in {views} and kept it (the proxy path works and no check that passed before fails "
-                f"now), but verification still fails where it already failed before the change: "
-                f"{_summary(run, 'after')}")
-    if status is Status.FAILED and run.changed:
-        return (f"verification failed after setting {target} and fix_crl_rollback is false, so the change is kept: "
-                f"{_summary(run, 'after')}")
-    measured_ok = bool(run.checks.get("before", {}).get("passed"))
-    if status is Status.FAILED and measured_ok and not run.changed and _has_finding(run, "symptoms_since_fix"):
-        detail = next(f["detail"] for f in run.findings if f["code"] == "symptoms_since_fix")
-        return f"the measurement passes, but the host logged symptoms since the fix: {detail}"
-    if status is Status.FAILED:
-        return ("verification failed and this run changed nothing, so there is nothing to roll back: "
-                f"{_summary(run, 'before')}")
-    if status is Status.WOULD_CHANGE:
-        return f"would set {target} in {views}; now: {_summary(run, 'before')}"
-    if status is Status.CHANGED:
-        return f"set {target} in {views}; {_summary(run, 'after')}"
-    return None
-
-
-def _log_change(run: HostRun) -> bool:
+def _log_change(evidence: t.Mapping[str, t.Any] | None) -> bool:
     """fix_crl_enable_capi2_log enabled the CAPI2 log (or would, in check mode): a change of the host too."""
-    capi2 = (run.evidence or {}).get("capi2_log") or {}
+    capi2 = (evidence or {}).get("capi2_log") or {}
     return bool(capi2.get("changed") or capi2.get("predicted"))
 
 
 def _views_of(result: t.Mapping[str, t.Any] | None) -> dict[str, t.Any] | None:
     after = (result or {}).get("after")
     return None if after is None else {"views": after.get("views", after)}
+
+
+def _findings_of(run: HostRun) -> list[dict[str, t.Any]]:
+    """The record's findings: the last phase's, the evidence's, the service's, once each, in record order."""
+    last = run.last_verdict()
+    passed, checked = _judge.explaining_checks(run.verdicts.get("before"), run.identities)
+    found = [*(last.findings if last else ()), *_findings.evidence_findings(run.evidence, passed, checked)]
+    if run.service is not None:
+        found += run.service[1].findings
+    return [f.as_dict() for f in _findings.ordered(found)]
+
+
+def _with_decision(fields: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The record's fields with ``status`` and ``reason`` decided (and, for a stale service, what the host is once
+    it is fresh), and what follows from them."""
+    facts = Facts.of_record(fields)
+    status, reason = decide(facts)
+    service = fields.get("service")
+    if service is not None:
+        fresh_status, fresh_reason = decide_without_service(facts)
+        service.update(status_when_fresh=fresh_status.value, reason_when_fresh=fresh_reason)
+    # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do its job
+    # (an error). A host that fails verification only where it failed before the run does not count.
+    fields.update(status=status, reason=reason, counts_against_rollout=status is Status.ROLLED_BACK or (
+        status is Status.FAILED and any(not e.get("unreachable") for e in fields["errors"])))
+    return fields
 
 
 # The record's fields every task result carries, also the small one (``result_detail: summary``): what the playbook's
@@ -214,61 +169,68 @@ class HostRecord:
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
-        status = status_of(run)
-        reason = reason_of(run, status) or None
-        service = run.service
-        if service is not None and service.get("stale") and status in (Status.COMPLIANT, Status.CHANGED):
-            # The proof passed but the running service did not (_service.py): the outage goes on until it is
-            # restarted. What the host would be once it is fresh is kept, for the restart step to put back.
-            detail = next(f["detail"] for f in run.findings if f["code"] == "service_stale")
-            service = {**service, "status_when_fresh": status.value, "reason_when_fresh": reason}
-            status, reason = Status.FAILED, f"service_stale: {detail}"
+        """The record of a finished run: the findings gathered and the status decided, once."""
         certificates = run.certificates or {}
         flags = certificates.get("flags") or {}
+        plan = run.plan
         if run.rollback.get("performed"):
             after = _views_of(run.rollback)
         elif run.changed:
             after = _views_of(run.apply)
         else:
             after = {"views": run.before["views"]} if run.before else None
-        return cls(
-            host=host,
-            status=status,
-            reason=reason,
-            check_mode=run.check_mode,
-            desired=run.plan.get("desired"),
-            before=run.before or None,
-            planned={
-                "change": run.plan.get("change"),
-                "views": run.plan.get("views") or [],
+        service = None
+        if run.service is not None:
+            service = service_record(*run.service, run.service_target, run.services)
+        fields = _with_decision({
+            "host": host, "check_mode": run.check_mode, "desired": plan.desired if plan else None,
+            "before": run.before or None,
+            "planned": {
+                "change": plan.changes if plan else None,
+                "views": plan.views if plan else [],
                 "predicted_change": run.apply.get("changed"),
                 "operations": run.apply.get("operations") or [],
                 "diff": run.apply.get("diff"),
                 "flush": flush and bool(run.apply.get("changed")),
-                "peer_group": run.plan.get("peer_group"),
-                "peers": run.plan.get("peers") or [],
+                "peer_group": plan.peer_group if plan else None,
+                "peers": [{"host": p.host, "port": p.port, "sni": p.sni} for p in plan.peers] if plan else [],
             },
-            after=after,
-            certificates=[_pick(cert, _CERT_KEYS) for cert in certificates.get("certificates") or []],
-            flags={**{name: list(flags.get(name) or []) for name in _FLAGS},
-                   "views_disagree": (run.before or {}).get("views_disagree")},
-            endpoints=list(certificates.get("endpoints") or []) + list(extra_endpoints),
-            checks=_compact_checks(run.checks),
-            rollback=run.rollback or None,
-            errors=run.errors,
-            commands=run.commands,
-            # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do
-            # its job (an error). A host that fails verification only where it failed before the run does not count.
-            counts_against_rollout=status is Status.ROLLED_BACK or (
-                status is Status.FAILED and any(not e["unreachable"] for e in run.errors)),
-            changed=run.changed or status is Status.WOULD_CHANGE or _log_change(run),
-            evidence=run.evidence,
-            findings=sorted(run.findings, key=lambda f: (f["code"], f["identity"] or "", f["detail"])),
-            identities=run.identities,
-            caller=run.caller,
-            chain_cache_resync=run.chain_cache_resync,
-            service=service,
-        )
+            "after": after,
+            "certificates": [_pick(cert, _CERT_KEYS) for cert in certificates.get("certificates") or []],
+            "flags": {**{name: list(flags.get(name) or []) for name in _FLAGS},
+                      "views_disagree": (run.before or {}).get("views_disagree")},
+            "endpoints": list(certificates.get("endpoints") or []) + [{"url": e.url, "kind": e.kind}
+                                                                       for e in extra_endpoints],
+            "checks": {phase: _check(verdict) for phase, verdict in run.verdicts.items()},
+            "rollback": run.rollback or None, "errors": run.errors, "commands": run.commands,
+            "evidence": run.evidence, "findings": _findings_of(run), "identities": run.identities,
+            "caller": run.caller, "chain_cache_resync": run.chain_cache_resync, "service": service,
+        })
+        fields["changed"] = (run.changed or fields["status"] is Status.WOULD_CHANGE or _log_change(run.evidence))
+        return cls(**fields)
+
+    def with_restart(self, restart: t.Mapping[str, t.Any], measurement: _judge.ServiceMeasurement | None,
+                     verdict: _judge.ServiceVerdict) -> HostRecord:
+        """The record after the restart step: the restart and the judge's new verdict on the service, whose findings
+        take the place of the old verdict's; the status is decided again by the same rule."""
+        service = dict(self.service or {})
+        service["restart"] = {"services": list(restart.get("services") or []),
+                              "ok": all(s.get("restarted") for s in restart.get("services") or []),
+                              "handshake": _pick(measurement.handshake, _HANDSHAKE_KEYS) if measurement else None,
+                              "verdict": verdict.as_dict()}
+        service["stale"] = verdict.state == "stale"
+        kept = [f for f in self.findings if f["code"] not in _findings.SERVICE_CODES]
+        findings = _findings.ordered([*_findings.from_dicts(kept), *verdict.findings])
+        fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        fields.update(service=service, findings=[f.as_dict() for f in findings], commands=self.commands + 1)
+        return HostRecord(**_with_decision(fields))
+
+    @classmethod
+    def from_dict(cls, record: t.Mapping[str, t.Any]) -> HostRecord:
+        """A record (``as_dict``, e.g. read back from its file) as a HostRecord."""
+        fields = {f.name: record.get(f.name, f.default if f.default is not dataclasses.MISSING else None)
+                  for f in dataclasses.fields(cls)}
+        return cls(**{**fields, "status": Status(record["status"])})
 
     @classmethod
     def failed(cls, *, host: str, step: str, msg: str, check_mode: bool | None) -> HostRecord:
@@ -341,5 +303,5 @@ def kept_change(record: t.Mapping[str, t.Any]) -> bool:
     return changed and record.get("check_mode") is False and record.get("status") != Status.ROLLED_BACK
 
 
-__all__ = ["RECORD_SCHEMA", "SUMMARY_KEYS", "HostRecord", "HostRun", "Status", "kept_change", "reason_of",
-           "record_from_registered", "status_of"]
+__all__ = ["PHASES", "RECORD_SCHEMA", "SUMMARY_KEYS", "HostRecord", "HostRun", "Status", "kept_change",
+           "record_from_registered", "service_record"]

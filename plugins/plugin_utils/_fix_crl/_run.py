@@ -1,5 +1,5 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""One host's fix_crl run in as few remote commands as the job allows (the budgets of docs/performance.md).
+"""One host's fix_crl run: the order of its remote commands, as few as the job allows (docs/performance.md).
 
     audit (check mode)          1  host_audit: both WinHTTP views, certificates, CRL fetch and TLS probes at once,
                                    the measurement cut at audit_time_box_ms
@@ -9,8 +9,9 @@
 
 The measurement after a rollback is a fifth command and off by default (``measure_after_rollback``): the restore
 writes the previous bytes back exactly, and the first command already measured the host with them.
-Every failure is recorded in the :class:`HostRun` (a lost connection as ``unreachable``), never raised, so one
-host's trouble never stops the fleet; the result is always the host record.
+This module only orders the commands: each measurement goes to the judge (``_judge``) as it comes, and the record
+(``_record``) gathers the verdicts and decides the status once, at the end. Every failure is recorded in the
+:class:`HostRun` (a lost connection as ``unreachable``), never raised, so one host's trouble never stops the fleet.
 """
 
 from __future__ import annotations
@@ -21,25 +22,16 @@ import typing as t
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import (
-    DEFAULT_MAX_BYTES,
-    normalize_endpoints,
-)
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _findings, _identities, _service
+from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import DEFAULT_MAX_BYTES
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _identities, _judge
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     SCRIPT,
     HostAudit,
     HostAuditRequest,
     host_args,
     parse_host_audit,
+    service_measurement,
     validate_request,
-)
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
-    MeasuredPart,
-    compare_before_after,
-    judge_phase,
-    keep_decision,
-    tls_findings,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
     FixCrlOptions,
@@ -47,16 +39,24 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan impo
     derive_peers,
     describe_before,
     make_plan,
+    service_peer,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, HostRun
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import normalize_peers
-from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, normalize_peers
+from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
+    Change,
+    apply_change,
+    plan_change,
+    restore_from_args,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
+
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint
 
 
 def run_host_audit(connection: ConnectionBase, request: HostAuditRequest, *, check_mode: bool, task_action: str,
@@ -96,21 +96,21 @@ class _Steps:
     """The remote steps of one run, sharing the connection, the options and the run's working state."""
 
     def __init__(self, connection: ConnectionBase, options: FixCrlOptions, run: HostRun, task_action: str,
-                 service_peer: dict[str, t.Any] | None = None) -> None:
+                 service: Peer | None) -> None:
         self.connection = connection
         self.options = options
         self.run = run
         self.task_action = task_action
-        self.service_peer = service_peer
+        self.service = service
+        self.criteria = _judge.Criteria(options.endpoint_requirement, options.max_handshake_ms)
 
     def audit(self, request: HostAuditRequest) -> HostAudit:
-        audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode,
-                               task_action=self.task_action)
+        audit = run_host_audit(self.connection, request, check_mode=self.run.check_mode, task_action=self.task_action)
         self.run.commands += audit.commands
         return audit
 
-    def request(self, *, with_certificates: bool, endpoints: t.Sequence[t.Any], purge: bool,
-                peers: t.Sequence[t.Any], time_box_ms: int | None = None,
+    def request(self, *, with_certificates: bool, endpoints: t.Sequence[Endpoint], purge: bool,
+                peers: t.Sequence[Peer], time_box_ms: int | None = None,
                 evidence: dict[str, t.Any] | None = None) -> HostAuditRequest:
         o = self.options
         cert_options = None
@@ -119,45 +119,71 @@ class _Steps:
                 "stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
                 "thumbprints": list(o.cert_thumbprints), "subject": o.cert_subject, "ekus": list(o.cert_ekus),
                 "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
-        _identities.validate_names(o.services, o.verify_identities)
         return HostAuditRequest(
-            cert_options=cert_options,
-            endpoints=tuple(normalize_endpoints(list(endpoints), field="endpoints")) if endpoints else (),
-            crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge, max_bytes=DEFAULT_MAX_BYTES,
-            peers=tuple(normalize_peers(list(peers))) if peers else (), samples=o.probe_samples,
+            cert_options=cert_options, endpoints=tuple(endpoints), crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge,
+            max_bytes=DEFAULT_MAX_BYTES, peers=tuple(peers), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
             check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence, mutual=o.mutual_tls,
-            service_peer=normalize_peers([self.service_peer])[0] if self.service_peer else None,
+            service_peer=self.service,
             identities=_identities.host_args(o.services, o.verify_identities, chain={
                 "stores": list(o.cert_stores), "timeout_ms": o.probe_timeout_ms,
                 "purge_cache": purge and not self.run.check_mode, "resync": purge and not self.run.check_mode}))
 
-    def judge(self, phase: str, crl: MeasuredPart, tls: MeasuredPart, *, lost: bool = False) -> None:
-        self.run.checks[phase] = judge_phase(crl, tls, requirement=self.options.endpoint_requirement,
-                                             max_handshake_ms=self.options.max_handshake_ms, lost=lost)
+    def judge(self, phase: str, audit: HostAudit | None, failure: Exception | None = None) -> None:
+        """Judge one phase's measurements as they came (or the failure that cost them) and keep the verdicts."""
+        run, plan = self.run, self.run.plan
+        if audit is None:
+            lost = isinstance(failure, AnsibleConnectionFailure)
+            cost = failure if plan is None or plan.endpoints else None
+            measurement = _judge.Measurement(crl=cost, tls=failure if plan is None or plan.peers else None, lost=lost)
+            run.verdicts[phase] = _judge.judge_phase(measurement, self.criteria)
+            return
+        identities = self._identities(audit)
+        measurement = _judge.Measurement(crl=audit.crl, tls=audit.tls, identities=identities, caller=run.caller,
+                                         desired=plan.desired if plan else None)
+        verdict = run.verdicts[phase] = _judge.judge_phase(measurement, self.criteria)
+        service = service_measurement(audit, run.evidence)
+        if service is not None:
+            run.service = (service, t.cast(_judge.ServiceVerdict, _judge.judge_service(
+                service, proof_passed=verdict.passed, services=self.options.services,
+                max_handshake_ms=self.options.max_handshake_ms)))
 
-    def judge_service(self, phase: str, service: t.Any) -> None:
-        """The host's own service after the phase's own proof (identities included) is judged: stale or not."""
-        o = self.options
-        self.run.service = _service.judge_service(
-            service, phase_passed=bool(self.run.checks.get(phase, {}).get("passed")), services=o.services,
-            max_handshake_ms=o.max_handshake_ms, findings=self.run.findings)
+    def _identities(self, audit: HostAudit) -> dict[str, dict[str, t.Any]] | None:
+        """The identities this measurement read (the record keeps the last ones), or None when it read none."""
+        run, part = self.run, audit.identities
+        if part is None or audit.winhttp_state is None:
+            return None
+        if isinstance(part, ExpectedFailure):
+            run.identities, run.caller = {}, None
+            run.error("identities", str(part), stop=False)
+            return None
+        try:
+            ldap_only = ((run.certificates or {}).get("flags") or {}).get("ldap_only") or ()
+            run.identities, run.caller = _identities.summarise(part, audit.winhttp_state, ldap_only)
+        except ValueError as exc:
+            run.error("identities", f"{SCRIPT}: {exc}", stop=False)
+            return None
+        if isinstance(part.get("resync"), t.Mapping):
+            run.chain_cache_resync = dict(part["resync"])
+        return run.identities
 
-    def winhttp(self, args: dict[str, t.Any], current: t.Any) -> dict[str, t.Any]:
-        """``winhttp_proxy`` without its read (``current``); an expected failure is raised with its result."""
-        if not self.run.check_mode:
+    def winhttp(self, change: Change) -> dict[str, t.Any]:
+        """Carry out a planned change; an expected failure is raised with its result."""
+        if change.operations and not self.run.check_mode:
             self.run.commands += 1
-        return manage_winhttp_proxy(self.connection, args, check_mode=self.run.check_mode, diff=True,
-                                    task_action=self.task_action, current=current)
+        return apply_change(self.connection, change, check_mode=self.run.check_mode, diff=True,
+                            task_action=self.task_action)
 
 
-def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
+def _gather(steps: _Steps, peers: t.Sequence[dict[str, t.Any]]) -> tuple[HostAudit, tuple[Peer, ...]] | None:
     run, o = steps.run, steps.options
     try:
+        probed = tuple(normalize_peers(list(peers))) if peers else ()
+        _identities.validate_names(o.services, o.verify_identities)
         # An audit stops waiting at its time box: a host that cannot fetch its CRLs says so within it instead of
         # after every timeout. The fix measures in full: its first measurement is the rollback's baseline.
         request = steps.request(with_certificates=True, endpoints=o.extra_endpoints,
-                                purge=run.check_mode and o.flush, peers=peers,
+                                purge=run.check_mode and o.flush, peers=probed,
                                 time_box_ms=o.audit_time_box_ms if run.check_mode else None,
                                 evidence=_evidence.host_args(hours=o.evidence_hours, services=o.services, mark=False,
                                                              enable_capi2=o.enable_capi2_log and not run.check_mode))
@@ -183,54 +209,13 @@ def _gather(steps: _Steps, peers: list[dict[str, t.Any]]) -> HostAudit | None:
     run.evidence = _evidence.build_evidence(audit.evidence)
     if o.enable_capi2_log and run.check_mode and not run.evidence.get("error"):
         _evidence.predict_capi2_log(run.evidence)
-    return audit
+    return audit, probed
 
 
-def _read_identities(run: HostRun, audit: HostAudit, phase: str) -> None:
-    """The record's identities, caller and path findings from this measurement (the last one wins).
-
-    An identity whose chain fails fails the phase's check: the host is not proven for the account its service runs
-    as, whatever the connecting admin measured.
-    """
-    part = audit.identities
-    if part is None or audit.winhttp_state is None:
-        return
-    if isinstance(part, ExpectedFailure):
-        run.identities, run.caller = {}, None
-        run.error("identities", str(part), stop=False)
-        return
+def _apply(steps: _Steps) -> None:
+    run = steps.run
     try:
-        ldap_only = ((run.certificates or {}).get("flags") or {}).get("ldap_only") or ()
-        run.identities, run.caller, findings = _identities.summarise(part, audit.winhttp_state, run.plan.get("desired"),
-                                                                     ldap_only)
-    except ValueError as exc:
-        run.error("identities", f"{SCRIPT}: {exc}", stop=False)
-        return
-    if isinstance(part.get("resync"), t.Mapping):
-        run.chain_cache_resync = dict(part["resync"])
-    check = run.checks.get(phase)
-    run.findings = [f for f in run.findings if f["code"] not in (_identities.IDENTITY_PATH_DIFFERS,
-                                                                 _findings.PROXY_REJECTS_AGENT,
-                                                                 _findings.PROXY_FILTERS_AGENT)]
-    for finding in findings:
-        _findings.add_finding(run.findings, finding["code"], finding["detail"], identity=finding["identity"])
-    _findings.refusal_findings(run.findings, (check or {}).get("crl"))
-    if check is None or "summary" not in check:
-        return
-    failures = _identities.chain_failures(run.identities)
-    check["identities_ok"] = not failures
-    if failures:
-        check["passed"] = False
-        check["summary"] = f"{check['summary']}; CryptoAPI {'; '.join(failures)}"
-
-
-def _apply(steps: _Steps, current: t.Any) -> None:
-    run, desired = steps.run, steps.run.plan["desired"]
-    args = {"state": desired["state"], "views": run.plan["views"],
-            "proxy": desired["proxy"] if desired["state"] == "present" else None,
-            "bypass": desired["bypass"] if desired["state"] == "present" else None}
-    try:
-        run.apply = steps.winhttp(args, current)
+        run.apply = steps.winhttp(t.cast(t.Any, run.plan).change)
     except AnsibleConnectionFailure as exc:
         # A lost apply may have written some views already: count it as a change, so the record reports
         # `after` as unknown instead of claiming the previous values are still in place.
@@ -249,53 +234,39 @@ def _apply(steps: _Steps, current: t.Any) -> None:
 
 
 def _measure_after(steps: _Steps, phase: str) -> None:
-    run, o = steps.run, steps.options
+    run, o, plan = steps.run, steps.options, t.cast(t.Any, steps.run.plan)
     # The verification right after the change writes the fix marker (the time of the change, by the host's clock)
     # before it measures: the change's own record, in the command that already runs (no extra command).
     mark = None
     if phase == "after":
         mark = _evidence.host_args(hours=o.evidence_hours, services=(), mark=True, read=False)
-    request = steps.request(with_certificates=False, endpoints=run.plan["endpoints"], purge=o.flush,
-                            peers=run.plan["peers"], evidence=mark)
+    request = steps.request(with_certificates=False, endpoints=plan.endpoints, purge=o.flush, peers=plan.peers,
+                            evidence=mark)
     try:
         audit = steps.audit(request)
     except (AnsibleConnectionFailure, ExpectedFailure) as exc:
-        lost = isinstance(exc, AnsibleConnectionFailure)
-        steps.judge(phase, exc if run.plan["endpoints"] else None, exc if run.plan["peers"] else None, lost=lost)
-        if lost:
+        steps.judge(phase, None, exc)
+        if isinstance(exc, AnsibleConnectionFailure):
             kept = " after the change (the change is kept, unverified)" if phase == "after" else ""
             run.error(f"verify {phase}", f"the connection was lost while verifying{kept}: {exc}", unreachable=True)
         return
-    steps.judge(phase, audit.crl, audit.tls)
-    _read_identities(run, audit, phase)
-    steps.judge_service(phase, audit.service)
     if mark is not None:
-        _record_marker(run, audit.evidence)
-
-
-def _record_marker(run: HostRun, part: t.Any) -> None:
-    """What the fix's verification did to the fix marker, in the record (``evidence.marker``): restorable from it."""
-    evidence = run.evidence if run.evidence is not None else _evidence.build_evidence(None)
-    run.evidence = evidence
-    if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
-        run.finding("fix_time_not_recorded", f"the time of the change could not be recorded on the host: {part}")
-        return
-    marker = part.get("marker") or {}
-    evidence["marker"] = {"previous": marker.get("previous"), "written": marker.get("fixed_at")
-                          if marker.get("written") else None}
+        run.evidence = _evidence.marker_written(run.evidence, audit.evidence)
+    steps.judge(phase, audit)
 
 
 def _roll_back(steps: _Steps) -> None:
     run, o = steps.run, steps.options
-    comparison = compare_before_after(run.checks, requirement=o.endpoint_requirement, baseline_allowed=o.measure_before)
-    keep, why = keep_decision(comparison)
+    comparison = _judge.compare_before_after(run.verdicts.get("before"), run.verdicts.get("after"),
+                                             requirement=o.endpoint_requirement, baseline_allowed=o.measure_before)
+    keep, why = _judge.keep_decision(comparison)
+    after = run.verdicts.get("after")
     rollback: dict[str, t.Any] = {"performed": False, "kept": keep, "ok": False,
-                                  "reason": run.checks.get("after", {}).get("summary")
-                                  or "the change could not be completed",
+                                  "reason": after.summary if after else "the change could not be completed",
                                   "comparison": comparison, "why": why, "restored": None, "after": None, "msg": None}
     run.rollback = rollback
     # Both views as the audit read them, whatever the plan changed: whether one netsh writes both views is contested
-    # (windows-facts.md), so both are put back (a view still as it was is left alone by the restore).
+    # (docs/dev/host-scripts.md), so both are put back (a view still as it was is left alone by the restore).
     previous = dict(run.apply.get("previous_raw") or {})
     if previous:
         for view, value in ((run.before or {}).get("views") or {}).items():
@@ -310,7 +281,9 @@ def _roll_back(steps: _Steps) -> None:
     written = {view: (value or {}).get("raw_b64") for view, value in (run.apply.get("after") or {}).items()
                if value is not None}
     try:
-        result = steps.winhttp({"restore": previous}, state_from_raw(written, where="apply.after"))
+        restore = restore_from_args(previous)
+        result = steps.winhttp(plan_change(state_from_raw(written, where="apply.after"), list(restore),
+                                           restore=restore))
     except AnsibleConnectionFailure as exc:
         rollback.update(performed=True, msg=str(exc))
         run.error("rollback", f"the rollback failed, the host keeps the new value: {exc}", unreachable=True)
@@ -328,39 +301,37 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
                      task_action: str) -> HostRecord:
     """Gather, plan, apply, verify and roll back on one host; return its record (``fix_crl_record``)."""
     run = HostRun(check_mode=check_mode)
-    steps = _Steps(connection, options, run, task_action, _service.service_peer(options, inventory))
+    target = service_peer(options, inventory)
+    run.service_target, run.services = target, tuple(options.services)
+    try:
+        service = normalize_peers([target], field="service")[0] if target else None
+    except ValueError as exc:
+        run.error("gather", str(exc))
+        return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
+                                   flush=options.flush)
+    steps = _Steps(connection, options, run, task_action, service)
     peer_group, peers = derive_peers(options, inventory)
-    audit = _gather(steps, peers)
-    if audit is not None:
+    gathered = _gather(steps, peers)
+    if gathered is not None:
+        audit, probed = gathered
         if options.state == "present" and options.proxy is None:
             run.error("plan", "fix_crl_proxy is not set for this host: set it in the group_vars of its site (the "
                       "empty string means direct access) or set fix_crl_state: absent")
         else:
             try:
-                run.plan = make_plan(options, audit.winhttp_state, run.certificates, peer_group, peers)
+                run.plan = make_plan(options, t.cast(t.Any, audit.winhttp_state), audit.endpoints,
+                                     audit.ldap_endpoints, peer_group, probed)
             except ValueError as exc:
                 run.error("plan", str(exc))
-    if not run.stop:
-        steps.judge("before", audit.crl if audit else None, audit.tls if audit else None)
-        if audit is not None:
-            _read_identities(run, audit, "before")
-            steps.judge_service("before", audit.service)
-        if run.plan["change"]:
-            _apply(steps, audit.winhttp_state if audit else None)
-        if run.changed and not run.stop:
-            _measure_after(steps, "after")
-        if (run.changed and options.rollback and not run.unreachable
-                and not run.checks.get("after", {}).get("passed")):
-            _roll_back(steps)
-    last = next((run.checks[phase] for phase in ("after_rollback", "after", "before") if phase in run.checks), None)
-    for code, detail in tls_findings((last or {}).get("tls")):
-        run.finding(code, detail)
-    if run.evidence is not None:
-        # "Every identity's chain check" is each identity the proof ran as; none read: the admin's own checks.
-        chains = [{"identity": name, "chain": {"passed": values.get("chain_ok")}}
-                  for name, values in (run.identities or {}).items()]
-        for code, detail in _evidence.evidence_findings(run.evidence, run.checks, identities=chains):
-            run.finding(code, detail)
+        if not run.stop:
+            steps.judge("before", audit)
+            if t.cast(t.Any, run.plan).changes:
+                _apply(steps)
+            if run.changed and not run.stop:
+                _measure_after(steps, "after")
+            if run.changed and options.rollback and not run.unreachable and not (
+                    run.verdicts.get("after") and run.verdicts["after"].passed):
+                _roll_back(steps)
     return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
                                flush=options.flush)
 

@@ -1,4 +1,4 @@
-"""Mutual TLS (issue 11 item 4): the probe presents the host's certificate; whose work a slow handshake was.
+"""Mutual TLS: the probe presents the host's certificate; whose work a slow handshake was.
 
 The samples are in the shape _ps1/_tls.ps1 writes (docs/dev/host-scripts.md, tls_probe): ``mutual`` is
 ``SslStream.IsMutuallyAuthenticated``, ``one_sided`` the handshake without the certificate, made before the samples.
@@ -11,10 +11,13 @@ import typing as t
 
 import pytest
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import protocol_findings
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
+    Criteria,
+    Measurement,
+    PhaseVerdict,
     compare_before_after,
     judge_phase,
-    tls_findings,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
@@ -27,6 +30,10 @@ from tests import pslint
 
 PEER = parse_peer("lync-fe02.contoso.com:5061", field="peers[0]")
 MAX_MS = 1000
+
+
+def judge(tls: dict[str, t.Any]) -> PhaseVerdict:
+    return judge_phase(Measurement(tls=tls), Criteria("usable", MAX_MS))
 
 
 def sample(ms: int | None, *, mutual: bool = True, error: str | None = None) -> dict[str, t.Any]:
@@ -46,14 +53,12 @@ def test_a_peer_slow_only_with_our_certificate_is_slow_because_of_the_peer() -> 
     result = probe([sample(4012), sample(4008)], {"handshake_ms": 30, "error": None})
     peer = result["results"][0]
     assert (peer["verdict"], peer["mutual"], peer["one_sided_ms"], peer["slow_because"]) == ("slow", True, 30, "peer")
-    phase = judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)
-    assert phase["tls_ok"] is True and phase["passed"] is True
-    assert "1 slow only with this host's certificate, not counted" in phase["summary"]
+    phase = judge(result)
+    assert phase.tls_ok is True and phase.passed is True
+    assert "1 slow only with this host's certificate, not counted" in phase.summary
     # It does not make the change look worse either (no rollback for the peer's state).
-    before = judge_phase(None, probe([sample(20)], {"handshake_ms": 20, "error": None}), requirement="usable",
-                         max_handshake_ms=MAX_MS)
-    assert compare_before_after({"before": before, "after": phase}, requirement="usable",
-                                baseline_allowed=True)["worse"] == []
+    before = judge(probe([sample(20)], {"handshake_ms": 20, "error": None}))
+    assert compare_before_after(before, phase, requirement="usable", baseline_allowed=True)["worse"] == []
 
 
 @pytest.mark.parametrize(("samples", "one_sided"), [
@@ -65,7 +70,7 @@ def test_a_peer_slow_only_with_our_certificate_is_slow_because_of_the_peer() -> 
 def test_any_other_slow_peer_is_this_hosts(samples, one_sided) -> None:
     result = probe(samples, one_sided)
     assert result["results"][0]["slow_because"] == "this_host"
-    assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is False
+    assert judge(result).tls_ok is False
 
 
 CUT = "not finished within the audit's time box of 2000 ms"
@@ -79,7 +84,7 @@ def test_an_audit_cut_while_the_peer_checks_our_certificate_is_the_peer_s() -> N
     result = probe([sample(None, error=CUT), dict(SKIPPED)], {"handshake_ms": 25, "error": None})
     peer = result["results"][0]
     assert (peer["verdict"], peer["slow_because"]) == ("error", "peer")
-    assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is True
+    assert judge(result).tls_ok is True
 
 
 @pytest.mark.parametrize(("samples", "one_sided"), [
@@ -90,7 +95,7 @@ def test_an_audit_cut_while_the_peer_checks_our_certificate_is_the_peer_s() -> N
 def test_any_other_cut_or_error_counts_against_this_host(samples, one_sided) -> None:
     result = probe(samples, one_sided)
     assert result["results"][0]["slow_because"] in ("this_host", None)
-    assert judge_phase(None, result, requirement="usable", max_handshake_ms=MAX_MS)["tls_ok"] is False
+    assert judge(result).tls_ok is False
 
 
 def test_a_fast_peer_has_no_blame_and_mutual_needs_every_completed_handshake() -> None:
@@ -101,7 +106,8 @@ def test_a_fast_peer_has_no_blame_and_mutual_needs_every_completed_handshake() -
 def test_no_common_protocol_is_a_finding_naming_the_peer_and_what_was_offered() -> None:
     result = probe([sample(None, error=NO_COMMON_PROTOCOL)], None)
     assert result["results"][0]["protocol_mismatch"] is True and result["offered_protocols"] == "Tls, Tls11, Tls12"
-    [(code, detail)] = tls_findings(result)
+    [finding] = protocol_findings(result)
+    code, detail = finding.code, finding.detail
     assert code == "protocol_mismatch" and detail.startswith("lync-fe02.contoso.com:5061: no TLS protocol in common")
     assert "offered Tls, Tls11, Tls12" in detail
 

@@ -25,18 +25,20 @@ def url_result(url: str, status: int | None, foreign: int | None, *, asked: bool
             "foreign_agent": {"agent": AGENT, "http_status": foreign, "error": None} if asked else None}
 
 
+def refusals(crl: dict) -> list[dict]:
+    """The findings the judge makes of a CRL part, in record order."""
+    return [f.as_dict() for f in _findings.ordered(_findings.refusal_findings(crl))]
+
+
 def codes(findings: list[dict]) -> list[tuple[str, str]]:
     return [(f["code"], f["detail"].split(" ", 1)[0]) for f in findings]
 
 
 def test_refused_only_for_the_foreign_agent_is_proxy_filters_agent_and_nothing_else() -> None:
-    findings: list[dict] = []
-    _findings.refusal_findings(findings, {"results": [url_result("http://a/x.crl", 200, 403),
-                                                      url_result("http://a/y.crl", 200, 407),
-                                                      url_result("http://a/z.crl", 200, 200),
-                                                      url_result("http://a/w.crl", 200, None),
-                                                      url_result("http://a/v.crl", 404, 403),
-                                                      url_result("http://a/u.crl", 200, None, asked=False)]})
+    findings = refusals({"results": [url_result("http://a/x.crl", 200, 403), url_result("http://a/y.crl", 200, 407),
+                                     url_result("http://a/z.crl", 200, 200), url_result("http://a/w.crl", 200, None),
+                                     url_result("http://a/v.crl", 404, 403),
+                                     url_result("http://a/u.crl", 200, None, asked=False)]})
     assert codes(findings) == [("proxy_filters_agent", "http://a/x.crl"), ("proxy_filters_agent", "http://a/y.crl")]
     detail = findings[0]["detail"]
     assert "answered HTTP 403 only for a foreign agent" in detail and AGENT in detail
@@ -44,10 +46,8 @@ def test_refused_only_for_the_foreign_agent_is_proxy_filters_agent_and_nothing_e
 
 
 def test_refused_for_cryptoapi_too_is_still_proxy_rejects_agent_and_says_what_the_foreign_agent_got() -> None:
-    findings: list[dict] = []
-    _findings.refusal_findings(findings, {"results": [url_result("http://a/x.crl", 403, 403),
-                                                      url_result("http://a/y.crl", 403, 200),
-                                                      url_result("http://a/z.crl", 407, None, asked=False)]})
+    findings = refusals({"results": [url_result("http://a/x.crl", 403, 403), url_result("http://a/y.crl", 403, 200),
+                                     url_result("http://a/z.crl", 407, None, asked=False)]})
     assert codes(findings) == [("proxy_rejects_agent", "http://a/x.crl"), ("proxy_rejects_agent", "http://a/y.crl"),
                                ("proxy_rejects_agent", "http://a/z.crl")]
     by_url = {f["detail"].split(" ", 1)[0]: f["detail"] for f in findings}

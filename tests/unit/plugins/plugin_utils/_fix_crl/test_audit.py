@@ -24,7 +24,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _au
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
     host_args,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import Criteria, Measurement, judge_phase
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import run_tls_probe
@@ -281,6 +281,6 @@ def test_a_planted_certificates_malformed_urls_are_invalid_endpoints_and_the_res
     assert pf.HTTP_CRL in checked and EXTRA.url in checked and SPACE_CDP not in checked
     assert result.crl["all_usable"] is True and result.crl["summary"]["invalid"] == 2
     # The judged line names the invalid endpoint without failing the CRL check.
-    phase = judge_phase(result.crl, None, requirement="usable", max_handshake_ms=1000)
-    assert phase["crl_ok"] is True
-    assert f"2 invalid endpoint(s) not checked ({SPACE_CDP}: URL contains whitespace" in phase["summary"]
+    phase = judge_phase(Measurement(crl=result.crl), Criteria("usable", 1000))
+    assert phase.crl_ok is True
+    assert f"2 invalid endpoint(s) not checked ({SPACE_CDP}: URL contains whitespace" in phase.summary

@@ -1,7 +1,8 @@
-"""plugin_utils/_fix_crl/_evidence.py: the host's symptom events, chain-engine settings, fix marker and findings.
+"""plugin_utils/_fix_crl/_evidence.py: the host's symptom events, chain-engine settings and fix marker, and the findings
+the judge makes of them (``_findings.evidence_findings``).
 
 The evidence documents here are shaped as ``_ps1/_evidence.ps1`` prints them (docs/dev/host-scripts.md, host_audit
-"evidence"); the event texts are the sources' (33019: masteringmsuc 2012, as quoted in cryptoapi-research.md 4.3).
+"evidence"); the event texts are the sources' (33019: masteringmsuc 2012).
 No real-host recording of this part exists yet.
 """
 
@@ -12,7 +13,7 @@ import typing as t
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _findings, _judge
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from tests.unit.plugins.fixtures.fix_crl_steps import FakeSteps, run
 from tests.unit.plugins.fixtures.winhttp.values import DIRECT_B64, PROXY_B64
@@ -49,6 +50,17 @@ PASSING = {"before": {"crl_ok": True, "tls_ok": True, "passed": True}}
 FAILING = {"before": {"crl_ok": False, "tls_ok": False, "passed": False}}
 
 
+def evidence_findings(evidence: dict[str, t.Any], checks: dict[str, t.Any],
+                      identities: list[dict[str, t.Any]] | None = None) -> list[tuple[str, str]]:
+    """The judge's findings of the evidence, given the checks before any change and each identity's chain."""
+    before = checks["before"]
+    verdict = _judge.PhaseVerdict(crl_ok=before["crl_ok"], tls_ok=before["tls_ok"], identities_ok=None,
+                                  passed=before["passed"], summary="", findings=(), crl=None, tls=None)
+    chains = {i["identity"]: {"chain_ok": i["chain"]["passed"]} for i in identities or []}
+    passed, checked = _judge.explaining_checks(verdict, chains)
+    return [(f.code, f.detail) for f in _findings.ordered(_findings.evidence_findings(evidence, passed, checked))]
+
+
 def codes(findings: list[tuple[str, str]]) -> list[str]:
     return [code for code, _detail in findings]
 
@@ -79,49 +91,49 @@ def test_the_policy_key_wins_over_the_config_key_and_the_default_fills_the_rest(
 
 def test_slow_timeouts_in_force_are_a_finding_and_a_shorter_policy_hides_a_slow_config() -> None:
     slow = _evidence.build_evidence(document(config={"ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 60000}))
-    found = _evidence.evidence_findings(slow, FAILING)
+    found = evidence_findings(slow, FAILING)
     assert ("slow_chain_timeouts", "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds is 60000 ms (from the config "
             "key), over the default 20000 ms: every blocked revocation fetch waits longer") in found
     hidden = _evidence.build_evidence(document(
         policy={"ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 4000},
         config={"ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 60000}))
-    assert "slow_chain_timeouts" not in codes(_evidence.evidence_findings(hidden, FAILING))
+    assert "slow_chain_timeouts" not in codes(evidence_findings(hidden, FAILING))
 
 
 def test_a_disabled_capi2_log_is_a_finding_and_an_absent_lync_log_is_not() -> None:
     evidence = _evidence.build_evidence(document())
     evidence["logs"][0]["exists"] = False  # an Exchange server has no Lync Server log
-    assert codes(_evidence.evidence_findings(evidence, FAILING)) == ["capi2_log_disabled"]
+    assert codes(evidence_findings(evidence, FAILING)) == ["capi2_log_disabled"]
     enabled = _evidence.build_evidence(document(capi2_enabled=True))
-    assert codes(_evidence.evidence_findings(enabled, FAILING)) == []
+    assert codes(evidence_findings(enabled, FAILING)) == []
 
 
 def test_symptoms_while_every_cause_check_passes_say_look_elsewhere_and_name_what_was_checked() -> None:
     evidence = _evidence.build_evidence(document(event("Lync Server", "LS IM MCU", 33019, 47), capi2_enabled=True))
-    (code, detail), = _evidence.evidence_findings(evidence, PASSING)
+    (code, detail), = evidence_findings(evidence, PASSING)
     assert code == "symptoms_without_cause"
     assert detail.startswith("LS IM MCU 33019 x47 while the revocation endpoints through the machine WinHTTP proxy "
                              "and the TLS handshakes with revocation checking pass: look elsewhere")
-    assert _evidence.evidence_findings(evidence, FAILING) == []  # the proxy path explains them
+    assert evidence_findings(evidence, FAILING) == []  # the proxy path explains them
 
 
 def test_an_identity_whose_chain_check_fails_explains_the_symptoms() -> None:
     evidence = _evidence.build_evidence(document(event("Lync Server", "LS IM MCU", 33019, 5), capi2_enabled=True))
     passing = [{"identity": "NT AUTHORITY\\NETWORK SERVICE", "chain": {"passed": True}}]
     failing = [*passing, {"identity": "CONTOSO\\svc-lync", "chain": {"passed": False}}]
-    assert "as NT AUTHORITY\\NETWORK SERVICE pass" in _evidence.evidence_findings(evidence, PASSING, passing)[0][1]
-    assert _evidence.evidence_findings(evidence, PASSING, failing) == []
+    assert "as NT AUTHORITY\\NETWORK SERVICE pass" in evidence_findings(evidence, PASSING, passing)[0][1]
+    assert evidence_findings(evidence, PASSING, failing) == []
 
 
 def test_after_a_fix_only_the_symptoms_since_it_count_and_they_are_a_finding() -> None:
     quiet = _evidence.build_evidence(document(event("Lync Server", "LS IM MCU", 33019, 47, before=47, since=0),
                                               fixed_at="2026-12-03T09:30:00Z", capi2_enabled=True))
     assert _evidence.symptom_totals(quiet) == {"count": 47, "before": 47, "since": 0}
-    assert _evidence.evidence_findings(quiet, PASSING) == []
+    assert evidence_findings(quiet, PASSING) == []
     loud = _evidence.build_evidence(document(event("Lync Server", "LS IM MCU", 33019, 49, before=47, since=2),
                                              fixed_at="2026-12-03T09:30:00Z", capi2_enabled=True))
-    assert codes(_evidence.evidence_findings(loud, PASSING)) == ["symptoms_since_fix", "symptoms_without_cause"]
-    assert _evidence.evidence_findings(loud, PASSING)[0][1] == (
+    assert codes(evidence_findings(loud, PASSING)) == ["symptoms_since_fix", "symptoms_without_cause"]
+    assert evidence_findings(loud, PASSING)[0][1] == (
         "2 symptom event(s) since the fix at 2026-12-03T09:30:00Z: LS IM MCU 33019 x2")
 
 
@@ -129,10 +141,10 @@ def test_unreadable_logs_and_a_failed_part_are_findings_never_errors() -> None:
     denied = document(capi2_enabled=True)
     denied["queries"].append({"log": "System", "provider": "Schannel", "status": "denied", "read": 0, "counted": 0,
                               "error": "Attempted to perform an unauthorized operation.", "truncated": False})
-    assert _evidence.evidence_findings(_evidence.build_evidence(denied), FAILING) == [
+    assert evidence_findings(_evidence.build_evidence(denied), FAILING) == [
         ("event_log_unreadable", "System (Schannel): denied: Attempted to perform an unauthorized operation.")]
     failed = _evidence.build_evidence(ExpectedFailure("Get-WinEvent is not available"))
-    assert failed["events"] == [] and codes(_evidence.evidence_findings(failed, PASSING)) == ["evidence_unreadable"]
+    assert failed["events"] == [] and codes(evidence_findings(failed, PASSING)) == ["evidence_unreadable"]
 
 
 def test_the_hourly_counts_add_up_over_every_event() -> None:
@@ -223,4 +235,4 @@ def test_a_query_error_on_a_log_the_host_does_not_have_is_no_finding() -> None:
     part = document(capi2_enabled=True)
     part["logs"][0]["exists"] = False  # no Lync Server log: the query's own error text varies, -ListLog decides
     part["queries"][0].update(status="error", error="The specified channel could not be found.")
-    assert _evidence.evidence_findings(_evidence.build_evidence(part), FAILING) == []
+    assert evidence_findings(_evidence.build_evidence(part), FAILING) == []

@@ -12,6 +12,7 @@ import struct
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings, _identities
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import chain_failures
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 
 DIRECT = bytes.fromhex("1800000000000000010000000000000000000000")  # Microsoft Learn (netsh winhttp reset proxy)
@@ -49,10 +50,16 @@ def state(native: bytes | None):
 PRESENT = {"state": "present", "proxy": "proxy.contoso.com:8080"}
 
 
+def paths(identities: dict, caller: dict | None, desired: dict | None) -> list[dict]:
+    """The judge's identity_path_differs findings of these identities, in record order."""
+    return [f.as_dict() for f in _findings.ordered(_findings.path_findings(identities, caller, desired))]
+
+
 def test_admin_ie_only_the_services_go_direct_and_the_finding_says_whose_path_differs() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20"), account(SYSTEM, "S-1-5-18")],
                caller_ie=ie("proxy.contoso.com:8080"))
-    identities, caller, findings = _identities.summarise(doc, state(DIRECT), PRESENT)
+    identities, caller = _identities.summarise(doc, state(DIRECT))
+    findings = paths(identities, caller, PRESENT)
     assert caller["effective_proxy"] == {"source": "ie", "proxy": "proxy.contoso.com:8080"}
     assert {n: e["effective_proxy"] for n, e in identities.items()} == {
         NS: {"source": "direct", "proxy": None}, SYSTEM: {"source": "direct", "proxy": None}}
@@ -64,7 +71,8 @@ def test_admin_ie_only_the_services_go_direct_and_the_finding_says_whose_path_di
 
 def test_the_netsh_value_wins_over_every_identity_s_ie_settings() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie("other:3128"))], caller_ie=ie("other:3128"))
-    identities, caller, findings = _identities.summarise(doc, state(netsh_value("proxy.contoso.com:8080")), PRESENT)
+    identities, caller = _identities.summarise(doc, state(netsh_value("proxy.contoso.com:8080")))
+    findings = paths(identities, caller, PRESENT)
     assert identities[NS]["effective_proxy"] == caller["effective_proxy"] == {
         "source": "netsh", "proxy": "proxy.contoso.com:8080"}
     assert findings == []
@@ -72,13 +80,13 @@ def test_the_netsh_value_wins_over_every_identity_s_ie_settings() -> None:
 
 def test_an_identity_s_own_ie_proxy_is_its_second_step() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie("svcproxy:8080"))])
-    identities, _caller, _findings_found = _identities.summarise(doc, state(None), None)
+    identities, _caller = _identities.summarise(doc, state(None))
     assert identities[NS]["effective_proxy"] == {"source": "ie", "proxy": "svcproxy:8080"}
 
 
 def test_proxy_settings_per_machine_reads_the_machine_settings_for_everyone() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie("ignored:1"))], per_user=False, machine_ie=ie("machine:8080"))
-    identities, caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
+    identities, caller = _identities.summarise(doc, state(DIRECT))
     assert identities[NS]["effective_proxy"] == caller["effective_proxy"] == {"source": "ie", "proxy": "machine:8080"}
 
 
@@ -90,14 +98,14 @@ def test_proxy_settings_per_machine_reads_the_machine_settings_for_everyone() ->
 ])
 def test_auto_detect_is_wpad_unless_disabled(flags: int, disabled: bool, expected: dict) -> None:
     doc = part(accounts=[account(NS, "S-1-5-20", ie(flags=flags))], wpad_disabled=disabled)
-    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
+    identities, _caller = _identities.summarise(doc, state(DIRECT))
     assert identities[NS]["effective_proxy"] == expected
 
 
 def test_an_account_that_needs_a_password_is_reported_not_run_as() -> None:
     doc = part(accounts=[account("CONTOSO\\svc-lync", "S-1-5-21-9-9-9-1200"),
                          account("CONTOSO\\gmsa-adfs$", "S-1-5-21-9-9-9-1105")])
-    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
+    identities, _caller = _identities.summarise(doc, state(DIRECT))
     assert identities["CONTOSO\\svc-lync"]["runnable"] is False
     assert "needs its password" in identities["CONTOSO\\svc-lync"]["error"]
     assert identities["CONTOSO\\gmsa-adfs$"]["runnable"] is True and identities["CONTOSO\\gmsa-adfs$"]["error"] is None
@@ -107,7 +115,7 @@ def test_services_name_their_identity() -> None:
     doc = part(accounts=[account(NS, "S-1-5-20")], services=[
         {"name": "RTCSRV", "found": True, "start_name": "NT AUTHORITY\\NetworkService", "state": "Running",
          "account": NS, "error": None}])
-    identities, _caller, _findings_found = _identities.summarise(doc, state(DIRECT), None)
+    identities, _caller = _identities.summarise(doc, state(DIRECT))
     assert identities[NS]["services"] == ["RTCSRV"]
 
 
@@ -134,19 +142,18 @@ def test_bad_names_are_refused_with_the_field_and_the_value(services, identities
 
 def test_a_part_without_accounts_is_refused() -> None:
     with pytest.raises(ValueError, match="identities: expected an object with an 'accounts' list"):
-        _identities.summarise({"services": []}, state(DIRECT), None)
+        _identities.summarise({"services": []}, state(DIRECT))
 
 
 def test_findings_are_ordered_by_code_then_identity_and_listed_once() -> None:
-    findings: list[dict] = []
-    _findings.add_finding(findings, "service_stale", "b", identity="Z")
-    _findings.add_finding(findings, "identity_path_differs", "a", identity="B")
-    _findings.add_finding(findings, "identity_path_differs", "host", identity=None)
-    _findings.add_finding(findings, "identity_path_differs", "a", identity="B")
-    assert [(f["code"], f["identity"]) for f in findings] == [
+    found = _findings.ordered([_findings.finding("service_stale", "b", "Z"),
+                               _findings.finding("identity_path_differs", "a", "B"),
+                               _findings.finding("identity_path_differs", "host"),
+                               _findings.finding("identity_path_differs", "a", "B")])
+    assert [(f.code, f.identity) for f in found] == [
         ("identity_path_differs", None), ("identity_path_differs", "B"), ("service_stale", "Z")]
-    with pytest.raises(ValueError, match="snake_case"):
-        _findings.add_finding(findings, "Not Snake", "x")
+    with pytest.raises(ValueError, match="'Not Snake' is not a finding code"):
+        _findings.finding("Not Snake", "x")
 
 
 def _with_run(run: dict) -> dict:
@@ -157,11 +164,11 @@ def test_a_chain_built_as_the_identity_fills_its_entry() -> None:
     run = {"task_result": 0, "elapsed_ms": 900, "purge": {"rc": 0, "output": ""}, "error": None, "chains": [
         {"store": "My", "thumbprint": "AB", "subject": "CN=fe01", "elapsed_ms": 812, "status": [], "elements": [],
          "error": None}]}
-    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None)
+    identities, _caller = _identities.summarise(_with_run(run), state(DIRECT))
     entry = identities[NS]
     assert (entry["chain_ok"], entry["chain_ms"], entry["cache_purged"], entry["error"]) == (True, 812, True, None)
     assert entry["crl"][0]["thumbprint"] == "AB"
-    assert _identities.chain_failures(identities) == []
+    assert chain_failures(identities) == []
 
 
 @pytest.mark.parametrize(("run", "error"), [
@@ -175,32 +182,30 @@ def test_a_chain_built_as_the_identity_fills_its_entry() -> None:
      "the scheduled task ended with 0x80070005"),
 ])
 def test_a_failed_chain_says_why_and_fails_the_identity(run: dict, error: str) -> None:
-    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None)
+    identities, _caller = _identities.summarise(_with_run(run), state(DIRECT))
     assert identities[NS]["chain_ok"] is False and identities[NS]["error"] == error
-    assert _identities.chain_failures(identities)[0].startswith(f"as {NS}")
+    assert chain_failures(identities)[0].startswith(f"as {NS}")
 
 
 def test_no_run_leaves_the_measurement_null() -> None:
-    identities, _caller, _findings_found = _identities.summarise(_with_run(None), state(DIRECT), None)
+    identities, _caller = _identities.summarise(_with_run(None), state(DIRECT))
     assert (identities[NS]["chain_ok"], identities[NS]["cache_purged"], identities[NS]["crl"]) == (None, None, [])
 
 
 def test_a_refused_url_on_the_netsh_path_is_proxy_rejects_agent() -> None:
-    findings: list[dict] = []
     crl = {"results": [{"url": "http://crl.a/x.crl", "http_status": 407},
                        {"url": "http://crl.a/y.crl", "http_status": 200},
                        {"url": "http://crl.a/z.crl", "http_status": 503}]}
-    _findings.refusal_findings(findings, crl)
-    assert [(f["code"], f["identity"]) for f in findings] == [("proxy_rejects_agent", None)]
-    assert findings[0]["detail"].startswith("http://crl.a/x.crl answered HTTP 407 to the netsh path")
-    _findings.refusal_findings(findings, None)
-    assert len(findings) == 1
+    findings = _findings.refusal_findings(crl)
+    assert [(f.code, f.identity) for f in findings] == [("proxy_rejects_agent", None)]
+    assert findings[0].detail.startswith("http://crl.a/x.crl answered HTTP 407 to the netsh path")
+    assert _findings.refusal_findings(None) == []
 
 
 def test_a_certificate_with_ldap_only_crls_is_listed_not_judged() -> None:
     run = {"task_result": 0, "purge": None, "error": None, "chains": [
         {"thumbprint": "AB", "subject": "CN=adfs", "elapsed_ms": 18, "status": ["RevocationStatusUnknown"],
          "elements": [], "error": None}]}
-    identities, _caller, _findings_found = _identities.summarise(_with_run(run), state(DIRECT), None, ldap_only=["ab"])
+    identities, _caller = _identities.summarise(_with_run(run), state(DIRECT), ldap_only=["ab"])
     assert identities[NS]["chain_ok"] is None and identities[NS]["crl"][0]["ldap_only"] is True
-    assert _identities.chain_failures(identities) == []
+    assert chain_failures(identities) == []

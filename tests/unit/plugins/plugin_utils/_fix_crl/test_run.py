@@ -1,6 +1,6 @@
 """plugin_utils/_fix_crl/_run.py: one host's run, its remote command budget, and the record it leaves.
 
-The two remote steps (``run_host_audit`` and ``manage_winhttp_proxy``) are replaced by fixtures/fix_crl_steps.py's
+The two remote steps (``run_host_audit`` and ``apply_change``) are replaced by fixtures/fix_crl_steps.py's
 fakes that answer like the real helpers (their own unit tests replay host output at the seam); what is tested
 here is the order of the steps, what each is asked, how many commands each costs, and the record.
 """
@@ -149,17 +149,19 @@ def test_only_the_chosen_peers_variables_are_read() -> None:
     _group, peers = derive_peers(FixCrlOptions.from_args({"peer_address_from": "ansible_host"}), inventory)
     assert [p["host"] for p in peers] == ["127.0.1.11", "127.0.1.12", "127.0.1.13"]
     assert hostvars.reads == ["fe011", "fe012", "fe013"]  # not the 400 members: each read templates a host
-    with pytest.raises(ValueError, match="endpoint_requirement: must be one of reachable, usable, got 'fast'"):
-        FixCrlOptions.from_args({"endpoint_requirement": "fast"})
 
 
 def test_a_handshake_cut_by_the_time_box_is_reported_as_over_the_box_not_as_the_fastest() -> None:
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
+        Criteria,
+        Measurement,
+        judge_phase,
+    )
     cut = {**tls(False), "worst_ms": 40, "unfinished_ms": 2000}
-    summary = judge_phase(None, cut, requirement="reachable", max_handshake_ms=1000)["summary"]
+    summary = judge_phase(Measurement(tls=cut), Criteria("reachable", 1000)).summary
     assert "worst handshake over 2000 ms (cut by the audit's time box) (limit 1000 ms)" in summary
-    whole = judge_phase(None, {**tls(True), "unfinished_ms": None}, requirement="reachable", max_handshake_ms=1000)
-    assert "worst handshake 40 ms (limit 1000 ms)" in whole["summary"]
+    whole = judge_phase(Measurement(tls={**tls(True), "unfinished_ms": None}), Criteria("reachable", 1000))
+    assert "worst handshake 40 ms (limit 1000 ms)" in whole.summary
 
 
 def test_a_rollback_restores_both_views_whatever_views_asked_for(monkeypatch) -> None:
@@ -175,7 +177,7 @@ def test_a_rollback_restores_both_views_whatever_views_asked_for(monkeypatch) ->
             result["previous_raw"] = {"native": DIRECT_B64}
         return result
 
-    monkeypatch.setattr(_fix_crl_host, "manage_winhttp_proxy", only_native)
+    monkeypatch.setattr(host, "winhttp", only_native)
     record = run(False, views=["native"])
     assert record["status"] == "rolled_back"
     restore, _current, _check_mode = host.writes[1]
