@@ -41,8 +41,8 @@ CASES: list[tuple[str, dict[str, t.Any], Status, str | None]] = [
                                  rollback={"performed": True, "ok": True, "why": "it made worse: endpoint x"}),
      Status.ROLLED_BACK, "verification failed after setting proxy proxy:8080"),
     ("a rollback that failed", record(planned=CHANGE, checks={"before": PASSING, "after": FAILING},
-                                      rollback={"performed": True, "ok": False},
-                                      errors=[{"step": "rollback", "msg": "the rollback failed", "unreachable": False}]),
+                                      rollback={"performed": True, "ok": False}, errors=[
+                                          {"step": "rollback", "msg": "the rollback failed", "unreachable": False}]),
      Status.FAILED, "rollback: the rollback failed"),
     ("a change kept that still fails where it failed before",
      record(planned=CHANGE, checks={"before": FAILING, "after": FAILING}, rollback={"performed": False, "kept": True}),
