@@ -37,7 +37,7 @@ def _make_collection_importable() -> None:
 
 _make_collection_importable()
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic  # noqa: E402
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic  # noqa: E402
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import (  # noqa: E402
     ReportHtmlError,
     render_report_html,

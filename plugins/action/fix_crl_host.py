@@ -9,9 +9,12 @@ import typing as t
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._action import CrlfixActionBase
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
+    FixCrlOptions,
+    Inventory,
+    options_from_variables,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._role_variables import options_from_variables
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._run import run_fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import run_area, write_record_file

@@ -84,5 +84,31 @@ def below_floor_reason(floor: HostFloor) -> str:
             + "; ".join(found[code] for code in floor.missing))
 
 
-__all__ = ["DOTNET_RELEASE", "DOTNET_TEXT", "MISSING_CODES", "OS_BUILD", "POWERSHELL", "HostFloor",
-           "below_floor_reason", "parse_floor"]
+class HostBelowFloor(ValueError):
+    """The host answered with its floor document only: it misses a minimum version; ``floor`` says which."""
+
+    def __init__(self, floor: HostFloor) -> None:
+        super().__init__(below_floor_reason(floor))
+        self.floor = floor
+
+
+def check_floor(document: t.Mapping[str, t.Any]) -> HostFloor | None:
+    """The floor facts of a host_audit document (None from a script without the check).
+
+    Raises:
+        HostBelowFloor: the host misses a requirement (the message names each, with what the host has).
+        ValueError: the floor object is malformed (the message names the field and the value).
+    """
+    if document.get("floor") is None:
+        return None
+    try:
+        floor = parse_floor(document["floor"])
+    except ValueError as exc:
+        raise ValueError(f"host script host_audit: {exc}") from None
+    if not floor.ok:
+        raise HostBelowFloor(floor)
+    return floor
+
+
+__all__ = ["DOTNET_RELEASE", "DOTNET_TEXT", "MISSING_CODES", "OS_BUILD", "POWERSHELL", "HostBelowFloor", "HostFloor",
+           "below_floor_reason", "check_floor", "parse_floor"]

@@ -1,24 +1,18 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""host_audit: a host's whole audit in one remote command (docs/performance.md): its request and parts.
+"""host_audit: a host's whole audit in one remote command (docs/performance.md): its request and its parts.
 
-The host script ``_ps1/host_audit.ps1`` (docs/dev/host-scripts.md, ``host_audit``) reads both WinHTTP views,
-lists the certificate stores, fetches the revocation URLs through the machine WinHTTP proxy and runs the TLS
-probes, the fetch and the probes side by side. Its document nests the four existing documents unchanged, so
-this module only splits it and hands each part to the code that already interprets it; a part that fails holds
-its ``ExpectedFailure`` (docs/dev/architecture.md, "How a failure travels").
+The host script ``_ps1/host_audit.ps1`` (docs/dev/host-scripts.md, ``host_audit``) reads both WinHTTP views, lists
+the certificate stores, and fetches the revocation URLs through the machine WinHTTP proxy while it runs the TLS
+probes. Its document nests the features' documents unchanged: this module splits it and hands each part to the code
+that interprets it; a part that fails holds its ``ExpectedFailure`` (docs/dev/architecture.md). It parses only and
+never sends a command.
 
-The controller stays the authority on which URLs matter: the host extracts the URLs from the certificates
-with a minimal DER walk so that the fetch can start in the same command, but the endpoint list is the one
-``_cert_chain`` works out from the returned certificates, as ``cert_revocation_info`` gives it. A URL
-the controller wants and the host did not fetch is left to the caller (``pending_crl``: the run fetches it with a
-second command, ``crl_fetch``, and names it in a warning); a URL the host fetched and the controller does not want is
-dropped. This module parses only: it never sends a command.
-
-The time box (``time_box_ms``, docs/performance.md) lets an audit stop waiting for what it already knows: a
-host without a working proxy would wait the full CRL timeout and the chain timeout of every probe. With it, the
-host ends the measurement ``time_box_ms`` after it started; a CRL URL cut off is reported with
-``time_box_error(n)`` as its error (so ``crl_retrieval_check``'s code makes it unreachable and unusable), and a peer
-whose sample was cut has that text in its ``errors`` and the verdict ``error`` (see ``_tls_probe.interpret_peer``).
+The controller decides which URLs matter: the host walks the certificates' DER for URLs so that the fetch can start
+in the same command, but the endpoint list is the one ``_cert_chain`` works out (as ``cert_revocation_info`` does),
+sorted out once here (``HostAudit.endpoints``). A URL the host missed is left to the caller (``pending_crl``: one more
+command, ``crl_fetch``, named in a warning); a URL the host fetched and the controller does not want is dropped.
+With ``time_box_ms`` the host stops waiting that long after the measurement started: a URL or a handshake cut off
+carries ``time_box_error(n)`` as its error, so it is unreachable or ``error`` (``_tls_probe.interpret_peer``).
 """
 
 from __future__ import annotations
@@ -31,7 +25,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep i
     MissingCryptographyError,
     require_cryptography,
 )
-from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import HostFloor
+from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import HostBelowFloor, HostFloor, check_floor
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     CertRevocationOptions,
@@ -44,16 +38,17 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     build_result,
     partition_endpoints,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._floor import HostBelowFloor, check_floor
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import ServiceMeasurement
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     check_sub_document,
     is_time_box_error,
     time_box_error,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, interpret_document
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
+    Peer,
+    interpret_document,
+    split_own_service,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState, parse_state, proxy_info
 
 SCRIPT = "host_audit"
@@ -63,14 +58,9 @@ MAX_TIME_BOX_MS = 600000
 
 @dataclasses.dataclass(frozen=True)
 class HostAuditRequest:
-    """One host_audit command.
-
-    ``cert_options`` None: no certificates are read and nothing is extracted (``stores`` null), and
-    ``endpoints`` are exactly the URLs to check; with ``cert_options``, ``endpoints`` are checked in addition
-    to the certificates' own. No ``peers``: no TLS probes. ``time_box_ms`` None: every measurement runs to its
-    own timeout; else the host stops waiting that many ms after the measurement started (an audit's finding
-    needs no full timeout).
-    """
+    """One host_audit command. ``cert_options`` None: no certificates are read and ``endpoints`` are exactly the URLs
+    to check (else they are checked besides the certificates' own); no ``peers``: no TLS probes; ``time_box_ms`` None:
+    every measurement runs to its own timeout."""
 
     cert_options: CertRevocationOptions | None
     endpoints: tuple[Endpoint, ...]
@@ -105,7 +95,7 @@ def validate_request(request: HostAuditRequest) -> None:
     box = request.time_box_ms
     if box is not None and (isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= MAX_TIME_BOX_MS):
         raise ValueError(f"time_box_ms: must be an integer from 1 to {MAX_TIME_BOX_MS} or null, got {box!r}")
-    for index, endpoint in enumerate(request.endpoints):
+    for index, endpoint in enumerate(request.endpoints):  # the last check before a URL reaches the host
         if not isinstance(endpoint, Endpoint):
             raise ValueError(f"endpoints[{index}]: expected an Endpoint, got {endpoint!r}")
         _crl_retrieval.validate_url(endpoint.url, field=f"endpoints[{index}]")
@@ -162,11 +152,9 @@ Part: t.TypeAlias = dict[str, t.Any] | ExpectedFailure | None
 
 @dataclasses.dataclass
 class PendingCrl:
-    """The crl part when the host did not fetch every URL the controller wants: the caller fetches the rest.
-
-    The host's DER walk and the controller's parser disagreed (or the chain was deeper than the host walks): the
-    controller's list wins, at the price of one more command (``crl_fetch`` with :meth:`fetch_args`).
-    """
+    """The crl part when the host did not fetch every URL the controller wants (its DER walk and the controller's
+    parser disagreed, or the chain was deeper): the controller's list wins, at the price of one more command
+    (``crl_fetch`` with :meth:`fetch_args`)."""
 
     plan: FetchPlan
     purge: t.Any
@@ -219,12 +207,9 @@ def _crl_result(plan: FetchPlan, purge: t.Any, answers: t.Mapping[str, t.Any], *
 
 @dataclasses.dataclass
 class HostAudit:
-    """One host_audit answer, each part as its feature would return it (``Part``).
-
-    ``winhttp_state`` is None when the winhttp part failed. ``pending_crl`` is set when the crl part still needs
-    the URLs the host did not fetch (``crl`` is then None until the caller completes it). ``time_box_hit`` is true
-    when the host's time box cut a CRL request or a TLS sample (docs/dev/host-scripts.md).
-    """
+    """One host_audit answer, each part as its feature would return it (``Part``). ``winhttp_state`` is None when the
+    winhttp part failed; with ``pending_crl`` set, ``crl`` is None until the caller completes it; ``time_box_hit``: the
+    host's time box cut a CRL request or a TLS sample."""
 
     winhttp_state: HostState | None
     winhttp: dict[str, t.Any] | ExpectedFailure
@@ -240,9 +225,8 @@ class HostAudit:
     identities: Part = None  # the host's identities part as it came, read by _identities.summarise
     service: Part = None  # the handshake with the host's own service (the judge's judge_service), when asked for
     # The certificates' endpoints, sorted out once: the valid HTTP(S) ones (fetched now, measured again after a
-    # change), the malformed ones (reported, never fetched) and the LDAP URLs (no HTTP proxy carries them).
+    # change) and the LDAP URLs (no HTTP proxy carries them); the malformed ones are in the crl part.
     endpoints: tuple[Endpoint, ...] = ()
-    invalid_endpoints: tuple[dict[str, t.Any], ...] = ()
     ldap_endpoints: tuple[str, ...] = ()
     commands: int = 1
     warnings: list[str] = dataclasses.field(default_factory=list)
@@ -265,12 +249,8 @@ def _certificates(document: t.Mapping[str, t.Any], options: CertRevocationOption
 
 
 def _certificate_endpoints(certificates: Part) -> tuple[list[Endpoint], list[dict[str, t.Any]], list[str]]:
-    """(the valid HTTP(S) endpoints, the malformed ones with the reason, the LDAP URLs) of the certificates' chains.
-
-    Only HTTP(S) endpoints are fetched: an LDAP URL cannot go through a WinHTTP proxy and is a finding of its own
-    (``flags.ldap_only``), not a failed fetch. A certificate's malformed URL is reported as invalid and the rest are
-    checked.
-    """
+    """(the valid HTTP(S) endpoints, the malformed ones with the reason, the LDAP URLs) of the certificates' chains:
+    an LDAP URL cannot go through a WinHTTP proxy (``flags.ldap_only``); a malformed URL is reported, never fetched."""
     if not isinstance(certificates, dict):
         return [], [], []
     endpoints = certificates.get("endpoints") or []
@@ -296,9 +276,8 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
         first: dict[str, Endpoint] = {}
         for endpoint in items:  # a URL listed twice is fetched once, as its first listing names it
             first.setdefault(endpoint.url, endpoint)
-        endpoints = tuple(first.values())
-        plan = FetchPlan(endpoints=endpoints, timeout_ms=request.crl_timeout_ms, max_bytes=request.max_bytes,
-                         purge_requested=request.purge_cache, purge_now=purge_now)
+        plan = FetchPlan(endpoints=tuple(first.values()), timeout_ms=request.crl_timeout_ms,
+                         max_bytes=request.max_bytes, purge_requested=request.purge_cache, purge_now=purge_now)
         crl = _part(document, "crl", "crl_fetch") if raw is not None else {"purge": None, "results": []}
         results = crl.get("results")
         if not isinstance(results, list):
@@ -321,26 +300,13 @@ def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
     return request.peers + ((request.service_peer,) if request.service_peer else ())
 
 
-def _split_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
-                   max_handshake_ms: int) -> tuple[t.Mapping[str, t.Any], dict[str, t.Any] | None]:
-    """(the ``tls_probe`` document of the peers, the service's interpreted result): the host probes its own service
-    after the peers, and its result is taken out before either is interpreted, so the peers' totals never count it
-    (it judges the service, not the proxy path)."""
-    results = tls.get("results")
-    if peer is None or not isinstance(results, list):
-        return tls, None  # a document without a results list fails in interpret_document, naming it
-    service = interpret_document((peer,), {**tls, "results": results[-1:]},
-                                 max_handshake_ms=max_handshake_ms)["results"][0]
-    return {**tls, "results": results[:-1]}, service
-
-
 def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> tuple[Part, Part]:
     """(the peers' part, the handshake with the host's own service, probed last)."""
     if not request.peers and not request.service_peer:
         return None, None
     try:
-        tls, service = _split_service(_part(document, "tls", "tls_probe"), request.service_peer,
-                                      max_handshake_ms=request.max_handshake_ms)
+        tls, service = split_own_service(_part(document, "tls", "tls_probe"), request.service_peer,
+                                         max_handshake_ms=request.max_handshake_ms)
         result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc)), None
@@ -413,7 +379,6 @@ def parse_host_audit(document: t.Mapping[str, t.Any], request: HostAuditRequest,
         floor=floor,
         identities=_identities(document, request),
         endpoints=tuple(found),
-        invalid_endpoints=tuple(invalid),
         ldap_endpoints=tuple(ldap),
     )
 
@@ -428,49 +393,6 @@ def _evidence_part(document: t.Mapping[str, t.Any]) -> Part:
     return value
 
 
-def _latest(times: t.Iterable[tuple[t.Any, str]]) -> tuple[str | None, str | None]:
-    """(the latest of the UTC times given as text or datetime, the source that gave it)."""
-    best: tuple[datetime.datetime, str, str] | None = None
-    for value, source in times:
-        if isinstance(value, datetime.datetime):
-            when = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
-        else:
-            try:
-                when = datetime.datetime.fromisoformat(str(value))
-            except ValueError:
-                continue
-            when = when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
-        if best is None or when > best[0]:
-            best = (when, when.strftime("%Y-%m-%dT%H:%M:%SZ"), source)
-    return (best[1], best[2]) if best else (None, None)
-
-
-def service_measurement(audit: HostAudit, evidence: t.Mapping[str, t.Any] | None) -> ServiceMeasurement | None:
-    """The handshake with the host's own service and what Windows shows about its process, for the judge.
-
-    When the proxy value last changed is the latest of each view's ``last_write`` (the Connections key's last write
-    time) and the fix marker (``evidence.fixed_at``, or the one this run's verification wrote); the services'
-    processes come from the identities part (``services[].process_started``); symptom events count only since a
-    recorded fix.
-    """
-    if not isinstance(audit.service, dict):
-        return None
-    times: list[tuple[t.Any, str]] = []
-    if audit.winhttp_state is not None:
-        times += [(getattr(view, "last_write", None), "registry") for view in audit.winhttp_state.views.values()
-                  if view is not None and getattr(view, "last_write", None)]
-    evidence = evidence or {}
-    marker = evidence.get("marker") or {}
-    times += [(value, "fix_marker") for value in (evidence.get("fixed_at"), marker.get("written")) if value]
-    changed_at, source = _latest(times)
-    part = audit.identities if isinstance(audit.identities, dict) else {}
-    processes = tuple({key: service.get(key) for key in ("name", "process_id", "process_started", "process_error")}
-                      for service in part.get("services") or [] if isinstance(service, dict))
-    symptoms = tuple(_evidence.cause_symptoms(evidence)) if evidence.get("fixed_at") else ()
-    return ServiceMeasurement(handshake=audit.service, processes=processes, changed_at=changed_at,
-                              changed_source=source, symptoms_since_change=symptoms)
-
-
 __all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostBelowFloor", "check_floor",
            "HostAuditRequest", "Part", "PendingCrl", "host_args",
-           "is_time_box_error", "parse_host_audit", "service_measurement", "time_box_error", "validate_request"]
+           "is_time_box_error", "parse_host_audit", "time_box_error", "validate_request"]

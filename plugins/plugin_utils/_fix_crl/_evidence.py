@@ -27,9 +27,13 @@ audit, from any controller or AWX job, reads it and counts each symptom before (
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+
+if t.TYPE_CHECKING:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAudit
 
 CAPI2_LOG = "Microsoft-Windows-CAPI2/Operational"
 LYNC_LOG = "Lync Server"
@@ -199,6 +203,63 @@ def marker_written(evidence: dict[str, t.Any] | None, part: t.Any) -> dict[str, 
                           "written": marker.get("fixed_at") if marker.get("written") else None}
     return evidence
 
+@dataclasses.dataclass(frozen=True)
+class ServiceMeasurement:
+    """The handshake with the host's own service (mutual TLS: the service checks this host's certificate in its own
+    process) and what Windows shows about that process: when each named service's process started
+    (``processes``: ``name``, ``process_started``), when the proxy value last changed (``changed_at``, UTC text,
+    from ``changed_source``: the registry key's last write or the fix marker), and the symptom events logged since."""
+
+    handshake: t.Mapping[str, t.Any]
+    processes: tuple[t.Mapping[str, t.Any], ...] = ()
+    changed_at: str | None = None
+    changed_source: str | None = None
+    symptoms_since_change: tuple[str, ...] = ()
+
+
+def _latest(times: t.Iterable[tuple[t.Any, str]]) -> tuple[str | None, str | None]:
+    """(the latest of the UTC times given as text or datetime, the source that gave it)."""
+    best: tuple[datetime.datetime, str, str] | None = None
+    for value, source in times:
+        if isinstance(value, datetime.datetime):
+            when = value if value.tzinfo else value.replace(tzinfo=datetime.UTC)
+        else:
+            try:
+                when = datetime.datetime.fromisoformat(str(value))
+            except ValueError:
+                continue
+            when = when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
+        if best is None or when > best[0]:
+            best = (when, when.strftime("%Y-%m-%dT%H:%M:%SZ"), source)
+    return (best[1], best[2]) if best else (None, None)
+
+
+def service_measurement(audit: HostAudit, evidence: t.Mapping[str, t.Any] | None) -> ServiceMeasurement | None:
+    """The handshake with the host's own service and what Windows shows about its process, for the judge.
+
+    When the proxy value last changed is the latest of each view's ``last_write`` (the Connections key's last write
+    time) and the fix marker (``evidence.fixed_at``, or the one this run's verification wrote); the services'
+    processes come from the identities part (``services[].process_started``); symptom events count only since a
+    recorded fix.
+    """
+    if not isinstance(audit.service, dict):
+        return None
+    times: list[tuple[t.Any, str]] = []
+    if audit.winhttp_state is not None:
+        times += [(getattr(view, "last_write", None), "registry") for view in audit.winhttp_state.views.values()
+                  if view is not None and getattr(view, "last_write", None)]
+    evidence = evidence or {}
+    marker = evidence.get("marker") or {}
+    times += [(value, "fix_marker") for value in (evidence.get("fixed_at"), marker.get("written")) if value]
+    changed_at, source = _latest(times)
+    part = audit.identities if isinstance(audit.identities, dict) else {}
+    processes = tuple({key: service.get(key) for key in ("name", "process_id", "process_started", "process_error")}
+                      for service in part.get("services") or [] if isinstance(service, dict))
+    symptoms = tuple(cause_symptoms(evidence)) if evidence.get("fixed_at") else ()
+    return ServiceMeasurement(handshake=audit.service, processes=processes, changed_at=changed_at,
+                              changed_source=source, symptoms_since_change=symptoms)
+
+
 __all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "OPTIONAL_LOGS", "QUERIES", "SCM_QUERY", "SLOW_VALUES", "EventQuery",
-           "build_evidence", "cause_symptoms", "chain_engine_settings", "host_args", "marker_written",
-           "predict_capi2_log", "symptom_totals"]
+           "ServiceMeasurement", "build_evidence", "cause_symptoms", "chain_engine_settings", "host_args",
+           "marker_written", "predict_capi2_log", "service_measurement", "symptom_totals"]

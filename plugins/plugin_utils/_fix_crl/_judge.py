@@ -19,6 +19,7 @@ import datetime
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._evidence import ServiceMeasurement
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import Finding
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import is_time_box_error
 
@@ -193,20 +194,6 @@ def explaining_checks(before: PhaseVerdict | None,
 # ---- the host's own running service: fresh, stale, or slow for another reason ----
 
 @dataclasses.dataclass(frozen=True)
-class ServiceMeasurement:
-    """The handshake with the host's own service (mutual TLS: the service checks this host's certificate in its own
-    process) and what Windows shows about that process: when each named service's process started
-    (``processes``: ``name``, ``process_started``), when the proxy value last changed (``changed_at``, UTC text,
-    from ``changed_source``: the registry key's last write or the fix marker), and the symptom events logged since."""
-
-    handshake: t.Mapping[str, t.Any]
-    processes: tuple[t.Mapping[str, t.Any], ...] = ()
-    changed_at: str | None = None
-    changed_source: str | None = None
-    symptoms_since_change: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
 class ServiceVerdict:
     """``state``: ``fresh`` (the handshake passes), ``stale`` (proven: see :func:`judge_service`), ``slow`` (slow, but
     nothing shows it holds state from before the change), ``unjudged`` (the host's own proof fails, so a slow service
@@ -362,6 +349,6 @@ def keep_decision(comparison: t.Mapping[str, t.Any]) -> tuple[bool, str | None]:
     return False, "there is no measurement from before the change to compare with (fix_crl_measure_before)"
 
 
-__all__ = ["Criteria", "MeasuredPart", "Measurement", "PhaseVerdict", "ServiceMeasurement", "ServiceVerdict",
-           "chain_failures", "compare_before_after", "counts_as_pass", "explaining_checks", "first_line", "judge_phase",
-           "judge_restart", "judge_service", "keep_decision", "started_before_change", "truncate"]
+__all__ = ["Criteria", "MeasuredPart", "Measurement", "PhaseVerdict", "ServiceVerdict", "chain_failures",
+           "compare_before_after", "counts_as_pass", "explaining_checks", "first_line", "judge_phase", "judge_restart",
+           "judge_service", "keep_decision", "started_before_change", "truncate"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible.errors import AnsibleError, AnsibleValueOmittedError
+
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
 from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import Endpoint, normalize_endpoints
@@ -94,6 +96,36 @@ class FixCrlOptions:
     @property
     def direct(self) -> bool:
         return self.state == "absent" or self.proxy == ""
+
+
+# Why the action reads the role's variables itself: Ansible templates every argument of a task for every host before
+# the action starts, and ~30 arguments of the form "{{ fix_crl_<option> }}" cost about 29 ms of controller CPU per
+# host, a third of Ansible's whole work around a raw task (docs/performance.md). Templating only the values skips the
+# templates that merely name a variable; the values are then validated against the argument spec as arguments are.
+def options_from_variables(prefix: str, names: t.Iterable[str], variables: t.Mapping[str, t.Any],
+                           template: t.Callable[[t.Any], t.Any]) -> tuple[dict[str, t.Any], list[str]]:
+    """``{option: templated value of <prefix><option>}`` for every defined variable, and the errors.
+
+    An undefined variable leaves its option out (the module's default applies), as does one that templates to
+    ``omit``. A value that does not template is an error naming the variable and Ansible's message; the other
+    options are still read, so that the host's failed record honours ``fail_host`` and ``result_detail``.
+    """
+    options: dict[str, t.Any] = {}
+    errors: list[str] = []
+    for name in names:
+        variable = prefix + name
+        if variable not in variables:
+            continue
+        try:
+            options[name] = template(variables[variable])
+        except AnsibleValueOmittedError:
+            continue
+        except AnsibleError as exc:
+            errors.append(f"{variable}: {exc.message}")
+    return options, errors
+
+
+__all__ = ["options_from_variables"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -229,4 +261,4 @@ def make_plan(options: FixCrlOptions, state: HostState, endpoints: t.Sequence[En
 
 
 __all__ = ["MODULE", "FixCrlOptions", "Inventory", "Plan", "derive_peers", "describe_before", "desired_args",
-           "make_plan", "peer_group_of", "service_peer"]
+           "make_plan", "options_from_variables", "peer_group_of", "service_peer"]

@@ -30,7 +30,6 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
     HostAuditRequest,
     host_args,
     parse_host_audit,
-    service_measurement,
     validate_request,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
@@ -142,7 +141,7 @@ class _Steps:
         measurement = _judge.Measurement(crl=audit.crl, tls=audit.tls, identities=identities, caller=run.caller,
                                          desired=plan.desired if plan else None)
         verdict = run.verdicts[phase] = _judge.judge_phase(measurement, self.criteria)
-        service = service_measurement(audit, run.evidence)
+        service = _evidence.service_measurement(audit, run.evidence)
         if service is not None:
             run.service = (service, t.cast(_judge.ServiceVerdict, _judge.judge_service(
                 service, proof_passed=verdict.passed, services=self.options.services,
@@ -195,7 +194,7 @@ def _gather(steps: _Steps, peers: t.Sequence[dict[str, t.Any]]) -> tuple[HostAud
     except AnsibleConnectionFailure as exc:
         run.error("gather", f"{steps.task_action}: {exc}", unreachable=True)
         return None
-    except ExpectedFailure as exc:
+    except (ExpectedFailure, ValueError) as exc:  # a document that cannot be trusted, a host below the floor
         run.error("gather", f"{steps.task_action}: {exc}")
         return None
     if audit.winhttp_state is None:

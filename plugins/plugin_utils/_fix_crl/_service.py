@@ -19,7 +19,7 @@ from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _identities
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import ServiceMeasurement
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._evidence import ServiceMeasurement
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
 

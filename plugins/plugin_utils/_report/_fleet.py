@@ -15,8 +15,8 @@ import os
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._summary import stats_data, summary_lines
 
 

@@ -17,7 +17,6 @@ import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import REFUSED
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
     REPORT_SCHEMA,
     as_dict,
@@ -34,6 +33,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._latency_ch
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._latency_chart import (
     format_ms as _ms,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import (
     host_cell_html,
     render_symptoms_html,

@@ -17,13 +17,30 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import typing as t
 import urllib.parse
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._atomic_file import write_text_atomic
 
 AREA_NAME = "crlfix-fix_crl-records"
+
+
+def write_text_atomic(path: str, text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` (UTF-8) to ``path`` so that a reader never sees half of it: a temp file in the same directory
+    (the rename never crosses file systems), ``mode`` applied (mkstemp creates 0600), then ``os.replace``; the temp
+    file is removed when anything fails. The record files and the report pages are written this way."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def run_area() -> str:
@@ -71,4 +88,4 @@ def read_registered(host: str, value: t.Any) -> t.Any:
     return record
 
 
-__all__ = ["AREA_NAME", "read_registered", "record_file", "run_area", "write_record_file"]
+__all__ = ["write_text_atomic", "AREA_NAME", "read_registered", "record_file", "run_area", "write_record_file"]

@@ -14,9 +14,13 @@ import typing as t
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.module_utils import _host_floor
-from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import below_floor_reason, parse_floor
+from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import (
+    HostBelowFloor,
+    below_floor_reason,
+    check_floor,
+    parse_floor,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostBelowFloor, check_floor
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions, Inventory
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR, build_host_script
 from tests import pslint
@@ -82,7 +86,7 @@ def test_check_floor_passes_a_host_on_the_floor_and_refuses_one_below():
     assert check_floor({"floor": WIN2019}).ok
     with pytest.raises(HostBelowFloor, match="Windows PowerShell 5.1") as caught:
         check_floor({"script": "host_audit", "schema": 1, "floor": WIN2008R2})
-    assert caught.value.fields["floor"]["missing"] == ["powershell", "dotnet"]
+    assert caught.value.floor.missing == ("powershell", "dotnet")
 
 
 @pytest.mark.parametrize("check_mode", [True, False])

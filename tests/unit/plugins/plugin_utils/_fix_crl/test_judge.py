@@ -13,10 +13,10 @@ import typing as t
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings, _judge
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._evidence import ServiceMeasurement
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import (
     Criteria,
     Measurement,
-    ServiceMeasurement,
     judge_phase,
     judge_restart,
     judge_service,
