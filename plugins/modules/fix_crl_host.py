@@ -458,7 +458,7 @@ findings:
     - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
       code then identity. Codes are listed in roles/fix_crl/README.md ("Findings"), among them
       V(symptoms_without_cause), V(symptoms_since_fix), V(capi2_log_disabled), V(slow_chain_timeouts),
-      V(identity_path_differs), V(service_stale), V(proxy_rejects_agent), V(protocol_mismatch) and
+      V(identity_path_differs), V(service_stale), V(service_slow), V(proxy_rejects_agent), V(protocol_mismatch) and
       V(proxy_filters_agent) (informational, a URL answered 401/403/407 only to a foreign User-Agent while
       CryptoAPI's passed).
   returned: when O(result_detail=full); always in the record file
@@ -476,11 +476,15 @@ service:
   description:
     - The host's own running service, from a mutual-TLS handshake with it (O(mutual_tls) and O(services) set), after
       the last measurement. C(handshake) (C(peer), C(verdict), C(max_ms), C(median_ms), C(samples_ms), C(protocol),
-      C(mutual), C(errors)); C(stale) true when the host's own proof passed but that handshake did not (finding
-      V(service_stale), the host is V(failed) with the reason and never rolled back for it); C(services) the named
-      services; C(status_when_fresh) and C(reason_when_fresh) what the host is once the service is fresh; C(restart)
-      null, or what the role's restart step did (C(services) each with C(name), C(restarted), C(state), C(error);
-      C(ok); C(handshake) the handshake after it).
+      C(mutual), C(errors)); C(verdict) the judge's (C(state) V(fresh), V(stale), V(slow) or V(unjudged), C(detail),
+      C(started_before_change)); C(stale) true when the service is proven stale (finding V(service_stale), the host
+      is V(failed) with the reason and never rolled back for it; a slow service without that evidence is the finding
+      V(service_slow) and changes no status); C(evidence) what Windows showed (C(processes) with each service's
+      C(process_started), C(changed_at) and C(changed_source) of the proxy value, C(symptoms_since_change));
+      C(services) the named services; C(target) where it listens; C(status_when_fresh) and C(reason_when_fresh)
+      what the host is once the service is fresh; C(restart) null, or what the role's restart step did
+      (C(services) each with C(name), C(restarted), C(state), C(error); C(ok); C(handshake) the handshake after it;
+      C(verdict) the judge's on it).
     - Null when no handshake with the host's own service was made.
   returned: when O(result_detail=full); always in the record file
   type: dict

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 import typing as t
 
 import pytest
@@ -256,3 +258,28 @@ def test_a_role_variable_that_does_not_template_fails_the_host_naming_it(monkeyp
     assert options is None and result["status"] == "failed" and not result.get("failed")  # fail_host still read
     assert result["reason"] == "arguments: fix_crl_bypass: 'crlfix_no_such_variable' is undefined", result["reason"]
     assert result["errors"][0]["step"] == "arguments" and not record_area.exists()  # result_detail full still read
+
+
+AUDIT_PATH = re.compile(r"<!-- audit-path: begin -->(.*?)<!-- audit-path: end -->", re.S)
+MAX_AUDIT_PATH_FILES = 35
+_LOADED = """
+import json, sys
+sys.path[:0] = [{collections!r}]
+import ansible_collections.crlfix.windows.plugins.action.fix_crl_host
+print(json.dumps(sorted(module.__file__ for name, module in sys.modules.items()
+                        if name.startswith("ansible_collections.crlfix.") and getattr(module, "__file__", None))))
+"""
+
+
+def test_one_audit_passes_through_the_files_the_architecture_page_lists_and_no_more() -> None:
+    # A fresh interpreter: what the fix_crl_host action loads (every import is at module level), nothing a test loaded.
+    collections = str(REPO_ROOT / ".collections")
+    out = subprocess.run([sys.executable, "-c", _LOADED.format(collections=collections)], check=True,
+                         capture_output=True, text=True).stdout
+    root = f"{collections}/ansible_collections/crlfix/windows/"
+    loaded = {path.removeprefix(root) for path in json.loads(out) if not path.endswith("__init__.py")}
+    page = (REPO_ROOT / "docs" / "dev" / "architecture.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\d+\. `(plugins/[^`]+\.py)`", AUDIT_PATH.search(page).group(1), re.M)
+    assert len(listed) == len(set(listed)) and set(listed) == loaded, sorted(set(listed) ^ loaded)
+    assert len(loaded) <= MAX_AUDIT_PATH_FILES, sorted(loaded)
+    assert f"\n{len(listed)} files." in page
