@@ -37,7 +37,6 @@ def _make_collection_importable() -> None:
 
 _make_collection_importable()
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic  # noqa: E402
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import (  # noqa: E402
     ReportHtmlError,
     render_report_html,
@@ -46,6 +45,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge impo
     ReportMergeError,
     merge_reports,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic  # noqa: E402
 
 
 class UsageError(Exception):

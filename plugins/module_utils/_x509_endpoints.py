@@ -88,6 +88,7 @@ class CertificateInfo:
     is_ca: bool
     self_signed: bool
     endpoints: RevocationEndpoints
+    subject_bytes: int = 0  # the DER subject name's length: what a TLS server's CA list carries for it
 
     def as_dict(self) -> dict[str, t.Any]:
         return {
@@ -249,6 +250,7 @@ def certificate_info(data: CertificateInput, *, field: str = "certificate") -> C
         issuer=issuer_text,
         subject_key=name_key(subject),
         issuer_key=name_key(issuer),
+        subject_bytes=len(subject.public_bytes()),
         # SHA-1 of the DER encoding, upper-case hex: what certlm.msc and Get-ChildItem Cert:\ show.
         thumbprint=hashlib.sha1(cert.public_bytes(Encoding.DER)).hexdigest().upper(),
         serial=serial if len(serial) % 2 == 0 else "0" + serial,

@@ -321,6 +321,15 @@ store_counts:
   returned: always
   type: dict
   sample: {My: 2, CA: 14, Root: 41}
+trust_store:
+  description:
+    - The Root store as Schannel uses it, when O(chain_stores) reads it (else V(null)). C(count) certificates;
+      C(issuer_list_bytes) the size of their subject names as a TLS server's trusted issuer list (over 16384 bytes,
+      Schannel cuts it or fails the handshake, KB 933430); C(non_self_signed) each entry that is not a root
+      (C(subject), C(issuer), C(thumbprint)), which can keep a Lync front end from starting.
+  returned: always
+  type: dict
+  sample: {"count": 41, "issuer_list_bytes": 4211, "non_self_signed": []}
 winhttp:
   description:
     - The host's C(winhttp_state) document (both WinHTTP registry views, OS build, C(netsh winhttp show advproxy)),

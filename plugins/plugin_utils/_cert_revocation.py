@@ -107,7 +107,7 @@ def empty_result() -> dict[str, t.Any]:
     return {
         "changed": False, "computer_name": None, "checked_at": None, "certificates": [], "endpoints": [],
         "flags": {name: [] for name in FLAG_NAMES}, "missing_stores": [], "unparsable_certificates": [],
-        "store_counts": {}, "winhttp": None,
+        "store_counts": {}, "trust_store": None, "winhttp": None,
     }
 
 
@@ -182,6 +182,7 @@ def summarise_inventory(
     if options.include_winhttp:
         winhttp = _winhttp_document(document.get("winhttp"))
     missing = document.get("missing_stores") or []
+    root = parsed.get(by_name.get("root", "Root"), [])
     return {
         **empty_result(),
         **summary,
@@ -190,8 +191,18 @@ def summarise_inventory(
         "missing_stores": list(missing) if isinstance(missing, list) else [missing],
         "unparsable_certificates": unparsable,
         "store_counts": {name: len(entries) for name, entries in stores.items()},
+        "trust_store": trust_store_facts(root) if by_name.get("root") else None,
         "winhttp": winhttp,
     }
+
+
+def trust_store_facts(root: t.Sequence[StoreCertificate]) -> dict[str, t.Any]:
+    """What the Root store says about the host's TLS: its size as Schannel's trusted issuer list (each subject name's
+    DER with its two-byte length, RFC 5246 7.4.4 ``certificate_authorities``), and its entries that are not roots
+    (issuer not the subject, or not self-signed)."""
+    return {"count": len(root), "issuer_list_bytes": sum(cert.info.subject_bytes + 2 for cert in root),
+            "non_self_signed": [{"subject": cert.info.subject, "issuer": cert.info.issuer,
+                                 "thumbprint": cert.info.thumbprint} for cert in root if not cert.info.self_signed]}
 
 
 def gather_cert_revocation_info(

@@ -37,7 +37,6 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     iso_utc,
     load_certificate,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import (  # noqa: F401 (re-exported)
     KINDS,
     Endpoint,
@@ -57,7 +56,6 @@ if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
 # The module's documented max_bytes; the fix_crl run, which has no such option, fetches with it too.
-DEFAULT_MAX_BYTES: int = module_defaults("crl_retrieval_check")["max_bytes"]
 MAX_TIMEOUT_MS = 600000
 LDAP_ERROR = "not fetched: LDAP is not fetched over an HTTP proxy (the WinHTTP proxy carries only http and https)"
 # What a forward proxy answers when it could not reach the origin server (squid: ERR_CONNECT_FAIL is 503,
@@ -321,7 +319,6 @@ def run_crl_retrieval_check(
 
 
 __all__ = [
-    "DEFAULT_MAX_BYTES",
     "KINDS",
     "LDAP_ERROR",
     "Endpoint",

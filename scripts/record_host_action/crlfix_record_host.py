@@ -101,7 +101,7 @@ def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetim
 
     if endpoints:
         crl_options = {"endpoints": endpoints, "timeout_ms": options["crl_timeout_ms"], "purge_cache": False,
-                       "max_bytes": _crl_retrieval.DEFAULT_MAX_BYTES}
+                       "max_bytes": _audit.CRL_MAX_BYTES}
         plan = _crl_retrieval.plan_fetch(crl_options, check_mode=True)
         recorder.script("crl_fetch", plan.host_args() or {}, crl_options)
 
@@ -114,11 +114,11 @@ def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetim
         recorder.script("tls_probe", tls_args, tls_options)
 
     audit_options = {"cert_options": cert_options, "crl_timeout_ms": options["crl_timeout_ms"],
-                     "max_bytes": _crl_retrieval.DEFAULT_MAX_BYTES, "tls": tls_options,
+                     "max_bytes": _audit.CRL_MAX_BYTES, "tls": tls_options,
                      "time_box_ms": options["time_box_ms"]}
     request = _audit.HostAuditRequest(
         cert_options=validated, endpoints=(), crl_timeout_ms=options["crl_timeout_ms"], purge_cache=False,
-        max_bytes=_crl_retrieval.DEFAULT_MAX_BYTES, peers=tuple(peers), samples=options["samples"],
+        max_bytes=_audit.CRL_MAX_BYTES, peers=tuple(peers), samples=options["samples"],
         probe_timeout_ms=options["probe_timeout_ms"], max_handshake_ms=MAX_HANDSHAKE_MS,
         check_revocation=True, stop_after_unknown=True, time_box_ms=options["time_box_ms"])
     recorder.script("host_audit", _audit.host_args(request, check_mode=True), audit_options)

@@ -53,6 +53,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state impo
 
 SCRIPT = "host_audit"
 MAX_BYTES_LIMIT = 64 * 1024 * 1024
+# A CRL body longer than this is cut on the host and not parsed: crl_retrieval_check's documented max_bytes default
+# (a unit test keeps the two equal).
+CRL_MAX_BYTES = 4194304
 MAX_TIME_BOX_MS = 600000
 
 
@@ -393,6 +396,6 @@ def _evidence_part(document: t.Mapping[str, t.Any]) -> Part:
     return value
 
 
-__all__ = ["MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostBelowFloor", "check_floor",
+__all__ = ["CRL_MAX_BYTES", "MAX_TIME_BOX_MS", "SCRIPT", "HostAudit", "HostBelowFloor", "check_floor",
            "HostAuditRequest", "Part", "PendingCrl", "host_args",
            "is_time_box_error", "parse_host_audit", "time_box_error", "validate_request"]

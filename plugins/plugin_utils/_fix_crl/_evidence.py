@@ -125,12 +125,14 @@ def _hourly(events: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, int]:
     return dict(sorted(hours.items()))
 
 
-def build_evidence(part: t.Any) -> dict[str, t.Any]:
-    """The record's ``evidence`` from host_audit's part (or the failure that cost it)."""
+def build_evidence(part: t.Any, *, received_at: datetime.datetime | None = None) -> dict[str, t.Any]:
+    """The record's ``evidence`` from host_audit's part (or the failure that cost it); ``received_at``, the
+    controller's time when the document came back, sets ``clock`` (the host's time against it)."""
     if isinstance(part, ExpectedFailure) or not isinstance(part, t.Mapping):
         return {"error": str(part) if part is not None else "the host sent no evidence part", "events": [],
                 "logs": [], "queries": [], "hourly": {}, "fixed_at": None, "chain_engine": None,
-                "marker": {"previous": None, "written": None}, "capi2_log": None}
+                "marker": {"previous": None, "written": None}, "capi2_log": None, "clock": None, "gpp_registry": [],
+                "root_autoupdate": None}
     marker = part.get("marker") or {}
     events = []
     for raw in part.get("events") or []:
@@ -150,7 +152,26 @@ def build_evidence(part: t.Any) -> dict[str, t.Any]:
         "queries": [dict(entry) for entry in part.get("queries") or []],
         "chain_engine": chain_engine_settings(part.get("chain_engine")),
         "capi2_log": _capi2_log(part),
+        "clock": _clock(part.get("now"), received_at),
+        # Read by the host for the cause catalogue (docs/dev/host-scripts.md): Group Policy Preferences registry
+        # items that write WinHttpSettings, and the root auto-update policy.
+        "gpp_registry": [dict(item) for item in part.get("gpp_registry") or [] if isinstance(item, t.Mapping)],
+        "root_autoupdate": dict(part["root_autoupdate"]) if isinstance(part.get("root_autoupdate"), t.Mapping)
+        else None,
     }
+
+
+def _clock(host_now: t.Any, received_at: datetime.datetime | None) -> dict[str, t.Any] | None:
+    """The host's UTC time against the controller's when the document came back (``skew_s``: the host ahead)."""
+    if received_at is None or not host_now:
+        return None
+    try:
+        host = datetime.datetime.fromisoformat(str(host_now))
+    except ValueError:
+        return None
+    host = host if host.tzinfo else host.replace(tzinfo=datetime.UTC)
+    return {"host": str(host_now), "controller": received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "skew_s": round((host - received_at).total_seconds(), 1)}
 
 
 def _capi2_log(part: t.Mapping[str, t.Any]) -> dict[str, t.Any] | None:

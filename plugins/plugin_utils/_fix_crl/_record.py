@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _findings, _judge
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _causes, _findings, _judge
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._decide import (
     Facts,
     Status,
@@ -122,10 +122,15 @@ def _with_decision(fields: dict[str, t.Any]) -> dict[str, t.Any]:
     if service is not None:
         fresh_status, fresh_reason = decide_without_service(facts)
         service.update(status_when_fresh=fresh_status.value, reason_when_fresh=fresh_reason)
+    # Why, in words: the primary cause of the catalogue that holds (none for a compliant host) leads the reason.
+    diagnosis = _causes.diagnose({**fields, "status": status.value})
+    if diagnosis and reason:
+        reason = f"{diagnosis[0]['title']}: {reason}"
     # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do its job
     # (an error). A host that fails verification only where it failed before the run does not count.
-    fields.update(status=status, reason=reason, counts_against_rollout=status is Status.ROLLED_BACK or (
-        status is Status.FAILED and any(not e.get("unreachable") for e in fields["errors"])))
+    fields.update(status=status, reason=reason, diagnosis=diagnosis,
+                  counts_against_rollout=status is Status.ROLLED_BACK or (
+                      status is Status.FAILED and any(not e.get("unreachable") for e in fields["errors"])))
     return fields
 
 
@@ -166,6 +171,8 @@ class HostRecord:
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
     service: dict[str, t.Any] | None = None
+    trust_store: dict[str, t.Any] | None = None
+    diagnosis: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:
@@ -205,6 +212,7 @@ class HostRecord:
             "rollback": run.rollback or None, "errors": run.errors, "commands": run.commands,
             "evidence": run.evidence, "findings": _findings_of(run), "identities": run.identities,
             "caller": run.caller, "chain_cache_resync": run.chain_cache_resync, "service": service,
+            "trust_store": certificates.get("trust_store"),
         })
         fields["changed"] = (run.changed or fields["status"] is Status.WOULD_CHANGE or _log_change(run.evidence))
         return cls(**fields)

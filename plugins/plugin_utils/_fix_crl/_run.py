@@ -22,9 +22,9 @@ import typing as t
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import validate_options
-from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import DEFAULT_MAX_BYTES
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _evidence, _identities, _judge
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import (
+    CRL_MAX_BYTES,
     SCRIPT,
     HostAudit,
     HostAuditRequest,
@@ -120,7 +120,7 @@ class _Steps:
                 "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
         return HostAuditRequest(
             cert_options=cert_options, endpoints=tuple(endpoints), crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge,
-            max_bytes=DEFAULT_MAX_BYTES, peers=tuple(peers), samples=o.probe_samples,
+            max_bytes=CRL_MAX_BYTES, peers=tuple(peers), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
             check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence, mutual=o.mutual_tls,
             service_peer=self.service,
@@ -205,7 +205,7 @@ def _gather(steps: _Steps, peers: t.Sequence[dict[str, t.Any]]) -> tuple[HostAud
         return None
     run.certificates = audit.certificates
     run.before = describe_before(audit.winhttp_state)
-    run.evidence = _evidence.build_evidence(audit.evidence)
+    run.evidence = _evidence.build_evidence(audit.evidence, received_at=datetime.datetime.now(datetime.UTC))
     if o.enable_capi2_log and run.check_mode and not run.evidence.get("error"):
         _evidence.predict_capi2_log(run.evidence)
     return audit, probed

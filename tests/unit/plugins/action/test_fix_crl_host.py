@@ -283,3 +283,8 @@ def test_one_audit_passes_through_the_files_the_architecture_page_lists_and_no_m
     assert len(listed) == len(set(listed)) and set(listed) == loaded, sorted(set(listed) ^ loaded)
     assert len(loaded) <= MAX_AUDIT_PATH_FILES, sorted(loaded)
     assert f"\n{len(listed)} files." in page
+
+
+def test_the_audit_cuts_a_crl_where_crl_retrieval_check_does() -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import CRL_MAX_BYTES
+    assert CRL_MAX_BYTES == module_defaults("crl_retrieval_check")["max_bytes"]

@@ -37,7 +37,9 @@ def test_the_audit_of_a_host_that_needs_a_change_is_one_command_and_predicts_the
     (args, current, check_mode), = host.writes
     assert check_mode is True and args["proxy"] == PROXY and args["views"] == ["native", "wow6432"]
     assert current.views["native"].raw == base64.b64decode(DIRECT_B64)  # the write does not read again
-    assert record["reason"].startswith(f"would set proxy {PROXY} in native, wow6432; now: CRL: 0/1")
+    assert record["reason"].startswith(f"no machine-wide WinHTTP proxy: would set proxy {PROXY} in native, wow6432; "
+                                       "now: CRL: 0/1")
+    assert [d["cause"] for d in record["diagnosis"]] == ["no_proxy"]
 
 
 def test_a_fix_is_three_commands_and_measures_after_with_the_cache_purged(monkeypatch) -> None:
