@@ -153,9 +153,11 @@ def test_squid_stopped_between_apply_and_verification_rolls_the_host_back_byte_f
     assert host["rollback"]["performed"] is True and host["rollback"]["ok"] is True
     assert host["verification"]["after"]["passed"] is False
     want = site_proxies(faults)[faults.hosts[name].site]
-    assert host["reason"].startswith(f"verification failed after setting proxy {want}"), host["reason"]
+    # The cause in words leads the reason: squid is down, so nothing answered through the new proxy.
+    assert [d["cause"] for d in host["diagnosis"]][:1] == ["proxy_unreachable"], host["diagnosis"]
+    assert host["reason"].startswith(f"the proxy cannot be reached: verification failed after setting proxy {want}")
     assert "rolled back to the previous values because" in host["reason"], host["reason"]
-    assert f"{name}: rolled_back: verification failed after setting proxy" in run.stdout
+    assert f"{name}: rolled_back: the proxy cannot be reached: verification failed after setting proxy" in run.stdout
     # Issue 7's budget for a host that needs a change: at most 4 remote commands, the rollback included.
     assert host["commands"] == 4 and "after_rollback" not in host["verification"]
     assert faults.state(name)["counters"]["commands"] - commands_before == 4, faults.state(name)["counters"]

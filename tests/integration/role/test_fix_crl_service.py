@@ -36,7 +36,9 @@ def test_a_stale_service_is_reported_and_left_alone_without_restart(fleet, tmp_p
     host = run.host(name)
     # The proxy is right, so nothing is changed and nothing is rolled back; the running service is still slow.
     assert host["verification"]["before"]["passed"] is True, host["verification"]["before"]["summary"]
-    assert host["status"] == "failed" and host["reason"].startswith("service_stale: "), host["reason"]
+    assert host["status"] == "failed" and "service_stale: " in host["reason"], host["reason"]
+    assert host["reason"].startswith("a running service holds state from before the fix: ")
+    assert [d["cause"] for d in host["diagnosis"]] == ["stale_service"], host["diagnosis"]
     assert "RTCSRV, RTCMEDSRV" in host["reason"] and "fix_crl_restart_services" in host["reason"]
     assert _codes(host) == ["service_stale"]
     service = host["service"]
