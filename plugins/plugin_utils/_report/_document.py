@@ -119,7 +119,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
             "evidence": None, "findings": [], "identities": {}, "caller": None, "chain_cache_resync": None,
-            "service": None,
+            "service": None, "trust_store": None, "diagnosis": [],
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -180,6 +180,9 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         "chain_cache_resync": data.get("chain_cache_resync"),
         # the host's own service's handshake and its restart (absent in older records)
         "service": as_dict(data.get("service")) or None,
+        # the Root store's facts, and why the host fails: each cause that holds, primary first (_fix_crl/_causes)
+        "trust_store": as_dict(data.get("trust_store")) or None,
+        "diagnosis": [as_dict(item) for item in as_list(data.get("diagnosis"))],
     }
 
 
