@@ -30,6 +30,7 @@ import base64
 import contextlib
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +43,22 @@ from tests.twin.state import HostState
 
 IDLE_SECONDS = 30.0
 READ_SIZE = 16384
+# Client certificates one service checks at once: the twin's choice (a Windows service checks each connection in a
+# thread of its own process; no figure is published). A host's checks wait only for its own threads.
+MAX_CHECKS = 32
+
+
+def check_pool(name: str) -> ThreadPoolExecutor:
+    """The threads one twin's service checks client certificates in (made as handshakes come)."""
+    return ThreadPoolExecutor(max_workers=MAX_CHECKS, thread_name_prefix=f"{name} 5061")
 
 
 class SipTlsListener:
-    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, state: HostState) -> None:
+    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, state: HostState,
+                 checks: ThreadPoolExecutor) -> None:
         self.address, self.port = address, port
         self.state = state
+        self.checks = checks  # this host's own threads for client-certificate checks (check_pool)
         self.context = server_context(certfile, keyfile, limit=state.host_class.limit)
         roots = [base64.b64decode(c["der_b64"]) for c in state.data.get("cert_stores", {}).get("Root", [])]
         if roots:
@@ -108,7 +119,8 @@ class SipTlsListener:
         client = tls.getpeercert(binary_form=True)
         if client is not None:
             loop = asyncio.get_running_loop()
-            self.client_checks.append(await loop.run_in_executor(None, self._check_client, client))
+            # In this host's own threads: another host's slow checks never delay this one (a machine of its own).
+            self.client_checks.append(await loop.run_in_executor(self.checks, self._check_client, client))
         await _flush(outgoing, writer)
         return True
 
