@@ -22,6 +22,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.twin import service_process
 from tests.twin.auth import Authenticator
 from tests.twin.http_server import WinRMEndpoint
 from tests.twin.sip_listener import SipTlsListener, check_pool
@@ -85,6 +86,9 @@ class Twin:
         if self.servers:
             return
         spec = self.spec
+        loop = asyncio.get_running_loop()
+        # The host boots: its services start new processes (tests/twin/service_process.py), written in its own thread.
+        await loop.run_in_executor(self.commands, service_process.boot, self.state)
         try:
             self.servers.append(await self._listen(spec.http_port, lambda r, w: self.winrm.serve(r, w, False)))
             self.servers.append(
@@ -98,6 +102,9 @@ class Twin:
                     await self.sip.start()
                 except OSError as exc:
                     raise _cannot_listen(spec.address, spec.tls_port, exc) from exc
+                sip = self.sip
+                service_process.watch_restarts(self.state, lambda delay: loop.call_soon_threadsafe(
+                    lambda: loop.create_task(sip.pause(delay))))
         except OSError:
             await self.stop()
             raise
@@ -119,6 +126,7 @@ class Twin:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
+        service_process.watch_restarts(self.state, None)
         if self.sip is not None:
             await self.sip.stop()
             self.sip = None
