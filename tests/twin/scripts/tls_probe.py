@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import ssl
@@ -33,6 +34,7 @@ from cryptography import x509
 from tests.lab import schannel
 from tests.lab.winhttp import resolve
 from tests.twin import event_logs, identities, revocation
+from tests.twin.host_classes import HostClass
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
 if TYPE_CHECKING:
@@ -217,6 +219,13 @@ def _key_files(der: bytes) -> tuple[Path, Path] | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
+def _offering(host_class: HostClass, protocols: tuple[str, ...]) -> HostClass:
+    """The class with the protocols the probe offers; one object per pair, so that the client contexts of one
+    command (keyed by its ``limit``) are found again and their sessions resumed."""
+    return replace(host_class, tls_protocols=protocols)
+
+
 def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: bool, box: TimeBox | None,
                client_cert: tuple[Path, Path] | None, sessions: schannel.ClientSessions,
                hello: threading.Event | None) -> dict[str, Any] | None:
@@ -224,7 +233,7 @@ def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: 
     world = revocation.world()
     host, port = peer["host"], peer["port"]
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
-    offered = replace(ctx.state.host_class, tls_protocols=offered_protocols(ctx) or ("Tls12",))
+    offered = _offering(ctx.state.host_class, offered_protocols(ctx) or ("Tls12",))
     if box is not None and box.expired():
         return None
     cache = revocation.load_cache(ctx.state)
