@@ -343,7 +343,8 @@ def test_the_winhttp_views_and_the_services_carry_their_times_for_a_stale_servic
     assert "last_write = $lastWrite" in view and "Get-CrlfixKeyLastWrite -Key $key" in view
     assert "'RegQueryInfoKeyW'" in pslint.code(function_body("_winhttp", "Get-CrlfixKeyLastWrite"))
     process = pslint.code(function_body("_identity", "Get-CrlfixServiceProcess"))
-    for export in ("'OpenSCManagerW'", "'OpenServiceW'", "'QueryServiceStatusEx'", "'OpenProcess'", "'GetProcessTimes'"):
+    exports = ("'OpenSCManagerW'", "'OpenServiceW'", "'QueryServiceStatusEx'", "'OpenProcess'", "'GetProcessTimes'")
+    for export in exports:
         assert export in process
     assert "$found.process_error = Get-CrlfixErrorText -Failure $_" in process  # every failure is data
     part = pslint.code(function_body("_identity", "Get-CrlfixIdentitiesPart"))
