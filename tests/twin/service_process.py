@@ -64,6 +64,12 @@ def process(state: HostState) -> dict[str, Any]:
                                                            or time.time()))
 
 
+def new_process(data: dict[str, Any], started: float) -> dict[str, Any]:
+    """A state's ``service_process`` for a process of its listener's service that started at ``started``."""
+    services = data.get("services") or []
+    return _fresh(services[0]["name"] if services else None, started)
+
+
 def boot(state: HostState, now: float | None = None) -> None:
     """The host boots (the twin starts): every service starts a new process, holding nothing."""
     now = time.time() if now is None else now
@@ -182,4 +188,4 @@ def restart(state: HostState, name: str) -> bool:
 
 
 __all__ = ["FIRST_BACKOFF_S", "LISTEN_DELAY_S", "MAX_BACKOFF_S", "boot", "prepare", "process", "process_fields",
-           "record", "restart", "resync_time", "session_proxy", "watch_restarts"]
+           "new_process", "record", "restart", "resync_time", "session_proxy", "watch_restarts"]
