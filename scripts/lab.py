@@ -9,6 +9,9 @@
     lab.py down [--lab-dir DIR]          stop exactly the lab server, squid and CRL server `up` started (by PID)
     lab.py metrics [--lab-dir DIR]       write and print build/lab/metrics.json
     lab.py publish [--crl-minutes M] [--past]   re-sign the CRLs; --past: NextUpdate already M minutes ago
+    lab.py scenarios                     list every scenario a host can be put in, one line each
+    lab.py seed --host HOST --scenario NAME     put a running lab's host in a scenario (through the control channel;
+                                         the twin reloads, or restarts when its OS changes)
 
 `up` on a lab dir whose processes still run stops them first (no leak), then starts fresh seeded states. It
 refuses, naming the address, when one it needs is taken, and leaves nothing behind when a start fails.
@@ -93,6 +96,27 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    from tests.lab.fleet import catalogue
+
+    found = catalogue.catalogue().values()
+    width = max(len(s.name) for s in found)
+    for scenario in found:
+        print(f"{scenario.name:<{width}}  {scenario.kind:<14}  {scenario.description}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from tests.lab.fleet import catalogue
+
+    if args.scenario not in catalogue.catalogue():
+        raise LabError(catalogue.unknown_scenario(args.scenario))
+    doc = process.control(args.lab_dir, "POST", f"/twins/{args.host}/seed", body={"scenario": args.scenario})
+    how = "restarted" if doc["restarted"] else "reloaded"
+    print(f"lab: {doc['name']} is now in scenario {doc['scenario']} (twin {how})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lab-dir", type=Path, default=launcher.DEFAULT_LAB_DIR)
@@ -113,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--crl-minutes", type=_positive, default=10)
     publish.add_argument("--past", action="store_true", help="NextUpdate already passed (stale CRLs)")
     publish.set_defaults(func=cmd_publish)
+    sub.add_parser("scenarios", help="list every scenario, one line each").set_defaults(func=cmd_scenarios)
+    seed = sub.add_parser("seed", help="put a running lab's host in a scenario")
+    seed.add_argument("--host", required=True, help="the host's inventory name (lync-fe01.lab.test)")
+    seed.add_argument("--scenario", required=True, help="a name `lab.py scenarios` lists")
+    seed.set_defaults(func=cmd_seed)
     args = parser.parse_args(argv)
     args.lab_dir = args.lab_dir.resolve()
     try:

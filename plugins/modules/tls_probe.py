@@ -57,12 +57,21 @@ options:
     description:
       - Present the host's own certificate as the client certificate (mutual TLS, as Lync Server front ends talk on
         5061), so the peer checks its revocation in its own process and the handshake measures both ends' work.
-      - The certificate is the one of C(LocalMachine\\My) with a private key, valid now and usable for client
-        authentication that is valid longest; without one the handshakes are one-sided.
+      - The certificate is the one the host's own service presents, as Lync presents its own certificate in MTLS
+        both ways; Lync's certificates need only Server Authentication. Of C(LocalMachine\\My), with a private key
+        and valid now, it is the one with O(client_thumbprint), else one usable for Server Authentication whose
+        Subject Alternative Name holds the host's FQDN (the one valid longest). A machine certificate for Client
+        Authentication only is never chosen. Without one the handshakes are one-sided and
+        RV(client_certificate.error) says why.
       - One handshake more per peer, without the certificate, tells a peer slow only because it cannot check this
         host's certificate (RV(results[].slow_because) V(peer)).
     type: bool
     default: false
+  client_thumbprint:
+    description:
+      - With O(mutual), the SHA-1 thumbprint of the certificate bound to the host's service (40 hexadecimal digits,
+        spaces ignored), presented instead of the one found by the host's FQDN.
+    type: str
   check_revocation:
     description:
       - Check the revocation of the peer's certificate chain during the handshake, as Schannel does for services.
@@ -147,17 +156,35 @@ results:
       type: list
       elements: int
       sample: [1, 0, 1]
+    handshakes:
+      description:
+        - For each sample, V(full) or V(resumed) as the host saw it in the TLS records, V(null) when the sample did
+          not complete or the host could not tell.
+        - Windows resumes a TLS session a handshake of the same process made with the peer, so samples after the
+          first are usually V(resumed); a resumed handshake sends no certificate and the peer checks nothing, so it
+          does not count in the latency figures or the verdict.
+      type: list
+      elements: str
+      sample: [full, resumed, resumed]
+    full_handshakes:
+      description: How many samples were full handshakes.
+      type: int
+      sample: 1
+    resumed_handshakes:
+      description: How many samples resumed an earlier session.
+      type: int
+      sample: 2
     min_ms:
-      description: Fastest successful handshake; V(null) when none succeeded.
+      description: Fastest successful handshake that was not resumed; V(null) when none.
       type: int
     median_ms:
-      description: Median of the successful handshakes (may be a fraction); V(null) when none succeeded.
+      description: Median of the successful handshakes that were not resumed (may be a fraction); V(null) when none.
       type: float
     p95_ms:
-      description: 95th percentile (nearest rank) of the successful handshakes; V(null) when none succeeded.
+      description: 95th percentile (nearest rank) of the successful handshakes that were not resumed; V(null) when none.
       type: int
     max_ms:
-      description: Slowest successful handshake; V(null) when none succeeded.
+      description: Slowest successful handshake that was not resumed; V(null) when none.
       type: int
     protocol:
       description:
@@ -166,13 +193,16 @@ results:
       type: str
       sample: Tls12
     mutual:
-      description: V(true) when every completed handshake presented the host's certificate and the peer took it.
+      description: V(true) when every handshake that was not resumed presented the host's certificate to the peer.
       type: bool
     one_sided_ms:
       description:
         - With O(mutual), the handshake without the host's certificate, in milliseconds; V(null) without O(mutual)
           or when it failed.
       type: int
+    one_sided_handshake:
+      description: V(full) or V(resumed) for the handshake without the host's certificate; V(null) when unknown.
+      type: str
     slow_because:
       description:
         - For a V(slow) peer, whose revocation work made it slow. V(peer) when the handshake without this host's
@@ -205,6 +235,7 @@ results:
         - The error of each failed sample, as C(sample N) followed by the text Windows gave, or by why a service
           would refuse the handshake the sample completed (C(the certificate does not match the name probed
           (RemoteCertificateNameMismatch)), C(the certificate chain is not trusted (UntrustedRoot))).
+        - C(no full handshake ...) when every completed sample resumed an earlier session.
       type: list
       elements: str
       sample: ['sample 1: No connection could be made because the target machine actively refused it 10.0.0.12:5061']
@@ -221,6 +252,27 @@ offered_protocols:
   returned: always
   type: str
   sample: Tls, Tls11, Tls12
+client_certificate:
+  description:
+    - With O(mutual), the certificate presented as the client's, or why none was; V(null) without O(mutual).
+  returned: always
+  type: dict
+  contains:
+    thumbprint:
+      description: Its SHA-1 thumbprint; V(null) when none was found.
+      type: str
+    subject:
+      description: Its subject; V(null) when none was found.
+      type: str
+    chosen_by:
+      description: V(thumbprint) (O(client_thumbprint)) or V(fqdn) (Server Authentication, the FQDN in its SAN).
+      type: str
+    fqdn:
+      description: The name its Subject Alternative Name had to hold.
+      type: str
+    error:
+      description: Why no certificate was presented; V(null) when one was.
+      type: str
 all_pass:
   description: Every peer has the verdict V(pass).
   returned: always

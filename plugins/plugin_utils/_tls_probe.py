@@ -23,6 +23,14 @@ Why these .NET APIs (Microsoft Learn, .NET Framework 4.x as Windows PowerShell 5
 - A runspace pool runs one PowerShell instance per peer, so peers are probed
   in parallel; the samples of one peer run one after the other (a second
   sample sees what the first one left in CryptoAPI's cache, like a real service).
+- .NET Framework caches TLS sessions per process and resumes one whenever the
+  peer agrees (the SslStream documentation quoted in dotnet/runtime#65563):
+  samples 2..n of a peer are usually resumed, and a resumed handshake sends no
+  client certificate, so the peer checks nothing of ours. The host labels each
+  sample ``handshake`` ``full`` or ``resumed`` from the TLS records themselves
+  (a tap under the SslStream: RFC 5246 7.3, RFC 8446 4.2.11; .NET does not say,
+  and ``IsMutuallyAuthenticated`` stays true on a resumed session). Only full
+  handshakes (and unlabelled ones, from hosts that cannot tell) give latency.
 """
 
 from __future__ import annotations
@@ -200,6 +208,26 @@ def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake
     return "peer" if mutual and fast_alone else "this_host"
 
 
+HANDSHAKE_FULL = "full"
+HANDSHAKE_RESUMED = "resumed"
+
+
+def _completed(sample: t.Mapping[str, t.Any]) -> bool:
+    return not sample.get("error") and not sample.get("skipped") and sample.get("handshake_ms") is not None
+
+
+def _measures_latency(sample: t.Mapping[str, t.Any]) -> bool:
+    """A completed handshake that was not a resumed session: full, or unlabelled (a host that could not tell says
+    null; an older script says nothing). A resumed one skipped the peer's certificate and revocation work."""
+    return _completed(sample) and sample.get("handshake") != HANDSHAKE_RESUMED
+
+
+def _presented(sample: t.Mapping[str, t.Any]) -> bool:
+    """This host's certificate went to the peer: the tap saw it sent; without the tap, what .NET said."""
+    sent = sample.get("certificate_sent")
+    return sent is True if isinstance(sent, bool) else sample.get("mutual") is True
+
+
 def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms: int) -> dict[str, t.Any]:
     """Turn one ``tls_probe`` result into the module's per-peer result.
 
@@ -225,18 +253,25 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     samples = [s if isinstance(s, dict) else {"error": f"malformed sample {s!r}"} for s in samples]
     samples = _skip_late_cuts(samples)
     handshake = [s.get("handshake_ms") if not s.get("error") else None for s in samples]
+    kinds = [s.get("handshake") if _completed(s) and s.get("handshake") in (HANDSHAKE_FULL, HANDSHAKE_RESUMED)
+             else None for s in samples]
     errors = [f"sample {i + 1}: {s.get('error') or _rejection(s)}" for i, s in enumerate(samples)
               if s.get("error") or _rejection(s)]
     if not samples:
         errors.append("the host ran no sample")
+    measured = [s for s in samples if _measures_latency(s)]
+    completed = [s for s in samples if _completed(s)]
+    if completed and not measured:
+        # Every completed handshake resumed a session an earlier handshake of this process left (psrp keeps the
+        # process between commands): none showed the peer's own work, so no latency can be judged.
+        errors.append("no full handshake: every completed sample resumed an earlier TLS session, so none measured "
+                      "the peer's check of this host's certificate")
     chain_status = _union(s.get("chain_status") or [] for s in samples)
     revocation_unknown = is_revocation_unknown(chain_status)
-    summary = summarize(handshake)
+    summary = summarize(s.get("handshake_ms") for s in measured)
     protocols = _union([s["protocol"]] for s in samples if s.get("protocol"))
     mismatch = any(str(s.get("error") or "").startswith(NO_COMMON_PROTOCOL) for s in samples)
-    completed = [s for s in samples
-                 if not s.get("error") and not s.get("skipped") and s.get("handshake_ms") is not None]
-    mutual = bool(completed) and all(s.get("mutual") is True for s in completed)
+    mutual = bool(measured) and all(_presented(s) for s in measured)
     one_sided = host.get("one_sided") if isinstance(host.get("one_sided"), dict) else {}
     one_sided_ms = one_sided.get("handshake_ms") if not one_sided.get("error") else None
     verdict = latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
@@ -247,6 +282,11 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         "port": peer.port,
         "sni": peer.sni,
         "samples_ms": handshake,
+        # Per sample: full, resumed, or null (not completed, or a host that could not tell); only the full and the
+        # unlabelled completed ones count in min/median/p95/max and the verdict (full_handshakes says how many).
+        "handshakes": kinds,
+        "full_handshakes": sum(1 for kind in kinds if kind == HANDSHAKE_FULL),
+        "resumed_handshakes": sum(1 for kind in kinds if kind == HANDSHAKE_RESUMED),
         "tcp_connect_ms": [s.get("tcp_connect_ms") for s in samples],
         **(summary.as_dict() if summary else EMPTY_SUMMARY),
         # Samples of one peer negotiate the same protocol; the first one stands for all.
@@ -258,22 +298,46 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         "revocation_unknown": revocation_unknown,
         "errors": errors,
         "verdict": verdict,
-        # Mutual TLS (docs/fix-crl.md, "Mutual TLS"): every completed handshake presented this host's certificate and
-        # the peer took it; the one-sided handshake after them, without the certificate, shows the peer's own part.
+        # Mutual TLS (docs/fix-crl.md, "Mutual TLS"): every handshake that measured latency presented this host's
+        # certificate to the peer; the one-sided handshake beside them, without it, shows the peer's own part.
         "mutual": mutual,
         "one_sided_ms": one_sided_ms if isinstance(one_sided_ms, int) else None,
+        "one_sided_handshake": one_sided.get("handshake") if one_sided.get("handshake") in (
+            HANDSHAKE_FULL, HANDSHAKE_RESUMED) else None,
         "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms,
                                       cut_only=bool(errors) and all(is_time_box_error(e) for e in errors)),
     }
 
 
+_THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
+
+
+def client_certificate_args(*, thumbprint: str | None = None, fqdn: str | None = None) -> dict[str, str] | None:
+    """The ``client_certificate`` argument: which certificate a mutual probe presents (host-scripts.md, tls_probe).
+
+    ``thumbprint``: the SHA-1 thumbprint of the certificate bound to the host's service, when known; ``fqdn``: the
+    name the service's certificate must hold in its SAN (default on the host: its own FQDN). None: both defaults.
+    """
+    args: dict[str, str] = {}
+    if thumbprint is not None:
+        if not isinstance(thumbprint, str) or not _THUMBPRINT.match(thumbprint.replace(" ", "")):
+            raise PeerError(f"client_certificate.thumbprint: expected 40 hexadecimal digits, got {thumbprint!r}")
+        args["thumbprint"] = thumbprint.replace(" ", "").upper()
+    if fqdn is not None:
+        args["fqdn"] = validate_host(fqdn, field="client_certificate.fqdn")
+    return args or None
+
+
 def host_args(peers: t.Sequence[Peer], *, samples: int, timeout_ms: int, check_revocation: bool,
-              mutual: bool = False) -> dict[str, t.Any]:
-    """The ``tls_probe`` arguments (docs/dev/host-scripts.md); ``mutual`` only when true (absent: one-sided)."""
+              mutual: bool = False, client_certificate: t.Mapping[str, str] | None = None) -> dict[str, t.Any]:
+    """The ``tls_probe`` arguments (docs/dev/host-scripts.md); ``mutual`` only when true (absent: one-sided), and with
+    it ``client_certificate`` (:func:`client_certificate_args`) when given."""
     args = {"peers": [p.as_host_args() for p in peers], "samples": samples, "timeout_ms": timeout_ms,
             "check_revocation": bool(check_revocation)}
     if mutual:
         args["mutual"] = True
+        if client_certificate:
+            args["client_certificate"] = dict(client_certificate)
     return args
 
 
@@ -295,10 +359,14 @@ def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any],
         results.append(interpret_peer(peer, host, max_handshake_ms=max_handshake_ms))
     worst = [r["max_ms"] for r in results if r["max_ms"] is not None]
     offered = document.get("offered_protocols")
+    presented = document.get("client_certificate")
     return {
         "changed": False,
         # What the host offered, as SslProtocols prints it ("None": the OS's own defaults; host-scripts.md tls_probe).
         "offered_protocols": offered if isinstance(offered, str) else None,
+        # Mutual TLS: the certificate presented (thumbprint, subject, chosen_by, fqdn) or why none was (error);
+        # null without mutual or from an older script.
+        "client_certificate": dict(presented) if isinstance(presented, dict) else None,
         "results": results,
         "all_pass": all(r["verdict"] == "pass" for r in results),
         "worst_ms": max(worst) if worst else None,
@@ -313,9 +381,10 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
     samples = _int_option(args, "samples", 1, MAX_SAMPLES)
     timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
     max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
+    presented = client_certificate_args(thumbprint=args.get("client_thumbprint"))
     document = run_host_script(connection, "tls_probe", host_args(peers, samples=samples, timeout_ms=timeout_ms,
-                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual"))),
-                               task_action=task_action)
+                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual")),
+                               client_certificate=presented), task_action=task_action)
     return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
 
 
@@ -334,8 +403,11 @@ def split_own_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
 
 
 __all__ = [
+    "HANDSHAKE_FULL",
+    "HANDSHAKE_RESUMED",
     "Peer",
     "PeerError",
+    "client_certificate_args",
     "host_args",
     "interpret_document",
     "interpret_peer",

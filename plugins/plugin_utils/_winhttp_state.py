@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._winhttp_settings i
 )
 
 VIEWS = ("native", "wow6432")
+_UTC_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 
 @dataclass(frozen=True)
@@ -38,15 +41,19 @@ class ViewValue:
     raw: bytes | None = None
     settings: WinHttpSettings | None = None
     error: str | None = None
+    # When the view's Connections key was last written (RegQueryInfoKey: netsh's write of WinHttpSettings moves it; so
+    # does any other value written or deleted under that key), aware UTC; None when the host could not read it or
+    # the state was not read from a host (docs/dev/host-scripts.md, winhttp_state).
+    last_write: dt.datetime | None = None
 
     @classmethod
-    def from_raw(cls, raw: bytes | None) -> ViewValue:
+    def from_raw(cls, raw: bytes | None, *, last_write: dt.datetime | None = None) -> ViewValue:
         if raw is None:
-            return cls(present=False)
+            return cls(present=False, last_write=last_write)
         try:
-            return cls(present=True, raw=raw, settings=parse_winhttp_settings(raw))
+            return cls(present=True, raw=raw, settings=parse_winhttp_settings(raw), last_write=last_write)
         except WinHttpSettingsError as exc:
-            return cls(present=True, raw=raw, error=str(exc))
+            return cls(present=True, raw=raw, error=str(exc), last_write=last_write)
 
     def effective(self) -> tuple[t.Any, ...]:
         """What WinHTTP acts on; equal tuples mean equal behaviour."""
@@ -105,6 +112,15 @@ def b64_value(value: t.Any, where: str) -> bytes:
         raise ValueError(f"{where}: {value!r:.80} is not valid base64") from None
 
 
+def parse_utc(value: t.Any, where: str) -> dt.datetime | None:
+    """A host's ``yyyy-MM-ddTHH:mm:ssZ`` time (or null) as an aware UTC datetime; ValueError naming ``where``."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _UTC_TEXT.match(value):
+        raise ValueError(f"{where}: expected a UTC time like 2026-11-26T03:57:40Z or null, got {value!r:.80}")
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
 def parse_state(document: t.Mapping[str, t.Any], *, script: str = "winhttp_state") -> HostState:
     """Decode the state keys of a host document; raises ValueError naming the bad key."""
     views_doc = document.get("views")
@@ -120,7 +136,9 @@ def parse_state(document: t.Mapping[str, t.Any], *, script: str = "winhttp_state
         if not isinstance(entry, dict) or not isinstance(entry.get("present"), bool):
             raise ValueError(f"host script {script}: views.{view} must be an object with a boolean 'present'")
         where = f"host script {script}: views.{view}.value_b64"
-        views[view] = ViewValue.from_raw(b64_value(entry.get("value_b64"), where) if entry["present"] else None)
+        last_write = parse_utc(entry.get("last_write"), f"host script {script}: views.{view}.last_write")
+        views[view] = ViewValue.from_raw(b64_value(entry.get("value_b64"), where) if entry["present"] else None,
+                                         last_write=last_write)
     build = os_doc.get("build")
     return HostState(
         computer_name=str(document.get("computer_name") or ""),
@@ -212,4 +230,4 @@ def proxy_info(state: HostState) -> dict[str, t.Any]:
 
 
 __all__ = ["VIEWS", "HostState", "ViewValue", "b64_value", "current_from_args", "decode_advproxy", "parse_state",
-           "proxy_info", "state_from_raw"]
+           "parse_utc", "proxy_info", "state_from_raw"]

@@ -179,13 +179,23 @@ class LabCA:
 
     # -- leaves ---------------------------------------------------------------------------------------------
     def leaf(self, fqdn: str) -> x509.Certificate:
-        """The host's leaf, issued on first request and reused afterwards (key and cert on disk)."""
+        """The host's service certificate (the one its 5061 port presents), issued on first request and reused
+        afterwards (key and cert on disk); EKUs as :func:`service_usages` says."""
+        return self._issue(fqdn, f"{fqdn}", service_usages(fqdn))
+
+    def machine(self, fqdn: str) -> x509.Certificate:
+        """The host's machine certificate: Client Authentication only (AD CS's "Workstation Authentication"
+        template), SAN the host's FQDN, beside the service certificate of a Lync-style host (:func:`has_machine`)."""
+        return self._issue(fqdn, f"{fqdn}.machine", [ExtendedKeyUsageOID.CLIENT_AUTH])
+
+    def _issue(self, fqdn: str, stem: str, usages: list[x509.ObjectIdentifier]) -> x509.Certificate:
         if not fqdn or "/" in fqdn or fqdn.startswith("."):
             raise ValueError(f"fqdns: invalid host name {fqdn!r}")
-        key_path, crt_path = self.dir / "hosts" / f"{fqdn}.key", self.dir / "hosts" / f"{fqdn}.crt"
+        key_path, crt_path = self.dir / "hosts" / f"{stem}.key", self.dir / "hosts" / f"{stem}.crt"
         if crt_path.exists() and key_path.exists():
             cert = x509.load_pem_x509_certificate(crt_path.read_bytes())
-            if cert.issuer == self.issuing_cert.subject and cert.not_valid_after_utc > _utcnow():
+            if (cert.issuer == self.issuing_cert.subject and cert.not_valid_after_utc > _utcnow()
+                    and list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == usages):
                 return cert
         key, now, profile = _new_key(), _utcnow(), leaf_profile(fqdn)
         if profile == PROFILE_LDAP_ONLY:
@@ -203,10 +213,7 @@ class LabCA:
             .not_valid_after(now + dt.timedelta(days=365))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, False, False, False, True, False, False, False, False), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False,
-            )
+            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
             .add_extension(x509.SubjectAlternativeName([x509.DNSName(fqdn)]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuing_ski), critical=False)
@@ -290,6 +297,20 @@ class LabCA:
         return written
 
 
+def has_machine(fqdn: str) -> bool:
+    """Lync-style hosts (first label ``lync*``) hold a machine certificate beside their service certificate."""
+    return fqdn.split(".", 1)[0].lower().startswith("lync")
+
+
+def service_usages(fqdn: str) -> list[x509.ObjectIdentifier]:
+    """The service certificate's EKUs: Server Authentication only on a Lync-style host (Lync Server's certificates
+    need no other: Microsoft Learn, "Certificate requirements for internal servers in Lync Server 2010"; the machine
+    certificate beside it is the one for Client Authentication), both elsewhere."""
+    if has_machine(fqdn):
+        return [ExtendedKeyUsageOID.SERVER_AUTH]
+    return [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+
+
 def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
@@ -297,9 +318,10 @@ def _b64(cert: x509.Certificate) -> str:
 def issue_host_certificates(lab_dir: Path, fqdns: list[str]) -> dict[str, dict[str, list[dict]]]:
     """Issue (or reuse) a leaf per FQDN and return each host's LocalMachine stores in ``cert_inventory`` form.
 
-    ``My`` holds the leaf (with its private key), ``CA`` the issuing CA, ``Root`` the root. Key and chain PEM
-    land in ``<lab_dir>/pki/hosts/<fqdn>.{key,crt}``. CRLs are published (``DEFAULT_NEXT_UPDATE``) when none
-    exist yet.
+    ``My`` holds the service certificate (with its private key) and, on a Lync-style host, the machine certificate
+    after it; ``CA`` the issuing CA, ``Root`` the root. Key and chain PEM land in
+    ``<lab_dir>/pki/hosts/<fqdn>.{key,crt}`` (``<fqdn>.machine.{key,crt}`` for the machine certificate). CRLs
+    are published (``DEFAULT_NEXT_UPDATE``) when none exist yet.
     """
     if isinstance(fqdns, str):
         raise TypeError(f"fqdns: expected a list of host names, got the string {fqdns!r}")
@@ -308,8 +330,9 @@ def issue_host_certificates(lab_dir: Path, fqdns: list[str]) -> dict[str, dict[s
         ca.publish(DEFAULT_NEXT_UPDATE)
     stores: dict[str, dict[str, list[dict]]] = {}
     for fqdn in fqdns:
+        mine = [ca.leaf(fqdn)] + ([ca.machine(fqdn)] if has_machine(fqdn) else [])
         stores[fqdn] = {
-            "My": [{"der_b64": _b64(ca.leaf(fqdn)), "has_private_key": True}],
+            "My": [{"der_b64": _b64(cert), "has_private_key": True} for cert in mine],
             "CA": [{"der_b64": _b64(ca.issuing_cert), "has_private_key": False}],
             "Root": [{"der_b64": _b64(ca.root_cert), "has_private_key": False}],
         }

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +37,8 @@ from tests.lab.winhttp import (
 )
 
 SIP_TLS_PORT = 5061
+# The wire observer of each handshake in flight, by its SSLSocket (_observe routes the context's messages here).
+_WIRES: dict[int, _Wire] = {}
 
 
 def _ms(start: float) -> int:
@@ -61,6 +64,71 @@ def build_chain(leaf_der: bytes, candidates: list[bytes]) -> list[bytes]:
     return chain
 
 
+class ClientSessions:
+    """What one client process keeps between its TLS handshakes, as .NET Framework does: a client context per
+    credential (``SslSessionsCache``'s credential handles) and the session each credential last made with a target
+    (Schannel's client cache), so that the next handshake to the same target with the same credential offers it and
+    resumes when the server agrees ("The Framework caches SSL sessions as they are created and attempts to reuse a
+    cached session for a new request", the SslStream documentation quoted in dotnet/runtime#65563). One per script run:
+    each command is a new ``powershell.exe``.
+
+    Not modelled: .NET starting a certificate credential's first handshake anonymously (SecureChannel.
+    AcquireClientCredentials), which would resume an anonymous session to the same target; the scripts never make
+    an anonymous handshake to a peer before its first certificate handshake has sent its ClientHello.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._contexts: dict[Any, ssl.SSLContext] = {}
+        self._sessions: dict[tuple[str, Any], ssl.SSLSession] = {}
+
+    def context(self, key: Any, make: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        with self._lock:
+            if key not in self._contexts:
+                self._contexts[key] = make()
+            return self._contexts[key]
+
+    def session(self, target: str, credential: Any) -> ssl.SSLSession | None:
+        with self._lock:
+            return self._sessions.get((target.lower(), credential))
+
+    def keep(self, target: str, credential: Any, session: ssl.SSLSession | None) -> None:
+        if session is not None:
+            with self._lock:
+                self._sessions[(target.lower(), credential)] = session
+
+
+class _Wire:
+    """What the handshake messages on the wire showed (the collection's handshake tap, _tls.ps1, reads the same from
+    the TLS records): the server's CertificateRequest, the client's non-empty Certificate, the ClientHello sent."""
+
+    def __init__(self, hello: threading.Event | None) -> None:
+        self.hello = hello
+        self.requested: bool | None = None
+        self.sent: bool | None = None
+
+    def message(self, direction: str, content_type: int, message_type: int, data: bytes) -> None:
+        if content_type != 22:  # handshake messages only
+            return
+        if direction == "write" and message_type == 1 and self.hello is not None:
+            self.hello.set()
+        elif direction == "read" and message_type == 13:
+            self.requested = True
+        elif direction == "write" and message_type == 11 and len(data) >= 7:
+            self.sent = int.from_bytes(data[4:7], "big") > 0
+
+
+def _observe(context: ssl.SSLContext, wires: dict[int, _Wire]) -> None:
+    """Route the context's handshake messages to the wire of their connection (``SSLContext._msg_callback``, the
+    stdlib's debugging hook; without it the fields stay unknown)."""
+    def callback(conn, direction, _version, content_type, message_type, data):
+        wire = wires.get(id(conn))
+        if wire is not None:
+            wire.message(direction, int(content_type), int(message_type), bytes(data))
+    if hasattr(context, "_msg_callback"):
+        context._msg_callback = callback
+
+
 def parse_peer(peer: str) -> tuple[str, int]:
     host, sep, port = peer.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -68,7 +136,17 @@ def parse_peer(peer: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def probe(
+def probe(peer: str, **options: Any) -> dict:
+    """:func:`handshake`; ``hello`` is set when it returns, so a handshake that failed before its ClientHello does not
+    hold whatever waits for that ClientHello."""
+    try:
+        return handshake(peer, **options)
+    finally:
+        if options.get("hello") is not None:
+            options["hello"].set()
+
+
+def handshake(
     peer: str,
     *,
     sni: str,
@@ -86,6 +164,8 @@ def probe(
     check_revocation: bool = True,
     max_version: ssl.TLSVersion | None = None,
     limit: Callable[[ssl.SSLContext], ssl.SSLContext] | None = None,
+    sessions: ClientSessions | None = None,
+    hello: threading.Event | None = None,
 ) -> dict:
     """One TLS handshake from a host (its cert ``stores``, WinHTTP ``proxy``, URL ``cache``) to ``peer``.
 
@@ -96,7 +176,12 @@ def probe(
     ``check_revocation`` false skips the revocation check (``SslStream`` with ``checkCertificateRevocation``
     false): ``chain_status`` is then ``ok`` and ``revocation`` None. ``max_version`` caps the client's TLS
     version (Schannel offers TLS 1.3 only from build 20348); ``limit`` sets the client's protocols instead (a twin's
-    host class, ``tests/twin/host_classes.HostClass.limit``).
+    host class, ``tests/twin/host_classes.HostClass.limit``). ``sessions``: the process's cached sessions
+    (:class:`ClientSessions`): the handshake offers the one this credential made with ``sni`` and reports
+    ``resumed``; the revocation check of the server's chain runs on a resumed handshake too, as .NET Framework's
+    SslStream validates the remote certificate after every handshake (_SslState.CompleteHandshake). ``hello`` is set
+    once the ClientHello is sent. Also ``certificate_requested``/``certificate_sent`` as the handshake messages showed
+    them (None: unknown).
     """
     host, port = parse_peer(peer)
     result = {
@@ -111,6 +196,9 @@ def probe(
         "trust_status": [],
         "revocation": None,
         "error": None,
+        "resumed": None,
+        "certificate_requested": None,
+        "certificate_sent": None,
     }
     address = resolve(host, names)
     if address is None:
@@ -128,20 +216,37 @@ def probe(
         return result
     result["tcp_connect_ms"] = _ms(start)
     roots = _store_ders(stores, "Root")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if max_version is not None:
-        ctx.maximum_version = max_version
-    if limit is not None:
-        limit(ctx)
-    if roots:
-        ctx.load_verify_locations(cadata="".join(_pem(d) for d in roots))
-    if client_cert:
-        ctx.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+    credential = (str(client_cert[0]), str(client_cert[1])) if client_cert else None
+
+    def make_context() -> ssl.SSLContext:
+        made = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        made.minimum_version = ssl.TLSVersion.TLSv1_2
+        if max_version is not None:
+            made.maximum_version = max_version
+        if limit is not None:
+            limit(made)
+        if roots:
+            made.load_verify_locations(cadata="".join(_pem(d) for d in roots))
+        if client_cert:
+            made.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+        _observe(made, _WIRES)
+        return made
+
+    ctx = make_context() if sessions is None else sessions.context((credential, tuple(roots), max_version, limit),
+                                                                   make_context)
+    wire, wire_id = _Wire(hello), None
     hs_start = time.monotonic()
     try:
         with ctx.wrap_socket(sock, server_hostname=sni, do_handshake_on_connect=False) as tls:
             tls.settimeout(connect_timeout)
+            offered = sessions.session(sni, credential) if sessions is not None else None
+            if offered is not None:
+                try:
+                    tls.session = offered
+                except (ValueError, ssl.SSLError):
+                    pass  # not resumable any more: a full handshake
+            wire_id = id(tls)
+            _WIRES[wire_id] = wire
             try:
                 tls.do_handshake()
             except ssl.SSLCertVerificationError as exc:
@@ -154,6 +259,13 @@ def probe(
                 return result
             result["tls_ms"] = _ms(hs_start)
             result["protocol"] = tls.version()
+            result["resumed"] = tls.session_reused
+            # TLS 1.0-1.2 (the probes never offer 1.3): a resumed handshake has no CertificateRequest and sends no
+            # Certificate (RFC 5246 7.3).
+            result["certificate_requested"] = bool(wire.requested)
+            result["certificate_sent"] = bool(wire.sent)
+            if sessions is not None:
+                sessions.keep(sni, credential, tls.session)
             leaf = tls.getpeercert(binary_form=True)
             verified = getattr(tls, "get_verified_chain", None)
             candidates = [c if isinstance(c, bytes) else c.public_bytes() for c in verified()] if verified else []
@@ -186,7 +298,35 @@ def probe(
                 pass
     except (OSError, ssl.SSLError) as exc:
         result.update(handshake_ms=result["handshake_ms"] or _ms(hs_start), error=f"TLS: {exc}")
+    finally:
+        if wire_id is not None:
+            _WIRES.pop(wire_id, None)
     return result
+
+
+# X509_PURPOSE_ANY (openssl/x509v3.h): verify a chain without tying its leaf to one use.
+X509_PURPOSE_ANY = 7
+
+
+def accept_any_client_purpose(context: ssl.SSLContext) -> None:
+    """Let a server context take a client certificate whatever its EKUs say, as a Lync server takes its peers'.
+
+    OpenSSL checks a client certificate for the Client Authentication EKU; Schannel leaves client certificates to the
+    application ("Schannel does not validate client's certificates", Microsoft Learn, "Performing Authentication Using
+    Schannel"), and Lync's certificates need only Server Authentication (Microsoft Learn, "Certificate requirements
+    for internal servers in Lync Server 2010"). The stdlib has no setting for it: ``SSL_CTX_set_purpose`` is called
+    through ctypes on the context's ``SSL_CTX`` (CPython's ``PySSLContext`` holds it right after the object header;
+    the symbol resolves through the ``_ssl`` module's own libssl). Raises when it cannot be set.
+    """
+    import _ssl  # noqa: PLC0415 - only the twin's listener needs it
+    import ctypes  # noqa: PLC0415
+
+    library = ctypes.CDLL(_ssl.__file__)
+    library.SSL_CTX_set_purpose.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    library.SSL_CTX_set_purpose.restype = ctypes.c_int
+    pointer = ctypes.c_void_p.from_address(id(context) + object.__basicsize__).value
+    if not pointer or library.SSL_CTX_set_purpose(pointer, X509_PURPOSE_ANY) != 1:
+        raise RuntimeError("SSL_CTX_set_purpose(X509_PURPOSE_ANY) failed on the listener's context")
 
 
 def server_context(certfile: Path, keyfile: Path, *, client_ca: Path | None = None,

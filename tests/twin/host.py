@@ -22,11 +22,12 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.twin import service_process
 from tests.twin.auth import Authenticator
 from tests.twin.http_server import WinRMEndpoint
-from tests.twin.sip_listener import SipTlsListener
+from tests.twin.sip_listener import SipTlsListener, check_pool
 from tests.twin.state import HostState
-from tests.twin.winrs import WinRSService
+from tests.twin.winrs import WinRSService, command_pool
 
 COUNTERS = ("http_requests", "shell_commands", "bytes_in", "bytes_out", "auth_failures")
 
@@ -55,7 +56,11 @@ class Twin:
         self.spec = spec
         self.state = state
         self.counters = dict.fromkeys(COUNTERS, 0)
-        self.service = WinRSService(state, spec.address, self.counters)
+        # The host's own threads, as a machine has its own processes: its commands and its service's certificate
+        # checks wait only for these, never for another twin's (tests/twin/README.md, "One machine each").
+        self.commands = command_pool(spec.name)
+        self.checks = check_pool(spec.name)
+        self.service = WinRSService(state, spec.address, self.counters, self.commands)
         der = ssl.PEM_cert_to_DER_cert(spec.cert_path.read_text())
         # RFC 5929 tls-server-end-point: SHA-256 of the certificate (its signature hash is SHA-256 here).
         channel_binding = b"tls-server-end-point:" + hashlib.sha256(der).digest()
@@ -81,6 +86,9 @@ class Twin:
         if self.servers:
             return
         spec = self.spec
+        loop = asyncio.get_running_loop()
+        # The host boots: its services start new processes (tests/twin/service_process.py), written in its own thread.
+        await loop.run_in_executor(self.commands, service_process.boot, self.state)
         try:
             self.servers.append(await self._listen(spec.http_port, lambda r, w: self.winrm.serve(r, w, False)))
             self.servers.append(
@@ -88,12 +96,15 @@ class Twin:
             )
             if spec.tls_port and spec.tls_cert_path and spec.tls_cert_path.exists():
                 self.sip = SipTlsListener(
-                    spec.address, spec.tls_port, spec.tls_cert_path, spec.tls_key_path, self.state
+                    spec.address, spec.tls_port, spec.tls_cert_path, spec.tls_key_path, self.state, self.checks
                 )
                 try:
                     await self.sip.start()
                 except OSError as exc:
                     raise _cannot_listen(spec.address, spec.tls_port, exc) from exc
+                sip = self.sip
+                service_process.watch_restarts(self.state, lambda delay: loop.call_soon_threadsafe(
+                    lambda: loop.create_task(sip.pause(delay))))
         except OSError:
             await self.stop()
             raise
@@ -115,6 +126,7 @@ class Twin:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
+        service_process.watch_restarts(self.state, None)
         if self.sip is not None:
             await self.sip.stop()
             self.sip = None

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.lab.winhttp import WinHttpProxy
-from tests.twin import host_classes, revocation, wpad
+from tests.twin import host_classes, revocation, service_process, wpad
 from tests.twin.state import BUILT_IN_ACCOUNTS as BUILT_IN
 from tests.twin.state import HostState
 
@@ -139,9 +139,11 @@ def identities_part(state: HostState, request: dict[str, Any]) -> dict[str, Any]
     for name in request.get("services") or []:
         service = table.get(str(name).casefold())
         entry: dict[str, Any] = {"name": str(name), "found": service is not None, "start_name": None, "state": None,
-                                 "account": None, "error": None}
+                                 "account": None, "error": None, "process_id": None, "process_started": None,
+                                 "process_error": None}
         if service is not None:
             entry.update(start_name=service["start_name"], state=service.get("state", "Running"))
+            entry.update(service_process.process_fields(state, service["name"]))  # Get-CrlfixServiceProcess
             try:
                 entry["account"] = resolve(state, service["start_name"])[1]
             except ValueError as exc:

@@ -18,30 +18,87 @@ A service checks a peer's certificate in its own process, with what that process
   opened (``session``, seeded by the ``stale_service`` scenario): that one lasts until the process restarts.
 - A **restart** (``Restart-Service``) is a new process: a new session, an empty memory cache and offline list.
 
-State: ``state["service_process"]`` = ``{"name", "started", "session": null | {"proxy", "bypass"},
-"memory_cache": {url: entry}, "offline": {url: {"since", "until", "failures"}}}``; absent means a process started
-with the lab, holding nothing. Times are epoch seconds.
+- A **process id and start time**: the host's boot (``boot``, when the twin starts) starts every service, so each
+  has a process that started then; a restart gives the listener's service a new process. ``process_fields`` answers
+  what host_audit's services part reads (QueryServiceStatusEx's dwProcessId, GetProcessTimes' creation time), so the
+  controller can set the process's start against the proxy value's last write (``registry_write_times``).
+- **Listening after a restart**: the Service Control Manager reports a service Running as soon as it says so, before
+  it has opened its ports. After a restart the 5061 listener is closed (the old process is gone) and opens again
+  ``LISTEN_DELAY_S`` later (the twin's choice: a Lync front end takes longer, no figure is published).
+
+State: ``state["service_process"]`` = ``{"name", "pid", "started", "session": null | {"proxy", "bypass"},
+"memory_cache": {url: entry}, "offline": {url: {"since", "until", "failures"}}}``; ``state["booted"]`` the host's boot.
+Absent means a process started with the lab, holding nothing. Times are epoch seconds.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.lab.winhttp import WinHttpProxy
 from tests.twin import revocation
-from tests.twin.state import HostState
+from tests.twin.state import HostState, utc_text
 
 FIRST_BACKOFF_S = 60.0
 MAX_BACKOFF_S = 1800.0
 FILETIME_EPOCH_OFFSET = 11644473600  # seconds from 1601-01-01 to 1970-01-01
+LISTEN_DELAY_S = 3.0
+# Who is told when a host's service restarts (the twin closes its listener and opens it again): state path -> callback.
+_RESTART_WATCHERS: dict[Any, Callable[[float], None]] = {}
+
+
+def _fresh(name: str | None, started: float) -> dict[str, Any]:
+    # Windows process ids are multiples of 4; which one is the twin's choice.
+    return {"name": name, "pid": 4 * random.randrange(250, 16000), "started": started, "session": None,
+            "memory_cache": {}, "offline": {}}
 
 
 def process(state: HostState) -> dict[str, Any]:
     """The service process's state (created as a process that started with the lab, holding nothing)."""
-    return state.data.setdefault("service_process", {"name": _listener_service(state), "started": time.time(),
-                                                     "session": None, "memory_cache": {}, "offline": {}})
+    return state.data.setdefault("service_process", _fresh(_listener_service(state), state.data.get("booted")
+                                                           or time.time()))
+
+
+def new_process(data: dict[str, Any], started: float) -> dict[str, Any]:
+    """A state's ``service_process`` for a process of its listener's service that started at ``started``."""
+    services = data.get("services") or []
+    return _fresh(services[0]["name"] if services else None, started)
+
+
+def boot(state: HostState, now: float | None = None) -> None:
+    """The host boots (the twin starts): every service starts a new process, holding nothing."""
+    now = time.time() if now is None else now
+    with state.lock:
+        state.data["booted"] = now
+        state.data["service_process"] = _fresh(_listener_service(state), now)
+        state.save()
+
+
+def process_fields(state: HostState, name: str) -> dict[str, Any]:
+    """``process_id``, ``process_started`` (UTC text), ``process_error`` of a service, as host_audit reads them: the
+    listener's service from its process; another running service from the boot; a stopped one has no process."""
+    service = next((s for s in state.data.get("services") or [] if s["name"].casefold() == name.casefold()), None)
+    if service is None or service.get("state", "Running") != "Running":
+        return {"process_id": None, "process_started": None, "process_error": None}
+    proc = process(state)
+    if proc.get("name") is not None and proc["name"].casefold() == name.casefold():
+        return {"process_id": proc.get("pid"), "process_started": utc_text(proc["started"]), "process_error": None}
+    started = state.data.get("booted") or proc["started"]
+    pid = 4 * (250 + int(hashlib.sha256(name.casefold().encode()).hexdigest(), 16) % 15000)
+    return {"process_id": pid, "process_started": utc_text(started), "process_error": None}
+
+
+def watch_restarts(state: HostState, callback: Callable[[float], None] | None) -> None:
+    """Tell ``callback(delay_s)`` when the host's listener service restarts (None: stop telling)."""
+    if callback is None:
+        _RESTART_WATCHERS.pop(state.path, None)
+    else:
+        _RESTART_WATCHERS[state.path] = callback
 
 
 def _listener_service(state: HostState) -> str | None:
@@ -121,12 +178,14 @@ def restart(state: HostState, name: str) -> bool:
     if proc.get("name") is None or proc["name"].casefold() != name.casefold():
         return False
     with state.lock:
-        state.data["service_process"] = {"name": proc["name"], "started": time.time(), "session": None,
-                                         "memory_cache": {}, "offline": {}}
+        state.data["service_process"] = _fresh(proc["name"], time.time())
         state.bump("service_restarts")
         state.save()
+    watcher = _RESTART_WATCHERS.get(state.path)
+    if watcher is not None:
+        watcher(LISTEN_DELAY_S)  # the old process's port is gone; the new one listens only after it has started
     return True
 
 
-__all__ = ["FIRST_BACKOFF_S", "MAX_BACKOFF_S", "prepare", "process", "record", "restart", "resync_time",
-           "session_proxy"]
+__all__ = ["FIRST_BACKOFF_S", "LISTEN_DELAY_S", "MAX_BACKOFF_S", "boot", "prepare", "process", "process_fields",
+           "new_process", "record", "restart", "resync_time", "session_proxy", "watch_restarts"]

@@ -18,6 +18,10 @@ the twin's prober never offers TLS 1.3 (PowerShell 5.1 names TLS 1.0-1.2), so th
 Schannel differs in what it does with the result (Lync refuses an untrusted server and treats the rest as a client);
 the listener records the outcome in ``client_checks`` and completes the handshake either way: it measures the cost.
 
+The listener's context keeps a server session cache (OpenSSL's, with tickets), as Schannel keeps one: a client that
+offers a session it made before resumes it, sends no certificate, and the listener checks nothing (``resumed``); the
+revocation cost of mutual TLS is paid on full handshakes only.
+
 Running the handshake over MemoryBIO also sends the TLS alert of a failed handshake (asyncio's own TLS transport
 closes without flushing it), so a prober sharing no protocol with this host sees ``protocol version``, as a real
 client sees the server's alert.
@@ -28,35 +32,51 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
 from tests.lab.cryptoapi import check_chain_revocation
-from tests.lab.schannel import build_chain, server_context
+from tests.lab.schannel import accept_any_client_purpose, build_chain, server_context
 from tests.twin import event_logs, revocation, service_process
 from tests.twin.state import HostState
 
 IDLE_SECONDS = 30.0
 READ_SIZE = 16384
+# Client certificates one service checks at once: the twin's choice (a Windows service checks each connection in a
+# thread of its own process; no figure is published). A host's checks wait only for its own threads.
+MAX_CHECKS = 32
+
+
+def check_pool(name: str) -> ThreadPoolExecutor:
+    """The threads one twin's service checks client certificates in (made as handshakes come)."""
+    return ThreadPoolExecutor(max_workers=MAX_CHECKS, thread_name_prefix=f"{name} 5061")
 
 
 class SipTlsListener:
-    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, state: HostState) -> None:
+    def __init__(self, address: str, port: int, certfile: Path, keyfile: Path, state: HostState,
+                 checks: ThreadPoolExecutor) -> None:
         self.address, self.port = address, port
         self.state = state
+        self.checks = checks  # this host's own threads for client-certificate checks (check_pool)
         self.context = server_context(certfile, keyfile, limit=state.host_class.limit)
         roots = [base64.b64decode(c["der_b64"]) for c in state.data.get("cert_stores", {}).get("Root", [])]
         if roots:
             # Request, not require: CERT_OPTIONAL asks for a certificate and checks one that comes against the roots.
             self.context.load_verify_locations(cadata=b"".join(roots))
             self.context.verify_mode = ssl.CERT_OPTIONAL
+            # A peer's certificate for Server Authentication only is taken, as Lync takes it (schannel docstring).
+            accept_any_client_purpose(self.context)
         self.server: asyncio.base_events.Server | None = None
+        self.reopening: asyncio.TimerHandle | None = None  # a paused listener's scheduled reopening
         self.writers: set[asyncio.StreamWriter] = set()
         self.handshakes = 0
+        self.resumed = 0  # handshakes that resumed a cached session: no certificate came, nothing was checked
         self.client_checks: list[dict[str, Any]] = []
 
     async def start(self) -> None:
@@ -106,9 +126,15 @@ class SipTlsListener:
                 await _flush(outgoing, writer)  # the alert (protocol version, bad certificate) reaches the client
                 return False
         client = tls.getpeercert(binary_form=True)
-        if client is not None:
+        if tls.session_reused:
+            # A resumed session (RFC 5246 7.3, session ID or ticket): no Certificate message comes, the certificate of
+            # the session's first handshake stands, and nothing is checked again: Schannel keeps a session's
+            # credentials for its cache lifetime (SCHANNEL_CRED dwSessionLifespan, 10 h by default).
+            self.resumed += 1
+        elif client is not None:
             loop = asyncio.get_running_loop()
-            self.client_checks.append(await loop.run_in_executor(None, self._check_client, client))
+            # In this host's own threads: another host's slow checks never delay this one (a machine of its own).
+            self.client_checks.append(await loop.run_in_executor(self.checks, self._check_client, client))
         await _flush(outgoing, writer)
         return True
 
@@ -135,9 +161,25 @@ class SipTlsListener:
         # the Lync Server log writes nothing): cryptoapi-research.md 2.3, the event this collection exists for.
         if self.state.data is generation:
             event_logs.lync_tls_negotiation(self.state, peer_fqdn=_subject_name(leaf), elapsed_ms=elapsed_ms)
-        return {"status": check["status"], "ms": elapsed_ms}
+        thumbprint = hashlib.sha1(leaf, usedforsecurity=False).hexdigest().upper()  # the certificate presented
+        return {"status": check["status"], "ms": elapsed_ms, "thumbprint": thumbprint}
+
+    async def pause(self, seconds: float) -> None:
+        """The service behind the port restarted: its old process's connections and listener are gone, and the new
+        process listens only ``seconds`` later (the SCM already says Running; tests/twin/service_process.py)."""
+        await self.stop()
+        loop = asyncio.get_running_loop()
+        self.reopening = loop.call_later(seconds, lambda: loop.create_task(self._reopen()))
+
+    async def _reopen(self) -> None:
+        self.reopening = None
+        with contextlib.suppress(OSError):  # the address was taken meanwhile: the port stays closed, as it would
+            await self.start()
 
     async def stop(self) -> None:
+        if self.reopening is not None:
+            self.reopening.cancel()
+            self.reopening = None
         server, self.server = self.server, None
         if server is None:
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import json
 import os
 import tempfile
@@ -62,6 +63,9 @@ def new_state(
             "native": {"WinHttpSettings": _b64(native)},
             "wow6432": {"WinHttpSettings": _b64(wow6432)},
         },
+        # The Connections key's last write time per view (RegQueryInfoKey's lpftLastWriteTime): the value was seeded
+        # now, before the host boots and starts its services; every write through set_winhttp_value moves it.
+        "registry_write_times": dict.fromkeys(VIEWS, utc_text()),
         "ie_proxy": ie_proxy,
         "cert_stores": cert_stores if cert_stores is not None else {"My": [], "CA": [], "Root": []},
         "url_cache": [],
@@ -83,6 +87,12 @@ def new_state(
         "event_logs": {"System": [], "Application": [], "Microsoft-Windows-CAPI2/Operational": []},
         "event_log_enabled": {"Microsoft-Windows-CAPI2/Operational": False},
     }
+
+
+def utc_text(epoch: float | None = None) -> str:
+    """A time as the host scripts write it (UTC, to the second; docs/dev/host-scripts.md)."""
+    moment = dt.datetime.now(dt.UTC) if epoch is None else dt.datetime.fromtimestamp(epoch, dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _b64(value: bytes | None) -> str | None:
@@ -125,10 +135,17 @@ class HostState:
         return None if raw is None else base64.b64decode(raw)
 
     def set_winhttp_value(self, view: str, value: bytes | None) -> None:
+        """Write (or delete, ``None``) the value; the key's last write time becomes now, as the registry keeps it."""
         if view not in VIEWS:
             raise ValueError(f"registry view {view!r} is not one of {VIEWS}")
-        self.data["registry"][view]["WinHttpSettings"] = _b64(value)
-        self.save()
+        with self.lock:
+            self.data["registry"][view]["WinHttpSettings"] = _b64(value)
+            self.data.setdefault("registry_write_times", {})[view] = utc_text()
+            self.save()
+
+    def registry_write_time(self, view: str) -> str | None:
+        """The Connections key's last write time of ``view`` (UTC text), or None when the state has none."""
+        return (self.data.get("registry_write_times") or {}).get(view)
 
     # -- misc -----------------------------------------------------------------------------------
     @property

@@ -67,15 +67,22 @@ class Shell:
     commands: dict[str, Command] = field(default_factory=dict)
 
 
-_POOL: ThreadPoolExecutor | None = None
+# Shells one user may hold on a host: WinRM's MaxShellsPerUser default (30 on WinRM 3.0 and later, Microsoft Learn,
+# "Installation and configuration for Windows Remote Management"). A twin runs at most this many commands at once,
+# in threads of its own: one twin's waiting never holds a thread another twin's command needs.
+MAX_COMMANDS = 30
 
 
-def _blocking_pool() -> ThreadPoolExecutor:
-    """One pool for the whole lab process; sized for many hosts probing at once (threads mostly wait)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=128, thread_name_prefix="twin-script")
-    return _POOL
+def command_pool(name: str) -> ThreadPoolExecutor:
+    """The threads one twin runs its commands in (threads are made as commands come, up to ``MAX_COMMANDS``)."""
+    return ThreadPoolExecutor(max_workers=MAX_COMMANDS, thread_name_prefix=f"{name} command")
+
+
+def _run(state: HostState, invocation: executor.Invocation, stdin: bytes, codepage: int) -> executor.Outcome:
+    """One command, in a thread of its twin's pool: what it does, then the state (counters included) on disk."""
+    outcome = executor.run(state, invocation, stdin, codepage)
+    state.save()  # every state change was already written through; this writes the command counter
+    return outcome
 
 
 def _outcome_of(future: asyncio.Future) -> executor.Outcome:
@@ -88,8 +95,9 @@ def _outcome_of(future: asyncio.Future) -> executor.Outcome:
 class WinRSService:
     """Shells and commands of one twin; ``handle`` maps a request envelope to a response envelope."""
 
-    def __init__(self, state: HostState, address: str, counters: dict[str, int]) -> None:
+    def __init__(self, state: HostState, address: str, counters: dict[str, int], pool: ThreadPoolExecutor) -> None:
         self.state = state
+        self.pool = pool  # this twin's own command threads (command_pool)
         self.address = address
         self.counters = counters
         self.shells: dict[str, Shell] = {}
@@ -188,25 +196,21 @@ class WinRSService:
         self.state.data["counters"]["commands"] = int(self.state.data["counters"].get("commands", 0)) + 1
         if not cmd.invocation.reads_stdin:
             self._execute(shell, cmd)
-        else:
-            self.state.save()
         body = f"<rsp:CommandResponse><rsp:CommandId>{cmd.id}</rsp:CommandId></rsp:CommandResponse>"
         return envelope(f"{SHELL}/CommandResponse", req.message_id, body)
 
     def _execute(self, shell: Shell, cmd: Command) -> None:
-        stdin = bytes(cmd.stdin)
-        if executor.is_blocking(cmd.invocation, stdin, shell.codepage):
-            # crl_fetch/tls_probe wait on the network (up to the host's retrieval timeouts): run them in a
-            # worker thread so one slow host never stalls the other twins; Receive long-polls until done.
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(_blocking_pool(), executor.run, self.state, cmd.invocation, stdin,
-                                          shell.codepage)
-            future.add_done_callback(lambda f: self._finish(shell, cmd, _outcome_of(f)))
-            return
-        self._finish(shell, cmd, executor.run(self.state, cmd.invocation, stdin, shell.codepage))
+        """Start the command in this twin's own threads; Receive long-polls until it is done.
+
+        Every command runs there, not only the host scripts that wait on the network (up to the host's retrieval
+        timeouts): the event loop serves every twin of the lab, so nothing that waits or writes the state file runs
+        on it, and a twin's commands wait only for the twin's own threads (tests/twin/README.md, "One machine
+        each")."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.pool, _run, self.state, cmd.invocation, bytes(cmd.stdin), shell.codepage)
+        future.add_done_callback(lambda f: self._finish(shell, cmd, _outcome_of(f)))
 
     def _finish(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
-        self.state.save()  # counters; every state change was already written through
         if outcome.script and self.after_script is not None:
             if self.after_script(outcome.script, lambda: self._deliver(shell, cmd, outcome)):
                 return

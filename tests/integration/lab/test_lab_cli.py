@@ -162,3 +162,54 @@ def test_a_start_that_fails_after_the_check_removes_what_it_built(lab_dirs, monk
     assert sorted(path.name for path in lab_dir.iterdir()) == ["crl-server", "lab-server.log", "squid"]
     assert "cannot listen on" in (lab_dir / "lab-server.log").read_text()
     assert processes_of(lab_dir) == []
+
+
+# --- scenarios by name: `lab.py scenarios` and `lab.py seed` (docs/lab.md, "Scenarios by name") -------------------
+
+def test_scenarios_lists_every_scenario_one_line_each() -> None:
+    from tests.lab.fleet import plan, scenarios, tls_scenarios
+
+    listed = lab_cli(REPO_ROOT / "build" / "no-lab-needed", "scenarios")
+    assert listed.returncode == 0, listed.stderr
+    names = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert names == [*plan.SCENARIOS, *scenarios.EXTRA_SCENARIOS, tls_scenarios.TLS10_PEER]
+    assert all(len(line.split(None, 2)) == 3 for line in listed.stdout.splitlines())  # a description on each
+
+
+def test_seed_refuses_an_unknown_host_or_scenario_and_names_the_valid_ones(lab) -> None:
+    host = next(iter(lab.hosts))
+    wrong_host = lab_cli(lab.lab_dir, "seed", "--host", "nosuch.lab.test", "--scenario", "correct")
+    assert wrong_host.returncode == 1 and host in wrong_host.stderr and "nosuch.lab.test" in wrong_host.stderr
+    wrong_scenario = lab_cli(lab.lab_dir, "seed", "--host", host, "--scenario", "nosuch")
+    assert wrong_scenario.returncode == 1
+    assert "unknown scenario 'nosuch'" in wrong_scenario.stderr and "stale_service" in wrong_scenario.stderr
+
+
+def _utc(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+
+
+def test_seed_puts_a_running_host_in_a_scenario_through_the_control_channel(lab) -> None:
+    name = next(n for n, h in lab.hosts.items() if h.group == "lync_servers")
+    try:
+        stale = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "stale_service")
+        assert stale.returncode == 0, stale.stderr
+        assert f"{name} is now in scenario stale_service (twin reloaded)" in stale.stdout
+        state = lab.state(name)
+        assert state["lab"]["scenario"] == "stale_service"
+        # As on Windows: the running service's process started before the proxy value was last written.
+        assert state["service_process"]["started"] < _utc(state["registry_write_times"]["native"])
+        fresh = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "correct")
+        assert fresh.returncode == 0, fresh.stderr
+        state = lab.state(name)
+        assert state["lab"]["scenario"] == "correct" and state["service_process"]["session"] is None
+        assert state["service_process"]["started"] > _utc(state["registry_write_times"]["native"])
+        old = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "tls10_peer")
+        assert old.returncode == 0 and "(twin restarted)" in old.stdout, old.stderr
+        assert lab.state(name)["os"]["build"] == 7601 and lab.metrics()["hosts"][name]["listening"]
+    finally:
+        lab.stop_twin(name)
+        lab.reset_state(name)
+        lab.start_twin(name)

@@ -36,6 +36,7 @@ from cryptography import x509
 
 from tests.lab.squid import CRYPTOAPI_ONLY_ADDRESS, filtered_proxy
 from tests.twin import winhttp_value
+from tests.twin.state import utc_text
 
 GMSA_SID = "S-1-5-21-3623811015-3361044348-30300820-1105"
 GMSA_NAME = "LAB\\gmsa-adfs$"
@@ -68,18 +69,21 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
     if scenario == "admin_ie_only":
         direct = winhttp_value.encode(0, "", "")
         for view in ("native", "wow6432"):
-            state["registry"][view]["WinHttpSettings"] = _b64(direct)
+            _seed_view(state, view, direct)
         state["ie_proxy"] = {"proxy": proxy, "bypass": "<local>"}
         for account in state["accounts"].values():
             account["ie"] = None
     if scenario == "stale_service":
+        # As on Windows, the running service's process is older than the proxy value: it started an hour ago, when
+        # netsh was direct, and the value was written now (the Connections key's last write time, RegQueryInfoKey).
+        now = time.time()
         fixed = winhttp_value.encode(0, proxy, "")
         for view in ("native", "wow6432"):
-            state["registry"][view]["WinHttpSettings"] = _b64(fixed)
-        now = time.time()
+            _seed_view(state, view, fixed, written=now)
         offline = {url: {"since": now - 120, "until": now - 60, "failures": 1} for url in _crl_urls(state)}
-        state["service_process"] = {"name": (state.get("services") or [{}])[0].get("name"), "started": now - 3600,
-                                    "session": {"proxy": "", "bypass": ""}, "memory_cache": {}, "offline": offline}
+        state["service_process"] = {"name": (state.get("services") or [{}])[0].get("name"), "pid": 4 * 1234,
+                                    "started": now - 3600, "session": {"proxy": "", "bypass": ""},
+                                    "memory_cache": {}, "offline": offline}
     if scenario == "wpad_identity":
         # netsh direct; every service account's IE settings say "Automatically detect settings" and nothing else
         # (DefaultConnectionSettings flags 0x09, a fresh profile's default): CryptoAPI as it discovers (KB 2623724
@@ -87,16 +91,25 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
         # host a DHCP option 252 (state wpad.dhcp_url) that names a PAC (tests/twin/wpad.py).
         direct = winhttp_value.encode(0, "", "")
         for view in ("native", "wow6432"):
-            state["registry"][view]["WinHttpSettings"] = _b64(direct)
+            _seed_view(state, view, direct)
         for account in state["accounts"].values():
             account["ie"] = {"ProxyEnable": 0, "ProxyServer": None, "ProxyOverride": None, "AutoConfigURL": None,
                              "AutoDetect": True}
     if scenario == "ua_restricted":
         restricted = winhttp_value.encode(0, ua_restricted_proxy(proxy), "")
         for view in ("native", "wow6432"):
-            state["registry"][view]["WinHttpSettings"] = _b64(restricted)
+            _seed_view(state, view, restricted)
     state.setdefault("lab", {})["scenario"] = scenario
     return state
+
+
+def _seed_view(state: dict[str, Any], view: str, value: bytes, written: float | None = None) -> None:
+    """The view's ``WinHttpSettings`` as the scenario starts with it, and its key's last write time: ``written``, or
+    (a starting state, which the host had before its services started) a minute before its service process started."""
+    state["registry"][view]["WinHttpSettings"] = _b64(value)
+    if written is None:
+        written = ((state.get("service_process") or {}).get("started") or time.time()) - 60
+    state.setdefault("registry_write_times", {})[view] = utc_text(written)
 
 
 def _crl_urls(state: dict[str, Any]) -> list[str]:

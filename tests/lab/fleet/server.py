@@ -10,6 +10,9 @@ Started by ``process.start_server`` as ``python -m tests.lab.fleet.server --lab-
     POST /twins/<name>/stop      close the host's listeners and connections (host dies; its shells are lost)
     POST /twins/<name>/start     reload the state file and listen again (host restarted)
     POST /twins/<name>/reload    reload the state file (after a test edited it)
+    POST /twins/<name>/seed      {"scenario": NAME}: put the host in a scenario (tests/lab/fleet/catalogue.py), then
+                                 reload the twin, or restart it when its OS (host class) changed
+    GET  /scenarios              every scenario by name: {"scenarios": [{name, kind, description}]}
     POST /shutdown               write metrics.json and exit
 
 Test-only fault hooks (not Windows behaviour; tests/lab/README.md "Fault hooks"):
@@ -40,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.lab.fleet import catalogue
 from tests.lab.fleet.process import START_FAILED
 from tests.lab.winhttp import DEFAULT_INTRANET, OutboundPolicy
 from tests.twin import revocation
@@ -101,6 +105,8 @@ class Lab:
             (str(squid["address"]), int(squid["port"])) if squid.get("port") else None
         )
         self.faults: dict[str, dict[str, str]] = {}
+        self.hosts = {h["name"]: h for h in fleet["hosts"]}  # group, site, os_build: what seeding a scenario needs
+        self.site_proxies: dict[str, str] = dict(fleet.get("site_proxies") or {})
 
     async def start_all(self) -> None:
         """Start every twin; raises the first failure (``OSError`` naming the address) once its batch settled."""
@@ -152,10 +158,14 @@ class Lab:
         if method == "POST" and parts == ["shutdown"]:
             self.stopping.set()
             return 200, {"stopping": True}
+        if method == "GET" and parts == ["scenarios"]:
+            return 200, {"scenarios": [vars(s) for s in catalogue.catalogue().values()]}
         if method == "POST" and len(parts) == 3 and parts[0] == "twins":
             twin = self.twins.get(parts[1])
             if twin is None:
-                return 404, {"error": f"no twin named {parts[1]!r}"}
+                return 404, {"error": f"no twin named {parts[1]!r}; the hosts are: {', '.join(sorted(self.twins))}"}
+            if parts[2] == "seed":
+                return await self.seed(twin, body)
             if parts[2] == "stop":
                 await twin.stop()
             elif parts[2] == "start":
@@ -167,6 +177,33 @@ class Lab:
                 return 404, {"error": f"unknown twin action {parts[2]!r}"}
             return 200, {"name": twin.spec.name, "listening": twin.listening}
         return 404, {"error": f"unknown control request {method} {path}"}
+
+    async def seed(self, twin: Twin, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Put ``twin``'s host in the scenario the body names; 400 lists the scenarios when the name is unknown."""
+        try:
+            name = json.loads(body or b"{}").get("scenario")
+        except (ValueError, AttributeError):
+            name = None
+        if name not in catalogue.catalogue():
+            return 400, {"error": catalogue.unknown_scenario(name)}
+        host = self.hosts[twin.spec.name]
+        loop = asyncio.get_running_loop()
+
+        def write() -> bool:  # in the twin's own threads: files are read and written there, never on the loop
+            state = HostState.load(twin.spec.state_path).data
+            seeded, restart = catalogue.seed(state, name, proxy=self.site_proxies[host["site"]], group=host["group"],
+                                             os_build=int(host["os_build"]))
+            write_json_atomic(twin.spec.state_path, seeded)
+            return restart
+
+        restart = await loop.run_in_executor(twin.commands, write)
+        if restart:
+            await twin.stop()
+            twin.reload()
+            await twin.start()
+        else:
+            twin.reload()
+        return 200, {"name": twin.spec.name, "scenario": name, "restarted": restart, "listening": twin.listening}
 
     # -- test-only fault hooks (not Windows behaviour) ------------------------------------------------------
     def arm_fault(self, name: str, body: bytes) -> tuple[int, dict[str, Any]]:

@@ -98,7 +98,8 @@ class TimeBox:
 
     def cut_sample(self) -> dict[str, Any]:
         return {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
-                "policy_errors": None, "error": self.cut()}
+                "policy_errors": None, "error": self.cut(), "handshake": None, "certificate_requested": None,
+                "certificate_sent": None}
 
 
 def tlv_children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
@@ -360,7 +361,8 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
                                                                            max_document_bytes=cap,
                                                                            foreign_agent=foreign)})
         if tls is not None and tls.get("peers"):
-            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual") if k in tls}
+            tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual",
+                                            "client_certificate") if k in tls}
             tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
                                   stop_after_unknown=bool(tls.get("stop_after_unknown")), box=box)
         for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):

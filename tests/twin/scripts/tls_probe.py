@@ -17,15 +17,24 @@ The box's cancel event ends the abandoned sample's modelled retrieval waits; its
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import functools
+import hashlib
 import ipaddress
+import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from tests.lab import schannel
 from tests.lab.winhttp import resolve
 from tests.twin import event_logs, identities, revocation
+from tests.twin.host_classes import HostClass
 from tests.twin.scripts import ScriptContext, ScriptError, require
 
 if TYPE_CHECKING:
@@ -84,7 +93,8 @@ def _peer_text(host: str, port: int) -> str:
 def _translate(raw: dict[str, Any], address: str | None, port: int) -> dict[str, Any]:
     sample: dict[str, Any] = {"tcp_connect_ms": raw["tcp_connect_ms"], "handshake_ms": raw["handshake_ms"],
                               "protocol": PROTOCOLS.get(raw["protocol"] or "", raw["protocol"]), "mutual": False,
-                              "chain_status": [], "policy_errors": "None", "error": None}
+                              "chain_status": [], "policy_errors": "None", "error": None, "handshake": None,
+                              "certificate_requested": None, "certificate_sent": None}
     error = raw["error"] or ""
     if error.startswith("peer: cannot resolve"):
         return {**sample, "tcp_connect_ms": None, "error": NO_SUCH_HOST}
@@ -124,7 +134,8 @@ def offered_protocols(ctx: ScriptContext) -> tuple[str, ...]:
 
 # A sample host_audit did not run because an earlier one of the same peer was revocation-unknown.
 SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
-           "policy_errors": None, "error": None, "skipped": True}
+           "policy_errors": None, "error": None, "handshake": None, "certificate_requested": None,
+           "certificate_sent": None, "skipped": True}
 UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
 
 
@@ -140,76 +151,157 @@ def cut_samples(done: list[dict[str, Any]], samples: int, stop_after_unknown: bo
     return out
 
 
-def client_certificate(ctx: ScriptContext) -> tuple[Path, Path] | None:
-    """``Get-CrlfixClientCertificate``: the host's own lab-PKI leaf and key (the one in its My store), if issued."""
+SERVER_AUTH, CLIENT_AUTH = "1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"
+
+
+def client_certificate(ctx: ScriptContext, wanted: dict[str, Any] | None) -> tuple[tuple[Path, Path] | None, dict]:
+    """``Get-CrlfixClientCertificate``: (cert and key files, the document's ``client_certificate``).
+
+    Of the host's ``My`` store, with its private key and valid now: the one with ``wanted.thumbprint``; else one for
+    Server Authentication (or without EKUs) whose SAN names ``wanted.fqdn`` (the host's FQDN when not given), valid
+    longest. A certificate for Client Authentication only (the machine's) is never chosen by name. The key is the lab
+    PKI's file of that certificate (``<lab_dir>/pki/hosts/<fqdn>[.machine].{crt,key}``)."""
+    wanted = wanted or {}
+    fqdn = wanted.get("fqdn") or ctx.state.data["fqdn"]
+    thumbprint = str(wanted.get("thumbprint") or "").upper()
+    report: dict[str, Any] = {"thumbprint": None, "subject": None, "chosen_by": "thumbprint" if thumbprint else "fqdn",
+                              "fqdn": fqdn, "error": None}
+    now = dt.datetime.now(dt.UTC)
+    usable = []
+    for entry in ctx.state.data.get("cert_stores", {}).get("My", []):
+        der = base64.b64decode(entry["der_b64"])
+        cert = x509.load_der_x509_certificate(der)
+        if entry.get("has_private_key") and cert.not_valid_before_utc <= now < cert.not_valid_after_utc:
+            usable.append((der, cert))
+    if thumbprint:
+        chosen = [(der, cert) for der, cert in usable if _thumbprint(der) == thumbprint]
+        missing = (f"no certificate with thumbprint {thumbprint}, a private key and a validity that includes now in "
+                   "LocalMachine\\My")
+    else:
+        chosen = sorted(((der, cert) for der, cert in usable if _serves(cert, fqdn)),
+                        key=lambda pair: pair[1].not_valid_after_utc, reverse=True)
+        missing = (f"no certificate for Server Authentication whose SAN names {fqdn}, with a private key and a "
+                   "validity that includes now, in LocalMachine\\My")
+    if not chosen:
+        return None, {**report, "error": missing}
+    der, cert = chosen[0]
+    report.update(thumbprint=_thumbprint(der), subject=cert.subject.rfc4514_string())
+    return _key_files(der), report
+
+
+def _thumbprint(der: bytes) -> str:
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+
+
+def _serves(cert: x509.Certificate, fqdn: str) -> bool:
+    try:
+        usages = [oid.dotted_string for oid in cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value]
+    except x509.ExtensionNotFound:
+        usages = [SERVER_AUTH]
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName)
+    except x509.ExtensionNotFound:
+        names = []
+    return SERVER_AUTH in usages and fqdn.lower() in (name.lower() for name in names)
+
+
+def _key_files(der: bytes) -> tuple[Path, Path] | None:
+    """The lab PKI's cert/key files of the certificate ``der`` (a certificate the lab did not issue has none)."""
     lab_dir = revocation.world().lab_dir
     if lab_dir is None:
         return None
-    cert, key = (lab_dir / "pki" / "hosts" / f"{ctx.state.data['fqdn']}.{ext}" for ext in ("crt", "key"))
-    return (cert, key) if cert.exists() and key.exists() else None
+    for cert_path in sorted((lab_dir / "pki" / "hosts").glob("*.crt")):
+        pem = cert_path.read_text()
+        if ssl.PEM_cert_to_DER_cert(pem[:pem.index("-----END CERTIFICATE-----") + 25]) == der:
+            key_path = cert_path.with_suffix(".key")
+            return (cert_path, key_path) if key_path.exists() else None
+    return None
 
 
-def _probe_peer(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
-                stop_after_unknown: bool = False, box: TimeBox | None = None,
-                out: list[dict[str, Any]] | None = None, mutual: bool = False,
-                live: dict[str, Any] | None = None) -> dict:
+@functools.lru_cache(maxsize=64)
+def _offering(host_class: HostClass, protocols: tuple[str, ...]) -> HostClass:
+    """The class with the protocols the probe offers; one object per pair, so that the client contexts of one
+    command (keyed by its ``limit``) are found again and their sessions resumed."""
+    return replace(host_class, tls_protocols=protocols)
+
+
+def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: bool, box: TimeBox | None,
+               client_cert: tuple[Path, Path] | None, sessions: schannel.ClientSessions,
+               hello: threading.Event | None) -> dict[str, Any] | None:
+    """One handshake as the script's ``$handshake`` makes it; None when the time box ended first or during it."""
     world = revocation.world()
-    client_cert = client_certificate(ctx) if mutual else None
     host, port = peer["host"], peer["port"]
-    sni = peer.get("sni") or host
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
-    offered = replace(ctx.state.host_class, tls_protocols=offered_protocols(ctx) or ("Tls12",))
-    address = resolve(host, world.names)
-    out = [] if out is None else out  # host_audit reads the finished samples from here when it abandons the peer
-    live = {} if live is None else live  # and the one-sided handshake ($Live.one_sided in _tls.ps1)
+    offered = _offering(ctx.state.host_class, offered_protocols(ctx) or ("Tls12",))
+    if box is not None and box.expired():
+        return None
+    cache = revocation.load_cache(ctx.state)
+    before = {url: dict(entry) for url, entry in cache.items()}
+    raw = schannel.probe(
+        _peer_text(host, port),
+        sni=peer.get("sni") or host,
+        stores=ctx.state.data.get("cert_stores", {}),
+        proxy=identities.cryptoapi_proxy(ctx.state)[1],  # as the connecting admin (KB 2623724)
+        names=world.names,
+        cache=cache,
+        per_url_timeout=per_url,
+        total_timeout=per_chain,
+        connect_timeout=timeout if box is None else min(timeout, box.remaining()),
+        policy=world.policy,
+        cancel=box.cancel if box is not None else revocation.SHUTDOWN,
+        check_revocation=check,
+        limit=offered.limit,
+        client_cert=client_cert,
+        sessions=sessions,
+        hello=hello,
+    )
+    if box is not None and box.expired():
+        return None
+    revocation.merge_cache(ctx.state, before, cache)
+    event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
+    sample = _translate(raw, resolve(host, world.names), port)
+    if sample["error"] is None and sample["protocol"] is not None:
+        # The tap's reading of the handshake messages (_tls.ps1): full or resumed, CertificateRequest, Certificate.
+        sample.update(handshake="resumed" if raw["resumed"] else "full",
+                      certificate_requested=raw["certificate_requested"], certificate_sent=raw["certificate_sent"])
+        # IsMutuallyAuthenticated: a certificate credential was used and the peer has a certificate; .NET says true on
+        # a resumed session too (dotnet/runtime#65563), as here.
+        sample["mutual"] = client_cert is not None and (raw["certificate_sent"] or raw["resumed"])
+    return sample
+
+
+def _samples(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
+             stop_after_unknown: bool, box: TimeBox | None, out: list[dict[str, Any]],
+             client_cert: tuple[Path, Path] | None, sessions: schannel.ClientSessions,
+             hello: threading.Event | None) -> None:
+    """The samples of one peer, one after another (the first one sets ``hello`` when its ClientHello is out)."""
     stopped = False
-    one_sided = None
-    for index in range(samples + (1 if client_cert else 0)):
-        # Mutual TLS: one handshake more without the client certificate, first (as _tls.ps1 does it), so that whose
-        # work was slow is known even when the time box cuts the samples after it.
-        last = client_cert is not None and index == 0
-        if len(out) >= samples:
-            break  # a cut one-sided handshake took the first sample's place
-        if stopped:
-            out.append(dict(SKIPPED))
-            continue
-        if box is not None and box.expired():
-            out.append(box.cut_sample())
-            stopped = True
-            continue
-        cache = revocation.load_cache(ctx.state)
-        before = {url: dict(entry) for url, entry in cache.items()}
-        raw = schannel.probe(
-            _peer_text(host, port),
-            sni=sni,
-            stores=ctx.state.data.get("cert_stores", {}),
-            proxy=identities.cryptoapi_proxy(ctx.state)[1],  # as the connecting admin (KB 2623724)
-            names=world.names,
-            cache=cache,
-            per_url_timeout=per_url,
-            total_timeout=per_chain,
-            connect_timeout=timeout if box is None else min(timeout, box.remaining()),
-            policy=world.policy,
-            cancel=box.cancel if box is not None else revocation.SHUTDOWN,
-            check_revocation=check,
-            limit=offered.limit,
-            client_cert=None if last else client_cert,
-        )
-        if box is not None and box.expired():
-            out.append(box.cut_sample())  # ended after the box (a cut one-sided stands for sample 1)
-            stopped = True
-            continue
-        revocation.merge_cache(ctx.state, before, cache)
-        event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
-        sample = _translate(raw, address, port)
-        if last:
-            one_sided = live["one_sided"] = {"handshake_ms": sample["handshake_ms"], "error": sample["error"]}
-            continue
-        # The twin's listener always requests a certificate, so one that was sent made the handshake mutual.
-        sample["mutual"] = client_cert is not None and sample["error"] is None and sample["protocol"] is not None
-        out.append(sample)
-        stopped = stop_after_unknown and bool(UNKNOWN.intersection(out[-1]["chain_status"]))
-    return {"host": host, "port": port, "sni": sni, "samples": out, "one_sided": one_sided}
+    try:
+        for index in range(samples):
+            if stopped:
+                out.append(dict(SKIPPED))
+                continue
+            sample = _handshake(ctx, peer, timeout, check, box, client_cert, sessions, hello if index == 0 else None)
+            if sample is None:
+                out.append(box.cut_sample())  # the box ended before or during it
+                stopped = True
+                continue
+            out.append(sample)
+            stopped = stop_after_unknown and bool(UNKNOWN.intersection(sample["chain_status"]))
+    finally:
+        if hello is not None:
+            hello.set()
+
+
+def _one_sided(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: bool, box: TimeBox | None,
+               sessions: schannel.ClientSessions, hello: threading.Event, live: dict[str, Any]) -> None:
+    """The handshake without a client certificate, once the first sample's ClientHello is out (_tls.ps1)."""
+    hello.wait(timeout if box is None else min(timeout, box.remaining()))
+    sample = _handshake(ctx, peer, timeout, check, box, None, sessions, None)
+    if sample is not None:
+        live["one_sided"] = {"handshake_ms": sample["handshake_ms"], "error": sample["error"],
+                             "handshake": sample.get("handshake")}
 
 
 def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: bool = False,
@@ -217,27 +309,42 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
     """The document body for ``args``; host_audit passes ``stop_after_unknown`` and its time box."""
     peers, samples, timeout, check = _validate(args)
     mutual = require(args, "mutual", bool, False)
+    wanted = args.get("client_certificate")
+    if wanted is not None and not isinstance(wanted, dict):
+        raise ScriptError(f"argument 'client_certificate': expected an object or null, got {wanted!r}")
+    client_cert, report = client_certificate(ctx, wanted) if mutual else (None, None)
+    # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it; the tap compiles (no tap_error).
+    document: dict[str, Any] = {"offered_protocols": ", ".join(OFFERED), "client_certificate": report,
+                                "tap_error": None, "results": []}
     if not peers:
-        return {"offered_protocols": ", ".join(OFFERED), "results": []}
-    pool = ThreadPoolExecutor(max_workers=len(peers), thread_name_prefix="tls_probe")
+        return document
+    sessions = schannel.ClientSessions()  # this command's powershell.exe
+    pool = ThreadPoolExecutor(max_workers=len(peers) * (2 if client_cert else 1), thread_name_prefix="tls_probe")
     try:
         outs: list[list[dict[str, Any]]] = [[] for _peer in peers]
         lives: list[dict[str, Any]] = [{} for _peer in peers]
-        futures = [pool.submit(_probe_peer, ctx, peer, samples, timeout, check, stop_after_unknown, box, out, mutual,
-                               live) for peer, out, live in zip(peers, outs, lives, strict=True)]
-        offered = ", ".join(OFFERED)  # [SslProtocols] 'Tls, Tls11, Tls12'.ToString(), as the script writes it
-        if box is None:
-            return {"offered_protocols": offered, "results": [f.result() for f in futures]}
-        wait(futures, timeout=box.remaining())
-        results = []
-        for peer, future, out, live in zip(peers, futures, outs, lives, strict=True):
-            if future.done():
-                results.append(future.result())
-            else:
-                results.append({"host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
-                                "samples": cut_samples(list(out), samples, stop_after_unknown, box),
-                                "one_sided": live.get("one_sided")})
-        return {"offered_protocols": offered, "results": results}
+        jobs = []
+        for peer, out, live in zip(peers, outs, lives, strict=True):
+            hello = threading.Event() if client_cert else None
+            jobs.append(pool.submit(_samples, ctx, peer, samples, timeout, check, stop_after_unknown, box, out,
+                                    client_cert, sessions, hello))
+            if hello is not None:
+                jobs.append(pool.submit(_one_sided, ctx, peer, timeout, check, box, sessions, hello, live))
+        wait(jobs, timeout=None if box is None else box.remaining())
+        for job in jobs:
+            if job.done():
+                job.result()  # a bug in the twin must show
+        for peer, out, live in zip(peers, outs, lives, strict=True):
+            one_sided = live.get("one_sided")
+            if client_cert and one_sided is None and box is not None:
+                box.hit = True
+                one_sided = {"handshake_ms": None, "error": box.text, "handshake": None}
+            done = list(out)
+            document["results"].append({
+                "host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
+                "samples": done if len(done) == samples else cut_samples(done, samples, stop_after_unknown, box),
+                "one_sided": one_sided})
+        return document
     finally:
         pool.shutdown(wait=box is None)
 

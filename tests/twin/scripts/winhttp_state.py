@@ -34,6 +34,8 @@ def read_state(ctx: ScriptContext) -> dict[str, Any]:
             "path": PATHS[view],
             "present": value is not None,
             "value_b64": None if value is None else base64.b64encode(value).decode("ascii"),
+            # RegQueryInfoKey's last write time of the Connections key; null when the state holds none.
+            "last_write": state.registry_write_time(view),
         }
     advproxy = None
     if state.os_build >= netsh.ADVPROXY_MIN_BUILD:

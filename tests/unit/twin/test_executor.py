@@ -62,7 +62,10 @@ def test_winhttp_apply_undoes_quote_doubling_and_writes_through(state):
         on_disk(state, "native")[8:]
         == struct.pack("<II", 3, 3) + b"p:1" + struct.pack("<I", 24) + b"<local>;o'brien.lab.test"
     )
-    assert doc["views"]["wow6432"] == {"path": doc["views"]["wow6432"]["path"], "present": False, "value_b64": None}
+    assert doc["views"]["wow6432"] == {"path": doc["views"]["wow6432"]["path"], "present": False, "value_b64": None,
+                                       "last_write": doc["views"]["wow6432"]["last_write"]}
+    # Deleting the value is a write of its key: the key's time is the restore's (RegQueryInfoKey's lpftLastWriteTime).
+    assert doc["views"]["wow6432"]["last_write"] >= doc["views"]["native"]["last_write"]
     # Typographic quotes are doubled too and must come back single; netsh then refuses the non-ASCII bypass.
     ops = {
         "operations": [

@@ -19,7 +19,8 @@ BOX = 1000
 CUT = time_box_error(BOX)
 # A sample the box cut off, as _ps1/_tls.ps1 builds it: no timings, the box's text.
 CUT_SAMPLE = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutual": False, "chain_status": [],
-              "policy_errors": None, "error": CUT}
+              "policy_errors": None, "error": CUT, "handshake": None, "certificate_requested": None,
+              "certificate_sent": None}
 
 
 def test_the_twin_gives_the_controllers_text() -> None:

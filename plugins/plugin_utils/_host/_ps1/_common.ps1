@@ -61,13 +61,44 @@ function Invoke-CrlfixNativeCommand {
     [ordered]@{ rc = [int]$LASTEXITCODE; output = $lines -join "`r`n" }
 }
 
+function ConvertTo-CrlfixUtcText {
+    # A FILETIME (100-ns intervals since 1601, UTC) as the document writes times.
+    param([long]$FileTime)
+    [DateTime]::FromFileTimeUtc($FileTime).ToString($CrlfixUtcFormat, [System.Globalization.CultureInfo]::InvariantCulture)
+}
+
+function New-CrlfixNativeType {
+    # A class of static P/Invoke methods made with Reflection.Emit (TypeBuilder.DefineMethod with PinvokeImpl and a
+    # DllImportAttribute, Microsoft Learn), without compiling C#: Add-Type starts csc.exe, seconds on a busy host, and
+    # these few calls need no code of their own. Every method sets SetLastError (Marshal.GetLastWin32Error reads its
+    # error) and passes strings as UTF-16. $Methods: @(@{ Name (the DLL's export); Dll; Returns; Parameters }).
+    param([string]$Name, [object[]]$Methods)
+    $assemblyName = [System.Reflection.AssemblyName]::new($Name)
+    $assembly = [AppDomain]::CurrentDomain.DefineDynamicAssembly($assemblyName, [System.Reflection.Emit.AssemblyBuilderAccess]::Run)
+    $type = $assembly.DefineDynamicModule($Name).DefineType($Name, 'Public, Class, Abstract, Sealed')
+    $import = [System.Runtime.InteropServices.DllImportAttribute]
+    $fields = [System.Reflection.FieldInfo[]]@($import.GetField('SetLastError'), $import.GetField('CharSet'),
+        $import.GetField('EntryPoint'))
+    foreach ($method in $Methods) {
+        $builder = $type.DefineMethod($method.Name, 'Public, Static, PinvokeImpl', $method.Returns, [Type[]]$method.Parameters)
+        $values = [object[]]@($true, [System.Runtime.InteropServices.CharSet]::Unicode, $method.Name)
+        $attribute = [System.Reflection.Emit.CustomAttributeBuilder]::new($import.GetConstructor([Type[]]@([string])),
+            [object[]]@($method.Dll), $fields, $values)
+        $builder.SetCustomAttribute($attribute)
+    }
+    $type.CreateType()
+}
+
 function Write-CrlfixDocument {
     # The one JSON document a script prints (docs/dev/host-scripts.md, "The document"): script and schema first,
     # then $Content's keys; one line, ASCII only (\uXXXX for anything else, whatever the console's code page).
     param([string]$Name, [int]$Schema, [System.Collections.IDictionary]$Content)
     $document = [ordered]@{ script = $Name; schema = $Schema }
     foreach ($key in $Content.Keys) { $document[$key] = $Content[$key] }
-    $json = ConvertTo-Json -InputObject $document -Compress -Depth 8
+    # Windows PowerShell 5.1's ConvertTo-Json counts a level for every dictionary and every array and writes what lies
+    # deeper than -Depth as its type name: host_audit's identities.accounts[].run.chains[].elements[].status list is
+    # the 9th level. 16 leaves room; a test holds every documented path under it.
+    $json = ConvertTo-Json -InputObject $document -Compress -Depth $CrlfixDocumentDepth
     if ($json -match '[^\x00-\x7F]') {
         $json = [regex]::Replace($json, '[^\x00-\x7F]', { param($match) '\u{0:x4}' -f [int][char]$match.Value })
     }
@@ -136,3 +167,7 @@ Remove-TypeData -TypeName System.Array -ErrorAction Ignore
 
 # The runspace pools the engines opened (_pool.ps1), for Exit-CrlfixScript to stop where the process lives on.
 $CrlfixRunspacePools = [System.Collections.Generic.List[object]]::new()
+# A time in a document: UTC, to the second (docs/dev/host-scripts.md, "The document"; ConvertTo-CrlfixUtcText).
+$CrlfixUtcFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+# How deep ConvertTo-Json goes in a document (Write-CrlfixDocument).
+$CrlfixDocumentDepth = 16

@@ -47,7 +47,10 @@ $CrlfixFetchJob = {
         # Resolve, connect, send and receive each end after $TimeoutMs (IWinHttpRequest::SetTimeouts).
         $request.SetTimeouts($TimeoutMs, $TimeoutMs, $TimeoutMs, $TimeoutMs)
         $request.Open('GET', $Url, $false)
-        $request.SetRequestHeader('User-Agent', $UserAgent)
+        # CryptoAPI's agent through WinHttpRequestOption_UserAgentString (0), the documented way to set the request's
+        # User-Agent (Microsoft Learn, "WinHttpRequestOption enumeration"; the foreign-agent request reads it back the
+        # same way); a User-Agent request header would be a second one or replace it, as WinHTTP decides.
+        $request.Option(0) = $UserAgent
         $request.Send()
         $result.status = [int]$request.Status
         $body = [byte[]]$request.ResponseBody

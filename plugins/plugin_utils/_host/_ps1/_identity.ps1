@@ -65,6 +65,75 @@ function Get-CrlfixAccountPart {
     $entry
 }
 
+# services: the service's process, read with advapi32/kernel32 (Microsoft Learn: OpenSCManagerW, OpenServiceW,
+# QueryServiceStatusEx with SC_STATUS_PROCESS_INFO, OpenProcess, GetProcessTimes); no WMI.
+$CrlfixServiceNative = $null
+
+function Get-CrlfixServiceProcess {
+    # The process a service runs in and when it started: @{ process_id; process_started; process_error }. The SCM's
+    # SERVICE_STATUS_PROCESS.dwProcessId (0: the service runs no process now, process_id null); the start is the
+    # process's creation time (GetProcessTimes; PROCESS_QUERY_LIMITED_INFORMATION is enough, Windows Vista and later).
+    # A service sharing a svchost process reports that process's start. Every failure is the text of its Win32 error.
+    param([string]$Name)
+    $found = [ordered]@{ process_id = $null; process_started = $null; process_error = $null }
+    try {
+        if ($null -eq $script:CrlfixServiceNative) {
+            $byReference = [long].MakeByRefType()
+            $script:CrlfixServiceNative = New-CrlfixNativeType -Name 'CrlfixServiceNative' -Methods @(
+                @{ Name = 'OpenSCManagerW'; Dll = 'advapi32.dll'; Returns = [IntPtr]; Parameters = @([string], [string], [int]) },
+                @{ Name = 'OpenServiceW'; Dll = 'advapi32.dll'; Returns = [IntPtr]; Parameters = @([IntPtr], [string], [int]) },
+                @{ Name = 'QueryServiceStatusEx'; Dll = 'advapi32.dll'; Returns = [bool]
+                    Parameters = @([IntPtr], [int], [byte[]], [int], [int].MakeByRefType()) },
+                @{ Name = 'CloseServiceHandle'; Dll = 'advapi32.dll'; Returns = [bool]; Parameters = @([IntPtr]) },
+                @{ Name = 'OpenProcess'; Dll = 'kernel32.dll'; Returns = [IntPtr]; Parameters = @([int], [bool], [int]) },
+                @{ Name = 'GetProcessTimes'; Dll = 'kernel32.dll'; Returns = [bool]
+                    Parameters = @([IntPtr], $byReference, $byReference, $byReference, $byReference) },
+                @{ Name = 'CloseHandle'; Dll = 'kernel32.dll'; Returns = [bool]; Parameters = @([IntPtr]) }
+            )
+        }
+        $native = $script:CrlfixServiceNative
+        # SC_MANAGER_CONNECT 0x1, SERVICE_QUERY_STATUS 0x4, SC_STATUS_PROCESS_INFO 0 (SERVICE_STATUS_PROCESS: 36 bytes,
+        # dwProcessId at offset 28), PROCESS_QUERY_LIMITED_INFORMATION 0x1000.
+        $manager = $native::OpenSCManagerW($null, $null, 1)
+        if ($manager -eq [IntPtr]::Zero) { throw [System.ComponentModel.Win32Exception]::new() }
+        try {
+            $service = $native::OpenServiceW($manager, $Name, 4)
+            if ($service -eq [IntPtr]::Zero) { throw [System.ComponentModel.Win32Exception]::new() }
+            try {
+                $status = [byte[]]::new(36)
+                $needed = 0
+                if (-not $native::QueryServiceStatusEx($service, 0, $status, $status.Length, [ref]$needed)) {
+                    throw [System.ComponentModel.Win32Exception]::new()
+                }
+                $processId = [BitConverter]::ToInt32($status, 28)
+            } finally {
+                [void]$native::CloseServiceHandle($service)
+            }
+        } finally {
+            [void]$native::CloseServiceHandle($manager)
+        }
+        if ($processId -eq 0) { return $found }
+        $found.process_id = $processId
+        $process = $native::OpenProcess(0x1000, $false, $processId)
+        if ($process -eq [IntPtr]::Zero) { throw [System.ComponentModel.Win32Exception]::new() }
+        try {
+            $created = [long]0
+            $exited = [long]0
+            $kernel = [long]0
+            $user = [long]0
+            if (-not $native::GetProcessTimes($process, [ref]$created, [ref]$exited, [ref]$kernel, [ref]$user)) {
+                throw [System.ComponentModel.Win32Exception]::new()
+            }
+            $found.process_started = ConvertTo-CrlfixUtcText -FileTime $created
+        } finally {
+            [void]$native::CloseHandle($process)
+        }
+    } catch {
+        $found.process_error = Get-CrlfixErrorText -Failure $_
+    }
+    $found
+}
+
 function Get-CrlfixIdentitiesPart {
     # The identities part: services (name, found, start_name, state, account), accounts, the caller (HKCU), the
     # per-user policy, the machine's WinINet settings, the WPAD switch (DisableWpad, 1809+).
@@ -76,7 +145,7 @@ function Get-CrlfixIdentitiesPart {
         # The SCM keeps a service's account in its key's ObjectName (what QueryServiceConfig and
         # Win32_Service.StartName return); Get-Service asks the SCM for its state, without WMI.
         $entry = [ordered]@{ name = [string]$serviceName; found = $false; start_name = $null; state = $null
-            account = $null; error = $null }
+            account = $null; error = $null; process_id = $null; process_started = $null; process_error = $null }
         $serviceKey = $null
         if ([string]$serviceName -notmatch '[\\/]') {
             $serviceKey = (Open-CrlfixLocalMachineKey -View 'native').OpenSubKey(
@@ -88,6 +157,10 @@ function Get-CrlfixIdentitiesPart {
             $serviceKey.Close()
             $service = Get-Service -Name ([string]$serviceName) -ErrorAction SilentlyContinue
             if ($null -ne $service) { $entry.state = [string]$service.Status }
+            # The running process and its start, beside the proxy value's last write (winhttp views' last_write): a
+            # process older than the value may still hold what it read before (docs/dev/host-scripts.md).
+            $process = Get-CrlfixServiceProcess -Name ([string]$serviceName)
+            foreach ($key in $process.Keys) { $entry[$key] = $process[$key] }
             try {
                 $entry.account = (Resolve-CrlfixAccount -Name $entry.start_name).name
             } catch {

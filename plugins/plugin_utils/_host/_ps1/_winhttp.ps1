@@ -28,18 +28,48 @@ function Get-CrlfixOperatingSystem {
     }
 }
 
+# RegQueryInfoKeyW (advapi32, Microsoft Learn): every output but the key's last write time may be null.
+$CrlfixRegistryNative = $null
+
+function Get-CrlfixKeyLastWrite {
+    # When the key was last written (RegQueryInfoKey's lpftLastWriteTime: any value set or deleted under it, as netsh's
+    # write of WinHttpSettings), as UTC text; null when it cannot be read. .NET's RegistryKey has no such property.
+    param([Microsoft.Win32.RegistryKey]$Key)
+    try {
+        if ($null -eq $script:CrlfixRegistryNative) {
+            $none = [IntPtr]
+            $script:CrlfixRegistryNative = New-CrlfixNativeType -Name 'CrlfixRegistryNative' -Methods @(@{
+                    Name = 'RegQueryInfoKeyW'; Dll = 'advapi32.dll'; Returns = [int]
+                    Parameters = @([Microsoft.Win32.SafeHandles.SafeRegistryHandle], $none, $none, $none, $none, $none,
+                        $none, $none, $none, $none, $none, [long].MakeByRefType())
+                })
+        }
+        $fileTime = [long]0
+        $zero = [IntPtr]::Zero
+        $status = $script:CrlfixRegistryNative::RegQueryInfoKeyW($Key.Handle, $zero, $zero, $zero, $zero, $zero, $zero,
+            $zero, $zero, $zero, $zero, [ref]$fileTime)
+        if ($status -ne 0) { return $null }
+        ConvertTo-CrlfixUtcText -FileTime $fileTime
+    } catch {
+        $null
+    }
+}
+
 function Get-CrlfixWinHttpView {
-    # One view: @{ path; present; value_b64 } (value_b64 null when WinHttpSettings does not exist).
+    # One view: @{ path; present; value_b64; last_write } (value_b64 null when WinHttpSettings does not exist;
+    # last_write the Connections key's last write time, null when the key is missing or its time cannot be read).
     param([string]$View)
     $value = $null
+    $lastWrite = $null
     $key = (Open-CrlfixLocalMachineKey -View $View).OpenSubKey($CrlfixConnectionsKey)
     if ($null -ne $key) {
         $value = $key.GetValue('WinHttpSettings')
+        $lastWrite = Get-CrlfixKeyLastWrite -Key $key
         $key.Close()
     }
     $valueBase64 = $null
     if ($null -ne $value) { $valueBase64 = [Convert]::ToBase64String([byte[]]$value) }
-    [ordered]@{ path = $CrlfixViewPaths[$View]; present = $null -ne $value; value_b64 = $valueBase64 }
+    [ordered]@{ path = $CrlfixViewPaths[$View]; present = $null -ne $value; value_b64 = $valueBase64; last_write = $lastWrite }
 }
 
 function Get-CrlfixWinHttpState {

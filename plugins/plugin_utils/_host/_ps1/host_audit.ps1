@@ -117,19 +117,19 @@ if ($null -ne $wpadRequest -and $null -ne $document.identities -and $null -ne $d
 }
 # end identities.wpad
 
-# Everything the measurement needs is made before it starts: the runspaces (one per download and per peer, all
-# loaded now) and the protocols the probes offer.
+# Everything the measurement needs is made before it starts: the runspaces (one per download and per peer, one more
+# per peer for a mutual probe's one-sided handshake, all loaded now), the protocols the probes offer, the client
+# certificate and the handshake tap (_tls.ps1, Initialize-CrlfixProbes).
 $runspacePool = $null
-$protocols = $null
-$clientCertificate = $null
+$prepared = $null
 if ($fetchableCount + $peers.Count -gt 0) {
     try {
-        $runspacePool = New-CrlfixRunspacePool -RunspaceCount ($fetchableCount + $peers.Count)
+        $probeRunspaces = 0
         if ($peers.Count -gt 0) {
-            $protocols = Get-CrlfixTlsProtocols
-            # Mutual TLS (argument mutual): the host's own certificate as the client's (_tls.ps1).
-            if (Get-CrlfixArgument -Arguments $tls -Name 'mutual' -Default $false) { $clientCertificate = Get-CrlfixClientCertificate }
+            $prepared = Initialize-CrlfixProbes -Arguments $tls -PeerCount $peers.Count
+            $probeRunspaces = $prepared.RunspaceCount
         }
+        $runspacePool = New-CrlfixRunspacePool -RunspaceCount ($fetchableCount + $probeRunspaces)
     } catch {
         if ($null -ne $crl -and $null -eq $document.crl) { $document.crl = Get-CrlfixPartError -Failure $_ }
         if ($peers.Count -gt 0) { $document.tls = Get-CrlfixPartError -Failure $_ }
@@ -163,9 +163,8 @@ if ($peers.Count -gt 0 -and $null -eq $document.tls) {
         $probeParameters = Get-CrlfixOptions -Arguments $tls -Options $CrlfixProbeOptions
         $probeParameters.RunspacePool = $runspacePool
         $probeParameters.Peers = $peers
-        $probeParameters.Protocols = $protocols
+        $probeParameters.Prepared = $prepared
         $probeParameters.TimeBox = $timeBox
-        $probeParameters.ClientCertificate = $clientCertificate
         $probes = Start-CrlfixProbes @probeParameters
     } catch {
         $document.tls = Get-CrlfixPartError -Failure $_
@@ -182,9 +181,9 @@ if ($null -ne $fetch) {
 if ($null -ne $probes) {
     try {
         $results = Complete-CrlfixProbes -Probes $probes -TimeBox $timeBox
-        $document.tls = [ordered]@{
-            script = 'tls_probe'; schema = 1; offered_protocols = $protocols.ToString(); results = $results
-        }
+        $document.tls = [ordered]@{ script = 'tls_probe'; schema = 1 }
+        $probeDocument = Get-CrlfixProbeDocument -Prepared $prepared -Results $results
+        foreach ($key in $probeDocument.Keys) { $document.tls[$key] = $probeDocument[$key] }
     } catch {
         $document.tls = Get-CrlfixPartError -Failure $_
     }

@@ -117,15 +117,18 @@ def test_mutual_is_asked_only_when_wanted() -> None:
     assert host_args([PEER], samples=1, timeout_ms=1, check_revocation=True, mutual=True)["mutual"] is True
 
 
-def test_the_probe_presents_a_client_certificate_with_its_key_usable_for_client_authentication() -> None:
-    # SslStream.AuthenticateAsClient(String, X509CertificateCollection, SslProtocols, Boolean) and
-    # IsMutuallyAuthenticated (Microsoft Learn); the Client Authentication EKU or none (RFC 5280 4.2.1.12).
+def test_the_probe_presents_the_services_certificate_not_one_for_client_authentication() -> None:
+    # R3 (docs/dev/host-scripts.md): Lync presents its own certificate, which needs only Server Authentication
+    # (Microsoft Learn, Lync Server 2010 certificate requirements); the machine's Client Authentication certificate is
+    # never the one. SslStream.AuthenticateAsClient(String, X509CertificateCollection, SslProtocols, Boolean).
     tree = pslint.parse((PS1_DIR / "_tls.ps1").read_text(encoding="utf-8")).root_node
     code = pslint.code(tree)
     assert re.search(r"\.AuthenticateAsClient\(\$ServerName, \$Certificates, \$Protocols, \$CheckRevocation\)", code)
-    assert "$stream.IsMutuallyAuthenticated" in code
-    selection = pslint.functions(tree)["Get-CrlfixClientCertificate"]
-    text = pslint.code(selection)
-    assert "HasPrivateKey" in text and "'1.3.6.1.5.5.7.3.2'" in text and "Cert:\\LocalMachine\\My" in text
-    # The one-sided handshake after the samples is the same handshake without certificates.
-    assert "& $handshake $null" in code and "& $handshake $ClientCertificates" in code
+    selection = pslint.code(pslint.functions(tree)["Get-CrlfixClientCertificate"])
+    assert "HasPrivateKey" in selection and "Cert:\\LocalMachine\\My" in selection
+    assert "'1.3.6.1.5.5.7.3.1'" in selection and "'1.3.6.1.5.5.7.3.2'" not in selection
+    # The bound thumbprint first, else the Server-Authentication certificate whose SAN names the FQDN.
+    assert selection.index("$certificate.Thumbprint -eq $Thumbprint") < selection.index("Get-CrlfixSubjectDnsNames")
+    assert "-contains $Fqdn" in selection and "Get-CrlfixHostFqdn" in selection
+    # The one-sided handshake is the same handshake without certificates.
+    assert "& $handshake $null $null" in code and "& $handshake $ClientCertificates $helloSent" in code

@@ -250,3 +250,104 @@ def test_constrained_language_mode_is_named_before_anything_it_blocks() -> None:
     # Before it only definitions, the preference and the trap: nothing a restricted language would refuse.
     assert all(statement.type in ("function_statement", "trap_statement", "comment") or texts[index].startswith(
         "$ErrorActionPreference") for index, statement in enumerate(statements[:check]))
+
+
+# --- The second review (docs/dev/host-scripts.md, "The second review"): R3, F2, F3, U4, R4, U5 and the evidence
+# for a stale running service ---------------------------------------------------------------------------------------
+
+def test_f2_every_sample_is_read_through_the_tap_and_labelled_full_or_resumed() -> None:
+    job = pslint.code(job_script_blocks()["CrlfixProbeJob"])
+    # The SslStream reads and writes through the tap; its reading of the TLS records becomes the sample's labels.
+    assert "$tap = $TapType::new($inner, $HelloSent)" in job and "[System.Net.Security.SslStream]::new($inner" in job
+    for field in ("$sample.handshake = $tap.Kind", "$sample.certificate_requested = $tap.CertificateRequested",
+                  "$sample.certificate_sent = $tap.CertificateSent"):
+        assert field in job
+    source = (PS1_DIR / "_tls.ps1").read_text()
+    # Full: the server's Certificate message (11); resumed: ChangeCipherSpec (20) before it, or TLS 1.3's
+    # pre_shared_key (41) in the ServerHello (RFC 5246 7.3, RFC 8446 4.2.11).
+    assert 'else if (server && type == 11) { Kind = "full"; }' in source
+    assert "if (Kind == null && !EncryptedHandshake) { Kind = \"resumed\"; }" in source
+    assert "if (extension == 41) { preSharedKey = true; }" in source
+
+
+def test_f2_the_certificate_handshake_goes_first_and_the_one_sided_one_waits_for_its_client_hello() -> None:
+    # .NET starts a certificate credential's first handshake anonymously (SecureChannel.AcquireClientCredentials), so
+    # an anonymous handshake to the peer before it would be resumed and no certificate sent: the one-sided handshake
+    # waits for the first sample's ClientHello, in a runspace of its own.
+    job = pslint.code(job_script_blocks()["CrlfixProbeJob"])
+    one_sided = job[job.index("if ($OneSided) {"):]
+    assert one_sided.index("$Hello.WaitOne(") < one_sided.index("& $handshake $null $null")
+    assert "if ($sampleIndex -eq 0) { $helloSent = $Hello }" in job
+    start = pslint.code(function_body("_tls", "Start-CrlfixProbes"))
+    assert "$Prepared.Tap.Type, $hello, $true)" in start  # the one-sided job, beside the samples' job
+    assert "$probes.RunspaceCount = 2 * $PeerCount" in pslint.code(function_body("_tls", "Initialize-CrlfixProbes"))
+
+
+def test_r3_the_probe_presents_the_services_certificate() -> None:
+    body = pslint.code(function_body("_tls", "Get-CrlfixClientCertificate"))
+    assert "'1.3.6.1.5.5.7.3.1'" in body and "'1.3.6.1.5.5.7.3.2'" not in body
+    assert "$certificate.Thumbprint -eq $Thumbprint" in body and "-contains $Fqdn" in body
+    # The SAN's dNSName entries from the DER ([2] IA5String), not Format()'s localized text.
+    names = pslint.code(function_body("_tls", "Get-CrlfixSubjectDnsNames"))
+    assert "$tag -eq 0x82" in names and ".Format(" not in names
+    # Every script that probes presents what Initialize-CrlfixProbes chose, with the arguments' thumbprint and FQDN.
+    init = pslint.code(function_body("_tls", "Initialize-CrlfixProbes"))
+    assert "-Name 'client_certificate'" in init and "-Name 'thumbprint'" in init and "-Name 'fqdn'" in init
+    assert "Get-CrlfixClientCertificate" not in code(PS1_DIR / "host_audit.ps1")
+
+
+def test_f3_the_restart_waits_for_the_port_before_it_probes() -> None:
+    statements = [pslint.text(s) for s in pslint.top_level_statements(tree("service_restart"))]
+    wait = next(i for i, text in enumerate(statements) if "Wait-CrlfixListening -HostName" in text)
+    restart = next(i for i, text in enumerate(statements) if "$service.WaitForStatus('Running', $waitTime)" in text)
+    document = next(i for i, text in enumerate(statements) if "Invoke-CrlfixTlsProbes" in text)
+    assert restart < wait < document
+    body = pslint.code(function_body("service_restart", "Wait-CrlfixListening"))
+    assert "ConnectAsync($HostName, $Port).Wait(" in body and "$clock.ElapsedMilliseconds + 500 -ge $WaitMs" in body
+
+
+def test_u4_service_statuses_are_strings_not_a_type_that_may_not_be_loaded() -> None:
+    text = code(PS1_DIR / "service_restart.ps1")
+    assert "[System.ServiceProcess." not in text
+    assert "WaitForStatus('Stopped', $waitTime)" in text and "WaitForStatus('Running', $waitTime)" in text
+
+
+def _depth(value: object, level: int = 0) -> int:
+    """The level of the deepest dictionary or array (the document itself is level 0), as ConvertTo-Json counts."""
+    if isinstance(value, dict):
+        return max([level] + [_depth(item, level + 1) for item in value.values()])
+    if isinstance(value, list):
+        return max([level] + [_depth(item, level + 1) for item in value])
+    return level
+
+
+def test_r4_convertto_json_goes_deeper_than_the_deepest_document() -> None:
+    # host_audit's identities.accounts[].run.chains[].elements[].status: 5.1 writes what lies deeper than -Depth as a
+    # type name, so the list of flags arrived as text at -Depth 8.
+    deepest = {"identities": {"accounts": [{"run": {"chains": [{"elements": [{"status": ["Revoked"]}]}]}}]},
+               "tls": {"results": [{"samples": [{"chain_status": ["OfflineRevocation"]}]}]},
+               "evidence": {"events": [{"hours": {"2026-12-03T09:00:00Z": 3}}]}}
+    depth = int(re.search(r"\$CrlfixDocumentDepth = (\d+)", (PS1_DIR / "_common.ps1").read_text()).group(1))
+    assert _depth(deepest) <= depth
+    assert "-Depth $CrlfixDocumentDepth" in pslint.code(function_body("_common", "Write-CrlfixDocument"))
+
+
+def test_u5_the_agent_goes_through_the_documented_option() -> None:
+    job = pslint.code(job_script_blocks()["CrlfixFetchJob"])
+    get = job[job.index("$request.Open('GET', $Url, $false)"):job.index("$request.Send()")]
+    assert "$request.Option(0) = $UserAgent" in get and "SetRequestHeader" not in job
+
+
+def test_the_winhttp_views_and_the_services_carry_their_times_for_a_stale_service() -> None:
+    view = pslint.code(function_body("_winhttp", "Get-CrlfixWinHttpView"))
+    assert "last_write = $lastWrite" in view and "Get-CrlfixKeyLastWrite -Key $key" in view
+    assert "'RegQueryInfoKeyW'" in pslint.code(function_body("_winhttp", "Get-CrlfixKeyLastWrite"))
+    process = pslint.code(function_body("_identity", "Get-CrlfixServiceProcess"))
+    exports = ("'OpenSCManagerW'", "'OpenServiceW'", "'QueryServiceStatusEx'", "'OpenProcess'", "'GetProcessTimes'")
+    for export in exports:
+        assert export in process
+    assert "$found.process_error = Get-CrlfixErrorText -Failure $_" in process  # every failure is data
+    part = pslint.code(function_body("_identity", "Get-CrlfixIdentitiesPart"))
+    assert "process_id = $null; process_started = $null; process_error = $null" in part
+    # P/Invoke without compiling C#: Reflection.Emit, no Add-Type for these.
+    assert "Add-Type" not in process and "DefineMethod" in pslint.code(function_body("_common", "New-CrlfixNativeType"))

@@ -1,0 +1,131 @@
+"""The twin as hard as Windows for the mutual probe and the restart (docs/dev/host-scripts.md, the second review).
+
+- R3: a Lync-style host holds a service certificate for Server Authentication only and a machine certificate for
+  Client Authentication; the probe presents the service's (Lync's peers take it), never the machine's.
+- F2: the prober resumes the TLS session of an earlier handshake of the same command, and the listener then checks
+  nothing (no certificate comes on a resumed handshake); samples say which they were.
+- F3: after a restart the service's port listens only seconds after the Service Control Manager says Running; the
+  restart waits for it before the handshake.
+Each runs real twins (listeners on loopback) in an event loop of their own, as the lab server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from tests.lab import pki
+from tests.lab.fleet import listener_certs, scenarios
+from tests.lab.winhttp import OutboundPolicy
+from tests.twin import revocation, service_process
+from tests.twin.host import HostSpec, Twin
+from tests.twin.scripts import ScriptContext, service_restart, tls_probe
+from tests.twin.state import HostState, new_state, write_json_atomic
+from tests.unit.twin.test_twin_isolation import free_port
+
+PROBER, PEER = "lync-fe01.lab.test", "lync-fe02.lab.test"
+
+
+def thumbprint(der: bytes) -> str:
+    return hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[dict]:
+    stores = pki.issue_host_certificates(tmp_path, [PROBER, PEER])
+    listener = listener_certs.winrm_listener_certs(tmp_path / "winrm-ca", [(n, "127.0.0.1") for n in (PROBER, PEER)])
+    (tmp_path / "hosts").mkdir()
+    twins = {}
+    for name in (PROBER, PEER):
+        data = new_state(name, os_build=17763, user="ansible", password="p", cert_stores=stores[name])
+        scenarios.seed_services(data, "lync_servers")
+        path = tmp_path / "hosts" / f"{name}.json"
+        write_json_atomic(path, data)
+        cert, key = listener[name]
+        tls_cert = tmp_path / "pki" / "hosts" / f"{name}.crt"
+        spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), path, cert, key, free_port(), tls_cert,
+                        tls_cert.with_suffix(".key"))
+        twins[name] = Twin(spec, HostState.load(path))
+    previous = revocation.world()
+    # The CRL server cannot be reached (a refused name would wait): every check fails fast, offline.
+    revocation.configure(revocation.World(tmp_path, {}, OutboundPolicy(), None))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    for twin in twins.values():
+        asyncio.run_coroutine_threadsafe(twin.start(), loop).result(30)
+    try:
+        yield {"twins": twins, "stores": stores, "loop": loop}
+    finally:
+        for twin in twins.values():
+            asyncio.run_coroutine_threadsafe(twin.stop(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        revocation.configure(previous)
+
+
+def probe_args(peer: Twin, samples: int = 3) -> dict:
+    return {"peers": [{"host": "127.0.0.1", "port": peer.spec.tls_port, "sni": PEER}], "samples": samples,
+            "timeout_ms": 20000, "check_revocation": True, "mutual": True}
+
+
+def test_a_lync_host_holds_a_server_authentication_certificate_beside_its_machine_certificate(lab) -> None:
+    usages = []
+    for entry in lab["stores"][PROBER]["My"]:
+        cert = x509.load_der_x509_certificate(base64.b64decode(entry["der_b64"]))
+        usages.append(list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value))
+    assert usages == [[ExtendedKeyUsageOID.SERVER_AUTH], [ExtendedKeyUsageOID.CLIENT_AUTH]]
+
+
+def test_the_probe_presents_the_services_certificate_and_resumes_after_the_first_handshake(lab) -> None:
+    prober, peer = lab["twins"][PROBER], lab["twins"][PEER]
+    document = tls_probe.probe_all(ScriptContext(prober.state), probe_args(peer))
+    service = base64.b64decode(lab["stores"][PROBER]["My"][0]["der_b64"])
+    assert document["client_certificate"] == {"thumbprint": thumbprint(service), "subject": f"CN={PROBER}",
+                                              "chosen_by": "fqdn", "fqdn": PROBER, "error": None}
+    [result] = document["results"]
+    samples = result["samples"]
+    assert [s["handshake"] for s in samples] == ["full", "resumed", "resumed"]
+    assert [s["certificate_sent"] for s in samples] == [True, False, False]
+    assert samples[0]["certificate_requested"] is True and samples[0]["error"] is None
+    assert result["one_sided"]["handshake"] == "full" and result["one_sided"]["error"] is None
+    # The peer checked our certificate once, on the full handshake: the service's certificate, not the machine's.
+    assert [check["thumbprint"] for check in peer.sip.client_checks] == [thumbprint(service)]
+    assert peer.sip.resumed == 2
+
+
+def test_the_bound_thumbprint_wins_and_a_missing_one_is_said(lab) -> None:
+    prober, peer = lab["twins"][PROBER], lab["twins"][PEER]
+    machine = base64.b64decode(lab["stores"][PROBER]["My"][1]["der_b64"])
+    chosen = tls_probe.probe_all(ScriptContext(prober.state), {
+        **probe_args(peer, samples=1), "client_certificate": {"thumbprint": thumbprint(machine)}})
+    assert chosen["client_certificate"]["chosen_by"] == "thumbprint"
+    assert chosen["client_certificate"]["thumbprint"] == thumbprint(machine)
+    missing = tls_probe.probe_all(ScriptContext(prober.state), {
+        **probe_args(peer, samples=1), "client_certificate": {"fqdn": "pool.lab.test"}})
+    assert missing["client_certificate"]["thumbprint"] is None
+    assert "whose SAN names pool.lab.test" in missing["client_certificate"]["error"]
+    assert missing["results"][0]["one_sided"] is None and missing["results"][0]["samples"][0]["mutual"] is False
+
+
+def test_a_restarted_service_listens_only_later_and_the_restart_waits_for_it(lab) -> None:
+    peer = lab["twins"][PEER]
+    args = {"services": ["RTCSRV"], "wait_ms": 60000,
+            "tls": {**probe_args(peer, samples=1), "peers": [{"host": "127.0.0.1", "port": peer.spec.tls_port,
+                                                                "sni": PEER}]}}
+    before = service_process.process(peer.state)["started"]
+    document = service_restart.run(ScriptContext(peer.state), args)
+    assert document["services"] == [{"name": "RTCSRV", "restarted": True, "state": "Running", "error": None}]
+    listen = document["listen"]
+    # Refused at first (the SCM said Running, the port was closed), accepted once the new process listened.
+    assert listen["listening"] is True and listen["attempts"] > 1 and listen["error"] is None
+    assert document["tls"]["results"][0]["samples"][0]["error"] is None
+    assert service_process.process(peer.state)["started"] > before  # a new process
