@@ -79,7 +79,8 @@ class HostAuditRequest:
     time_box_ms: int | None = None
     evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
     mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
-    service_peer: Peer | None = None  # the host's own service, probed after the peers (_service.py)
+    service_peer: Peer | None = None  # the host's own service, probed after the peers
+    client_certificate: dict[str, str] | None = None  # which certificate a mutual probe presents (the service's)
     identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
 
 
@@ -124,7 +125,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     tls = None
     if request.peers or request.service_peer:
         tls = {**_tls_probe.host_args(_probed(request), samples=request.samples, timeout_ms=request.probe_timeout_ms,
-                                      check_revocation=request.check_revocation, mutual=request.mutual),
+                                      check_revocation=request.check_revocation, mutual=request.mutual,
+                                      client_certificate=request.client_certificate),
                "stop_after_unknown": bool(request.stop_after_unknown)}
     args = {
         "stores": list(options.stores) if options is not None else None,

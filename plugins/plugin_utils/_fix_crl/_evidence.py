@@ -267,8 +267,8 @@ def service_measurement(audit: HostAudit, evidence: t.Mapping[str, t.Any] | None
         return None
     times: list[tuple[t.Any, str]] = []
     if audit.winhttp_state is not None:
-        times += [(getattr(view, "last_write", None), "registry") for view in audit.winhttp_state.views.values()
-                  if view is not None and getattr(view, "last_write", None)]
+        times += [(view.last_write, "registry") for view in audit.winhttp_state.views.values()
+                  if view is not None and view.last_write]
     evidence = evidence or {}
     marker = evidence.get("marker") or {}
     times += [(value, "fix_marker") for value in (evidence.get("fixed_at"), marker.get("written")) if value]

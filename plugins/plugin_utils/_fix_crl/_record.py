@@ -19,6 +19,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._decide im
     decide,
     decide_without_service,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._evidence import ServiceMeasurement
 
 if t.TYPE_CHECKING:
     from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import Plan
@@ -58,9 +59,10 @@ class HostRun:
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
     # the host's own service: its last measurement, the judge's verdict on it, and where it listens
-    service: tuple[_judge.ServiceMeasurement, _judge.ServiceVerdict] | None = None
+    service: tuple[ServiceMeasurement, _judge.ServiceVerdict] | None = None
     service_target: dict[str, t.Any] | None = None
     services: tuple[str, ...] = ()
+    client_certificate: dict[str, str] | None = None  # what the mutual probe presents (_tls_probe)
 
     def error(self, step: str, msg: str, *, unreachable: bool = False, stop: bool = True) -> None:
         """Record a failed step; a lost connection marks the host unreachable. Stops the host by default."""
@@ -81,11 +83,13 @@ def _check(verdict: _judge.PhaseVerdict) -> dict[str, t.Any]:
     return {**check, "crl": _pick(check["crl"], _CRL_KEYS), "tls": _pick(check["tls"], _TLS_KEYS)}
 
 
-def service_record(measurement: _judge.ServiceMeasurement, verdict: _judge.ServiceVerdict,
-                   target: t.Mapping[str, t.Any] | None, services: t.Sequence[str]) -> dict[str, t.Any]:
+def service_record(measurement: ServiceMeasurement, verdict: _judge.ServiceVerdict,
+                   target: t.Mapping[str, t.Any] | None, services: t.Sequence[str],
+                   client_certificate: t.Mapping[str, str] | None) -> dict[str, t.Any]:
     """The record's ``service``: the handshake, the verdict on it, what Windows showed about the process."""
     return {"handshake": _pick(measurement.handshake, _HANDSHAKE_KEYS), "verdict": verdict.as_dict(),
             "stale": verdict.state == "stale", "services": list(services), "target": dict(target or {}),
+            "client_certificate": dict(client_certificate) if client_certificate else None,
             "evidence": {"processes": [dict(p) for p in measurement.processes], "changed_at": measurement.changed_at,
                          "changed_source": measurement.changed_source,
                          "symptoms_since_change": list(measurement.symptoms_since_change)},
@@ -188,7 +192,7 @@ class HostRecord:
             after = {"views": run.before["views"]} if run.before else None
         service = None
         if run.service is not None:
-            service = service_record(*run.service, run.service_target, run.services)
+            service = service_record(*run.service, run.service_target, run.services, run.client_certificate)
         fields = _with_decision({
             "host": host, "check_mode": run.check_mode, "desired": plan.desired if plan else None,
             "before": run.before or None,
@@ -217,7 +221,7 @@ class HostRecord:
         fields["changed"] = (run.changed or fields["status"] is Status.WOULD_CHANGE or _log_change(run.evidence))
         return cls(**fields)
 
-    def with_restart(self, restart: t.Mapping[str, t.Any], measurement: _judge.ServiceMeasurement | None,
+    def with_restart(self, restart: t.Mapping[str, t.Any], measurement: ServiceMeasurement | None,
                      verdict: _judge.ServiceVerdict) -> HostRecord:
         """The record after the restart step: the restart and the judge's new verdict on the service, whose findings
         take the place of the old verdict's; the status is decided again by the same rule."""

@@ -43,7 +43,11 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord, HostRun
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import run_host_script
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, normalize_peers
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
+    Peer,
+    client_certificate_args,
+    normalize_peers,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
     Change,
     apply_change,
@@ -95,12 +99,13 @@ class _Steps:
     """The remote steps of one run, sharing the connection, the options and the run's working state."""
 
     def __init__(self, connection: ConnectionBase, options: FixCrlOptions, run: HostRun, task_action: str,
-                 service: Peer | None) -> None:
+                 service: Peer | None, client_certificate: dict[str, str] | None) -> None:
         self.connection = connection
         self.options = options
         self.run = run
         self.task_action = task_action
         self.service = service
+        self.client_certificate = client_certificate
         self.criteria = _judge.Criteria(options.endpoint_requirement, options.max_handshake_ms)
 
     def audit(self, request: HostAuditRequest) -> HostAudit:
@@ -123,7 +128,7 @@ class _Steps:
             max_bytes=CRL_MAX_BYTES, peers=tuple(peers), samples=o.probe_samples,
             probe_timeout_ms=o.probe_timeout_ms, max_handshake_ms=o.max_handshake_ms,
             check_revocation=o.check_revocation, time_box_ms=time_box_ms, evidence=evidence, mutual=o.mutual_tls,
-            service_peer=self.service,
+            service_peer=self.service, client_certificate=self.client_certificate,
             identities=_identities.host_args(o.services, o.verify_identities, chain={
                 "stores": list(o.cert_stores), "timeout_ms": o.probe_timeout_ms,
                 "purge_cache": purge and not self.run.check_mode, "resync": purge and not self.run.check_mode}))
@@ -304,11 +309,16 @@ def run_fix_crl_host(connection: ConnectionBase, options: FixCrlOptions, invento
     run.service_target, run.services = target, tuple(options.services)
     try:
         service = normalize_peers([target], field="service")[0] if target else None
+        # The mutual probe presents the certificate the host's service presents: the one thumbprint the inventory
+        # names, else the Server-Authentication certificate whose SAN holds the host's name.
+        bound = options.cert_thumbprints[0] if len(options.cert_thumbprints) == 1 else None
+        client = client_certificate_args(thumbprint=bound, fqdn=inventory.hostname) if options.mutual_tls else None
     except ValueError as exc:
         run.error("gather", str(exc))
         return HostRecord.from_run(run, host=inventory.hostname, extra_endpoints=options.extra_endpoints,
                                    flush=options.flush)
-    steps = _Steps(connection, options, run, task_action, service)
+    run.client_certificate = client
+    steps = _Steps(connection, options, run, task_action, service, client)
     peer_group, peers = derive_peers(options, inventory)
     gathered = _gather(steps, peers)
     if gathered is not None:

@@ -50,7 +50,8 @@ def restart_service(connection: ConnectionBase, service: t.Mapping[str, t.Any], 
         peer = _tls_probe.normalize_peers([target], field="service.target")[0]
         args = {**restart_args(names, wait_ms),
                 "tls": _tls_probe.host_args([peer], samples=samples, timeout_ms=timeout_ms,
-                                            check_revocation=check_revocation, mutual=True)}
+                                            check_revocation=check_revocation, mutual=True,
+                                            client_certificate=service.get("client_certificate"))}
         document = run_host_script(connection, RESTART_SCRIPT, args, task_action=task_action)
         handshake = _tls_probe.interpret_document([peer], document["tls"],
                                                   max_handshake_ms=max_handshake_ms)["results"][0]
