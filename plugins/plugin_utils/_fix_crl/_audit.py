@@ -128,6 +128,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
                                       check_revocation=request.check_revocation, mutual=request.mutual,
                                       client_certificate=request.client_certificate),
                "stop_after_unknown": bool(request.stop_after_unknown)}
+        if request.service_peer is not None:  # probed last, to its own timeout: a time-boxed sample proves nothing
+            tls["own_service_last"] = True
     args = {
         "stores": list(options.stores) if options is not None else None,
         "chain_stores": list(options.chain_stores) if options is not None else [],

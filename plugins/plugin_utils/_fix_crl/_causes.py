@@ -67,7 +67,16 @@ class HostView:
 
     @property
     def views(self) -> dict[str, dict[str, t.Any]]:
-        return {name: view for name, view in ((self.record.get("before") or {}).get("views") or {}).items() if view}
+        """The registry views as they were during the phase explained: as read before any change, or, for the
+        measurement after the change, as the run set them (the desired value in the views it wrote)."""
+        before = {name: view for name, view in ((self.record.get("before") or {}).get("views") or {}).items() if view}
+        desired = self.record.get("desired") or {}
+        if self.phase == "before" or not desired:
+            return before
+        written = (self.record.get("planned") or {}).get("views") or []
+        mode = "proxy" if desired.get("state") != "absent" and desired.get("proxy") else "direct"
+        return {name: ({"mode": mode, "proxy": desired.get("proxy") if mode == "proxy" else None}
+                       if name in written else view) for name, view in before.items()}
 
     @property
     def evidence(self) -> dict[str, t.Any]:
@@ -165,7 +174,7 @@ def _status_rule(statuses: tuple[int, ...], words: str) -> Rule:
         return [Evidence(f"{r.get('url')} answered HTTP {r.get('http_status')} {words}"
                          + (f" ({r.get('proxy_error')})" if r.get("proxy_error") else ""),
                          url=r.get("url"), proxy=host.proxy)
-                for r in host.crl if r.get("http_status") in statuses and host.proxy is not None]
+                for r in host.crl if _failed(r) and r.get("http_status") in statuses and host.proxy is not None]
     return rule
 
 
@@ -177,12 +186,12 @@ def _identity_path(host: HostView) -> list[Evidence]:
 
 def _crl_expired(host: HostView) -> list[Evidence]:
     return [Evidence(f"{r.get('url')} is stale: NextUpdate {r.get('next_update')}", url=r.get("url"))
-            for r in host.crl if r.get("stale")]
+            for r in host.crl if _failed(r) and r.get("stale")]
 
 
 def _endpoint_missing(host: HostView) -> list[Evidence]:
     return [Evidence(f"{r.get('url')} answered HTTP 404", url=r.get("url"))
-            for r in host.crl if r.get("http_status") == 404 and r.get("kind") != "delta_crl"]
+            for r in host.crl if _failed(r) and r.get("http_status") == 404 and r.get("kind") in ("crl", "ca_issuers")]
 
 
 def _delta_blocked(host: HostView) -> list[Evidence]:
@@ -191,7 +200,8 @@ def _delta_blocked(host: HostView) -> list[Evidence]:
                      f"{bases[0].get('url')} answered 200" + (" (a '+' in its name: IIS refuses double escaping)"
                                                                if "+" in str(r.get("url")) else ""),
                      url=r.get("url"))
-            for r in host.crl if r.get("kind") == "delta_crl" and r.get("http_status") in (404, 403) and bases]
+            for r in host.crl if _failed(r) and r.get("kind") == "delta_crl" and r.get("http_status") in (404, 403)
+            and bases]
 
 
 def _crl_rejected(host: HostView) -> list[Evidence]:

@@ -350,6 +350,24 @@ def _wpad_part(ctx: ScriptContext, doc: dict[str, Any], request: dict[str, Any] 
     part["wpad"] = wpad.discovery_part(ctx.state, part, request["wpad"], url)
 
 
+def _probe(ctx: ScriptContext, tls_args: dict[str, Any], stop_after_unknown: bool, own_service_last: bool,
+           box: TimeBox | None) -> dict[str, Any]:
+    """The tls part: the peers inside ``box``; with ``own_service_last``, the last peer (the host's own service) to its
+    own timeout beside them, as the script starts it without the box (docs/dev/host-scripts.md, host_audit)."""
+    peers = list(tls_args["peers"])
+    if not own_service_last or box is None:
+        return tls_probe.probe_all(ctx, tls_args, stop_after_unknown=stop_after_unknown, box=box)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="host_audit_own") as pool:
+        own = pool.submit(tls_probe.probe_all, ctx, {**tls_args, "peers": peers[-1:]},
+                          stop_after_unknown=stop_after_unknown, box=None)
+        boxed = tls_probe.probe_all(ctx, {**tls_args, "peers": peers[:-1]}, stop_after_unknown=stop_after_unknown,
+                                    box=box) if len(peers) > 1 else None
+        own_document = own.result()
+    if boxed is None:
+        return own_document
+    return {**boxed, "results": boxed["results"] + own_document["results"]}
+
+
 def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge: dict[str, Any] | None,
              tls: dict[str, Any] | None, box: TimeBox | None) -> None:
     """The CRL fetch and the TLS probes side by side, each bounded by ``box``; fills ``doc['crl']``/``['tls']``."""
@@ -363,8 +381,8 @@ def _measure(ctx: ScriptContext, doc: dict[str, Any], fetch: tuple | None, purge
         if tls is not None and tls.get("peers"):
             tls_args = {k: tls[k] for k in ("peers", "samples", "timeout_ms", "check_revocation", "mutual",
                                             "client_certificate") if k in tls}
-            tls_job = pool.submit(tls_probe.probe_all, ctx, tls_args,
-                                  stop_after_unknown=bool(tls.get("stop_after_unknown")), box=box)
+            tls_job = pool.submit(_probe, ctx, tls_args, bool(tls.get("stop_after_unknown")),
+                                  bool(tls.get("own_service_last")), box)
         for key, job, script in (("crl", crl_job, "crl_fetch"), ("tls", tls_job, "tls_probe")):
             if job is None:
                 continue

@@ -158,14 +158,26 @@ if ($null -ne $crl -and $null -eq $document.crl) {
     }
 }
 $probes = $null
+$ownProbes = $null
 if ($peers.Count -gt 0 -and $null -eq $document.tls) {
     try {
         $probeParameters = Get-CrlfixOptions -Arguments $tls -Options $CrlfixProbeOptions
         $probeParameters.RunspacePool = $runspacePool
-        $probeParameters.Peers = $peers
         $probeParameters.Prepared = $prepared
-        $probeParameters.TimeBox = $timeBox
-        $probes = Start-CrlfixProbes @probeParameters
+        # own_service_last: the last peer is the host's own service. Its handshake is evidence about the running
+        # service, not about the proxy path: it runs to its own timeout, outside the time box, beside the others.
+        $boxed = $peers
+        if ((Get-CrlfixArgument -Arguments $tls -Name 'own_service_last' -Default $false) -and $null -ne $timeBox) {
+            $boxed = @($peers | Select-Object -First ($peers.Count - 1))
+            $probeParameters.Peers = @($peers[-1])
+            $probeParameters.TimeBox = $null
+            $ownProbes = Start-CrlfixProbes @probeParameters
+        }
+        if ($boxed.Count -gt 0) {
+            $probeParameters.Peers = $boxed
+            $probeParameters.TimeBox = $timeBox
+            $probes = Start-CrlfixProbes @probeParameters
+        }
     } catch {
         $document.tls = Get-CrlfixPartError -Failure $_
     }
@@ -178,9 +190,11 @@ if ($null -ne $fetch) {
         $document.crl = Get-CrlfixPartError -Failure $_
     }
 }
-if ($null -ne $probes) {
+if ($null -ne $probes -or $null -ne $ownProbes) {
     try {
-        $results = Complete-CrlfixProbes -Probes $probes -TimeBox $timeBox
+        $results = @()
+        if ($null -ne $probes) { $results += @(Complete-CrlfixProbes -Probes $probes -TimeBox $timeBox) }
+        if ($null -ne $ownProbes) { $results += @(Complete-CrlfixProbes -Probes $ownProbes -TimeBox $null) }
         $document.tls = [ordered]@{ script = 'tls_probe'; schema = 1 }
         $probeDocument = Get-CrlfixProbeDocument -Prepared $prepared -Results $results
         foreach ($key in $probeDocument.Keys) { $document.tls[$key] = $probeDocument[$key] }
