@@ -378,6 +378,7 @@ function Start-CrlfixIdentityRuns {
         $Part['leftovers_removed'] = Remove-CrlfixIdentityLeftover -Service $session.service -FolderTrusted $session.root_trusted
         if (Get-CrlfixArgument -Arguments $Chain -Name 'resync' -Default $false) { $Part['resync'] = Invoke-CrlfixChainCacheResync }
         $targets = Get-CrlfixIdentityTargets -StoreNames @($Chain.stores)
+        $Part['targets'] = $targets.Count
         $accounts = @(foreach ($account in $Part['accounts']) { if (Test-CrlfixRunnableAccount -Account $account) { $account } })
         if ($targets.Count -eq 0 -or $accounts.Count -eq 0) { return $session }
         if (-not $workFolder.existed) {
