@@ -2,8 +2,9 @@
 
 On Windows host_audit checks its work folder, registers one task per identity through Task Scheduler's COM API
 (built-in service accounts with TASK_LOGON_SERVICE_ACCOUNT, a gMSA with TASK_LOGON_PASSWORD and no password;
-identity-evidence-research.md §1.1), the task runs ``X509Chain.Build`` with ``RevocationMode.Online`` / ``EntireChain``
-as that account, and the script waits for its result file until the runs' own deadline, then removes task and folder.
+community.windows win_scheduled_task), the task runs ``X509Chain.Build`` with ``RevocationMode.Online`` /
+``EntireChain`` as that account, and the script waits for its result file until the runs' own deadline, then removes
+task and folder.
 Here each identity's run is a thread of this one command (never shared with another twin) that does what that task
 would, with that identity's state:
 

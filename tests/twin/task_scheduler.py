@@ -9,9 +9,9 @@ What a one-shot task of ``_ps1/_identity_run.ps1`` meets on a host, each from it
   On a host without it the first cmdlet the script calls fails with PowerShell's CommandNotFoundException text and no
   task is made. Task Scheduler 2.0's COM API (``Schedule.Service``) is on every class (Windows Vista / Server 2008 on).
 - **Start latency**: seconds, from Task Scheduler's launch to a cold ``powershell.exe`` running as the account with
-  its profile loaded (identity-evidence-research.md 1.1: "expect a start of seconds"; the figures, 2 to 4 s uniform,
-  are the twin's choice; a state's ``task_scheduler.start_ms`` fixes it for a test). The runs of one host wait on their
-  own threads: nothing is shared with another twin.
+  its profile loaded (no published figure: "seconds" is an inference, and 2 to 4 s uniform is the twin's choice until
+  docs/dev/real-windows.md's measurement; a state's ``task_scheduler.start_ms`` fixes it for a test). The runs of one
+  host wait on their own threads: nothing is shared with another twin.
 - **The logon**: the built-in service accounts log on as services; any other account (a gMSA) needs "Log on as a batch
   job" (win_scheduled_task: the user "must have the SeBatchLogonRight"). Without it
   (``accounts[<sid>].batch_logon_right`` false) Task Scheduler's start fails at the logon: LastTaskResult 0x80070569

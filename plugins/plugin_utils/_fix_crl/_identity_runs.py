@@ -20,9 +20,10 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings 
 # The finding of a work folder the host refused (its path and the reason in the detail; no task was made).
 WORK_FOLDER_UNTRUSTED = "work_folder_untrusted"
 # The runs' own deadline (host_audit identities.chain.deadline_ms), counted from the moment the tasks are started: a
-# cold powershell.exe started by Task Scheduler as another account takes seconds (identity-evidence-research.md 1.1),
-# then the chain build may wait out CryptoAPI's retrieval timeouts (15 s per URL, 20 s per chain by default). The
-# bounds are the host script's: 1 s, and the tasks' own ExecutionTimeLimit of 5 minutes.
+# cold powershell.exe started by Task Scheduler as another account takes seconds (an inference;
+# docs/dev/real-windows.md says how to measure it), then the chain build may wait out CryptoAPI's retrieval timeouts
+# (15 s per URL, 20 s per chain by default). The bounds are the host script's: 1 s, and the tasks' own
+# ExecutionTimeLimit of 5 minutes.
 DEADLINE_MS = 30000
 MIN_DEADLINE_MS = 1000
 MAX_DEADLINE_MS = 300000
@@ -31,7 +32,8 @@ OUTCOMES = ("finished", "late", "no_result", "not_started")
 # Scheduler Error and Success Constants" (SCHED_*), "System Error Codes" (ERROR_* as 0x8007xxxx HRESULTs: 2, 5, 1326,
 # 1385, 4320), ntstatus.h (STATUS_CONTROL_C_EXIT); the batch-logon reading of 1385 from RegisterTaskDefinition's
 # SCHED_S_BATCH_LOGON_PROBLEM ("the batch logon privilege needs to be enabled for the task principal") and
-# identity-evidence-research.md 1.1; the gMSA reading of 1326 is an inference.
+# community.windows' win_scheduled_task documentation (the user "must have the SeBatchLogonRight"); the gMSA reading of
+# 1326 is an inference.
 TASK_RESULTS: dict[int, tuple[str, str]] = {
     0x00000001: ("exit code 1", "the program exited with code 1 (powershell.exe: its command did not run, e.g. a "
                                 "script file refused by an execution policy)"),

@@ -307,9 +307,9 @@ function Start-CrlfixIdentityRun {
         $definition.Settings.MultipleInstances = $CrlfixTaskConstants.IgnoreNew
         $definition.Settings.ExecutionTimeLimit = 'PT5M'
         # The principal: a built-in service account with TASK_LOGON_SERVICE_ACCOUNT, a gMSA with TASK_LOGON_PASSWORD and
-        # no password (the host fetches it from AD; identity-evidence-research.md 1.1). Registered with no user,
-        # password or logon type, so the definition's principal applies, as win_scheduled_task.ps1 registers a task
-        # without a password (RegisterTaskDefinition: "If present, these credentials take priority").
+        # no password (the host fetches it from AD; win_scheduled_task needs no password for a gMSA). Registered with no
+        # user, password or logon type, so the definition's principal applies, as win_scheduled_task.ps1 registers a
+        # task without a password (RegisterTaskDefinition: "If present, these credentials take priority").
         $definition.Principal.UserId = $Account.name
         $definition.Principal.LogonType = $CrlfixTaskConstants.LogonServiceAccount
         if ($CrlfixServiceAccountSids -notcontains [string]$Account.sid) {
