@@ -417,21 +417,31 @@ function Complete-CrlfixIdentityRuns {
         $null = $open[0].watcher.WaitForChanged([System.IO.WatcherChangeTypes]'Created, Renamed', $sliceMs)
         foreach ($run in @($open)) {
             $resultPath = [System.IO.Path]::Combine($run.folder, 'result.json')
-            if (-not [System.IO.File]::Exists($resultPath)) {
-                $task = $Session.task_folder.GetTask($run.task)
-                $lastResult = [long]$task.LastTaskResult -band 4294967295
-                $ended = @($CrlfixTaskConstants.Queued, $CrlfixTaskConstants.Running) -notcontains $task.State -and
-                    $CrlfixTaskNotDone -notcontains $lastResult
-                if ($ended -and -not [System.IO.File]::Exists($resultPath)) { $run.outcome = 'no_result'; $run.task_result = $lastResult }
-            } else {
-                $run.outcome = 'finished'
+            try {
+                if (-not [System.IO.File]::Exists($resultPath)) {
+                    $task = $Session.task_folder.GetTask($run.task)
+                    $lastResult = [long]$task.LastTaskResult -band 4294967295
+                    $ended = @($CrlfixTaskConstants.Queued, $CrlfixTaskConstants.Running) -notcontains $task.State -and
+                        $CrlfixTaskNotDone -notcontains $lastResult
+                    if ($ended -and -not [System.IO.File]::Exists($resultPath)) { $run.outcome = 'no_result'; $run.task_result = $lastResult }
+                } else {
+                    $run.outcome = 'finished'
+                }
+            } catch {
+                # The task can no longer be read (removed by someone else, the service stopped): no answer will come.
+                $run.outcome = 'no_result'
+                $run.error = 'the task could not be read: ' + (Get-CrlfixErrorText -Failure $_)
             }
             if ($null -ne $run.outcome) { $run.seen_ms = $Clock.ElapsedMilliseconds; $null = $open.Remove($run) }
         }
     }
     foreach ($run in $open) {
         $state = 'running'
-        if ($Session.task_folder.GetTask($run.task).State -eq $CrlfixTaskConstants.Queued) { $state = 'queued (not started)' }
+        try {
+            if ($Session.task_folder.GetTask($run.task).State -eq $CrlfixTaskConstants.Queued) { $state = 'queued (not started)' }
+        } catch {
+            $state = 'in an unknown state (' + (Get-CrlfixErrorText -Failure $_) + ')'
+        }
         $run.outcome = 'late'
         $run.error = "not finished within the deadline of $($Part['deadline_ms']) ms: the task was still $state"
         $run.seen_ms = $Clock.ElapsedMilliseconds
@@ -449,7 +459,9 @@ function Complete-CrlfixIdentityRuns {
                 $outcome.purge = $answer.purge
                 $outcome.chains = @($answer.chains)
                 $outcome.error = $answer.error
-                $outcome.start_ms = [long]([DateTime]::Parse($answer.started).ToUniversalTime() - $run.requested).TotalMilliseconds
+                $probeStart = [DateTime]::Parse($answer.started, [System.Globalization.CultureInfo]::InvariantCulture,
+                    [System.Globalization.DateTimeStyles]::RoundtripKind)
+                $outcome.start_ms = [long]($probeStart.ToUniversalTime() - $run.requested).TotalMilliseconds
             }
         } catch {
             $outcome.error = Get-CrlfixErrorText -Failure $_

@@ -184,8 +184,12 @@ if ($null -ne $probes) {
 if ($null -ne $wpadDiscovery) { $document.identities['wpad'] = Complete-CrlfixWpad -Wpad $wpadDiscovery }
 # identities: the tasks' results by the runs' own deadline, then nothing is left behind.
 if ($null -ne $identitySession) {
-    Complete-CrlfixIdentityRuns -Session $identitySession -Part $document.identities -Clock $clock `
-        -DeadlineMs ($identityStartedMs + $document.identities['deadline_ms'])
+    try {
+        Complete-CrlfixIdentityRuns -Session $identitySession -Part $document.identities -Clock $clock `
+            -DeadlineMs ($identityStartedMs + $document.identities['deadline_ms'])
+    } catch {
+        $document.identities['chain_error'] = Get-CrlfixErrorText -Failure $_
+    }
 }
 # end identities
 $document.time_box_ms = $null
