@@ -447,6 +447,11 @@ identities:
       direct; an AutoConfigURL path adds C(script) and C(error); the order follows the host's OS build, KB 2623724),
       C(runnable) (false when a password would be needed), C(chain_ok), C(chain_ms), C(crl),
       C(cache_purged) and C(error). From the last measurement of the run.
+    - C(chain_ok) is false only when the chain built as the identity shows revocation flags; when it is null,
+      C(not_run_reason) says why the proof did not run as it or did not decide (a late, refused or failed scheduled
+      task, with C(task_result) its LastTaskResult in hex and named in the reason; an untrusted work folder, see the
+      finding C(work_folder_untrusted); an account that needs a password). C(run_outcome) (C(finished), C(late),
+      C(no_result), C(not_started)) and C(start_ms) (how long the task took to start) come from the host.
   returned: when O(result_detail=full); always in the record file
   type: dict
 caller:

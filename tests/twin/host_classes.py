@@ -22,6 +22,10 @@ Each column and its source (the README repeats them with their grade):
   settings, then WPAD, then direct; the KB names Vista to 2008 R2, 2012 R2 is *inferred* to behave alike) and
   ``automatic_proxy`` from Windows 10 / Server 2016 (``WinHttpOpen(WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY)``: the netsh
   value first, then the per-user IE settings).
+- ``scheduled_tasks_module``: whether the ScheduledTasks module (``Register-ScheduledTask`` and the rest) ships with the
+  release: Windows Server 2012 and later (Microsoft Learn, ScheduledTasks module); WMF 5.1 does not add it to 2008 R2
+  SP1 (ansible-modules-extras#1830; Invoke-CommandAs#9, #15). Task Scheduler 2.0's COM API (``Schedule.Service``) is on
+  every class (Windows Vista / Server 2008 and later). Not overridable: no installation adds the module.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class HostClass:
     tls_protocols: tuple[str, ...]
     proxy_order: str
     language_mode: str = "FullLanguage"
+    scheduled_tasks_module: bool = True
 
     def tls_versions(self) -> tuple[ssl.TLSVersion, ssl.TLSVersion]:
         """(lowest, highest) TLS version this class enables; Schannel's enabled set is a contiguous range here."""
@@ -77,7 +82,8 @@ class HostClass:
 
 
 HOST_CLASSES: dict[int, HostClass] = {c.build: c for c in (
-    HostClass("2008r2", 7601, "Windows Server 2008 R2 Enterprise", "2.0", None, ("Tls",), THREE_STEP),
+    HostClass("2008r2", 7601, "Windows Server 2008 R2 Enterprise", "2.0", None, ("Tls",), THREE_STEP,
+              scheduled_tasks_module=False),
     HostClass("2012r2", 9600, "Windows Server 2012 R2 Datacenter", "4.0", 378675,
               ("Tls", "Tls11", "Tls12"), THREE_STEP),
     HostClass("2016", 14393, "Windows Server 2016 Datacenter", "5.1", 394802,

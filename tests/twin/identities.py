@@ -34,6 +34,8 @@ SYSTEM_SID, LOCAL_SERVICE_SID, NETWORK_SERVICE_SID = "S-1-5-18", "S-1-5-19", "S-
 START_NAME_SIDS = {"localsystem": SYSTEM_SID, "nt authority\\localservice": LOCAL_SERVICE_SID,
                    "nt authority\\networkservice": NETWORK_SERVICE_SID}
 NOT_MAPPED = "Some or all identity references could not be translated."
+# The connecting admin's SID (WindowsIdentity.GetCurrent().User), a local administrator of the twin.
+CALLER_SID = "S-1-5-21-1004336348-1177238915-682003330-1001"
 AUTO_DETECT = 0x08  # DefaultConnectionSettings flags byte (askie blog, identity-evidence-research.md §3)
 
 
@@ -168,7 +170,7 @@ def identities_part(state: HostState, request: dict[str, Any]) -> dict[str, Any]
     return {
         "services": services,
         "accounts": parts,
-        "caller": {"name": caller_name(state), "sid": "S-1-5-21-1004336348-1177238915-682003330-1001",
+        "caller": {"name": caller_name(state), "sid": CALLER_SID,
                    "hive_loaded": True, "ie": registry_values(caller_ie(state))},
         "per_user": policy.get("per_user") is not False,
         "machine_ie": registry_values(policy.get("machine")),

@@ -1,10 +1,17 @@
 """Scheduled tasks as other identities: the twin's stand-in for ``_ps1/_identity_run.ps1``.
 
-On Windows host_audit registers one task per identity (built-in service accounts with ``-LogonType ServiceAccount``,
-a gMSA with ``Password`` and no password; identity-evidence-research.md §1.1), the task runs ``X509Chain.Build`` with
-``RevocationMode.Online`` / ``EntireChain`` as that account, and the script waits for its result file, then removes
-task and folder. Here each identity's run is a thread that does what that task would, with that identity's state:
+On Windows host_audit checks its work folder, registers one task per identity through Task Scheduler's COM API
+(built-in service accounts with TASK_LOGON_SERVICE_ACCOUNT, a gMSA with TASK_LOGON_PASSWORD and no password;
+community.windows win_scheduled_task), the task runs ``X509Chain.Build`` with ``RevocationMode.Online`` /
+``EntireChain`` as that account, and the script waits for its result file until the runs' own deadline, then removes
+task and folder.
+Here each identity's run is a thread of this one command (never shared with another twin) that does what that task
+would, with that identity's state:
 
+- what Task Scheduler does first (``task_scheduler``): seconds of start latency, a logon refused for a gMSA without
+  "Log on as a batch job" (0x80070569, no result), a ``-File`` action under a Group Policy execution policy, and, on
+  a host class without the ScheduledTasks module, a script that calls its cmdlets fails before any task is made;
+- the work folder's checks (``work_folder``): a planted folder, a junction or an inherited ACL stops the runs;
 - its proxy (``identities.cryptoapi_proxy``: netsh, its own WinINet settings, WPAD, direct; KB 2623724),
 - its own disk URL cache (``accounts[<sid>].url_cache``; CryptnetUrlCache lives in each account's profile,
   identity-evidence-research.md §7), purged first when asked (``certutil -urlcache * delete`` as that account),
@@ -27,10 +34,12 @@ from typing import Any
 from cryptography import x509
 
 from tests.lab import cryptoapi, schannel
-from tests.twin import identities, revocation
+from tests.twin import identities, revocation, task_scheduler, work_folder
 from tests.twin.state import HostState
 
 SERVICE_ACCOUNT_SIDS = ("S-1-5-18", "S-1-5-19", "S-1-5-20")
+DEADLINE_MS = 30000  # the script's identities.chain.deadline_ms default, and its bounds
+MIN_DEADLINE_MS, MAX_DEADLINE_MS = 1000, 300000
 ELEMENT_FLAGS = {cryptoapi.STATUS_OK: [], cryptoapi.STATUS_REVOKED: ["Revoked"],
                  cryptoapi.STATUS_OFFLINE: ["RevocationStatusUnknown", "OfflineRevocation"]}
 CHAIN_FLAGS = {"CERT_TRUST_IS_REVOKED": "Revoked", "CERT_TRUST_REVOCATION_STATUS_UNKNOWN": "RevocationStatusUnknown",
@@ -109,15 +118,49 @@ def run_as(state: HostState, sid: str, certs: list[dict[str, Any]], purge_cache:
     return result
 
 
+def task(state: HostState, account: dict[str, Any], certs: list[dict[str, Any]], purge_cache: bool,
+         cancel: threading.Event, facts: task_scheduler.ScriptFacts) -> dict[str, Any]:
+    """One task, from Task Scheduler's start to its end: the run's document without ``elapsed_ms``."""
+    started = time.monotonic()
+    refused = task_scheduler.refused_start(state, account, facts)
+    if refused is not None:
+        code, seconds = refused
+        if cancel.wait(seconds):
+            raise TimeoutError("abandoned")
+        return {"outcome": "no_result", "task_result": code, "hresult": None, "start_ms": None, "purge": None,
+                "chains": [], "error": None, "ended": time.monotonic()}
+    if cancel.wait(task_scheduler.start_seconds(state)):
+        raise TimeoutError("abandoned")  # the script stopped waiting before powershell.exe was up
+    start_ms = int((time.monotonic() - started) * 1000)
+    try:
+        answer = run_as(state, account["sid"], certs, purge_cache, cancel)
+    except TimeoutError:
+        raise
+    except Exception as exc:  # the probe's own catch: its message in result.json  # noqa: BLE001
+        answer = {"purge": None, "chains": [], "error": str(exc)}
+    return {"outcome": "finished", "task_result": 0, "hresult": None, "start_ms": start_ms, **answer,
+            "ended": time.monotonic()}
+
+
 @dataclass
 class IdentityRuns:
-    """The started tasks of one host_audit (``Start-CrlfixIdentityRun`` for each runnable account)."""
+    """The started tasks of one host_audit (``Start-CrlfixIdentityRuns``), each on its own thread."""
 
     accounts: list[dict[str, Any]]
+    part: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     cancel: threading.Event = field(default_factory=threading.Event)
     futures: dict[int, Future] = field(default_factory=dict)
     pool: ThreadPoolExecutor | None = None
+
+
+def deadline_ms(chain: dict[str, Any]) -> int:
+    """``Get-CrlfixIdentityDeadline``: ``deadline_ms`` checked (ValueError with the script's text)."""
+    value = chain.get("deadline_ms", DEADLINE_MS)
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_DEADLINE_MS <= value <= MAX_DEADLINE_MS:
+        raise ValueError(f"identities.chain.deadline_ms: expected an integer from {MIN_DEADLINE_MS} to "
+                         f"{MAX_DEADLINE_MS}, got {value}")
+    return value
 
 
 def resync(state: HostState) -> dict[str, Any]:
@@ -137,45 +180,61 @@ def resync(state: HostState) -> dict[str, Any]:
 
 
 def start(state: HostState, part: dict[str, Any], chain: dict[str, Any], cancel: threading.Event) -> IdentityRuns:
-    """Remove leftovers, then start one run per runnable account (each counted as a task created). ``cancel`` ends
-    the modelled waits of an abandoned run (the lab's shutdown sets it too)."""
+    """``Start-CrlfixIdentityRuns``: the work folder checked, leftovers removed, the resync, then one task per runnable
+    account (each counted as a task created). ``cancel`` ends the modelled waits of an abandoned run (the lab's
+    shutdown sets it too)."""
+    runs = IdentityRuns([], part=part, cancel=cancel)
+    facts = task_scheduler.script_facts()
+    part["work_folder"] = folder = work_folder.inspect(state, identities.CALLER_SID)
+    part["leftovers_removed"] = 0
+    missing = task_scheduler.missing_cmdlet_error(state, facts)
+    if missing is not None:  # the script's first ScheduledTasks cmdlet, on a host without the module
+        part["chain_error"] = missing
+        return runs
     with state.lock:
         leftovers = list(state.data.get("scheduled_tasks") or [])
         state.data["scheduled_tasks"] = []
         state.save()
-    part["leftovers_removed"] = len(leftovers)
+    part["leftovers_removed"] = len(leftovers) + work_folder.remove_leftovers(state, folder)
     if chain.get("resync"):
         part["resync"] = resync(state)
     certs = targets(state, [str(s) for s in chain.get("stores") or []])
-    # No certificate to prove: no task is created (the script starts none either).
-    runs = IdentityRuns([a for a in part["accounts"] if runnable(a)] if certs else [], cancel=cancel)
-    if runs.accounts:
-        runs.pool = ThreadPoolExecutor(max_workers=len(runs.accounts), thread_name_prefix="identity_run")
-        for account in runs.accounts:
-            state.bump("scheduled_tasks")
-            runs.futures[id(account)] = runs.pool.submit(run_as, state, account["sid"], certs,
-                                                         bool(chain.get("purge_cache")), runs.cancel)
+    part["targets"] = len(certs)
+    accounts = [a for a in part["accounts"] if runnable(a)]
+    if not certs or not accounts:  # nothing to prove: no folder, no task (the script starts none either)
+        return runs
+    if not folder["existed"]:
+        work_folder.create(folder)
+    if not folder["trusted"]:  # the runs stop here: no task, nothing in the folder touched
+        return runs
+    runs.accounts = accounts
+    runs.pool = ThreadPoolExecutor(max_workers=len(accounts), thread_name_prefix="identity_task")
+    for account in accounts:
+        state.bump("scheduled_tasks")
+        runs.futures[id(account)] = runs.pool.submit(task, state, account, certs, bool(chain.get("purge_cache")),
+                                                     runs.cancel, facts)
     return runs
 
 
-def complete(runs: IdentityRuns, *, remaining_s: float, late_text: str) -> None:
-    """``Complete-CrlfixIdentityRuns``: wait until ``remaining_s``, set each account's ``run``, abandon the rest."""
-    if runs.pool is None:
-        return
-    wait(list(runs.futures.values()), timeout=max(0.0, remaining_s))
+def complete(state: HostState, runs: IdentityRuns, *, remaining_s: float, deadline: int) -> None:
+    """``Complete-CrlfixIdentityRuns``: wait until ``remaining_s``, set each account's ``run``, abandon the rest, then
+    the work folder is closed (removed when empty)."""
+    if runs.pool is not None:
+        wait(list(runs.futures.values()), timeout=max(0.0, remaining_s))
     for account in runs.accounts:
         future = runs.futures[id(account)]
-        outcome: dict[str, Any] = {"task_result": None, "elapsed_ms": int((time.monotonic() - runs.started) * 1000),
-                                   "purge": None, "chains": [], "error": None}
-        if not future.done():
-            outcome["error"] = late_text
-        else:
-            try:
-                answer = future.result()
-            except Exception as exc:  # the probe's own catch: its message in result.json  # noqa: BLE001
-                outcome.update(task_result=0, error=str(exc))
-            else:
-                outcome.update(task_result=0, **answer)
+        outcome: dict[str, Any] = {"outcome": "late", "task_result": None, "hresult": None,
+                                   "elapsed_ms": int((time.monotonic() - runs.started) * 1000), "start_ms": None,
+                                   "purge": None, "chains": [],
+                                   "error": f"not finished within the deadline of {deadline} ms: the task was still "
+                                            "running"}
+        if future.done():
+            answer = dict(future.result())  # a fault of the twin itself raises here instead of passing for late
+            outcome.update(answer, elapsed_ms=int((answer.pop("ended") - runs.started) * 1000))
+            outcome.pop("ended", None)
         account["run"] = outcome
     runs.cancel.set()
-    runs.pool.shutdown(wait=False)
+    if runs.pool is not None:
+        runs.pool.shutdown(wait=False)
+    if runs.part.get("work_folder") is not None:
+        work_folder.close(state, runs.part["work_folder"])

@@ -33,6 +33,7 @@ CODES: dict[str, str] = {
     "slow_chain_timeouts": "a chain-engine retrieval timeout is raised above its default",
     "symptoms_since_fix": "the host logged symptom events since the fix",
     "symptoms_without_cause": "symptom events while every check that would explain them passes",
+    "work_folder_untrusted": "the host refused the identities' work folder: no task was made, nothing in it touched",
 }
 # The codes the service's verdict writes: a restart judges the service again and replaces exactly these.
 SERVICE_CODES = frozenset({"service_slow", "service_stale"})
@@ -145,6 +146,17 @@ def path_findings(identities: t.Mapping[str, t.Mapping[str, t.Any]], caller: t.M
     return out
 
 
+def work_folder_findings(folder: t.Any) -> list[Finding]:
+    """``work_folder_untrusted`` when the host refused its work folder (the identities part's ``work_folder``): it made
+    no task and read, ran or deleted nothing in it."""
+    if not isinstance(folder, t.Mapping) or folder.get("trusted") is not False:
+        return []
+    return [finding("work_folder_untrusted",
+                    f"{folder.get('path')} cannot be trusted with the identities' results: {folder.get('reason')}. "
+                    "The proof as the services' identities did not run and nothing in the folder was read, run or "
+                    "deleted; look at what it holds and who made it, remove it, and run again")]
+
+
 # ---- the host's own evidence: its logs, chain-engine settings, symptoms, the fix marker ----
 
 def _log_findings(evidence: t.Mapping[str, t.Any]) -> list[Finding]:
@@ -206,4 +218,4 @@ def evidence_findings(evidence: t.Mapping[str, t.Any] | None, checks_passed: boo
 
 
 __all__ = ["CODES", "REFUSED", "SERVICE_CODES", "Finding", "evidence_findings", "finding", "from_dicts",
-           "mismatch_text", "ordered", "path_findings", "protocol_findings", "refusal_findings"]
+           "mismatch_text", "ordered", "path_findings", "protocol_findings", "refusal_findings", "work_folder_findings"]

@@ -18,6 +18,13 @@ from __future__ import annotations
 import re
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._identity_runs import (
+    DEADLINE_MS,
+    missing_run_reason,
+    run_fields,
+    validate_deadline,
+)
+
 if t.TYPE_CHECKING:
     from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState
 
@@ -79,51 +86,22 @@ def host_args(services: t.Sequence[str], identities: t.Sequence[str], *,
     """The ``identities`` argument of host_audit: explicit accounts win; else the services' accounts; else the
     defaults (NETWORK SERVICE and SYSTEM). The host adds each named service's ``StartName`` to ``accounts``.
 
-    ``chain`` (``{stores, timeout_ms, purge_cache}``): build the chain of every certificate with a private key in
-    ``stores`` as each runnable identity, through a one-shot scheduled task (``_identity_run.ps1``); None: not run.
+    ``chain`` (``{stores, purge_cache, resync, deadline_ms}``): build the chain of every certificate with a private key
+    in ``stores`` as each runnable identity, through a one-shot scheduled task (``_identity_run.ps1``); None: not run.
+    ``deadline_ms`` (default ``DEADLINE_MS``) is the runs' own deadline, never the measurement's time box; the host
+    no longer reads a ``timeout_ms`` there.
+
+    Raises:
+        ValueError: ``deadline_ms`` is not an integer from 1000 to 300000.
     """
     accounts = list(identities) or ([] if services else list(DEFAULT_IDENTITIES))
     args = {"services": list(services), "accounts": accounts, "accounts_from_services": not identities,
             "wpad": wpad_args()}
     if chain is not None:
-        args["chain"] = dict(chain)
+        args["chain"] = {**chain, "deadline_ms": validate_deadline(chain.get("deadline_ms", DEADLINE_MS))}
     return args
 
 
-def _run_fields(run: t.Any, ldap_only: t.Collection[str] = ()) -> dict[str, t.Any]:
-    """``chain_ok``, ``chain_ms``, ``crl``, ``cache_purged`` and ``error`` from one identity's task result.
-
-    A certificate whose CRLs are published over LDAP only (``ldap_only``, by thumbprint) is listed but not judged:
-    no HTTP proxy carries LDAP (the role's ``flags.ldap_only`` finding), so its chain says nothing about the path.
-    """
-    if not isinstance(run, t.Mapping):
-        return {}
-    purge = run.get("purge")
-    fields: dict[str, t.Any] = {
-        "cache_purged": None if purge is None else isinstance(purge, t.Mapping) and purge.get("rc") == 0,
-        "crl": [], "chain_ms": None, "chain_ok": None, "error": None}
-    if run.get("error"):
-        return {**fields, "chain_ok": False, "error": f"the chain built as this identity: {run['error']}"}
-    task_result = run.get("task_result")
-    if task_result not in (0, None):
-        return {**fields, "chain_ok": False, "error": f"the scheduled task ended with 0x{int(task_result):08X}"}
-    chains = [c for c in run.get("chains") or [] if isinstance(c, t.Mapping)]
-    skipped = {str(thumbprint).upper() for thumbprint in ldap_only}
-    fields["crl"] = [{"thumbprint": c.get("thumbprint"), "subject": c.get("subject"), "elapsed_ms": c.get("elapsed_ms"),
-                      "status": list(c.get("status") or []), "elements": list(c.get("elements") or []),
-                      "error": c.get("error"), "ldap_only": str(c.get("thumbprint")).upper() in skipped}
-                     for c in chains]
-    chains = [c for c in chains if str(c.get("thumbprint")).upper() not in skipped]
-    times = [c["elapsed_ms"] for c in chains if isinstance(c.get("elapsed_ms"), int)]
-    fields["chain_ms"] = max(times) if times else None
-    if chains:
-        fields["chain_ok"] = all(not c.get("status") and not c.get("error") for c in chains)
-        bad = [c for c in chains if c.get("status") or c.get("error")]
-        if bad:
-            first = bad[0]
-            fields["error"] = (f"chain of {first.get('subject') or first.get('thumbprint')}: "
-                               f"{first.get('error') or ', '.join(first['status'])}")
-    return fields
 
 
 def needs_password(name: str, sid: str | None) -> str | None:
@@ -248,7 +226,10 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState,
 
     ``identities`` maps each account name as Windows prints it to the record's entry (roles/fix_crl/README.md,
     "The host record"); the measurement keys (``chain_ok``, ``chain_ms``, ``crl``, ``cache_purged``) stay null until
-    a run as that identity fills them.
+    a run as that identity fills them. ``chain_ok`` null always comes with ``not_run_reason`` (why the proof did not
+    run as it, or did not decide: ``_identity_runs``), with ``run_outcome``, ``task_result`` and ``start_ms`` from
+    the host's run. The findings are the path findings and ``work_folder_untrusted`` (the host refused its work
+    folder: no run was made).
 
     Raises:
         ValueError: the part does not have the documented shape.
@@ -270,17 +251,23 @@ def summarise(part: t.Mapping[str, t.Any], state: HostState,
         name, sid = account["name"], account.get("sid")
         ie = account.get("ie") if per_user else machine_ie
         password = needs_password(name, sid)
+        runnable = password is None and account.get("error") is None
         identities[name] = {
             "sid": sid,
             "services": services.get(name, []),
             "profile_loaded": account.get("hive_loaded"),
             "effective_proxy": effective_proxy(state, ie, wpad_disabled=wpad_disabled, wpad=wpad),
-            "runnable": password is None and account.get("error") is None,
+            "runnable": runnable,
             "chain_ok": None, "chain_ms": None, "crl": [], "cache_purged": None,
             "error": account.get("error") or password,
+            # Why chain_ok is null (null when it is not): the proof did not run as this identity, or did not decide.
+            "not_run_reason": None if runnable else account.get("error") or password,
+            "run_outcome": None, "task_result": None, "start_ms": None,
         }
-        if password is None:
-            identities[name].update(_run_fields(account.get("run"), ldap_only))
+        if runnable and isinstance(account.get("run"), t.Mapping):
+            identities[name].update(run_fields(account["run"], ldap_only))
+        elif runnable:
+            identities[name]["not_run_reason"] = missing_run_reason(part)
     caller_part = part.get("caller")
     caller = None
     if isinstance(caller_part, t.Mapping) and caller_part.get("name"):

@@ -58,6 +58,7 @@ class HostRun:
     identities: dict[str, dict[str, t.Any]] = dataclasses.field(default_factory=dict)
     caller: dict[str, t.Any] | None = None
     chain_cache_resync: dict[str, t.Any] | None = None
+    work_folder: dict[str, t.Any] | None = None  # the identities' work folder as the host found it
     # the host's own service: its last measurement, the judge's verdict on it, and where it listens
     service: tuple[ServiceMeasurement, _judge.ServiceVerdict] | None = None
     service_target: dict[str, t.Any] | None = None
@@ -111,7 +112,8 @@ def _findings_of(run: HostRun) -> list[dict[str, t.Any]]:
     """The record's findings: the last phase's, the evidence's, the service's, once each, in record order."""
     last = run.last_verdict()
     passed, checked = _judge.explaining_checks(run.verdicts.get("before"), run.identities)
-    found = [*(last.findings if last else ()), *_findings.evidence_findings(run.evidence, passed, checked)]
+    found = [*(last.findings if last else ()), *_findings.evidence_findings(run.evidence, passed, checked),
+             *_findings.work_folder_findings(run.work_folder)]
     if run.service is not None:
         found += run.service[1].findings
     return [f.as_dict() for f in _findings.ordered(found)]

@@ -169,6 +169,8 @@ class _Steps:
             return None
         if isinstance(part.get("resync"), t.Mapping):
             run.chain_cache_resync = dict(part["resync"])
+        if isinstance(part.get("work_folder"), t.Mapping):
+            run.work_folder = dict(part["work_folder"])
         return run.identities
 
     def winhttp(self, change: Change) -> dict[str, t.Any]:

@@ -15,12 +15,26 @@ from pathlib import Path
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._quote import quote_pwsh_literal
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
 PS1_DIR = Path(__file__).resolve().parent / "_ps1"
+# PowerShell treats the typographic single quotes (U+2018 to U+201B) as quote characters too (about_Quoting_Rules),
+# so each must be doubled like the ASCII one, or a value such as "x<U+2018>; Remove-Item ..." would close the literal.
+_SINGLE_QUOTES = ("'", "\u2018", "\u2019", "\u201a", "\u201b")
+
+
+def quote_pwsh_literal(value: str) -> str:
+    """``value`` as a single-quoted PowerShell string literal: verbatim in PowerShell (no variable expansion, no
+    subexpressions, no escape characters); only the single quotes are special, and they are escaped by doubling.
+    This is how a script's arguments reach the host: one quoted JSON literal, so no value can execute anything."""
+    if not isinstance(value, str):
+        raise TypeError(f"quote_pwsh_literal expects str, got {type(value).__name__}")
+    quoted = value
+    for quote in _SINGLE_QUOTES:
+        quoted = quoted.replace(quote, quote * 2)
+    return f"'{quoted}'"
 
 # The schema versions of each script this controller code understands. A host
 # that answers with another version (an older collection's script left behind,
@@ -160,4 +174,5 @@ def run_host_script(
 
 
 __all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS", "build_host_script",
-           "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script", "time_box_error"]
+           "check_sub_document", "is_time_box_error", "parse_host_document", "quote_pwsh_literal", "run_host_script",
+           "time_box_error"]

@@ -207,16 +207,19 @@ def _service_items(service: t.Mapping[str, t.Any]) -> list[str]:
 
 
 def _identities_html(host: t.Mapping[str, t.Any]) -> str:
-    """Each identity's CryptoAPI path (and its chain verdict once measured), then the connecting account's; the
-    findings are in the symptoms-and-findings cell (_symptoms.host_cell_html)."""
+    """Each identity's CryptoAPI path (and its chain verdict once measured, or why the proof did not run as it), then
+    the connecting account's; the findings are in the symptoms-and-findings cell (_symptoms.host_cell_html)."""
     items = []
     for name, entry in as_dict(host.get("identities")).items():
         data = as_dict(entry)
-        chain = data.get("chain_ok")
+        chain, not_run = data.get("chain_ok"), data.get("not_run_reason")
         verdict = "" if chain is None else (' <span class="ok">chain ok</span>' if chain
                                             else ' <span class="bad">chain FAILED</span>')
+        if chain is None and not_run and data.get("runnable") is not False:
+            verdict = ' <span class="muted">proof not run</span>'
         ms = f" {_e(_ms(data.get('chain_ms')))}" if data.get("chain_ms") is not None else ""
-        error = f"<br><span class=muted>{_e(data.get('error'))}</span>" if data.get("error") else ""
+        why = data.get("error") or (not_run if chain is None else None)
+        error = f"<br><span class=muted>{_e(why)}</span>" if why else ""
         items.append(f'<li class="identity"><code>{_e(name)}</code>: {_e(_path_text(data.get("effective_proxy")))}'
                      f"{verdict}{ms}{error}</li>")
     items += _service_items(as_dict(host.get("service")))

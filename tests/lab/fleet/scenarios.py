@@ -24,6 +24,20 @@ it) and ``write_state``.
   other: squid's ``127.0.0.2`` listener, tests/lab/squid.py ``AGENT_FILTERS``), and the host already uses it in both
   views. The ACL belongs to the proxy: a test runs the host with ``fix_crl_proxy`` set to that proxy
   (:func:`ua_restricted_proxy`), as the site's group variable would name it for every host of the site.
+
+The identity runs' scenarios (tests/twin/task_scheduler.py, tests/twin/work_folder.py):
+
+- ``planted_work_folder``: a local user (not an administrator) created ``%ProgramData%\\crlfix`` before any audit, so
+  they own it and it inherits ProgramData's ACL (Users may create files and folders), and put in it a script and a
+  forged result. The host must refuse it (``work_folder_untrusted``), make no task and leave all of it as it is.
+- ``planted_junction``: the same user made ``%ProgramData%\\crlfix`` a junction to another folder (``folders`` in the
+  state), whose content, a folder named like a leftover run among it, must stay untouched: nothing deleted through it.
+- ``gmsa_no_batch_right``: the AD FS gMSA lacks "Log on as a batch job" on this host: its task ends with 0x80070569 and
+  writes nothing (an ``adfs_servers`` host: the only role that runs a gMSA).
+- ``gpo_execution_policy``: Group Policy sets the execution policy to AllSigned (MachinePolicy), which beats
+  ``-ExecutionPolicy Bypass`` for a script file; a probe sent as ``-EncodedCommand`` is not a script file.
+- ``slow_task_start``: Task Scheduler takes 40 s to start a task's powershell.exe (a loaded host), longer than the runs'
+  default deadline of 30 s: every identity's proof is late, which proves nothing either way.
 """
 
 from __future__ import annotations
@@ -48,7 +62,18 @@ SERVICES: dict[str, list[dict[str, str]]] = {
                          {"name": "MSExchangeIS", "start_name": "LocalSystem", "state": "Running"}],
     "adfs_servers": [{"name": "adfssrv", "start_name": GMSA_NAME, "state": "Running"}],
 }
-EXTRA_SCENARIOS = ("admin_ie_only", "stale_service", "wpad_identity", "ua_restricted")
+EXTRA_SCENARIOS = ("admin_ie_only", "stale_service", "wpad_identity", "ua_restricted", "planted_work_folder",
+                   "planted_junction", "gmsa_no_batch_right", "gpo_execution_policy", "slow_task_start")
+# A local user of the host who is not an administrator (the one who plants the work folder), and what a folder they
+# create in %ProgramData% inherits from it (Windows Server's ProgramData ACL: SYSTEM and Administrators full control,
+# CREATOR OWNER full control on what is made inside, Users read and create files and folders).
+PLANTING_USER_SID = "S-1-5-21-1004336348-1177238915-682003330-1003"
+INHERITED_ACL = [{"sid": "S-1-5-18", "rights": "FullControl"}, {"sid": "S-1-5-32-544", "rights": "FullControl"},
+                 {"sid": PLANTING_USER_SID, "rights": "FullControl"},
+                 {"sid": "S-1-5-32-545", "rights": "ReadAndExecute, Synchronize"},
+                 {"sid": "S-1-5-32-545", "rights": "AppendData, CreateFiles, Synchronize"}]
+JUNCTION_TARGET = "C:\\ProgramData\\Contoso\\Backups"
+SLOW_TASK_START_MS = 40000
 
 
 def seed_services(state: dict[str, Any], group: str) -> None:
@@ -99,6 +124,7 @@ def apply_scenario(state: dict[str, Any], scenario: str, proxy: str) -> dict[str
         restricted = winhttp_value.encode(0, ua_restricted_proxy(proxy), "")
         for view in ("native", "wow6432"):
             _seed_view(state, view, restricted)
+    _apply_identity_run_scenario(state, scenario)
     state.setdefault("lab", {})["scenario"] = scenario
     return state
 
@@ -110,6 +136,28 @@ def _seed_view(state: dict[str, Any], view: str, value: bytes, written: float | 
     if written is None:
         written = ((state.get("service_process") or {}).get("started") or time.time()) - 60
     state.setdefault("registry_write_times", {})[view] = utc_text(written)
+
+
+def _apply_identity_run_scenario(state: dict[str, Any], scenario: str) -> None:
+    """The identity runs' scenarios (module docstring)."""
+    if scenario == "planted_work_folder":
+        state["work_folder"] = {
+            "owner": PLANTING_USER_SID, "protected": False, "acl": [dict(e) for e in INHERITED_ACL],
+            "reparse_target": None,
+            "entries": {"probe.ps1": "Add-LocalGroupMember -Group Administrators -Member lab-user",
+                        "id-00000000000000000000000000000001\\result.json": '{"purge":null,"chains":[],"error":null}'}}
+    if scenario == "planted_junction":
+        state["work_folder"] = {"owner": PLANTING_USER_SID, "protected": False, "acl": [], "entries": {},
+                                "reparse_target": JUNCTION_TARGET}
+        state["folders"] = {JUNCTION_TARGET: {"id-weekly\\orders.bak": "the weekly backup", "README.txt": "keep"}}
+    if scenario == "gmsa_no_batch_right":
+        if GMSA_SID not in state.get("accounts", {}):
+            raise ValueError("scenario gmsa_no_batch_right: the host runs no gMSA service (an adfs_servers host does)")
+        state["accounts"][GMSA_SID]["batch_logon_right"] = False
+    if scenario == "gpo_execution_policy":
+        state["execution_policy"] = {"MachinePolicy": "AllSigned"}
+    if scenario == "slow_task_start":
+        state["task_scheduler"] = {"start_ms": SLOW_TASK_START_MS}
 
 
 def _crl_urls(state: dict[str, Any]) -> list[str]:

@@ -8,6 +8,9 @@ stores are read first, the revocation URLs are extracted from the certificates, 
 probes run side by side (two threads here, async WinHttpRequests beside a runspace pool on Windows), so the
 command takes max(crl, tls), not the sum. A part that fails becomes ``{"error": "<text>"}``.
 
+The identities' scheduled tasks (``identity_runs``) start before the measurement and are collected after it, by
+their own ``identities.chain.deadline_ms``, never by the time box: a task's powershell.exe takes seconds to start.
+
 ``time_box_ms`` (docs/dev/host-scripts.md, host_audit): a ``TimeBox`` starts after the purge, when the measurement
 starts; ``crl_fetch.fetch_urls`` and ``tls_probe.probe_all`` stop waiting when it ends and answer what is still
 open with its text, as the script's polling loop (``IWinHttpRequest::Abort``) and its runspace waits do. When the
@@ -290,9 +293,13 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
         raise ScriptError(f"argument 'identities': expected an object or null, got {request!r}")
     doc["identities"] = identities.identities_part(ctx.state, request) if request is not None else None
     chain = (request or {}).get("chain")
-    runs = None
-    if chain is not None:
-        runs = identity_runs.start(ctx.state, doc["identities"], chain, BoxCancel())
+    runs = deadline = None
+    if chain is not None:  # the runs' own deadline, not the time box (_identity_run.ps1)
+        try:
+            deadline = doc["identities"]["deadline_ms"] = identity_runs.deadline_ms(chain)
+            runs = identity_runs.start(ctx.state, doc["identities"], chain, BoxCancel())
+        except ValueError as exc:
+            doc["identities"]["chain_error"] = str(exc)
     runs_started = time.monotonic()
     urls: list[str] = []
     if stores is not None:
@@ -317,13 +324,9 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     box = TimeBox(box_ms) if box_ms is not None else None  # the measurement starts now
     try:
         _measure(ctx, doc, fetch, purge, tls, box)
-        if runs is not None:  # identities: the tasks' results within the box (or the chain's timeout)
-            if box is not None:
-                identity_runs.complete(runs, remaining_s=box.remaining(), late_text=box.text)
-            else:
-                timeout_ms = int(chain.get("timeout_ms", 30000))
-                identity_runs.complete(runs, remaining_s=runs_started + timeout_ms / 1000 - time.monotonic(),
-                                       late_text=f"not finished within {timeout_ms} ms")
+        if runs is not None and deadline is not None:  # identities: the tasks' results by their own deadline
+            identity_runs.complete(ctx.state, runs, remaining_s=runs_started + deadline / 1000 - time.monotonic(),
+                                   deadline=deadline)
     finally:
         if box is not None:
             box.cancel.set()

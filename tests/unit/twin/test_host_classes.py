@@ -42,6 +42,15 @@ def test_the_readme_documents_every_class_with_the_tables_values():
         assert cells[3] == (str(known.dotnet_release) if known.dotnet_release else "none"), build
         assert cells[4] == ", ".join(known.tls_protocols), build
         assert cells[5] == known.proxy_order, build
+        assert cells[6] == ("yes" if known.scheduled_tasks_module else "no"), build
+
+
+def test_the_scheduledtasks_module_ships_from_server_2012_and_no_override_adds_it():
+    # Microsoft Learn, ScheduledTasks module (Windows Server 2012 and later); WMF 5.1 does not add it to 2008 R2.
+    shipped = [class_for_build(build).scheduled_tasks_module for build in (7601, 9600, 14393, 17763, 20348)]
+    assert shipped == [False, True, True, True, True]
+    with pytest.raises(ValueError, match="os.overrides: unknown keys"):
+        host_class({"build": 7601, "overrides": {"scheduled_tasks_module": True}})
 
 
 @pytest.mark.parametrize(("build", "powershell", "release"), [

@@ -4,7 +4,9 @@ The revocation server is made unreachable (its name resolves to an address outsi
 the packets) and the retrieval timeouts are short: each chain built as an identity ends offline
 (``RevocationStatusUnknown`` + ``OfflineRevocation``, X509ChainStatusFlags for CRYPT_E_REVOCATION_OFFLINE;
 identity-evidence-research.md §4). What is checked: only runnable accounts get a task, each task is counted and none
-is left, leftovers are removed, the purge empties that identity's cache only, a late run gets the late text.
+is left, leftovers are removed, the purge empties that identity's cache only, a late run gets the late text; what Task
+Scheduler does first (tests/twin/task_scheduler.py) and the work folder's checks (tests/twin/work_folder.py) are in
+test_identity_tasks.py.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def state(tmp_path: Path, stores: dict) -> HostState:
     data["accounts"][NS_SID]["url_cache"] = [{"url": "http://x/old.crl", "kind": "crl"}]
     data["accounts"]["S-1-5-18"]["url_cache"] = [{"url": "http://x/system.crl", "kind": "crl"}]
     data["scheduled_tasks"] = ["\\crlfix\\crlfix-0123"]
+    data["task_scheduler"] = {"start_ms": 20}  # the start latency (seconds by default) is test_identity_tasks.py's
     write_json_atomic(tmp_path / "host.json", data)
     return HostState.load(tmp_path / "host.json")
 
@@ -56,14 +59,14 @@ def test_each_runnable_identity_builds_its_chain_offline_and_nothing_is_left(sta
     part["accounts"].append({"name": "LAB\\svc-user", "sid": "S-1-5-21-1-2-3-1200", "hive_loaded": True, "ie": None,
                              "error": None})
     runs = identity_runs.start(state, part, {"stores": ["My"], "purge_cache": True}, threading.Event())
-    identity_runs.complete(runs, remaining_s=10, late_text="late")
+    identity_runs.complete(state, runs, remaining_s=10, deadline=10000)
     assert part["leftovers_removed"] == 1 and state.data["scheduled_tasks"] == []
     assert state.data["counters"]["scheduled_tasks"] == 2  # the user account needs a password: no task
     ns, system, user = part["accounts"]
     assert "run" not in user
     for account in (ns, system):
         run = account["run"]
-        assert run["error"] is None and run["task_result"] == 0
+        assert run["error"] is None and run["task_result"] == 0 and run["outcome"] == "finished"
         assert run["purge"]["rc"] == 0
         [chain] = run["chains"]
         assert chain["status"] == ["RevocationStatusUnknown", "OfflineRevocation"]
@@ -73,14 +76,15 @@ def test_each_runnable_identity_builds_its_chain_offline_and_nothing_is_left(sta
     assert state.data["counters"]["urlcache_deletes"] == 2
 
 
-def test_a_run_not_done_by_the_deadline_gets_the_late_text(state: HostState) -> None:
+def test_a_run_not_done_by_the_deadline_is_late_with_the_scripts_text(state: HostState) -> None:
     state.data["chain_engine"] = {revocation.URL_TIMEOUT_VALUE: 3000, revocation.CHAIN_TIMEOUT_VALUE: 4000}
     part = part_for(state, "NT AUTHORITY\\NETWORK SERVICE")
     cancel = threading.Event()
     runs = identity_runs.start(state, part, {"stores": ["My"], "purge_cache": False}, cancel)
-    identity_runs.complete(runs, remaining_s=0.2, late_text="not finished within the audit's time box of 200 ms")
+    identity_runs.complete(state, runs, remaining_s=0.2, deadline=1000)
     run = part["accounts"][0]["run"]
-    assert run["error"] == "not finished within the audit's time box of 200 ms" and run["chains"] == []
+    assert run["outcome"] == "late" and run["chains"] == [] and run["task_result"] is None
+    assert run["error"] == "not finished within the deadline of 1000 ms: the task was still running"
     assert cancel.is_set()  # the abandoned run's modelled waits end at once
     assert state.data["accounts"][NS_SID]["url_cache"] == [{"url": "http://x/old.crl", "kind": "crl"}]
 
@@ -91,7 +95,7 @@ def test_a_resync_writes_the_filetime_of_now_and_says_what_was_there(state: Host
 
     part = part_for(state, "NT AUTHORITY\\NETWORK SERVICE")
     runs = identity_runs.start(state, part, {"stores": [], "resync": True}, threading.Event())
-    identity_runs.complete(runs, remaining_s=1, late_text="late")
+    identity_runs.complete(state, runs, remaining_s=1, deadline=1000)
     first = part["resync"]
     assert first["previous_b64"] is None and first["rc"] == 0
     filetime = int.from_bytes(base64.b64decode(first["written_b64"]), "little")

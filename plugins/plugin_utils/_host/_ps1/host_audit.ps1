@@ -39,22 +39,14 @@ if ($null -ne $identityRequest) {
         $document.identities = Get-CrlfixPartError -Failure $_
     }
 }
-# Each runnable identity's chain build starts now, as a scheduled task (_identity_run.ps1); collected after the probes.
-$identityRuns = @()
+# Each runnable identity's chain build starts now, as a scheduled task (_identity_run.ps1); collected after the probes,
+# by the runs' own deadline (identities.chain.deadline_ms), not the measurement's time box.
+$identitySession = $null
 $identityChain = Get-CrlfixArgument -Arguments $identityRequest -Name 'chain' -Default $null
 if ($null -ne $identityChain -and $null -ne $document.identities -and $null -ne $document.identities['accounts']) {
     try {
-        $document.identities['leftovers_removed'] = Remove-CrlfixIdentityLeftover
-        $identityTargets = Get-CrlfixIdentityTargets -StoreNames @($identityChain.stores)
-        $identityPurge = [bool](Get-CrlfixArgument -Arguments $identityChain -Name 'purge_cache' -Default $false)
-        if (Get-CrlfixArgument -Arguments $identityChain -Name 'resync' -Default $false) {
-            $document.identities['resync'] = Invoke-CrlfixChainCacheResync
-        }
-        $identityRuns = @(foreach ($account in $document.identities['accounts']) {
-                if ($identityTargets.Count -gt 0 -and (Test-CrlfixRunnableAccount -Account $account)) {
-                    Start-CrlfixIdentityRun -Account $account -Targets $identityTargets -PurgeCache $identityPurge
-                }
-            })
+        $document.identities['deadline_ms'] = Get-CrlfixIdentityDeadline -Chain $identityChain
+        $identitySession = Start-CrlfixIdentityRuns -Part $document.identities -Chain $identityChain -Clock $clock
     } catch {
         $document.identities['chain_error'] = Get-CrlfixErrorText -Failure $_
     }
@@ -203,18 +195,14 @@ if ($null -ne $probes -or $null -ne $ownProbes) {
     }
 }
 if ($null -ne $wpadDiscovery) { $document.identities['wpad'] = Complete-CrlfixWpad -Wpad $wpadDiscovery }
-# identities: the tasks' results, within the time box (or the chain's own timeout), then nothing is left behind.
-if ($identityRuns.Count -gt 0) {
-    $completeParameters = @{ Runs = $identityRuns; Clock = $clock
-        DeadlineMs = $identityStartedMs + [long](Get-CrlfixArgument -Arguments $identityChain -Name 'timeout_ms' -Default 30000)
-        LateText = 'not finished within ' + (Get-CrlfixArgument -Arguments $identityChain -Name 'timeout_ms' -Default 30000) + ' ms'
+# identities: the tasks' results by the runs' own deadline, then nothing is left behind.
+if ($null -ne $identitySession) {
+    try {
+        Complete-CrlfixIdentityRuns -Session $identitySession -Part $document.identities -Clock $clock `
+            -DeadlineMs ($identityStartedMs + $document.identities['deadline_ms'])
+    } catch {
+        $document.identities['chain_error'] = Get-CrlfixErrorText -Failure $_
     }
-    if ($null -ne $timeBox) {
-        $completeParameters.Clock = $timeBox.Clock
-        $completeParameters.DeadlineMs = $timeBox.LimitMs
-        $completeParameters.LateText = $timeBox.Text
-    }
-    Complete-CrlfixIdentityRuns @completeParameters
 }
 # end identities
 $document.time_box_ms = $null

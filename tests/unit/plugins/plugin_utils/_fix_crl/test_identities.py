@@ -171,25 +171,21 @@ def test_a_chain_built_as_the_identity_fills_its_entry() -> None:
     assert chain_failures(identities) == []
 
 
-@pytest.mark.parametrize(("run", "error"), [
-    ({"task_result": 0, "purge": None, "error": None, "chains": [
+def test_a_chain_with_revocation_flags_says_why_and_fails_the_identity() -> None:
+    run = {"outcome": "finished", "task_result": 0, "purge": None, "error": None, "chains": [
         {"thumbprint": "AB", "subject": "CN=fe01", "elapsed_ms": 4012, "status": [
-            "RevocationStatusUnknown", "OfflineRevocation"], "elements": [], "error": None}]},
-     "chain of CN=fe01: RevocationStatusUnknown, OfflineRevocation"),
-    ({"task_result": None, "purge": None, "chains": [], "error": "not finished within the audit's time box of 2000 ms"},
-     "the chain built as this identity: not finished within the audit's time box of 2000 ms"),
-    ({"task_result": 2147942405, "purge": None, "chains": [], "error": None},
-     "the scheduled task ended with 0x80070005"),
-])
-def test_a_failed_chain_says_why_and_fails_the_identity(run: dict, error: str) -> None:
+            "RevocationStatusUnknown", "OfflineRevocation"], "elements": [], "error": None}]}
     identities, _caller = _identities.summarise(_with_run(run), state(DIRECT))
-    assert identities[NS]["chain_ok"] is False and identities[NS]["error"] == error
-    assert chain_failures(identities)[0].startswith(f"as {NS}")
+    entry = identities[NS]
+    assert entry["chain_ok"] is False and entry["not_run_reason"] is None
+    assert entry["error"] == "chain of CN=fe01: RevocationStatusUnknown, OfflineRevocation"
+    assert chain_failures(identities)[0].startswith(f"as {NS} after 4012 ms")
 
 
-def test_no_run_leaves_the_measurement_null() -> None:
+def test_no_run_leaves_the_measurement_null_and_says_why() -> None:
     identities, _caller = _identities.summarise(_with_run(None), state(DIRECT))
     assert (identities[NS]["chain_ok"], identities[NS]["cache_purged"], identities[NS]["crl"]) == (None, None, [])
+    assert identities[NS]["not_run_reason"] == "the host was not asked to build the chain as this identity"
 
 
 def test_a_refused_url_on_the_netsh_path_is_proxy_rejects_agent() -> None:

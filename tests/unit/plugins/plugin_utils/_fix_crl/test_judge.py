@@ -199,6 +199,8 @@ FINDINGS: dict[str, t.Callable[[], t.Iterable[_findings.Finding]]] = {
                                                               False, []),
     "symptoms_without_cause": lambda: _findings.evidence_findings(_evidence(events=[{**EVENT, "since": None}]),
                                                                   True, ["the proxy path"]),
+    "work_folder_untrusted": lambda: _findings.work_folder_findings({"path": "C:\\ProgramData\\crlfix",
+                                                                      "trusted": False, "reason": "a reparse point"}),
 }
 
 

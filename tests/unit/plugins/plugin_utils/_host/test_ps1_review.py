@@ -351,3 +351,110 @@ def test_the_winhttp_views_and_the_services_carry_their_times_for_a_stale_servic
     assert "process_id = $null; process_started = $null; process_error = $null" in part
     # P/Invoke without compiling C#: Reflection.Emit, no Add-Type for these.
     assert "Add-Type" not in process and "DefineMethod" in pslint.code(function_body("_common", "New-CrlfixNativeType"))
+
+
+# --- 8. The identity runs (script review W1, W2, R1, R2, F1, F4) ----------------------------------------------------
+
+# The ScheduledTasks module's cmdlets: Windows Server 2012 and later only, and CIM (WMI) underneath.
+SCHEDULED_TASKS_CMDLETS = {name.lower() for name in """
+Disable-ScheduledTask Enable-ScheduledTask Export-ScheduledTask Get-ClusteredScheduledTask Get-ScheduledTask
+Get-ScheduledTaskInfo New-ScheduledTask New-ScheduledTaskAction New-ScheduledTaskPrincipal New-ScheduledTaskSettingsSet
+New-ScheduledTaskTrigger Register-ClusteredScheduledTask Register-ScheduledTask Set-ClusteredScheduledTask
+Set-ScheduledTask Start-ScheduledTask Stop-ScheduledTask Unregister-ClusteredScheduledTask Unregister-ScheduledTask
+""".split()}
+
+
+def identity_function(function: str) -> str:
+    """A function of _identity_run.ps1 without its comments."""
+    return pslint.code(function_body("_identity_run", function))
+
+
+def test_no_script_calls_a_scheduledtasks_cmdlet() -> None:
+    for path in FILES:
+        root = pslint.parse(path.read_bytes()).root_node
+        used = {(pslint.command_name(command) or "").lower() for command in pslint.commands(root)}
+        assert not used & SCHEDULED_TASKS_CMDLETS, (path.name, used & SCHEDULED_TASKS_CMDLETS)
+
+
+def test_the_identity_runs_drive_task_schedulers_com_api() -> None:
+    runs = identity_function("Start-CrlfixIdentityRuns")
+    assert "New-Object -ComObject 'Schedule.Service'" in runs and "$session.service.Connect()" in runs
+    calls = member_calls(function_body("_identity_run", "Start-CrlfixIdentityRun"))
+    assert "$TaskFolder.RegisterTaskDefinition" in calls and "$run.registered.Run" in calls
+
+
+def test_the_task_runs_the_64_bit_powershell_from_system32_never_sysnative() -> None:
+    body = identity_function("Start-CrlfixIdentityRun")
+    assert ("$powershell = [System.IO.Path]::Combine($env:windir, 'System32', 'WindowsPowerShell', 'v1.0', "
+            "'powershell.exe')") in body
+    assert "$action.Path = $powershell" in body
+    assert "Get-CrlfixSystemProgramPath" not in body and "Sysnative" not in pslint.code(tree("_identity_run"))
+
+
+def test_the_probe_is_an_encoded_command_and_no_script_file_exists() -> None:
+    text = pslint.code(tree("_identity_run"))
+    assert not re.search(r"-File\b", text) and ".ps1" not in text
+    assert "'-NoProfile -NonInteractive -EncodedCommand ' + (Get-CrlfixProbeCommand" in identity_function(
+        "Start-CrlfixIdentityRun")
+    assert "[System.Text.Encoding]::Unicode.GetBytes($text)" in identity_function("Get-CrlfixProbeCommand")
+
+
+def test_a_task_may_start_and_keep_running_on_batteries() -> None:
+    body = identity_function("Start-CrlfixIdentityRun")
+    assert "$definition.Settings.DisallowStartIfOnBatteries = $false" in body
+    assert "$definition.Settings.StopIfGoingOnBatteries = $false" in body
+
+
+def test_the_runs_wait_by_their_own_bounded_deadline_not_the_time_box() -> None:
+    statements = [pslint.text(s) for s in pslint.top_level_statements(tree("host_audit"))]
+    complete = next(text for text in statements if "Complete-CrlfixIdentityRuns" in text)
+    assert "$document.identities['deadline_ms']" in complete and "timeBox" not in complete
+    deadline = next(s for s in pslint.top_level_statements(tree("_identity_run"))
+                    if pslint.text(s).startswith("$CrlfixIdentityDeadline"))
+    assert "Default = 30000; Minimum = 1000; Maximum = 300000" in pslint.text(deadline)
+    assert "throw" in identity_function("Get-CrlfixIdentityDeadline")
+
+
+def test_a_task_that_ended_without_a_result_is_read_for_its_last_task_result() -> None:
+    body = identity_function("Complete-CrlfixIdentityRuns")
+    assert "LastTaskResult" in body and "$run.outcome = 'no_result'" in body and "$run.outcome = 'late'" in body
+
+
+def test_no_script_removes_anything_recursively() -> None:
+    for path in FILES:
+        root = pslint.parse(path.read_bytes()).root_node
+        for command in pslint.commands(root):
+            if (pslint.command_name(command) or "").lower() == "remove-item":
+                assert "-recurse" not in pslint.text(command).lower(), path.name
+        assert "Directory]::Delete($Path, $true)" not in pslint.code(root), path.name
+
+
+def test_the_work_folder_check_refuses_links_foreign_owners_and_inherited_or_open_acls() -> None:
+    body = identity_function("Get-CrlfixWorkFolderProblem")
+    for needle in ("[System.IO.FileAttributes]::ReparsePoint", "$security.AreAccessRulesProtected",
+                   ".GetOwner([System.Security.Principal.SecurityIdentifier])", ".GetAccessRules($true, $true"):
+        assert needle in body, needle
+    assert body.index("ReparsePoint") < body.index("GetAccessControl")  # a link is refused before anything is read
+
+
+def test_the_work_folder_is_created_with_its_protected_dacl() -> None:
+    body = identity_function("New-CrlfixProtectedFolder")
+    assert "$security.SetAccessRuleProtection($true, $false)" in body
+    assert "[System.IO.Directory]::CreateDirectory($Path, $security)" in body
+
+
+def test_removal_deletes_links_as_links_and_never_descends() -> None:
+    body = identity_function("Remove-CrlfixWorkItem")
+    assert body.index("ReparsePoint") < body.index("GetFileSystemInfos")
+    deletes = re.findall(r"\[System\.IO\.Directory\]::Delete\(([^)]*)\)", body)
+    assert deletes and all(arguments.endswith("$false") for arguments in deletes), deletes
+
+
+def test_the_work_folder_is_checked_before_any_task_and_a_refused_one_stops_the_runs() -> None:
+    body = identity_function("Start-CrlfixIdentityRuns")
+    check = body.index("Test-CrlfixWorkRoot -WorkFolder $workFolder")
+    stop = body.index("if (-not $session.root_trusted) { return $session }")
+    assert check < stop < body.index("Get-CrlfixTaskFolder -Service $session.service -Create") < body.index(
+        "Start-CrlfixIdentityRun ")
+    leftovers = identity_function("Remove-CrlfixIdentityLeftover")
+    assert "if ($FolderTrusted -and" in leftovers and "Remove-CrlfixWorkItem -Path $folder" in leftovers

@@ -188,6 +188,20 @@ def test_identities_are_shown_per_host_as_text_and_findings_once() -> None:
     assert "identity_path_differs" not in cell and html.count("<b>identity_path_differs</b>") == 1
 
 
+def test_an_identity_the_proof_did_not_run_as_says_so_and_why() -> None:
+    ns = "NT AUTHORITY\\NETWORK SERVICE"
+    reason = ("the scheduled task ended without a result: LastTaskResult 0x80070569: the account lacks 'Log on as a "
+              "batch job' (ERROR_LOGON_TYPE_NOT_GRANTED)")
+    records = {"fe01": record("fe01", "compliant", reason="ok", identities={
+        ns: {"effective_proxy": {"source": "netsh", "proxy": "p:1"}, "runnable": True, "chain_ok": None,
+             "chain_ms": None, "error": None, "not_run_reason": reason}})}
+    html = render_report_html(sample_report(records=records, hosts=["fe01"]))
+    cell = html[html.index("<td class=identities>"):]
+    cell = cell[:cell.index("</td>")]
+    assert '<span class="muted">proof not run</span>' in cell
+    assert "LastTaskResult 0x80070569: the account lacks &#x27;Log on as a batch job&#x27;" in cell
+
+
 def test_a_wpad_path_that_found_nothing_is_shown_as_going_direct() -> None:
     wpad = {"source": "wpad", "proxy": None, "pac_url": None, "error": "ERROR_WINHTTP_AUTODETECTION_FAILED (12180)"}
     records = {"fe01": record("fe01", "would_change", reason="would set", identities={

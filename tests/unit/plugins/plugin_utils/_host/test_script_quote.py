@@ -6,7 +6,7 @@ import pytest
 import tree_sitter
 import tree_sitter_powershell
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._quote import quote_pwsh_literal
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import quote_pwsh_literal
 from tests.unit.plugins.fixtures.host import unquote
 
 _PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
