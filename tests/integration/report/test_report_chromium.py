@@ -8,6 +8,7 @@ network to render.
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
@@ -30,9 +31,10 @@ FLAGS = [
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: run `make setup` (bash tests/report/install-chromium.sh)"
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    # HOME too: besides its profile, chromium keeps crash reports in ~/.config and dconf's state in ~/.cache.
     result = subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120,
-        check=False, cwd=tmp_path,
+        check=False, cwd=tmp_path, env={**os.environ, "HOME": str(profile)},
     )
     assert result.returncode == 0, f"chromium exited {result.returncode}\n{result.stderr[-3000:]}"
     return result
