@@ -3,6 +3,7 @@
 #   make test    every test (unit, integration against the lab, pslint, sanity, lint)
 #   make pslint  the Windows PowerShell 5.1 check of every .ps1 (tests/pslint, docs/dev/host-scripts.md)
 #   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
+#   make docs    the docsite (antsibull-docs and Sphinx) in build/docsite/build/html
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +14,7 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration pslint sanity lint ansible-lint clean squid chromium generate
+.PHONY: setup test units integration pslint sanity lint ansible-lint docs clean squid chromium generate
 
 setup: $(STAMP) $(COLLECTION_LINK) squid chromium
 
@@ -56,12 +57,17 @@ sanity: setup
 lint: setup
 	$(BIN)/ruff check plugins tests scripts bench
 	$(BIN)/antsibull-changelog lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_LINK)
 	$(MAKE) --no-print-directory ansible-lint
 
 # Offline (.ansible-lint): it installs nothing (tests/integration/test_user_home.py runs it with an empty HOME).
 # Its syntax check reads ansible.cfg's inventory (the lab's), which need not exist while linting.
 ansible-lint: setup
 	ANSIBLE_INVENTORY_UNPARSED_FAILED=false PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+# The docsite as antsibull-docs renders the collection (plugins, role, docs/docsite): build/docsite/build/html.
+docs: setup
+	bash scripts/docs.sh
 
 # The role's argument spec options, defaults/main.yml and README table (tests/unit/roles checks they are current).
 generate: setup
