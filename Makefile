@@ -4,6 +4,7 @@
 #   make pslint  the Windows PowerShell 5.1 check of every .ps1 (tests/pslint, docs/dev/host-scripts.md)
 #   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
 #   make docs    the docsite (antsibull-docs and Sphinx) in build/docsite/build/html
+#   make release   CHANGELOG.md, the tarball and galaxy-importer's check of it (docs/dev/release.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -64,6 +65,15 @@ lint: setup
 # Its syntax check reads ansible.cfg's inventory (the lab's), which need not exist while linting.
 ansible-lint: setup
 	ANSIBLE_INVENTORY_UNPARSED_FAILED=false PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+# The release of galaxy.yml's version (docs/dev/release.md): CHANGELOG.md from the fragments, the tarball in
+# build/release, galaxy-importer's check of it. release-check does the same in a throwaway copy.
+.PHONY: release release-check
+release: setup
+	bash scripts/release.sh
+
+release-check: setup
+	bash scripts/release.sh --check
 
 # The docsite as antsibull-docs renders the collection (plugins, role, docs/docsite): build/docsite/build/html.
 docs: setup

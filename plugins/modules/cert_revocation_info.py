@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: cert_revocation_info
 short_description: List the revocation endpoints a Windows host's certificates depend on
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the certificates of C(Cert:\LocalMachine) stores of a Windows host in one remote command, builds each
     certificate's chain on the controller and returns every CRL distribution point, Freshest CRL (delta CRL),

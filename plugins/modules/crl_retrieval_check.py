@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: crl_retrieval_check
 short_description: Prove from a Windows host that its revocation endpoints can be fetched through the WinHTTP proxy
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The host fetches every given CRL, delta CRL, CA Issuers and OCSP URL the way CryptoAPI does, through
     WinHTTP and the machine-wide WinHTTP proxy (C(netsh winhttp set proxy)), bypass list included, and the

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: fix_crl_host
 short_description: One Windows host's whole fix_crl run (audit, fix, prove, roll back) in one task
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Does on one host what the R(fix_crl role,ansible_collections.crlfix.windows.docsite.fix_crl) promises, in as
     few remote commands as the job allows, and returns the host record the fleet report reads

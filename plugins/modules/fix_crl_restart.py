@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: fix_crl_restart
 short_description: Restart the services a fix_crl_host record found stale, then handshake with them again
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The C(crlfix.windows.fix_crl) role's step after C(crlfix.windows.fix_crl_host), run with C(throttle=1) so that
     hosts restart one at a time inside each batch, and only when C(fix_crl_restart_services) is true and the

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: tls_probe
 short_description: Measure TLS handshakes with revocation checking from a Windows host to its peers
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - From the host, opens TLS connections to each peer and measures the handshake with certificate revocation
     checking switched on, as Schannel does it for a service such as Lync Server (SIP mutual TLS on port 5061)

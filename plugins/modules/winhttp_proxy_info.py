@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: winhttp_proxy_info
 short_description: Read the machine-wide WinHTTP proxy of a Windows host from both registry views
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the C(WinHttpSettings) registry value that holds the machine-wide WinHTTP proxy (what
     C(netsh winhttp set proxy) writes) from the native (64-bit) registry view and from the WOW6432Node (32-bit)
