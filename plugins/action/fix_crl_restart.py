@@ -37,8 +37,9 @@ class ActionModule(CrlfixActionBase):
         path = registered.get("record_path") if registered.get("result_detail") == "summary" else None
         stale = bool((record.get("service") or {}).get("stale"))
         if stale and not self._task.check_mode:
-            record = restart_stale_service(self._connection, record, wait_ms=args["wait_ms"], samples=args["samples"],
-                                           timeout_ms=args["timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
+            record = restart_stale_service(self._connection, record, wait_ms=args["wait_ms"],
+                                           samples=args["probe_samples"], timeout_ms=args["probe_timeout_ms"],
+                                           max_handshake_ms=args["max_handshake_ms"],
                                            check_revocation=args["check_revocation"], task_action=self._task.action)
             if path is not None:
                 write_record_file(record, os.path.dirname(str(path)))

@@ -27,7 +27,7 @@ MIXED_PEERS = [
 
 
 def args(**overrides):
-    base = {"peers": MIXED_PEERS, "samples": 3, "timeout_ms": 20000, "max_handshake_ms": 1000,
+    base = {"peers": MIXED_PEERS, "probe_samples": 3, "probe_timeout_ms": 20000, "max_handshake_ms": 1000,
             "check_revocation": True}
     base.update(overrides)
     return base
@@ -225,9 +225,9 @@ def test_threshold_moves_the_slow_verdict(mixed) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"samples": 0}, "samples: must be an integer from 1 to 50, got 0"),
-        ({"samples": 51}, "samples: must be an integer from 1 to 50, got 51"),
-        ({"timeout_ms": 0}, "timeout_ms: must be an integer from 1 to"),
+        ({"probe_samples": 0}, "probe_samples: must be an integer from 1 to 50, got 0"),
+        ({"probe_samples": 51}, "probe_samples: must be an integer from 1 to 50, got 51"),
+        ({"probe_timeout_ms": 0}, "probe_timeout_ms: must be an integer from 1 to"),
         ({"max_handshake_ms": -5}, "max_handshake_ms: must be an integer from 1 to"),
         ({"peers": ["a.test:443", "b.test"]}, r"peers\[1\]: expected host:port"),
     ],
