@@ -116,9 +116,9 @@ class _Steps:
         cert_options = None
         if with_certificates:
             cert_options = validate_options({
-                "stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
-                "thumbprints": list(o.cert_thumbprints), "subject": o.cert_subject, "ekus": list(o.cert_ekus),
-                "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
+                "cert_stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
+                "cert_thumbprints": list(o.cert_thumbprints), "cert_subject": o.cert_subject,
+                "cert_ekus": list(o.cert_ekus), "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
         _identities.validate_names(o.services, o.verify_identities)
         return HostAuditRequest(
             cert_options=cert_options,
