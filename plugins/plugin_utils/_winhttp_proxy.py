@@ -19,7 +19,7 @@ docs/dev/host-scripts.md):
   (a Group Policy refresh or another tool wrote in between). That is what makes planning from values read
   one command earlier (``current``) as safe as reading here.
 * The scripts are kept small (``_common`` + ``winhttp_apply`` about 3,000 characters); with its arguments
-  an apply goes over stdin (``_pwsh_exec.py``), still one remote command.
+  an apply goes over stdin (``_host/_powershell.py``), still one remote command.
 
 Controller side: the state read from the host and its comparisons are ``_winhttp_state.py``; this module decides
 the operations per view, applies them in one round trip and checks the read-back.

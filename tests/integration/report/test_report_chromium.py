@@ -123,7 +123,7 @@ def test_chromium_renders_every_host_the_chart_and_the_totals(tmp_path) -> None:
     text = " ".join(" ".join(dom.text).split())
     assert "7 hosts" in text and "1 rolled back" in text and "1 unreachable" in text
     assert "15,012 ms" in text and "14 ms" in text
-    # Issue 12: the symptom chart, for the fleet and per host with symptoms, the fix as a dashed line.
+    # The symptom chart, for the fleet and per host with symptoms, the fix as a dashed line.
     charts = [a.get("id") for tag, a in dom.elements if tag == "svg" and "symptom-chart" in (a.get("class") or "")]
     assert charts == ["symptoms-fleet", "symptoms-host-0", "symptoms-host-1"]
     # Bars per hour with events: the fleet 00, 01, 04 h; lync-fe01 00, 01 h; lync-fe02 00, 01, 04 h.

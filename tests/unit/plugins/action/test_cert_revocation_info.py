@@ -113,7 +113,8 @@ def test_unreachable_host(monkeypatch) -> None:
 
 
 def test_include_winhttp_one_round_trip(monkeypatch, host_stores) -> None:
-    # Server 2022 (build 20348) reports advproxy too (windows-facts.md, "netsh winhttp").
+    # Server 2022 (build 20348) reports advproxy too (Microsoft Learn, "Netsh Commands for Windows Hypertext
+    # Transfer Protocol (WINHTTP)").
     os_info = {"build": 20348, "caption": "Microsoft Windows Server 2022 Standard", "is_64bit": True}
     body = {"computer_name": "LAB-FE01", "os": os_info,
             "views": {"native": {"path": "HKLM:\\x", "present": False, "value_b64": None},

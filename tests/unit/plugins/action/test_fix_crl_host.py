@@ -115,7 +115,7 @@ def test_the_task_fails_only_when_asked_and_the_record_is_the_result(monkeypatch
 
 
 def test_a_kept_change_that_fails_verification_is_a_change_for_ansible(monkeypatch) -> None:
-    # Issue 17, item 1: the proxy was set and kept, verification still fails where it failed before. The recap, AWX
+    # The proxy was set and kept, verification still fails where it failed before. The recap, AWX
     # and callbacks must see the change: changed is true whatever the verdict (with fail_host false, as the playbook
     # runs the role, the task is "changed"; the last play fails the host).
     host = FakeSteps(monkeypatch, views=(DIRECT_B64, DIRECT_B64), healthy_before=False, healthy_after=False)

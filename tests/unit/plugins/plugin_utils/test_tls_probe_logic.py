@@ -123,7 +123,7 @@ def test_interpret_peer_tolerates_a_short_error_sample() -> None:
 
 
 @pytest.mark.parametrize(("policy", "status", "error"), [
-    # Issue 17, item 4: the twin's answer for a peer whose certificate is for another name. On Windows the probe's
+    # The twin's answer for a peer whose certificate is for another name. On Windows the probe's
     # callback accepts and the handshake completes (protocol set); a service would refuse it all the same.
     ("RemoteCertificateNameMismatch", (),
      "the certificate does not match the name probed (RemoteCertificateNameMismatch)"),

@@ -1,4 +1,4 @@
-"""Mutual TLS (issue 11 item 4): the probe presents the host's certificate; whose work a slow handshake was.
+"""Mutual TLS: the probe presents the host's certificate; whose work a slow handshake was.
 
 The samples are in the shape _ps1/_tls.ps1 writes (docs/dev/host-scripts.md, tls_probe): ``mutual`` is
 ``SslStream.IsMutuallyAuthenticated``, ``one_sided`` the handshake without the certificate, made before the samples.

@@ -1,7 +1,7 @@
 """plugin_utils/_fix_crl/_evidence.py: the host's symptom events, chain-engine settings, fix marker and findings.
 
 The evidence documents here are shaped as ``_ps1/_evidence.ps1`` prints them (docs/dev/host-scripts.md, host_audit
-"evidence"); the event texts are the sources' (33019: masteringmsuc 2012, as quoted in cryptoapi-research.md 4.3).
+"evidence"); the event texts are the sources' (33019: masteringmsuc 2012).
 No real-host recording of this part exists yet.
 """
 
