@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: fix_crl_report
 short_description: Write the fleet report of the fix_crl role and summarise it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the controller only and never connects to a host.
   - Reads the per-host record that the R(crlfix.windows.fix_crl,ansible_collections.crlfix.windows.docsite.fix_crl)
@@ -76,7 +76,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
 seealso:
   - module: crlfix.windows.crl_retrieval_check
   - module: crlfix.windows.tls_probe
