@@ -2,7 +2,8 @@
 #   make setup   .venv with pinned tools + the collection linked where ansible finds it
 #   make test    every test (unit, integration against the lab, pslint, sanity, lint)
 #   make pslint  the Windows PowerShell 5.1 check of every .ps1 (tests/pslint, docs/dev/host-scripts.md)
-#   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
+#   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation, and the cause
+#                  catalogue's pages from the catalogue (scripts/generate_causes.py)
 #   make docs    the docsite (antsibull-docs and Sphinx) in build/docsite/build/html
 #   make release   CHANGELOG.md, the tarball and galaxy-importer's check of it (docs/dev/release.md)
 SHELL := /bin/bash
@@ -82,6 +83,7 @@ docs: setup
 # The role's argument spec options, defaults/main.yml and README table (tests/unit/roles checks they are current).
 generate: setup
 	$(BIN)/python scripts/generate_role.py
+	$(BIN)/python scripts/generate_causes.py
 
 clean:
 	rm -rf $(VENV) $(COLLECTIONS) build tests/output

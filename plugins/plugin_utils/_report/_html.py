@@ -166,13 +166,59 @@ def _sources_html(report: t.Mapping[str, t.Any]) -> str:
     return f'<section id="sources">{table}</section>' if sources else ""
 
 
+def _host_links(names: t.Iterable[t.Any], anchors: t.Mapping[str, str], limit: int = 12) -> str:
+    names = [str(name) for name in names]
+    links = [f'<a href="#{anchors[n]}">{_e(n)}</a>' if n in anchors else _e(n) for n in names[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(links) + more
+
+
+def _incidents_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
+    """The incidents, first on the page: each cause and what its hosts share, whose it is, the fix, the hosts."""
+    incidents = [as_dict(item) for item in as_list(doc.get("incidents"))]
+    if not incidents:
+        return '<section id="incidents"><h2>Incidents</h2><p class="muted">No host fails: nothing to fix.</p></section>'
+    rows = []
+    for incident in incidents:
+        key = as_dict(incident.get("key"))
+        about = key.get("url") or key.get("proxy") or ""
+        rows.append(
+            f'<tr class="incident" data-cause="{_e(incident.get("cause"))}"><td><b>{_e(incident.get("title"))}</b>'
+            f'<br><code class="muted">{_e(incident.get("cause"))}</code></td><td><code>{_e(about)}</code>'
+            f'<br><span class="muted">{_e(incident.get("evidence") or "")}</span></td>'
+            f'<td>{_e(incident.get("owner"))}<br><span class="muted">{_e(incident.get("scope"))}</span></td>'
+            f'<td class="num">{len(as_list(incident.get("hosts")))}</td><td>{_e(incident.get("fix"))}</td>'
+            f'<td>{_host_links(as_list(incident.get("hosts")), anchors)}</td></tr>')
+    head = "".join(f"<th>{label}</th>" for label in ("cause", "about", "owner", "hosts", "fix", "which hosts"))
+    return (f'<section id="incidents"><h2>Incidents ({len(incidents)})</h2><table id="incident-table">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
+
+
+def _since_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
+    """What changed since the previous report in the same place (none: no section)."""
+    since = as_dict(doc.get("since_last_run"))
+    if not since:
+        return ""
+    previous = as_dict(since.get("previous"))
+    items = [f"<li>newly failing: {_host_links(as_list(since.get('newly_failing')), anchors) or 'none'}</li>",
+             f"<li>newly fixed: {_host_links(as_list(since.get('newly_fixed')), anchors) or 'none'}</li>"]
+    for key, word in (("causes_appeared", "appeared"), ("causes_cleared", "cleared")):
+        for cause, names in as_dict(since.get(key)).items():
+            items.append(f"<li>{_e(word)}: <code>{_e(cause)}</code> on {_host_links(as_list(names), anchors)}</li>")
+    return (f'<section id="since-last-run"><h2>Since the last run</h2><p class="muted">compared with '
+            f"{_e(previous.get('run_id'))} ({_e(previous.get('time'))})</p><ul>{''.join(items)}</ul></section>")
+
+
 def _sections(doc: t.Mapping[str, t.Any], hosts: list[dict[str, t.Any]]) -> list[str]:
     """The page below its title, in reading order. A new section (an incident list, right after the run's header,
     say) is one more entry; sections above the host table can link a host to its row, ``#host-<n>``."""
     order = {status.value: index for index, status in enumerate(_ROW_ORDER)}
     hosts_sorted = sorted(hosts, key=lambda host: (order.get(str(host.get("status")), -1), str(host["host"])))
+    anchors = {str(host["host"]): f"host-{index}" for index, host in enumerate(hosts_sorted)}
     return [
         f'<section id="run">{_run_html(doc)}</section>',
+        _incidents_html(doc, anchors),
+        _since_html(doc, anchors),
         f'<section id="fleet"><h2>Fleet</h2>{_totals_html(as_dict(doc["totals"]))}</section>',
         f'<section id="latency"><h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}</section>',
         f'<section id="symptoms"><h2>Symptom events per hour, around the fix</h2>{render_symptoms_html(hosts)}'

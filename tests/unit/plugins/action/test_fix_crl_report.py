@@ -25,7 +25,7 @@ def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> fix_crl_
 
 def test_documentation_returns_the_report_keys() -> None:
     assert set(RETURN) == {"path", "html_path", "run_id", "summary", "summary_lines", "totals", "worst_handshake",
-                           "problems", "stats"}
+                           "problems", "stats", "incidents", "since_last_run"}
 
 
 @pytest.mark.parametrize("check_mode", [False, True])

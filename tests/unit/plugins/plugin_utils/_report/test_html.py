@@ -195,7 +195,26 @@ def test_the_host_table_columns_fill_the_page_width_exactly() -> None:
 def test_the_sections_come_in_reading_order() -> None:
     html = render_report_html(sample_report())
     ids = re.findall(r'<section id="([\w-]+)"', html)
-    assert ids == ["run", "fleet", "latency", "symptoms", "host-table"]
+    assert ids == ["run", "incidents", "fleet", "latency", "symptoms", "host-table"]
+
+
+def test_the_incidents_lead_the_page_and_link_their_hosts_and_the_changes_since_the_last_run_follow() -> None:
+    report = sample_report()
+    name = report["hosts"][0]["host"]
+    report["incidents"] = [{"cause": "crl_expired_at_source", "title": "a CRL expired at its publisher",
+                            "owner": "pki", "scope": "source", "key": {"url": "http://pki/<x>.crl"},
+                            "hosts": [name, "gone.lab.test"], "fix": "republish the CRL", "evidence": "stale"}]
+    report["since_last_run"] = {"previous": {"run_id": "r0", "time": "t0"}, "newly_failing": [name],
+                                "newly_fixed": [], "causes_appeared": {"crl_expired_at_source": [name]},
+                                "causes_cleared": {}}
+    html = render_report_html(report)
+    assert re.findall(r'<section id="([\w-]+)"', html)[:3] == ["run", "incidents", "since-last-run"]
+    incidents = html[html.index('<section id="incidents">'):html.index('<section id="since-last-run">')]
+    assert "a CRL expired at its publisher" in incidents and "http://pki/&lt;x&gt;.crl" in incidents
+    anchor = re.search(rf'id="(host-\d+)" data-host="{re.escape(name)}"', html).group(1)
+    assert f'<a href="#{anchor}">{name}</a>' in incidents and "gone.lab.test" in incidents
+    since = html[html.index('<section id="since-last-run">'):]
+    assert "compared with r0" in since and "<code>crl_expired_at_source</code>" in since
 
 
 def test_each_host_row_lists_its_symptoms_before_and_since_and_its_findings_as_text() -> None:
