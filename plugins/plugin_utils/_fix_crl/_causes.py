@@ -209,7 +209,7 @@ def _crl_rejected(host: HostView) -> list[Evidence]:
 
 
 def _ocsp_failing(host: HostView) -> list[Evidence]:
-    return [Evidence(f"{r.get('url')} answered the OCSP request with {r.get('ocsp_status')}", url=r.get("url"))
+    return [Evidence(f"{r.get('url')} answered an OCSP request with {r.get('ocsp_status')}", url=r.get("url"))
             for r in host.crl if r.get("kind") == "ocsp" and r.get("ocsp_status") not in (None, "successful")]
 
 
