@@ -54,6 +54,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import P
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState, parse_state, proxy_info
 
 SCRIPT = "host_audit"
+
+
 def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.Any]:
     """The checked sub-document ``key``; HostScriptError when the host reported an error for it or it is bad."""
     value = document.get(key)
