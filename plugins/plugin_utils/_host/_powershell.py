@@ -15,25 +15,16 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _wire
+
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
 display = Display()
 
-# cmd.exe, which WinRS uses to start the command, refuses longer command lines
-# ("The command line is too long."); past this the script goes over stdin.
-CMD_LINE_LIMIT = 8191
-
-# Reads the script from stdin and runs it. `$input` works for the winrm (cmd +
-# powershell.exe), psrp (pipeline input) and ssh connections alike. The language mode is checked first, with the
-# property Microsoft Learn's about_Language_Modes names for it, so that a host in Constrained Language Mode answers
-# "FullLanguage required" (as _common.ps1 does) before anything it may block, [ScriptBlock]::Create included.
-# The twin keeps a copy (tests/twin/executor.py BOOTSTRAP) and recognises this text exactly.
-STDIN_BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
-    "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
-    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
-)
+# How a script goes on the wire (minified; past cmd.exe's limit a bootstrap on the command line and the rest, deflated,
+# on stdin) is _wire.py's: the names stay importable from here, where callers looked for them.
+CMD_LINE_LIMIT = _wire.CMD_LINE_LIMIT
 # The first line of every host script (_script.build_host_script): what the log calls the command.
 _SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")
 
@@ -62,16 +53,14 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
             HTTP error); the task is reported unreachable, not failed.
     """
     shell = connection._shell
-    command = shell._encode_script(script, as_list=False, strict_mode=False, preserve_rc=True)
-    in_data: bytes | None = None
-    if len(command) > CMD_LINE_LIMIT:
-        command = shell._encode_script(STDIN_BOOTSTRAP, as_list=False, strict_mode=False, preserve_rc=True)
-        in_data = script.encode("utf-8")
+    wire = _wire.wire_command(
+        script, lambda text: shell._encode_script(text, as_list=False, strict_mode=False, preserve_rc=True))
     name, host = script_name(script), _host_of(connection)
-    via = "stdin" if in_data else "argv"
-    display.vvvv(f"{task_action}: running host script {name} ({len(script)} chars, via {via})", host=host)
+    stdin = f" + {len(wire.stdin)} bytes on stdin" if wire.stdin is not None else ""
+    display.vvvv(f"{task_action}: running host script {name} ({wire.written_chars} chars as written, "
+                 f"{wire.sent_chars} as sent; {wire.command_chars} chars on the command line{stdin})", host=host)
     try:
-        rc, stdout, stderr = connection.exec_command(command, in_data=in_data, sudoable=False)
+        rc, stdout, stderr = connection.exec_command(wire.command, in_data=wire.stdin, sudoable=False)
     except AnsibleConnectionFailure:
         raise
     except AnsibleError as exc:
@@ -85,4 +74,4 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
     return rc, out, err
 
 
-__all__ = ["CMD_LINE_LIMIT", "STDIN_BOOTSTRAP", "run_powershell", "script_name"]
+__all__ = ["CMD_LINE_LIMIT", "run_powershell", "script_name"]
