@@ -160,12 +160,15 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     """The seam wraps its bootstrap in Ansible's preserve_rc lines; the twin must still read stdin."""
     from ansible.plugins.loader import shell_loader
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import STDIN_BOOTSTRAP
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import build_host_script
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._wire import wire_command
 
     shell = shell_loader.get("powershell")
-    argv = shell._encode_script(STDIN_BOOTSTRAP, as_list=True, strict_mode=False, preserve_rc=True)
-    stdin = host_script("winhttp_state", "{}").encode("utf-8")
-    out = executor.run(state, executor.parse(argv[0], argv[1:]), stdin)
+    wire = wire_command(build_host_script("winhttp_state", {}),
+                        lambda text: shell._encode_script(text, as_list=False, strict_mode=False, preserve_rc=True))
+    assert wire.stdin is not None
+    argv = shell._encode_script(wire.script, as_list=True, strict_mode=False, preserve_rc=True)
+    out = executor.run(state, executor.parse(argv[0], argv[1:]), wire.stdin)
     assert out.rc == 0, out.stderr
     assert json.loads(out.stdout)["script"] == "winhttp_state"
 
