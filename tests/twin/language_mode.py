@@ -6,7 +6,8 @@ only of them, type conversion only to them; ``Add-Type`` cannot load C# source o
 PowerShell 5.1's (``NewObjectStrings.CannotCreateTypeConstrainedLanguage``, ``MethodInvocationNotSupportedInConstrained
 Language``, ``AddTypeStrings.CannotDefineNewType``, as quoted from real hosts in public reports). What the twin does
 not see: an instance method's object type (``$x.Method()``): it cannot know it without running the code, so only
-calls on type literals (``[T]::Method()``) are judged; a COM object is refused like any other type.
+calls on type literals (``[T]::Method()``) are judged; a static property read (``[T]::Name``) is not judged (whether
+5.1 refuses it is not documented); a COM object is refused like any other type.
 
 :func:`first_refusal` reads the statements of a text in order and returns the first thing a Constrained Language
 session refuses, as the error PowerShell prints, or None.
@@ -91,9 +92,9 @@ def _refusal(statement: object) -> Refusal | None:
         if node.type == "cast_expression":
             literal = next((c for c in node.children if c.type == "type_literal"), None)
             if literal is not None and not allowed(pslint.text(literal)[1:-1]):
-                # The twin's wording: a conversion to a type that is not allowed (the exact text is not recorded).
-                return Refusal(f"Cannot convert to type {pslint.text(literal)}. Only core types are supported in this "
-                               "language mode.", "InvalidArgument: (:) [], RuntimeException",
+                # PowerShell names the type's full name (PowerShell/PowerShell issue 14071); the twin the literal's.
+                return Refusal(f'Cannot convert value to type "{pslint.text(literal)[1:-1]}". Only core types are '
+                               "supported in this language mode.", "InvalidArgument: (:) [], RuntimeException",
                                "ConversionSupportedOnlyToCoreTypes", line)
     return None
 
