@@ -52,6 +52,46 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "service_restart": ("_pool", "_tls"),
 }
 
+
+
+def _given(args: t.Mapping[str, t.Any], *path: str) -> bool:
+    """True when the argument at ``path`` is there and not null (what the scripts test with ``$null -ne``)."""
+    value: t.Any = args
+    for key in path:
+        if not isinstance(value, t.Mapping) or value.get(key) is None:
+            return False
+        value = value[key]
+    return True
+
+
+# The fragments a script needs only for some of its arguments, and when (docs/dev/host-scripts.md, "How a script
+# reaches the host"): the script calls a fragment's functions only under that argument, so without it the fragment
+# stays home (test_ps1_review.py holds host_audit.ps1's calls to these guards). Every other fragment always goes.
+FRAGMENT_NEEDS: dict[str, dict[str, t.Callable[[t.Mapping[str, t.Any]], bool]]] = {
+    "host_audit": {
+        # the registry views: the winhttp part (default on), and the registry keys evidence and identities open
+        "_winhttp": lambda a: a.get("winhttp") is not False or _given(a, "identities") or _given(a, "evidence"),
+        "_identity": lambda a: _given(a, "identities"),
+        "_wpad": lambda a: _given(a, "identities", "wpad"),
+        "_identity_run": lambda a: _given(a, "identities", "chain"),
+        "_stores": lambda a: _given(a, "stores"),
+        "_der": lambda a: _given(a, "stores"),
+        # the fetch engine (its URL test also picks the extracted URLs) and the pool its functions use
+        "_crl": lambda a: _given(a, "crl") or _given(a, "stores"),
+        "_pool": lambda a: _given(a, "crl") or _given(a, "stores") or _given(a, "tls"),
+        "_tls": lambda a: _given(a, "tls"),
+        "_evidence": lambda a: _given(a, "evidence"),
+    },
+    "cert_inventory": {"_winhttp": lambda a: bool(a.get("winhttp"))},
+}
+
+
+def script_fragments(name: str, args: t.Mapping[str, t.Any]) -> tuple[str, ...]:
+    """The fragments script ``name`` needs for ``args``, in their order."""
+    needs = FRAGMENT_NEEDS.get(name, {})
+    return tuple(part for part in SCRIPT_FRAGMENTS.get(name, ()) if part not in needs or needs[part](args))
+
+
 # --- host floor (docs/dev/host-scripts.md, "The floor") ---
 # Fragments that run before the $CrlfixArgs line, written for any PowerShell (2.0 up) and language mode: the floor
 # check of the audit's one command, which ends the script with its own document on a host below the floor.
@@ -95,7 +135,7 @@ def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
         *(_read_ps1(part) for part in SCRIPT_PREAMBLES.get(name, ())),
         f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
     ]
-    parts = ["_common", *SCRIPT_FRAGMENTS.get(name, ()), name]
+    parts = ["_common", *script_fragments(name, args), name]
     return "\n".join(header) + "\n" + "\n".join(_read_ps1(part) for part in parts)
 
 
@@ -159,5 +199,6 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS", "build_host_script",
-           "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script", "time_box_error"]
+__all__ = ["FRAGMENT_NEEDS", "PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS",
+           "build_host_script", "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script",
+           "script_fragments", "time_box_error"]

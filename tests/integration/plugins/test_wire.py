@@ -1,5 +1,5 @@
-"""What goes on the wire, end to end: Ansible's winrm connection carries the bootstrap and the deflated script to a twin,
-which runs them as Windows would (tests/twin/bootstrap.py); a Constrained Language host answers with its floor."""
+"""What goes on the wire, end to end: Ansible's winrm connection carries the bootstrap and the deflated script to a
+twin, which runs them as Windows would (tests/twin/bootstrap.py); a Constrained Language host answers with its floor."""
 
 from __future__ import annotations
 
