@@ -198,14 +198,30 @@ def profile_audit(lab: BenchLab, forks: int, out_dir: Path) -> dict[str, Any]:
     # The console script .venv/bin/ansible-playbook is a Python file, which cProfile runs as __main__.
     cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), *playbook_cmd("audit", lab, forks,
                                                                             out_dir / "reports-profile")]
-    result = run_measured(cmd, env=ansible_env(out_dir / "timing-profile.json"), cwd=REPO_ROOT,
-                          log_path=out_dir / "audit-profile.log")
+    workers = out_dir / "worker-profiles"
+    workers.mkdir(exist_ok=True)
+    env = ansible_env(out_dir / "timing-profile.json")
+    # Every forked worker under cProfile too (bench/worker_profile/sitecustomize.py), summed below.
+    paths = [str(REPO_ROOT / "bench" / "worker_profile"), env.get("PYTHONPATH", "")]
+    env.update({"BENCH_WORKER_PROFILE_DIR": str(workers), "PYTHONPATH": os.pathsep.join(paths)})
+    result = run_measured(cmd, env=env, cwd=REPO_ROOT, log_path=out_dir / "audit-profile.log")
     text = out_dir / "audit-profile.txt"
     with text.open("w") as handle:
         stats = pstats.Stats(str(prof), stream=handle)
         stats.sort_stats("cumulative").print_stats(60)
         stats.sort_stats("tottime").print_stats(40)
-    result.update({"profile": str(prof), "profile_text": str(text)})
+    worker_text = out_dir / "audit-workers-profile.txt"
+    files = sorted(str(path) for path in workers.glob("worker-*.prof"))
+    if files:
+        with worker_text.open("w") as handle:
+            handle.write(f"{len(files)} workers (one task on one host each), summed\n")
+            stats = pstats.Stats(files[0], stream=handle)
+            for path in files[1:]:
+                stats.add(path)
+            stats.sort_stats("cumulative").print_stats(80)
+            stats.sort_stats("tottime").print_stats(50)
+    result.update({"profile": str(prof), "profile_text": str(text), "worker_profiles": len(files),
+                   "worker_profile_text": str(worker_text) if files else None})
     return result
 
 

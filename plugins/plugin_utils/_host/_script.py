@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._quote import quote_pwsh_literal
 
@@ -114,13 +115,38 @@ def is_time_box_error(text: t.Any) -> bool:
     return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
 
 
-def _read_ps1(name: str) -> str:
+class HostScript(str):
+    """A host script as built: the text as written (the string itself, what tests and the log read) and ``minified``,
+    the same script as it goes on the wire (``_wire.py``), made from the parts minified once per process."""
+
+    minified: str
+
+    def __new__(cls, readable: str, minified: str) -> HostScript:
+        script = super().__new__(cls, readable)
+        script.minified = minified
+        return script
+
+
+# path -> (text as written, minified): each part is read and minified once per process.
+_PARTS: dict[Path, tuple[str, str]] = {}
+
+
+def _part(name: str) -> tuple[str, str]:
     path = PS1_DIR / f"{name}.ps1"
-    return path.read_text(encoding="utf-8")
+    cached = _PARTS.get(path)
+    if cached is None:
+        text = path.read_text(encoding="utf-8")
+        cached = _PARTS[path] = (text, minify(text))
+    return cached
 
 
-def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
-    """Return the full text of host script ``name`` with ``args`` embedded.
+def _read_ps1(name: str) -> str:
+    return _part(name)[0]
+
+
+def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> HostScript:
+    """Return the full text of host script ``name`` with ``args`` embedded (and, as ``.minified``, the same script
+    without what PowerShell does not need).
 
     ``args`` travel only as one quoted PowerShell literal holding compact JSON,
     read back on the host with ``ConvertFrom-Json``; nothing else of the user's
@@ -129,14 +155,17 @@ def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
     if name not in SCRIPT_SCHEMA:
         raise ValueError(f"unknown host script {name!r}")
     payload = json.dumps(dict(args), separators=(",", ":"), ensure_ascii=True, sort_keys=True)
-    header = [
-        f"# crlfix-script: {name}",
-        f"# crlfix-schema: {SCRIPT_SCHEMA[name]}",
-        *(_read_ps1(part) for part in SCRIPT_PREAMBLES.get(name, ())),
-        f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
-    ]
-    parts = ["_common", *script_fragments(name, args), name]
-    return "\n".join(header) + "\n" + "\n".join(_read_ps1(part) for part in parts)
+    preambles = [_part(part) for part in SCRIPT_PREAMBLES.get(name, ())]
+    heading = [f"# crlfix-script: {name}", f"# crlfix-schema: {SCRIPT_SCHEMA[name]}"]
+    arguments = f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}"
+    parts = [_part(part) for part in ("_common", *script_fragments(name, args), name)]
+    readable = ("\n".join([*heading, *(text for text, _sent in preambles), arguments]) + "\n"
+                + "\n".join(text for text, _sent in parts))
+    # Each part is whole (no string or comment runs from one into the next), so minifying part by part gives what
+    # minifying the whole script would (test_minify.py holds them equal).
+    minified = "".join([minify("\n".join(heading)), *(sent for _text, sent in preambles), minify(arguments),
+                        *(sent for _text, sent in parts)])
+    return HostScript(readable, minified)
 
 
 def parse_host_document(name: str, rc: int, stdout: str, stderr: str) -> dict[str, t.Any]:
@@ -199,6 +228,12 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["FRAGMENT_NEEDS", "PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS",
+# Read and minified now, when the action plugin is imported: ansible-playbook imports it before it forks the per-host
+# workers, which then share the result instead of each minifying about 100 KB of PowerShell (docs/performance.md).
+for _name in {*SCRIPT_SCHEMA, *(p for parts in (*SCRIPT_FRAGMENTS.values(), *SCRIPT_PREAMBLES.values()) for p in parts),
+              "_common"}:
+    _part(_name)
+
+__all__ = ["FRAGMENT_NEEDS", "HostScript", "PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS",
            "build_host_script", "check_sub_document", "is_time_box_error", "parse_host_document", "run_host_script",
            "script_fragments", "time_box_error"]

@@ -81,7 +81,9 @@ def wire_command(script: str, encode: t.Callable[[str], str], limit: int = CMD_L
     Raises:
         ValueError: the bootstrap itself does not fit the command line (a preamble grew too long).
     """
-    sent = minify(script)
+    sent = getattr(script, "minified", None)  # _script.HostScript: minified from the parts minified once
+    if sent is None:
+        sent = minify(script)
     command = encode(sent)
     if len(command) <= limit:
         return WireCommand(command, sent, None, len(script), len(sent))

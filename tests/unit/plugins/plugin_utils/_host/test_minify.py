@@ -113,3 +113,11 @@ def test_an_unterminated_construct_is_refused(text) -> None:
 def test_the_scan_loses_nothing() -> None:
     readable = build_host_script("host_audit", ARGS)
     assert "".join(piece for _kind, piece in scan(readable)) == readable
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
+def test_a_built_script_minified_part_by_part_is_the_whole_script_minified(name) -> None:
+    # build_host_script minifies each part once per process and joins them; the wire sends that.
+    for args in ({}, ARGS, {"stores": ["My"], "crl": {}, "tls": {}, "identities": {"wpad": {}, "chain": {}}}):
+        script = build_host_script(name, args)
+        assert script.minified == minify(script)
