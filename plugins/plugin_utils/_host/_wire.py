@@ -84,9 +84,11 @@ def wire_command(script: str, encode: t.Callable[[str], str], limit: int = CMD_L
     sent = getattr(script, "minified", None)  # _script.HostScript: minified from the parts minified once
     if sent is None:
         sent = minify(script)
-    command = encode(sent)
-    if len(command) <= limit:
-        return WireCommand(command, sent, None, len(script), len(sent))
+    # UTF-16-LE in base64 is at least 8/3 characters per character: a longer script cannot fit, so it is not encoded.
+    if len(sent) * 8 <= limit * 3:
+        command = encode(sent)
+        if len(command) <= limit:
+            return WireCommand(command, sent, None, len(script), len(sent))
     preamble, rest = split_preamble(sent.splitlines())
     bootstrap = "\n".join([*preamble, LOADER])
     command = encode(bootstrap)
