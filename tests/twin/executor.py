@@ -327,7 +327,7 @@ def _run_host_script(state: HostState, lines: list[str], *, floor_ran: bool = Fa
         if name in bootstrap.READS_FLOOR and not floor_ran:
             # host_audit.ps1 ends with ConvertFrom-Json -InputObject $CrlfixFloorJson: without the floor check, null.
             raise ScriptError("Cannot bind argument to parameter 'InputObject' because it is null.")
-        doc = {"script": name, "schema": schema, **module.run(ScriptContext(state), args)}
+        doc = {"script": name, "schema": schema, **module.run(ScriptContext(state, schema), args)}
     except ScriptError as exc:
         errors = error_record_lines(
             str(exc), "throw", 1, "OperationStopped: (:) [], RuntimeException", "CrlfixScriptError"

@@ -29,7 +29,7 @@ PS1_DIR = Path(__file__).resolve().parent / "_ps1"
 SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "winhttp_state": frozenset({1}),
     "winhttp_apply": frozenset({1, 2}),
-    "cert_inventory": frozenset({1}),
+    "cert_inventory": frozenset({1, 2}),
     "crl_fetch": frozenset({1}),
     "tls_probe": frozenset({1}),
     "host_audit": frozenset({1, 2}),

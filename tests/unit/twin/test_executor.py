@@ -94,6 +94,18 @@ def test_cert_inventory_lists_missing_stores(state):
     assert doc["winhttp"]["script"] == "winhttp_state" and doc["winhttp"]["advproxy"] is None
 
 
+def test_cert_inventory_schema_2_sends_a_certificate_in_two_stores_once(state):
+    state.data["cert_stores"] = {"My": [{"der_b64": "QUJD", "has_private_key": True}],
+                                 "CA": [{"der_b64": "REVG"}, {"der_b64": "QUJD"}]}
+    args = '{"stores":["My"],"chain_stores":["CA"]}'
+    doc = json.loads(ps(state, host_script("cert_inventory", args, schema=2)).stdout)
+    assert doc["certificates"] == ["QUJD", "REVG"]
+    assert doc["stores"] == {"My": [{"cert": 0, "has_private_key": True}],
+                             "CA": [{"cert": 1, "has_private_key": False}, {"cert": 0, "has_private_key": False}]}
+    old = json.loads(ps(state, host_script("cert_inventory", args, schema=1)).stdout)
+    assert "certificates" not in old and old["stores"]["CA"][1] == {"der_b64": "QUJD", "has_private_key": False}
+
+
 @pytest.mark.parametrize(
     ("line", "proxy", "bypass"),
     [
