@@ -24,13 +24,14 @@ from tests import pslint
 
 # For each optional fragment of host_audit, the variables whose tests keep its calls from running without its argument:
 # $identityRequest / $wpadRequest / $identityChain are the identities argument and its keys (null when absent),
-# $wpadDiscovery / $identityRuns / $fetch / $probes are set only inside those guards, $urls and $fetchableCount stay
+# $wpadDiscovery / $identityRuns / $identitySession / $fetch / $probes are set only inside those guards, $urls and
+# $fetchableCount stay
 # empty without crl, $peers without tls.
 GUARDS = {
     "_winhttp": [r"-Name 'winhttp'"],
     "_identity": [r"\$identityRequest\b"],
     "_wpad": [r"\$wpadRequest\b", r"\$wpadDiscovery\b"],
-    "_identity_run": [r"\$identityChain\b", r"\$identityRuns\b"],
+    "_identity_run": [r"\$identityChain\b", r"\$identityRuns\b", r"\$identitySession\b"],
     "_stores": [r"\$CrlfixArgs\.stores\b"],
     "_der": [r"\$CrlfixArgs\.stores\b"],
     "_crl": [r"\$crl\b", r"\$CrlfixArgs\.stores\b", r"\$urls\b", r"\$fetch\b"],
