@@ -1,18 +1,18 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The documentation the crlfix.windows modules share: their attributes (use with
-ansible.builtin.action_common_attributes(.flow)), and the options several modules take, one name each (the role
-variable's without ``fix_crl_``): the TLS probe's, the certificates' and the CRL fetch's."""
+ansible.builtin.action_common_attributes(.flow); ``_shared`` or, for a module that only reads, ``_shared.read_only``),
+and the options several modules take, one name each (the role variable's without ``fix_crl_``): the TLS probe's, the
+certificates' and the CRL fetch's, with their notes."""
 
 from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # crlfix.windows._shared: every module is an action plugin that runs on the controller, supports check
-    # mode and works on a Windows host, sending it one small PowerShell script per step. A module adds the
-    # details of its check mode and its diff_mode; fix_crl_report, which never leaves the controller, states
-    # its own platform.
-    DOCUMENTATION = r"""
+    # What every module is: an action plugin that runs on the controller, supports check mode and works on a
+    # Windows host, sending it one small PowerShell script per step. fix_crl_report, which never leaves the
+    # controller, states its own platform.
+    _COMMON = r"""
 options: {}
 attributes:
   action:
@@ -21,17 +21,18 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
-  check_mode:
-    support: full
   platform:
     platforms: windows
 """
 
-    # crlfix.windows._shared.read_only: a module that only reads the host.
-    READ_ONLY = r"""
-options: {}
-attributes:
-  check_mode:
+    # crlfix.windows._shared: the common attributes; the module adds the details of its check mode and its diff_mode.
+    DOCUMENTATION = _COMMON + r"""  check_mode:
+    support: full
+"""
+
+    # crlfix.windows._shared.read_only: the common attributes of a module that only reads the host.
+    READ_ONLY = _COMMON + r"""  check_mode:
+    support: full
     details: The module only reads, so it runs the same in check mode.
   diff_mode:
     support: none
@@ -115,6 +116,8 @@ options:
       - A certificate that expires within this many days is flagged C(expiring_soon).
     type: int
     default: 30
+notes:
+  - Requires the Python library C(cryptography) on the controller.
 """
 
     # crlfix.windows._shared.crl_fetch: how long the CRL fetch waits (crl_retrieval_check, fix_crl_host).
@@ -128,4 +131,6 @@ options:
         per-URL retrieval timeout for CryptoAPI (15 seconds).
     type: int
     default: 15000
+notes:
+  - Requires the Python library C(cryptography) on the controller.
 """

@@ -33,11 +33,9 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
   - crlfix.windows._shared.certificates
 notes:
-  - Requires the Python library C(cryptography) on the controller.
   - Only full-name URIs of distribution points are reported; distribution points given as a name relative to
     the CRL issuer have no URL to fetch.
 seealso:

@@ -67,7 +67,6 @@ extends_documentation_fragment:
   - crlfix.windows._shared
   - crlfix.windows._shared.crl_fetch
 notes:
-  - Requires the Python library C(cryptography) on the controller.
   - Staleness is judged with the controller's clock (RV(checked_at)); a host whose clock is far off sees the
     CRLs differently.
   - The fetch runs as the account Ansible connects with, not as LocalSystem, but both use the same machine-wide

@@ -57,7 +57,6 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
   - crlfix.windows._shared.probe
 notes:

@@ -25,7 +25,6 @@ options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
 notes:
   - The registry value is read rather than the text of C(netsh winhttp show proxy) because it does not depend
