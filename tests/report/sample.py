@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._causes import diagnose
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
 
 MOMENT = dt.datetime(2026, 11, 26, 5, 1, 2, tzinfo=dt.UTC)
@@ -26,10 +27,13 @@ def tls(worst: float | None, *, passed: bool, threshold: int = 1000) -> dict[str
     return {"results": results, "all_pass": passed, "worst_ms": worst, "max_handshake_ms": threshold}
 
 
-def crl(reachable: bool, url: str = CRL_URL) -> dict[str, t.Any]:
+def crl(reachable: bool, url: str = CRL_URL, *, status: int | None = None,
+        proxy_error: str | None = None) -> dict[str, t.Any]:
+    """A CRL check of one URL: fetched, timed out, or (``status``) answered by the proxy with an error."""
+    error = None if reachable else f"HTTP {status}" if status else "The operation timed out"
     return {
-        "results": [{"url": url, "reachable": reachable, "usable": reachable, "http_status": 200 if reachable else None,
-                     "error": None if reachable else "The operation timed out"}],
+        "results": [{"url": url, "reachable": reachable, "usable": reachable,
+                     "http_status": 200 if reachable else status, "error": error, "proxy_error": proxy_error}],
         "all_reachable": reachable, "all_usable": reachable,
     }
 
@@ -82,8 +86,10 @@ def fleet_records(check_mode: bool = False) -> dict[str, dict[str, t.Any]]:
             evidence=evidence(12, 2, fixed_at=None, written="2026-11-26T05:00:40Z")),
         "lync-fe03.lab.test": record(
             "lync-fe03.lab.test", "rolled_back", reason="verification failed after setting proxy 127.0.0.1:3128",
+            planned={"change": True, "views": ["native", "wow6432"]},
             checks={"before": {"crl": crl(False), "tls": tls(15020, passed=False), "passed": False},
-                    "after": {"crl": crl(False), "tls": tls(900, passed=False), "passed": False},
+                    "after": {"crl": crl(False, status=503, proxy_error="ERR_DNS_FAIL"), "tls": tls(900, passed=False),
+                              "passed": False},
                     "after_rollback": {"crl": crl(False), "tls": tls(15030, passed=False), "passed": False}},
             rollback={"performed": True, "ok": True, "restored": {"native": None}}),
         "exch-mbx01.lab.test": record(
@@ -100,6 +106,7 @@ def fleet_records(check_mode: bool = False) -> dict[str, dict[str, t.Any]]:
     }
     for item in records.values():
         item["check_mode"] = check_mode
+        item["diagnosis"] = diagnose(item)  # as the record's file holds it (_fix_crl/_record.py)
     return records
 
 

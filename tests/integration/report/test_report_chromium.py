@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import STATUS_COLOURS, render_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import since_last_run
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import merge_reports
-from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, sample_report
+from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, fleet_records, record, sample_report
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -132,6 +133,48 @@ def test_chromium_renders_every_host_the_chart_and_the_totals(tmp_path) -> None:
     # The browser parsed the hostile strings as text: no element came out of them.
     assert HOSTILE_HOST in text and " ".join(HOSTILE_REASON.split()) in text
     assert not [tag for tag, _a in dom.elements if tag in ("script", "img", "iframe", "object")]
+
+
+# Where the incidents, the changes since the last run and the host table begin on the page (CSS pixels from its top).
+_TOPS = (
+    "<script>(function(){var d=document.documentElement;['incidents','since-last-run','host-table'].forEach("
+    "function(id){d.setAttribute('data-top-'+id,Math.round(document.getElementById(id).getBoundingClientRect().top))"
+    "})})()</script>"
+)
+
+
+def test_chromium_shows_the_incidents_first_with_their_hosts_and_what_changed_since_the_last_run(tmp_path) -> None:
+    previous_records = fleet_records()
+    previous_records["exch-mbx01.lab.test"] = record("exch-mbx01.lab.test", "compliant")
+    previous = sample_report(run_id="fix-crl-20261125T050102Z-4141", records=previous_records)
+    report = sample_report()
+    report["since_last_run"] = since_last_run(report["hosts"], previous, "reports/fix-crl-previous.json")
+    page = tmp_path / "report.html"
+    page.write_text(render_report_html(report), encoding="utf-8")
+    dom = Dom(_chromium(tmp_path, "--dump-dom", page.as_uri()).stdout)
+
+    rows = dom.with_class("tr", "incident")
+    assert [row["data-cause"] for row in rows] == [incident["cause"] for incident in report["incidents"]]
+    assert {row["data-cause"] for row in rows} == {"no_proxy", "proxy_cannot_reach_endpoint"}
+    text = " ".join(" ".join(dom.text).split())
+    assert "Incidents (2)" in text and "the proxy cannot reach the CRL server" in text and "network" in text
+    assert "http://crl.public-ca.test/lab-int.crl" in text  # what the hosts of the incident share
+    # Each incident's hosts link to their rows of the host table; the hostile name stays text.
+    links = {a["href"] for tag, a in dom.elements if tag == "a" and (a.get("href") or "").startswith("#host-")}
+    rows_ids = {a["id"] for tag, a in dom.elements if tag == "tr" and (a.get("id") or "").startswith("host-")}
+    assert links and links <= {f"#{row_id}" for row_id in rows_ids}
+    assert HOSTILE_HOST in text and not [tag for tag, _a in dom.elements if tag in ("script", "img", "iframe")]
+    assert "compared with fix-crl-20261125T050102Z-4141" in text
+    assert "newly failing: exch-mbx01.lab.test" in text and "appeared: no_proxy on exch-mbx01.lab.test" in text
+
+    probe = tmp_path / "tops.html"
+    probe.write_text(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page.read_text("utf-8"))
+                     .replace("</body>", f"{_TOPS}</body>"), encoding="utf-8")
+    tops = Dom(_chromium(tmp_path, "--window-size=1280,800", "--dump-dom", probe.as_uri()).stdout)
+    (html,) = [attrs for tag, attrs in tops.elements if tag == "html"]
+    incidents, since, table = (int(html[f"data-top-{name}"]) for name in ("incidents", "since-last-run", "host-table"))
+    assert incidents < 800, "the incidents are not on the first screen"
+    assert incidents < since < table
 
 
 def test_the_screenshot_shows_the_status_colours(tmp_path) -> None:
