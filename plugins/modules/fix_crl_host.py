@@ -69,6 +69,9 @@ options:
   flush:
     description:
       - After a change, purge the CryptoAPI URL cache before the CRL check, so a cached result hides nothing.
+      - The purge and the chain engine's resync happen before the keep decision; a change that is rolled back leaves
+        the services to fetch their CRLs again on the old path. V(false) keeps every cache, and the check after the
+        change may then read a cached answer.
     type: bool
     default: true
   measure_before:
