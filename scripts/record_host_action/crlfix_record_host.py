@@ -145,10 +145,13 @@ def _mask(entries: list[dict[str, t.Any]], names: list[str]) -> dict[str, str]:
         replacements.setdefault(name.lower(), "masked-host.example.invalid" if "." in name else "masked-host")
     for entry in entries:
         for document in _documents(entry):
-            for entries_of_store in (document.get("stores") or {}).values():
-                for certificate in entries_of_store:
-                    digest = hashlib.sha1(base64.b64decode(certificate["der_b64"])).hexdigest()  # noqa: S324
-                    replacements.setdefault(digest, f"masked-thumbprint-{len(replacements) + 1:02d}")
+            # cert_inventory schema 2 lists each certificate once; schema 1 has the DER in each store entry.
+            ders = list(document.get("certificates") or [])
+            ders += [item["der_b64"] for items in (document.get("stores") or {}).values() for item in items
+                     if "der_b64" in item]
+            for der in ders:
+                digest = hashlib.sha1(base64.b64decode(der)).hexdigest()  # noqa: S324
+                replacements.setdefault(digest, f"masked-thumbprint-{len(replacements) + 1:02d}")
     patterns = [(re.compile(rf"(?<![A-Za-z0-9]){re.escape(original)}(?![A-Za-z0-9])", re.IGNORECASE), masked)
                 for original, masked in replacements.items()]
 

@@ -12,18 +12,18 @@ import pytest
 
 from tests.twin import winhttp_value
 
-from ._runs import NO_VERIFICATION, comparable_state, decoded, run_fix_crl, site_proxies, views
+from ._runs import NO_VERIFICATION, configuration, decoded, run_fix_crl, site_proxies, views
 
 pytestmark = pytest.mark.lab
 
 
 def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fleet, tmp_path) -> None:
-    before = {name: comparable_state(fleet.state(name)) for name in fleet.hosts}
+    before = {name: configuration(fleet.state(name)) for name in fleet.hosts}
     commands = {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts}
     run = run_fix_crl(fleet, tmp_path, "--check", "--diff", extra_vars=NO_VERIFICATION)
     assert run.rc == 0, run.stdout + run.stderr
     for name in fleet.hosts:
-        assert comparable_state(fleet.state(name)) == before[name], name
+        assert configuration(fleet.state(name)) == before[name], name
     # The audit is one remote command per host (docs/performance.md), counted by the twins themselves.
     assert {name: fleet.state(name)["counters"]["commands"] - commands[name] for name in fleet.hosts} == {
         name: 1 for name in fleet.hosts}
