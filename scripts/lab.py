@@ -55,7 +55,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     print(
         f"lab: squid {started.world['proxy']} (pid {started.world['squid_pid']}), CRL server on "
-        f"{', '.join(sorted(revocation['names'].values()))}:80 (pid {started.world['crl_server_pid']}), "
+        f"{', '.join(sorted(set(revocation['names'].values())))}:80 (pid {started.world['crl_server_pid']}), "
         f"CRLs valid for {args.crl_minutes} min; TLS port {revocation['tls_port']} on every twin"
     )
     print(f"lab: inventory {lab_dir / 'inventory.yml'}")

@@ -171,6 +171,7 @@ def retrieval_report(url: str, *, now: dt.datetime | None = None, cache: dict | 
     """
     result = retrieve(url, **retrieval)
     content = result.pop("content")
+    result.pop("headers", None)
     info = describe_content(content) if result["http_status"] == 200 else describe_content(b"")
     info.pop("issuer")
     result.update(info, parsed=info["kind"] is not None, stale=None)
@@ -191,7 +192,8 @@ def _retrieve_ldap(
 ) -> dict:
     started = time.monotonic()
     host = urlsplit(url).hostname
-    result = {"url": url, "via": "direct", "reachable": False, "http_status": None, "bytes": 0, "content": b""}
+    result = {"url": url, "via": "direct", "reachable": False, "http_status": None, "bytes": 0, "content": b"",
+              "headers": {}}
     if not host:
         result["error"] = (
             f"{CRYPT_E_NOT_FOUND}: ldap URL without a host is looked up in the host's own domain, "
@@ -269,6 +271,7 @@ class _ChainRetriever:
                     cancel=self.cancel,
                 )
                 content = fetched.pop("content")
+                fetched.pop("headers", None)  # a chain's retrieval record keeps what CAPI2 would log, not headers
                 record.update(fetched)
                 if fetched["http_status"] != 200:
                     self.retrievals.append(record)
