@@ -6,16 +6,16 @@ its certificate is published at ``http://aia.public-ca.test/<slug>.crt`` and its
 ``http://crl.public-ca.test/<slug>.crl`` as its ``crl`` mode says, every time the lab publishes (``pki.publish``):
 
 - ``legacy-ca`` (Lab Legacy Issuing CA), for ``crl_expired_at_source``: its CRL was signed eight days before the
-  publish and its NextUpdate passed a day before it; its publishing stopped (coretekservices 2014: an offline CA that was
-  not republished).
+  publish and its NextUpdate passed a day before it; its publishing stopped (coretekservices 2014: an offline CA that
+  was not republished).
 - ``branch-ca`` (Lab Branch Issuing CA), for ``endpoint_missing_at_source``: its CRL is never published, so the URL
   answers 404 from everywhere (TechNet PKI blog 2011, PKIView).
-- ``renewed-ca`` (Lab Renewed Issuing CA), for ``crl_rejected``: renewed with a new key, its CRL signed with that key and
-  published under the old name, so its signature does not verify with the certificate's issuer (gradenegger.eu: CAPI2
-  41, the revocation information rejected).
-- ``partner-ca`` (Lab Partner Issuing CA), for ``ocsp_responder_failing``: a fresh CRL, and leaves that name the lab's OCSP
-  responder, which has no revocation configuration for this CA and answers ``unauthorized`` (RFC 6960 2.3, RFC 5019
-  2.2.3); CryptoAPI falls back to the CRL (TechNet cc770413).
+- ``renewed-ca`` (Lab Renewed Issuing CA), for ``crl_rejected``: renewed with a new key, its CRL signed with that key
+  and published under the old name, so its signature does not verify with the certificate's issuer (gradenegger.eu:
+  CAPI2 41, the revocation information rejected).
+- ``partner-ca`` (Lab Partner Issuing CA), for ``ocsp_responder_failing``: a fresh CRL, and leaves that name the lab's
+  OCSP responder, which has no revocation configuration for this CA and answers ``unauthorized`` (RFC 6960 2.3,
+  RFC 5019 2.2.3); CryptoAPI falls back to the CRL (TechNet cc770413).
 
 The host's second certificate (:func:`cause_certificate`) is a web site's: subject and SAN ``app.<fqdn>``, Server
 Authentication, private key on the host, so the audit reads it (``My``), the identities' runs build its chain, and it is
