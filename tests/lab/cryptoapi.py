@@ -294,6 +294,10 @@ class _ChainRetriever:
             return None, "CRL signature does not verify against the issuer"
         if crl.next_update_utc is not None and crl.next_update_utc <= self.now:
             return None, f"CRL expired at {_iso(crl.next_update_utc)} (stale)"
+        if crl.last_update_utc > self.now:
+            # A host whose clock is behind the CA's: CertVerifyCRLTimeValidity answers -1 (the time is before
+            # ThisUpdate), and the CRL is not time-valid (Microsoft Learn, CertVerifyCRLTimeValidity).
+            return None, f"CRL not yet valid: ThisUpdate {_iso(crl.last_update_utc)}"
         if (_ext(crl, x509.DeltaCRLIndicator) is not None) != want_delta:
             return None, "delta CRL where a base CRL was expected" if not want_delta else "base CRL at delta URL"
         return crl, None
