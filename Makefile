@@ -2,7 +2,10 @@
 #   make setup   .venv with pinned tools + the collection linked where ansible finds it
 #   make test    every test (unit, integration against the lab, pslint, sanity, lint)
 #   make pslint  the Windows PowerShell 5.1 check of every .ps1 (tests/pslint, docs/dev/host-scripts.md)
-#   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation
+#   make generate  the fix_crl role's variable files from the fix_crl_host module's documentation, and the cause
+#                  catalogue's pages from the catalogue (scripts/generate_causes.py)
+#   make docs    the docsite (antsibull-docs and Sphinx) in build/docsite/build/html
+#   make release   CHANGELOG.md, the tarball and galaxy-importer's check of it (docs/dev/release.md)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -13,7 +16,7 @@ STAMP := $(VENV)/.installed
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLLECTIONS)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup test units integration pslint sanity lint clean squid chromium generate
+.PHONY: setup test units integration pslint sanity lint ansible-lint docs clean squid chromium generate
 
 setup: $(STAMP) $(COLLECTION_LINK) squid chromium
 
@@ -56,12 +59,31 @@ sanity: setup
 lint: setup
 	$(BIN)/ruff check plugins tests scripts bench
 	$(BIN)/antsibull-changelog lint
-	# ansible-lint's syntax check reads ansible.cfg's inventory (the lab's), which need not exist while linting.
-	ANSIBLE_INVENTORY_UNPARSED_FAILED=false PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint --offline
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_LINK)
+	$(MAKE) --no-print-directory ansible-lint
+
+# Offline (.ansible-lint): it installs nothing (tests/integration/test_user_home.py runs it with an empty HOME).
+# Its syntax check reads ansible.cfg's inventory (the lab's), which need not exist while linting.
+ansible-lint: setup
+	ANSIBLE_INVENTORY_UNPARSED_FAILED=false PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ansible-lint
+
+# The release of galaxy.yml's version (docs/dev/release.md): CHANGELOG.md from the fragments, the tarball in
+# build/release, galaxy-importer's check of it. release-check does the same in a throwaway copy.
+.PHONY: release release-check
+release: setup
+	bash scripts/release.sh
+
+release-check: setup
+	bash scripts/release.sh --check
+
+# The docsite as antsibull-docs renders the collection (plugins, role, docs/docsite): build/docsite/build/html.
+docs: setup
+	bash scripts/docs.sh
 
 # The role's argument spec options, defaults/main.yml and README table (tests/unit/roles checks they are current).
 generate: setup
 	$(BIN)/python scripts/generate_role.py
+	$(BIN)/python scripts/generate_causes.py
 
 clean:
 	rm -rf $(VENV) $(COLLECTIONS) build tests/output

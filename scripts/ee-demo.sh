@@ -35,7 +35,7 @@ if ! podman image exists "$image"; then
   echo "ee-demo: no image $image; run 'make ee' first" >&2
   exit 1
 fi
-rm -rf "$demo/collections" "$demo/reports" "$demo/runner" "$demo/artifacts"
+rm -rf "$demo/collections" "$demo/reports" "$demo/runner" "$demo/artifacts" "$demo/cache"
 mkdir -p "$demo/collections" "$demo/reports" "$demo/runner" "$demo/artifacts"
 
 banner "Starting a lab of $hosts Windows twins"
@@ -51,7 +51,8 @@ ANSIBLE_COLLECTIONS_PATH=$demo/collections .venv/bin/ansible-galaxy collection i
 banner "Audit (check mode) inside $image"
 rc=0
 began=$SECONDS
-.venv/bin/ansible-navigator run playbooks/fix-crl.yml \
+# XDG_CACHE_HOME: the navigator's caches (collection docs, its introspection scripts) stay out of ~/.cache.
+XDG_CACHE_HOME=$demo/cache .venv/bin/ansible-navigator run playbooks/fix-crl.yml \
   --execution-environment-image "$image" --container-engine podman --pull-policy never \
   --mode stdout --display-color false --container-options=--net=host \
   --inventory "$lab_dir/inventory.yml" \

@@ -42,10 +42,13 @@ WIDTH = 120
 SPEC_KEYS = ("type", "elements", "choices", "default", "required")
 
 _OPTION_REF = re.compile(r"\bO\((\w+)([=)])")
+# RV(name) of the module: the role has no return values of its own, so it names the module's.
+_RETURN_REF = re.compile(r"\bRV\((\w+)([.=)\[])")
 # Ansible doc markup and its Markdown, in the order applied: R(text,target) first, then the code markups
 # (whose parentheses may nest once), then italic and bold.
 _MARKUP_TO_MARKDOWN = (
     (re.compile(r"\bR\(([^,()]*),[^()]*\)"), r"\1"),
+    (re.compile(r"\b(?:O|RV)\([\w.]+#\w+:([^()]*)\)"), r"`\1`"),  # another plugin's option or value
     (re.compile(r"\b(?:O|V|C|M|RV|E)\(([^()]*(?:\([^()]*\)[^()]*)*)\)"), r"`\1`"),
     (re.compile(r"\bI\(([^()]*)\)"), r"*\1*"),
     (re.compile(r"\bB\(([^()]*)\)"), r"**\1**"),
@@ -63,12 +66,16 @@ def markup_to_markdown(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def role_options(options: t.Mapping[str, t.Any], prefix: str) -> dict[str, dict[str, t.Any]]:
-    """The module's options as role variables: prefixed names, descriptions as lists, references renamed."""
+def role_options(options: t.Mapping[str, t.Any], prefix: str, module: str) -> dict[str, dict[str, t.Any]]:
+    """The module's options as role variables: prefixed names, descriptions as lists, references renamed (an
+    option to its variable, a return value to the module's)."""
 
     def rename(match: re.Match[str]) -> str:
         name = match.group(1)
         return f"O({prefix}{name}{match.group(2)}" if name in options else match.group(0)
+
+    def qualify(match: re.Match[str]) -> str:
+        return f"RV(crlfix.windows.{module}#module:{match.group(1)}{match.group(2)}"
 
     result = {}
     for name, option in options.items():
@@ -78,7 +85,8 @@ def role_options(options: t.Mapping[str, t.Any], prefix: str) -> dict[str, dict[
         if not description:
             raise GenerateError(f"option {name!r} has no description")
         lines = [description] if isinstance(description, str) else list(description)
-        described = [_OPTION_REF.sub(rename, " ".join(str(line).split())) for line in lines]
+        described = [_RETURN_REF.sub(qualify, _OPTION_REF.sub(rename, " ".join(str(line).split())))
+                     for line in lines]
         result[prefix + name] = {"description": described, **{key: option[key] for key in SPEC_KEYS if key in option}}
     return result
 
@@ -160,7 +168,7 @@ def render_readme(current: str, table: str, path: Path) -> str:
 
 def generated_files(role: Path, module: str, documentation: t.Mapping[str, t.Any]) -> dict[Path, str]:
     """Each generated file of ``role`` with the content it must have."""
-    options = role_options(documentation.get("options") or {}, f"{role.name}_")
+    options = role_options(documentation.get("options") or {}, f"{role.name}_", module)
     specs, readme = role / "meta" / "argument_specs.yml", role / "README.md"
     try:
         return {

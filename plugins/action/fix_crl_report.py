@@ -65,6 +65,8 @@ class ActionModule(CrlfixActionBase):
                 rollout_stopped=args["rollout_stopped"],
                 context=context,
                 page_writer=write_report_html,
+                groups=task_vars.get("groups") or {},
+                previous=args["previous_report"],
             )
         except FleetReportError as exc:
             raise AnsibleActionFail(f"{self._task.action}: {exc}") from exc

@@ -33,8 +33,8 @@ class ActionModule(CrlfixActionBase):
         stale = bool(service.get("stale"))
         if stale and not self._task.check_mode:
             restart, measurement = restart_service(
-                self._connection, service, wait_ms=args["wait_ms"], samples=args["samples"],
-                timeout_ms=args["timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
+                self._connection, service, wait_ms=args["wait_ms"], samples=args["probe_samples"],
+                timeout_ms=args["probe_timeout_ms"], max_handshake_ms=args["max_handshake_ms"],
                 check_revocation=args["check_revocation"], task_action=self._task.action)
             verdict = judge_restart(restart, measurement, services=service.get("services") or [],
                                     max_handshake_ms=args["max_handshake_ms"])

@@ -4,7 +4,8 @@
 The registry value is the source of truth (it does not depend on the display language); this text is
 parsed to read hosts where only netsh output is at hand and to cross-check what ``set proxy`` reports.
 
-``show proxy`` (windows-facts.md, "netsh winhttp"; Windows Server 2012 R2-2019) prints a header line
+``show proxy`` (the command: Microsoft Learn, "Netsh Commands for Windows Hypertext Transfer Protocol
+(WINHTTP)"; its output on Windows Server 2012 R2-2019 as published captures show it) prints a header line
 ending in ``:``, a blank line, then either one indented sentence (direct access) or two indented
 ``label :  value`` lines (proxy, then bypass; ``(none)`` when there is no bypass list). The parser relies on
 that *structure*, not on the words, so it reads every display language whose layout is the same; the
@@ -25,8 +26,8 @@ from dataclasses import dataclass
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import split_bypass
 
-# Header and direct-access sentences as Windows prints them (English: windows-facts.md; German:
-# windows-facts.md, the "Aktuelle WinHTTP-Proxyeinstellungen" capture).
+# Header and direct-access sentences as Windows prints them, in English and German (fixtures/winhttp/SOURCES.md
+# in tests/unit/plugins says which are recorded and which are unverified).
 _HEADERS = ("current winhttp proxy settings:", "aktuelle winhttp-proxyeinstellungen:")
 _DIRECT_SENTENCES = ("direct access (no proxy server).", "direkter zugriff (kein proxyserver).")
 _PAIR_RE = re.compile(r"^(?P<label>[^:]+?)\s*:\s+(?P<value>\S.*?)\s*$")

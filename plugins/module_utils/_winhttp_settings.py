@@ -2,8 +2,9 @@
 """Parse and encode the ``WinHttpSettings`` REG_BINARY value (the machine-wide WinHTTP proxy).
 
 The value lives under ``HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\Connections``
-(and its WOW6432Node twin). Microsoft does not document the layout; it is consistent across public
-reverse-engineering write-ups (windows-facts.md, "The WinHTTP proxy value"). All DWORDs are little-endian::
+(and its WOW6432Node twin). Microsoft documents the location and the direct-access value (Microsoft Learn,
+"Use Group Policy to apply WinHTTP proxy settings to Windows clients") but not the layout; it is consistent
+across public reverse-engineering write-ups. All DWORDs are little-endian::
 
     offset 0   DWORD version      0x18 as written by netsh on Server 2012 R2-2019; other values exist
     offset 4   DWORD counter      incremented by every netsh write

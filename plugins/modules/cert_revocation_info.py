@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: cert_revocation_info
 short_description: List the revocation endpoints a Windows host's certificates depend on
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the certificates of C(Cert:\LocalMachine) stores of a Windows host in one remote command, builds each
     certificate's chain on the controller and returns every CRL distribution point, Freshest CRL (delta CRL),
@@ -17,53 +17,13 @@ description:
     certificates cannot be checked through an HTTP proxy at all (LDAP-only distribution points).
   - This module runs on the controller as an action plugin. It only sends a small PowerShell script to the
     host; parsing and chain building use the Python C(cryptography) library on the controller.
-  - Chains are built from the stores read (O(stores) and O(chain_stores)), matching the issuer name and,
+  - Chains are built from the stores read (O(cert_stores) and O(chain_stores)), matching the issuer name and,
     when both are present, the authority/subject key identifiers. When several issuers fit, the one valid now
     and then the newest is used. Certificates missing from those stores are not downloaded, so such a chain is
     reported incomplete.
+  - A store of O(cert_stores) that does not exist on the host is listed in RV(missing_stores).
   - The module never changes the host.
 options:
-  stores:
-    description:
-      - Names of the C(Cert:\LocalMachine) stores whose certificates are reported, for example V(My),
-        V(WebHosting) or V(Remote Desktop).
-      - A store that does not exist on the host is listed in RV(missing_stores).
-    type: list
-    elements: str
-    default: [My]
-  chain_stores:
-    description:
-      - Names of further C(Cert:\LocalMachine) stores read only to build chains (intermediate and root CAs).
-      - Their certificates are not reported themselves, only as chain elements.
-    type: list
-    elements: str
-    default: [CA, Root]
-  thumbprints:
-    description:
-      - Only report certificates with one of these SHA-1 thumbprints.
-      - Case, spaces, colons and the invisible left-to-right mark that the certificate dialog adds when a
-        thumbprint is copied are ignored.
-    type: list
-    elements: str
-  subject:
-    description:
-      - Only report certificates whose subject matches this case-insensitive regular expression (searched,
-        not anchored), so a plain substring like V(CN=lync) works as is.
-      - The subject is matched in the form Windows shows, for example V(CN=lync.contoso.com, O=Contoso, C=US).
-    type: str
-  ekus:
-    description:
-      - Only report certificates valid for one of these extended key usages, each a dotted OID or a name such as
-        V(serverAuth), V(clientAuth), V(Server Authentication), V(codeSigning), V(smartcardLogon).
-      - Like Windows, a certificate without an extended key usage extension, or with V(anyExtendedKeyUsage),
-        is valid for every usage and always matches.
-    type: list
-    elements: str
-  expiry_warning_days:
-    description:
-      - A certificate that expires within this many days is flagged C(expiring_soon).
-    type: int
-    default: 30
   include_winhttp:
     description:
       - Also read both WinHTTP proxy registry views in the same remote command and return them in RV(winhttp),
@@ -73,8 +33,9 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-  - crlfix.windows._attributes.read_only
+  - crlfix.windows._shared
+  - crlfix.windows._shared.read_only
+  - crlfix.windows._shared.certificates
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Only full-name URIs of distribution points are reported; distribution points given as a name relative to
@@ -101,8 +62,8 @@ EXAMPLES = r"""
 
 - name: Only the TLS server certificate of Lync, with the WinHTTP proxy in the same round trip
   crlfix.windows.cert_revocation_info:
-    subject: 'CN=lync\d*\.contoso\.com'
-    ekus: [serverAuth]
+    cert_subject: 'CN=lync\d*\.contoso\.com'
+    cert_ekus: [serverAuth]
     include_winhttp: true
   register: lync
 
@@ -113,8 +74,8 @@ EXAMPLES = r"""
 
 - name: Report one certificate by thumbprint, also from the Remote Desktop store
   crlfix.windows.cert_revocation_info:
-    stores: [My, Remote Desktop]
-    thumbprints: ['3B 1E 9A 7C 51 0D 4E 8F 22 6A 91 C4 D0 5F 7E 2B 8C 3D 6A 10']
+    cert_stores: [My, Remote Desktop]
+    cert_thumbprints: ['3B 1E 9A 7C 51 0D 4E 8F 22 6A 91 C4 D0 5F 7E 2B 8C 3D 6A 10']
 """
 
 RETURN = r"""

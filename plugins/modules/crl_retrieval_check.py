@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: crl_retrieval_check
 short_description: Prove from a Windows host that its revocation endpoints can be fetched through the WinHTTP proxy
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The host fetches every given CRL, delta CRL, CA Issuers and OCSP URL the way CryptoAPI does, through
     WinHTTP and the machine-wide WinHTTP proxy (C(netsh winhttp set proxy)), bypass list included, and the
@@ -18,7 +18,7 @@ description:
     (a small PowerShell script using the C(WinHttp.WinHttpRequest.5.1) COM object); all parsing happens on
     the controller with the Python C(cryptography) library.
   - All URLs are fetched in parallel, so the host's total time is bounded by the slowest single URL
-    (at most O(timeout_ms)), not by the sum.
+    (at most O(crl_timeout_ms)), not by the sum.
   - LDAP URLs are not fetched, because WinHTTP proxies only HTTP and HTTPS; they are reported unreachable
     with an error saying so. Certificates whose only distribution points are LDAP cannot be checked through
     an HTTP proxy.
@@ -41,13 +41,6 @@ options:
     type: list
     elements: raw
     required: true
-  timeout_ms:
-    description:
-      - Time allowed for each URL, in milliseconds. A URL still not answered by then is aborted and reported
-        with the error C(The operation timed out), the text of WinHTTP's ERROR_WINHTTP_TIMEOUT.
-      - The default is Windows' own per-URL retrieval timeout for CryptoAPI (15 seconds).
-    type: int
-    default: 15000
   purge_cache:
     description:
       - Before fetching, delete the host's CryptoAPI URL cache with C(certutil -urlcache * delete), so that
@@ -71,7 +64,8 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
+  - crlfix.windows._shared.crl_fetch
 notes:
   - Requires the Python library C(cryptography) on the controller.
   - Staleness is judged with the controller's clock (RV(checked_at)); a host whose clock is far off sees the
@@ -109,7 +103,7 @@ EXAMPLES = r"""
       - http://pki.contoso.com/crl/Issuing.crl
       - url: http://ocsp.contoso.com/ocsp
         kind: ocsp
-    timeout_ms: 5000
+    crl_timeout_ms: 5000
     purge_cache: true
 """
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: fix_crl_report
 short_description: Write the fleet report of the fix_crl role and summarise it
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs on the controller only and never connects to a host.
   - Reads the per-host record that the R(crlfix.windows.fix_crl,ansible_collections.crlfix.windows.docsite.fix_crl)
@@ -65,6 +65,11 @@ options:
       - Free-form facts about the run copied into the report's C(run) object (playbook, limit, user, AWX job id).
     type: dict
     default: {}
+  previous_report:
+    description:
+      - The report this run is compared with (RV(report.since_last_run)). Defaults to the newest run report in
+        O(dest), which for a scheduled audit is the last run's.
+    type: path
 attributes:
   check_mode:
     details: Builds and writes the report in check mode as well; never reports a change.
@@ -76,7 +81,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
 seealso:
   - module: crlfix.windows.crl_retrieval_check
   - module: crlfix.windows.tls_probe
@@ -144,7 +149,7 @@ totals:
     - Host counts per status (V(compliant), V(would_change), V(changed), V(rolled_back), V(failed), V(unreachable),
       V(not_run)), plus V(hosts) (targeted), V(checked) (the role measured or decided something) and
       V(changes_kept) (hosts whose registry the run changed and left changed, whatever their status; the summary's
-      "changed").
+      "changed"), and C(causes) and C(owners), the hosts per diagnosed cause and per owner.
   returned: always
   type: dict
   sample: {"hosts": 4, "checked": 4, "compliant": 1, "would_change": 0, "changed": 2, "rolled_back": 1,
@@ -156,6 +161,26 @@ worst_handshake:
     - C(at_least) is true when that handshake did not finish within the audit's time box; it took at least C(ms).
   returned: always
   type: dict
+incidents:
+  description:
+    - The report's incidents, biggest first; the summary and the HTML page lead with them. Each groups the hosts whose
+      diagnosis names one cause of the R(cause catalogue,ansible_collections.crlfix.windows.docsite.causes) and
+      share what it is about, C(key) (C({url}), C({proxy}) or empty), with C(cause), C(title), C(owner), C(fix),
+      C(fixable_here), C(hosts), C(groups), C(paths) (the proxies, or V(direct), the hosts fetch through),
+      C(evidence) (one host's), C(scope) and a one-line C(text).
+    - C(scope) V(source) is a URL that fails through every path it was tried on (the publisher's problem);
+      V(proxy) one that fails only through one proxy while another path fetched it (that proxy's, owner
+      V(network)); V(hosts) a cause of the hosts themselves.
+  returned: always
+  type: list
+  elements: dict
+since_last_run:
+  description:
+    - Against the previous report (O(previous_report), else the newest run report in O(dest)), C(previous)
+      (C(run_id), C(time), C(path)), C(newly_failing) and C(newly_fixed) hosts, and C(causes_appeared) and
+      C(causes_cleared) (cause to hosts); null without a previous report.
+  returned: always
+  type: dict
 problems:
   description: Host name to C({status, reason}) for every host that rolled back, failed, was unreachable or not run.
   returned: always
@@ -163,7 +188,9 @@ problems:
 stats:
   description:
     - Ready for C(ansible.builtin.set_stats) (AWX shows it as the job's artifacts).
-    - Keys C(fix_crl_totals), C(fix_crl_worst_handshake_ms) (C(before) and C(after)) and C(fix_crl_report_path).
+    - Keys C(fix_crl_totals), C(fix_crl_causes) and C(fix_crl_owners) (hosts per diagnosed cause and per owner, for
+      routing a notification), C(fix_crl_incidents) (how many), C(fix_crl_worst_handshake_ms) (C(before) and
+      C(after)) and C(fix_crl_report_path).
   returned: always
   type: dict
 """

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: fix_crl_restart
 short_description: Restart the services a fix_crl_host record found stale, then handshake with them again
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - The C(crlfix.windows.fix_crl) role's step after C(crlfix.windows.fix_crl_host), run with C(throttle=1) so that
     hosts restart one at a time inside each batch, and only when C(fix_crl_restart_services) is true and the
@@ -22,6 +22,8 @@ description:
     while the service stays stale; what the host was before, once it is fresh), and writes it back to its file.
   - A record whose service is not stale is returned unchanged and nothing runs on the host; in check mode nothing
     is restarted either.
+  - The probe's options (O(probe_samples), O(probe_timeout_ms), O(max_handshake_ms), O(check_revocation)) are the
+    role's, for the handshakes with the host's own service; it is fresh when they pass.
 options:
   record:
     description:
@@ -33,26 +35,6 @@ options:
       - How long to wait for each service to stop, and then to run again, in milliseconds.
     type: int
     default: 120000
-  samples:
-    description:
-      - Handshakes with the host's own service after the restart.
-    type: int
-    default: 3
-  timeout_ms:
-    description:
-      - Timeout of one handshake (connect included), in milliseconds.
-    type: int
-    default: 20000
-  max_handshake_ms:
-    description:
-      - The service is fresh when its handshakes stay under this many milliseconds.
-    type: int
-    default: 1000
-  check_revocation:
-    description:
-      - Check the service's certificate revocation during the handshake, as the services do.
-    type: bool
-    default: true
 attributes:
   check_mode:
     details: Restarts nothing and runs nothing on the host; returns the record as it is.
@@ -61,7 +43,8 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
+  - crlfix.windows._shared.probe
 notes:
   - Restarting a Lync front end's services drops its calls and conferences for a moment; the role restarts only
     when asked (C(fix_crl_restart_services)), one host at a time, and C(fix_crl_serial) keeps a pool in service.

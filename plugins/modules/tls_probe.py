@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: tls_probe
 short_description: Measure TLS handshakes with revocation checking from a Windows host to its peers
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - From the host, opens TLS connections to each peer and measures the handshake with certificate revocation
     checking switched on, as Schannel does it for a service such as Lync Server (SIP mutual TLS on port 5061)
@@ -18,7 +18,7 @@ description:
   - This module runs on the controller as an action plugin. The host does the measuring, in one remote command
     (a small PowerShell script using C(System.Net.Sockets.TcpClient) and C(System.Net.Security.SslStream)
     with C(checkCertificateRevocation)); statistics and verdicts are computed on the controller.
-  - Peers are probed in parallel; the O(samples) handshakes of one peer run one after the other, so a later
+  - Peers are probed in parallel; the O(probe_samples) handshakes of one peer run one after the other, so a later
     sample sees what an earlier one left in Windows' CRL cache, like a real service does.
   - The probe accepts any certificate so that it can measure the handshake; RV(results[].chain_status) and
     RV(results[].policy_errors) say what Windows thought of the chain, and a handshake a service would refuse (a
@@ -35,25 +35,7 @@ options:
     type: list
     elements: raw
     required: true
-  samples:
-    description:
-      - Handshakes per peer, from 1 to 50.
-    type: int
-    default: 3
-  timeout_ms:
-    description:
-      - Time allowed for the TCP connect and for each socket read or write of the handshake, in milliseconds.
-      - CryptoAPI's revocation retrieval during the handshake has its own timeouts (15 seconds per URL and
-        20 seconds per chain by default), so keep this above them to see a slow handshake instead of an error.
-    type: int
-    default: 20000
-  max_handshake_ms:
-    description:
-      - A peer whose slowest successful handshake took longer than this many milliseconds gets the verdict
-        V(slow).
-    type: int
-    default: 1000
-  mutual:
+  mutual_tls:
     description:
       - Present the host's own certificate as the client certificate (mutual TLS, as Lync Server front ends talk on
         5061), so the peer checks its revocation in its own process and the handshake measures both ends' work.
@@ -69,20 +51,15 @@ options:
     default: false
   client_thumbprint:
     description:
-      - With O(mutual), the SHA-1 thumbprint of the certificate bound to the host's service (40 hexadecimal digits,
-        spaces ignored), presented instead of the one found by the host's FQDN.
+      - With O(mutual_tls), the SHA-1 thumbprint of the certificate bound to the host's service (40 hexadecimal
+        digits, spaces ignored), presented instead of the one found by the host's FQDN.
     type: str
-  check_revocation:
-    description:
-      - Check the revocation of the peer's certificate chain during the handshake, as Schannel does for services.
-      - Set to V(false) to measure a baseline without revocation checking.
-    type: bool
-    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-  - crlfix.windows._attributes.read_only
+  - crlfix.windows._shared
+  - crlfix.windows._shared.read_only
+  - crlfix.windows._shared.probe
 notes:
   - Statistics use the successful handshakes of a peer. The median is the ordinary median (the mean of the
     two middle values for an even count); the 95th percentile uses the nearest-rank method, so it is always
@@ -109,7 +86,7 @@ EXAMPLES = r"""
       - host: 10.0.0.11                 # the same server by address, with the name its certificate must carry
         port: 5061
         sni: lync-fe01.contoso.com
-    samples: 5
+    probe_samples: 5
   register: probe
 
 - name: Fail when a handshake is slow or revocation could not be checked
@@ -197,8 +174,8 @@ results:
       type: bool
     one_sided_ms:
       description:
-        - With O(mutual), the handshake without the host's certificate, in milliseconds; V(null) without O(mutual)
-          or when it failed.
+        - With O(mutual_tls), the handshake without the host's certificate, in milliseconds; V(null) without
+          O(mutual_tls) or when it failed.
       type: int
     one_sided_handshake:
       description: V(full) or V(resumed) for the handshake without the host's certificate; V(null) when unknown.
@@ -254,7 +231,7 @@ offered_protocols:
   sample: Tls, Tls11, Tls12
 client_certificate:
   description:
-    - With O(mutual), the certificate presented as the client's, or why none was; V(null) without O(mutual).
+    - With O(mutual_tls), the certificate presented as the client's, or why none was; V(null) without O(mutual_tls).
   returned: always
   type: dict
   contains:

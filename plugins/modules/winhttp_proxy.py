@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: winhttp_proxy
 short_description: Set the machine-wide WinHTTP proxy of a Windows host in both registry views
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Sets (O(state=present)) or removes (O(state=absent), direct access as C(netsh winhttp reset proxy) gives)
     the machine-wide WinHTTP proxy that services and CryptoAPI revocation checking use.
@@ -111,7 +111,7 @@ attributes:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
 notes:
   - Needs an elevated (administrator) connection, as netsh does.
   - Proxy and bypass values reach the host only as data, never as PowerShell code, and only after validation.

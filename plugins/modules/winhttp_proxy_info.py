@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: winhttp_proxy_info
 short_description: Read the machine-wide WinHTTP proxy of a Windows host from both registry views
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the C(WinHttpSettings) registry value that holds the machine-wide WinHTTP proxy (what
     C(netsh winhttp set proxy) writes) from the native (64-bit) registry view and from the WOW6432Node (32-bit)
@@ -25,8 +25,8 @@ options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-  - crlfix.windows._attributes
-  - crlfix.windows._attributes.read_only
+  - crlfix.windows._shared
+  - crlfix.windows._shared.read_only
 notes:
   - The registry value is read rather than the text of C(netsh winhttp show proxy) because it does not depend
     on the display language.

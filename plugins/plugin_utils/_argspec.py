@@ -50,8 +50,12 @@ def _own_fragment(name: str) -> dict[str, t.Any] | None:
     if not name.startswith(f"{COLLECTION}."):
         return None
     file_name, dot, variable = name[len(COLLECTION) + 1:].partition(".")
-    fragment_class = importlib.import_module(f"{_PACKAGE}.doc_fragments.{file_name}").ModuleDocFragment
-    return yaml_load(getattr(fragment_class, (variable if dot else "documentation").upper()))
+    try:
+        fragment_class = importlib.import_module(f"{_PACKAGE}.doc_fragments.{file_name}").ModuleDocFragment
+        text = getattr(fragment_class, (variable if dot else "documentation").upper())
+    except (ImportError, AttributeError) as exc:
+        raise DocumentationError(f"extends_documentation_fragment: no doc fragment {name!r} ({exc})") from exc
+    return yaml_load(text)
 
 
 def resolve_documentation(documentation: str) -> dict[str, t.Any]:

@@ -86,17 +86,18 @@ def validate_options(args: t.Mapping[str, t.Any]) -> CertRevocationOptions:
     An option left out takes its documented default (callers such as the fix_crl run pass only some).
     """
     args = {**module_defaults(MODULE), **args}
-    stores = _store_names(args.get("stores") or [], "stores")
+    stores = _store_names(args.get("cert_stores") or [], "cert_stores")
     if not stores:
-        raise ValueError("stores: at least one store name is required")
+        raise ValueError("cert_stores: at least one store name is required")
     chain_stores = _store_names(args.get("chain_stores") or [], "chain_stores", taken=stores)
     days = args["expiry_warning_days"]
     if days is None or days < 0:
         raise ValueError(f"expiry_warning_days: must be 0 or more, got {days!r}")
     certificate_filter = CertificateFilter(
-        thumbprints=frozenset(normalize_thumbprint(v) for v in args.get("thumbprints") or ()),
-        subject=compile_subject_pattern(args.get("subject")),
-        ekus=frozenset(eku_oid(v) for v in args.get("ekus") or ()),
+        thumbprints=frozenset(normalize_thumbprint(v, field="cert_thumbprints") for v in args.get("cert_thumbprints")
+                              or ()),
+        subject=compile_subject_pattern(args.get("cert_subject"), field="cert_subject"),
+        ekus=frozenset(eku_oid(v, field="cert_ekus") for v in args.get("cert_ekus") or ()),
     )
     return CertRevocationOptions(stores, chain_stores, certificate_filter, int(days),
                                  bool(args["include_winhttp"]))

@@ -242,7 +242,7 @@ def plan_fetch(args: t.Mapping[str, t.Any], *, check_mode: bool) -> FetchPlan:
     """Validate the module options (errors name the option and the value); the purge is a write: not in check mode."""
     endpoints = normalize_endpoints(args["endpoints"])
     purge_requested = bool(args["purge_cache"])
-    return FetchPlan(endpoints=tuple(endpoints), timeout_ms=_int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS),
+    return FetchPlan(endpoints=tuple(endpoints), timeout_ms=_int_option(args, "crl_timeout_ms", 1, MAX_TIMEOUT_MS),
                      max_bytes=_int_option(args, "max_bytes", 1, 64 * 1024 * 1024), purge_requested=purge_requested,
                      purge_now=purge_requested and not check_mode)
 

@@ -378,12 +378,12 @@ def interpret_document(peers: t.Sequence[Peer], document: t.Mapping[str, t.Any],
 def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, task_action: str) -> dict[str, t.Any]:
     """Validate ``args``, run ``tls_probe`` once for all peers and build the result (``changed`` is always false)."""
     peers = normalize_peers(args["peers"])
-    samples = _int_option(args, "samples", 1, MAX_SAMPLES)
-    timeout_ms = _int_option(args, "timeout_ms", 1, MAX_TIMEOUT_MS)
+    samples = _int_option(args, "probe_samples", 1, MAX_SAMPLES)
+    timeout_ms = _int_option(args, "probe_timeout_ms", 1, MAX_TIMEOUT_MS)
     max_handshake_ms = _int_option(args, "max_handshake_ms", 1, MAX_TIMEOUT_MS)
     presented = client_certificate_args(thumbprint=args.get("client_thumbprint"))
     document = run_host_script(connection, "tls_probe", host_args(peers, samples=samples, timeout_ms=timeout_ms,
-                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual")),
+                               check_revocation=args["check_revocation"], mutual=bool(args.get("mutual_tls")),
                                client_certificate=presented), task_action=task_action)
     return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
 

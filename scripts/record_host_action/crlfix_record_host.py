@@ -90,7 +90,7 @@ class Recorder:
 def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetime) -> None:
     recorder.script("winhttp_state", {})
 
-    cert_options = {"stores": options["stores"], "chain_stores": options["chain_stores"], "include_winhttp": True}
+    cert_options = {"cert_stores": options["stores"], "chain_stores": options["chain_stores"], "include_winhttp": True}
     validated = _cert_revocation.validate_options(cert_options)
     inventory = recorder.script("cert_inventory", validated.script_args(), cert_options)
     endpoints: list[dict[str, t.Any]] = []
@@ -100,14 +100,15 @@ def _record(recorder: Recorder, options: dict[str, t.Any], now: datetime.datetim
                      if e["url"].lower().startswith(("http://", "https://"))]
 
     if endpoints:
-        crl_options = {"endpoints": endpoints, "timeout_ms": options["crl_timeout_ms"], "purge_cache": False,
+        crl_options = {"endpoints": endpoints, "crl_timeout_ms": options["crl_timeout_ms"], "purge_cache": False,
                        "max_bytes": _audit.CRL_MAX_BYTES}
         plan = _crl_retrieval.plan_fetch(crl_options, check_mode=True)
         recorder.script("crl_fetch", plan.host_args() or {}, crl_options)
 
     peers = _tls_probe.normalize_peers(options["peers"]) if options["peers"] else []
-    tls_options = {"peers": options["peers"], "samples": options["samples"], "timeout_ms": options["probe_timeout_ms"],
-                   "check_revocation": True, "max_handshake_ms": MAX_HANDSHAKE_MS}
+    tls_options = {"peers": options["peers"], "probe_samples": options["samples"],
+                   "probe_timeout_ms": options["probe_timeout_ms"], "check_revocation": True,
+                   "max_handshake_ms": MAX_HANDSHAKE_MS}
     if peers:
         tls_args = _tls_probe.host_args(peers, samples=options["samples"], timeout_ms=options["probe_timeout_ms"],
                                         check_revocation=True)

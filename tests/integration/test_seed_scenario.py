@@ -35,8 +35,8 @@ PLAYBOOK = """
     - name: Probe the peer's SIP TLS port with revocation checking
       crlfix.windows.tls_probe:
         peers: ["{peer}:{port}"]
-        samples: {samples}
-        timeout_ms: 10000
+        probe_samples: {samples}
+        probe_timeout_ms: 10000
         max_handshake_ms: 1000
       register: probe
     - ansible.builtin.copy:

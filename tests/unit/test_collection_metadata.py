@@ -24,3 +24,15 @@ def test_ci_runs_only_make_test() -> None:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     assert lines[-1] == "make test"
+
+
+def test_the_version_is_named_the_same_everywhere() -> None:
+    """galaxy.yml's version is the README's tarball, and no plugin or role is newer than the collection."""
+    version = str(yaml.safe_load((REPO_ROOT / "galaxy.yml").read_text())["version"])
+    assert f"crlfix-windows-{version}.tar.gz" in (REPO_ROOT / "README.md").read_text()
+    added = [yaml.safe_load((REPO_ROOT / "roles" / "fix_crl" / "meta" / "argument_specs.yml").read_text())
+             ["argument_specs"]["main"]["version_added"]]
+    added += [yaml.safe_load(path.read_text())["DOCUMENTATION"]["version_added"]
+              for path in (REPO_ROOT / "plugins" / "filter").glob("*.yml")]
+    as_tuple = [tuple(int(part) for part in str(value).split(".")) for value in added]
+    assert all(value <= tuple(int(part) for part in version.split(".")) for value in as_tuple), added

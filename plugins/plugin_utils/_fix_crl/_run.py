@@ -120,9 +120,9 @@ class _Steps:
         cert_options = None
         if with_certificates:
             cert_options = validate_options({
-                "stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
-                "thumbprints": list(o.cert_thumbprints), "subject": o.cert_subject, "ekus": list(o.cert_ekus),
-                "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
+                "cert_stores": list(o.cert_stores), "chain_stores": list(o.chain_stores),
+                "cert_thumbprints": list(o.cert_thumbprints), "cert_subject": o.cert_subject,
+                "cert_ekus": list(o.cert_ekus), "expiry_warning_days": o.expiry_warning_days, "include_winhttp": True})
         return HostAuditRequest(
             cert_options=cert_options, endpoints=tuple(endpoints), crl_timeout_ms=o.crl_timeout_ms, purge_cache=purge,
             max_bytes=CRL_MAX_BYTES, peers=tuple(peers), samples=o.probe_samples,

@@ -19,6 +19,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record im
     kept_change,
     record_from_registered,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import build_incidents, cause_counts
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import symptom_counts
 
 REPORT_SCHEMA = 1
@@ -119,7 +120,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
             "evidence": None, "findings": [], "identities": {}, "caller": None, "chain_cache_resync": None,
-            "service": None, "trust_store": None, "diagnosis": [],
+            "service": None, "trust_store": None, "diagnosis": [], "groups": [],
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -225,12 +226,13 @@ def rollout_stop_text(stopped: t.Mapping[str, t.Any]) -> str:
     )
 
 
-def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
-    """``totals``: hosts, checked, one count per status, and ``changes_kept`` (hosts a change of the run stays on).
+def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
+    """``totals``: hosts, checked, one count per status, ``changes_kept`` (hosts a change of the run stays on), and
+    the hosts per diagnosed cause and per owner (``causes``, ``owners``).
 
     The one count of a report's hosts: a single run's (:func:`build_report`) and a merge's (``_merge``) alike.
     """
-    totals: dict[str, int] = {"hosts": len(hosts), "checked": 0}
+    totals: dict[str, t.Any] = {"hosts": len(hosts), "checked": 0}
     totals.update({status.value: 0 for status in Status})
     for host in hosts:
         status = Status(host["status"])
@@ -238,6 +240,7 @@ def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
         totals["checked"] += status.checked
     totals["changes_kept"] = sum(1 for host in hosts if host.get("change_kept") is True)
     totals.update(symptom_counts(hosts))
+    totals["causes"], totals["owners"] = cause_counts(hosts)
     return totals
 
 
@@ -256,6 +259,7 @@ def build_report(
     moment: dt.datetime,
     rollout_stopped: t.Mapping[str, t.Any] | None = None,
     context: t.Mapping[str, t.Any] | None = None,
+    groups: t.Mapping[str, t.Sequence[str]] | None = None,
 ) -> dict[str, t.Any]:
     """The report document for one run.
 
@@ -271,6 +275,7 @@ def build_report(
             batch that tripped it, ``failed_percentage``, ``max_fail_percentage``); hosts it never reached are
             ``not_run`` with that reason.
         context: free-form facts about the run (limit, playbook, versions) copied into ``run``.
+        groups: the inventory's groups (name -> members): each host's groups, which incidents count.
     """
     stopped = plain(as_dict(rollout_stopped)) or None
     not_run_reason = "the role never ran on this host (no record left behind)"
@@ -280,6 +285,13 @@ def build_report(
     entries = [
         _host_entry(name, records.get(name), not_run_reason=not_run_reason) for name in sorted(set(hosts))
     ]
+    member_of: dict[str, list[str]] = {}
+    for group, members in sorted(as_dict(plain(groups)).items()):
+        if group not in ("all", "ungrouped"):
+            for member in as_list(members):
+                member_of.setdefault(str(member), []).append(group)
+    for entry in entries:
+        entry["groups"] = member_of.get(entry["host"], [])
     findings: dict[str, list[str]] = {flag: [] for flag in FINDINGS}
     for entry in entries:
         for flag in FINDINGS:
@@ -294,9 +306,12 @@ def build_report(
             check_mode=agreed_check_mode(said) if said else check_mode, rollout_stopped=stopped,
         ),
         "totals": compute_totals(entries),
+        # Across the fleet, why hosts fail: each cause and what its hosts share, whose it is and the fix (_incidents).
+        "incidents": build_incidents(entries),
         "worst_handshake": worst_handshakes(entries),
         # Hosts per certificate finding: what no proxy setting fixes and someone should look at.
         "findings": findings,
+        "since_last_run": None,  # filled by _fleet, which knows where the previous report lies
         "hosts": entries,
     }
 

@@ -15,7 +15,8 @@ import os
 import typing as t
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import REPORT_KIND, build_report
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import since_last_run
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._summary import stats_data, summary_lines
 
@@ -48,6 +49,33 @@ def write_report(report: t.Mapping[str, t.Any], directory: str, file_stem: str) 
     return path
 
 
+def previous_report(directory: str | None, given: str | None) -> tuple[dict[str, t.Any] | None, str | None]:
+    """(the report to compare this run with, its path): ``given``, else the newest run report in ``directory``.
+
+    A scheduled audit writes each run's report in the same directory, so the newest one there is the last run. Files
+    that are not a run's report (a merge, another tool's JSON, an unreadable file) are passed over; a ``given`` file
+    that cannot be read is an error naming it.
+    """
+    if given:
+        try:
+            with open(given, encoding="utf-8") as handle:
+                return json.load(handle), given
+        except (OSError, ValueError) as exc:
+            raise FleetReportError(f"previous_report: cannot read {given!r}: {exc}") from exc
+    if not directory or not os.path.isdir(directory):
+        return None, None
+    for name in sorted((n for n in os.listdir(directory) if n.endswith(".json")), reverse=True):
+        path = os.path.join(directory, name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                report = json.load(handle)
+        except (OSError, ValueError):
+            continue
+        if isinstance(report, dict) and report.get("kind") == REPORT_KIND and not report["run"].get("merged"):
+            return report, path
+    return None, None
+
+
 def default_run_id(moment: dt.datetime) -> str:
     """``fix-crl-<UTC time to the second>-<pid>``: sortable, and distinct for runs that start together."""
     return f"fix-crl-{moment.astimezone(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}"
@@ -63,18 +91,23 @@ def make_fleet_report(
     rollout_stopped: t.Mapping[str, t.Any] | None = None,
     context: t.Mapping[str, t.Any] | None = None,
     page_writer: t.Callable[[t.Mapping[str, t.Any], str, str], str] | None = None,
+    groups: t.Mapping[str, t.Sequence[str]] | None = None,
+    previous: str | None = None,
 ) -> dict[str, t.Any]:
     """Build, write (unless ``dest`` is None) and summarise the report; return the task result keys.
 
     ``page_writer(report, dest, run_id) -> path`` writes a companion view of the document beside it (the HTML
-    page of ``_html``); it is passed in so that this module does not depend on its views.
+    page of ``_html``); it is passed in so that this module does not depend on its views. The report is compared
+    with the previous one (``previous``, else the newest in ``dest``: :func:`previous_report`).
     """
     moment = utc_now()
     run_id = run_id or default_run_id(moment)
     report = build_report(
         hosts, records, check_mode=check_mode, run_id=run_id, moment=moment,
-        rollout_stopped=rollout_stopped, context=context,
+        rollout_stopped=rollout_stopped, context=context, groups=groups,
     )
+    earlier, earlier_path = previous_report(dest, previous)
+    report["since_last_run"] = since_last_run(report["hosts"], earlier, earlier_path)
     path = write_report(report, dest, run_id) if dest is not None else None
     html_path = page_writer(report, dest, run_id) if dest is not None and page_writer is not None else None
     lines = summary_lines(report, path)
@@ -88,6 +121,8 @@ def make_fleet_report(
         "summary": "\n".join(lines),
         "summary_lines": lines,
         "totals": report["totals"],
+        "incidents": report["incidents"],
+        "since_last_run": report["since_last_run"],
         "worst_handshake": report["worst_handshake"],
         "problems": {
             entry["host"]: {"status": entry["status"], "reason": entry["reason"]}
@@ -98,4 +133,4 @@ def make_fleet_report(
     }
 
 
-__all__ = ["FleetReportError", "default_run_id", "make_fleet_report", "utc_now", "write_report"]
+__all__ = ["FleetReportError", "default_run_id", "make_fleet_report", "previous_report", "utc_now", "write_report"]

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import REFUSED
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import Status
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document import (
     REPORT_SCHEMA,
     as_dict,
     as_list,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._host_table import render_host_table
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._latency_chart import (  # noqa: F401 (re-exported)
     CHART_HOST_LIMIT,
     host_latencies,
@@ -34,10 +34,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._latency_ch
     format_ms as _ms,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._record_files import write_text_atomic
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import (
-    host_cell_html,
-    render_symptoms_html,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import render_symptoms_html
 
 # Colour per status: green = fine, blue = fixed, amber = an audit found work, orange = fixed but undone,
 # red = broken, grey = not measured. Foreground is chosen for contrast on each background.
@@ -55,25 +52,27 @@ _ROW_ORDER = (Status.FAILED, Status.ROLLED_BACK, Status.UNREACHABLE, Status.NOT_
               Status.CHANGED, Status.COMPLIANT)
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
+# Fits a 1280-pixel window without sideways scrolling: tables have a fixed layout at the page's width and wrap
+# long values anywhere; a host's long lists are folded under its row (_host_table.py).
 _CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;margin:24px;color:#1b1b1b;
 background:#fafafa}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.meta{color:#555;margin:0 0 16px}.meta span{margin-right:18px}
+h1{font-size:22px;margin:0 0 4px;overflow-wrap:anywhere}h2{font-size:17px;margin:28px 0 8px}
+.meta{color:#555;margin:0 0 16px;overflow-wrap:anywhere}.meta span{margin-right:18px}
 .totals{display:flex;flex-wrap:wrap;gap:8px}
 .total{padding:8px 14px;border-radius:6px;min-width:90px}.total b{display:block;font-size:22px}
-table{border-collapse:collapse;width:100%;background:#fff}
-th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}
-th{background:#eee;position:sticky;top:0}
-td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-.scroll{overflow-x:auto}#hosts td:first-child{white-space:nowrap}
-td.reason{min-width:220px;max-width:420px}td.proxy{min-width:170px}
-td.endpoints{min-width:340px}td.identities{min-width:300px}td.errors{min-width:220px;max-width:420px}
+table{border-collapse:collapse;width:100%;background:#fff;table-layout:fixed}
+th,td{border:1px solid #ddd;padding:5px 8px;text-align:left;vertical-align:top}td{overflow-wrap:anywhere}
+th{background:#eee}#hosts>thead th{position:sticky;top:0}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+tr.host-details>td{padding:2px 8px 6px;border-top:none}
+details>summary{cursor:pointer;color:#444}details[open]>summary{margin-bottom:6px}
+table.facts th{width:170px;background:#f6f6f6;font-weight:600}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-weight:600;white-space:nowrap}
 .ep{margin:0;padding-left:16px}.ok{color:#1e7d32}.bad{color:#c62828}.muted{color:#777}
 code{font:12px ui-monospace,Consolas,monospace;overflow-wrap:anywhere}
 .warn{background:#fff3e0;border-left:4px solid #ef6c00;padding:8px 12px}
-svg text{font:12px system-ui,Arial,sans-serif}
+svg{max-width:100%;height:auto}svg text{font:12px system-ui,Arial,sans-serif}
 """
 
 
@@ -103,147 +102,6 @@ def validate_report(report: t.Any) -> dict[str, t.Any]:
         if not isinstance(host, t.Mapping) or not host.get("host"):
             raise ReportHtmlError(f"report.hosts[{index}]: expected an object with a 'host' name, got {host!r:.120}")
     return dict(report)
-
-
-def _views_text(state: t.Any) -> str:
-    """``native: 10.0.0.1:8080 (bypass <local>)`` per registry view, or ``direct``."""
-    views = as_dict(as_dict(state).get("views"))
-    if not views:
-        return '<span class="muted">\u2013</span>'
-    lines = []
-    for view, value in sorted(views.items()):
-        data = as_dict(value)
-        if data.get("proxy"):
-            bypass = ";".join(str(item) for item in as_list(data.get("bypass")))
-            text = f"{data['proxy']}" + (f" (bypass {bypass})" if bypass else "")
-        else:
-            text = "direct" if data.get("present") or data.get("mode") else "not set (direct)"
-        lines.append(f"{_e(view)}: <code>{_e(text)}</code>")
-    return "<br>".join(lines)
-
-
-def _endpoints_html(host: t.Mapping[str, t.Any]) -> str:
-    endpoints = as_list(host.get("endpoints"))
-    if not endpoints:
-        return '<span class="muted">none</span>'
-    items = []
-    for endpoint in endpoints:
-        data = as_dict(endpoint)
-        result = as_dict(data.get("result"))
-        if not result:
-            state, css = "not measured", "muted"
-        elif result.get("reachable") and result.get("usable", True):
-            state, css = "reachable", "ok"
-        elif result.get("reachable"):
-            state, css = "reachable, not usable", "bad"
-        else:
-            state, css = "unreachable", "bad"
-        detail = result.get("error") or (f"HTTP {result['http_status']}" if result.get("http_status") else "")
-        detail = "; ".join(part for part in (detail, _foreign_agent_text(result)) if part)
-        phase = f" ({result['phase']})" if result.get("phase") else ""
-        items.append(
-            f'<li><code>{_e(data.get("url"))}</code> <span class="endpoint-status {css}">{_e(state)}{_e(phase)}'
-            f"</span>{' <span class=muted>' + _e(detail) + '</span>' if detail else ''}</li>"
-        )
-    return f'<ul class="ep">{"".join(items)}</ul>'
-
-
-def _foreign_agent_text(result: t.Mapping[str, t.Any]) -> str:
-    """What the per-URL fetch's second request, with a foreign User-Agent, got (docs/dev/host-scripts.md), when it
-    tells something: an answer other than CryptoAPI's agent got (the same answer, or none, says nothing here)."""
-    foreign = as_dict(result.get("foreign_agent"))
-    status, first = foreign.get("http_status"), result.get("http_status")
-    if status is None or status == first:
-        return ""
-    if status in REFUSED and isinstance(first, int) and 200 <= first < 300:
-        return (f"answered {status} only for a foreign agent: the proxy filters by User-Agent; "
-                "CryptoAPI's own retrieval passes")
-    return f"a foreign agent got HTTP {status}"
-
-
-def _rollback_html(rollback: t.Any) -> str:
-    data = as_dict(rollback)
-    if not data.get("performed"):
-        return '<span class="muted">\u2013</span>'
-    verdict = '<span class="ok">restored</span>' if data.get("ok") else '<span class="bad">restore FAILED</span>'
-    extra = data.get("msg") or data.get("reason")
-    return verdict + (f"<br><span class=muted>{_e(extra)}</span>" if extra else "")
-
-
-def _errors_html(errors: t.Any) -> str:
-    items = [
-        f"<li><b>{_e(as_dict(error).get('step') or '?')}</b>: {_e(as_dict(error).get('msg'))}</li>"
-        for error in as_list(errors)
-    ]
-    return f'<ul class="ep">{"".join(items)}</ul>' if items else '<span class="muted">\u2013</span>'
-
-
-def _path_text(path: t.Any) -> str:
-    data = as_dict(path)
-    source = str(data.get("source") or "?")
-    if source == "direct":
-        return source
-    if source == "wpad" and not data.get("proxy"):  # discovery found nothing: the fetch goes direct
-        return f"wpad, no proxy found ({data.get('error') or 'unknown'}): direct"
-    return f"{source} {data.get('proxy') or data.get('script') or '(unknown)'}"
-
-
-def _service_items(service: t.Mapping[str, t.Any]) -> list[str]:
-    """The handshake with the host's own running service, and its restart when the role made one (_service.py)."""
-    if not service:
-        return []
-    shake = as_dict(service.get("handshake"))
-    state = '<span class="bad">stale</span>' if service.get("stale") else '<span class="ok">fresh</span>'
-    items = [f'<li class="service">own service {_e(", ".join(service.get("services") or []))}: {state} '
-             f"({_e(shake.get('verdict'))} {_e(_ms(shake.get('max_ms')))})</li>"]
-    restart = as_dict(service.get("restart"))
-    if restart:
-        entries = [as_dict(x) for x in restart.get("services") or []]
-        done = ", ".join(f"{e.get('name')} "
-                         + ("restarted" if e.get("restarted") else f"NOT restarted: {e.get('error')}")
-                         for e in entries)
-        items.append(f'<li class="service muted">restart: {_e(done)}</li>')
-    return items
-
-
-def _identities_html(host: t.Mapping[str, t.Any]) -> str:
-    """Each identity's CryptoAPI path (and its chain verdict once measured, or why the proof did not run as it), then
-    the connecting account's; the findings are in the symptoms-and-findings cell (_symptoms.host_cell_html)."""
-    items = []
-    for name, entry in as_dict(host.get("identities")).items():
-        data = as_dict(entry)
-        chain, not_run = data.get("chain_ok"), data.get("not_run_reason")
-        verdict = "" if chain is None else (' <span class="ok">chain ok</span>' if chain
-                                            else ' <span class="bad">chain FAILED</span>')
-        if chain is None and not_run and data.get("runnable") is not False:
-            verdict = ' <span class="muted">proof not run</span>'
-        ms = f" {_e(_ms(data.get('chain_ms')))}" if data.get("chain_ms") is not None else ""
-        why = data.get("error") or (not_run if chain is None else None)
-        error = f"<br><span class=muted>{_e(why)}</span>" if why else ""
-        items.append(f'<li class="identity"><code>{_e(name)}</code>: {_e(_path_text(data.get("effective_proxy")))}'
-                     f"{verdict}{ms}{error}</li>")
-    items += _service_items(as_dict(host.get("service")))
-    caller = as_dict(host.get("caller"))
-    if caller.get("name"):
-        items.append(f'<li class="caller muted">connecting as <code>{_e(caller["name"])}</code>: '
-                     f"{_e(_path_text(caller.get('effective_proxy')))}</li>")
-    return f'<ul class="ep">{"".join(items)}</ul>' if items else '<span class="muted">\u2013</span>'
-
-
-def _host_row(host: t.Mapping[str, t.Any]) -> str:
-    status = str(host.get("status") or "failed")
-    before, after = host_latencies(host)
-    source = f"<br><span class=muted>run {_e(host['source_run'])}</span>" if host.get("source_run") else ""
-    return (
-        f'<tr class="host-row status-{_e(status)}" data-host="{_e(host["host"])}" data-status="{_e(status)}">'
-        f"<td><b>{_e(host['host'])}</b>{source}</td><td>{_badge(status)}</td>"
-        f"<td class=reason>{_e(host.get('reason')) or '<span class=muted>&#8211;</span>'}</td>"
-        f"<td class=proxy>{_views_text(host.get('before'))}</td><td class=proxy>{_views_text(host.get('after'))}</td>"
-        f'<td class="num">{_e(_ms(before))}</td><td class="num">{_e(_ms(after))}</td>'
-        f"<td class=endpoints>{_endpoints_html(host)}</td><td class=identities>{_identities_html(host)}</td>"
-        f"<td>{_rollback_html(host.get('rollback'))}</td>"
-        f"<td class=errors>{_errors_html(host.get('errors'))}</td><td class=errors>{host_cell_html(host)}</td></tr>"
-    )
 
 
 def _totals_html(totals: t.Mapping[str, t.Any]) -> str:
@@ -305,34 +163,84 @@ def _sources_html(report: t.Mapping[str, t.Any]) -> str:
              for source in sources]
     rows = "".join(f"<tr class='source-row'>{row}</tr>" for row in cells)
     table = f"<h2>Merged from</h2><table id='sources'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-    return table if sources else ""
+    return f'<section id="sources">{table}</section>' if sources else ""
+
+
+def _host_links(names: t.Iterable[t.Any], anchors: t.Mapping[str, str], limit: int = 12) -> str:
+    names = [str(name) for name in names]
+    links = [f'<a href="#{anchors[n]}">{_e(n)}</a>' if n in anchors else _e(n) for n in names[:limit]]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(links) + more
+
+
+def _incidents_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
+    """The incidents, first on the page: each cause and what its hosts share, whose it is, the fix, the hosts."""
+    incidents = [as_dict(item) for item in as_list(doc.get("incidents"))]
+    if not incidents:
+        return '<section id="incidents"><h2>Incidents</h2><p class="muted">No host fails: nothing to fix.</p></section>'
+    rows = []
+    for incident in incidents:
+        key = as_dict(incident.get("key"))
+        about = key.get("url") or key.get("proxy") or ""
+        rows.append(
+            f'<tr class="incident" data-cause="{_e(incident.get("cause"))}"><td><b>{_e(incident.get("title"))}</b>'
+            f'<br><code class="muted">{_e(incident.get("cause"))}</code></td><td><code>{_e(about)}</code>'
+            f'<br><span class="muted">{_e(incident.get("evidence") or "")}</span></td>'
+            f'<td>{_e(incident.get("owner"))}<br><span class="muted">{_e(incident.get("scope"))}</span></td>'
+            f'<td class="num">{len(as_list(incident.get("hosts")))}</td><td>{_e(incident.get("fix"))}</td>'
+            f'<td>{_host_links(as_list(incident.get("hosts")), anchors)}</td></tr>')
+    head = "".join(f"<th>{label}</th>" for label in ("cause", "about", "owner", "hosts", "fix", "which hosts"))
+    return (f'<section id="incidents"><h2>Incidents ({len(incidents)})</h2><table id="incident-table">'
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
+
+
+def _since_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
+    """What changed since the previous report in the same place (none: no section)."""
+    since = as_dict(doc.get("since_last_run"))
+    if not since:
+        return ""
+    previous = as_dict(since.get("previous"))
+    items = [f"<li>newly failing: {_host_links(as_list(since.get('newly_failing')), anchors) or 'none'}</li>",
+             f"<li>newly fixed: {_host_links(as_list(since.get('newly_fixed')), anchors) or 'none'}</li>"]
+    for key, word in (("causes_appeared", "appeared"), ("causes_cleared", "cleared")):
+        for cause, names in as_dict(since.get(key)).items():
+            items.append(f"<li>{_e(word)}: <code>{_e(cause)}</code> on {_host_links(as_list(names), anchors)}</li>")
+    return (f'<section id="since-last-run"><h2>Since the last run</h2><p class="muted">compared with '
+            f"{_e(previous.get('run_id'))} ({_e(previous.get('time'))})</p><ul>{''.join(items)}</ul></section>")
+
+
+def _sections(doc: t.Mapping[str, t.Any], hosts: list[dict[str, t.Any]]) -> list[str]:
+    """The page below its title, in reading order. A new section (an incident list, right after the run's header,
+    say) is one more entry; sections above the host table can link a host to its row, ``#host-<n>``."""
+    order = {status.value: index for index, status in enumerate(_ROW_ORDER)}
+    hosts_sorted = sorted(hosts, key=lambda host: (order.get(str(host.get("status")), -1), str(host["host"])))
+    anchors = {str(host["host"]): f"host-{index}" for index, host in enumerate(hosts_sorted)}
+    return [
+        f'<section id="run">{_run_html(doc)}</section>',
+        _incidents_html(doc, anchors),
+        _since_html(doc, anchors),
+        f'<section id="fleet"><h2>Fleet</h2>{_totals_html(as_dict(doc["totals"]))}</section>',
+        f'<section id="latency"><h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}</section>',
+        f'<section id="symptoms"><h2>Symptom events per hour, around the fix</h2>{render_symptoms_html(hosts)}'
+        "</section>",
+        f'<section id="host-table"><h2>Hosts ({len(hosts)})</h2>{render_host_table(hosts_sorted, _badge)}</section>',
+        _sources_html(doc),
+    ]
 
 
 def render_report_html(report: t.Mapping[str, t.Any]) -> str:
     """The whole page for one report document (raises ReportHtmlError for a document that is not one)."""
     doc = validate_report(report)
     hosts = [dict(host) for host in doc["hosts"]]
-    order = {status.value: index for index, status in enumerate(_ROW_ORDER)}
-    hosts_sorted = sorted(hosts, key=lambda host: (order.get(str(host.get("status")), -1), str(host["host"])))
     run_id = as_dict(doc.get("run")).get("id") or "run"
     title = f"crlfix fleet report \u2013 {run_id}"
-    table = "".join(_host_row(host) for host in hosts_sorted)
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{_e(title)}</h1>{_run_html(doc)}"
-        f"<h2>Fleet</h2>{_totals_html(as_dict(doc['totals']))}"
-        f"<h2>TLS handshake latency, before and after</h2>{render_chart_svg(hosts)}"
-        f"<h2>Symptom events per hour, around the fix</h2>{render_symptoms_html(hosts)}"
-        f'<h2>Hosts ({len(hosts)})</h2><div class="scroll"><table id="hosts">'
-        "<thead><tr><th>host</th><th>status</th><th>reason</th>"
-        "<th>proxy before</th><th>proxy after</th><th>handshake before</th><th>handshake after</th>"
-        "<th>revocation endpoints</th><th>identities</th><th>rollback</th><th>errors</th><th>symptoms and findings</th>"
-        "</tr></thead>"
-        f"<tbody>{table}</tbody></table></div>{_sources_html(doc)}"
+        f"<h1>{_e(title)}</h1>{''.join(_sections(doc, hosts))}"
         '<p class="muted">Generated by crlfix.windows from the JSON report; self-contained, no network needed.</p>'
         "</body></html>\n"
     )

@@ -11,7 +11,8 @@ Rules (also in ``docs/awx.md``, "Merging slice reports"):
 2. Per host, the record of the newest run that has the host wins, except that a ``not_run`` record (the run
    never reached the host) never replaces a record of a run that did reach it: it says nothing new about it.
 3. Each merged host keeps its record as written and gains ``source_run`` (the id of the run it came from).
-4. ``totals`` and ``worst_handshake`` are recomputed from the merged hosts, the way a single run computes them.
+4. ``totals``, ``incidents`` and ``worst_handshake`` are recomputed from the merged hosts, the way a single run
+   computes them (an incident seen in two slices is one incident).
 5. ``run.check_mode`` is true or false when all sources agree, null when audits and change runs are mixed;
    ``run.merged`` is true; ``sources`` lists every input run (id, time, check mode, limit, AWX job, file, hosts
    in it, hosts whose record it supplied, rollout_stopped).
@@ -32,6 +33,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._document i
     iso_time,
     worst_handshakes,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import build_incidents
 
 _STATUSES = tuple(status.value for status in Status)
 
@@ -144,7 +146,9 @@ def merge_reports(
             "rollout_stopped": None,
         },
         "totals": compute_totals(hosts),
+        "incidents": build_incidents(hosts),
         "worst_handshake": worst_handshakes(hosts),
+        "since_last_run": None,
         "hosts": hosts,
         "sources": sources,
     }

@@ -13,6 +13,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms i
 
 # The printed summary keeps one line per problem host; the report file keeps the whole reason.
 REASON_LIMIT = 600
+INCIDENT_LINES = 10
 _MODES = {True: "audit (check mode)", False: "run", None: "mixed audit and change run"}
 
 
@@ -64,6 +65,13 @@ def summary_lines(report: t.Mapping[str, t.Any], path: str | None) -> list[str]:
             f"worst TLS handshake: before {_format_worst(report['worst_handshake']['before'])}, "
             f"after {_format_worst(report['worst_handshake']['after'])}"
         )
+    for incident in (report.get("incidents") or [])[:INCIDENT_LINES]:
+        lines.append(f"incident: {_shorten(str(incident.get('text')), REASON_LIMIT)}")
+    if len(report.get("incidents") or []) > INCIDENT_LINES:
+        lines.append(f"... and {len(report['incidents']) - INCIDENT_LINES} more incident(s) in the report")
+    since = report.get("since_last_run")
+    if since:
+        lines.append(since_line(since))
     symptoms = symptoms_summary_line(totals, report["hosts"])
     if symptoms:
         lines.append(symptoms)
@@ -82,10 +90,26 @@ def summary_lines(report: t.Mapping[str, t.Any], path: str | None) -> list[str]:
     return lines
 
 
+def since_line(since: t.Mapping[str, t.Any]) -> str:
+    """One line of what changed since the previous report."""
+    previous = since.get("previous") or {}
+    parts = [f"{len(since.get('newly_failing') or [])} newly failing", f"{len(since.get('newly_fixed') or [])} newly "
+             "fixed"]
+    for key, word in (("causes_appeared", "appeared"), ("causes_cleared", "cleared")):
+        causes = since.get(key) or {}
+        if causes:
+            parts.append(f"{word}: " + ", ".join(f"{cause} ({len(hosts)})" for cause, hosts in causes.items()))
+    return f"since the last run ({previous.get('run_id')}, {previous.get('time')}): " + "; ".join(parts)
+
+
 def stats_data(report: t.Mapping[str, t.Any], path: str | None) -> dict[str, t.Any]:
-    """What the playbook hands to ``ansible.builtin.set_stats`` (AWX shows it as the job's artifacts)."""
+    """What the playbook hands to ``ansible.builtin.set_stats`` (AWX shows it as the job's artifacts): the totals, and
+    the hosts per diagnosed cause and per owner, so that a notification can be routed to the team that owns it."""
     worst = report["worst_handshake"]
     return {
+        "fix_crl_causes": dict(report["totals"].get("causes") or {}),
+        "fix_crl_owners": dict(report["totals"].get("owners") or {}),
+        "fix_crl_incidents": len(report.get("incidents") or []),
         "fix_crl_totals": dict(report["totals"]),
         "fix_crl_worst_handshake_ms": {
             phase: (None if worst[phase] is None else worst[phase]["ms"]) for phase in ("before", "after")
@@ -94,4 +118,4 @@ def stats_data(report: t.Mapping[str, t.Any], path: str | None) -> dict[str, t.A
     }
 
 
-__all__ = ["REASON_LIMIT", "stats_data", "summary_lines"]
+__all__ = ["INCIDENT_LINES", "REASON_LIMIT", "since_line", "stats_data", "summary_lines"]

@@ -110,7 +110,9 @@ def test_audit_of_the_lab_inside_the_ee_with_ansible_navigator(ee_image, lab, tm
          "--rad", str(runner_dir), "--rwje", "--pae", "true",
          "--pas", f"{artifacts}/{{playbook_name}}-artifact.json", "--lf", str(tmp_path / "navigator.log"),
          "--check", "-e", f"fix_crl_report_dir={reports}"],
-        cwd=REPO_ROOT, env=podman_env(), capture_output=True, text=True, timeout=900, check=False,
+        # XDG_CACHE_HOME: the navigator's caches (collection docs, its introspection scripts) stay out of ~/.cache.
+        cwd=REPO_ROOT, env=dict(podman_env(), XDG_CACHE_HOME=str(tmp_path / "cache")), capture_output=True,
+        text=True, timeout=900, check=False,
     )
     # 2: some lab hosts fail by design (docs/lab.md); anything else is a broken run.
     assert result.returncode in (0, 2), result.stdout + result.stderr

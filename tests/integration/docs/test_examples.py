@@ -3,7 +3,9 @@
 What is run (``_snippets.py`` finds it): each module's and each filter's ``EXAMPLES`` (one playbook per plugin),
 the YAML task blocks of each doc page (one playbook per page, blocks in page order), each YAML play, and each
 ``bash`` block (its own ``bash -eu``, from a checkout whose ``build/lab`` is the test's lab, with a PATH that does
-not hold ``.venv/bin``: a command that needs the venv must say so, as a reader types it). A playbook runs in check
+not hold ``.venv/bin``: a command that needs the venv must say so, as a reader types it; README.md's "As an
+installed collection" block runs from a copy of the checkout, in a home of its own, and its report must come from
+the installed copy). A playbook runs in check
 mode first, then for real when the check predicted a change; the hosts are put back to their seeded state
 before and after. Inventory and variable files in the docs cannot run: they are marked, like everything else
 that cannot run in the lab, in the doc itself with the reason (``_snippets.py`` says how).
@@ -20,7 +22,7 @@ in the examples                      in the lab
 ``contoso.com`` (``contoso\\.com``)  ``lab.test`` (``lab\\.test``): the lab's host names
 ``10.0.0.11``                        the address of ``lync-fe01.lab.test``
 ``lync.pem``                         ``lync-fe01.lab.test``'s certificate (PEM) from the lab's PKI
-``-i inventory``                     ``-i build/lab/inventory.yml`` (the lab's inventory)
+``-i inventory``                     ``-i <lab>/inventory.yml`` (the lab's inventory, by its absolute path)
 ===================================  =================================================================
 
 Task examples run on ``EXAMPLE_HOST``, a Lync front end whose proxy is already right, so the probes and CRL
@@ -29,7 +31,9 @@ checks of the examples can pass; plays run on the hosts they name.
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -61,7 +65,7 @@ def substitutions(lab) -> dict[str, str]:
         r"contoso\.com": r"lab\.test",
         "10.0.0.11": lab.hosts["lync-fe01.lab.test"].address,
         "lync.pem": str(lab.lab_dir / "pki" / "hosts" / "lync-fe01.lab.test.crt"),
-        "-i inventory ": "-i build/lab/inventory.yml ",
+        "-i inventory ": f"-i {lab.inventory_path} ",
     }
 
 
@@ -138,8 +142,14 @@ def test_doc_yaml_runs(lab, tmp_path, page):
 # -- doc pages: the shell blocks --------------------------------------------------------------------------------
 
 
+def _is_install_block(snippet: Snippet) -> bool:
+    """README.md's "As an installed collection": it builds and installs a tarball, so it runs from a copy."""
+    return snippet.page == "README.md" and "ansible-galaxy collection install" in snippet.text
+
+
 def _shell_blocks() -> list[Snippet]:
-    return [s for snippets in _page_snippets().values() for s in snippets if s.kind == "shell" and s.skip is None]
+    return [s for snippets in _page_snippets().values() for s in snippets
+            if s.kind == "shell" and s.skip is None and not _is_install_block(s)]
 
 
 @pytest.mark.parametrize("snippet", _shell_blocks(), ids=lambda s: s.where)
@@ -155,3 +165,33 @@ def test_doc_shell_runs(lab, tmp_path, snippet):
         _reset(lab)
     assert result.returncode == 0, (
         f"{snippet.where} exited {result.returncode}\n{script}\n{result.stdout}\n{result.stderr}")
+
+
+def test_readme_install_block_runs_the_installed_collection(lab, tmp_path):
+    """The block as typed, from a checkout with real files (ansible-galaxy skips linked folders) and its .venv; then
+    the check run's report says the playbook came from an installed copy of the tarball, in the reader's home."""
+    (snippet,) = [s for snippets in _page_snippets().values() for s in snippets if _is_install_block(s)]
+    assert snippet.skip is None, f"{snippet.where} must run: {snippet.skip}"
+    clone, home = tmp_path / "checkout", tmp_path / "home"
+    shutil.copytree(REPO_ROOT, clone, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".collections", "build", "reports", "inventory", "__pycache__", "*.tar.gz"))
+    (clone / ".venv").symlink_to(REPO_ROOT / ".venv")
+    home.mkdir()
+    script = substitute(snippet.text, substitutions(lab))
+    _reset(lab)
+    try:
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=clone, env=reader_env(HOME=str(home)),
+                                capture_output=True, text=True, timeout=900, check=False)
+    finally:
+        _reset(lab)
+    assert result.returncode == 0, (
+        f"{snippet.where} exited {result.returncode}\n{script}\n{result.stdout}\n{result.stderr}")
+    (report_path,) = home.rglob("reports/fix-crl-*.json")
+    report = json.loads(report_path.read_text())
+    playbook = Path(report["run"]["playbook"])
+    installed = playbook.parents[1]
+    assert playbook.is_relative_to(home) and installed.parts[-3:] == ("ansible_collections", "crlfix", "windows")
+    assert (installed / "MANIFEST.json").is_file() and not installed.is_symlink()
+    lync = {name for name, host in lab.hosts.items() if host.group == "lync_servers"}
+    assert lync and {host["host"] for host in report["hosts"]} == lync
+    assert report["run"]["check_mode"] is True and report["totals"]["changed"] == 0

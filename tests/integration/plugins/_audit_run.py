@@ -30,7 +30,7 @@ def audit_request(lab, peer: str | None, *, certs: bool = True, endpoints: tuple
                   samples: int = 2, stop_after_unknown: bool = True, crl_timeout_ms: int = CRL_TIMEOUT_MS,
                   time_box_ms: int | None = None, port: int | None = None) -> HostAuditRequest:
     return HostAuditRequest(
-        cert_options=validate_options({"stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
+        cert_options=validate_options({"cert_stores": ["My"], "chain_stores": ["CA", "Root"]}) if certs else None,
         endpoints=endpoints, crl_timeout_ms=crl_timeout_ms, purge_cache=purge, max_bytes=4194304,
         peers=(parse_peer(f"{peer}:{port or lab.tls_port}", field="peers[0]"),) if peer else (), samples=samples,
         probe_timeout_ms=8000, max_handshake_ms=3000, check_revocation=True, stop_after_unknown=stop_after_unknown,

@@ -4,7 +4,7 @@ Each test runs an integration target (``tests/integration/targets/<module>``) wi
 ``ansible-playbook`` over Ansible's real winrm connection (NTLM, message encryption) against the Windows twins
 of the ``lab`` fixture. The targets assert what a Windows host would show; this file then reads the hosts
 back independently: the ``WinHttpSettings`` bytes from the twin's state file, decoded here with ``struct``
-(layout: windows-facts.md, "The WinHTTP proxy value"), certificates with ``cryptography``, and the cost of
+(layout: plugins/module_utils/_winhttp_settings.py), certificates with ``cryptography``, and the cost of
 each step from the twin's shell-command counters (snapshots the targets take through the lab's control
 channel, see ``targets/*/tasks/lab_snapshot.yml``).
 """
@@ -36,7 +36,7 @@ _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=\d+\s+unreac
 # -- independent readers -------------------------------------------------------------------------------
 def decode_winhttp(raw: bytes) -> tuple[int, int, int, str, str]:
     """(version, counter, flags, proxy, bypass) of a WinHttpSettings value: 3 DWORDs, then two
-    DWORD-length-prefixed ASCII strings (windows-facts.md)."""
+    DWORD-length-prefixed ASCII strings (plugins/module_utils/_winhttp_settings.py)."""
     version, counter, flags, proxy_len = struct.unpack_from("<IIII", raw, 0)
     proxy = raw[16 : 16 + proxy_len].decode("ascii")
     (bypass_len,) = struct.unpack_from("<I", raw, 16 + proxy_len)

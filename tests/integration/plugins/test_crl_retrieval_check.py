@@ -36,7 +36,7 @@ def host(lab):
 
 
 def _check(lab, host, tmp_path, urls, **kw):
-    args = {"endpoints": urls, "timeout_ms": TIMEOUT_MS, **kw.pop("args", {})}
+    args = {"endpoints": urls, "crl_timeout_ms": TIMEOUT_MS, **kw.pop("args", {})}
     return run_module(lab, host, "crl_retrieval_check", args, tmp_path, *kw.pop("extra", ()))
 
 
@@ -126,7 +126,7 @@ def test_an_ldap_only_distribution_point_is_reported_not_fetched(lab, tmp_path) 
       register: revocation
     - crlfix.windows.crl_retrieval_check:
         endpoints: "{{{{ revocation.endpoints }}}}"
-        timeout_ms: {TIMEOUT_MS}
+        crl_timeout_ms: {TIMEOUT_MS}
       register: retrieval
     - ansible.builtin.copy:
         content: "{{{{ {{'revocation': revocation, 'retrieval': retrieval}} | to_json }}}}"

@@ -126,6 +126,6 @@ def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_p
     assert probe["slow_because"] == "peer"
     phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=MAX_HANDSHAKE_MS)
     assert phase["tls_ok"] is True and "not counted: the peer cannot check it" in phase["summary"]
-    # One-sided, as before issue 11: the same peer passes, so nothing here measured the peer's work.
+    # One-sided (mutual_tls off): the same peer passes, so nothing here measured the peer's work.
     one_sided, _commands = _audit(lab, prober, _request(lab, peer))
     assert one_sided.tls["results"][0]["verdict"] == "pass" and one_sided.tls["results"][0]["mutual"] is False

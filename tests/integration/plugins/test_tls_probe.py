@@ -27,7 +27,7 @@ def _refused_port(address: str) -> int:
 
 
 def _probe(lab, prober, peers, tmp_path, **args):
-    doc = run_module(lab, prober, "tls_probe", {"peers": peers, "timeout_ms": 8000, **args}, tmp_path)
+    doc = run_module(lab, prober, "tls_probe", {"peers": peers, "probe_timeout_ms": 8000, **args}, tmp_path)
     return {r["peer"]: r for r in doc["results"]}, doc
 
 
@@ -36,7 +36,7 @@ def test_with_the_proxy_the_handshake_passes_and_the_crl_lands_in_the_cache(lab,
     set_proxy(lab, prober, lab.proxy)
     refused = _refused_port(lab.hosts[peer].address)
     good, bad = f"{peer}:{lab.tls_port}", f"{peer}:{refused}"
-    results, doc = _probe(lab, prober, [good, bad], tmp_path, samples=2)
+    results, doc = _probe(lab, prober, [good, bad], tmp_path, probe_samples=2)
     assert results[good]["verdict"] == "pass", results[good]
     assert results[good]["chain_status"] == [] and results[good]["revocation_unknown"] is False
     assert results[good]["protocol"] in ("Tls12", "Tls13")
@@ -51,7 +51,7 @@ def test_without_a_proxy_revocation_is_unknown_and_the_handshake_waits_for_the_t
     prober, peer = pair
     set_proxy(lab, prober, None)
     target = f"{peer}:{lab.tls_port}"
-    results, _doc = _probe(lab, prober, [target], tmp_path, samples=1)
+    results, _doc = _probe(lab, prober, [target], tmp_path, probe_samples=1)
     result = results[target]
     assert result["verdict"] == "revocation_unknown", result
     assert {"RevocationStatusUnknown", "OfflineRevocation"} <= set(result["chain_status"])
@@ -64,7 +64,7 @@ def test_without_revocation_checking_the_same_probe_passes(lab, pair, tmp_path) 
     prober, peer = pair
     set_proxy(lab, prober, None)
     target = f"{peer}:{lab.tls_port}"
-    results, _doc = _probe(lab, prober, [target], tmp_path, samples=1, check_revocation=False)
+    results, _doc = _probe(lab, prober, [target], tmp_path, probe_samples=1, check_revocation=False)
     assert results[target]["verdict"] == "pass" and results[target]["chain_status"] == []
 
 
@@ -78,7 +78,7 @@ def test_a_slow_probe_does_not_hold_up_other_hosts_of_the_lab(lab, pair, tmp_pat
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         listener.settimeout(60)
-        args = {"peers": [f"127.0.0.1:{listener.getsockname()[1]}"], "samples": 1, "timeout_ms": 120000}
+        args = {"peers": [f"127.0.0.1:{listener.getsockname()[1]}"], "probe_samples": 1, "probe_timeout_ms": 120000}
         ansible = Path(sys.executable).with_name("ansible")  # .venv/bin/ansible, as lab.run_ansible uses
         cmd = [str(ansible), "-i", str(lab.inventory_path), prober, "-m", "crlfix.windows.tls_probe",
                "-a", json.dumps(args)]

@@ -8,6 +8,8 @@ network to render.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import struct
 import subprocess
@@ -15,7 +17,10 @@ import zlib
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import STATUS_COLOURS, render_report_html
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._merge import merge_reports
 from tests.report.sample import HOSTILE_HOST, HOSTILE_REASON, sample_report
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,9 +35,10 @@ FLAGS = [
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     assert shutil.which(CHROMIUM), f"{CHROMIUM} is missing: run `make setup` (bash tests/report/install-chromium.sh)"
     profile = tmp_path / f"profile-{len(list(tmp_path.glob('profile-*')))}"
+    # HOME too: besides its profile, chromium keeps crash reports in ~/.config and dconf's state in ~/.cache.
     result = subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120,
-        check=False, cwd=tmp_path,
+        check=False, cwd=tmp_path, env={**os.environ, "HOME": str(profile)},
     )
     assert result.returncode == 0, f"chromium exited {result.returncode}\n{result.stderr[-3000:]}"
     return result
@@ -117,7 +123,7 @@ def test_chromium_renders_every_host_the_chart_and_the_totals(tmp_path) -> None:
     text = " ".join(" ".join(dom.text).split())
     assert "7 hosts" in text and "1 rolled back" in text and "1 unreachable" in text
     assert "15,012 ms" in text and "14 ms" in text
-    # Issue 12: the symptom chart, for the fleet and per host with symptoms, the fix as a dashed line.
+    # The symptom chart, for the fleet and per host with symptoms, the fix as a dashed line.
     charts = [a.get("id") for tag, a in dom.elements if tag == "svg" and "symptom-chart" in (a.get("class") or "")]
     assert charts == ["symptoms-fleet", "symptoms-host-0", "symptoms-host-1"]
     # Bars per hour with events: the fleet 00, 01, 04 h; lync-fe01 00, 01 h; lync-fe02 00, 01, 04 h.
@@ -139,3 +145,36 @@ def test_the_screenshot_shows_the_status_colours(tmp_path) -> None:
         rgb = tuple(int(background[i:i + 2], 16) for i in (1, 3, 5))
         assert rgb in colours, f"{status} colour {background} not on the screenshot"
     assert (0x15, 0x65, 0xC0) in colours  # the "after" bars of the chart
+
+
+# Written into a copy of the page (without its CSP, which forbids scripts): the document's scroll width, its visible
+# width and the right edge of the widest element (a table that scrolls inside a box of its own counts too), first
+# with every host's details folded, then with all of them open.
+_MEASURE = (
+    "<script>(function(){var d=document.documentElement;function edge(){var r=0;"
+    "document.querySelectorAll('body *').forEach(function(e){r=Math.max(r,e.getBoundingClientRect().right)});"
+    "return Math.ceil(r)}function m(n){d.setAttribute('data-'+n,[d.scrollWidth,d.clientWidth,edge()].join(' '))}"
+    "m('folded');document.querySelectorAll('details').forEach(function(e){e.open=true});m('unfolded')})()</script>"
+)
+
+
+def _widths(tmp_path: Path, page: str) -> dict[str, list[int]]:
+    probe = tmp_path / "measured.html"
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page)
+    probe.write_text(page.replace("</body>", f"{_MEASURE}</body>"), encoding="utf-8")
+    dom = Dom(_chromium(tmp_path, "--window-size=1280,800", "--dump-dom", probe.as_uri()).stdout)
+    (html,) = [attrs for tag, attrs in dom.elements if tag == "html"]
+    return {state: [int(n) for n in html[f"data-{state}"].split()] for state in ("folded", "unfolded")}
+
+
+@pytest.mark.parametrize("merged", [False, True], ids=["report", "merged"])
+def test_the_page_fits_a_1280_pixel_window_folded_and_unfolded(tmp_path, merged) -> None:
+    report = sample_report()
+    if merged:
+        other = sample_report(check_mode=True)
+        other["run"]["id"] = "audit-" + "x" * 80  # a long run id and file name must wrap too
+        report = merge_reports([report, other])
+    widths = _widths(tmp_path, render_report_html(report))
+    for state, (scroll_width, client_width, right_edge) in widths.items():
+        assert 1200 < client_width <= 1280, widths
+        assert scroll_width == client_width and right_edge <= client_width, f"{state}: {widths}"

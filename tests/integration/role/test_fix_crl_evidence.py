@@ -1,4 +1,4 @@
-"""Issue 12 in the lab: a host's own symptom events, read in the audit's one command, before and after the fix.
+"""The evidence in the lab: a host's own symptom events, read in the audit's one command, before and after the fix.
 
 The twins keep event logs in their state (tests/twin/event_logs.py); the test seeds a Lync host's 33019s the way
 the lab seeds a broken host (``event_logs.seed_symptoms``) and reads everything back from the report and the state

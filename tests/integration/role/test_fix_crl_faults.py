@@ -5,7 +5,7 @@ armed with ``lab.set_fault(name, "winhttp_apply", action)`` runs the apply to it
 disk, as on Windows once netsh has completed) and then either dies before the Receive that would return the
 output (``stop``) or first stops the lab's squid (``stop_squid``), so verification runs without a proxy.
 
-The registry bytes are decoded here with ``struct`` (layout: windows-facts.md, "The WinHTTP proxy value"), not
+The registry bytes are decoded here with ``struct`` (layout: plugins/module_utils/_winhttp_settings.py), not
 with the twin's or the collection's decoder, so that a wrong value cannot pass for a right one.
 """
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.lab
 
-# windows-facts.md, "The WinHTTP proxy value": DWORD version 0x18, DWORD counter, DWORD flags (1 direct,
+# The layout of plugins/module_utils/_winhttp_settings.py: DWORD version 0x18, DWORD counter, DWORD flags (1 direct,
 # 3 manual proxy), then DWORD length + ASCII proxy and DWORD length + ASCII bypass, all little-endian.
 FLAGS_PROXY = 0x3
 ONE_BATCH = {"fix_crl_serial": "100%", "fix_crl_max_fail_percentage": 100}
@@ -158,7 +158,7 @@ def test_squid_stopped_between_apply_and_verification_rolls_the_host_back_byte_f
     assert host["reason"].startswith(f"the proxy cannot be reached: verification failed after setting proxy {want}")
     assert "rolled back to the previous values because" in host["reason"], host["reason"]
     assert f"{name}: rolled_back: the proxy cannot be reached: verification failed" in run.stdout
-    # Issue 7's budget for a host that needs a change: at most 4 remote commands, the rollback included.
+    # The budget for a host that needs a change (docs/performance.md): at most 4 remote commands, the rollback included.
     assert host["commands"] == 4 and "after_rollback" not in host["verification"]
     assert faults.state(name)["counters"]["commands"] - commands_before == 4, faults.state(name)["counters"]
 

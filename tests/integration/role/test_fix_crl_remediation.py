@@ -24,7 +24,7 @@ def test_check_mode_changes_nothing_on_any_host_and_reports_what_would_change(fl
     assert run.rc == 0, run.stdout + run.stderr
     for name in fleet.hosts:
         assert comparable_state(fleet.state(name)) == before[name], name
-    # Issue 7: the audit is one remote command per host, counted by the twins themselves.
+    # The audit is one remote command per host (docs/performance.md), counted by the twins themselves.
     assert {name: fleet.state(name)["counters"]["commands"] - commands[name] for name in fleet.hosts} == {
         name: 1 for name in fleet.hosts}
     assert {h["commands"] for h in run.report["hosts"]} == {1}
@@ -44,7 +44,7 @@ def test_apply_gives_every_view_its_site_proxy_then_a_second_run_changes_nothing
     commands = {name: fleet.state(name)["counters"]["commands"] for name in fleet.hosts}
     first = run_fix_crl(fleet, tmp_path / "first", extra_vars=NO_VERIFICATION)
     assert first.rc == 0, first.stdout + first.stderr
-    # Issue 7: a host that needs a change costs 3 remote commands (gather, write, verify), a correct one 1.
+    # A host that needs a change costs 3 remote commands (gather, write, verify), a correct one 1.
     spent = {name: fleet.state(name)["counters"]["commands"] - commands[name] for name in fleet.hosts}
     assert spent == {name: 3 if status == "changed" else 1 for name, status in first.status().items()}, spent
     for name, host in fleet.hosts.items():
@@ -156,7 +156,7 @@ def test_a_bad_variable_fails_every_host_with_its_name_and_value_and_touches_not
 
 
 def test_an_audit_of_hosts_without_a_proxy_says_what_is_missing_and_stops_no_rollout(fleet, tmp_path) -> None:
-    # Issue 17, item 3: an audit has no rollout; every host says what is missing instead.
+    # An audit has no rollout; every host says what is missing instead.
     run = run_fix_crl(fleet, tmp_path, "--check", "-l", "lync_servers",
                       extra_vars={**NO_VERIFICATION, "fix_crl_proxy": None})
     assert run.rc == 2, run.stdout + run.stderr

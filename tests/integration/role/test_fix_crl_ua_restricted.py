@@ -1,4 +1,4 @@
-"""fix_crl behind a proxy that filters by User-Agent: the ua_restricted scenario end to end (issue 11).
+"""fix_crl behind a proxy that filters by User-Agent: the ua_restricted scenario end to end.
 
 ``ua_restricted`` (tests/lab/fleet/scenarios.py): the site's proxy is squid's listener that lets only
 ``Microsoft-CryptoAPI/*`` through (squid's ``browser`` ACL, 403 for any other agent; tests/lab/squid.py), and the

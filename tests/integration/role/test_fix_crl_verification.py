@@ -138,7 +138,7 @@ def test_a_broken_crl_server_is_reported_and_a_working_proxy_change_is_kept(worl
             assert "and kept it (the proxy path works" in host["reason"], host["reason"]
             assert all(decoded(v) == (want, "") for v in views(world, name).values()), name
             assert host["rollback"]["comparison"]["worse"] == []
-            # Issue 17, item 1: a kept change is a change for Ansible and for the summary, whatever the verdict.
+            # A kept change is a change for Ansible and for the summary, whatever the verdict.
             assert run.recap[name]["changed"] >= 1, run.recap
             assert host["change_kept"] is True
         else:

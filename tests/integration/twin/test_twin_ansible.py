@@ -12,7 +12,8 @@ pytestmark = pytest.mark.lab
 
 
 def expected_show_proxy(value_b64: str | None) -> str:
-    """`netsh winhttp show proxy` text for a registry value (windows-facts.md layout and output)."""
+    """`netsh winhttp show proxy` text for a registry value (layout and output as plugins/module_utils/
+    _winhttp_settings.py and _netsh_winhttp.py document them)."""
     proxy = bypass = ""
     if value_b64 is not None:
         value = base64.b64decode(value_b64)

@@ -1,7 +1,7 @@
 """Conformance of the twin driven by pywinrm (``winrm.Session`` / ``winrm.Protocol``), HTTP and HTTPS, NTLM and Basic.
 
-Expected registry bytes are built here with ``struct`` from windows-facts.md ("The WinHTTP proxy value"),
-not with the twin's encoder, so the twin is checked against the documented layout.
+Expected registry bytes are built here with ``struct`` from the layout that plugins/module_utils/_winhttp_settings.py
+documents, not with the twin's encoder, so the twin is checked against that layout.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ BOOTSTRAP = STDIN_BOOTSTRAP
 
 
 def documented_value(counter: int, proxy: str, bypass: str) -> bytes:
-    """windows-facts.md layout: version 0x18, counter, flags (1 direct / 3 proxy), len+proxy, len+bypass."""
+    """The layout of plugins/module_utils/_winhttp_settings.py: version 0x18, counter, flags (1 direct / 3 proxy),
+    len+proxy, len+bypass."""
     flags = 3 if proxy else 1
     return (
         struct.pack("<IIII", 0x18, counter, flags, len(proxy))

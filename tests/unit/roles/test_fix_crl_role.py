@@ -46,7 +46,7 @@ def _fake_role(tmp_path):
 DOC = {"options": {
     "a": {"description": "O(a) is V(1)|2; see O(b=x) and O(other).", "type": "int", "default": 1},
     "b": {"description": ["Unset means derived.", "A long line " + "word " * 40], "type": "list", "elements": "str"},
-    "c": {"description": "Choice: #1 of two.", "type": "str", "choices": ["x", "y"], "default": "x"},
+    "c": {"description": "Choice: #1 of two; RV(path) names it.", "type": "str", "choices": ["x", "y"], "default": "x"},
 }}
 
 
@@ -64,7 +64,9 @@ def test_check_reports_stale_files_and_generation_writes_them(tmp_path, capsys) 
     assert spec["options"]["fix_crl_a"] == {"description": ["O(fix_crl_a) is V(1)|2; see O(fix_crl_b=x) and O(other)."],
                                             "type": "int", "default": 1}
     assert spec["options"]["fix_crl_b"]["description"][1] == ("A long line " + "word " * 40).strip()
-    assert spec["options"]["fix_crl_c"]["description"] == ["Choice: #1 of two."]
+    # The role has no return values: RV() names the module's.
+    assert spec["options"]["fix_crl_c"]["description"] == [
+        "Choice: #1 of two; RV(crlfix.windows.fix_crl_host#module:path) names it."]
     assert max(len(line) for line in (role / "meta" / "argument_specs.yml").read_text().splitlines()) <= 120
     assert yaml.safe_load((role / "defaults" / "main.yml").read_text()) == {"fix_crl_a": 1, "fix_crl_c": "x"}
     assert "#   fix_crl_b" in (role / "defaults" / "main.yml").read_text()
@@ -72,6 +74,7 @@ def test_check_reports_stale_files_and_generation_writes_them(tmp_path, capsys) 
     assert readme.startswith("intro\n") and readme.endswith(f"{generate_role.END}\nrest\n")
     assert "| `fix_crl_a` | int | `1` |  | `fix_crl_a` is `1`\\|2; see `fix_crl_b=x` and `other`. |" in readme
     assert "| `fix_crl_b` | list of str | *(none)* |  | Unset means derived.<br>A long line" in readme
+    assert "| `fix_crl_c` | str | `x` | `x`, `y` | Choice: #1 of two; `path` names it. |" in readme
 
 
 def test_a_file_without_its_marker_is_an_error_naming_the_file(tmp_path, capsys) -> None:
@@ -91,6 +94,8 @@ def test_a_file_without_its_marker_is_an_error_naming_the_file(tmp_path, capsys)
         ("V(present) and C(netsh winhttp reset proxy)", "`present` and `netsh winhttp reset proxy`"),
         ("M(crlfix.windows.tls_probe) RV(all_pass)", "`crlfix.windows.tls_probe` `all_pass`"),
         ("R(the role,ansible_collections.crlfix.windows.docsite.fix_crl)", "the role"),
+        ("RV(crlfix.windows.fix_crl_host#module:record_path) O(crlfix.windows.tls_probe#module:peers)",
+         "`record_path` `peers`"),
         ("I(never) B(ever)", "*never* **ever**"),
         ("C(host:port) or C(a|b)", "`host:port` or `a\\|b`"),
         ("C(%windir%\\System32\\netsh.exe (64-bit))", "`%windir%\\System32\\netsh.exe (64-bit)`"),

@@ -2,7 +2,8 @@
 
 Each test names the source the behaviour comes from; none imports the collection. KB 2623724: netsh value, then the
 identity's WinINet settings (HKU\\<SID>), then WPAD, else direct; ProxySettingsPerUser = 0 reads the machine's
-settings (IEInternals). StartName spellings and SIDs: identity-evidence-research.md §1, §3.
+settings (IEInternals). StartName spellings: Microsoft Learn, "NetworkService Account"; SIDs: the HKU hive names of
+SupportArticles-docs (browsers, proxy settings per account).
 """
 
 from __future__ import annotations

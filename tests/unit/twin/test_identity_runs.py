@@ -3,10 +3,10 @@
 The revocation server is made unreachable (its name resolves to an address outside the intranet, so the lab drops
 the packets) and the retrieval timeouts are short: each chain built as an identity ends offline
 (``RevocationStatusUnknown`` + ``OfflineRevocation``, X509ChainStatusFlags for CRYPT_E_REVOCATION_OFFLINE;
-identity-evidence-research.md §4). What is checked: only runnable accounts get a task, each task is counted and none
-is left, leftovers are removed, the purge empties that identity's cache only, a late run gets the late text; what Task
-Scheduler does first (tests/twin/task_scheduler.py) and the work folder's checks (tests/twin/work_folder.py) are in
-test_identity_tasks.py.
+microsoft/referencesource, x509chain.cs, and the CERT_TRUST_STATUS reference of wincrypt.h). What is checked: only
+runnable accounts get a task, each task is counted and none is left, leftovers are removed, the purge empties that
+identity's cache only, a late run gets the late text; what Task Scheduler does first (tests/twin/task_scheduler.py)
+and the work folder's checks (tests/twin/work_folder.py) are in test_identity_tasks.py.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The twin's running service (tests/twin/service_process.py), against its sources.
 
-Memory cache and offline list per process, cleared by a restart (cryptoapi-research.md 1.4 [C]); a URL on the offline
-list fails at once until its back-off ends (1.4 [C]; the figures are the twin's); ChainCacheResyncFiletime drops what
-was cached before it (CERT_CHAIN_PARA pftCacheResync [D]); a new default proxy reaches new sessions only
+Memory cache and offline list per process, cleared by a restart (Exchange team blog, "Configuring Exchange Servers
+Without Internet Access", 2010 [D]; archive/blogs/drnick, "Certificate Revocation Cache" [C]); a URL on the offline
+list fails at once until its back-off ends (the same [C]; the figures are the twin's); ChainCacheResyncFiletime drops
+what was cached before it (CERT_CHAIN_PARA pftCacheResync [D]); a new default proxy reaches new sessions only
 (WinHttpSetDefaultProxyConfiguration [D]): a held session keeps its proxy until a restart.
 """
 

@@ -22,7 +22,8 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state impo
 from tests.twin import executor
 from tests.twin.state import HostState, new_state, write_json_atomic
 
-# Microsoft Learn's direct-access value (windows-facts.md, "The WinHTTP proxy value"), counter 0.
+# The direct-access value of Microsoft Learn, "Use Group Policy to apply WinHTTP proxy settings to Windows
+# clients", counter 0.
 DIRECT = bytes.fromhex("1800000000000000010000000000000000000000")
 # What `netsh winhttp set proxy lab-proxy.lab.test:3128` writes over it (same layout, counter 1, flags 3).
 PROXY = struct.pack("<IIII", 0x18, 1, 3, 23) + b"lab-proxy.lab.test:3128" + struct.pack("<I", 0)

@@ -30,7 +30,7 @@ def replay(monkeypatch, host_stores):
 
 def test_every_documented_return_key_is_always_present(pki, replay) -> None:
     ok = make_plugin({}).run(task_vars={})
-    failed = make_plugin({"stores": ["*"]}).run(task_vars={})
+    failed = make_plugin({"cert_stores": ["*"]}).run(task_vars={})
     assert set(RETURN) == set(empty_result()) - {"changed"}
     for result in (ok, failed):
         assert set(RETURN) <= set(result)
@@ -47,7 +47,7 @@ def test_every_documented_return_key_is_always_present(pki, replay) -> None:
 
 @pytest.mark.parametrize("check_mode", [False, True])
 def test_reads_in_both_modes_and_never_changes(pki, replay, check_mode) -> None:
-    result = make_plugin({"ekus": ["serverAuth"]}, check_mode=check_mode).run(task_vars={})
+    result = make_plugin({"cert_ekus": ["serverAuth"]}, check_mode=check_mode).run(task_vars={})
     assert result.get("failed") is not True, result
     assert result["changed"] is False
     assert len(replay.args_of("cert_inventory")) == 1
@@ -63,9 +63,9 @@ def test_reads_in_both_modes_and_never_changes(pki, replay, check_mode) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"thumbprints": ["12"]}, "crlfix.windows.cert_revocation_info: thumbprints: '12' is not a SHA-1"),
+        ({"cert_thumbprints": ["12"]}, "crlfix.windows.cert_revocation_info: cert_thumbprints: '12' is not a SHA-1"),
         ({"expiry_warning_days": -3}, "expiry_warning_days: must be 0 or more"),
-        ({"subject": "("}, "subject: '(' is not a valid regular expression"),
+        ({"cert_subject": "("}, "cert_subject: '(' is not a valid regular expression"),
     ],
 )
 def test_bad_option_values_fail_cleanly(replay, args, message) -> None:
@@ -113,14 +113,15 @@ def test_unreachable_host(monkeypatch) -> None:
 
 
 def test_include_winhttp_one_round_trip(monkeypatch, host_stores) -> None:
-    # Server 2022 (build 20348) reports advproxy too (windows-facts.md, "netsh winhttp").
+    # Server 2022 (build 20348) reports advproxy too (Microsoft Learn, "Netsh Commands for Windows Hypertext
+    # Transfer Protocol (WINHTTP)").
     os_info = {"build": 20348, "caption": "Microsoft Windows Server 2022 Standard", "is_64bit": True}
     body = {"computer_name": "LAB-FE01", "os": os_info,
             "views": {"native": {"path": "HKLM:\\x", "present": False, "value_b64": None},
                       "wow6432": {"path": "HKLM:\\y", "present": False, "value_b64": None}},
             "advproxy": {"rc": 0, "output": "Current WinHTTP advanced proxy settings:\r\n\r\n{\r\n}\r\n"}}
     host = FakeHost(monkeypatch, reply=document_reply(pf.inventory_document(host_stores, winhttp=body)))
-    result = make_plugin({"include_winhttp": True, "stores": ["My", "Remote Desktop"]}).run(task_vars={})
+    result = make_plugin({"include_winhttp": True, "cert_stores": ["My", "Remote Desktop"]}).run(task_vars={})
     assert result.get("failed") is not True, result
     assert len(host.args_of("cert_inventory")) == 1 and host.args_of("cert_inventory")[0]["winhttp"] is True
     assert host.args_of("cert_inventory")[0]["stores"] == ["My", "Remote Desktop"]

@@ -65,7 +65,7 @@ MIXED_URLS = [
 
 def test_url_failures_are_data_not_task_failures(monkeypatch) -> None:
     FakeHost(monkeypatch, compact(load_document("crl_fetch_mixed.json", datetime.datetime.now(datetime.UTC))))
-    result = make_plugin({"endpoints": MIXED_URLS, "timeout_ms": 5000}).run(task_vars={})
+    result = make_plugin({"endpoints": MIXED_URLS, "crl_timeout_ms": 5000}).run(task_vars={})
     assert "failed" not in result
     assert result["changed"] is False
     assert (result["all_reachable"], result["all_usable"]) == (False, False)
@@ -99,8 +99,8 @@ def test_missing_endpoints_is_refused_by_the_spec() -> None:
 
 
 def test_wrong_type_is_refused_by_the_spec() -> None:
-    with pytest.raises(AnsibleActionFail, match="timeout_ms"):
-        make_plugin({"endpoints": ["http://a.test/x.crl"], "timeout_ms": "soon"}).run(task_vars={})
+    with pytest.raises(AnsibleActionFail, match="crl_timeout_ms"):
+        make_plugin({"endpoints": ["http://a.test/x.crl"], "crl_timeout_ms": "soon"}).run(task_vars={})
 
 
 def test_host_script_failure_is_a_failed_task_with_rc(monkeypatch) -> None:

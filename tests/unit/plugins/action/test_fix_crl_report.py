@@ -25,7 +25,7 @@ def make_plugin(args: dict[str, t.Any], *, check_mode: bool = False) -> fix_crl_
 
 def test_documentation_returns_the_report_keys() -> None:
     assert set(RETURN) == {"path", "html_path", "run_id", "summary", "summary_lines", "totals", "worst_handshake",
-                           "problems", "stats"}
+                           "problems", "stats", "incidents", "since_last_run"}
 
 
 @pytest.mark.parametrize("check_mode", [False, True])
@@ -54,7 +54,7 @@ def test_records_come_from_hostvars_and_the_report_is_written_in_check_mode_too(
 
 
 def test_the_run_is_an_audit_when_its_records_are_whatever_the_report_tasks_mode(tmp_path) -> None:
-    # Issue 17, item 2: hosts audited with `check_mode: true` on the fix_crl_host task (its EXAMPLES), the report
+    # Hosts audited with `check_mode: true` on the fix_crl_host task (its EXAMPLES), the report
     # task not in check mode. The records say what the run was: the summary counts what would change.
     audited = {name: {**COMPLIANT, "host": name, "status": "would_change", "check_mode": True} for name in "abc"}
     plugin = make_plugin({"hosts": list(audited), "records": audited, "dest": str(tmp_path), "run_id": "r"})

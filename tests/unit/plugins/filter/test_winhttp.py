@@ -18,7 +18,8 @@ from tests.unit.plugins.fixtures.ansible_cli import render_with_ansible
 REPO_ROOT = Path(__file__).resolve().parents[4]
 # Microsoft Learn, "Use Group Policy to apply WinHTTP proxy settings to Windows clients".
 DIRECT_HEX = "1800000000000000010000000000000000000000"
-# windows-facts.md layout: version 0x18, counter 3, flags 3, "proxy.contoso.com:8080", "<local>;*.contoso.com".
+# The layout of plugins/module_utils/_winhttp_settings.py: version 0x18, counter 3, flags 3,
+# "proxy.contoso.com:8080", "<local>;*.contoso.com".
 PROXY_B64 = "GAAAAAMAAAADAAAAFgAAAHByb3h5LmNvbnRvc28uY29tOjgwODAVAAAAPGxvY2FsPjsqLmNvbnRvc28uY29t"
 
 

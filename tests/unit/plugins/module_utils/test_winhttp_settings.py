@@ -1,4 +1,4 @@
-"""The WinHttpSettings parser/encoder: layout of windows-facts.md "The WinHTTP proxy value"."""
+"""The WinHttpSettings parser/encoder: the layout plugins/module_utils/_winhttp_settings.py documents."""
 
 from __future__ import annotations
 

@@ -19,16 +19,18 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import (
 from tests.conftest import COLLECTIONS_DIR, REPO_ROOT
 
 MODULES = sorted(path.stem for path in (REPO_ROOT / "plugins" / "modules").glob("*.py"))
+# Every plugin of the first release says so; a plugin added later names the release that adds it.
+FIRST_RELEASE = "1.0.0"
 # module: (version_added, check_mode, diff_mode, platform)
 ATTRIBUTES = {
-    "cert_revocation_info": ("0.1.0", "full", "none", "windows"),
-    "crl_retrieval_check": ("0.1.0", "full", "none", "windows"),
-    "fix_crl_host": ("0.1.0", "full", "full", "windows"),
-    "fix_crl_report": ("0.1.0", "full", "none", "posix"),
-    "fix_crl_restart": ("0.1.0", "full", "none", "windows"),
-    "tls_probe": ("0.1.0", "full", "none", "windows"),
-    "winhttp_proxy": ("0.1.0", "full", "full", "windows"),
-    "winhttp_proxy_info": ("0.1.0", "full", "none", "windows"),
+    "cert_revocation_info": (FIRST_RELEASE, "full", "none", "windows"),
+    "crl_retrieval_check": (FIRST_RELEASE, "full", "none", "windows"),
+    "fix_crl_host": (FIRST_RELEASE, "full", "full", "windows"),
+    "fix_crl_report": (FIRST_RELEASE, "full", "none", "posix"),
+    "fix_crl_restart": (FIRST_RELEASE, "full", "none", "windows"),
+    "tls_probe": (FIRST_RELEASE, "full", "none", "windows"),
+    "winhttp_proxy": (FIRST_RELEASE, "full", "full", "windows"),
+    "winhttp_proxy_info": (FIRST_RELEASE, "full", "none", "windows"),
 }
 
 

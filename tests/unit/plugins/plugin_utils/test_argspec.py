@@ -72,13 +72,13 @@ attributes:
   check_mode: {details: Reads only.}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - crlfix.windows._attributes
+  - crlfix.windows._shared
 """)
     assert doc["options"] == {"a": {"description": "x", "type": "str"}}
     assert doc["attributes"]["check_mode"] == {"support": "full", "details": "Reads only."}  # the module's wins
     assert doc["attributes"]["platform"] == {"platforms": "windows"}
     assert "diff_mode" not in doc["attributes"]
-    read_only = resolve_documentation("extends_documentation_fragment: [crlfix.windows._attributes.read_only]")
+    read_only = resolve_documentation("extends_documentation_fragment: [crlfix.windows._shared.read_only]")
     assert read_only["attributes"]["diff_mode"] == {"support": "none"}
 
 
@@ -87,3 +87,42 @@ def test_module_defaults_name_every_option() -> None:
     assert defaults["state"] == "present" and defaults["views"] == ["native", "wow6432"]
     assert defaults["proxy"] is None and defaults["peers"] is None  # no default: "not set"
     assert set(defaults) == set(module_documentation("fix_crl_host")["options"])
+
+
+# The options the shared doc fragments give (plugins/doc_fragments/_shared.py), as argument specs.
+PROBE = {"probe_samples": {"type": "int", "default": 3}, "probe_timeout_ms": {"type": "int", "default": 20000},
+         "max_handshake_ms": {"type": "int", "default": 1000}, "check_revocation": {"type": "bool", "default": True}}
+CERTIFICATES = {"cert_stores": {"type": "list", "elements": "str", "default": ["My"]},
+                "chain_stores": {"type": "list", "elements": "str", "default": ["CA", "Root"]},
+                "cert_thumbprints": {"type": "list", "elements": "str", "default": []},
+                "cert_subject": {"type": "str"},
+                "cert_ekus": {"type": "list", "elements": "str", "default": []},
+                "expiry_warning_days": {"type": "int", "default": 30}}
+CRL_FETCH = {"crl_timeout_ms": {"type": "int", "default": 15000}}
+
+
+@pytest.mark.parametrize(("module", "shared"), [
+    ("tls_probe", PROBE), ("fix_crl_restart", PROBE), ("fix_crl_host", {**PROBE, **CERTIFICATES, **CRL_FETCH}),
+    ("cert_revocation_info", CERTIFICATES), ("crl_retrieval_check", CRL_FETCH),
+])
+def test_a_shared_setting_has_one_name_and_one_spec_in_every_module(module, shared) -> None:
+    spec = module_argument_spec(module)
+    assert {name: spec.get(name) for name in shared} == shared
+    # No module keeps an old name of a shared setting.
+    assert not set(spec) & {"samples", "timeout_ms", "mutual", "stores", "thumbprints", "subject", "ekus"}
+
+
+def test_a_fragment_variable_is_merged_and_the_module_s_own_keys_win() -> None:
+    doc = resolve_documentation("""
+options:
+  crl_timeout_ms: {description: mine, default: 5000}
+extends_documentation_fragment: [crlfix.windows._shared.crl_fetch, crlfix.windows._shared.probe]
+""")
+    assert doc["options"]["crl_timeout_ms"] == {"description": "mine", "default": 5000, "type": "int"}
+    assert argument_spec_of_options(doc["options"]) == {"crl_timeout_ms": {"type": "int", "default": 5000}, **PROBE}
+
+
+@pytest.mark.parametrize("name", ["crlfix.windows._no_such_fragment", "crlfix.windows._shared.no_such_variable"])
+def test_an_unknown_fragment_of_this_collection_is_named(name) -> None:
+    with pytest.raises(DocumentationError, match=rf"^extends_documentation_fragment: no doc fragment '{name}'"):
+        resolve_documentation(f"extends_documentation_fragment: [{name}]")

@@ -45,9 +45,9 @@ def test_defaults_give_the_contract_arguments() -> None:
 @pytest.mark.parametrize(
     ("overrides", "stores", "chain_stores"),
     [
-        ({"stores": ["my", "My", "WebHosting"]}, ["my", "WebHosting"], ["CA", "Root"]),
-        ({"stores": ["CA"], "chain_stores": ["ca", "Root", "ROOT"]}, ["CA"], ["Root"]),
-        ({"stores": ["Remote Desktop"], "chain_stores": []}, ["Remote Desktop"], []),
+        ({"cert_stores": ["my", "My", "WebHosting"]}, ["my", "WebHosting"], ["CA", "Root"]),
+        ({"cert_stores": ["CA"], "chain_stores": ["ca", "Root", "ROOT"]}, ["CA"], ["Root"]),
+        ({"cert_stores": ["Remote Desktop"], "chain_stores": []}, ["Remote Desktop"], []),
     ],
 )
 def test_store_names_deduplicated_case_insensitively(overrides, stores, chain_stores) -> None:
@@ -58,14 +58,14 @@ def test_store_names_deduplicated_case_insensitively(overrides, stores, chain_st
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"stores": []}, "stores: at least one store name is required"),
-        ({"stores": ["My\\..\\Root"]}, r"stores: 'My\\\\..\\\\Root' is not a certificate store name"),
-        ({"stores": ["*"]}, r"stores: '\*' is not a certificate store name"),
+        ({"cert_stores": []}, "cert_stores: at least one store name is required"),
+        ({"cert_stores": ["My\\..\\Root"]}, r"cert_stores: 'My\\\\..\\\\Root' is not a certificate store name"),
+        ({"cert_stores": ["*"]}, r"cert_stores: '\*' is not a certificate store name"),
         ({"chain_stores": ["CA", "Root'; Remove-Item C:\\"]}, "chain_stores: .* is not a certificate store name"),
         ({"expiry_warning_days": -1}, "expiry_warning_days: must be 0 or more, got -1"),
-        ({"thumbprints": ["abc"]}, "thumbprints: 'abc' is not a SHA-1 thumbprint"),
-        ({"ekus": ["serverauthentication"]}, "ekus: unknown EKU 'serverauthentication'"),
-        ({"subject": "CN=(lync"}, r"subject: 'CN=\(lync' is not a valid regular expression"),
+        ({"cert_thumbprints": ["abc"]}, "cert_thumbprints: 'abc' is not a SHA-1 thumbprint"),
+        ({"cert_ekus": ["serverauthentication"]}, "cert_ekus: unknown EKU 'serverauthentication'"),
+        ({"cert_subject": "CN=(lync"}, r"cert_subject: 'CN=\(lync' is not a valid regular expression"),
     ],
 )
 def test_bad_options_name_field_and_value(overrides, message) -> None:
@@ -94,17 +94,17 @@ def test_summary_of_a_typical_host(pki, host_stores) -> None:
 
 def test_filters_select_reported_certificates_but_not_chain_pool(pki, host_stores) -> None:
     doc = pf.inventory_document(host_stores)
-    got = summarise_inventory(doc, opts(thumbprints=[pki.leaf.thumbprint.lower()]), now=pki.now)
+    got = summarise_inventory(doc, opts(cert_thumbprints=[pki.leaf.thumbprint.lower()]), now=pki.now)
     assert [c["thumbprint"] for c in got["certificates"]] == [pki.leaf.thumbprint]
     assert got["certificates"][0]["chain_complete"] is True
-    got = summarise_inventory(doc, opts(subject="legacy|soon", ekus=["serverAuth"]), now=pki.now)
+    got = summarise_inventory(doc, opts(cert_subject="legacy|soon", cert_ekus=["serverAuth"]), now=pki.now)
     assert [c["thumbprint"] for c in got["certificates"]] == [pki.ldap_leaf.thumbprint, pki.expiring_leaf.thumbprint]
 
 
 def test_same_certificate_in_two_stores_is_reported_once(pki) -> None:
     doc = pf.inventory_document({"My": [(pki.leaf, True)], "WebHosting": [(pki.leaf, False)], "CA": [pki.issuing],
                                  "Root": [pki.root]})
-    got = summarise_inventory(doc, opts(stores=["My", "WebHosting"]), now=pki.now)
+    got = summarise_inventory(doc, opts(cert_stores=["My", "WebHosting"]), now=pki.now)
     assert [(c["thumbprint"], c["store"]) for c in got["certificates"]] == [(pki.leaf.thumbprint, "My")]
 
 
@@ -155,7 +155,8 @@ def test_unusable_documents_are_refused(pki, document, message) -> None:
 # --- one round trip through the seam -------------------------------------------------------------------------
 
 def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
-    got = gather_cert_revocation_info(object(), {**DEFAULTS, "stores": ["My", "WebHosting"], "include_winhttp": True},
+    got = gather_cert_revocation_info(object(), {**DEFAULTS, "cert_stores": ["My", "WebHosting"],
+                                                 "include_winhttp": True},
                                       task_action="crlfix.windows.cert_revocation_info", now=pki.now)
     assert len(fake_host.scripts) == 1
     script = fake_host.scripts[0]
@@ -168,7 +169,7 @@ def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
 
 def test_gather_refuses_bad_options_before_running_anything(fake_host) -> None:
     with pytest.raises(ExpectedFailure, match="stores: '..' is not") as err:
-        gather_cert_revocation_info(object(), {**DEFAULTS, "stores": [".."]}, task_action="t")
+        gather_cert_revocation_info(object(), {**DEFAULTS, "cert_stores": [".."]}, task_action="t")
     assert fake_host.scripts == []
     assert set(empty_result()) <= set(err.value.fields)
 

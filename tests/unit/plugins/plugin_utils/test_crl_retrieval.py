@@ -46,7 +46,7 @@ MIXED_ENDPOINTS = [
 
 
 def args(**overrides):
-    base = {"endpoints": MIXED_ENDPOINTS, "timeout_ms": 15000, "purge_cache": False, "max_bytes": 1_000_000}
+    base = {"endpoints": MIXED_ENDPOINTS, "crl_timeout_ms": 15000, "purge_cache": False, "max_bytes": 1_000_000}
     base.update(overrides)
     return base
 
@@ -283,7 +283,7 @@ def test_only_ldap_needs_no_remote_command(monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"timeout_ms": 0}, "timeout_ms: must be an integer from 1 to 600000, got 0"),
+        ({"crl_timeout_ms": 0}, "crl_timeout_ms: must be an integer from 1 to 600000, got 0"),
         ({"max_bytes": -1}, "max_bytes: must be an integer from 1 to"),
         ({"endpoints": ["http://ok.test/a.crl", "http://bad host/"]}, r"endpoints\[1\]: URL contains whitespace"),
     ],

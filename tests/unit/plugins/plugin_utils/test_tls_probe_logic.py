@@ -27,7 +27,7 @@ MIXED_PEERS = [
 
 
 def args(**overrides):
-    base = {"peers": MIXED_PEERS, "samples": 3, "timeout_ms": 20000, "max_handshake_ms": 1000,
+    base = {"peers": MIXED_PEERS, "probe_samples": 3, "probe_timeout_ms": 20000, "max_handshake_ms": 1000,
             "check_revocation": True}
     base.update(overrides)
     return base
@@ -123,7 +123,7 @@ def test_interpret_peer_tolerates_a_short_error_sample() -> None:
 
 
 @pytest.mark.parametrize(("policy", "status", "error"), [
-    # Issue 17, item 4: the twin's answer for a peer whose certificate is for another name. On Windows the probe's
+    # The twin's answer for a peer whose certificate is for another name. On Windows the probe's
     # callback accepts and the handshake completes (protocol set); a service would refuse it all the same.
     ("RemoteCertificateNameMismatch", (),
      "the certificate does not match the name probed (RemoteCertificateNameMismatch)"),
@@ -227,9 +227,9 @@ def test_threshold_moves_the_slow_verdict(mixed) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"samples": 0}, "samples: must be an integer from 1 to 50, got 0"),
-        ({"samples": 51}, "samples: must be an integer from 1 to 50, got 51"),
-        ({"timeout_ms": 0}, "timeout_ms: must be an integer from 1 to"),
+        ({"probe_samples": 0}, "probe_samples: must be an integer from 1 to 50, got 0"),
+        ({"probe_samples": 51}, "probe_samples: must be an integer from 1 to 50, got 51"),
+        ({"probe_timeout_ms": 0}, "probe_timeout_ms: must be an integer from 1 to"),
         ({"max_handshake_ms": -5}, "max_handshake_ms: must be an integer from 1 to"),
         ({"peers": ["a.test:443", "b.test"]}, r"peers\[1\]: expected host:port"),
     ],

@@ -1,7 +1,7 @@
 """winhttp_proxy with ``current`` (no re-read) and the schema-2 compare and swap, at the remote seam.
 
 Values: ``DIRECT_B64`` is Microsoft Learn's direct-access value and ``PROXY_B64`` a proxy value in the layout
-of windows-facts.md ("The WinHTTP proxy value"); see fixtures/winhttp/SOURCES.md.
+of plugins/module_utils/_winhttp_settings.py; see fixtures/winhttp/SOURCES.md.
 """
 
 from __future__ import annotations

@@ -125,8 +125,9 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
     fetch_urls = [w["url"] for w in wanted if not w["url"].startswith("ldap")]
     crl_doc = {"script": "crl_fetch", "schema": 1, "purge": None, "results": [by_url[u] for u in fetch_urls]}
     FakeHost(monkeypatch, compact(json.dumps(crl_doc)))
-    expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "timeout_ms": 15000, "purge_cache": False,
-                                                      "max_bytes": 4194304}, check_mode=False, task_action="t", now=NOW)
+    expected_crl = run_crl_retrieval_check(object(), {"endpoints": wanted, "crl_timeout_ms": 15000,
+                                                      "purge_cache": False, "max_bytes": 4194304},
+                                           check_mode=False, task_action="t", now=NOW)
     # ... plus what only the audit reports: the certificates' URLs it could not check (none here).
     expected_crl = {**expected_crl, "invalid_endpoints": [], "summary": {**expected_crl["summary"], "invalid": 0}}
     assert result.crl == expected_crl
@@ -135,7 +136,7 @@ def test_one_command_answers_every_part_as_the_single_scripts_would(host, monkey
 
     tls_doc = document["tls"]
     FakeHost(monkeypatch, compact(json.dumps(tls_doc)))
-    expected_tls = run_tls_probe(object(), {"peers": [str(PEER.display)], "samples": 3, "timeout_ms": 20000,
+    expected_tls = run_tls_probe(object(), {"peers": [str(PEER.display)], "probe_samples": 3, "probe_timeout_ms": 20000,
                                             "max_handshake_ms": 1000, "check_revocation": True}, task_action="t")
     # Without a time box nothing was cut: unfinished_ms (host_audit's own key) is null.
     assert result.tls == {**expected_tls, "unfinished_ms": None} and result.tls["all_pass"] is True

@@ -2,7 +2,8 @@
 
 The identities parts below are shaped as ``_ps1/_identity.ps1`` documents them (docs/dev/host-scripts.md,
 host_audit ``identities``); the WinHttpSettings bytes are the documented direct value and a netsh-written proxy
-(windows-facts.md, "The WinHTTP proxy value"). The expected proxy order is KB 2623724's.
+(Microsoft Learn, "Use Group Policy to apply WinHTTP proxy settings to Windows clients"; layout:
+plugins/module_utils/_winhttp_settings.py). The expected proxy order is KB 2623724's.
 """
 
 from __future__ import annotations

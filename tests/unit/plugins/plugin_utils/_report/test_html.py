@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._host_table import COLUMNS
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._html import (
     CHART_HOST_LIMIT,
     STATUS_COLOURS,
@@ -158,13 +159,71 @@ def test_write_report_html_writes_nothing_for_a_bad_document(tmp_path) -> None:
     assert not list(tmp_path.iterdir())
 
 
+def _details_of(page: str, host: str) -> str:
+    """The folded details of ``host``: its row below the host's row, up to the end of its <details>."""
+    details = page[page.index(f'data-details-of="{host}"'):]
+    return details[:details.index("</details>")]
+
+
+def test_each_host_row_is_followed_by_its_details_folded_with_a_summary() -> None:
+    report = sample_report()
+    page = render_report_html(report)
+    parsed = Page(page)
+    rows = [a for tag, a in parsed.tags if tag == "tr" and (a.get("class") or "").startswith("host-")]
+    # Row, then its details row, host after host; ids link a host from anywhere on the page.
+    pairs = [(kind, a["data-host"]) for a in rows if a["class"].startswith("host-row")
+             for kind in ("host-row", "host-details")]
+    assert [(a["class"].split()[0], a.get("data-host") or a.get("data-details-of")) for a in rows] == pairs
+    assert [a["id"] for a in rows if a.get("id")] == [f"host-{n}" for n in range(len(report["hosts"]))]
+    details = parsed.find("details")
+    assert len(details) == len(report["hosts"]) and not any("open" in a for a in details)
+    exchange = _details_of(page, "exch-mbx01.lab.test")
+    assert "<summary>1 revocation endpoint, 1 failing; 0 identities</summary>" in exchange
+    fe03 = _details_of(page, "lync-fe03.lab.test")
+    assert "<summary>1 revocation endpoint, 1 failing; 0 identities; rolled back</summary>" in fe03
+    assert "<th>revocation endpoints</th><td class=endpoints>" in fe03 and "<th>rollback</th>" in fe03
+
+
+def test_the_host_table_columns_fill_the_page_width_exactly() -> None:
+    widths = [float(width.rstrip("%")) for _label, width in COLUMNS]
+    assert sum(widths) == 100
+    page = Page(render_report_html(sample_report()))
+    assert len(page.find("col")) == len(COLUMNS)
+    assert {a["colspan"] for a in page.find("td") if "colspan" in a} == {str(len(COLUMNS))}
+
+
+def test_the_sections_come_in_reading_order() -> None:
+    html = render_report_html(sample_report())
+    ids = re.findall(r'<section id="([\w-]+)"', html)
+    assert ids == ["run", "incidents", "fleet", "latency", "symptoms", "host-table"]
+
+
+def test_the_incidents_lead_the_page_and_link_their_hosts_and_the_changes_since_the_last_run_follow() -> None:
+    report = sample_report()
+    name = report["hosts"][0]["host"]
+    report["incidents"] = [{"cause": "crl_expired_at_source", "title": "a CRL expired at its publisher",
+                            "owner": "pki", "scope": "source", "key": {"url": "http://pki/<x>.crl"},
+                            "hosts": [name, "gone.lab.test"], "fix": "republish the CRL", "evidence": "stale"}]
+    report["since_last_run"] = {"previous": {"run_id": "r0", "time": "t0"}, "newly_failing": [name],
+                                "newly_fixed": [], "causes_appeared": {"crl_expired_at_source": [name]},
+                                "causes_cleared": {}}
+    html = render_report_html(report)
+    assert re.findall(r'<section id="([\w-]+)"', html)[:3] == ["run", "incidents", "since-last-run"]
+    incidents = html[html.index('<section id="incidents">'):html.index('<section id="since-last-run">')]
+    assert "a CRL expired at its publisher" in incidents and "http://pki/&lt;x&gt;.crl" in incidents
+    anchor = re.search(rf'id="(host-\d+)" data-host="{re.escape(name)}"', html).group(1)
+    assert f'<a href="#{anchor}">{name}</a>' in incidents and "gone.lab.test" in incidents
+    since = html[html.index('<section id="since-last-run">'):]
+    assert "compared with r0" in since and "<code>crl_expired_at_source</code>" in since
+
+
 def test_each_host_row_lists_its_symptoms_before_and_since_and_its_findings_as_text() -> None:
     report = sample_report()
     fe01 = next(h for h in report["hosts"] if h["host"] == "lync-fe01.lab.test")
     fe01["findings"] = [{"code": "capi2_log_disabled", "identity": None, "detail": '<b>"off"</b>'}]
     page = render_report_html(report)
-    row = page[page.index('data-host="lync-fe01.lab.test" data-status'):]
-    row = row[:row.index("</tr>")]
+    row = _details_of(page, "lync-fe01.lab.test")
+    assert "1 finding: capi2_log_disabled</summary>" in row
     assert "<code>LS IM MCU 33019</code>: 47 before, 0 since the fix" in row
     assert '<li class="finding" title="&lt;b&gt;&quot;off&quot;&lt;/b&gt;"><b>capi2_log_disabled</b></li>' in row
     assert Page(page).find("svg", id="symptoms-fleet")

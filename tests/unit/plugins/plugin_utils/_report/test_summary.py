@@ -30,7 +30,7 @@ def test_summary_keeps_one_line_per_problem_host_however_long_its_reason() -> No
 
 
 def test_a_kept_change_counts_as_changed_whatever_the_hosts_verdict() -> None:
-    # Issue 17, item 1: a host whose proxy the run set and kept while verification still fails is failed *and*
+    # A host whose proxy the run set and kept while verification still fails is failed *and*
     # changed: the count of changes includes it, and the failed count says how many of its hosts kept a change.
     records = {"a": record("a", "changed", changed=True),
                "b": record("b", "failed", changed=True, reason="set proxy p:3128 in native and kept it (...)"),
