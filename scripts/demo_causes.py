@@ -31,9 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 from tests.lab import pki  # noqa: E402 - needs the repo root on sys.path
-from tests.lab.fleet import LabError, launcher, process  # noqa: E402
-from tests.lab.fleet.cause_scenarios import PROXY_LISTENERS  # noqa: E402
-from tests.lab.squid import filtered_proxy  # noqa: E402
+from tests.lab.fleet import LabError, cause_scenarios, launcher, process  # noqa: E402
 
 PLAYBOOK = REPO_ROOT / "playbooks" / "fix-crl.yml"
 COMBINATIONS = (("no_proxy", "non_self_signed_root"), ("crl_expired_at_source", "clock_skew"))
@@ -86,9 +84,9 @@ def overlay(fleet: dict, plan: dict[str, tuple[str, ...]]) -> dict:
             continue
         peer = tls10 if "protocol_mismatch" in seed else next(h for h in healthy if h != name)
         variables: dict = {"fix_crl_peers": [f"{peer}:{fleet['revocation']['tls_port']}"]}
-        listener = next((PROXY_LISTENERS[s] for s in seed if s in PROXY_LISTENERS), None)
-        if listener is not None:
-            variables["fix_crl_proxy"] = filtered_proxy(site_proxy[host["site"]], listener)
+        proxy = cause_scenarios.site_proxy(seed, site_proxy[host["site"]])
+        if proxy is not None:
+            variables["fix_crl_proxy"] = proxy
         hosts[name] = variables
     return {"all": {"hosts": hosts}}
 

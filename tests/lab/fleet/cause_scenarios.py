@@ -90,6 +90,14 @@ CONNECTIONS_KEYS = ("SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Internet Sett
 TLS_WITHOUT_10_11 = {20348: ["Tls12", "Tls13"]}  # by build; every other class keeps TLS 1.2 only
 
 
+def site_proxy(scenario: str | tuple[str, ...], proxy: str) -> str | None:
+    """The proxy a host seeded with ``scenario`` really goes through when it is a cause's proxy (the site's
+    ``fix_crl_proxy`` to give an audit of it: the site uses that proxy), else None (the site's own, ``proxy``)."""
+    names = (scenario,) if isinstance(scenario, str) else scenario
+    listener = next((PROXY_LISTENERS[n] for n in names if n in PROXY_LISTENERS), None)
+    return filtered_proxy(proxy, listener) if listener else None
+
+
 def registry_xml(value: bytes, keys: tuple[str, ...] = CONNECTIONS_KEYS) -> str:
     """A Group Policy Preferences ``Registry.xml`` whose items write ``value`` as WinHttpSettings under ``keys``, in the
     form of [MS-GPPREF] 4.2.22's sample (RegistrySettings, Registry, Properties; REG_BINARY as hex text)."""
@@ -181,4 +189,4 @@ def reset(state: dict[str, Any], lab_dir: Path | None, chain_engine: dict[str, i
         state["cert_stores"] = pki.issue_host_certificates(Path(lab_dir), [fqdn])[fqdn]
 
 
-__all__ = ["ALIASES", "CAUSE_SCENARIOS", "CLOCK_SKEW_S", "apply_cause", "registry_xml", "reset"]
+__all__ = ["ALIASES", "CAUSE_SCENARIOS", "CLOCK_SKEW_S", "apply_cause", "registry_xml", "reset", "site_proxy"]
