@@ -1,5 +1,6 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""Read a certificate revocation list: who issued it, when it expires, base or delta.
+"""Read revocation data: a certificate revocation list (who issued it, when it expires, base or delta, whether its
+issuer signed it) and an OCSP responder's answer (the status it gave).
 
 CryptoAPI caches a fetched CRL until its NextUpdate, so a CRL that is stale at
 a given time is one Windows fetches again (and fails on without a route to the
@@ -31,6 +32,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
 if HAS_CRYPTOGRAPHY:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.x509 import ocsp
 
 _PEM_CRL = re.compile(rb"-----BEGIN [A-Z0-9 ]+-----")
 
@@ -155,4 +157,22 @@ def verify_crl_signature(crl: CrlInput, issuer: CertificateInput) -> tuple[bool,
     return (True, "") if ok else (False, "the CRL signature does not verify with the issuer's public key")
 
 
-__all__ = ["CrlInfo", "CrlParseError", "crl_info", "load_crl", "verify_crl_signature"]
+def ocsp_answer(body: bytes) -> dict[str, t.Any]:
+    """What an OCSP responder answered: ``status`` (``successful``, ``malformed_request``, ``internal_error``,
+    ``try_later``, ``sig_required``, ``unauthorized``; RFC 6960 4.2.1) and, when successful, the certificate's
+    ``cert_status`` (``good``, ``revoked``, ``unknown``).
+
+    Raises:
+        CrlParseError: the body is not an OCSPResponse.
+    """
+    require_cryptography()
+    try:
+        answer = ocsp.load_der_ocsp_response(body)
+    except ValueError as exc:
+        raise CrlParseError(f"ocsp: the body ({len(body)} bytes) is not an OCSP response ({exc})") from None
+    if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return {"status": answer.response_status.name.lower(), "cert_status": None}
+    return {"status": "successful", "cert_status": answer.certificate_status.name.lower()}
+
+
+__all__ = ["CrlInfo", "CrlParseError", "crl_info", "load_crl", "ocsp_answer", "verify_crl_signature"]

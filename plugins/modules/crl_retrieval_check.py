@@ -179,6 +179,32 @@ results:
         - This module never asks (always V(null)); the C(crlfix.windows.fix_crl_host) audit does, so that its record
           can tell a proxy that filters by User-Agent (finding C(proxy_filters_agent)).
       type: dict
+    winhttp_error:
+      description: WinHTTP's error number of a request that got no HTTP answer (12002 timed out, 12007 name not
+        resolved, 12029 cannot connect), when the host says; else V(null).
+      type: int
+    proxy_error:
+      description: The proxy's own error name when it answered instead of the server (squid's C(X-Squid-Error),
+        e.g. C(ERR_DNS_FAIL 0)); else V(null).
+      type: str
+    via:
+      description: The C(Via) header of the answer (the proxies it went through), when there was one.
+      type: str
+    location:
+      description: When the host asked an OCSP responder with a request for a certificate (RFC 6960 A.1 GET), the
+        URL it asked (RV(results[].url) is the responder's); else V(null).
+      type: str
+    rejected:
+      description: Why a fetched CRL is not valid for its certificates (not signed by their issuer), when the
+        audit knows the issuer; else V(null).
+      type: str
+    ocsp_status:
+      description: The OCSP responder's answer to the host's request (V(successful), V(malformed_request),
+        V(internal_error), V(try_later), V(sig_required), V(unauthorized)); else V(null).
+      type: str
+    ocsp_cert_status:
+      description: With V(successful), the certificate's status at the responder (V(good), V(revoked), V(unknown)).
+      type: str
 summary:
   description: Counts over RV(results).
   returned: always

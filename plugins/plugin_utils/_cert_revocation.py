@@ -137,12 +137,14 @@ def _store_entries(document: t.Mapping[str, t.Any]) -> dict[str, list[t.Any]]:
 
 
 def summarise_inventory(
-    document: t.Mapping[str, t.Any], options: CertRevocationOptions, *, now: datetime.datetime
+    document: t.Mapping[str, t.Any], options: CertRevocationOptions, *, now: datetime.datetime, keep_der: bool = False
 ) -> dict[str, t.Any]:
-    """Turn a checked ``cert_inventory`` document into the module result (pure)."""
+    """Turn a checked ``cert_inventory`` document into the module result (pure). ``keep_der`` adds ``der`` (thumbprint
+    to DER bytes), for a caller that checks what the endpoints serve against the certificates (not a result key)."""
     stores = _store_entries(document)
     by_name = {name.casefold(): name for name in stores}
     parsed: dict[str, list[StoreCertificate]] = {}
+    ders: dict[str, bytes] = {}
     unparsable: list[dict[str, t.Any]] = []
     for name, entries in stores.items():
         parsed[name] = []
@@ -165,6 +167,7 @@ def summarise_inventory(
                                    "thumbprint": hashlib.sha1(der).hexdigest().upper()})
                 continue
             parsed[name].append(StoreCertificate(info, name, bool(entry.get("has_private_key", False))))
+            ders[info.thumbprint] = der
 
     def unique(names: t.Iterable[str]) -> list[StoreCertificate]:
         seen: set[str] = set()
@@ -194,6 +197,7 @@ def summarise_inventory(
         "store_counts": {name: len(entries) for name, entries in stores.items()},
         "trust_store": trust_store_facts(root) if by_name.get("root") else None,
         "winhttp": winhttp,
+        **({"der": ders} if keep_der else {}),
     }
 
 

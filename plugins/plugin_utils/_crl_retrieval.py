@@ -30,7 +30,12 @@ import dataclasses
 import datetime
 import typing as t
 
-from ansible_collections.crlfix.windows.plugins.module_utils._crl_info import CrlParseError, crl_info
+from ansible_collections.crlfix.windows.plugins.module_utils._crl_info import (
+    CrlParseError,
+    crl_info,
+    ocsp_answer,
+    verify_crl_signature,
+)
 from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import HAS_CRYPTOGRAPHY
 from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints import (
     CertificateParseError,
@@ -137,7 +142,9 @@ def interpret_body(body: bytes, *, kind: str | None, now: datetime.datetime, fie
 def _empty_result(endpoint: Endpoint) -> dict[str, t.Any]:
     return {"url": endpoint.url, "kind": endpoint.kind, "reachable": False, "usable": False, "http_status": None,
             "elapsed_ms": None, "bytes": None, "truncated": False, "parsed_as": "none", "this_update": None,
-            "next_update": None, "stale": None, "fresh": None, "error": None, "foreign_agent": None}
+            "next_update": None, "stale": None, "fresh": None, "error": None, "foreign_agent": None,
+            "winhttp_error": None, "proxy_error": None, "via": None, "location": None, "rejected": None,
+            "ocsp_status": None, "ocsp_cert_status": None}
 
 
 def foreign_agent_result(host: t.Mapping[str, t.Any], field: str) -> dict[str, t.Any] | None:
@@ -162,24 +169,52 @@ def foreign_agent_result(host: t.Mapping[str, t.Any], field: str) -> dict[str, t
     return {"agent": foreign.get("agent"), "http_status": status, "error": error.strip() if error else None}
 
 
+def _proxy_facts(host: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """What the path said besides the status: WinHTTP's error number for a request that got no answer, and the
+    headers that name who answered (``via``, squid's ``x-squid-error``; docs/dev/host-scripts.md, crl_fetch)."""
+    headers = host.get("headers") if isinstance(host.get("headers"), t.Mapping) else {}
+    headers = {str(name).lower(): str(value) for name, value in headers.items()}
+    error = host.get("winhttp_error")
+    return {"winhttp_error": error if isinstance(error, int) and not isinstance(error, bool) else None,
+            "proxy_error": headers.get("x-squid-error"), "via": headers.get("via")}
+
+
+def _ocsp_result(result: dict[str, t.Any], body_b64: t.Any) -> None:
+    """An OCSP responder's answer to the host's request for one certificate: usable when it is ``successful``."""
+    try:
+        answer = ocsp_answer(base64.b64decode(body_b64 or "", validate=True))
+    except (binascii.Error, ValueError, CrlParseError) as exc:
+        result["error"] = f"not an OCSP response: {exc}"
+        return
+    result.update(parsed_as="ocsp", ocsp_status=answer["status"], ocsp_cert_status=answer["cert_status"])
+    if answer["status"] != "successful":
+        result["error"] = f"the OCSP responder answered {answer['status']} (RFC 6960 4.2.1)"
+    result["usable"] = result["error"] is None
+
+
 def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: datetime.datetime,
                      max_bytes: int, field: str) -> dict[str, t.Any]:
     """Turn one ``crl_fetch`` result into the module's per-URL result."""
     result = _empty_result(endpoint)
     status = host.get("status")
     result.update(http_status=status, elapsed_ms=host.get("elapsed_ms"), bytes=host.get("bytes"),
-                  truncated=bool(host.get("truncated")), foreign_agent=foreign_agent_result(host, field))
+                  truncated=bool(host.get("truncated")), foreign_agent=foreign_agent_result(host, field),
+                  **_proxy_facts(host))
     if status is None:
         result["error"] = (host.get("error") or "no HTTP response and no error text from the host").strip()
         return result
     if endpoint.kind == "ocsp":
-        # Reachability only: a GET without an OCSP request gets 400/405 from a responder; any answer
-        # but a proxy's gateway error proves the path works.
+        # A bare GET gets 400/405 from a responder: any answer but a proxy's gateway error proves the path works. A
+        # request in the URL (RFC 6960 A.1, the host's ``location`` naming the responder) gets the responder's own
+        # answer, which says whether it works.
         result["reachable"] = result["usable"] = status not in GATEWAY_ERRORS and status not in REFUSALS
         if status in GATEWAY_ERRORS:
             result["error"] = f"HTTP status {status}: a proxy's gateway error, the proxy could not reach the server"
         elif status in REFUSALS:
             result["error"] = f"HTTP status {status}: {REFUSALS[status]}"
+        elif host.get("location") and 200 <= status < 300:
+            result["location"] = host["location"]  # the host sent a request (url) to this responder
+            _ocsp_result(result, host.get("body_b64"))
         return result
     if not 200 <= status < 300:
         suffix = ": a proxy's gateway error, the proxy could not reach the server" if status in GATEWAY_ERRORS else ""
@@ -200,6 +235,12 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
     except (binascii.Error, ValueError):
         raise HostScriptError(f"crl_fetch: {field}.body_b64 is not base64") from None
     result.update(interpret_body(body, kind=endpoint.kind, now=now, field=field))
+    if result["error"] is None and endpoint.issuer and result["parsed_as"] in ("crl", "delta_crl"):
+        # Windows checks a CRL against the certificate's issuer (RFC 5280 6.3.3); one it did not sign is rejected.
+        signed, why = verify_crl_signature(body, endpoint.issuer)
+        if not signed:
+            result["rejected"] = why
+            result["error"] = f"the CRL is not valid for its certificates: {why}"
     result["usable"] = result["error"] is None
     return result
 

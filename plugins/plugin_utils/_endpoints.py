@@ -22,8 +22,12 @@ class EndpointError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
+    """A URL to fetch and what it should serve. From a certificate's chain it may carry, unchecked by equality, the
+    DER of the certificate that must have signed what it serves (``issuer``)."""
+
     url: str
     kind: str | None
+    issuer: bytes | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def scheme(self) -> str:

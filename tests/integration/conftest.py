@@ -6,7 +6,7 @@ collides with a `make lab-up` lab, a benchmark, molecule or another session, and
 the session, even when tests fail (the directory is removed unless ``CRLFIX_KEEP_LAB=1``). What a test can do
 with it: ``tests/lab/fleet/handle.py`` (``LabHandle``) and tests/lab/README.md ("In pytest").
 
-With the lab comes its revocation world (docs/lab.md): CRLs published with a 10-minute NextUpdate, the CRL
+With the lab comes its revocation world (docs/lab.md): CRLs published for the whole session (4 hours), the CRL
 server on the place's ``127.9.<K>.80-82:80`` and squid on ``127.0.0.1:<31000+K>``; every site's
 ``fix_crl_proxy`` is that squid (``lab.proxy``). Each twin listens for TLS on ``<address>:5061`` and has
 3 s / 4 s CryptoAPI retrieval timeouts.
@@ -14,6 +14,7 @@ server on the place's ``127.9.<K>.80-82:80`` and squid on ``127.0.0.1:<31000+K>`
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,6 +26,7 @@ from tests.lab.fleet.handle import LabHandle
 from tests.lab.fleet.process import REPO_ROOT
 
 LAB_HOSTS = 6
+SESSION_CRL_VALIDITY = dt.timedelta(hours=4)
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +34,9 @@ def lab() -> Iterator[LabHandle]:
     # One lab per pytest process (xdist workers included), each at its own place.
     lab_dir = REPO_ROOT / "build" / f"lab-pytest-{os.getpid()}"
     try:
-        started = launcher.up_anywhere(lab_dir, LAB_HOSTS, "pytest")
+        # CRLs valid for the whole session (a publisher's are for days): a test that wants one past its NextUpdate
+        # publishes it so (LabHandle.publish_crls).
+        started = launcher.up_anywhere(lab_dir, LAB_HOSTS, "pytest", next_update=SESSION_CRL_VALIDITY)
         yield LabHandle(lab_dir, started.fleet)
     finally:
         launcher.down(lab_dir)

@@ -26,7 +26,6 @@ from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep i
     require_cryptography,
 )
 from ansible_collections.crlfix.windows.plugins.module_utils._host_floor import HostBelowFloor, HostFloor, check_floor
-from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     CertRevocationOptions,
     empty_result,
@@ -38,6 +37,13 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval impo
     build_result,
     partition_endpoints,
 )
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import (
+    CRL_MAX_BYTES,
+    MAX_TIME_BOX_MS,
+    HostAuditRequest,
+    host_args,
+    validate_request,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure, HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     check_sub_document,
@@ -45,106 +51,12 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
     time_box_error,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
-    Peer,
     interpret_document,
     split_own_service,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState, parse_state, proxy_info
 
 SCRIPT = "host_audit"
-MAX_BYTES_LIMIT = 64 * 1024 * 1024
-# A CRL body longer than this is cut on the host and not parsed: crl_retrieval_check's documented max_bytes default
-# (a unit test keeps the two equal).
-CRL_MAX_BYTES = 4194304
-MAX_TIME_BOX_MS = 600000
-
-
-@dataclasses.dataclass(frozen=True)
-class HostAuditRequest:
-    """One host_audit command. ``cert_options`` None: no certificates are read and ``endpoints`` are exactly the URLs
-    to check (else they are checked besides the certificates' own); no ``peers``: no TLS probes; ``time_box_ms`` None:
-    every measurement runs to its own timeout."""
-
-    cert_options: CertRevocationOptions | None
-    endpoints: tuple[Endpoint, ...]
-    crl_timeout_ms: int
-    purge_cache: bool
-    max_bytes: int
-    peers: tuple[Peer, ...]
-    samples: int
-    probe_timeout_ms: int
-    max_handshake_ms: int
-    check_revocation: bool
-    stop_after_unknown: bool = True
-    time_box_ms: int | None = None
-    evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
-    mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
-    service_peer: Peer | None = None  # the host's own service, probed after the peers
-    client_certificate: dict[str, str] | None = None  # which certificate a mutual probe presents (the service's)
-    identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
-
-
-def _check_int(name: str, value: t.Any, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-        raise ValueError(f"{name}: must be an integer from 1 to {high}, got {value!r}")
-
-
-def validate_request(request: HostAuditRequest) -> None:
-    """Refuse a request before anything runs on the host; the message names the field and the value."""
-    _check_int("crl_timeout_ms", request.crl_timeout_ms, _crl_retrieval.MAX_TIMEOUT_MS)
-    _check_int("max_bytes", request.max_bytes, MAX_BYTES_LIMIT)
-    _check_int("samples", request.samples, _tls_probe.MAX_SAMPLES)
-    _check_int("probe_timeout_ms", request.probe_timeout_ms, _tls_probe.MAX_TIMEOUT_MS)
-    _check_int("max_handshake_ms", request.max_handshake_ms, _tls_probe.MAX_TIMEOUT_MS)
-    box = request.time_box_ms
-    if box is not None and (isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= MAX_TIME_BOX_MS):
-        raise ValueError(f"time_box_ms: must be an integer from 1 to {MAX_TIME_BOX_MS} or null, got {box!r}")
-    for index, endpoint in enumerate(request.endpoints):  # the last check before a URL reaches the host
-        if not isinstance(endpoint, Endpoint):
-            raise ValueError(f"endpoints[{index}]: expected an Endpoint, got {endpoint!r}")
-        _crl_retrieval.validate_url(endpoint.url, field=f"endpoints[{index}]")
-    for index, peer in enumerate(request.peers):
-        if not isinstance(peer, Peer):
-            raise ValueError(f"peers[{index}]: expected a Peer, got {peer!r}")
-
-
-def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any]:
-    """The ``host_audit`` arguments (docs/dev/host-scripts.md); the purge, a write, is not sent in check mode."""
-    purge_now = request.purge_cache and not check_mode
-    urls = [e.url for e in request.endpoints if e.scheme != "ldap"]
-    # foreign_agent: one HEAD more per answered URL, with another agent (host-scripts.md, "The foreign agent").
-    crl: dict[str, t.Any] | None = {"timeout_ms": request.crl_timeout_ms, "purge_cache": purge_now,
-                                    "max_bytes": request.max_bytes, "foreign_agent": True}
-    options = request.cert_options
-    if options is not None:
-        crl.update(urls=[], extra_urls=urls)
-    elif urls or purge_now:
-        crl.update(urls=urls, extra_urls=[])
-    else:
-        crl = None
-    tls = None
-    if request.peers or request.service_peer:
-        tls = {**_tls_probe.host_args(_probed(request), samples=request.samples, timeout_ms=request.probe_timeout_ms,
-                                      check_revocation=request.check_revocation, mutual=request.mutual,
-                                      client_certificate=request.client_certificate),
-               "stop_after_unknown": bool(request.stop_after_unknown)}
-        if request.service_peer is not None:  # probed last, to its own timeout: a time-boxed sample proves nothing
-            tls["own_service_last"] = True
-    args = {
-        "stores": list(options.stores) if options is not None else None,
-        "chain_stores": list(options.chain_stores) if options is not None else [],
-        "winhttp": True,
-        "crl": crl,
-        "tls": tls,
-        "time_box_ms": request.time_box_ms,
-    }
-    if request.evidence is not None:  # schema 1 without it reads no evidence (recorded hosts send none)
-        args["evidence"] = request.evidence
-    if request.identities is not None:  # left out when not read, as host_audit schema 1 had it
-        args["identities"] = request.identities
-    return args
-
-
 def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.Any]:
     """The checked sub-document ``key``; HostScriptError when the host reported an error for it or it is bad."""
     value = document.get(key)
@@ -248,22 +160,36 @@ def _certificates(document: t.Mapping[str, t.Any], options: CertRevocationOption
             if winhttp is None:
                 raise ValueError(f"host script {SCRIPT}: include_winhttp needs the winhttp part, which failed")
             inventory = {**inventory, "winhttp": winhttp}
-        return summarise_inventory(inventory, options, now=now)
+        return summarise_inventory(inventory, options, now=now, keep_der=True)
     except MissingCryptographyError as exc:
         return ExpectedFailure(str(exc), **empty_result(), exception=exc.traceback)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc), **empty_result())
 
 
+def _issuer_of(certificates: t.Mapping[str, t.Any], thumbprint: str | None) -> str | None:
+    """The thumbprint of the certificate that issued ``thumbprint`` in one of the built chains."""
+    for cert in certificates.get("certificates") or []:
+        chain = [element.get("thumbprint") for element in cert.get("chain") or []]
+        if thumbprint in chain and chain.index(thumbprint) + 1 < len(chain):
+            return chain[chain.index(thumbprint) + 1]
+    return None
+
+
 def _certificate_endpoints(certificates: Part) -> tuple[list[Endpoint], list[dict[str, t.Any]], list[str]]:
     """(the valid HTTP(S) endpoints, the malformed ones with the reason, the LDAP URLs) of the certificates' chains:
-    an LDAP URL cannot go through a WinHTTP proxy (``flags.ldap_only``); a malformed URL is reported, never fetched."""
+    an LDAP URL cannot go through a WinHTTP proxy (``flags.ldap_only``); a malformed URL is reported, never fetched.
+    A CRL endpoint carries its issuer's certificate, so that a CRL it did not sign is seen."""
     if not isinstance(certificates, dict):
         return [], [], []
+    ders = certificates.pop("der", None) or {}  # DER by thumbprint: what the endpoints are checked against
     endpoints = certificates.get("endpoints") or []
     found = [{"url": e["url"], "kind": e["kind"]} for e in endpoints if e.get("scheme") in ("http", "https")]
     valid, invalid = partition_endpoints(found, field="certificates.endpoints")
-    return valid, invalid, [str(e.get("url")) for e in endpoints if e.get("scheme") == "ldap"]
+    carriers = {e["url"]: (e.get("carried_by") or [None])[0] for e in endpoints}
+    out = [Endpoint(e.url, e.kind, ders.get(_issuer_of(certificates, carriers.get(e.url)) or "")
+                    if e.kind in ("crl", "delta_crl") else None) for e in valid]
+    return out, invalid, [str(e.get("url")) for e in endpoints if e.get("scheme") == "ldap"]
 
 
 def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificates: Part,
@@ -291,8 +217,9 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
             raise HostScriptError(f"host script {SCRIPT}: crl.results must be a list, got {results!r:.80}")
         answers: dict[str, t.Any] = {}
         for entry in results:
-            if isinstance(entry, dict) and isinstance(entry.get("url"), str):
-                answers.setdefault(entry["url"], entry)
+            # An OCSP responder asked with a request (RFC 6960 A.1 GET) answers for its ``location``.
+            if isinstance(entry, dict) and isinstance(entry.get("location") or entry.get("url"), str):
+                answers.setdefault(entry.get("location") or entry["url"], entry)
         pending = PendingCrl(plan, crl.get("purge"), answers, check_mode, now, tuple(invalid))
         if pending.missing:
             return pending
@@ -301,10 +228,6 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
         return ExpectedFailure(str(exc), exception=exc.traceback)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc))
-
-
-def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
-    return request.peers + ((request.service_peer,) if request.service_peer else ())
 
 
 def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> tuple[Part, Part]:

@@ -128,8 +128,8 @@ def _clock_skew(host: HostView) -> list[Evidence]:
     skew = clock.get("skew_s")
     if isinstance(skew, int | float) and abs(skew) > MAX_CLOCK_SKEW_S:
         way = "ahead of" if skew > 0 else "behind"
-        return [Evidence(f"the host's clock ({clock.get('host')}) is {abs(round(skew))} s {way} the controller's "
-                         f"({clock.get('controller')})")]
+        return [Evidence(f"the host's clock ({clock.get('host_at')}) is {abs(round(skew))} s {way} the controller's "
+                         f"({clock.get('controller_at')})")]
     return []
 
 
@@ -209,7 +209,7 @@ def _crl_rejected(host: HostView) -> list[Evidence]:
 
 
 def _ocsp_failing(host: HostView) -> list[Evidence]:
-    return [Evidence(f"{r.get('url')} answered the OCSP request with {r.get('ocsp_status')}", url=r.get("url"))
+    return [Evidence(f"{r.get('url')} answered an OCSP request with {r.get('ocsp_status')}", url=r.get("url"))
             for r in host.crl if r.get("kind") == "ocsp" and r.get("ocsp_status") not in (None, "successful")]
 
 

@@ -170,7 +170,7 @@ def _clock(host_now: t.Any, received_at: datetime.datetime | None) -> dict[str, 
     except ValueError:
         return None
     host = host if host.tzinfo else host.replace(tzinfo=datetime.UTC)
-    return {"host": str(host_now), "controller": received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"host_at": str(host_now), "controller_at": received_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "skew_s": round((host - received_at).total_seconds(), 1)}
 
 

@@ -14,7 +14,9 @@ import typing as t
 from ansible.errors import AnsibleError, AnsibleValueOmittedError
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
+from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
 from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import CertRevocationOptions
 from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import Endpoint, normalize_endpoints
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import (
@@ -123,6 +125,106 @@ def options_from_variables(prefix: str, names: t.Iterable[str], variables: t.Map
         except AnsibleError as exc:
             errors.append(f"{variable}: {exc.message}")
     return options, errors
+
+
+# ---- the host_audit command the plan asks for (docs/dev/host-scripts.md, host_audit); _audit reads its answer ----
+
+MAX_BYTES_LIMIT = 64 * 1024 * 1024
+# A CRL body longer than this is cut on the host and not parsed: crl_retrieval_check's documented max_bytes default
+# (a unit test keeps the two equal).
+CRL_MAX_BYTES = 4194304
+MAX_TIME_BOX_MS = 600000
+
+
+@dataclasses.dataclass(frozen=True)
+class HostAuditRequest:
+    """One host_audit command. ``cert_options`` None: no certificates are read and ``endpoints`` are exactly the URLs
+    to check (else they are checked besides the certificates' own); no ``peers``: no TLS probes; ``time_box_ms`` None:
+    every measurement runs to its own timeout."""
+
+    cert_options: CertRevocationOptions | None
+    endpoints: tuple[Endpoint, ...]
+    crl_timeout_ms: int
+    purge_cache: bool
+    max_bytes: int
+    peers: tuple[Peer, ...]
+    samples: int
+    probe_timeout_ms: int
+    max_handshake_ms: int
+    check_revocation: bool
+    stop_after_unknown: bool = True
+    time_box_ms: int | None = None
+    evidence: dict[str, t.Any] | None = None  # host_audit's ``evidence`` argument (_evidence.host_args), or none
+    mutual: bool = False  # present the host's own certificate to each peer (docs/fix-crl.md, "Mutual TLS")
+    service_peer: Peer | None = None  # the host's own service, probed after the peers
+    client_certificate: dict[str, str] | None = None  # which certificate a mutual probe presents (the service's)
+    identities: dict[str, t.Any] | None = None  # _identities.host_args; None: not read
+
+
+def _check_int(name: str, value: t.Any, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ValueError(f"{name}: must be an integer from 1 to {high}, got {value!r}")
+
+
+def validate_request(request: HostAuditRequest) -> None:
+    """Refuse a request before anything runs on the host; the message names the field and the value."""
+    _check_int("crl_timeout_ms", request.crl_timeout_ms, _crl_retrieval.MAX_TIMEOUT_MS)
+    _check_int("max_bytes", request.max_bytes, MAX_BYTES_LIMIT)
+    _check_int("samples", request.samples, _tls_probe.MAX_SAMPLES)
+    _check_int("probe_timeout_ms", request.probe_timeout_ms, _tls_probe.MAX_TIMEOUT_MS)
+    _check_int("max_handshake_ms", request.max_handshake_ms, _tls_probe.MAX_TIMEOUT_MS)
+    box = request.time_box_ms
+    if box is not None and (isinstance(box, bool) or not isinstance(box, int) or not 1 <= box <= MAX_TIME_BOX_MS):
+        raise ValueError(f"time_box_ms: must be an integer from 1 to {MAX_TIME_BOX_MS} or null, got {box!r}")
+    for index, endpoint in enumerate(request.endpoints):  # the last check before a URL reaches the host
+        if not isinstance(endpoint, Endpoint):
+            raise ValueError(f"endpoints[{index}]: expected an Endpoint, got {endpoint!r}")
+        _crl_retrieval.validate_url(endpoint.url, field=f"endpoints[{index}]")
+    for index, peer in enumerate(request.peers):
+        if not isinstance(peer, Peer):
+            raise ValueError(f"peers[{index}]: expected a Peer, got {peer!r}")
+
+
+def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any]:
+    """The ``host_audit`` arguments (docs/dev/host-scripts.md); the purge, a write, is not sent in check mode."""
+    purge_now = request.purge_cache and not check_mode
+    urls = [e.url for e in request.endpoints if e.scheme != "ldap"]
+    # foreign_agent: one HEAD more per answered URL, with another agent (host-scripts.md, "The foreign agent").
+    crl: dict[str, t.Any] | None = {"timeout_ms": request.crl_timeout_ms, "purge_cache": purge_now,
+                                    "max_bytes": request.max_bytes, "foreign_agent": True}
+    options = request.cert_options
+    if options is not None:
+        crl.update(urls=[], extra_urls=urls)
+    elif urls or purge_now:
+        crl.update(urls=urls, extra_urls=[])
+    else:
+        crl = None
+    tls = None
+    if request.peers or request.service_peer:
+        tls = {**_tls_probe.host_args(_probed(request), samples=request.samples, timeout_ms=request.probe_timeout_ms,
+                                      check_revocation=request.check_revocation, mutual=request.mutual,
+                                      client_certificate=request.client_certificate),
+               "stop_after_unknown": bool(request.stop_after_unknown)}
+        if request.service_peer is not None:  # probed last, to its own timeout: a time-boxed sample proves nothing
+            tls["own_service_last"] = True
+    args = {
+        "stores": list(options.stores) if options is not None else None,
+        "chain_stores": list(options.chain_stores) if options is not None else [],
+        "winhttp": True,
+        "crl": crl,
+        "tls": tls,
+        "time_box_ms": request.time_box_ms,
+    }
+    if request.evidence is not None:  # schema 1 without it reads no evidence (recorded hosts send none)
+        args["evidence"] = request.evidence
+    if request.identities is not None:  # left out when not read, as host_audit schema 1 had it
+        args["identities"] = request.identities
+    return args
+
+
+
+def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
+    return request.peers + ((request.service_peer,) if request.service_peer else ())
 
 
 __all__ = ["options_from_variables"]
@@ -260,5 +362,6 @@ def make_plan(options: FixCrlOptions, state: HostState, endpoints: t.Sequence[En
     )
 
 
-__all__ = ["MODULE", "FixCrlOptions", "Inventory", "Plan", "derive_peers", "describe_before", "desired_args",
-           "make_plan", "options_from_variables", "peer_group_of", "service_peer"]
+__all__ = ["CRL_MAX_BYTES", "MAX_BYTES_LIMIT", "MAX_TIME_BOX_MS", "MODULE", "FixCrlOptions", "HostAuditRequest",
+           "Inventory", "Plan", "derive_peers", "describe_before", "desired_args", "host_args", "make_plan",
+           "options_from_variables", "peer_group_of", "service_peer", "validate_request"]

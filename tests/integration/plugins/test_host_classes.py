@@ -13,7 +13,8 @@ import dataclasses
 import pytest
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostBelowFloor
-from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import judge_phase, tls_findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import protocol_findings
+from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import Criteria, Measurement, judge_phase
 from tests.lab.fleet.tls_scenarios import seed_tls10_peer
 
 from ._adhoc import set_proxy
@@ -92,9 +93,9 @@ def test_a_host_that_disabled_tls10_says_the_peer_speaks_only_what_it_disabled(l
     probe = result.tls["results"][0]
     assert probe["protocol_mismatch"] is True and probe["protocol"] is None, (probe["errors"], probe["protocol"])
     assert probe["verdict"] == "error"
-    phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=3000)
-    assert "no TLS protocol in common: the peer speaks only protocols this host has disabled" in phase["summary"]
-    assert [code for code, _detail in tls_findings(result.tls)] == ["protocol_mismatch"]
+    phase = judge_phase(Measurement(tls=result.tls), Criteria("usable", 3000))
+    assert "no TLS protocol in common: the peer speaks only protocols this host has disabled" in phase.summary
+    assert [f.code for f in protocol_findings(result.tls)] == ["protocol_mismatch"]
 
 
 def _mutual(request):
@@ -124,8 +125,8 @@ def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_p
     assert probe["mutual"] is True and probe["verdict"] == "slow", probe
     assert probe["max_ms"] > MAX_HANDSHAKE_MS and probe["one_sided_ms"] <= MAX_HANDSHAKE_MS
     assert probe["slow_because"] == "peer"
-    phase = judge_phase(None, result.tls, requirement="usable", max_handshake_ms=MAX_HANDSHAKE_MS)
-    assert phase["tls_ok"] is True and "not counted: the peer cannot check it" in phase["summary"]
+    phase = judge_phase(Measurement(tls=result.tls), Criteria("usable", MAX_HANDSHAKE_MS))
+    assert phase.tls_ok is True and "not counted: the peer cannot check it" in phase.summary
     # One-sided (mutual_tls off): the same peer passes, so nothing here measured the peer's work.
     one_sided, _commands = _audit(lab, prober, _request(lab, peer))
     assert one_sided.tls["results"][0]["verdict"] == "pass" and one_sided.tls["results"][0]["mutual"] is False

@@ -106,16 +106,23 @@ def comparable_state(state: dict[str, Any]) -> dict[str, Any]:
     (a TLS probe with revocation checking fills CryptoAPI's cache on real Windows too, and so does each identity's
     chain build its own), the running service's memory (tests/twin/service_process.py), and the count of
     one-shot scheduled tasks created and removed inside the audit (the tasks left behind, ``scheduled_tasks``,
-    are still compared). The events a host's own services log are left out too: a mutual handshake to a host whose
-    revocation checks fail makes its service log them, on Windows as in the twin; the audit writes no event."""
+    are still compared)."""
     state = json.loads(json.dumps(state))
-    state.pop("event_logs", None)
     state.get("counters", {}).pop("commands", None)
     state.get("counters", {}).pop("scheduled_tasks", None)
     state.pop("url_cache", None)
     state.pop("service_process", None)  # the running service's memory: a handshake with it fills it on Windows too
     for account in (state.get("accounts") or {}).values():
         account.pop("url_cache", None)
+    return state
+
+
+def configuration(state: dict[str, Any]) -> dict[str, Any]:
+    """A host's configuration: its comparable state without its event logs. An audit writes no event, but a mutual
+    handshake to a host whose revocation checks fail makes that host's service log its own, on Windows as in the
+    twin."""
+    state = comparable_state(state)
+    state.pop("event_logs", None)
     return state
 
 

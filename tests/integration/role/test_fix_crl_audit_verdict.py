@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import pytest
 
-from ._runs import comparable_state, run_fix_crl
+from ._runs import configuration, run_fix_crl
 
 pytestmark = pytest.mark.lab
 
 
 def test_whole_lab_audits_call_every_correct_host_compliant_and_fail_none(fleet, tmp_path) -> None:
-    before = {name: comparable_state(fleet.state(name)) for name in fleet.hosts}
+    before = {name: configuration(fleet.state(name)) for name in fleet.hosts}
     expected = {name: "compliant" if host.scenario == "correct" else "would_change"
                 for name, host in fleet.hosts.items()}
     assert "compliant" in expected.values() and "would_change" in expected.values(), expected
@@ -30,4 +30,4 @@ def test_whole_lab_audits_call_every_correct_host_compliant_and_fail_none(fleet,
         assert not [f for h in run.report["hosts"] for f in h["findings"] if f["code"] == "service_stale"], reasons
         assert run.rc == 0, run.stdout[-3000:] + run.stderr
     # The audit changed nothing on any host.
-    assert {name: comparable_state(fleet.state(name)) for name in fleet.hosts} == before
+    assert {name: configuration(fleet.state(name)) for name in fleet.hosts} == before

@@ -17,7 +17,7 @@ import pytest
 from tests.lab import crl_server
 from tests.lab.squid import Squid
 
-from ._runs import FAST, comparable_state, decoded, reset_fleet, run_fix_crl, site_proxies, views
+from ._runs import FAST, configuration, decoded, reset_fleet, run_fix_crl, site_proxies, views
 
 pytestmark = pytest.mark.lab
 
@@ -78,11 +78,11 @@ def test_the_fix_is_proven_from_the_host_with_latency_before_and_after(world, tm
 
 
 def test_the_audit_measures_but_changes_nothing(world, tmp_path) -> None:
-    before = {name: comparable_state(world.state(name)) for name in world.hosts}
+    before = {name: configuration(world.state(name)) for name in world.hosts}
     run = run_fix_crl(world, tmp_path, "-l", EAST, "--check", "--diff", extra_vars=FAST)
     assert run.rc in (0, 2), run.stdout + run.stderr
     for name in world.hosts:
-        assert comparable_state(world.state(name)) == before[name], name
+        assert configuration(world.state(name)) == before[name], name
     for name in east_hosts(world):
         host = run.host(name)
         assert host["status"] in ("compliant", "would_change", "failed"), host

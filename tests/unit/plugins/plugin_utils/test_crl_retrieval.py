@@ -200,7 +200,9 @@ def test_mixed_results(mixed, mixed_bodies) -> None:
         "url": "http://crl.public-ca.test/lab-int.crl", "kind": "crl", "reachable": True, "usable": True,
         "http_status": 200, "elapsed_ms": 41, "bytes": len(mixed_bodies["CRL_FRESH"]), "truncated": False,
         "parsed_as": "crl", "this_update": "2026-11-26T03:00:00Z", "next_update": "2026-11-27T04:00:00Z",
-        "stale": False, "fresh": True, "error": None, "foreign_agent": None,
+        "stale": False, "fresh": True, "error": None, "foreign_agent": None, "winhttp_error": None,
+        "proxy_error": None, "via": None, "location": None, "rejected": None, "ocsp_status": None,
+        "ocsp_cert_status": None,
     }
     assert r["http://crl.public-ca.test/lab-int+.crl"]["parsed_as"] == "delta_crl"
     stale = r["http://crl.public-ca.test/stale.crl"]
@@ -368,3 +370,55 @@ def test_a_refusal_is_not_a_usable_endpoint(kind: str, status: int) -> None:
                               now=datetime.datetime.now(datetime.UTC), max_bytes=1, field="results[0]")
     assert (result["reachable"], result["usable"]) == (False, False)
     assert result["error"].startswith(f"HTTP status {status}: ")
+
+
+# ---- what the diagnosis reads of an answer: the proxy's own words, a CRL its issuer did not sign, an OCSP answer ----
+
+def test_the_winhttp_error_and_the_proxys_headers_reach_the_result() -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint, interpret_result
+    host = {"url": "http://crl.a/x.crl", "status": 503, "headers": {"X-Squid-Error": "ERR_DNS_FAIL 0",
+                                                                    "Via": "1.1 squid (squid/5.7)"}}
+    result = interpret_result(Endpoint("http://crl.a/x.crl", "crl"), host, now=NOW, max_bytes=1000, field="r")
+    assert (result["proxy_error"], result["via"]) == ("ERR_DNS_FAIL 0", "1.1 squid (squid/5.7)")
+    assert result["winhttp_error"] is None
+    silent = interpret_result(Endpoint("http://crl.a/x.crl", "crl"), {"url": "http://crl.a/x.crl", "status": None,
+                              "error": "The operation timed out", "winhttp_error": 12002}, now=NOW, max_bytes=1,
+                              field="r")
+    assert silent["winhttp_error"] == 12002 and silent["error"] == "The operation timed out"
+
+
+def test_a_crl_its_certificates_issuer_did_not_sign_is_rejected() -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint, interpret_result
+    from tests.unit.plugins import pki_factory as pf
+    p = pf.build_lab_pki(NOW)
+    issuer = p.issuing.cert.public_bytes(Encoding.DER)
+
+    def answer(crl) -> dict:
+        body = crl.public_bytes(Encoding.DER)
+        host = {"url": pf.HTTP_CRL, "status": 200, "bytes": len(body), "body_b64": base64.b64encode(body).decode()}
+        return interpret_result(Endpoint(pf.HTTP_CRL, "crl", issuer), host, now=NOW, max_bytes=10**6, field="r")
+
+    good, forged = answer(p.base_crl), answer(p.forged_crl)
+    assert good["usable"] is True and good["rejected"] is None
+    assert forged["usable"] is False and "does not verify with the issuer's public key" in forged["rejected"]
+    assert forged["error"].startswith("the CRL is not valid for its certificates: ")
+
+
+def test_an_ocsp_responders_answer_to_the_hosts_request_is_read() -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509 import ocsp
+
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._crl_retrieval import Endpoint, interpret_result
+    responder = "http://ocsp.a/"
+    broken = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+    body = base64.b64encode(broken.public_bytes(Encoding.DER)).decode()
+    host = {"url": responder + "MEIwQDA%2BMDwwOjAJBgUrDgMCGgUA", "location": responder, "status": 200,
+            "body_b64": body}
+    result = interpret_result(Endpoint(responder, "ocsp"), host, now=NOW, max_bytes=10**6, field="r")
+    assert (result["ocsp_status"], result["usable"], result["location"]) == ("unauthorized", False, responder)
+    assert "the OCSP responder answered unauthorized" in result["error"]
+    bare = interpret_result(Endpoint(responder, "ocsp"), {"url": responder, "status": 405}, now=NOW, max_bytes=1,
+                            field="r")
+    assert (bare["usable"], bare["ocsp_status"]) == (True, None)  # no request sent: only the path is proven
