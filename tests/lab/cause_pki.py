@@ -14,8 +14,8 @@ its certificate is published at ``http://aia.public-ca.test/<slug>.crt`` and its
   and published under the old name, so its signature does not verify with the certificate's issuer (gradenegger.eu:
   CAPI2 41, the revocation information rejected).
 - ``partner-ca`` (Lab Partner Issuing CA), for ``ocsp_responder_failing``: a fresh CRL, and leaves that name the lab's
-  OCSP responder, which has no revocation configuration for this CA and answers ``unauthorized`` (RFC 6960 2.3,
-  RFC 5019 2.2.3); CryptoAPI falls back to the CRL (TechNet cc770413).
+  OCSP responder (``http://ocsp.public-ca.test/partner-ca``), which has no revocation configuration for this CA and
+  answers ``unauthorized`` (RFC 6960 2.3, RFC 5019 2.2.3); CryptoAPI falls back to the CRL (TechNet cc770413).
 
 The host's second certificate (:func:`cause_certificate`) is a web site's: subject and SAN ``app.<fqdn>``, Server
 Authentication, private key on the host, so the audit reads it (``My``), the identities' runs build its chain, and it is
@@ -71,7 +71,8 @@ LEAVES: dict[str, tuple[str | None, tuple[str, ...], tuple[str, ...], str | None
     "crl_expired_at_source": ("legacy-ca", (CAUSE_CAS["legacy-ca"].crl_url,), (), None),
     "endpoint_missing_at_source": ("branch-ca", (CAUSE_CAS["branch-ca"].crl_url,), (), None),
     "crl_rejected": ("renewed-ca", (CAUSE_CAS["renewed-ca"].crl_url,), (), None),
-    "ocsp_responder_failing": ("partner-ca", (CAUSE_CAS["partner-ca"].crl_url,), (), pki.OCSP_URL),
+    # Its own responder URL (a path of the lab's responder): host_audit asks each responder URL about one certificate.
+    "ocsp_responder_failing": ("partner-ca", (CAUSE_CAS["partner-ca"].crl_url,), (), f"{pki.OCSP_URL}partner-ca"),
     "delta_crl_blocked": (None, (pki.ISSUING_CRL_URL,), (pki.ISSUING_PLUS_DELTA_CRL_URL,), None),
     "https_cdp": (None, ("https" + pki.ISSUING_CRL_URL[len("http"):],), (), None),
     "ldap_only_cdp": (None, (pki.ISSUING_LDAP_CRL_URL,), (), None),

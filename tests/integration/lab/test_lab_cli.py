@@ -211,7 +211,7 @@ def test_seed_puts_a_running_host_in_a_scenario_through_the_control_channel(lab)
         assert state["service_process"]["started"] > _utc(state["registry_write_times"]["native"])
         both = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "no_proxy", "--scenario", "clock_skew")
         assert both.returncode == 0 and f"{name} is now in scenario no_proxy,clock_skew" in both.stdout, both.stderr
-        assert lab.state(name)["clock_offset_s"] == 4 * 3600 and lab.state(name)["lab"]["scenario"] == \
+        assert lab.state(name)["clock_offset_s"] == 8 * 3600 and lab.state(name)["lab"]["scenario"] == \
             "no_proxy,clock_skew"
         two = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "direct,wrong_proxy")
         assert two.returncode == 1 and "more than one starting state" in two.stderr, two.stderr

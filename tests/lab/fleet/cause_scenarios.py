@@ -29,8 +29,9 @@ The world each one needs is the lab's (tests/lab/README.md, "The cause catalogue
   responder, which answers ``unauthorized`` for that CA (RFC 6960 2.3; TechNet cc770413); its CRL works.
 - ``ldap_only_cdp``: a second certificate whose only CDP is the AD CS default ``ldap:///`` URL (KB 884115).
 - ``https_cdp``: a second certificate whose CDP is ``https://`` (SupportArticles-docs PR 1246).
-- ``clock_skew``: the host's clock runs four hours ahead (``clock_offset_s``): its events, registry times and fix marker
-  are stamped by it, and its chain engine finds the lab's CRLs expired (technet "instan" blog 2009).
+- ``clock_skew``: the host's clock runs eight hours ahead (``clock_offset_s``; a local time entered as UTC, say): its
+  events, registry times and fix marker are stamped by it, and its chain engine finds the lab's CRLs expired (technet
+  "instan" blog 2009).
 - ``slow_chain_timeouts``: the ChainEngine policy raises the retrieval timeouts to 60 s per URL and 120 s per chain,
   over Windows' 15 s / 20 s defaults (KB 884115).
 - ``non_self_signed_root``: the lab's issuing CA certificate (an intermediate) is in the Root store (uclobby 2015).
@@ -79,7 +80,7 @@ CAUSE_SCENARIOS = (
     "slow_chain_timeouts", "non_self_signed_root", "trusted_issuer_list_too_large", "root_autoupdate_blocked",
     "gpo_overwrites_proxy", "protocol_mismatch",
 )
-CLOCK_SKEW_S = 4 * 3600
+CLOCK_SKEW_S = 8 * 3600  # past any CRL validity a lab publishes (pytest's session lab: 4 hours)
 SLOW_TIMEOUTS = {"ChainUrlRetrievalTimeoutMilliseconds": 60000,
                  "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 120000}
 GPO_GUID = "{6AC1786C-016F-11D2-945F-00C04FB984F9}"

@@ -8,19 +8,21 @@ import base64
 import datetime as dt
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._causes import CATALOGUE
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._evidence import build_evidence
-from tests.lab import cause_pki, pki
+from tests.lab import cause_pki, ocsp_responder, pki
 from tests.lab.cryptoapi import check_chain_revocation
 from tests.lab.fleet import catalogue, cause_scenarios, plan
 from tests.lab.winhttp import WinHttpProxy
 from tests.twin import event_logs, winhttp_value
-from tests.twin.scripts import _evidence, crl_fetch
+from tests.twin.scripts import _evidence, _ocsp, crl_fetch
 from tests.twin.state import HostState, new_state
 
 FQDN = "lync-fe01.lab.test"
@@ -147,3 +149,28 @@ def test_the_fetch_reports_the_winhttp_error_number_and_the_headers_that_say_who
                "proxy-authenticate": "Basic realm=\"lab-proxy\"", "content-type": "text/html", "server": "s" * 600}
     kept = crl_fetch.kept_headers(headers)
     assert set(kept) == {"via", "x-squid-error", "proxy-authenticate", "server"} and len(kept["server"]) == 512
+
+
+def test_host_audit_asks_each_ocsp_responder_about_the_first_certificate_that_names_it(host, lab_dir) -> None:
+    seeded, _ = _seed(host, lab_dir, "ocsp_responder_failing")
+    inventory = {"stores": seeded["cert_stores"]}
+    found = _ocsp.requests(inventory, ["My"])
+    partner = f"{pki.OCSP_URL}partner-ca"
+    assert set(found) == {pki.OCSP_URL, partner}
+    lab = pki.LabCA(lab_dir)
+    leaf = x509.load_pem_x509_certificate((lab_dir / "pki" / "hosts" / f"{FQDN}.crt").read_bytes())
+    for responder, certificate, issuer in ((pki.OCSP_URL, leaf, lab.issuing_cert),):
+        url = found[responder]
+        assert url.startswith(responder.rstrip("/") + "/") and "+" not in url and "=" not in url.rsplit("/", 1)[1]
+        request = ocsp.load_der_ocsp_request(ocsp_responder.request_from_path(urlsplit(url).path))
+        expected = ocsp.OCSPRequestBuilder().add_certificate(certificate, issuer, hashes.SHA1()).build()
+        assert (request.serial_number, request.issuer_key_hash, request.issuer_name_hash) == (
+            expected.serial_number, expected.issuer_key_hash, expected.issuer_name_hash)
+    answer = ocsp.load_der_ocsp_response(ocsp_responder.respond(lab_dir, ocsp_responder.request_from_path(
+        urlsplit(found[partner]).path)))
+    assert answer.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
+    urls = ["http://crl.public-ca.test/issuing-ca.crl", pki.OCSP_URL]
+    assert _ocsp.asked(urls, found) == [urls[0], found[pki.OCSP_URL]]
+    crl = {"results": [{"url": u} for u in _ocsp.asked(urls, found)]}
+    _ocsp.locate(crl, urls, found)
+    assert [r["location"] for r in crl["results"]] == [None, pki.OCSP_URL]
