@@ -44,9 +44,8 @@ SEEN = {
 NEEDS_CONTROLLER = {
     "identity_path": "no_proxy precedes it in the catalogue, and a service identity's path differs from netsh only "
                      "when netsh is direct (KB 2623724), so no_proxy is always primary",
-    "crl_rejected": "the controller's check of a fetched CRL's issuer and signature against the certificate's issuer "
-                    "(the crl result's `rejected`)",
-    "ocsp_responder_failing": "the controller's OCSP request to each responder and its parse (`ocsp_status`)",
+    "ocsp_responder_failing": "the controller asks host_audit for OCSP requests (crl.ocsp_requests true), and "
+                              "_crl_retrieval.build_result takes a result whose location (not url) is the endpoint",
     "ldap_only_cdp": "a host whose only fault is an LDAP-only certificate is compliant: its identities' chain failure "
                      "is not held against it (ldap_only), so the host is not failing and has no diagnosis",
     "slow_chain_timeouts": "raised timeouts alone fail no check: the host is compliant and has no diagnosis",

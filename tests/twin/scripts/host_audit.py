@@ -308,7 +308,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             inventory = cert_inventory.run(ctx, {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
             doc["certificates"] = {"script": "cert_inventory", "schema": 1, **inventory}
             urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
-            requests = ocsp_requests(inventory, stores)
+            requests = ocsp_requests(inventory, stores) if (crl or {}).get("ocsp_requests") else {}
         except ScriptError as exc:
             doc["certificates"] = {"error": str(exc)}
     purge = fetch = None

@@ -143,7 +143,8 @@ if ($null -ne $identityChain -and $null -ne $document.identities -and $null -ne 
 $identityStartedMs = $clock.ElapsedMilliseconds
 # end identities
 
-# The certificates, the URLs of their chains (_der.ps1), and an OCSP request for each responder they name (above).
+# The certificates, the URLs of their chains (_der.ps1), and with crl.ocsp_requests an OCSP request for each responder
+# they name (above).
 $extractedUrls = @()
 $ocspRequests = @{}
 if ($null -ne $CrlfixArgs.stores) {
@@ -155,7 +156,9 @@ if ($null -ne $CrlfixArgs.stores) {
         }
         $chainUrls = Get-CrlfixChainUris -Targets $inventory.targets -Pool $inventory.pool
         $extractedUrls = @(foreach ($url in $chainUrls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } })
-        $ocspRequests = Get-CrlfixOcspRequests -Targets $inventory.targets -Pool $inventory.pool
+        if (Get-CrlfixArgument -Arguments $CrlfixArgs.crl -Name 'ocsp_requests' -Default $false) {
+            $ocspRequests = Get-CrlfixOcspRequests -Targets $inventory.targets -Pool $inventory.pool
+        }
     } catch {
         $document.certificates = Get-CrlfixPartError -Failure $_
     }
