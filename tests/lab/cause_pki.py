@@ -36,7 +36,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from tests.lab import pki
 
@@ -141,6 +141,23 @@ def publish(lab: pki.LabCA, next_update: dt.timedelta, now: dt.datetime) -> dict
     return written
 
 
+def _uris(cert: x509.Certificate, cls: type) -> list[str]:
+    try:
+        value = cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return []
+    if cls is x509.AuthorityInformationAccess:
+        return [d.access_location.value for d in value
+                if d.access_method == AuthorityInformationAccessOID.OCSP]
+    return [n.value for point in value for n in point.full_name or []]
+
+
+def _pointers(cert: x509.Certificate) -> tuple[list[str], list[str], list[str]]:
+    """A second certificate's CDP, Freshest CRL and OCSP URLs: one issued for an older spec is issued again."""
+    return (_uris(cert, x509.CRLDistributionPoints), _uris(cert, x509.FreshestCRL),
+            _uris(cert, x509.AuthorityInformationAccess))
+
+
 def _b64(cert: x509.Certificate) -> str:
     return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode("ascii")
 
@@ -157,9 +174,9 @@ def cause_certificate(lab_dir: Path, fqdn: str, cause: str) -> dict[str, list[di
     else:
         issuer_cert, issuer_key, _crl_key = ca_material(lab, CAUSE_CAS[slug])
     crt_path = _dir(lab_dir) / "hosts" / f"{fqdn}.{cause}.crt"
-    if crt_path.exists():
-        cert = x509.load_pem_x509_certificate(crt_path.read_bytes())
-    else:
+    cert = x509.load_pem_x509_certificate(crt_path.read_bytes()) if crt_path.exists() else None
+    if cert is None or _pointers(cert) != (list(cdp), list(freshest), [ocsp] if ocsp else []) \
+            or cert.not_valid_after_utc <= dt.datetime.now(dt.UTC):
         key, now, name = pki._new_key(), dt.datetime.now(dt.UTC), f"app.{fqdn}"
         issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
         builder = (
