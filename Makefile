@@ -88,7 +88,8 @@ generate: setup
 clean:
 	rm -rf $(VENV) $(COLLECTIONS) build tests/output
 
-# The loopback fleet of Windows twins (tests/twin/README.md). HOSTS defaults to 12; up to 500.
+# The loopback fleet of Windows twins (tests/twin/README.md). HOSTS defaults to 12; build/lab holds up to 2032
+# (127.0.1-8.x); a bigger lab goes in another --lab-dir (scripts/lab.py).
 HOSTS ?= 12
 .PHONY: lab-up lab-down lab-metrics
 lab-up: setup

@@ -16,13 +16,14 @@ COUNTERS = ("http_requests", "shell_commands", "bytes_in", "bytes_out")
 
 
 def diff_metrics(
-    before: Mapping[str, Any], after: Mapping[str, Any], hosts: Iterable[str] | None = None
+    before: Mapping[str, Any], after: Mapping[str, Any], hosts: Iterable[str] | None = None,
+    counters: tuple[str, ...] = COUNTERS,
 ) -> dict[str, dict[str, int]]:
     """Per-host counter increase between two `/metrics` documents.
 
     ``hosts`` limits the result (the hosts a run targeted); by default every host of ``after``. A host missing
     from ``before`` (a twin started in between) counts from zero. A counter that went *down* means the lab was
-    restarted between the snapshots, which would make every figure wrong, so it is refused.
+    restarted between the snapshots, which would make every figure wrong, so it is refused. ``counters``: which.
     """
     before_hosts = before.get("hosts", {})
     after_hosts = after.get("hosts", {})
@@ -33,7 +34,7 @@ def diff_metrics(
             raise ValueError(f"hosts: {name!r} is not in the lab's metrics")
         start = before_hosts.get(name, {})
         row = {}
-        for key in COUNTERS:
+        for key in counters:
             delta = int(after_hosts[name].get(key, 0)) - int(start.get(key, 0))
             if delta < 0:
                 raise ValueError(f"{name}: counter {key} went down ({start.get(key)} -> {after_hosts[name].get(key)});"

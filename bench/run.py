@@ -1,6 +1,7 @@
 """The fleet benchmark: this collection's audit and fix beside the baseline an admin would write.
 
     .venv/bin/python -m bench.run [--sizes 50,200,500 | --quick] [--forks 25] [--runs a,b,...] [--profile]
+    .venv/bin/python -m bench.run --sizes 2000 --slices 4     # the audit as 4 AWX job slices at once
     make bench BENCH_ARGS='--quick'
 
 Per fleet size, in ONE lab (build/bench/lab-<size>, a free place of the bench range: twins on 127.0.<100-149>.x, its
@@ -13,9 +14,13 @@ own squid and CRL server), with the same forks, one after another:
                      kept to compare with older results; only when named in --runs)
     fix            playbooks/fix-crl.yml
     fix_on_fixed   playbooks/fix-crl.yml again, on the fleet the fix left (no reset)
+    audit_fixed    playbooks/fix-crl.yml --check on the fleet the fix left (no reset; the fix runs first, unmeasured,
+                   when it is not among the runs): the audit of a fleet already fixed
     restart        every Lync front end seeded stale_service, playbooks/fix-crl.yml with fix_crl_restart_services:
                    the restarted hosts' remote commands (the twins' count; budget: a restart adds 1)
     hang           (first size only) one host, crl_retrieval_check of 10 URLs that all hang, timeout 15 s
+    audit_sliced   (only with --slices N, and then alone) playbooks/fix-crl.yml --check as N AWX job slices at once,
+                   each through ansible-runner (bench/slices.py), their reports merged and checked
 
 Every run but fix_on_fixed starts from the seeded states (restored and reloaded). Per run: wall time, CPU of
 the controller's process tree, peak memory (bench/measure.py says how), the twins' counters per host (mean,
@@ -37,10 +42,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, slices, wire
 from bench.lab_handle import REPO_ROOT, BenchLab
 from bench.measure import run_measured
-from tests.lab.fleet import scenarios
+from tests.lab.fleet import addresses, scenarios
 from tests.lab.fleet.process import control
 from tests.twin.state import write_json_atomic
 
@@ -48,7 +53,7 @@ BENCH_DIR = REPO_ROOT / "build" / "bench"
 BIN = Path(sys.executable).parent
 # The full baseline first: whatever the first ansible-playbook against a fresh lab pays extra (first NTLM
 # sessions, cold caches) must not shrink the audit's ratio to the show task.
-RUNS = ("baseline", "baseline_show", "audit", "fix", "fix_on_fixed", "restart", "hang")
+RUNS = ("baseline", "baseline_show", "audit", "fix", "fix_on_fixed", "audit_fixed", "restart", "hang")
 # Not in the default set: the audit in one batch (fix_crl_serial 100%), the proposal of docs/performance.md.
 EXTRA_RUNS = ("audit_one_batch",)
 HANG_URLS = 10
@@ -78,6 +83,7 @@ def playbook_cmd(name: str, lab: BenchLab, forks: int, report_dir: Path) -> list
         "audit_one_batch": base + fix + ["--check", "-e", '{"fix_crl_serial": ["100%"]}'],
         "fix": base + fix,
         "fix_on_fixed": base + fix,
+        "audit_fixed": base + fix + ["--check"],
         "restart": base + fix + ["-e", '{"fix_crl_restart_services": true}'],
     }[name]
 
@@ -103,6 +109,8 @@ def measure_playbook(name: str, lab: BenchLab, forks: int, out_dir: Path, hosts:
     if name == "restart":
         result["restarted"] = restart_commands(report_dir, per_host)
     timing = json.loads(timing_out.read_text()) if timing_out.exists() else {}
+    if name.startswith("audit") or name.startswith("fix") or name == "restart":
+        result["document"] = wire.document_means(report.diff_metrics(before, after, hosts, wire.DOCUMENT_COUNTERS))
     result.update({
         "per_host": report.aggregate(per_host),
         "per_status": report.aggregate_by_status(per_host, statuses) if statuses else None,
@@ -111,6 +119,18 @@ def measure_playbook(name: str, lab: BenchLab, forks: int, out_dir: Path, hosts:
         "tasks_total": len(timing.get("tasks", [])),
     })
     return result
+
+
+def sample_script_sizes(lab: BenchLab, out_dir: Path) -> dict[str, dict[str, int]]:
+    """One Lync front end (peers, services: the largest host_audit) audited once more at -vvvv: the seam's line
+    names each host script's size as written, as sent and on the wire (bench/wire.py)."""
+    host = next(h["name"] for h in lab.fleet_doc()["hosts"] if h["group"] == "lync_servers")
+    cmd = [*playbook_cmd("audit", lab, 1, out_dir / "reports-sizes"), "-l", host, "-vvvv"]
+    log = out_dir / "script-sizes.log"
+    with log.open("wb") as handle:
+        subprocess.run(cmd, env=ansible_env(out_dir / "timing-sizes.json"), cwd=REPO_ROOT, stdout=handle,
+                       stderr=subprocess.STDOUT, check=False)
+    return wire.script_sizes(log.read_text(errors="replace"))
 
 
 def seed_stale_services(lab: BenchLab) -> list[str]:
@@ -178,15 +198,47 @@ def profile_audit(lab: BenchLab, forks: int, out_dir: Path) -> dict[str, Any]:
     # The console script .venv/bin/ansible-playbook is a Python file, which cProfile runs as __main__.
     cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), *playbook_cmd("audit", lab, forks,
                                                                             out_dir / "reports-profile")]
-    result = run_measured(cmd, env=ansible_env(out_dir / "timing-profile.json"), cwd=REPO_ROOT,
-                          log_path=out_dir / "audit-profile.log")
+    workers = out_dir / "worker-profiles"
+    workers.mkdir(exist_ok=True)
+    env = ansible_env(out_dir / "timing-profile.json")
+    # Every forked worker under cProfile too (bench/worker_profile/sitecustomize.py), summed below.
+    paths = [str(REPO_ROOT / "bench" / "worker_profile"), env.get("PYTHONPATH", "")]
+    env.update({"BENCH_WORKER_PROFILE_DIR": str(workers), "PYTHONPATH": os.pathsep.join(paths)})
+    result = run_measured(cmd, env=env, cwd=REPO_ROOT, log_path=out_dir / "audit-profile.log")
     text = out_dir / "audit-profile.txt"
     with text.open("w") as handle:
         stats = pstats.Stats(str(prof), stream=handle)
         stats.sort_stats("cumulative").print_stats(60)
         stats.sort_stats("tottime").print_stats(40)
-    result.update({"profile": str(prof), "profile_text": str(text)})
+    worker_text = out_dir / "audit-workers-profile.txt"
+    files = sorted(str(path) for path in workers.glob("worker-*.prof"))
+    if files:
+        with worker_text.open("w") as handle:
+            handle.write(f"{len(files)} workers (one task on one host each), summed\n")
+            stats = pstats.Stats(files[0], stream=handle)
+            for path in files[1:]:
+                stats.add(path)
+            stats.sort_stats("cumulative").print_stats(80)
+            stats.sort_stats("tottime").print_stats(50)
+    result.update({"profile": str(prof), "profile_text": str(text), "worker_profiles": len(files),
+                   "worker_profile_text": str(worker_text) if files else None})
     return result
+
+
+def measure_sliced(lab: BenchLab, count: int, forks: int, out_dir: Path, hosts: list[str]) -> dict[str, Any]:
+    """The audit as ``count`` AWX job slices at once (bench/slices.py), with the twins' counters of all of them."""
+    before = lab.metrics()
+    env = {key: value for key, value in ansible_env(out_dir / "timing-sliced.json").items()
+           if key not in ("ANSIBLE_CALLBACK_PLUGINS", "ANSIBLE_CALLBACKS_ENABLED")}
+    began = time.monotonic()
+    result = slices.run_slices(lab.inventory, count, forks, out_dir / "slices", env)
+    wall = round(time.monotonic() - began, 2)
+    per_host = report.diff_metrics(before, lab.metrics(), hosts)
+    parts = result["slices"]
+    return {**result, "wall_s": wall, "cpu_s": round(sum(s["cpu_s"] for s in parts), 2),
+            "peak_pss_sum_kib": sum(s["peak_pss_sum_kib"] for s in parts),
+            "peak_rss_sum_kib": sum(s["peak_rss_sum_kib"] for s in parts),
+            "rc": max((s.get("rc") or 0) for s in parts), "per_host": report.aggregate(per_host)}
 
 
 def run_size(size: int, args: argparse.Namespace, runs: list[str], *, with_hang: bool,
@@ -208,12 +260,23 @@ def run_size(size: int, args: argparse.Namespace, runs: list[str], *, with_hang:
                     continue
                 lab.reset()
                 result = measure_hang(lab, out_dir)
+            elif name == "audit_sliced":
+                result = measure_sliced(lab, args.slices, args.forks, out_dir, hosts)
+                print(report.format_table(slices.slice_rows(result["slices"]), slices.SLICE_COLUMNS), flush=True)
+                print("bench: merged report " + ("exact: every host once, totals the slices' sum" if not
+                      result["problems"] else "WRONG: " + "; ".join(result["problems"])), flush=True)
             else:
-                if name != "fix_on_fixed":
+                if name not in ("fix_on_fixed", "audit_fixed"):
                     lab.reset()
+                if name == "audit_fixed" and not {"fix", "fix_on_fixed"} & set(runs[:runs.index(name)]):
+                    print("bench: fixing the fleet for audit_fixed (not measured)", flush=True)
+                    lab.reset()
+                    measure_playbook("fix", lab, args.forks, out_dir / "unmeasured", hosts)
                 if name == "restart":
                     seed_stale_services(lab)
                 result = measure_playbook(name, lab, args.forks, out_dir, hosts)
+                if name == "audit":
+                    result["script_sizes"] = sample_script_sizes(lab, out_dir)
                 if name == "restart":
                     print(f"bench: restart: {result['restarted']} (budget: a fix <= 4 remote commands, a restart "
                           "adds 1)", flush=True)
@@ -243,15 +306,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20261126)
     parser.add_argument("--profile", action="store_true", help="also run the audit under cProfile, per size")
     parser.add_argument("--keep-lab", action="store_true", help="leave each lab running (stop: scripts/lab.py down)")
+    parser.add_argument("--slices", type=int, default=0,
+                        help="run only the audit, as this many AWX job slices at once (bench/slices.py)")
     args = parser.parse_args(argv)
     try:
         sizes = [10] if args.quick else [int(s) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
         parser.error(f"--sizes: expected comma-separated integers, got {args.sizes!r}")
-    if any(not 1 <= s <= 500 for s in sizes):
-        parser.error(f"--sizes: each size must be 1..500 (the lab's limit), got {args.sizes!r}")
+    most = addresses.max_hosts("bench")
+    if any(not 1 <= s <= most for s in sizes):
+        parser.error(f"--sizes: each size must be 1..{most} (the bench range of the lab allocator), got {args.sizes!r}")
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
-    unknown = [r for r in runs if r not in RUNS + EXTRA_RUNS]
+    if args.slices < 0 or args.slices == 1:
+        parser.error(f"--slices: expected 2 or more (0: no slicing), got {args.slices}")
+    if args.slices:
+        runs = ["audit_sliced"]
+    unknown = [r for r in runs if r not in RUNS + EXTRA_RUNS + ("audit_sliced",)]
     if unknown:
         parser.error(f"--runs: unknown {', '.join(unknown)}; expected a subset of {','.join(RUNS + EXTRA_RUNS)}")
     if args.forks < 1:
@@ -267,12 +337,15 @@ def main(argv: list[str] | None = None) -> int:
         doc = {"schema": 1, "kind": "crlfix.windows.bench", "time": args.stamp, "commit": commit,
                "argv": sys.argv, "forks": args.forks, "sizes": sizes, "cpus": os.cpu_count(),
                "loadavg": os.getloadavg(), "runs": results, "ratios": report.ratios(results),
-               "host_costs": report.host_costs(results)}
+               "host_costs": report.host_costs(results), "wire_costs": wire.wire_costs(results)}
         out.write_text(json.dumps(doc, indent=1))
 
     for i, size in enumerate(sizes):
         run_size(size, args, runs, with_hang=i == 0, results=results, on_result=write)
     write()
+    if args.slices:
+        print(f"bench: results in {out}")
+        return 0
     table_runs = [r for r in results if r.get("per_host") is not None]
     print()
     print(report.format_table([report.table_row(r) for r in table_runs]))
@@ -284,6 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(report.format_table(report.cost_rows(costs), report.COST_COLUMNS))
     for line in report.budget_lines(costs):
+        print(line)
+    print()
+    print("Where the bytes go (host_audit of one Lync front end; KiB and document parts: means over the audit's hosts)")
+    print(report.format_table(wire.bytes_rows(results), wire.BYTES_COLUMNS))
+    for line in wire.wire_budget_lines(wire.wire_costs(results)):
         print(line)
     for r in results:
         if r["name"] == "hang":

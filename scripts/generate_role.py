@@ -183,9 +183,9 @@ def generated_files(role: Path, module: str, documentation: t.Mapping[str, t.Any
 def module_documentation(module: str) -> dict[str, t.Any]:
     """The module's DOCUMENTATION with the collection's doc fragments, read the way the action plugin reads it."""
     sys.path.insert(0, str(REPO_ROOT / ".collections"))  # `make setup` links the checkout there
-    from ansible_collections.crlfix.windows.plugins.plugin_utils import _argspec
+    from ansible_collections.crlfix.windows.plugins.plugin_utils import _action
 
-    return _argspec.module_documentation(module)
+    return _action.module_documentation(module)
 
 
 def main(argv: list[str] | None = None, *, roles_dir: Path = REPO_ROOT / "roles",

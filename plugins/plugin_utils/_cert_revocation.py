@@ -35,7 +35,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     eku_oid,
     iso_utc,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
@@ -126,6 +126,8 @@ def _winhttp_document(value: t.Any) -> dict[str, t.Any]:
 
 
 def _store_entries(document: t.Mapping[str, t.Any]) -> dict[str, list[t.Any]]:
+    """Store name -> entries ``{der_b64, has_private_key}``; schema 2 sends each certificate once, in
+    ``certificates``, and the entries name it by index (``cert``): resolved here, so both read alike."""
     stores = document.get("stores")
     if not isinstance(stores, dict):
         raise ValueError(f"host script {SCRIPT}: 'stores' must be an object, got {stores!r:.80}")
@@ -133,7 +135,21 @@ def _store_entries(document: t.Mapping[str, t.Any]) -> dict[str, list[t.Any]]:
         if not isinstance(entries, list):
             # A hand-written twin or an old script could send a bare object; refuse rather than guess.
             raise ValueError(f"host script {SCRIPT}: stores.{name} must be a list, got {entries!r:.80}")
-    return stores
+    if document.get("schema", 1) == 1:
+        return stores
+    shared = document.get("certificates")
+    if not isinstance(shared, list):
+        raise ValueError(f"host script {SCRIPT}: 'certificates' must be a list, got {shared!r:.80}")
+    resolved: dict[str, list[t.Any]] = {}
+    for name, entries in stores.items():
+        resolved[name] = []
+        for index, entry in enumerate(entries):
+            ref = entry.get("cert") if isinstance(entry, dict) else None
+            if isinstance(ref, bool) or not isinstance(ref, int) or not 0 <= ref < len(shared):
+                raise ValueError(f"host script {SCRIPT}: stores.{name}[{index}].cert: {ref!r} is not an index of "
+                                 f"'certificates' ({len(shared)} of them)")
+            resolved[name].append({"der_b64": shared[ref], "has_private_key": entry.get("has_private_key", False)})
+    return resolved
 
 
 def summarise_inventory(

@@ -389,31 +389,5 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
 
 
 
-def split_own_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
-                      max_handshake_ms: int) -> tuple[t.Mapping[str, t.Any], dict[str, t.Any] | None]:
-    """(the ``tls_probe`` document of the peers, the service's interpreted result): the host probes its own service
-    after the peers, and its result is taken out before either is interpreted, so the peers' totals never count it
-    (it judges the service, not the proxy path)."""
-    results = tls.get("results")
-    if peer is None or not isinstance(results, list):
-        return tls, None  # a document without a results list fails in interpret_document, naming it
-    service = interpret_document((peer,), {**tls, "results": results[-1:]},
-                                 max_handshake_ms=max_handshake_ms)["results"][0]
-    return {**tls, "results": results[:-1]}, service
-
-
-__all__ = [
-    "HANDSHAKE_FULL",
-    "HANDSHAKE_RESUMED",
-    "Peer",
-    "PeerError",
-    "client_certificate_args",
-    "host_args",
-    "interpret_document",
-    "interpret_peer",
-    "normalize_peers",
-    "parse_peer",
-    "run_tls_probe",
-    "split_own_service",
-    "validate_host",
-]
+__all__ = ["Peer", "PeerError", "client_certificate_args", "host_args", "interpret_document", "interpret_peer",
+           "normalize_peers", "parse_peer", "run_tls_probe", "validate_host", "validate_port"]

@@ -25,7 +25,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _cert_revocation, _crl_retrieval, _tls_probe
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _audit
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell

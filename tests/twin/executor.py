@@ -2,9 +2,10 @@
 
 Flow: WinRS ``Command`` (+ ``Arguments``) is what cmd.exe would run. ``powershell … -EncodedCommand <b64>``
 (UTF-16-LE, as Ansible's PowerShell shell plugin and pywinrm ``run_ps`` send) is decoded; Ansible's wrapper
-lines are dropped; then the script is either one of the collection's host scripts (``# crlfix-script:``
-header, docs/dev/host-scripts.md) or a list of simple command lines run one by one. Anything the twin does
-not model fails with PowerShell's (or cmd.exe's) own "not recognized" error: never a silent success.
+lines are dropped; the collection's bootstrap (floor check + loader, ``bootstrap.py``) reads the rest of the script
+from stdin; then the script is either one of the collection's host scripts (``# crlfix-script:`` header,
+docs/dev/host-scripts.md) or a list of simple command lines run one by one. Anything the twin does not model fails
+with PowerShell's (or cmd.exe's) own "not recognized" error: never a silent success.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from tests.twin import native_tools, netsh
+from tests.twin import bootstrap, language_mode, native_tools, netsh
 from tests.twin.cmdline import (
     clixml_errors,
     crlf,
@@ -27,12 +28,10 @@ from tests.twin.cmdline import (
 from tests.twin.scripts import ScriptContext, ScriptError, registry
 from tests.twin.state import HostState
 
-# docs/dev/host-scripts.md: the fixed stdin bootstrap for scripts longer than cmd.exe's 8191-character limit.
-BOOTSTRAP = (
-    "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
-    "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
-    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
-)
+# _common.ps1's answer in a Constrained Language session, before anything that mode blocks (host-scripts.md).
+COMMON_CLM_TEXT = ("FullLanguage required: Windows PowerShell runs in {mode} mode on this host (AppLocker or Windows "
+                   "Defender Application Control), which blocks the COM objects, runspaces and SslStream the crlfix "
+                   "host scripts use")
 # ansible-core plugins/shell/powershell.py _encode_script: strict_mode / preserve_rc wrapper lines.
 STRICT_MODE_LINE = "set-strictmode -version latest"
 PRESERVE_RC_RE = re.compile(
@@ -66,6 +65,25 @@ class Outcome:
     stderr: str | bytes  # bytes = already serialised (CLIXML)
     rc: int
     script: str | None = None  # the crlfix host script that ran to its end (the lab's fault hooks key on it)
+    # host_audit's document, bytes of compact JSON per part (DOCUMENT_PARTS): what the lab's metrics add up.
+    parts: dict[str, int] | None = None
+
+
+# The parts of host_audit's document the lab's metrics count (counters doc_<part>; "other": the rest of the keys).
+DOCUMENT_PARTS = ("winhttp", "certificates", "crl", "tls", "identities", "evidence", "floor", "other")
+
+
+def document_parts(document: dict) -> dict[str, int]:
+    """Bytes of each part of a host_audit document as compact JSON (the keys' own bytes go to ``other``)."""
+    sizes = dict.fromkeys(DOCUMENT_PARTS, 0)
+    for key, value in document.items():
+        size = len(json.dumps(value, separators=(",", ":")))
+        if key in sizes and key != "other":
+            sizes[key] += size
+        else:
+            sizes["other"] += size
+    sizes["other"] += len(json.dumps(document, separators=(",", ":"))) - sum(sizes.values())
+    return sizes
 
 
 def parse(command: str, arguments: list[str]) -> Invocation:
@@ -90,7 +108,7 @@ def parse(command: str, arguments: list[str]) -> Invocation:
                     "specified with -EncodedCommand is not properly encoded. The value must be "
                     "Base64 encoded.\n",
                 )
-            reads = _is_bootstrap(script) or "$input" in script.lower()
+            reads = _bootstrap_preamble(script) is not None or "$input" in script.lower()
             return Invocation("powershell", argv, script=script, reads_stdin=reads)
         if flag in _COMMAND_FLAGS and i + 1 < len(rest):
             text = " ".join(rest[i + 1 :])
@@ -118,10 +136,17 @@ def run(state: HostState, inv: Invocation, stdin: bytes, codepage: int = 65001) 
     script = inv.script
     stdin_text = _decode_stdin(stdin, codepage)
     if script is None:
-        script = stdin_text
-    elif _is_bootstrap(script):
-        script = stdin_text
-    return run_powershell(state, script)
+        return run_powershell(state, stdin_text)
+    preamble = _bootstrap_preamble(script)
+    if preamble is None:
+        return run_powershell(state, script)
+    unwrapped = bootstrap.unwrap(state, preamble, stdin_text)
+    if unwrapped.document is not None:
+        return Outcome(json.dumps(unwrapped.document, separators=(",", ":")) + "\r\n", "", 0, script="host_audit",
+                       parts=document_parts(unwrapped.document))
+    if unwrapped.failure is not None:
+        return _failed(unwrapped.failure)
+    return run_powershell(state, unwrapped.script or "", floor_ran=unwrapped.floor_ran)
 
 
 def is_blocking(inv: Invocation, stdin: bytes, codepage: int = 65001) -> bool:
@@ -129,8 +154,11 @@ def is_blocking(inv: Invocation, stdin: bytes, codepage: int = 65001) -> bool:
     if inv.error is not None or inv.kind != "powershell":
         return False
     script = inv.script
-    if script is None or _is_bootstrap(script):
+    if script is None:
         script = _decode_stdin(stdin, codepage)
+    elif _bootstrap_preamble(script) is not None:
+        decoded = bootstrap.decode_payload(_decode_stdin(stdin, codepage))
+        script = decoded if isinstance(decoded, str) else ""
     first = next((line.strip() for line in script.splitlines() if line.strip()), "")
     if not first.lower().startswith("# crlfix-script:"):
         return False
@@ -138,14 +166,22 @@ def is_blocking(inv: Invocation, stdin: bytes, codepage: int = 65001) -> bool:
     return bool(getattr(module, "BLOCKING", False))
 
 
-def _is_bootstrap(script: str) -> bool:
-    """True when ``script`` is the stdin bootstrap, with or without Ansible's wrapper lines around it."""
+def _bootstrap_preamble(script: str) -> list[str] | None:
+    """The preamble of the collection's stdin bootstrap (``bootstrap.py``), with Ansible's wrapper lines around it
+    left out; None when ``script`` is not the bootstrap."""
     lines = [
         line.strip()
         for line in script.splitlines()
         if line.strip() and line.strip().lower() != STRICT_MODE_LINE and not PRESERVE_RC_RE.match(line.strip())
     ]
-    return lines == [BOOTSTRAP]
+    return bootstrap.recognise(lines)
+
+
+def _failed(failure: bootstrap.Failure) -> Outcome:
+    """An error that ends the command: its record on stderr, exit code 1."""
+    lines = error_record_lines(failure.message, failure.statement, failure.line_no, failure.category,
+                               failure.error_id)
+    return Outcome("", clixml_errors(lines), 1)
 
 
 # The code pages the twin decodes (tests/twin/README.md); another one reads as 437, the OEM code page of en-US.
@@ -181,11 +217,12 @@ def _run_native(state: HostState, argv: list[str]) -> native_tools.ToolResult | 
     return native_tools.hostname(state, argv[1:])
 
 
-def run_powershell(state: HostState, script: str) -> Outcome:
+def run_powershell(state: HostState, script: str, *, floor_ran: bool = False) -> Outcome:
+    """Run ``script``; ``floor_ran``: the bootstrap already ran host_audit's floor check (and the host passed it)."""
     lines = [line.strip() for line in script.replace("\r\n", "\n").split("\n")]
     first = next((line for line in lines if line), "")
     if first.lower().startswith("# crlfix-script:"):
-        return _run_host_script(state, lines)
+        return _run_host_script(state, lines, floor_ran=floor_ran)
     stdout: list[str] = []
     errors: list[str] = []
     last_ok, last_exit, preserve_rc = True, None, False
@@ -234,12 +271,16 @@ def _native_error_lines(program: str, stderr: str, line: str, line_no: int) -> l
     return lines[:-1] + text[1:] + [" "] if len(text) > 1 else lines
 
 
-def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
-    header = [line for line in lines if line][:2]
-    # The $CrlfixArgs line follows the two header lines, after the preamble fragments a script has (host_audit's floor
-    # check, _script.SCRIPT_PREAMBLES), which the stand-in models itself.
-    header.append(next((line for line in lines[2:] if ARGS_RE.match(line)), ""))
+def _run_host_script(state: HostState, lines: list[str], *, floor_ran: bool = False) -> Outcome:
+    code = [line for line in lines if line]
+    header = code[:2]
+    # The $CrlfixArgs line follows the two header lines, after the preamble a script has (host_audit's floor check,
+    # _script.SCRIPT_PREAMBLES) when it travels whole; over stdin the preamble ran in the bootstrap.
+    args_at = next((index for index, line in enumerate(code) if index >= 2 and ARGS_RE.match(line)), None)
+    header.append(code[args_at] if args_at is not None else "")
+    preamble = [line for line in code[2:args_at or 2] if not line.startswith("#")]
     name = header[0].split(":", 1)[1].strip()
+    mode = state.host_class.language_mode
     try:
         schema_line = header[1] if len(header) > 1 else ""
         if not schema_line.lower().startswith("# crlfix-schema:"):
@@ -248,6 +289,19 @@ def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
         if not schema_text.isdigit():
             raise ScriptError(f"script '{name}': schema {schema_text!r} is not an integer")
         schema = int(schema_text)
+        if mode not in language_mode.MODELLED:
+            raise ScriptError(f"twin: PowerShell in {mode} mode is not modelled")
+        if preamble:
+            if preamble != bootstrap.floor_lines():
+                raise ScriptError(f"twin: the preamble of '{name}' is not the collection's floor check; the twin runs "
+                                  "no other PowerShell")
+            answer = bootstrap.floor_answer(state, mode, "\n".join(preamble), line_no=3)
+            if answer.document is not None:
+                return Outcome(json.dumps(answer.document, separators=(",", ":")) + "\r\n", "", 0, script=name,
+                               parts=document_parts(answer.document))
+            if answer.failure is not None:
+                return _failed(answer.failure)
+            floor_ran = True
         match = ARGS_RE.match(header[2]) if len(header) > 2 else None
         if match is None:
             raise ScriptError(f"script '{name}': no $CrlfixArgs line after the header")
@@ -258,6 +312,11 @@ def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
             raise ScriptError(f"script '{name}': $CrlfixArgs is not valid JSON: {exc}") from None
         if not isinstance(args, dict):
             raise ScriptError(f"script '{name}': $CrlfixArgs must be a JSON object, got {args!r}")
+        if mode != language_mode.FULL:
+            # _common.ps1 refuses the session before anything that mode blocks.
+            message = COMMON_CLM_TEXT.format(mode=mode)
+            return _failed(bootstrap.Failure(message, f"OperationStopped: ({bootstrap.ellipsize(message)}:String) [], "
+                                             "RuntimeException", message, "throw", len(code)))
         module = registry().get(name)
         if module is None:
             raise ScriptError(f"crlfix host script '{name}' is not implemented by this host (twin)")
@@ -265,10 +324,14 @@ def _run_host_script(state: HostState, lines: list[str]) -> Outcome:
             raise ScriptError(
                 f"crlfix host script '{name}': schema {schema} is not supported (supported: {sorted(module.SCHEMAS)})"
             )
-        doc = {"script": name, "schema": schema, **module.run(ScriptContext(state), args)}
+        if name in bootstrap.READS_FLOOR and not floor_ran:
+            # host_audit.ps1 ends with ConvertFrom-Json -InputObject $CrlfixFloorJson: without the floor check, null.
+            raise ScriptError("Cannot bind argument to parameter 'InputObject' because it is null.")
+        doc = {"script": name, "schema": schema, **module.run(ScriptContext(state, schema), args)}
     except ScriptError as exc:
         errors = error_record_lines(
             str(exc), "throw", 1, "OperationStopped: (:) [], RuntimeException", "CrlfixScriptError"
         )
         return Outcome("", clixml_errors(errors), 1)
-    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0, script=name)
+    parts = document_parts(doc) if name == "host_audit" else None
+    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0, script=name, parts=parts)

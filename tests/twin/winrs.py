@@ -211,6 +211,8 @@ class WinRSService:
         future.add_done_callback(lambda f: self._finish(shell, cmd, _outcome_of(f)))
 
     def _finish(self, shell: Shell, cmd: Command, outcome: executor.Outcome) -> None:
+        for part, size in (outcome.parts or {}).items():  # the bench's "where the bytes go"
+            self.counters[f"doc_{part}"] = self.counters.get(f"doc_{part}", 0) + size
         if outcome.script and self.after_script is not None:
             if self.after_script(outcome.script, lambda: self._deliver(shell, cmd, outcome)):
                 return

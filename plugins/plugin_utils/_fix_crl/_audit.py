@@ -50,13 +50,12 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script impor
     is_time_box_error,
     time_box_error,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
-    interpret_document,
-    split_own_service,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer, interpret_document
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import HostState, parse_state, proxy_info
 
 SCRIPT = "host_audit"
+
+
 def _part(document: t.Mapping[str, t.Any], key: str, name: str) -> dict[str, t.Any]:
     """The checked sub-document ``key``; HostScriptError when the host reported an error for it or it is bad."""
     value = document.get(key)
@@ -230,13 +229,26 @@ def _crl(document: t.Mapping[str, t.Any], request: HostAuditRequest, certificate
         return ExpectedFailure(str(exc))
 
 
+def _split_service(tls: t.Mapping[str, t.Any], peer: Peer | None, *,
+                   max_handshake_ms: int) -> tuple[t.Mapping[str, t.Any], dict[str, t.Any] | None]:
+    """(the ``tls_probe`` document of the peers, the service's interpreted result): the host probes its own service
+    after the peers, and its result is taken out before either is interpreted, so the peers' totals never count it
+    (it judges the service, not the proxy path)."""
+    results = tls.get("results")
+    if peer is None or not isinstance(results, list):
+        return tls, None  # a document without a results list fails in interpret_document, naming it
+    service = interpret_document((peer,), {**tls, "results": results[-1:]},
+                                 max_handshake_ms=max_handshake_ms)["results"][0]
+    return {**tls, "results": results[:-1]}, service
+
+
 def _tls(document: t.Mapping[str, t.Any], request: HostAuditRequest) -> tuple[Part, Part]:
     """(the peers' part, the handshake with the host's own service, probed last)."""
     if not request.peers and not request.service_peer:
         return None, None
     try:
-        tls, service = split_own_service(_part(document, "tls", "tls_probe"), request.service_peer,
-                                         max_handshake_ms=request.max_handshake_ms)
+        tls, service = _split_service(_part(document, "tls", "tls_probe"), request.service_peer,
+                                      max_handshake_ms=request.max_handshake_ms)
         result = interpret_document(request.peers, tls, max_handshake_ms=request.max_handshake_ms)
     except (ExpectedFailure, ValueError) as exc:
         return ExpectedFailure(str(exc)), None

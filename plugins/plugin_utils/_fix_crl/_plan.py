@@ -15,7 +15,7 @@ from ansible.errors import AnsibleError, AnsibleValueOmittedError
 
 from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import proxy_from_dict
 from ansible_collections.crlfix.windows.plugins.plugin_utils import _crl_retrieval, _tls_probe
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_argument_spec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_argument_spec
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import CertRevocationOptions
 from ansible_collections.crlfix.windows.plugins.plugin_utils._endpoints import Endpoint, normalize_endpoints
 from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import Peer

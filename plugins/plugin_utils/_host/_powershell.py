@@ -1,39 +1,117 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""The one seam through which the collection runs anything on a Windows host.
+"""The one seam through which the collection runs anything on a Windows host, and what it puts on the wire.
 
 Unit tests monkeypatch :func:`run_powershell` and replay output recorded from Windows. At ``-vvvvv`` every command
 is logged here with the name of its host script, its exit code and what it printed (as ansible.windows logs its raw
 commands and results); the host scripts carry no credentials, so nothing secret reaches the log.
+
+A host script as built (``_script.build_host_script``) is written to be read. On the wire it is what PowerShell needs
+(docs/dev/host-scripts.md, "How a script reaches the host"):
+
+1. :func:`_minify.minify` takes out comments, indentation and empty lines;
+2. if that fits cmd.exe's command line as Ansible's ``-EncodedCommand``, it goes there, whole;
+3. else the command line carries a **bootstrap**: the script's preamble (host_audit's floor check, which must run
+   in any language mode and on Windows PowerShell 2.0) and then :data:`LOADER`; stdin carries the rest (the two
+   header lines, the ``$CrlfixArgs`` line, ``_common.ps1``, the fragments and the body), raw DEFLATE (RFC 1951,
+   ``System.IO.Compression.DeflateStream``, .NET Framework 2.0 and later) in base64.
+
+:data:`LOADER` refuses a Constrained Language session before it touches a .NET type ("FullLanguage required",
+about_Language_Modes: ``New-Object`` and method calls work only on the core types there), then reads stdin
+(``$input``: cmd + powershell.exe over winrm and ssh, pipeline input over psrp), inflates it and runs it as one script
+block. The twin keeps its own copy of the loader (``tests/twin/bootstrap.py``) and runs only this exact text.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import typing as t
+import zlib
+from dataclasses import dataclass
 
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
+
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
 
 if t.TYPE_CHECKING:
     from ansible.plugins.connection import ConnectionBase
 
 display = Display()
 
-# cmd.exe, which WinRS uses to start the command, refuses longer command lines
-# ("The command line is too long."); past this the script goes over stdin.
+# cmd.exe, which WinRS uses to start the command, refuses longer command lines ("The command line is too long.").
 CMD_LINE_LIMIT = 8191
-
-# Reads the script from stdin and runs it. `$input` works for the winrm (cmd +
-# powershell.exe), psrp (pipeline input) and ssh connections alike. The language mode is checked first, with the
-# property Microsoft Learn's about_Language_Modes names for it, so that a host in Constrained Language Mode answers
-# "FullLanguage required" (as _common.ps1 does) before anything it may block, [ScriptBlock]::Create included.
-# The twin keeps a copy (tests/twin/executor.py BOOTSTRAP) and recognises this text exactly.
-STDIN_BOOTSTRAP = (
+LOADER = (
     "$ErrorActionPreference = 'Stop'; $m = $ExecutionContext.SessionState.LanguageMode; "
     "if ($m -ne 'FullLanguage') { throw \"FullLanguage required: Windows PowerShell runs in $m mode on this host\" }; "
-    "$s = @($input) -join [Environment]::NewLine; & ([ScriptBlock]::Create($s))"
+    "$z = New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,[Convert]::FromBase64String("
+    "@($input) -join ''))), 'Decompress'); & ([ScriptBlock]::Create((New-Object IO.StreamReader($z)).ReadToEnd()))"
 )
+_HEADER = re.compile(r"# crlfix-(?:script|schema): ")
+_ARGS_LINE = "$CrlfixArgs = "
+
+
+@dataclass(frozen=True)
+class WireCommand:
+    """One host script as it is sent: ``command`` (``script`` as ``-EncodedCommand``), then ``stdin`` (None: none)."""
+
+    command: str
+    script: str
+    stdin: bytes | None
+    written_chars: int  # the script as built, comments and all
+    sent_chars: int  # as PowerShell runs it (minified): bootstrap + payload, or the whole script
+
+    @property
+    def command_chars(self) -> int:
+        return len(self.command)
+
+    @property
+    def via(self) -> str:
+        return "stdin" if self.stdin is not None else "argv"
+
+
+def split_preamble(lines: list[str]) -> tuple[list[str], list[str]]:
+    """(the preamble, the rest) of a minified host script: the preamble is what stands between the two header lines
+    and the ``$CrlfixArgs`` line (``_script.SCRIPT_PREAMBLES``); a script without that shape has none."""
+    if len(lines) < 2 or not all(_HEADER.match(line) for line in lines[:2]):
+        return [], lines
+    index = next((i for i, line in enumerate(lines) if line.startswith(_ARGS_LINE)), None)
+    if index is None:
+        return [], lines
+    return lines[2:index], lines[:2] + lines[index:]
+
+
+def compress(text: str) -> bytes:
+    """``text`` as UTF-8 in raw DEFLATE (no zlib or gzip framing: DeflateStream reads exactly this)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15, 9)
+    return packer.compress(text.encode("utf-8")) + packer.flush()
+
+
+def wire_command(script: str, encode: t.Callable[[str], str], limit: int = CMD_LINE_LIMIT) -> WireCommand:
+    """How ``script`` goes to the host; ``encode`` is the connection shell's ``-EncodedCommand`` encoder.
+
+    Raises:
+        ValueError: the bootstrap itself does not fit the command line (a preamble grew too long).
+    """
+    sent = getattr(script, "minified", None)  # _script.HostScript: minified from the parts minified once
+    if sent is None:
+        sent = minify(script)
+    # UTF-16-LE in base64 is at least 8/3 characters per character: a longer script cannot fit, so it is not encoded.
+    if len(sent) * 8 <= limit * 3:
+        command = encode(sent)
+        if len(command) <= limit:
+            return WireCommand(command, sent, None, len(script), len(sent))
+    preamble, rest = split_preamble(sent.splitlines())
+    bootstrap = "\n".join([*preamble, LOADER])
+    command = encode(bootstrap)
+    if len(command) > limit:
+        raise ValueError(f"the bootstrap of this script is {len(command)} characters on the command line, over "
+                         f"cmd.exe's {limit}: its preamble must be shorter")
+    payload = "\n".join(rest) + "\n"
+    stdin = base64.b64encode(compress(payload))
+    return WireCommand(command, bootstrap, stdin, len(script), len(bootstrap) + len(payload))
+
 # The first line of every host script (_script.build_host_script): what the log calls the command.
 _SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")
 
@@ -62,16 +140,14 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
             HTTP error); the task is reported unreachable, not failed.
     """
     shell = connection._shell
-    command = shell._encode_script(script, as_list=False, strict_mode=False, preserve_rc=True)
-    in_data: bytes | None = None
-    if len(command) > CMD_LINE_LIMIT:
-        command = shell._encode_script(STDIN_BOOTSTRAP, as_list=False, strict_mode=False, preserve_rc=True)
-        in_data = script.encode("utf-8")
+    wire = wire_command(
+        script, lambda text: shell._encode_script(text, as_list=False, strict_mode=False, preserve_rc=True))
     name, host = script_name(script), _host_of(connection)
-    via = "stdin" if in_data else "argv"
-    display.vvvv(f"{task_action}: running host script {name} ({len(script)} chars, via {via})", host=host)
+    stdin = f" + {len(wire.stdin)} bytes on stdin" if wire.stdin is not None else ""
+    display.vvvv(f"{task_action}: running host script {name} ({wire.written_chars} chars as written, "
+                 f"{wire.sent_chars} as sent; {wire.command_chars} chars on the command line{stdin})", host=host)
     try:
-        rc, stdout, stderr = connection.exec_command(command, in_data=in_data, sudoable=False)
+        rc, stdout, stderr = connection.exec_command(wire.command, in_data=wire.stdin, sudoable=False)
     except AnsibleConnectionFailure:
         raise
     except AnsibleError as exc:
@@ -85,4 +161,5 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
     return rc, out, err
 
 
-__all__ = ["CMD_LINE_LIMIT", "STDIN_BOOTSTRAP", "run_powershell", "script_name"]
+__all__ = ["CMD_LINE_LIMIT", "LOADER", "WireCommand", "compress", "run_powershell", "script_name", "split_preamble",
+           "wire_command"]

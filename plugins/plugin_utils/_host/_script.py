@@ -14,6 +14,7 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import run_powershell
 
 if t.TYPE_CHECKING:
@@ -42,7 +43,7 @@ def quote_pwsh_literal(value: str) -> str:
 SUPPORTED_SCHEMAS: dict[str, frozenset[int]] = {
     "winhttp_state": frozenset({1}),
     "winhttp_apply": frozenset({1, 2}),
-    "cert_inventory": frozenset({1}),
+    "cert_inventory": frozenset({1, 2}),
     "crl_fetch": frozenset({1}),
     "tls_probe": frozenset({1}),
     "host_audit": frozenset({1, 2}),
@@ -66,6 +67,46 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
     "service_restart": ("_pool", "_tls"),
 }
 
+
+
+def _given(args: t.Mapping[str, t.Any], *path: str) -> bool:
+    """True when the argument at ``path`` is there and not null (what the scripts test with ``$null -ne``)."""
+    value: t.Any = args
+    for key in path:
+        if not isinstance(value, t.Mapping) or value.get(key) is None:
+            return False
+        value = value[key]
+    return True
+
+
+# The fragments a script needs only for some of its arguments, and when (docs/dev/host-scripts.md, "How a script
+# reaches the host"): the script calls a fragment's functions only under that argument, so without it the fragment
+# stays home (test_ps1_review.py holds host_audit.ps1's calls to these guards). Every other fragment always goes.
+FRAGMENT_NEEDS: dict[str, dict[str, t.Callable[[t.Mapping[str, t.Any]], bool]]] = {
+    "host_audit": {
+        # the registry views: the winhttp part (default on), and the registry keys evidence and identities open
+        "_winhttp": lambda a: a.get("winhttp") is not False or _given(a, "identities") or _given(a, "evidence"),
+        "_identity": lambda a: _given(a, "identities"),
+        "_wpad": lambda a: _given(a, "identities", "wpad"),
+        "_identity_run": lambda a: _given(a, "identities", "chain"),
+        "_stores": lambda a: _given(a, "stores"),
+        "_der": lambda a: _given(a, "stores"),
+        # the fetch engine (its URL test also picks the extracted URLs) and the pool its functions use
+        "_crl": lambda a: _given(a, "crl") or _given(a, "stores"),
+        "_pool": lambda a: _given(a, "crl") or _given(a, "stores") or _given(a, "tls"),
+        "_tls": lambda a: _given(a, "tls"),
+        "_evidence": lambda a: _given(a, "evidence"),
+    },
+    "cert_inventory": {"_winhttp": lambda a: bool(a.get("winhttp"))},
+}
+
+
+def script_fragments(name: str, args: t.Mapping[str, t.Any]) -> tuple[str, ...]:
+    """The fragments script ``name`` needs for ``args``, in their order."""
+    needs = FRAGMENT_NEEDS.get(name, {})
+    return tuple(part for part in SCRIPT_FRAGMENTS.get(name, ()) if part not in needs or needs[part](args))
+
+
 # --- host floor (docs/dev/host-scripts.md, "The floor") ---
 # Fragments that run before the $CrlfixArgs line, written for any PowerShell (2.0 up) and language mode: the floor
 # check of the audit's one command, which ends the script with its own document on a host below the floor.
@@ -88,13 +129,38 @@ def is_time_box_error(text: t.Any) -> bool:
     return isinstance(text, str) and _TIME_BOX_ERROR.fullmatch(text) is not None
 
 
-def _read_ps1(name: str) -> str:
+class HostScript(str):
+    """A host script as built: the text as written (the string itself, what tests and the log read) and ``minified``,
+    the same script as it goes on the wire (``_powershell.py``), made from the parts minified once per process."""
+
+    minified: str
+
+    def __new__(cls, readable: str, minified: str) -> HostScript:
+        script = super().__new__(cls, readable)
+        script.minified = minified
+        return script
+
+
+# path -> (text as written, minified): each part is read and minified once per process.
+_PARTS: dict[Path, tuple[str, str]] = {}
+
+
+def _part(name: str) -> tuple[str, str]:
     path = PS1_DIR / f"{name}.ps1"
-    return path.read_text(encoding="utf-8")
+    cached = _PARTS.get(path)
+    if cached is None:
+        text = path.read_text(encoding="utf-8")
+        cached = _PARTS[path] = (text, minify(text))
+    return cached
 
 
-def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
-    """Return the full text of host script ``name`` with ``args`` embedded.
+def _read_ps1(name: str) -> str:
+    return _part(name)[0]
+
+
+def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> HostScript:
+    """Return the full text of host script ``name`` with ``args`` embedded (and, as ``.minified``, the same script
+    without what PowerShell does not need).
 
     ``args`` travel only as one quoted PowerShell literal holding compact JSON,
     read back on the host with ``ConvertFrom-Json``; nothing else of the user's
@@ -103,14 +169,17 @@ def build_host_script(name: str, args: t.Mapping[str, t.Any]) -> str:
     if name not in SCRIPT_SCHEMA:
         raise ValueError(f"unknown host script {name!r}")
     payload = json.dumps(dict(args), separators=(",", ":"), ensure_ascii=True, sort_keys=True)
-    header = [
-        f"# crlfix-script: {name}",
-        f"# crlfix-schema: {SCRIPT_SCHEMA[name]}",
-        *(_read_ps1(part) for part in SCRIPT_PREAMBLES.get(name, ())),
-        f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}",
-    ]
-    parts = ["_common", *SCRIPT_FRAGMENTS.get(name, ()), name]
-    return "\n".join(header) + "\n" + "\n".join(_read_ps1(part) for part in parts)
+    preambles = [_part(part) for part in SCRIPT_PREAMBLES.get(name, ())]
+    heading = [f"# crlfix-script: {name}", f"# crlfix-schema: {SCRIPT_SCHEMA[name]}"]
+    arguments = f"$CrlfixArgs = ConvertFrom-Json -InputObject {quote_pwsh_literal(payload)}"
+    parts = [_part(part) for part in ("_common", *script_fragments(name, args), name)]
+    readable = ("\n".join([*heading, *(text for text, _sent in preambles), arguments]) + "\n"
+                + "\n".join(text for text, _sent in parts))
+    # Each part is whole (no string or comment runs from one into the next), so minifying part by part gives what
+    # minifying the whole script would (test_minify.py holds them equal).
+    minified = "".join([minify("\n".join(heading)), *(sent for _text, sent in preambles), minify(arguments),
+                        *(sent for _text, sent in parts)])
+    return HostScript(readable, minified)
 
 
 def parse_host_document(name: str, rc: int, stdout: str, stderr: str) -> dict[str, t.Any]:
@@ -173,6 +242,12 @@ def run_host_script(
     return parse_host_document(name, rc, stdout, stderr)
 
 
-__all__ = ["PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS", "build_host_script",
-           "check_sub_document", "is_time_box_error", "parse_host_document", "quote_pwsh_literal", "run_host_script",
-           "time_box_error"]
+# Read and minified now, when the action plugin is imported: ansible-playbook imports it before it forks the per-host
+# workers, which then share the result instead of each minifying about 100 KB of PowerShell (docs/performance.md).
+for _name in {*SCRIPT_SCHEMA, *(p for parts in (*SCRIPT_FRAGMENTS.values(), *SCRIPT_PREAMBLES.values()) for p in parts),
+              "_common"}:
+    _part(_name)
+
+__all__ = ["FRAGMENT_NEEDS", "HostScript", "PS1_DIR", "SCRIPT_FRAGMENTS", "SCRIPT_PREAMBLES", "SUPPORTED_SCHEMAS",
+           "build_host_script", "check_sub_document", "is_time_box_error", "parse_host_document", "quote_pwsh_literal",
+           "run_host_script", "script_fragments", "time_box_error"]

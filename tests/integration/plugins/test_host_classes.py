@@ -60,7 +60,7 @@ def test_a_host_below_the_floor_fails_in_its_one_command_naming_what_is_missing(
     assert lab.metrics()["hosts"][prober]["shell_commands"] - before == 1
     assert "Windows PowerShell 5.1 (found 2.0" in str(caught.value)
     assert ".NET Framework 4.5 (Release 378389; found none)" in str(caught.value)
-    assert caught.value.fields["floor"]["os_build"] == 7601
+    assert caught.value.floor.os_build == 7601
 
 
 def test_a_host_on_the_floor_reports_its_facts(lab, proxied_pair) -> None:

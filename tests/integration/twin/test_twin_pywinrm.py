@@ -16,14 +16,15 @@ import requests
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import STDIN_BOOTSTRAP
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import LOADER, compress
 
 pytestmark = pytest.mark.lab
 
 HOST = "lync-fe01.lab.test"
 NATIVE_KEY = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings\Connections"
-# The collection's own stdin bootstrap (the twin answers exactly the command Ansible sends).
-BOOTSTRAP = STDIN_BOOTSTRAP
+# The collection's own bootstrap (a script without a preamble: the loader alone); the twin runs exactly this text and
+# reads the rest of the script from stdin, deflated, in base64 (docs/dev/host-scripts.md).
+BOOTSTRAP = LOADER
 
 
 def documented_value(counter: int, proxy: str, bypass: str) -> bytes:
@@ -214,7 +215,7 @@ def test_script_on_stdin_through_the_bootstrap(lab):
         ],
     )
     script = "# crlfix-script: winhttp_state\n# crlfix-schema: 1\n$CrlfixArgs = ConvertFrom-Json -InputObject '{}'\n"
-    p.send_command_input(shell, cmd, script.encode("utf-8"), end=True)
+    p.send_command_input(shell, cmd, base64.b64encode(compress(script)), end=True)
     out, err, rc = p.get_command_output(shell, cmd)
     p.cleanup_command(shell, cmd)
     p.close_shell(shell)

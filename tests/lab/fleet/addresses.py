@@ -34,6 +34,7 @@ SQUID_PORT_BASE = 31000
 CRL_PORT = 80
 DOCUMENTED_SQUID_PORT = 3128
 DOCUMENTED_CRL_ADDRESSES = ("127.0.9.80", "127.0.9.81", "127.0.9.82")
+DOCUMENTED_CRL_SUBNET = 9
 
 # K per kind of lab. 127.0.0.x is squid's and 127.0.9.x the documented CRL server's: no twins there.
 RANGES: dict[str, range] = {
@@ -76,6 +77,11 @@ class Place:
         third = self.subnet + index // HOSTS_PER_SUBNET
         if third > 255:
             raise ValueError(f"hosts: index {index} with subnet {self.subnet} runs past 127.0.255.254")
+        if self.crl_net is None and self.subnet < DOCUMENTED_CRL_SUBNET <= third:
+            # The documented lab's CRL server lives in 127.0.9.x: its twins stop below it.
+            raise ValueError(f"hosts: the lab at 127.0.{self.subnet}.1 holds at most "
+                             f"{(DOCUMENTED_CRL_SUBNET - self.subnet) * HOSTS_PER_SUBNET} twins (127.0.9.x is its CRL "
+                             "server); start a bigger lab in another --lab-dir")
         return f"127.0.{third}.{index % HOSTS_PER_SUBNET + 1}"
 
     @property
@@ -97,6 +103,15 @@ class Place:
         for index in range(hosts):
             for port in TWIN_PORTS:
                 yield self.host_address(index), port
+
+
+def max_hosts(kind: str) -> int:
+    """The most twins one lab of range ``kind`` can hold: every /24 of the range (the documented lab: below 127.0.9.x).
+    No other limit: a lab of 2,000 twins starts in seconds (tests/lab/README.md)."""
+    if kind not in RANGES:
+        raise ValueError(f"kind: expected one of {sorted(RANGES)}, got {kind!r}")
+    stop = DOCUMENTED_CRL_SUBNET if kind == "documented" else RANGES[kind].stop
+    return (stop - RANGES[kind].start) * HOSTS_PER_SUBNET
 
 
 def subnets_for(hosts: int) -> int:

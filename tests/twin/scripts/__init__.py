@@ -26,6 +26,7 @@ class ScriptError(Exception):
 @dataclass
 class ScriptContext:
     state: HostState
+    schema: int | None = None  # the schema the script's header asked for (None: the newest the stand-in knows)
 
 
 def registry() -> dict[str, ModuleType]:

@@ -23,7 +23,6 @@ with a request (``_ocsp.py``), its result carrying ``location``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import threading
@@ -229,11 +228,11 @@ def _store_certificates(inventory: dict[str, Any], stores: list[str]) -> tuple[l
     wanted = {name.casefold() for name in stores}
     targets: list[HostCertificate] = []
     pool: list[HostCertificate] = []
-    for name, entries in inventory["stores"].items():
+    for name, ders in cert_inventory.store_ders(inventory).items():
         certs = []
-        for entry in entries:
+        for der in ders:
             try:
-                certs.append(HostCertificate.from_der(base64.b64decode(entry["der_b64"])))
+                certs.append(HostCertificate.from_der(der))
             except (ValueError, StopIteration):
                 continue  # .NET would not have listed it as an X509Certificate2 either
         pool.extend(certs)
@@ -305,8 +304,11 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
     requests: dict[str, str] = {}  # an OCSP request per responder (_ocsp.py)
     if stores is not None:
         try:
-            inventory = cert_inventory.run(ctx, {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
-            doc["certificates"] = {"script": "cert_inventory", "schema": 1, **inventory}
+            # host_audit 2 carries cert_inventory 2 (each certificate once), host_audit 1 cert_inventory 1.
+            part_schema = 1 if ctx.schema == 1 else 2
+            inventory = cert_inventory.run(ScriptContext(ctx.state, part_schema),
+                                           {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
+            doc["certificates"] = {"script": "cert_inventory", "schema": part_schema, **inventory}
             urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
             requests = ocsp_requests(inventory, stores) if (crl or {}).get("ocsp_requests") else {}
         except ScriptError as exc:

@@ -59,6 +59,14 @@ def test_addresses_past_the_last_subnet_and_bad_crl_nets_are_named():
         list(Place(254, 31254, 300).listeners(0))
 
 
+def test_a_lab_holds_thousands_of_twins_and_the_documented_one_stops_below_its_crl_server():
+    assert Place.at(10).host_address(1999) == "127.0.17.222"  # 2,000 twins: eight /24s
+    assert addresses.max_hosts("bench") == 50 * 254 and addresses.max_hosts("documented") == 8 * 254
+    assert Place.documented().host_address(8 * 254 - 1) == "127.0.8.254"
+    with pytest.raises(ValueError, match=r"holds at most 2032 twins \(127.0.9.x is its CRL server\)"):
+        Place.documented().host_address(8 * 254)
+
+
 def test_subnets_for_counts_the_twins_slash_24s():
     assert [addresses.subnets_for(n) for n in (0, 1, 254, 255, 500)] == [1, 1, 1, 2, 2]
 

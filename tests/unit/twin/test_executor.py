@@ -97,6 +97,18 @@ def test_cert_inventory_lists_missing_stores(state):
     assert doc["winhttp"]["script"] == "winhttp_state" and doc["winhttp"]["advproxy"] is None
 
 
+def test_cert_inventory_schema_2_sends_a_certificate_in_two_stores_once(state):
+    state.data["cert_stores"] = {"My": [{"der_b64": "QUJD", "has_private_key": True}],
+                                 "CA": [{"der_b64": "REVG"}, {"der_b64": "QUJD"}]}
+    args = '{"stores":["My"],"chain_stores":["CA"]}'
+    doc = json.loads(ps(state, host_script("cert_inventory", args, schema=2)).stdout)
+    assert doc["certificates"] == ["QUJD", "REVG"]
+    assert doc["stores"] == {"My": [{"cert": 0, "has_private_key": True}],
+                             "CA": [{"cert": 1, "has_private_key": False}, {"cert": 0, "has_private_key": False}]}
+    old = json.loads(ps(state, host_script("cert_inventory", args, schema=1)).stdout)
+    assert "certificates" not in old and old["stores"]["CA"][1] == {"der_b64": "QUJD", "has_private_key": False}
+
+
 @pytest.mark.parametrize(
     ("line", "proxy", "bypass"),
     [
@@ -163,12 +175,15 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     """The seam wraps its bootstrap in Ansible's preserve_rc lines; the twin must still read stdin."""
     from ansible.plugins.loader import shell_loader
 
-    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import STDIN_BOOTSTRAP
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import wire_command
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import build_host_script
 
     shell = shell_loader.get("powershell")
-    argv = shell._encode_script(STDIN_BOOTSTRAP, as_list=True, strict_mode=False, preserve_rc=True)
-    stdin = host_script("winhttp_state", "{}").encode("utf-8")
-    out = executor.run(state, executor.parse(argv[0], argv[1:]), stdin)
+    wire = wire_command(build_host_script("winhttp_state", {}),
+                        lambda text: shell._encode_script(text, as_list=False, strict_mode=False, preserve_rc=True))
+    assert wire.stdin is not None
+    argv = shell._encode_script(wire.script, as_list=True, strict_mode=False, preserve_rc=True)
+    out = executor.run(state, executor.parse(argv[0], argv[1:]), wire.stdin)
     assert out.rc == 0, out.stderr
     assert json.loads(out.stdout)["script"] == "winhttp_state"
 

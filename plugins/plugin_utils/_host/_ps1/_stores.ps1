@@ -6,9 +6,13 @@ $CrlfixStoreNamePattern = '^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$'
 
 function Read-CrlfixCertificateStores {
     # Each store of $StoreNames, then of $ChainStoreNames, once (store names compare case-insensitively on Windows).
-    # Returns @{ stores (name -> entries @{ der_b64; has_private_key }, in order); missing_stores (names of stores that
-    # do not exist); targets (the certificates of $StoreNames); pool (the certificates of all the stores read) }.
+    # Returns @{ certificates (each distinct certificate once, DER in base64); stores (name -> entries @{ cert: its
+    # index in certificates; has_private_key }, in order); missing_stores (names of stores that do not exist); targets
+    # (the certificates of $StoreNames); pool (the certificates of all the stores read) }. A certificate in several
+    # stores (an intermediate imported into My and CA, a root in CA too) travels once (cert_inventory schema 2).
     param([object]$StoreNames, [object]$ChainStoreNames)
+    $distinct = [System.Collections.Generic.List[string]]::new()
+    $indexOf = [System.Collections.Generic.Dictionary[string, int]]::new([System.StringComparer]::Ordinal)
     $stores = [ordered]@{}
     $missing = [System.Collections.Generic.List[string]]::new()
     $targets = [System.Collections.Generic.List[object]]::new()
@@ -34,13 +38,18 @@ function Read-CrlfixCertificateStores {
                 $_ -is [System.Security.Cryptography.X509Certificates.X509Certificate2]
             })
         $stores[$name] = @(foreach ($certificate in $certificates) {
-                [ordered]@{
-                    der_b64 = [Convert]::ToBase64String($certificate.RawData)
-                    has_private_key = $certificate.HasPrivateKey
+                $der = [Convert]::ToBase64String($certificate.RawData)
+                if (-not $indexOf.ContainsKey($der)) {
+                    $indexOf[$der] = $distinct.Count
+                    $distinct.Add($der)
                 }
+                [ordered]@{ cert = $indexOf[$der]; has_private_key = $certificate.HasPrivateKey }
             })
         if ($request.IsTarget) { $targets.AddRange($certificates) }
         $pool.AddRange($certificates)
     }
-    @{ stores = $stores; missing_stores = $missing.ToArray(); targets = $targets.ToArray(); pool = $pool.ToArray() }
+    @{
+        certificates = $distinct.ToArray(); stores = $stores; missing_stores = $missing.ToArray()
+        targets = $targets.ToArray(); pool = $pool.ToArray()
+    }
 }

@@ -1,5 +1,6 @@
-# cert_inventory, schema 1 (docs/dev/host-scripts.md): the certificates of LocalMachine stores (DER and whether the
-# private key is there) and, with "winhttp", the whole winhttp_state document (the role's gather in one command).
+# cert_inventory, schema 2 (docs/dev/host-scripts.md): the certificates of LocalMachine stores (each once, DER; per
+# store which and whether the private key is there) and, with "winhttp", the whole winhttp_state document (the role's
+# gather in one command).
 $inventory = Read-CrlfixCertificateStores -StoreNames $CrlfixArgs.stores -ChainStoreNames $CrlfixArgs.chain_stores
 $winHttpState = $null
 if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $false) {
@@ -7,9 +8,10 @@ if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $false) {
 }
 $content = [ordered]@{
     computer_name = $env:COMPUTERNAME
+    certificates = $inventory.certificates
     stores = $inventory.stores
     missing_stores = $inventory.missing_stores
     winhttp = $winHttpState
 }
-Write-CrlfixDocument -Name 'cert_inventory' -Schema 1 -Content $content
+Write-CrlfixDocument -Name 'cert_inventory' -Schema 2 -Content $content
 Exit-CrlfixScript

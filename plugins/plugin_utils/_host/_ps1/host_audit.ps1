@@ -151,7 +151,7 @@ if ($null -ne $CrlfixArgs.stores) {
     try {
         $inventory = Read-CrlfixCertificateStores -StoreNames $CrlfixArgs.stores -ChainStoreNames $CrlfixArgs.chain_stores
         $document.certificates = [ordered]@{
-            script = 'cert_inventory'; schema = 1; computer_name = $env:COMPUTERNAME
+            script = 'cert_inventory'; schema = 2; computer_name = $env:COMPUTERNAME; certificates = $inventory.certificates
             stores = $inventory.stores; missing_stores = $inventory.missing_stores; winhttp = $null
         }
         $chainUrls = Get-CrlfixChainUris -Targets $inventory.targets -Pool $inventory.pool

@@ -98,11 +98,11 @@ def test_host_script_failure_is_a_failed_result(monkeypatch) -> None:
 
 
 def test_wrong_schema_is_refused(monkeypatch, host_stores) -> None:
-    document = {**pf.inventory_document(host_stores), "schema": 2}
+    document = {**pf.inventory_document(host_stores), "schema": 3}
     FakeHost(monkeypatch, reply=document_reply(document))
     result = make_plugin({}).run(task_vars={})
     assert result["failed"] is True
-    assert "answered with schema 2" in result["msg"]
+    assert "answered with schema 3" in result["msg"]
 
 
 def test_unreachable_host(monkeypatch) -> None:

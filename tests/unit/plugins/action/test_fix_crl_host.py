@@ -15,7 +15,7 @@ from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.action import fix_crl_host
 from ansible_collections.crlfix.windows.plugins.modules import fix_crl_host as module_doc
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _run as _fix_crl_host
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._plan import FixCrlOptions
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import SUMMARY_KEYS, HostRecord, Status

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import (
     argument_spec_of_options,
     module_argument_spec,
 )

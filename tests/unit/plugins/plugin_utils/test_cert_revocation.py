@@ -9,7 +9,7 @@ import pytest
 from ansible.errors import AnsibleConnectionFailure
 
 from ansible_collections.crlfix.windows.plugins.module_utils import _cryptography_dep
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import module_defaults
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._cert_revocation import (
     empty_result,
     gather_cert_revocation_info,
@@ -160,7 +160,7 @@ def test_gather_runs_one_script_with_quoted_arguments(pki, fake_host) -> None:
                                       task_action="crlfix.windows.cert_revocation_info", now=pki.now)
     assert len(fake_host.scripts) == 1
     script = fake_host.scripts[0]
-    assert script.splitlines()[:2] == ["# crlfix-script: cert_inventory", "# crlfix-schema: 1"]
+    assert script.splitlines()[:2] == ["# crlfix-script: cert_inventory", "# crlfix-schema: 2"]
     assert "Get-CrlfixWinHttpState" in pslint.functions(pslint.parse(script).root_node)  # the fragment came along
     assert got["missing_stores"] == ["WebHosting"]
     assert got["winhttp"]["script"] == "winhttp_state"
@@ -209,3 +209,34 @@ def test_host_script_stays_plain() -> None:
     # Ansible's encoder strips every line, which would corrupt a here-string.
     assert "@'" not in text and '@"' not in text
     assert "-LiteralPath" in text and "Get-CrlfixWinHttpStateDocument" in text and "Write-CrlfixDocument" in text
+
+
+def _schema2(doc: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A schema-1 inventory as _stores.ps1 writes it since schema 2: each certificate once, the entries by index."""
+    shared: list[str] = []
+    stores = {}
+    for name, entries in doc["stores"].items():
+        stores[name] = []
+        for entry in entries:
+            if entry["der_b64"] not in shared:
+                shared.append(entry["der_b64"])
+            stores[name].append({"cert": shared.index(entry["der_b64"]), "has_private_key": entry["has_private_key"]})
+    return {**doc, "schema": 2, "certificates": shared, "stores": stores}
+
+
+def test_schema_2_sends_a_shared_certificate_once_and_reads_as_schema_1(pki, host_stores) -> None:
+    shared = {"CA": [*host_stores["CA"], pki.leaf], "My": [*host_stores["My"], pki.issuing]}
+    doc = pf.inventory_document({**host_stores, **shared})
+    lean = _schema2(doc)
+    assert len(lean["certificates"]) < sum(len(entries) for entries in lean["stores"].values())
+    assert summarise_inventory(lean, opts(), now=pki.now) == summarise_inventory(doc, opts(), now=pki.now)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"certificates": None}, "'certificates' must be a list"),
+    ({"stores": {"My": [{"cert": 99, "has_private_key": True}]}}, r"stores.My\[0\].cert: 99 is not an index"),
+    ({"stores": {"My": [{"cert": True}]}}, r"stores.My\[0\].cert: True is not an index"),
+])
+def test_schema_2_refuses_a_broken_index(pki, host_stores, change, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        summarise_inventory({**_schema2(pf.inventory_document(host_stores)), **change}, opts(), now=pki.now)

@@ -16,11 +16,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge imp
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record import HostRecord
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _script as _host_script
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
-from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import (
-    interpret_document,
-    normalize_peers,
-    split_own_service,
-)
+from ansible_collections.crlfix.windows.plugins.plugin_utils._tls_probe import interpret_document, normalize_peers
 from tests.unit.plugins.fixtures.audit_host import request
 from tests.unit.plugins.fixtures.host import FakeHost, document_reply
 
@@ -43,18 +39,18 @@ def _document() -> dict:
 
 def test_the_service_s_handshake_leaves_the_peers_totals() -> None:
     peer, own = normalize_peers([{"host": "fe02", "port": 5061, "sni": "fe02"}, TARGET])
-    peers_document, service = split_own_service(_document(), own, max_handshake_ms=1000)
+    peers_document, service = _audit._split_service(_document(), own, max_handshake_ms=1000)
     split = interpret_document([peer], peers_document, max_handshake_ms=1000)
     assert [r["peer"] for r in split["results"]] == ["fe02:5061"]
     assert split["all_pass"] is True and split["worst_ms"] == 20 and split["summary"]["total"] == 1
     assert service["peer"] == "fe01:5061" and service["verdict"] == "slow"
-    assert split_own_service(_document(), None, max_handshake_ms=1000) == (_document(), None)  # untouched
+    assert _audit._split_service(_document(), None, max_handshake_ms=1000) == (_document(), None)  # untouched
 
 
 def test_a_document_that_does_not_answer_the_service_is_refused_naming_it() -> None:
     own = normalize_peers([TARGET])[0]
     with pytest.raises(HostScriptError, match="not the answer for fe01:5061"):
-        split_own_service({"results": [_raw("fe02", 20)]}, own, max_handshake_ms=1000)
+        _audit._split_service({"results": [_raw("fe02", 20)]}, own, max_handshake_ms=1000)
 
 
 def test_an_audit_without_peers_has_no_peers_part_but_the_service_s_handshake() -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import typing as t
+import zlib
 
 import pytest
 from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.loader import shell_loader
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _powershell as _pwsh_exec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR, build_host_script
 
 
 class FakeConnection:
@@ -36,32 +39,50 @@ def decode_command(cmd: str) -> str:
 
 def test_small_script_goes_as_encoded_command() -> None:
     conn = FakeConnection((0, b"{\"a\": 1}\r\n", b""))
-    rc, out, err = _pwsh_exec.run_powershell(conn, "Write-Output 'x'", task_action="t")
+    rc, out, err = _pwsh_exec.run_powershell(conn, "Write-Output 'x'  # what PowerShell does not need", task_action="t")
     assert (rc, out, err) == (0, '{"a": 1}\r\n', "")
     (cmd, in_data), = conn.calls
     assert in_data is None
     decoded = decode_command(cmd)
-    assert decoded.startswith("Write-Output 'x'")
+    assert decoded.startswith("Write-Output 'x'\n")  # minified: the comment stays home
     assert "exit $LASTEXITCODE" in decoded  # rc of the last native command is preserved
 
 
-def test_long_script_goes_over_stdin() -> None:
+def test_long_script_goes_over_stdin_deflated_behind_the_loader() -> None:
     conn = FakeConnection()
-    script = "# " + "x" * 5000
+    script = build_host_script("crl_fetch", {"urls": ["http://crl.example.test/x.crl"]})
     _pwsh_exec.run_powershell(conn, script, task_action="t")
     (cmd, in_data), = conn.calls
     assert len(cmd) <= _pwsh_exec.CMD_LINE_LIMIT
-    assert decode_command(cmd).startswith(_pwsh_exec.STDIN_BOOTSTRAP)
-    assert in_data == script.encode("utf-8")
+    assert decode_command(cmd).startswith(_pwsh_exec.LOADER)  # crl_fetch has no preamble
+    payload = zlib.decompress(base64.b64decode(in_data), -15).decode("utf-8")
+    assert payload == "\n".join(minify(script).splitlines()) + "\n"
+    assert payload.startswith("# crlfix-script: crl_fetch\n# crlfix-schema: 1\n$CrlfixArgs = ")
 
 
-def test_the_stdin_bootstrap_checks_the_language_mode_before_it_creates_the_script_block() -> None:
-    # Over stdin a Constrained Language host must answer "FullLanguage required" too.
-    bootstrap = _pwsh_exec.STDIN_BOOTSTRAP
-    check = bootstrap.index("$ExecutionContext.SessionState.LanguageMode")
-    assert check < bootstrap.index("FullLanguage required") < bootstrap.index("[ScriptBlock]::Create")
-    assert check < bootstrap.index("$input")
-    assert len(bootstrap) < 300  # it rides on the command line, UTF-16-LE base64
+def test_host_audits_floor_check_rides_on_the_command_line_before_the_loader() -> None:
+    # A Constrained Language host cannot inflate the payload: the floor must answer from the command line.
+    conn = FakeConnection()
+    _pwsh_exec.run_powershell(conn, build_host_script("host_audit", {}), task_action="t")
+    (cmd, in_data), = conn.calls
+    bootstrap = decode_command(cmd)
+    floor = minify((PS1_DIR / "_host_floor.ps1").read_text(encoding="ascii"))
+    assert bootstrap.startswith(floor + _pwsh_exec.LOADER)
+    assert "$CrlfixFloorPowerShellMajor" not in zlib.decompress(base64.b64decode(in_data), -15).decode("utf-8")
+
+
+def test_the_loader_checks_the_language_mode_before_it_touches_a_dotnet_type() -> None:
+    # about_Language_Modes: New-Object and method calls work only on the core types in ConstrainedLanguage.
+    loader = _pwsh_exec.LOADER
+    check = loader.index("$ExecutionContext.SessionState.LanguageMode")
+    assert check < loader.index("FullLanguage required") < loader.index("New-Object") < loader.index("$input")
+    assert loader.index("FullLanguage required") < loader.index("[Convert]::")
+
+
+def test_a_bootstrap_that_outgrows_the_command_line_is_refused_here() -> None:
+    script = build_host_script("host_audit", {})
+    with pytest.raises(ValueError, match="bootstrap of this script is [0-9]+ characters"):
+        _pwsh_exec.wire_command(script, lambda text: text, limit=len(_pwsh_exec.LOADER) + 10)
 
 
 def test_limit_boundary_is_the_cmd_exe_limit() -> None:

@@ -173,7 +173,7 @@ def test_the_fetch_keeps_the_bodies_of_one_document_under_a_cap() -> None:
     assert "$Budget.left_bytes" in job and "'document_cap'" in job
     assert "MaxDocumentBytes" in pslint.text(function_body("_crl", "Start-CrlfixFetch"))
     for name, arguments in (("crl_fetch", "CrlfixArgs"), ("host_audit", "crl")):
-        built = pslint.parse(build_host_script(name, {})).root_node  # the option tables live in the fragments
+        built = pslint.parse(build_host_script(name, {"crl": {}})).root_node  # the option tables live in the fragments
         assert "max_document_bytes" in pslint.defaulted_reads(built, arguments), name
 
 

@@ -66,11 +66,18 @@ def test_built_script_parses_with_hostile_arguments(name: str) -> None:
     assert not any("Invoke-Crlfix0wned" in line for index, line in enumerate(lines) if index != at)
 
 
+# Arguments that call for every fragment a script may carry (_script.FRAGMENT_NEEDS; which go without them:
+# test_script_fragments.py).
+FULL_ARGS = {"host_audit": {"winhttp": True, "identities": {"wpad": {}, "chain": {}}, "stores": ["My"], "crl": {},
+                            "tls": {}, "evidence": {}},
+             "cert_inventory": {"winhttp": True}}
+
+
 @pytest.mark.parametrize("name", sorted(SCRIPT_SCHEMA))
 def test_every_crlfix_function_a_built_script_calls_is_defined_in_it(name: str) -> None:
     # Shared pieces live in _ps1/_*.ps1 fragments (_host_script.SCRIPT_FRAGMENTS); a script whose fragment is
     # not included would only fail on Windows ("The term ... is not recognized"), which no test here runs.
-    script = build_host_script(name, {})
+    script = build_host_script(name, FULL_ARGS.get(name, {}))
     defined = set(re.findall(r"^function ([A-Za-z]+-Crlfix\w+)", script, re.MULTILINE))
     called = set(re.findall(r"\b([A-Z][a-z]+-Crlfix\w+)\b", script))
     assert called - defined == set()
@@ -78,7 +85,7 @@ def test_every_crlfix_function_a_built_script_calls_is_defined_in_it(name: str) 
 
 
 def test_host_audit_is_built_from_every_engine_before_its_body() -> None:
-    script = build_host_script("host_audit", {})
+    script = build_host_script("host_audit", FULL_ARGS["host_audit"])
     for fragment in ("_winhttp", "_stores", "_der", "_pool", "_crl", "_tls"):
         assert (PS1_DIR / f"{fragment}.ps1").read_text(encoding="utf-8") in script
     # Each fragment is included once and before the body that uses it.
@@ -90,7 +97,7 @@ def test_host_audit_is_built_from_every_engine_before_its_body() -> None:
 def test_every_fragment_a_script_carries_is_one_it_uses(name: str) -> None:
     # A fragment carried for nothing only costs bytes on the wire; one missing fails only on Windows.
     body = (PS1_DIR / f"{name}.ps1").read_text(encoding="utf-8")
-    script = build_host_script(name, {})
+    script = build_host_script(name, FULL_ARGS.get(name, {}))
     called = set(re.findall(r"\b([A-Z][a-z]+-Crlfix\w+)\b", script))
     for fragment in SCRIPT_FRAGMENTS[name]:
         defined = set(re.findall(r"^function ([A-Za-z]+-Crlfix\w+)", (PS1_DIR / f"{fragment}.ps1").read_text(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._argspec import (
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import (
     DocumentationError,
     argument_spec_of_options,
     module_argument_spec,
