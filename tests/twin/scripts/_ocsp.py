@@ -38,15 +38,15 @@ def _ocsp_uris(certificate: x509.Certificate) -> list[str]:
             and isinstance(d.access_location, x509.UniformResourceIdentifier)]
 
 
-def requests(inventory: dict[str, Any], stores: list[str]) -> dict[str, str]:
-    """Responder URL -> the GET URL asking it, for the certificates of ``inventory`` (cert_inventory's document)."""
+def requests(ders: dict[str, list[bytes]], stores: list[str]) -> dict[str, str]:
+    """Responder URL -> the GET URL asking it, for the certificates of the stores read (store name -> their DER)."""
     wanted = {name.casefold() for name in stores}
     targets: list[x509.Certificate] = []
     pool: list[x509.Certificate] = []
-    for name, entries in inventory["stores"].items():
-        for entry in entries:
+    for name, entries in ders.items():
+        for der in entries:
             try:
-                certificate = x509.load_der_x509_certificate(base64.b64decode(entry["der_b64"]))
+                certificate = x509.load_der_x509_certificate(der)
             except ValueError:
                 continue
             pool.append(certificate)
@@ -67,6 +67,11 @@ def requests(inventory: dict[str, Any], stores: list[str]) -> dict[str, str]:
     return found
 
 
+def prepare(ders: dict[str, list[bytes]], stores: list[str], crl: dict[str, Any] | None) -> dict[str, str]:
+    """:func:`requests` when host_audit's ``crl.ocsp_requests`` asks for them (default false), else none."""
+    return requests(ders, stores) if (crl or {}).get("ocsp_requests") else {}
+
+
 def asked(urls: list[str], found: dict[str, str]) -> list[str]:
     """The URLs to fetch: a responder's request in its place."""
     return [found.get(url, url) for url in urls]
@@ -80,4 +85,4 @@ def locate(crl: Any, urls: list[str], found: dict[str, str]) -> None:
         result["location"] = url if url in found else None
 
 
-__all__ = ["asked", "locate", "request_url", "requests"]
+__all__ = ["asked", "locate", "prepare", "request_url", "requests"]

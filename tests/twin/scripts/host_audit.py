@@ -35,8 +35,7 @@ from typing import Any
 from tests.twin import identities, identity_runs, revocation, wpad
 from tests.twin.host_classes import floor_report
 from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
-from tests.twin.scripts._ocsp import asked, locate
-from tests.twin.scripts._ocsp import requests as ocsp_requests
+from tests.twin.scripts._ocsp import asked, locate, prepare
 from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "host_audit"
@@ -310,16 +309,15 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
                                            {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
             doc["certificates"] = {"script": "cert_inventory", "schema": part_schema, **inventory}
             urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
-            requests = ocsp_requests(inventory, stores) if (crl or {}).get("ocsp_requests") else {}
+            requests = prepare(cert_inventory.store_ders(inventory), stores, crl)
         except ScriptError as exc:
             doc["certificates"] = {"error": str(exc)}
     purge = fetch = None
     listed = _unique([*((crl or {}).get("urls") or []), *urls, *((crl or {}).get("extra_urls") or [])])
     if crl is not None:
         try:
-            fetch_args = {"urls": asked(listed, requests),
-                          "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
-                          "max_bytes": crl.get("max_bytes", 4194304)}
+            fetch_args = {"urls": asked(listed, requests), "timeout_ms": crl.get("timeout_ms", 15000),
+                          "purge_cache": False, "max_bytes": crl.get("max_bytes", 4194304)}
             fetch = (*crl_fetch._validate(fetch_args), crl_fetch.document_cap(crl), crl_fetch.foreign_agent_asked(crl))
             # The purge runs before the fetch and the probes start, as in the script.
             purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None

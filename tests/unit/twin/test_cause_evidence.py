@@ -153,8 +153,8 @@ def test_the_fetch_reports_the_winhttp_error_number_and_the_headers_that_say_who
 
 def test_host_audit_asks_each_ocsp_responder_about_the_first_certificate_that_names_it(host, lab_dir) -> None:
     seeded, _ = _seed(host, lab_dir, "ocsp_responder_failing")
-    inventory = {"stores": seeded["cert_stores"]}
-    found = _ocsp.requests(inventory, ["My"])
+    ders = {name: [base64.b64decode(e["der_b64"]) for e in entries] for name, entries in seeded["cert_stores"].items()}
+    found = _ocsp.requests(ders, ["My"])
     partner = f"{pki.OCSP_URL}partner-ca"
     assert set(found) == {pki.OCSP_URL, partner}
     lab = pki.LabCA(lab_dir)
