@@ -106,6 +106,11 @@ lab-metrics: setup
 demo: setup
 	bash scripts/demo.sh
 
+# The cause catalogue in a lab of its own: a host per cause, audited, each diagnosis against its seed; the incidents.
+.PHONY: demo-causes
+demo-causes: setup
+	$(BIN)/python scripts/demo_causes.py
+
 # The fleet benchmark (bench/README.md): BENCH_ARGS='--quick' for one fleet of 10, '--sizes 50,200'.
 BENCH_ARGS ?=
 .PHONY: bench

@@ -10,8 +10,9 @@
     lab.py metrics [--lab-dir DIR]       write and print build/lab/metrics.json
     lab.py publish [--crl-minutes M] [--past]   re-sign the CRLs; --past: NextUpdate already M minutes ago
     lab.py scenarios                     list every scenario a host can be put in, one line each
-    lab.py seed --host HOST --scenario NAME     put a running lab's host in a scenario (through the control channel;
-                                         the twin reloads, or restarts when its OS changes)
+    lab.py seed --host HOST --scenario NAME [--scenario NAME ...]   put a running lab's host in a scenario, or several
+                                         at once (also A,B); through the control channel: the twin reloads, or
+                                         restarts when its OS changes
 
 `up` on a lab dir whose processes still run stops them first (no leak), then starts fresh seeded states. It
 refuses, naming the address, when one it needs is taken, and leaves nothing behind when a start fails.
@@ -55,7 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     print(
         f"lab: squid {started.world['proxy']} (pid {started.world['squid_pid']}), CRL server on "
-        f"{', '.join(sorted(revocation['names'].values()))}:80 (pid {started.world['crl_server_pid']}), "
+        f"{', '.join(sorted(set(revocation['names'].values())))}:80 (pid {started.world['crl_server_pid']}), "
         f"CRLs valid for {args.crl_minutes} min; TLS port {revocation['tls_port']} on every twin"
     )
     print(f"lab: inventory {lab_dir / 'inventory.yml'}")
@@ -109,9 +110,11 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from tests.lab.fleet import catalogue
 
-    if args.scenario not in catalogue.catalogue():
-        raise LabError(catalogue.unknown_scenario(args.scenario))
-    doc = process.control(args.lab_dir, "POST", f"/twins/{args.host}/seed", body={"scenario": args.scenario})
+    names = catalogue.names_of(args.scenario)
+    for name in names:
+        if name not in catalogue.catalogue():
+            raise LabError(catalogue.unknown_scenario(name))
+    doc = process.control(args.lab_dir, "POST", f"/twins/{args.host}/seed", body={"scenario": names})
     how = "restarted" if doc["restarted"] else "reloaded"
     print(f"lab: {doc['name']} is now in scenario {doc['scenario']} (twin {how})")
     return 0
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("scenarios", help="list every scenario, one line each").set_defaults(func=cmd_scenarios)
     seed = sub.add_parser("seed", help="put a running lab's host in a scenario")
     seed.add_argument("--host", required=True, help="the host's inventory name (lync-fe01.lab.test)")
-    seed.add_argument("--scenario", required=True, help="a name `lab.py scenarios` lists")
+    seed.add_argument("--scenario", required=True, action="append",
+                      help="a name `lab.py scenarios` lists; repeat it (or join names with commas) to combine them")
     seed.set_defaults(func=cmd_seed)
     args = parser.parse_args(argv)
     args.lab_dir = args.lab_dir.resolve()

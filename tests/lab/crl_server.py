@@ -5,9 +5,20 @@ address in 127.0.9.0/24 (the twins use 127.0.1.x-127.0.3.x); the default port is
 certificates carry no port). A request is served from ``www/<Host header>/`` or, when no such folder exists,
 from the folder of the name bound to the address it arrived on.
 
+Several names may share an address (``ctldl.windowsupdate.com``, the root certificate list's host, shares the CRL
+host's): each address is bound once, and the Host header picks the folder.
+
+The CDP and AIA site is an IIS with its default request filtering (lab's choice of server): a path with a ``+`` is
+refused with IIS's 404.11, "The request filtering module is configured to deny a request that contains a double escape
+sequence", unless ``allowDoubleEscaping`` is set (IIS blog "IIS7 rejecting URLs containing +"; TechNet dd379478: a
+delta CRL's default name carries a ``+``). ``ocsp.public-ca.test`` is the CA's OCSP responder
+(``tests/lab/ocsp_responder.py``), GET and POST.
+
 Fault modes, for tests, live in ``<lab_dir>/crl-server/faults.json`` and are read on every request, so they can
 be changed at runtime for an in-process server and for a background one alike (``set_fault``/``clear_faults``).
-No OCSP responder: ``ocsp.public-ca.test`` answers 404 to everything.
+
+The same process runs the DNS server that knows no name (``tests/lab/nxdomain_dns.py``, UDP 53 on the CRL host's
+address): the resolver of the lab's proxy that cannot reach the CRL host.
 
 Run in the background: ``python -m tests.lab.crl_server --lab-dir build/lab`` (``start_background``).
 """
@@ -28,13 +39,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from tests.lab.pki import AIA_HOST, CRL_HOST, OCSP_HOST
+from tests.lab import ocsp_responder
+from tests.lab.nxdomain_dns import NxdomainResolver
+from tests.lab.pki import AIA_HOST, CRL_HOST, CTL_HOST, OCSP_HOST
 
-DEFAULT_ADDRESSES: dict[str, str] = {CRL_HOST: "127.0.9.80", AIA_HOST: "127.0.9.81", OCSP_HOST: "127.0.9.82"}
+DEFAULT_ADDRESSES: dict[str, str] = {CRL_HOST: "127.0.9.80", AIA_HOST: "127.0.9.81", OCSP_HOST: "127.0.9.82",
+                                     CTL_HOST: "127.0.9.80"}
 DEFAULT_PORT = 80
 FAULT_MODES = ("404", "garbage", "hang")
 MAX_HANG_SECONDS = 120.0
-CONTENT_TYPES = {".crl": "application/pkix-crl", ".crt": "application/pkix-cert", ".cer": "application/pkix-cert"}
+CONTENT_TYPES = {".crl": "application/pkix-crl", ".crt": "application/pkix-cert", ".cer": "application/pkix-cert",
+                 ".cab": "application/vnd.ms-cab-compressed"}
+IIS_SITES = (CRL_HOST, AIA_HOST)  # the names IIS's request filtering guards (module docstring)
+IIS_DOUBLE_ESCAPE = (b"HTTP Error 404.11 - Not Found\r\nThe request filtering module is configured to deny a request "
+                     b"that contains a double escape sequence.\r\n")
+MAX_OCSP_REQUEST = 65536
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -92,13 +111,28 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self._serve(head=False)
 
+    def do_POST(self) -> None:
+        host = self._host()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, MAX_OCSP_REQUEST)) if length > 0 else b""
+        path = unquote(urlsplit(self.path).path)
+        if host != OCSP_HOST:
+            return self._reply(405, b"method not allowed\n", "text/plain", False, host, path, "-")
+        answer = ocsp_responder.respond(self.lab.lab_dir, body or None)
+        self._reply(200, answer, ocsp_responder.CONTENT_TYPE, False, host, path, "ocsp")
+
+    def _host(self) -> str:
+        """The name asked for (Host header) when the server publishes it, else the name bound to the address."""
+        host = (self.headers.get("Host") or "").split(":")[0].lower()
+        if not host or not (self.lab.www_dir / host).is_dir():
+            host = self.lab.name_for_address(self.server.server_address[0])
+        return host
+
     def _serve(self, head: bool) -> None:
         lab = self.lab
-        host = (self.headers.get("Host") or "").split(":")[0].lower()
-        path = unquote(urlsplit(self.path).path)
-        bound_name = lab.name_for_address(self.server.server_address[0])
-        if not host or not (lab.www_dir / host).is_dir():
-            host = bound_name
+        host = self._host()
+        raw_path = urlsplit(self.path).path
+        path = unquote(raw_path)
         faults = read_faults(lab.lab_dir)
         fault = faults.get(f"{host}{path}") or faults.get(path) or faults.get("*")
         if fault and fault["mode"] == "hang":
@@ -112,6 +146,15 @@ class _Handler(BaseHTTPRequestHandler):
             body = b"this is not a CRL \x00\xff" * 16
             ctype = CONTENT_TYPES.get(Path(path).suffix, "application/octet-stream")
             return self._reply(200, body, ctype, head, host, path, "garbage")
+        if host == OCSP_HOST:
+            try:
+                request = ocsp_responder.request_from_path(raw_path)
+            except ValueError:
+                request = None
+            answer = ocsp_responder.respond(lab.lab_dir, request)
+            return self._reply(200, answer, ocsp_responder.CONTENT_TYPE, head, host, path, "ocsp")
+        if host in IIS_SITES and "+" in path:
+            return self._reply(404, IIS_DOUBLE_ESCAPE, "text/plain", head, host, path, "iis-404.11")
         file = (lab.www_dir / host / path.lstrip("/")).resolve()
         if lab.www_dir.resolve() not in file.parents or not file.is_file():
             return self._reply(404, b"not found\n", "text/plain", head, host, path, "-")
@@ -143,7 +186,13 @@ class CrlServer:
         self.access_log = _server_dir(self.lab_dir) / "access.log"
         self.stopping = threading.Event()
         self._servers: list[ThreadingHTTPServer] = []
+        self._resolver: NxdomainResolver | None = None
         self._log_lock = threading.Lock()
+
+    @property
+    def resolver_address(self) -> str:
+        """Where the DNS server that knows no name answers (UDP 53): the CRL host's address."""
+        return resolver_address(self.addresses)
 
     def name_for_address(self, address: str) -> str:
         return next((n for n, a in self.addresses.items() if a == address), CRL_HOST)
@@ -160,7 +209,7 @@ class CrlServer:
         handler = type("Handler", (_Handler,), {"lab": self})
         self.stopping.clear()
         try:
-            for address in self.addresses.values():
+            for address in dict.fromkeys(self.addresses.values()):  # names sharing an address: bound once
                 server = ThreadingHTTPServer((address, self.port), handler, bind_and_activate=False)
                 server.daemon_threads = True
                 server.allow_reuse_address = True
@@ -169,13 +218,25 @@ class CrlServer:
                 server.server_activate()
                 self._servers.append(server)
                 threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+            self._start_resolver()
         except OSError as exc:
             self.stop()
             raise RuntimeError(f"crl_server: cannot listen on {address}:{self.port}: {exc}") from exc
         return self
 
+    def _start_resolver(self) -> None:
+        """The NXDOMAIN server; when another CRL server of this address already runs one (a second server on another
+        port), that one answers the same: this server goes without."""
+        try:
+            self._resolver = NxdomainResolver(self.resolver_address).start()
+        except OSError:
+            self._resolver = None
+
     def stop(self) -> None:
         self.stopping.set()  # releases hanging requests
+        if self._resolver is not None:
+            self._resolver.stop()
+            self._resolver = None
         for server in self._servers:
             server.shutdown()
             server.server_close()
@@ -186,6 +247,11 @@ class CrlServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def resolver_address(addresses: dict[str, str]) -> str:
+    """The address of the NXDOMAIN DNS server (tests/lab/nxdomain_dns.py) a CRL server with ``addresses`` runs."""
+    return addresses.get(CRL_HOST) or next(iter(addresses.values()))
 
 
 def pid_file(lab_dir: Path) -> Path:

@@ -171,6 +171,7 @@ def retrieval_report(url: str, *, now: dt.datetime | None = None, cache: dict | 
     """
     result = retrieve(url, **retrieval)
     content = result.pop("content")
+    result.pop("headers", None)
     info = describe_content(content) if result["http_status"] == 200 else describe_content(b"")
     info.pop("issuer")
     result.update(info, parsed=info["kind"] is not None, stale=None)
@@ -191,7 +192,8 @@ def _retrieve_ldap(
 ) -> dict:
     started = time.monotonic()
     host = urlsplit(url).hostname
-    result = {"url": url, "via": "direct", "reachable": False, "http_status": None, "bytes": 0, "content": b""}
+    result = {"url": url, "via": "direct", "reachable": False, "http_status": None, "bytes": 0, "content": b"",
+              "headers": {}}
     if not host:
         result["error"] = (
             f"{CRYPT_E_NOT_FOUND}: ldap URL without a host is looked up in the host's own domain, "
@@ -269,6 +271,7 @@ class _ChainRetriever:
                     cancel=self.cancel,
                 )
                 content = fetched.pop("content")
+                fetched.pop("headers", None)  # a chain's retrieval record keeps what CAPI2 would log, not headers
                 record.update(fetched)
                 if fetched["http_status"] != 200:
                     self.retrievals.append(record)
@@ -291,6 +294,10 @@ class _ChainRetriever:
             return None, "CRL signature does not verify against the issuer"
         if crl.next_update_utc is not None and crl.next_update_utc <= self.now:
             return None, f"CRL expired at {_iso(crl.next_update_utc)} (stale)"
+        if crl.last_update_utc > self.now:
+            # A host whose clock is behind the CA's: CertVerifyCRLTimeValidity answers -1 (the time is before
+            # ThisUpdate), and the CRL is not time-valid (Microsoft Learn, CertVerifyCRLTimeValidity).
+            return None, f"CRL not yet valid: ThisUpdate {_iso(crl.last_update_utc)}"
         if (_ext(crl, x509.DeltaCRLIndicator) is not None) != want_delta:
             return None, "delta CRL where a base CRL was expected" if not want_delta else "base CRL at delta URL"
         return crl, None

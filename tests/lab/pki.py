@@ -37,6 +37,17 @@ ISSUING_CRL_URL = f"http://{CRL_HOST}/issuing-ca.crl"
 ISSUING_DELTA_CRL_URL = f"http://{CRL_HOST}/issuing-ca-delta.crl"
 ISSUING_CERT_URL = f"http://{AIA_HOST}/issuing-ca.crt"
 OCSP_URL = f"http://{OCSP_HOST}/"
+# The delta CRL under the name AD CS gives it by default (<CaName><CRLNameSuffix><DeltaCRLAllowed>.crl: a '+' for a
+# delta), which IIS's request filtering refuses without allowDoubleEscaping (TechNet dd379478): the same delta CRL as
+# ISSUING_DELTA_CRL_URL, published under both names.
+ISSUING_PLUS_DELTA_CRL_URL = f"http://{CRL_HOST}/issuing-ca+.crl"
+# Windows' root certificate list (the AuthRoot CTL that root auto-update downloads; Microsoft Learn, "Configure trusted
+# roots and disallowed certificates"): the lab's CRL server answers for this name through squid.
+CTL_HOST = "ctldl.windowsupdate.com"
+CTL_PATH = "/msdownload/update/v3/static/trustedr/en/authrootstl.cab"
+CTL_URL = f"http://{CTL_HOST}{CTL_PATH}"
+# The lab's stand-in for the CTL: reachability is what the lab shows, not a signed list (lab's choice).
+CTL_BODY = b"MSCF lab stand-in for authrootstl.cab: not a signed certificate trust list\n"
 # What an enterprise CA (AD CS) writes by default into its CDP: an ldap URL without a host, resolved by the
 # client against its own domain's directory. The lab's "public" CA has no such directory object anywhere.
 ISSUING_LDAP_CRL_URL = (
@@ -283,18 +294,26 @@ class LabCA:
                 [(x509.CRLNumber(number), False), (x509.DeltaCRLIndicator(number), True)],
             ),
             f"{AIA_HOST}/root.crt": self.root_cert.public_bytes(serialization.Encoding.DER),
+            f"{CTL_HOST}{CTL_PATH}": CTL_BODY,
             f"{AIA_HOST}/issuing-ca.crt": self.issuing_cert.public_bytes(serialization.Encoding.DER),
         }
-        written = {}
-        for rel, data in files.items():
-            path = self.dir / "www" / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)  # atomic: the CRL server never serves half a file
-            written[rel] = path
+        files[f"{CRL_HOST}/issuing-ca+.crl"] = files[f"{CRL_HOST}/issuing-ca-delta.crl"]
+        written = {rel: write_www(self.dir, rel, data) for rel, data in files.items()}
         (self.dir / "www" / OCSP_HOST).mkdir(parents=True, exist_ok=True)
+        from tests.lab import cause_pki  # the cause catalogue's CAs publish with the lab's (they import this module)
+
+        written.update(cause_pki.publish(self, next_update, now))
         return written
+
+
+def write_www(pki_dir: Path, rel: str, data: bytes) -> Path:
+    """Publish ``data`` as ``www/<rel>`` (``<name>/<path>``), atomically: the CRL server never serves half a file."""
+    path = pki_dir / "www" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    return path
 
 
 def has_machine(fqdn: str) -> bool:

@@ -10,7 +10,23 @@ The same squid also listens, on the same port, on two more loopback addresses wh
 (``Microsoft-CryptoAPI/<version>``) through, the proxy that "often allows exactly that agent" (windows-facts.md,
 jpsanders); ``127.0.0.3`` lets only browsers' ``Mozilla/`` agents through, so it refuses CryptoAPI's retrieval.
 A site's proxy is one of these listeners (``AGENT_FILTERS``; tests/lab/fleet/scenarios.py ``ua_restricted``); one
-process keeps them together, so stopping and starting squid by its PID never loses a site's proxy. It runs in the
+process keeps them together, so stopping and starting squid by its PID never loses a site's proxy.
+
+Two more listeners of the same process stand for proxies the cause catalogue names (``POLICY_FILTERS``):
+``127.0.0.4`` asks every request for Basic proxy authentication (squid's ``proxy_auth`` ACL with ``basic_ncsa_auth``
+over an empty password file: 407 with ``Proxy-Authenticate: Basic``, and no credential ever passes). WinHTTP logs on
+with the caller's credentials by itself only for NTLM and Negotiate (Microsoft Learn, IWinHttpRequest::
+SetAutoLogonPolicy, WinHttpRequestAutoLogonPolicy), and only within the bypass list by default, so neither CryptoAPI nor
+the audit's fetch answers the challenge. ``127.0.0.5`` refuses (403) the root certificate list's host
+``ctldl.windowsupdate.com`` and passes everything else: a proxy that blocks Windows Update's hosts.
+
+A second squid process (``no_dns_squid``: ``127.0.0.6``, same port) stands for a proxy that cannot resolve the CRL
+host: its hosts file is empty and its name server (tests/lab/nxdomain_dns.py) answers NXDOMAIN for every name, so every
+request ends in squid's own error page at once while the lab's own squid reaches the same URL. squid's documentation
+names ``ERR_DNS_FAIL`` (503) for it; squid 5.7 (Debian 12's, the lab's) answers ``502`` with ``X-Squid-Error:
+ERR_READ_ERROR 0`` ("path selection found no paths", measured with debug_options 17,3 44,3): the lab shows what squid
+does. It is its own process because squid's name resolution (``hosts_file``, ``dns_nameservers``) is
+per process, not per listener. It runs in the
 foreground (``squid -N``) as a child we started; its PID is kept in ``<lab_dir>/squid/lab-squid.pid`` and only
 that PID is ever signalled. When started as root squid drops to ``cache_effective_user proxy``, so the squid
 folder is handed to that user and every parent folder must be traversable by others.
@@ -29,6 +45,7 @@ import time
 from pathlib import Path
 
 from tests.lab.crl_server import DEFAULT_ADDRESSES
+from tests.lab.pki import CTL_HOST
 
 SQUID_BIN = Path("/usr/sbin/squid")
 DEFAULT_PORT = 3128
@@ -46,6 +63,15 @@ AGENT_FILTERS = (
     ("127.0.0.3", "browsers_only", r"^Mozilla/"),
 )
 CRYPTOAPI_ONLY_ADDRESS, BROWSERS_ONLY_ADDRESS = (address for address, _name, _agents in AGENT_FILTERS)
+AUTH_REQUIRED_ADDRESS = "127.0.0.4"
+CTL_BLOCKED_ADDRESS = "127.0.0.5"
+# (address, what the listener refuses): the proxies of the cause catalogue beside the agent filters.
+POLICY_FILTERS = ((AUTH_REQUIRED_ADDRESS, "every request without Basic proxy credentials (407)"),
+                  (CTL_BLOCKED_ADDRESS, f"the root certificate list's host {CTL_HOST} (403)"))
+FILTER_ADDRESSES = tuple(address for address, _n, _a in AGENT_FILTERS) + tuple(a for a, _w in POLICY_FILTERS)
+NO_DNS_NAME = "squid-nodns"
+NO_DNS_ADDRESS = "127.0.0.6"
+BASIC_AUTH_HELPER = Path("/usr/lib/squid/basic_ncsa_auth")  # Debian's squid package ships it
 
 
 class SquidMissing(RuntimeError):
@@ -90,12 +116,19 @@ class Squid:
         port: int = DEFAULT_PORT,
         address: str = DEFAULT_ADDRESS,
         hosts: dict[str, str] | None = None,
+        name: str = "squid",
+        nameserver: str = "127.0.0.1",
     ) -> None:
         if not 0 < port < 65536:
             raise ValueError(f"port: expected 1-65535, got {port!r}")
-        self.dir = Path(lab_dir).resolve() / "squid"
+        if name not in ("squid", NO_DNS_NAME):
+            raise ValueError(f"name: expected 'squid' or {NO_DNS_NAME!r}, got {name!r}")
+        self.dir = Path(lab_dir).resolve() / name
         self.port, self.address = port, address
-        self.hosts = dict(hosts or DEFAULT_ADDRESSES)
+        # The proxy whose resolver fails knows no name at all; the lab's own squid resolves the lab's names.
+        self.resolves = name == "squid"
+        self.hosts = dict(hosts or DEFAULT_ADDRESSES) if self.resolves else {}
+        self.nameserver = nameserver
         self.config_path = self.dir / "squid.conf"
         self.hosts_path = self.dir / "hosts"
         self.access_log = self.dir / "access.log"
@@ -113,8 +146,38 @@ class Squid:
 
     @property
     def listeners(self) -> list[tuple[str, int]]:
-        """Every address and port this squid listens on: its own, then the agent-filtering ones."""
-        return [(self.address, self.port)] + [(address, self.port) for address, _n, _a in AGENT_FILTERS]
+        """Every address and port this squid listens on: its own, then the filtering ones (the lab's own squid)."""
+        return [(self.address, self.port)] + [(address, self.port) for address in self.filters]
+
+    @property
+    def filters(self) -> tuple[str, ...]:
+        return FILTER_ADDRESSES if self.resolves else ()
+
+    def _policy_lines(self) -> list[str]:
+        """The filtering listeners' rules (module docstring): agents, Basic authentication, the CTL host."""
+        if not self.resolves:
+            return []
+        if not BASIC_AUTH_HELPER.is_file():
+            raise SquidError(f"squid's Basic authentication helper {BASIC_AUTH_HELPER} is missing (Debian's squid "
+                             "package ships it): the lab's 407 listener needs it")
+        passwords = self.dir / "no-users.passwd"
+        passwords.write_text("")  # no account: every request is asked for credentials nobody has
+        return [
+            # Each filtering listener refuses (403) every request whose User-Agent its browser ACL does not match.
+            *(line for address, name, agents in AGENT_FILTERS
+              for line in (f"acl via_{name} localip {address}", f"acl agent_{name} browser {agents}",
+                           f"http_access deny via_{name} !agent_{name}")),
+            f"auth_param basic program {BASIC_AUTH_HELPER} {passwords}",
+            "auth_param basic children 1 startup=0 idle=1",
+            "auth_param basic realm lab-proxy",
+            f"acl via_auth_required localip {AUTH_REQUIRED_ADDRESS}",
+            "acl authenticated proxy_auth REQUIRED",
+            # A proxy_auth ACL last on a deny line makes squid answer 407 with its challenge.
+            "http_access deny via_auth_required !authenticated",
+            f"acl via_ctl_blocked localip {CTL_BLOCKED_ADDRESS}",
+            f"acl ctl_host dstdomain {CTL_HOST}",
+            "http_access deny via_ctl_blocked ctl_host",
+        ]
 
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -123,17 +186,15 @@ class Squid:
         lines = [
             "# written by tests/lab/squid.py; regenerated at every start",
             f"http_port {self.address}:{self.port}",
-            *(f"http_port {address}:{self.port}" for address, _name, _agents in AGENT_FILTERS),
+            *(f"http_port {address}:{self.port}" for address in self.filters),
             "acl lab_clients src 127.0.0.0/8",
-            # Each filtering listener refuses (403) every request whose User-Agent its browser ACL does not match.
-            *(line for address, name, agents in AGENT_FILTERS
-              for line in (f"acl via_{name} localip {address}", f"acl agent_{name} browser {agents}",
-                           f"http_access deny via_{name} !agent_{name}")),
+            *self._policy_lines(),
             "http_access allow lab_clients",
             "http_access deny all",
             f"hosts_file {self.hosts_path}",
-            # Offline: nothing answers on 127.0.0.1:53, so names outside the hosts file fail after 2 s.
-            "dns_nameservers 127.0.0.1",
+            # Offline: nothing answers on 127.0.0.1:53, so names outside the hosts file fail after squid's DNS timeout;
+            # the proxy without DNS asks the lab's NXDOMAIN server (tests/lab/nxdomain_dns.py) and fails at once.
+            f"dns_nameservers {self.nameserver}",
             "dns_timeout 2 seconds",
             "connect_timeout 10 seconds",
             "cache deny all",
@@ -252,10 +313,17 @@ class Squid:
 
 
 def filtered_proxy(proxy: str, address: str) -> str:
-    """The agent-filtering listener at ``address`` of the squid whose own proxy is ``proxy`` (same port)."""
-    if address not in {a for a, _n, _g in AGENT_FILTERS}:
-        raise ValueError(f"address: expected one of {[a for a, _n, _g in AGENT_FILTERS]}, got {address!r}")
+    """The filtering listener at ``address`` of the squid whose own proxy is ``proxy`` (same port), or the proxy
+    whose resolver fails (``NO_DNS_ADDRESS``, the second process on the same port)."""
+    if address not in (*FILTER_ADDRESSES, NO_DNS_ADDRESS):
+        raise ValueError(f"address: expected one of {[*FILTER_ADDRESSES, NO_DNS_ADDRESS]}, got {address!r}")
     return f"{address}:{proxy.rsplit(':', 1)[1]}"
+
+
+def no_dns_squid(lab_dir: Path, *, port: int, nameserver: str = "127.0.0.1") -> Squid:
+    """The lab's proxy whose own resolver fails (module docstring): ``127.0.0.6`` on the lab squid's port, asking
+    ``nameserver`` (the CRL server's NXDOMAIN DNS server, ``crl_server.resolver_address``)."""
+    return Squid(lab_dir, port=port, address=NO_DNS_ADDRESS, name=NO_DNS_NAME, nameserver=nameserver)
 
 
 def start_squid(lab_dir: Path, *, port: int = DEFAULT_PORT, hosts: dict[str, str] | None = None) -> Squid:

@@ -96,7 +96,7 @@ def write_event(state: HostState, log: str, *, event_id: int, provider: str, lev
             return False
         events = state.data["event_logs"][key]
         events.append({"id": event_id, "provider": provider, "level": level,
-                       "time": iso(when or dt.datetime.now(dt.UTC)), "message": message})
+                       "time": iso(when or state.now()), "message": message})  # the host's clock
         del events[:-MAX_EVENTS_KEPT]
         state.save()
     return True

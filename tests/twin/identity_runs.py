@@ -104,7 +104,7 @@ def run_as(state: HostState, sid: str, certs: list[dict[str, Any]], purge_cache:
         before = {url: dict(entry) for url, entry in cache.items()}
         checked = cryptoapi.check_chain_revocation(
             chain, proxy=identities.cryptoapi_proxy(state, sid)[1], names=world.names, cache=cache,
-            per_url_timeout=per_url, total_timeout=per_chain, policy=world.policy, cancel=cancel)
+            per_url_timeout=per_url, total_timeout=per_chain, policy=world.policy, cancel=cancel, now=state.now())
         if cancel.is_set():
             raise TimeoutError("abandoned")  # the script stopped waiting; nothing of this run is kept
         _save_cache(state, sid, before, cache)
@@ -167,7 +167,7 @@ def resync(state: HostState) -> dict[str, Any]:
     """``certutil -setreg chain\\ChainCacheResyncFiletime @now``: the FILETIME of now (8 bytes, little-endian) in
     ``state["chain_engine_resync"]`` (the value under ...\\CertDllCreateCertificateChainEngine\\Config); the
     certutil text is simplified."""
-    filetime = int((time.time() + 11644473600) * 10_000_000)
+    filetime = int((state.epoch() + 11644473600) * 10_000_000)  # the host's clock
     written = base64.b64encode(filetime.to_bytes(8, "little")).decode("ascii")
     with state.lock:
         previous = state.data.get("chain_engine_resync")

@@ -87,10 +87,12 @@ def process_fields(state: HostState, name: str) -> dict[str, Any]:
         return {"process_id": None, "process_started": None, "process_error": None}
     proc = process(state)
     if proc.get("name") is not None and proc["name"].casefold() == name.casefold():
-        return {"process_id": proc.get("pid"), "process_started": utc_text(proc["started"]), "process_error": None}
+        return {"process_id": proc.get("pid"), "process_started": utc_text(proc["started"] + state.clock_offset_s),
+                "process_error": None}
     started = state.data.get("booted") or proc["started"]
     pid = 4 * (250 + int(hashlib.sha256(name.casefold().encode()).hexdigest(), 16) % 15000)
-    return {"process_id": pid, "process_started": utc_text(started), "process_error": None}
+    # Kept on the lab's clock (back-offs compare them with it); reported by the host's, as Windows stamps them.
+    return {"process_id": pid, "process_started": utc_text(started + state.clock_offset_s), "process_error": None}
 
 
 def watch_restarts(state: HostState, callback: Callable[[float], None] | None) -> None:

@@ -152,7 +152,7 @@ class SipTlsListener:
         check = check_chain_revocation(build_chain(leaf, candidates), proxy=service_process.session_proxy(self.state),
                                        names=world.names, cache=cache, per_url_timeout=per_url,
                                        total_timeout=per_chain, policy=world.policy, cancel=revocation.SHUTDOWN,
-                                       offline=frozenset(failing))
+                                       offline=frozenset(failing), now=self.state.now())  # by the host's clock
         if self.state.data is generation:
             service_process.record(self.state, before, cache, check["retrievals"])
             revocation.merge_cache(self.state, before, cache)

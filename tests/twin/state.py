@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +141,27 @@ class HostState:
             raise ValueError(f"registry view {view!r} is not one of {VIEWS}")
         with self.lock:
             self.data["registry"][view]["WinHttpSettings"] = _b64(value)
-            self.data.setdefault("registry_write_times", {})[view] = utc_text()
+            self.data.setdefault("registry_write_times", {})[view] = utc_text(self.epoch())
             self.save()
 
     def registry_write_time(self, view: str) -> str | None:
         """The Connections key's last write time of ``view`` (UTC text), or None when the state has none."""
         return (self.data.get("registry_write_times") or {}).get(view)
+
+    # -- the host's clock --------------------------------------------------------------------------
+    @property
+    def clock_offset_s(self) -> float:
+        """How far the host's clock is from the lab's (``clock_offset_s``, seconds, + ahead; absent: 0)."""
+        return float(self.data.get("clock_offset_s") or 0)
+
+    def epoch(self) -> float:
+        """Now by the host's clock, as seconds since the epoch (``time.time()`` plus the offset)."""
+        return time.time() + self.clock_offset_s
+
+    def now(self) -> dt.datetime:
+        """Now by the host's clock, aware UTC: what the host stamps and judges times with (its events, its
+        registry, its fix marker, its chain engine's CRL validity)."""
+        return dt.datetime.fromtimestamp(self.epoch(), dt.UTC)
 
     # -- misc -----------------------------------------------------------------------------------
     @property

@@ -40,8 +40,9 @@ def place() -> addresses.Place:
 
 @pytest.fixture(scope="session")
 def crl_http(lab_dir: Path, place: addresses.Place) -> crl_server.CrlServer:
-    """The CRL server on this worker's 127.9.<K>.80-82:80."""
-    server = crl_server.CrlServer(lab_dir, dict(zip(pki.PUBLIC_NAMES, place.crl_addresses, strict=True))).start()
+    """The CRL server on this worker's 127.9.<K>.80-82:80 (the root certificate list's host on the CRL host's)."""
+    names = {**dict(zip(pki.PUBLIC_NAMES, place.crl_addresses, strict=True)), pki.CTL_HOST: place.crl_addresses[0]}
+    server = crl_server.CrlServer(lab_dir, names).start()
     yield server
     server.stop()
 

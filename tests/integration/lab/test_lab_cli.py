@@ -159,7 +159,8 @@ def test_a_start_that_fails_after_the_check_removes_what_it_built(lab_dirs, monk
         holder.listen()
         with pytest.raises(AddressInUse, match=re.escape(f"{address}:5986 is already in use")):
             launcher.up(lab_dir, 1, place)
-    assert sorted(path.name for path in lab_dir.iterdir()) == ["crl-server", "lab-server.log", "squid"]
+    assert sorted(path.name for path in lab_dir.iterdir()) == ["crl-server", "lab-server.log", "squid",
+                                                               "squid-nodns"]
     assert "cannot listen on" in (lab_dir / "lab-server.log").read_text()
     assert processes_of(lab_dir) == []
 
@@ -167,12 +168,14 @@ def test_a_start_that_fails_after_the_check_removes_what_it_built(lab_dirs, monk
 # --- scenarios by name: `lab.py scenarios` and `lab.py seed` (docs/lab.md, "Scenarios by name") -------------------
 
 def test_scenarios_lists_every_scenario_one_line_each() -> None:
-    from tests.lab.fleet import plan, scenarios, tls_scenarios
+    from tests.lab.fleet import cause_scenarios, plan, scenarios, tls_scenarios
 
     listed = lab_cli(REPO_ROOT / "build" / "no-lab-needed", "scenarios")
     assert listed.returncode == 0, listed.stderr
     names = [line.split()[0] for line in listed.stdout.splitlines()]
-    assert names == [*plan.SCENARIOS, *scenarios.EXTRA_SCENARIOS, tls_scenarios.TLS10_PEER]
+    first = [*plan.SCENARIOS, *scenarios.EXTRA_SCENARIOS, tls_scenarios.TLS10_PEER]
+    # The cause catalogue's scenarios after them, each name once (views_disagree, stale_service are there already).
+    assert names == first + [n for n in cause_scenarios.CAUSE_SCENARIOS if n not in first]
     assert all(len(line.split(None, 2)) == 3 for line in listed.stdout.splitlines())  # a description on each
 
 
@@ -206,6 +209,12 @@ def test_seed_puts_a_running_host_in_a_scenario_through_the_control_channel(lab)
         state = lab.state(name)
         assert state["lab"]["scenario"] == "correct" and state["service_process"]["session"] is None
         assert state["service_process"]["started"] > _utc(state["registry_write_times"]["native"])
+        both = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "no_proxy", "--scenario", "clock_skew")
+        assert both.returncode == 0 and f"{name} is now in scenario no_proxy,clock_skew" in both.stdout, both.stderr
+        assert lab.state(name)["clock_offset_s"] == 8 * 3600 and lab.state(name)["lab"]["scenario"] == \
+            "no_proxy,clock_skew"
+        two = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "direct,wrong_proxy")
+        assert two.returncode == 1 and "more than one starting state" in two.stderr, two.stderr
         old = lab_cli(lab.lab_dir, "seed", "--host", name, "--scenario", "tls10_peer")
         assert old.returncode == 0 and "(twin restarted)" in old.stdout, old.stderr
         assert lab.state(name)["os"]["build"] == 7601 and lab.metrics()["hosts"][name]["listening"]

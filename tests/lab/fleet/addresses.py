@@ -3,7 +3,8 @@
 A lab takes three kinds of place, all on one machine's loopback:
 
 - its twins: host *i* on ``127.0.<K + i // 254>.<i % 254 + 1>``, each listening on 5985, 5986 and 5061;
-- its squid on ``127.0.0.1:<port>``, and on the same port at its agent-filtering addresses ``127.0.0.2``/``.3``;
+- its squid on ``127.0.0.1:<port>``, and on the same port at its filtering addresses ``127.0.0.2``-``.5`` and its
+  second squid (the proxy whose resolver fails) at ``127.0.0.6`` (tests/lab/squid.py);
 - its CRL server on three addresses, port 80: ``127.9.<N>.80-82`` (outside every twin's /24, so "the internet").
 
 A lab at **place K** has its twins from ``127.0.K.1``, squid on ``127.0.0.1:31000+K`` (below Linux's ephemeral
@@ -24,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from tests.lab.fleet import LabError
-from tests.lab.squid import AGENT_FILTERS
+from tests.lab.squid import FILTER_ADDRESSES, NO_DNS_ADDRESS
 
 HOSTS_PER_SUBNET = 254
 TWIN_PORTS = (5985, 5986, 5061)  # WinRM HTTP, WinRM HTTPS, the SIP-style TLS port
@@ -95,7 +96,7 @@ class Place:
     def listeners(self, hosts: int) -> Iterator[tuple[str, int]]:
         """Every address and port a lab of ``hosts`` twins here listens on."""
         yield SQUID_ADDRESS, self.squid_port
-        for address, _name, _agents in AGENT_FILTERS:
+        for address in (*FILTER_ADDRESSES, NO_DNS_ADDRESS):  # squid's filtering listeners, the one without DNS
             yield address, self.squid_port
         for address in self.crl_addresses:
             yield address, CRL_PORT

@@ -139,7 +139,9 @@ def build_lab(
         "site_proxies": site_proxies,
         "revocation": {
             "lab_dir": str(lab_dir),
-            "names": dict(zip(pki.PUBLIC_NAMES, place.crl_addresses, strict=True)),
+            # The root certificate list's host shares the CRL host's address (crl_server.py: the Host header decides).
+            "names": {**dict(zip(pki.PUBLIC_NAMES, place.crl_addresses, strict=True)),
+                      pki.CTL_HOST: place.crl_addresses[0]},
             "intranet": _intranet([p.address for p in plans]),
             "tls_port": TLS_PORT,
             "squid": {"address": SQUID_ADDRESS, "port": place.squid_port},

@@ -115,6 +115,13 @@ class LabHandle:
         self.write_state(name, data)
         return data
 
+    def seed(self, name: str, *scenarios: str) -> dict[str, Any]:
+        """Put the host in the named scenario(s) as ``scripts/lab.py seed`` does (tests/lab/fleet/catalogue.py); the
+        twin reloads, or restarts when its OS changed. ``reset_state`` (then ``stop_twin``/``start_twin`` when it had
+        restarted) undoes it."""
+        self._state_path(name)
+        return control(self.lab_dir, "POST", f"/twins/{name}/seed", body={"scenario": list(scenarios)}, timeout=60)
+
     def metrics(self) -> dict[str, Any]:
         return control(self.lab_dir, "GET", "/metrics")
 

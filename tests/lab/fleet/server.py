@@ -10,8 +10,9 @@ Started by ``process.start_server`` as ``python -m tests.lab.fleet.server --lab-
     POST /twins/<name>/stop      close the host's listeners and connections (host dies; its shells are lost)
     POST /twins/<name>/start     reload the state file and listen again (host restarted)
     POST /twins/<name>/reload    reload the state file (after a test edited it)
-    POST /twins/<name>/seed      {"scenario": NAME}: put the host in a scenario (tests/lab/fleet/catalogue.py), then
-                                 reload the twin, or restart it when its OS (host class) changed
+    POST /twins/<name>/seed      {"scenario": NAME | [NAME, ...] | "A,B"}: put the host in the scenario(s)
+                                 (tests/lab/fleet/catalogue.py), then reload the twin, or restart it when its OS (host
+                                 class) changed
     GET  /scenarios              every scenario by name: {"scenarios": [{name, kind, description}]}
     POST /shutdown               write metrics.json and exit
 
@@ -181,22 +182,27 @@ class Lab:
     async def seed(self, twin: Twin, body: bytes) -> tuple[int, dict[str, Any]]:
         """Put ``twin``'s host in the scenario the body names; 400 lists the scenarios when the name is unknown."""
         try:
-            name = json.loads(body or b"{}").get("scenario")
-        except (ValueError, AttributeError):
-            name = None
-        if name not in catalogue.catalogue():
-            return 400, {"error": catalogue.unknown_scenario(name)}
+            names = catalogue.names_of(json.loads(body or b"{}").get("scenario"))
+        except (ValueError, AttributeError, TypeError):
+            names = [None]
+        unknown = next((n for n in names if n not in catalogue.catalogue()), None) if None not in names else None
+        if None in names or unknown is not None:
+            return 400, {"error": catalogue.unknown_scenario(unknown)}
+        name = ",".join(names)
         host = self.hosts[twin.spec.name]
         loop = asyncio.get_running_loop()
 
         def write() -> bool:  # in the twin's own threads: files are read and written there, never on the loop
             state = HostState.load(twin.spec.state_path).data
-            seeded, restart = catalogue.seed(state, name, proxy=self.site_proxies[host["site"]], group=host["group"],
-                                             os_build=int(host["os_build"]))
+            seeded, restart = catalogue.seed(state, names, proxy=self.site_proxies[host["site"]], group=host["group"],
+                                             os_build=int(host["os_build"]), lab_dir=revocation.world().lab_dir)
             write_json_atomic(twin.spec.state_path, seeded)
             return restart
 
-        restart = await loop.run_in_executor(twin.commands, write)
+        try:
+            restart = await loop.run_in_executor(twin.commands, write)
+        except ValueError as exc:  # a combination the catalogue refuses (two starting states)
+            return 400, {"error": str(exc)}
         if restart:
             await twin.stop()
             twin.reload()

@@ -16,7 +16,7 @@ from tests.lab.fleet import LabError
 from tests.lab.fleet.addresses import DOCUMENTED_SQUID_PORT, SQUID_ADDRESS, AddressInUse
 from tests.lab.fleet.plan import CRL_NEXT_UPDATE
 from tests.lab.fleet.process import answers
-from tests.lab.squid import Squid
+from tests.lab.squid import Squid, no_dns_squid
 
 
 def _section(lab_dir: Path) -> dict[str, Any]:
@@ -29,7 +29,8 @@ def _section(lab_dir: Path) -> dict[str, Any]:
 def start_world(lab_dir: Path, *, next_update: dt.timedelta = CRL_NEXT_UPDATE) -> dict[str, Any]:
     """Publish CRLs (NextUpdate ``next_update`` from now), start the CRL server and squid by PID.
 
-    Returns ``{"crl_server_pid", "squid_pid", "proxy"}``.
+    Returns ``{"crl_server_pid", "squid_pid", "no_dns_squid_pid", "proxy"}``: the lab's squid and the second one
+    whose resolver fails (tests/lab/squid.py).
     """
     lab_dir = lab_dir.resolve()
     world = _section(lab_dir)
@@ -42,12 +43,15 @@ def start_world(lab_dir: Path, *, next_update: dt.timedelta = CRL_NEXT_UPDATE) -
         if answers(address, port):
             raise AddressInUse(address, port, "it answers connections")
     crl_pid = crl_server.start_background(lab_dir, addresses, crl_server.DEFAULT_PORT)
+    no_dns = no_dns_squid(lab_dir, port=squid.port, nameserver=crl_server.resolver_address(addresses))
     try:
         squid_pid = squid.start()
+        no_dns_pid = no_dns.start()
     except Exception as exc:
+        squid.stop()
         crl_server.stop_background(lab_dir)
         raise LabError(f"squid: {exc}") from exc
-    return {"crl_server_pid": crl_pid, "squid_pid": squid_pid, "proxy": squid.proxy}
+    return {"crl_server_pid": crl_pid, "squid_pid": squid_pid, "no_dns_squid_pid": no_dns_pid, "proxy": squid.proxy}
 
 
 def stop_world(lab_dir: Path) -> list[str]:
@@ -57,6 +61,8 @@ def stop_world(lab_dir: Path) -> list[str]:
     stopped = []
     if Squid(lab_dir, port=squid_at["port"], address=squid_at["address"]).stop():
         stopped.append("squid")
+    if no_dns_squid(lab_dir, port=squid_at["port"]).stop():
+        stopped.append("squid (no DNS)")
     if crl_server.stop_background(lab_dir):
         stopped.append("crl-server")
     return stopped

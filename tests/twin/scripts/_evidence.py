@@ -2,7 +2,9 @@
 
 Mirrors ``Get-CrlfixEvidence`` step for step over the twin's event logs (``tests/twin/event_logs.py``), its
 ChainEngine keys (``chain_engine``: the policy key, ``chain_engine_config``: the non-policy key) and the fix marker
-(``registry.crlfix.FixedAt``). One difference: the twin's events carry no insertion strings, so a Service Control
+(``registry.crlfix.FixedAt``), the Group Policy Preferences items of its Group Policy history that write WinHttpSettings
+(``group_policy_history``) and the root auto-update policy (``auth_root_policy``), all by the host's own clock
+(``clock_offset_s``). One difference: the twin's events carry no insertion strings, so a Service Control
 Manager event is "about" a service when its message names it (Windows: one of ``$event.Properties`` equals it).
 """
 
@@ -10,10 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from xml.etree import ElementTree
 
 from tests.twin import event_logs
 from tests.twin.scripts import ScriptError
 from tests.twin.state import HostState
+
+AUTH_ROOT_VALUES = ["DisableRootAutoUpdate", "EnableDisallowedCertAutoUpdate"]  # _evidence.ps1 $CrlfixAuthRootValues
 
 
 def _marker(state: HostState, now: dt.datetime, write: bool) -> dict[str, Any]:
@@ -67,10 +72,38 @@ def _count(groups: dict[tuple, dict[str, Any]], event: dict[str, Any], log: str,
         group["message"] = text[:chars] or "(no message text: the provider has no message table here)"
 
 
+def _gpp_winhttp_items(state: HostState) -> tuple[list[dict[str, Any]], str | None]:
+    """``Get-CrlfixGppWinHttpItems``: the Registry items of each GPO's history copy that write WinHttpSettings under
+    ``...\\Internet Settings\\Connections`` (names and keys compared case-insensitively, as ``-ne``/``-like``), not
+    disabled; (items, None), or ([], the error) when a file does not parse (the twin's text: .NET's differs)."""
+    items: list[dict[str, Any]] = []
+    for guid, gpo in (state.data.get("group_policy_history") or {}).items():
+        text = (gpo or {}).get("registry_xml")
+        if text is None:
+            continue  # this GPO's history has no Registry.xml
+        try:
+            root = ElementTree.fromstring(text)
+        except ElementTree.ParseError as exc:
+            return [], f"Registry.xml of {guid} is not XML: {exc}"
+        for item in root.iter("Registry"):
+            properties = item.find("Properties")
+            if properties is None or item.get("disabled") == "1":
+                continue
+            key = properties.get("key") or ""
+            if (properties.get("name") or "").casefold() != "winhttpsettings" or not key.casefold().endswith(
+                    "\\internet settings\\connections"):
+                continue
+            items.append({"gpo": guid, "gpo_name": gpo.get("display_name"), "action": properties.get("action") or "",
+                          "hive": properties.get("hive") or "", "key": key, "name": properties.get("name"),
+                          "type": properties.get("type") or "", "value": properties.get("value") or "",
+                          "changed": item.get("changed") or ""})
+    return items, None
+
+
 def evidence(state: HostState, spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(spec, dict):
         raise ScriptError(f"argument 'evidence': expected an object or null, got {spec!r}")
-    now = dt.datetime.now(dt.UTC)
+    now = state.now()  # the host's clock: a host hours off reports its own time, and stamps its marker with it
     hours = int(spec.get("hours") or 24)
     max_events = int(spec.get("max_events") or 200)
     chars = int(spec.get("message_chars") or 300)
@@ -128,6 +161,9 @@ def evidence(state: HostState, spec: dict[str, Any]) -> dict[str, Any]:
             enabled_log["enabled"] = True
         else:
             enabled_log["error"] = f'There is not an event log on the localhost computer that matches "{log}".'
+    gpp, gpp_error = _gpp_winhttp_items(state)
     return {"now": event_logs.iso(now), "hours": hours, "window_start": event_logs.iso(window_start),
             "read_start": event_logs.iso(read_start), "marker": marker, "logs": list(logs.values()),
-            "queries": queries, "events": events, "chain_engine": chain_engine, "enabled_log": enabled_log}
+            "queries": queries, "events": events, "chain_engine": chain_engine, "enabled_log": enabled_log,
+            "gpp_registry": gpp, "gpp_registry_error": gpp_error,
+            "root_autoupdate": _registry_values(state.data.get("auth_root_policy"), AUTH_ROOT_VALUES)["values"]}

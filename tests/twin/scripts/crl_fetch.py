@@ -12,6 +12,9 @@ first, exactly as the twin's certutil does it.
 the same moment, answers the open URLs the same way and discards whatever their threads bring later (the box's
 cancel event ends their modelled waits at once).
 
+Each result carries ``winhttp_error`` (the WinHTTP error number of a request without an HTTP answer, null otherwise)
+and ``headers`` (``KEPT_HEADERS`` of the answer, lower-cased), as ``_crl.ps1`` reads them.
+
 ``foreign_agent`` (host-scripts.md, "The foreign agent"): a URL that got an HTTP answer is asked once more, ``HEAD``,
 through the same proxy with WinHttpRequest's own default agent (``WINHTTPREQUEST_AGENT``), and the answer is its
 ``foreign_agent``. The first answer is kept before the second request starts: a box that ends during the second one
@@ -21,6 +24,7 @@ costs only ``foreign_agent.error``, as in the script.
 from __future__ import annotations
 
 import base64
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -109,12 +113,35 @@ def _purge(ctx: ScriptContext) -> dict[str, Any]:
     return {"rc": res.rc, "output": (res.stdout + res.stderr).replace("\n", "\r\n")}
 
 
+# The response headers the script keeps (_crl.ps1: who answered: a proxy's Via and error page, a challenge, the server).
+KEPT_HEADERS = ("via", "x-squid-error", "proxy-authenticate", "www-authenticate", "server")
+MAX_HEADER_CHARS = 512
+_WINHTTP_CODE = re.compile(r"^ERROR_WINHTTP_\w+ \((\d+)\)")
+
+
+def winhttp_code(error: str | None) -> int | None:
+    """The WinHTTP error number of the lab's error text (``ERROR_WINHTTP_TIMEOUT (12002): ...`` -> 12002): what the
+    script reads from the COM exception's HRESULT (its low word), docs/dev/host-scripts.md."""
+    match = _WINHTTP_CODE.match(error or "")
+    return int(match.group(1)) if match else None
+
+
+def kept_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {name: headers[name][:MAX_HEADER_CHARS] for name in KEPT_HEADERS if name in headers}
+
+
+def _result(url: str) -> dict[str, Any]:
+    return {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None, "truncated": False,
+            "truncated_by": None, "error": None, "foreign_agent": None, "winhttp_error": None, "headers": {}}
+
+
 def _unanswered(url: str, started: float, timeout: float, box: TimeBox) -> dict[str, Any]:
-    """A request still open when the time box ended: aborted. Its own timeout, if it ended first, keeps its text."""
+    """A request still open when the time box ended: aborted. Its own timeout, if it ended first, keeps its text
+    (and ERROR_WINHTTP_TIMEOUT's number); one the box cut has no WinHTTP error of its own."""
     elapsed = time.monotonic() - started
-    error = TIMED_OUT if elapsed >= timeout else box.cut()
-    return {"url": url, "status": None, "elapsed_ms": int(elapsed * 1000), "bytes": None, "body_b64": None,
-            "truncated": False, "truncated_by": None, "error": error, "foreign_agent": None}
+    own = elapsed >= timeout
+    return {**_result(url), "elapsed_ms": int(elapsed * 1000), "error": TIMED_OUT if own else box.cut(),
+            "winhttp_error": 12002 if own else None}
 
 
 def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: ScriptContext,
@@ -122,8 +149,7 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
                answered: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One URL; with ``answered`` (foreign_agent asked), an answered URL is put there, then asked with the foreign
     agent."""
-    out: dict[str, Any] = {"url": url, "status": None, "elapsed_ms": 0, "bytes": None, "body_b64": None,
-                           "truncated": False, "truncated_by": None, "error": None, "foreign_agent": None}
+    out: dict[str, Any] = _result(url)
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         out["error"] = UNRECOGNIZED_SCHEME  # refused before sending: elapsed 0
@@ -146,7 +172,9 @@ def _fetch_one(url: str, started: float, timeout: float, max_bytes: int, ctx: Sc
     out["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     if got["http_status"] is None:
         out["error"] = windows_text(got["error"] or "The operation timed out")
+        out["winhttp_error"] = winhttp_code(got["error"])
         return out
+    out["headers"] = kept_headers(got.get("headers") or {})
     # Any HTTP status is an answer, a 404 or a proxy's 503 included: status and body, no error.
     body: bytes = got["content"]
     keep = min(len(body), max_bytes)

@@ -3,24 +3,22 @@
 First the floor check of ``_host_floor.ps1`` from the host's class (``host_classes.floor_report``): a host below the
 floor answers ``{"floor": {..., "missing": [...]}}`` and nothing else, as the script does before reading its arguments.
 
-The twin composes its four existing scripts, as the PowerShell composes their engines: the WinHTTP views and the
-stores are read first, the revocation URLs are extracted from the certificates, then the CRL fetch and the TLS
-probes run side by side (two threads here, async WinHttpRequests beside a runspace pool on Windows), so the
-command takes max(crl, tls), not the sum. A part that fails becomes ``{"error": "<text>"}``.
+The twin composes its four scripts as the PowerShell composes their engines: the WinHTTP views and the stores read
+first, the revocation URLs extracted from the certificates, then the CRL fetch beside the TLS probes (two threads here,
+a runspace pool on Windows), so the command takes max(crl, tls). A part that fails becomes ``{"error": "<text>"}``.
 
-The identities' scheduled tasks (``identity_runs``) start before the measurement and are collected after it, by
-their own ``identities.chain.deadline_ms``, never by the time box: a task's powershell.exe takes seconds to start.
+The identities' scheduled tasks (``identity_runs``) start before the measurement and end by their own
+``identities.chain.deadline_ms``, never by the time box: a task's powershell.exe takes seconds to start.
 
-``time_box_ms`` (docs/dev/host-scripts.md, host_audit): a ``TimeBox`` starts after the purge, when the measurement
-starts; ``crl_fetch.fetch_urls`` and ``tls_probe.probe_all`` stop waiting when it ends and answer what is still
-open with its text, as the script's polling loop (``IWinHttpRequest::Abort``) and its runspace waits do. When the
-document is done the box's cancel event is set, so the abandoned threads' modelled waits end at once instead of
-running out their timeouts in the lab (on Windows powershell.exe exits and takes them along).
+``time_box_ms`` (host-scripts.md, host_audit): a ``TimeBox`` starts with the measurement, after the purge; the fetch
+and the probes stop waiting when it ends and answer what is still open with its text, as the script's waits do. Once
+the document is done its cancel event ends the abandoned threads' modelled waits (powershell.exe's exit on Windows).
 
 The URL extraction mirrors ``_ps1/_der.ps1`` line for line: a minimal DER walk (``tlv_children``) over each
 extension value, never ``cryptography``, so a disagreement between the host's walk and the controller's parser
-shows up in the twin exactly as it would on Windows. The certificate itself is split with the same walker
-(Windows hands the script ``IssuerName.RawData``, ``SubjectName.RawData`` and each extension's ``RawData``).
+shows up in the twin exactly as it would on Windows (the certificate split with the same walker, as Windows hands the
+script ``IssuerName.RawData``, ``SubjectName.RawData``, each extension's ``RawData``). Each OCSP responder is asked
+with a request (``_ocsp.py``), its result carrying ``location``.
 """
 
 from __future__ import annotations
@@ -37,6 +35,7 @@ from typing import Any
 from tests.twin import identities, identity_runs, revocation, wpad
 from tests.twin.host_classes import floor_report
 from tests.twin.scripts import ScriptContext, ScriptError, _evidence, cert_inventory, crl_fetch, require, tls_probe
+from tests.twin.scripts._ocsp import asked, locate, prepare
 from tests.twin.scripts.winhttp_state import read_state
 
 NAME = "host_audit"
@@ -301,6 +300,7 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             doc["identities"]["chain_error"] = str(exc)
     runs_started = time.monotonic()
     urls: list[str] = []
+    requests: dict[str, str] = {}  # an OCSP request per responder (_ocsp.py)
     if stores is not None:
         try:
             # host_audit 2 carries cert_inventory 2 (each certificate once), host_audit 1 cert_inventory 1.
@@ -309,23 +309,25 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
                                            {"stores": stores, "chain_stores": chain_stores, "winhttp": False})
             doc["certificates"] = {"script": "cert_inventory", "schema": part_schema, **inventory}
             urls = [u for u in chain_uris(*_store_certificates(inventory, stores)) if FETCHED.match(u)]
+            requests = prepare(cert_inventory.store_ders(inventory), stores, crl)
         except ScriptError as exc:
             doc["certificates"] = {"error": str(exc)}
     purge = fetch = None
+    listed = _unique([*((crl or {}).get("urls") or []), *urls, *((crl or {}).get("extra_urls") or [])])
     if crl is not None:
         try:
-            fetch_args = {"urls": _unique([*(crl.get("urls") or []), *urls, *(crl.get("extra_urls") or [])]),
-                          "timeout_ms": crl.get("timeout_ms", 15000), "purge_cache": False,
-                          "max_bytes": crl.get("max_bytes", 4194304)}
+            fetch_args = {"urls": asked(listed, requests), "timeout_ms": crl.get("timeout_ms", 15000),
+                          "purge_cache": False, "max_bytes": crl.get("max_bytes", 4194304)}
             fetch = (*crl_fetch._validate(fetch_args), crl_fetch.document_cap(crl), crl_fetch.foreign_agent_asked(crl))
             # The purge runs before the fetch and the probes start, as in the script.
             purge = crl_fetch._purge(ctx) if crl.get("purge_cache") else None
         except ScriptError as exc:
             doc["crl"] = {"error": str(exc)}
-    _wpad_part(ctx, doc, request, crl, urls)
+    _wpad_part(ctx, doc, request, listed if crl else [])
     box = TimeBox(box_ms) if box_ms is not None else None  # the measurement starts now
     try:
         _measure(ctx, doc, fetch, purge, tls, box)
+        locate(doc.get("crl"), listed, requests)
         if runs is not None and deadline is not None:  # identities: the tasks' results by their own deadline
             identity_runs.complete(ctx.state, runs, remaining_s=runs_started + deadline / 1000 - time.monotonic(),
                                    deadline=deadline)
@@ -334,15 +336,13 @@ def run(ctx: ScriptContext, args: dict[str, Any]) -> dict[str, Any]:
             box.cancel.set()
         if runs is not None:
             runs.cancel.set()
-    doc["time_box_ms"] = box_ms
-    doc["time_box_hit"] = bool(box and box.hit)
+    doc.update(time_box_ms=box_ms, time_box_hit=bool(box and box.hit))
     doc["floor"] = floor
     doc["elapsed_ms"] = int((time.monotonic() - started) * 1000)
     return doc
 
 
-def _wpad_part(ctx: ScriptContext, doc: dict[str, Any], request: dict[str, Any] | None, crl: dict[str, Any] | None,
-               urls: list[str]) -> None:
+def _wpad_part(ctx: ScriptContext, doc: dict[str, Any], request: dict[str, Any] | None, listed: list[str]) -> None:
     """identities.wpad (``_wpad.ps1``): discovery for the first http URL the audit fetches, when a path reaches it.
 
     The script runs it on a thread beside the measurement; the twin answers it here, before: on loopback the
@@ -350,7 +350,6 @@ def _wpad_part(ctx: ScriptContext, doc: dict[str, Any], request: dict[str, Any] 
     part = doc.get("identities")
     if not request or request.get("wpad") is None or not isinstance(part, dict) or "accounts" not in part:
         return
-    listed = _unique([*((crl or {}).get("urls") or []), *urls, *((crl or {}).get("extra_urls") or [])]) if crl else []
     url = next((u for u in listed if re.match(r"^https?://", u, re.IGNORECASE)), None)
     part["wpad"] = wpad.discovery_part(ctx.state, part, request["wpad"], url)
 

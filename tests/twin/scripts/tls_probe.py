@@ -18,7 +18,6 @@ The box's cancel event ends the abandoned sample's modelled retrieval waits; its
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import functools
 import hashlib
 import ipaddress
@@ -166,7 +165,7 @@ def client_certificate(ctx: ScriptContext, wanted: dict[str, Any] | None) -> tup
     thumbprint = str(wanted.get("thumbprint") or "").upper()
     report: dict[str, Any] = {"thumbprint": None, "subject": None, "chosen_by": "thumbprint" if thumbprint else "fqdn",
                               "fqdn": fqdn, "error": None}
-    now = dt.datetime.now(dt.UTC)
+    now = ctx.state.now()  # valid now, by the host's clock
     usable = []
     for entry in ctx.state.data.get("cert_stores", {}).get("My", []):
         der = base64.b64decode(entry["der_b64"])
@@ -255,6 +254,7 @@ def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: 
         client_cert=client_cert,
         sessions=sessions,
         hello=hello,
+        now=ctx.state.now(),  # CRL validity by the host's own clock, as CryptoAPI judges it
     )
     if box is not None and box.expired():
         return None

@@ -35,6 +35,9 @@ def test_a_place_puts_twins_squid_and_crl_server_on_one_number():
         ("127.0.0.1", 31171),
         ("127.0.0.2", 31171),  # squid's agent-filtering listeners (tests/lab/squid.py AGENT_FILTERS)
         ("127.0.0.3", 31171),
+        ("127.0.0.4", 31171),  # the proxy that asks for authentication, the one that blocks the CTL host
+        ("127.0.0.5", 31171),
+        ("127.0.0.6", 31171),  # the second squid, whose resolver knows no name
         *((f"127.9.171.{last}", 80) for last in (80, 81, 82)),
         *((f"127.0.171.{host}", port) for host in (1, 2) for port in (5985, 5986, 5061)),
     }

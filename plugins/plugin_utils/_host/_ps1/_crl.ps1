@@ -39,7 +39,8 @@ $CrlfixFetchJob = {
     $State.started_ms = $Clock.ElapsedMilliseconds
     $result = [ordered]@{
         url = $Url; status = $null; elapsed_ms = 0; bytes = $null; body_b64 = $null
-        truncated = $false; truncated_by = $null; error = $null; foreign_agent = $null
+        truncated = $false; truncated_by = $null; error = $null; foreign_agent = $null; winhttp_error = $null
+        headers = [ordered]@{}
     }
     $request = $null
     try {
@@ -53,6 +54,19 @@ $CrlfixFetchJob = {
         $request.Option(0) = $UserAgent
         $request.Send()
         $result.status = [int]$request.Status
+        # The headers that say who answered (IWinHttpRequest::GetAllResponseHeaders: "name: value" lines): a proxy's
+        # Via and its own error page's X-Squid-Error, an authentication challenge, the server. Names lower-cased, a
+        # repeated one joined with ', ' (RFC 9110 5.3), each value cut at 512 characters.
+        foreach ($line in ([string]$request.GetAllResponseHeaders()).Split([char]10)) {
+            $colon = $line.IndexOf(':')
+            if ($colon -lt 1) { continue }
+            $headerName = $line.Substring(0, $colon).Trim().ToLowerInvariant()
+            if (@('via', 'x-squid-error', 'proxy-authenticate', 'www-authenticate', 'server') -notcontains $headerName) { continue }
+            $headerValue = $line.Substring($colon + 1).Trim()
+            if ($result.headers.Contains($headerName)) { $headerValue = $result.headers[$headerName] + ', ' + $headerValue }
+            if ($headerValue.Length -gt 512) { $headerValue = $headerValue.Substring(0, 512) }
+            $result.headers[$headerName] = $headerValue
+        }
         $body = [byte[]]$request.ResponseBody
         if ($null -eq $body) { $body = [byte[]]::new(0) }
         $result.bytes = $body.Length
@@ -80,6 +94,15 @@ $CrlfixFetchJob = {
         $exception = $_.Exception
         while ($null -ne $exception.InnerException) { $exception = $exception.InnerException }
         $result.error = $exception.Message.Trim()
+        # A request that got no HTTP answer fails with the WinHTTP error as the COM exception's HRESULT,
+        # HRESULT_FROM_WIN32(code) = 0x8007xxxx: its low word is the code (12002 ERROR_WINHTTP_TIMEOUT, 12007
+        # ERROR_WINHTTP_NAME_NOT_RESOLVED, 12029 ERROR_WINHTTP_CANNOT_CONNECT, 12030 ERROR_WINHTTP_CONNECTION_ERROR;
+        # Microsoft Learn, "Error Messages (Winhttp.h)", "HRESULT_FROM_WIN32 macro"). WinHTTP's codes are 12000-12199.
+        $hresult = [int]$exception.HResult
+        $code = $hresult -band 0xFFFF
+        if (($hresult -band 0x7FFF0000) -eq 0x00070000 -and $code -ge 12000 -and $code -le 12199 -and $null -eq $result.status) {
+            $result.winhttp_error = $code
+        }
     } finally {
         if ($null -ne $request) { [void][System.Runtime.InteropServices.Marshal]::ReleaseComObject($request) }
     }
@@ -108,10 +131,11 @@ $CrlfixFetchJob = {
 
 function New-CrlfixFetchResult {
     # A URL's result that no request produced: refused before sending, or abandoned by the main thread.
-    param([string]$Url, [long]$ElapsedMs, [string]$ErrorText)
+    param([string]$Url, [long]$ElapsedMs, [string]$ErrorText, [object]$WinHttpError = $null)
     [ordered]@{
         url = $Url; status = $null; elapsed_ms = $ElapsedMs; bytes = $null; body_b64 = $null
         truncated = $false; truncated_by = $null; error = $ErrorText; foreign_agent = $null
+        winhttp_error = $WinHttpError; headers = [ordered]@{}
     }
 }
 
@@ -171,13 +195,17 @@ function Complete-CrlfixFetch {
             if ($null -eq $job) {
                 New-CrlfixFetchResult -Url $request.Url -ElapsedMs 0 -ErrorText 'Only http and https URLs are fetched'
             } elseif ($job.Outcome -ne 'finished') {
+                # Its own timeout (the request's SetTimeouts ends it with ERROR_WINHTTP_TIMEOUT, 12002, as this wait
+                # gives up on it); a request the time box cut has no WinHTTP error of its own.
                 $text = 'The operation timed out'
+                $code = 12002
                 if ($job.Outcome -eq 'cut') {
                     $TimeBox.Hit = $true
                     $text = $TimeBox.Text
+                    $code = $null
                 }
                 if ($null -eq $job.State.result) {
-                    New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText $text
+                    New-CrlfixFetchResult -Url $request.Url -ElapsedMs $now -ErrorText $text -WinHttpError $code
                 } else {
                     Complete-CrlfixFetchResult -State $job.State -ForeignAgent $Fetch.ForeignAgent -ErrorText $text
                 }

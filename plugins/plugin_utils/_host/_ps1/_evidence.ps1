@@ -1,9 +1,17 @@
 # The host's own evidence (docs/dev/host-scripts.md, "host_audit: evidence"): symptom events counted per (log,
 # provider, id) with Get-WinEvent -FilterHashtable, the chain engine's retrieval settings from the policy key and the
-# non-policy key, and the collection's fix marker. Used by host_audit; every read that fails is data, never a failure.
+# non-policy key, the collection's fix marker, the Group Policy Preferences items that write the WinHTTP value and the
+# root auto-update policy. Used by host_audit; every read that fails is data, never a failure.
 $CrlfixChainEnginePolicyKey = 'SOFTWARE\Policies\Microsoft\SystemCertificates\ChainEngine\Config'
 $CrlfixChainEngineConfigKey = 'SOFTWARE\Microsoft\Cryptography\OID\EncodingType 0\CertDllCreateCertificateChainEngine\Config'
 $CrlfixMarkerKey = 'SOFTWARE\crlfix\windows'
+# The root auto-update policy (Microsoft Learn, "Configure trusted roots and disallowed certificates"): DisableRootAutoUpdate
+# 1 stops Windows from downloading the root certificate list; EnableDisallowedCertAutoUpdate 0 the disallowed list.
+$CrlfixAuthRootPolicyKey = 'SOFTWARE\Policies\Microsoft\SystemCertificates\AuthRoot'
+$CrlfixAuthRootValues = @('DisableRootAutoUpdate', 'EnableDisallowedCertAutoUpdate')
+# The Group Policy history the client keeps in the registry: per client-side extension, per GPO applied, GPOName (its
+# GUID) and DisplayName (KB 201453, "Group Policy history stored in registry").
+$CrlfixGroupPolicyHistoryKey = 'SOFTWARE\Microsoft\Windows\CurrentVersion\Group Policy\History'
 $CrlfixTimeFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
 $CrlfixHourFormat = "yyyy-MM-dd'T'HH':00:00Z'"
 
@@ -152,6 +160,72 @@ function Add-CrlfixEventCount {
     }
 }
 
+function Get-CrlfixGpoDisplayNames {
+    # GPO GUID (upper case, with braces) -> its DisplayName, from every extension's history (KB 201453).
+    $names = @{}
+    $history = (Open-CrlfixLocalMachineKey -View 'native').OpenSubKey($CrlfixGroupPolicyHistoryKey)
+    if ($null -eq $history) { return $names }
+    foreach ($extensionName in $history.GetSubKeyNames()) {
+        $extension = $history.OpenSubKey($extensionName)
+        if ($null -eq $extension) { continue }
+        foreach ($order in $extension.GetSubKeyNames()) {
+            $applied = $extension.OpenSubKey($order)
+            if ($null -eq $applied) { continue }
+            $guid = [string]$applied.GetValue('GPOName')
+            $display = $applied.GetValue('DisplayName')
+            if ($guid -ne '' -and $null -ne $display) { $names[$guid.ToUpperInvariant()] = [string]$display }
+            $applied.Close()
+        }
+        $extension.Close()
+    }
+    $history.Close()
+    $names
+}
+
+function Get-CrlfixGppWinHttpItems {
+    # The Group Policy Preferences Registry items that write WinHttpSettings under ...\Internet Settings\Connections (any
+    # view), read from the copy of each GPO's Registry.xml the client keeps in its Group Policy history:
+    # %ALLUSERSPROFILE%\Microsoft\Group Policy\History\{GPO GUID}\Machine\Preferences\Registry\Registry.xml ([MS-GPPREF]
+    # 2.2.1 names the file Preferences\Registry\Registry.xml in the GPO; that the history keeps it under this folder is
+    # *unverified*, docs/dev/real-windows.md). Each <Registry> item's <Properties> carries action (C, R, U, D), hive,
+    # key, name, type and value ([MS-GPPREF] 2.2.1.4, 4.2.22); an item with disabled="1" is not applied and is left out.
+    # Returns @{ items; error }: a read that fails is the error, never a failed audit.
+    $result = [ordered]@{ items = @(); error = $null }
+    try {
+        $root = [System.IO.Path]::Combine([Environment]::GetEnvironmentVariable('ALLUSERSPROFILE'), 'Microsoft', 'Group Policy', 'History')
+        if (-not [System.IO.Directory]::Exists($root)) { return $result }
+        $displayNames = Get-CrlfixGpoDisplayNames
+        $items = [System.Collections.Generic.List[object]]::new()
+        foreach ($folder in [System.IO.Directory]::GetDirectories($root)) {
+            $file = [System.IO.Path]::Combine($folder, 'Machine', 'Preferences', 'Registry', 'Registry.xml')
+            if (-not [System.IO.File]::Exists($file)) { continue }
+            $guid = [System.IO.Path]::GetFileName($folder)
+            $xml = New-Object -TypeName System.Xml.XmlDocument
+            $xml.XmlResolver = $null  # no external entity is fetched
+            $xml.Load($file)
+            foreach ($item in $xml.SelectNodes('//Registry')) {
+                $properties = $item.SelectSingleNode('Properties')
+                if ($null -eq $properties -or $item.GetAttribute('disabled') -eq '1') { continue }
+                $key = $properties.GetAttribute('key')
+                if ($properties.GetAttribute('name') -ne 'WinHttpSettings' -or $key -notlike '*\Internet Settings\Connections') { continue }
+                $gpoName = $null
+                if ($displayNames.ContainsKey($guid.ToUpperInvariant())) { $gpoName = $displayNames[$guid.ToUpperInvariant()] }
+                $items.Add([ordered]@{
+                        gpo = $guid; gpo_name = $gpoName; action = $properties.GetAttribute('action')
+                        hive = $properties.GetAttribute('hive'); key = $key; name = $properties.GetAttribute('name')
+                        type = $properties.GetAttribute('type'); value = $properties.GetAttribute('value')
+                        changed = $item.GetAttribute('changed')
+                    })
+            }
+        }
+        $result.items = $items.ToArray()
+    } catch {
+        $result.items = @()
+        $result.error = Get-CrlfixErrorText -Failure $_
+    }
+    $result
+}
+
 function Get-CrlfixEvidence {
     # The evidence part of host_audit. $Spec: hours, max_events, message_chars, services, queries
     # ([{ log; provider; ids; levels; services }]), chain_engine (value names), mark (write the fix marker first),
@@ -223,9 +297,12 @@ function Get-CrlfixEvidence {
             config = Read-CrlfixRegistryValues -Path $CrlfixChainEngineConfigKey -Names $valueNames
         }
     }
+    $gpp = Get-CrlfixGppWinHttpItems
+    $authRoot = Read-CrlfixRegistryValues -Path $CrlfixAuthRootPolicyKey -Names $CrlfixAuthRootValues
     [ordered]@{
         now = Format-CrlfixUtc -Time $now; hours = $hoursWanted; window_start = Format-CrlfixUtc -Time $windowStart
         read_start = Format-CrlfixUtc -Time $readStart; marker = $marker; logs = @($logs.Values)
         queries = $queries.ToArray(); events = $events; chain_engine = $chainEngine; enabled_log = $enabledLog
+        gpp_registry = @($gpp.items); gpp_registry_error = $gpp.error; root_autoupdate = $authRoot.values
     }
 }

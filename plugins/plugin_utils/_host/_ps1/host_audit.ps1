@@ -10,6 +10,7 @@ function Get-CrlfixPartError {
     @{ error = (Get-CrlfixErrorText -Failure $Failure) }
 }
 
+
 if (Get-CrlfixArgument -Arguments $CrlfixArgs -Name 'winhttp' -Default $true) {
     try {
         $document.winhttp = Get-CrlfixWinHttpStateDocument
@@ -54,8 +55,10 @@ if ($null -ne $identityChain -and $null -ne $document.identities -and $null -ne 
 $identityStartedMs = $clock.ElapsedMilliseconds
 # end identities
 
-# The certificates, and the URLs of their chains (_der.ps1).
+# The certificates, the URLs of their chains (_der.ps1), and with crl.ocsp_requests an OCSP request for each responder
+# they name (_der.ps1).
 $extractedUrls = @()
+$ocspRequests = @{}
 if ($null -ne $CrlfixArgs.stores) {
     try {
         $inventory = Read-CrlfixCertificateStores -StoreNames $CrlfixArgs.stores -ChainStoreNames $CrlfixArgs.chain_stores
@@ -65,6 +68,9 @@ if ($null -ne $CrlfixArgs.stores) {
         }
         $chainUrls = Get-CrlfixChainUris -Targets $inventory.targets -Pool $inventory.pool
         $extractedUrls = @(foreach ($url in $chainUrls) { if (Test-CrlfixFetchableUrl -Url $url) { $url } })
+        if (Get-CrlfixArgument -Arguments $CrlfixArgs.crl -Name 'ocsp_requests' -Default $false) {
+            $ocspRequests = Get-CrlfixOcspRequests -Targets $inventory.targets -Pool $inventory.pool
+        }
     } catch {
         $document.certificates = Get-CrlfixPartError -Failure $_
     }
@@ -143,7 +149,8 @@ if ($null -ne $crl -and $null -eq $document.crl) {
     try {
         $fetchParameters = Get-CrlfixOptions -Arguments $crl -Options $CrlfixFetchOptions
         $fetchParameters.RunspacePool = $runspacePool
-        $fetchParameters.Urls = $urls.ToArray()
+        # A responder is asked with its request; its result says which responder it answers for (location).
+        $fetchParameters.Urls = @(foreach ($url in $urls) { if ($ocspRequests.ContainsKey($url)) { $ocspRequests[$url] } else { $url } })
         $fetch = Start-CrlfixFetch @fetchParameters
     } catch {
         $document.crl = Get-CrlfixPartError -Failure $_
@@ -177,6 +184,10 @@ if ($peers.Count -gt 0 -and $null -eq $document.tls) {
 if ($null -ne $fetch) {
     try {
         $results = Complete-CrlfixFetch -Fetch $fetch -TimeBox $timeBox
+        for ($index = 0; $index -lt $results.Count; $index++) {
+            $results[$index]['location'] = $null
+            if ($ocspRequests.ContainsKey($urls[$index])) { $results[$index]['location'] = $urls[$index] }
+        }
         $document.crl = [ordered]@{ script = 'crl_fetch'; schema = 1; purge = $purge; results = $results }
     } catch {
         $document.crl = Get-CrlfixPartError -Failure $_
