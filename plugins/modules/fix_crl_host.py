@@ -372,6 +372,14 @@ diagnosis:
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
+risks:
+  description:
+    - The causes of the catalogue that hold on a host whose proof passes (compliant, or changed and proved), as
+      RV(diagnosis) lists them; they fail nothing the audit measured today (a failing OCSP responder while the CRL
+      works, raised chain-engine timeouts, a non-self-signed certificate in the Root store). Empty for any other host.
+  returned: when O(result_detail=full); always in the record file
+  type: list
+  elements: dict
 counts_against_rollout:
   description: Whether the playbook's rollout gate counts this host (rolled back, or an error, not a lost connection).
   returned: always

@@ -149,7 +149,8 @@ totals:
     - Host counts per status (V(compliant), V(would_change), V(changed), V(rolled_back), V(failed), V(unreachable),
       V(not_run)), plus V(hosts) (targeted), V(checked) (the role measured or decided something) and
       V(changes_kept) (hosts whose registry the run changed and left changed, whatever their status; the summary's
-      "changed"), and C(causes) and C(owners), the hosts per diagnosed cause and per owner.
+      "changed"), and C(causes) and C(owners), the hosts per diagnosed cause and per owner, and C(risks), the
+      passing hosts per cause among their risks.
   returned: always
   type: dict
   sample: {"hosts": 4, "checked": 4, "compliant": 1, "would_change": 0, "changed": 2, "rolled_back": 1,
@@ -189,7 +190,8 @@ stats:
   description:
     - Ready for C(ansible.builtin.set_stats) (AWX shows it as the job's artifacts).
     - Keys C(fix_crl_totals), C(fix_crl_causes) and C(fix_crl_owners) (hosts per diagnosed cause and per owner, for
-      routing a notification), C(fix_crl_incidents) (how many), C(fix_crl_worst_handshake_ms) (C(before) and
+      routing a notification), C(fix_crl_incidents) (how many), C(fix_crl_risks) (passing hosts per cause among
+      their risks), C(fix_crl_worst_handshake_ms) (C(before) and
       C(after)) and C(fix_crl_report_path).
   returned: always
   type: dict

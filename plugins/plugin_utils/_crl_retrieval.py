@@ -213,7 +213,7 @@ def interpret_result(endpoint: Endpoint, host: t.Mapping[str, t.Any], *, now: da
         elif status in REFUSALS:
             result["error"] = f"HTTP status {status}: {REFUSALS[status]}"
         elif host.get("location") and 200 <= status < 300:
-            result["location"] = host["location"]  # the host sent a request (url) to this responder
+            result["location"] = host.get("url")  # the request the host sent to this responder (its URL)
             _ocsp_result(result, host.get("body_b64"))
         return result
     if not 200 <= status < 300:
@@ -302,7 +302,8 @@ def build_result(plan: FetchPlan, document: t.Mapping[str, t.Any], *, check_mode
                               f"results for {len(fetch)} URLs")
     by_url = {}
     for index, (endpoint, host) in enumerate(zip(fetch, host_results, strict=True)):
-        if not isinstance(host, dict) or host.get("url") != endpoint.url:
+        # An OCSP responder asked with a request (RFC 6960 A.1 GET) answers for its ``location``.
+        if not isinstance(host, dict) or (host.get("location") or host.get("url")) != endpoint.url:
             raise HostScriptError(f"crl_fetch: results[{index}] is not the answer for {endpoint.url!r}")
         by_url[endpoint.url] = (index, host)
 

@@ -5,7 +5,8 @@ A cause is data (:class:`Cause`: its code, its words, its owner, its fix, whethe
 decides it and where it is described) plus one small rule that reads a host record (:class:`HostView`) and returns
 what it saw, or nothing when the cause does not hold. :func:`diagnose` runs every rule in catalogue order, so the
 first cause that holds is the primary one; a host whose checks fail and whose evidence fits no cause is
-``undetermined``, with what was seen. A compliant host has no diagnosis. Everything a rule reads was read by the
+``undetermined``, with what was seen. A compliant host has no diagnosis; the causes that hold on it all the same
+(:func:`risks`) fail nothing today and are named as its risks. Everything a rule reads was read by the
 audit's one remote command (docs/fix-crl.md, "Diagnosis"); the rules live here, with the judge (``_judge``,
 ``_findings``, ``_decide``), because a cause is a verdict too.
 
@@ -18,6 +19,12 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.module_utils._proxy_values import bypass_key, proxy_key
+from ansible_collections.crlfix.windows.plugins.module_utils._winhttp_settings import (
+    WinHttpSettingsError,
+    parse_winhttp_settings,
+    value_to_bytes,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import truncate
 
 OWNERS = ("server", "network", "pki", "application")
@@ -133,12 +140,29 @@ def _clock_skew(host: HostView) -> list[Evidence]:
     return []
 
 
+def _gpo_value(item: t.Mapping[str, t.Any], desired: t.Mapping[str, t.Any]) -> str | None:
+    """What a GPP item writes, in words, when that is not the desired setting (None: it writes the desired one)."""
+    try:
+        value = parse_winhttp_settings(value_to_bytes(str(item.get("value") or ""), encoding="hex"))
+    except WinHttpSettingsError:
+        return "a value that does not decode"
+    wanted_proxy = desired.get("proxy") if desired.get("state", "present") != "absent" else None
+    if value.mode == "direct":
+        return None if not wanted_proxy else "direct access"
+    same = (wanted_proxy and proxy_key(value.proxy) == proxy_key(wanted_proxy)
+            and bypass_key(value.bypass_list) == bypass_key(desired.get("bypass") or []))
+    return None if same else f"proxy {value.proxy}"
+
+
 def _gpo_overwrites_proxy(host: HostView) -> list[Evidence]:
     out = []
     for item in host.evidence.get("gpp_registry") or []:
-        if str(item.get("name", "")).casefold() == "winhttpsettings":
+        if str(item.get("name", "")).casefold() != "winhttpsettings" or str(item.get("action")) == "D":
+            continue
+        writes = _gpo_value(item, host.record.get("desired") or {})
+        if writes is not None:  # a GPO that writes the desired setting enforces the fix
             out.append(Evidence(f"the Group Policy Preferences item of {item.get('gpo_name') or item.get('gpo')} "
-                                f"({item.get('action')}) writes WinHttpSettings at every refresh"))
+                                f"({item.get('action')}) writes WinHttpSettings ({writes}) at every refresh"))
     return out
 
 
@@ -259,9 +283,9 @@ CATALOGUE: tuple[Cause, ...] = (
           "TechNet blog 'instan' 2009; Microsoft Learn, Kerberos clock skew policy", _clock_skew),
     Cause("gpo_overwrites_proxy", "a Group Policy rewrites the WinHTTP proxy", "server", "change the GPO's registry "
           "item (filter crlfix.windows.winhttp_settings_value gives its value) or remove it; a fix made by netsh is "
-          "reverted at the next refresh", False, "a Group Policy Preferences registry item for WinHttpSettings in "
-          "the host's Group Policy history", "Microsoft Learn, Group Policy Preferences Registry extension",
-          _gpo_overwrites_proxy),
+          "reverted at the next refresh", False, "a Group Policy Preferences registry item in the host's Group "
+          "Policy history that writes WinHttpSettings other than the desired proxy",
+          "Microsoft Learn, Group Policy Preferences Registry extension", _gpo_overwrites_proxy),
     Cause("no_proxy", "no machine-wide WinHTTP proxy", "server", "set fix_crl_proxy for the host's site: this role "
           "runs netsh winhttp set proxy in both views", True, "both registry views direct and the fetch through the "
           "host's path times out", "Microsoft Learn, 'CryptoAPI proxy'; Exchange team blog, failed revocation "
@@ -354,6 +378,17 @@ def diagnose(record: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
     return out or [entry(UNDETERMINED, [Evidence(_seen(host))])]
 
 
+def risks(record: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
+    """The record's ``risks``: the causes that hold on a host whose proof passes (compliant, or changed and proved).
+
+    They fail nothing the audit measured (a failing OCSP responder: Windows falls back to the CRL; raised chain
+    timeouts only lengthen a failure), so the host is not failed; each is named with what was seen."""
+    host = HostView(record)
+    if record.get("status") not in ("compliant", "changed") or not host.check:
+        return []
+    return [entry(cause, seen) for cause in CATALOGUE if (seen := cause.rule(host))]
+
+
 def entry(cause: Cause, seen: t.Sequence[Evidence]) -> dict[str, t.Any]:
     return {"cause": cause.code, "title": cause.title, "owner": cause.owner, "fix": cause.fix,
             "fixable_here": cause.fixable_here, "evidence": [e.text for e in seen],
@@ -361,4 +396,4 @@ def entry(cause: Cause, seen: t.Sequence[Evidence]) -> dict[str, t.Any]:
 
 
 __all__ = ["BY_CODE", "CATALOGUE", "MAX_CLOCK_SKEW_S", "OWNERS", "UNDETERMINED", "Cause", "Evidence", "HostView",
-           "diagnose", "entry"]
+           "diagnose", "entry", "risks"]

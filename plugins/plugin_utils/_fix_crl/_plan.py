@@ -194,7 +194,9 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
                                     "max_bytes": request.max_bytes, "foreign_agent": True}
     options = request.cert_options
     if options is not None:
-        crl.update(urls=[], extra_urls=urls)
+        # Each OCSP responder is asked about a certificate that names it (RFC 6960 A.1), so its answer tells whether
+        # it works (host-scripts.md, "OCSP requests"); a bare GET only shows the path.
+        crl.update(urls=[], extra_urls=urls, ocsp_requests=True)
     elif urls or purge_now:
         crl.update(urls=urls, extra_urls=[])
     else:
@@ -222,12 +224,8 @@ def host_args(request: HostAuditRequest, *, check_mode: bool) -> dict[str, t.Any
     return args
 
 
-
 def _probed(request: HostAuditRequest) -> tuple[Peer, ...]:
     return request.peers + ((request.service_peer,) if request.service_peer else ())
-
-
-__all__ = ["options_from_variables"]
 
 
 @dataclasses.dataclass(frozen=True)

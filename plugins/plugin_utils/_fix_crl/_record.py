@@ -135,6 +135,7 @@ def _with_decision(fields: dict[str, t.Any]) -> dict[str, t.Any]:
     # What the playbook's rollout gate counts: the change did harm (rolled back) or the role could not do its job
     # (an error). A host that fails verification only where it failed before the run does not count.
     fields.update(status=status, reason=reason, diagnosis=diagnosis,
+                  risks=_causes.risks({**fields, "status": status.value}),
                   counts_against_rollout=status is Status.ROLLED_BACK or (
                       status is Status.FAILED and any(not e.get("unreachable") for e in fields["errors"])))
     return fields
@@ -179,6 +180,7 @@ class HostRecord:
     service: dict[str, t.Any] | None = None
     trust_store: dict[str, t.Any] | None = None
     diagnosis: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    risks: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
 
     @classmethod
     def from_run(cls, run: HostRun, *, host: str, extra_endpoints: t.Sequence[t.Any], flush: bool) -> HostRecord:

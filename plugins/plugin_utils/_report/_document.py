@@ -19,7 +19,11 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record im
     kept_change,
     record_from_registered,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import build_incidents, cause_counts
+from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import (
+    build_incidents,
+    cause_counts,
+    risk_counts,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._symptoms import symptom_counts
 
 REPORT_SCHEMA = 1
@@ -120,7 +124,7 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
             "endpoints": [], "verification": {}, "crl_checks": {}, "probes": {}, "rollback": None,
             "errors": [{"step": "run", "msg": not_run_reason}], "commands": None, "change_kept": False,
             "evidence": None, "findings": [], "identities": {}, "caller": None, "chain_cache_resync": None,
-            "service": None, "trust_store": None, "diagnosis": [], "groups": [],
+            "service": None, "trust_store": None, "diagnosis": [], "risks": [], "groups": [],
         }
     data = as_dict(record_from_registered(name, record))
     errors = [as_dict(item) for item in as_list(data.get("errors"))]
@@ -184,6 +188,8 @@ def _host_entry(name: str, record: t.Any, *, not_run_reason: str) -> dict[str, t
         # the Root store's facts, and why the host fails: each cause that holds, primary first (_fix_crl/_causes)
         "trust_store": as_dict(data.get("trust_store")) or None,
         "diagnosis": [as_dict(item) for item in as_list(data.get("diagnosis"))],
+        # the causes that hold on a host whose proof passes: they fail nothing today
+        "risks": [as_dict(item) for item in as_list(data.get("risks"))],
     }
 
 
@@ -228,7 +234,7 @@ def rollout_stop_text(stopped: t.Mapping[str, t.Any]) -> str:
 
 def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, t.Any]:
     """``totals``: hosts, checked, one count per status, ``changes_kept`` (hosts a change of the run stays on), and
-    the hosts per diagnosed cause and per owner (``causes``, ``owners``).
+    the hosts per diagnosed cause and per owner (``causes``, ``owners``), and per cause among passing hosts' risks.
 
     The one count of a report's hosts: a single run's (:func:`build_report`) and a merge's (``_merge``) alike.
     """
@@ -241,6 +247,7 @@ def compute_totals(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, t.Any]
     totals["changes_kept"] = sum(1 for host in hosts if host.get("change_kept") is True)
     totals.update(symptom_counts(hosts))
     totals["causes"], totals["owners"] = cause_counts(hosts)
+    totals["risks"] = risk_counts(hosts)
     return totals
 
 

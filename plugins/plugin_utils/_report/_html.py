@@ -176,8 +176,10 @@ def _host_links(names: t.Iterable[t.Any], anchors: t.Mapping[str, str], limit: i
 def _incidents_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
     """The incidents, first on the page: each cause and what its hosts share, whose it is, the fix, the hosts."""
     incidents = [as_dict(item) for item in as_list(doc.get("incidents"))]
+    risks = _risks_html(doc, anchors)
     if not incidents:
-        return '<section id="incidents"><h2>Incidents</h2><p class="muted">No host fails: nothing to fix.</p></section>'
+        return ('<section id="incidents"><h2>Incidents</h2><p class="muted">No host fails: nothing to fix.</p>'
+                f"{risks}</section>")
     rows = []
     for incident in incidents:
         key = as_dict(incident.get("key"))
@@ -191,7 +193,18 @@ def _incidents_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) ->
             f'<td>{_host_links(as_list(incident.get("hosts")), anchors)}</td></tr>')
     head = "".join(f"<th>{label}</th>" for label in ("cause", "about", "owner", "hosts", "fix", "which hosts"))
     return (f'<section id="incidents"><h2>Incidents ({len(incidents)})</h2><table id="incident-table">'
-            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></section>')
+            f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>{risks}</section>')
+
+
+def _risks_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:
+    """The causes that hold on hosts whose proof passes, each with its hosts (nothing when there is none)."""
+    by_cause: dict[str, list[str]] = {}
+    for host in as_list(doc.get("hosts")):
+        for entry in as_list(as_dict(host).get("risks")):
+            by_cause.setdefault(str(as_dict(entry).get("cause")), []).append(str(as_dict(host).get("host")))
+    items = "".join(f'<li class="risk" data-cause="{_e(cause)}"><code>{_e(cause)}</code> on '
+                    f"{_host_links(names, anchors)}</li>" for cause, names in sorted(by_cause.items()))
+    return f'<h3>Risks on passing hosts</h3><ul id="risks">{items}</ul>' if items else ""
 
 
 def _since_html(doc: t.Mapping[str, t.Any], anchors: t.Mapping[str, str]) -> str:

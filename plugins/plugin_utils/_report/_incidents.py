@@ -51,8 +51,10 @@ def build_incidents(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> list[dict[str, 
         for entry in _as_list(host.get("diagnosis")):
             entry = _as_dict(entry)
             cause = str(entry.get("cause"))
-            keys = [("url", url) for url in _as_list(entry.get("urls"))] or [
-                ("proxy", proxy) for proxy in _as_list(entry.get("proxies"))] or [("", "")]
+            by_url = [("url", url) for url in _as_list(entry.get("urls"))]
+            by_proxy = [("proxy", proxy) for proxy in _as_list(entry.get("proxies"))]
+            # A proxy's refusal is one incident per proxy, whatever URLs it refused; a publisher's, one per URL.
+            keys = (by_proxy or by_url if entry.get("owner") == "network" else by_url or by_proxy) or [("", "")]
             for kind, value in keys:
                 incident = groups.setdefault((cause, kind, value), {
                     "cause": cause, "title": entry.get("title"), "owner": entry.get("owner"), "fix": entry.get("fix"),
@@ -109,6 +111,15 @@ def cause_counts(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> tuple[dict[str, in
     return dict(sorted(causes.items())), {owner: len(names) for owner, names in sorted(owners.items())}
 
 
+def risk_counts(hosts: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, int]:
+    """Hosts per cause among the risks of hosts whose proof passes (``totals.risks``)."""
+    counts: dict[str, int] = {}
+    for host in hosts:
+        for cause in {str(_as_dict(entry).get("cause")) for entry in _as_list(host.get("risks"))}:
+            counts[cause] = counts.get(cause, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def since_last_run(hosts: t.Sequence[t.Mapping[str, t.Any]], previous: t.Mapping[str, t.Any] | None,
                    previous_path: str | None) -> dict[str, t.Any] | None:
     """What changed since ``previous`` (the last report in the same place): hosts newly failing and newly fixed, causes
@@ -143,4 +154,4 @@ def since_last_run(hosts: t.Sequence[t.Mapping[str, t.Any]], previous: t.Mapping
     }
 
 
-__all__ = ["build_incidents", "cause_counts", "host_path", "since_last_run"]
+__all__ = ["build_incidents", "cause_counts", "host_path", "risk_counts", "since_last_run"]

@@ -69,6 +69,9 @@ def summary_lines(report: t.Mapping[str, t.Any], path: str | None) -> list[str]:
         lines.append(f"incident: {_shorten(str(incident.get('text')), REASON_LIMIT)}")
     if len(report.get("incidents") or []) > INCIDENT_LINES:
         lines.append(f"... and {len(report['incidents']) - INCIDENT_LINES} more incident(s) in the report")
+    risks = totals.get("risks") or {}
+    if risks:
+        lines.append("risks on passing hosts: " + ", ".join(f"{cause} ({count})" for cause, count in risks.items()))
     since = report.get("since_last_run")
     if since:
         lines.append(since_line(since))
@@ -110,6 +113,7 @@ def stats_data(report: t.Mapping[str, t.Any], path: str | None) -> dict[str, t.A
         "fix_crl_causes": dict(report["totals"].get("causes") or {}),
         "fix_crl_owners": dict(report["totals"].get("owners") or {}),
         "fix_crl_incidents": len(report.get("incidents") or []),
+        "fix_crl_risks": dict(report["totals"].get("risks") or {}),
         "fix_crl_totals": dict(report["totals"]),
         "fix_crl_worst_handshake_ms": {
             phase: (None if worst[phase] is None else worst[phase]["ms"]) for phase in ("before", "after")

@@ -70,7 +70,7 @@ def test_documentation_returns_every_record_key_and_the_summary() -> None:
     record_keys = {"schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                    "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
                    "counts_against_rollout", "evidence", "findings", "identities", "caller",
-                   "chain_cache_resync", "service", "trust_store", "diagnosis"}
+                   "chain_cache_resync", "service", "trust_store", "diagnosis", "risks"}
     assert set(RETURN) == record_keys | SUMMARY_ONLY
     for key in SUMMARY_ONLY:
         assert RETURN[key]["returned"] == "when O(result_detail=summary)", key

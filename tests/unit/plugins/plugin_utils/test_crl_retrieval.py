@@ -417,7 +417,7 @@ def test_an_ocsp_responders_answer_to_the_hosts_request_is_read() -> None:
     host = {"url": responder + "MEIwQDA%2BMDwwOjAJBgUrDgMCGgUA", "location": responder, "status": 200,
             "body_b64": body}
     result = interpret_result(Endpoint(responder, "ocsp"), host, now=NOW, max_bytes=10**6, field="r")
-    assert (result["ocsp_status"], result["usable"], result["location"]) == ("unauthorized", False, responder)
+    assert (result["ocsp_status"], result["usable"], result["location"]) == ("unauthorized", False, host["url"])
     assert "the OCSP responder answered unauthorized" in result["error"]
     bare = interpret_result(Endpoint(responder, "ocsp"), {"url": responder, "status": 405}, now=NOW, max_bytes=1,
                             field="r")

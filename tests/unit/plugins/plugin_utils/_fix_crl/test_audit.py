@@ -51,7 +51,7 @@ def test_with_certificates_the_extra_urls_ride_along_and_ldap_stays_home() -> No
     args = host_args(request(endpoints=(EXTRA, ldap), purge=True), check_mode=False)
     assert args["stores"] == ["My"] and args["chain_stores"] == ["CA", "Root"] and args["winhttp"] is True
     assert args["crl"] == {"urls": [], "extra_urls": [EXTRA.url], "timeout_ms": 15000, "purge_cache": True,
-                           "max_bytes": 4194304, "foreign_agent": True}
+                           "max_bytes": 4194304, "foreign_agent": True, "ocsp_requests": True}
     assert args["tls"] == {"peers": [{"host": PEER.host, "port": 5061, "sni": PEER.sni}], "samples": 3,
                            "timeout_ms": 20000, "check_revocation": True, "stop_after_unknown": True}
 

@@ -11,12 +11,23 @@ import typing as t
 
 import pytest
 
+from ansible_collections.crlfix.windows.plugins.module_utils._winhttp_settings import (
+    build_winhttp_settings,
+    bytes_to_reg_hex,
+    encode_winhttp_settings,
+)
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl import _causes
 
 CRL = "http://pki.contoso.com/Issuing.crl"
 PROXY = "proxy.contoso.com:8080"
 PROXIED = {"native": {"mode": "proxy", "proxy": PROXY}, "wow6432": {"mode": "proxy", "proxy": PROXY}}
 DIRECT = {"native": {"mode": "direct", "proxy": None}, "wow6432": {"mode": "direct", "proxy": None}}
+
+
+def gpp_item(proxy: str = "", bypass: str = "") -> dict[str, t.Any]:
+    """A Group Policy Preferences registry item for WinHttpSettings, its value as Registry.xml holds it (hex)."""
+    value = bytes_to_reg_hex(encode_winhttp_settings(build_winhttp_settings(proxy=proxy, bypass=bypass, counter=7)))
+    return {"gpo": "{31B2F340}", "gpo_name": "Proxy (old)", "action": "U", "name": "WinHttpSettings", "value": value}
 
 
 def url(**result: t.Any) -> dict[str, t.Any]:
@@ -41,8 +52,7 @@ TIMED_OUT = url(reachable=False, usable=False, http_status=None, error="The oper
 CASES: dict[str, dict[str, t.Any]] = {
     "clock_skew": record(evidence={"clock": {"host_at": "2026-12-07T21:00:00Z", "controller_at": "2026-12-07T18:00:00Z",
                                              "skew_s": 10800.0}}),
-    "gpo_overwrites_proxy": record(evidence={"gpp_registry": [{"gpo": "{31B2F340}", "gpo_name": "Proxy (old)",
-                                                               "action": "U", "name": "WinHttpSettings"}]}),
+    "gpo_overwrites_proxy": record(evidence={"gpp_registry": [gpp_item()]}),
     "no_proxy": record(status="would_change", views=DIRECT, crl=[TIMED_OUT]),
     "views_disagree": record(status="would_change", views={"native": PROXIED["native"], "wow6432": DIRECT["wow6432"]}),
     "proxy_unreachable": record(crl=[url(reachable=False, usable=False, http_status=None, winhttp_error=12029,
@@ -119,3 +129,25 @@ def test_after_a_rolled_back_change_the_views_are_the_ones_the_run_set() -> None
     rolled_back["checks"]["after"] = {"passed": False, "summary": "CRL: 0/1", "crl": {"results": [refused]},
                                       "tls": {"results": []}}
     assert _causes.diagnose(rolled_back)[0]["cause"] == "proxy_unreachable"
+
+
+def test_a_group_policy_that_writes_the_desired_proxy_is_no_cause() -> None:
+    writes = {"desired": {"state": "present", "proxy": PROXY, "bypass": ["<local>"]}}
+    enforcing = record(evidence={"gpp_registry": [gpp_item(PROXY, "<local>")]}, **writes)
+    assert "gpo_overwrites_proxy" not in [e["cause"] for e in _causes.diagnose(enforcing)]
+    other = record(evidence={"gpp_registry": [gpp_item("old-proxy:3128", "<local>")]}, **writes)
+    [entry] = [e for e in _causes.diagnose(other) if e["cause"] == "gpo_overwrites_proxy"]
+    assert "(proxy old-proxy:3128)" in entry["evidence"][0]
+    direct = record(evidence={"gpp_registry": [gpp_item()]}, **writes)
+    assert "(direct access)" in _causes.diagnose(direct)[0]["evidence"][0]
+
+
+def test_a_cause_on_a_passing_host_is_a_risk_not_a_diagnosis() -> None:
+    responder = url(url="http://ocsp.contoso.com/", kind="ocsp", reachable=True, usable=False,
+                    ocsp_status="unauthorized")
+    passing = record(status="compliant", crl=[url(), responder],
+                     trust_store={"non_self_signed": [{"subject": "CN=I", "issuer": "CN=R", "thumbprint": "EF" * 20}]})
+    assert _causes.diagnose(passing) == []
+    assert [e["cause"] for e in _causes.risks(passing)] == ["ocsp_responder_failing", "non_self_signed_root"]
+    assert _causes.risks({**passing, "status": "failed"}) == []  # a failing host's causes are its diagnosis
+    assert _causes.risks(record(status="compliant", crl=[url()])) == []

@@ -19,7 +19,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._record im
 RECORD_KEYS = ["schema", "host", "status", "reason", "check_mode", "desired", "before", "planned", "after",
                "certificates", "flags", "endpoints", "checks", "rollback", "errors", "commands",
                "counts_against_rollout", "changed", "evidence", "findings", "identities", "caller",
-               "chain_cache_resync", "service", "trust_store", "diagnosis"]
+               "chain_cache_resync", "service", "trust_store", "diagnosis", "risks"]
 
 
 def test_the_status_values_are_the_ones_reports_and_playbooks_read() -> None:

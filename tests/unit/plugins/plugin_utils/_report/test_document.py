@@ -19,7 +19,7 @@ def test_totals_count_every_targeted_host_once_and_a_host_without_record_as_not_
     assert report["totals"] == {"hosts": 5, "checked": 3, "compliant": 1, "would_change": 0, "changed": 1,
                                 "rolled_back": 1, "failed": 0, "unreachable": 1, "not_run": 1, "changes_kept": 1,
                                 "symptoms_before": 0, "symptoms_since": 0, "symptoms_unfixed": 0, "symptoms_read": 0,
-                                "symptoms_fixed": 0, "causes": {}, "owners": {}}
+                                "symptoms_fixed": 0, "causes": {}, "owners": {}, "risks": {}}
     assert [h["host"] for h in report["hosts"]] == sorted(HOSTS)
     missing = report["hosts"][-1]
     assert missing["status"] == "not_run"

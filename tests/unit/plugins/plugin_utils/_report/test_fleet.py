@@ -42,7 +42,7 @@ def test_make_fleet_report_returns_summary_stats_and_problems(tmp_path, monkeypa
     document = json.loads((tmp_path / f"{result['run_id']}.json").read_text())
     assert document["run"]["limit"] == "lync_servers"
     assert result["stats"] == {"fix_crl_totals": document["totals"], "fix_crl_causes": {}, "fix_crl_owners": {},
-                               "fix_crl_incidents": 0,
+                               "fix_crl_incidents": 0, "fix_crl_risks": {},
                                "fix_crl_worst_handshake_ms": {"before": 15020, "after": 15030},
                                "fix_crl_report_path": result["path"]}
     assert set(result["problems"]) == {"lync-fe03.lab.test", "lync-fe04.lab.test", "lync-fe05.lab.test"}

@@ -15,6 +15,7 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._report._fleet impo
 from ansible_collections.crlfix.windows.plugins.plugin_utils._report._incidents import (
     build_incidents,
     cause_counts,
+    risk_counts,
     since_last_run,
 )
 
@@ -56,7 +57,10 @@ def test_a_url_failing_only_through_one_proxy_while_another_fetched_it_is_that_p
 
 
 def test_host_causes_group_by_cause_and_proxy_causes_by_proxy_biggest_first() -> None:
-    auth = ("proxy_requires_auth", [Evidence(f"{CRL} answered HTTP 407", url=None, proxy=EAST)])
+    # As the rule says it: each URL the proxy refused, with the proxy; one proxy is one incident, whatever the URLs.
+    delta = CRL.replace(".crl", "+.crl")
+    auth = ("proxy_requires_auth", [Evidence(f"{CRL} answered HTTP 407", url=CRL, proxy=EAST),
+                                    Evidence(f"{delta} answered HTTP 407", url=delta, proxy=EAST)])
     root = ("non_self_signed_root", [Evidence("the Root store holds CN=Issuing issued by CN=Root")])
     hosts = [host("fe01", EAST, auth, root), host("fe02", EAST, auth), host("fe03", WEST, root)]
     incidents = build_incidents(hosts)
@@ -91,3 +95,11 @@ def test_the_previous_report_is_the_newest_run_report_of_the_directory(tmp_path)
     report, path = previous_report(str(tmp_path), None)
     assert report["run"]["id"] == "new" and path.endswith("fix-crl-20261206T000000Z-1.json")
     assert previous_report(str(tmp_path / "none"), None) == (None, None)
+
+
+def test_risks_count_the_passing_hosts_per_cause() -> None:
+    ocsp = entry(BY_CODE["ocsp_responder_failing"], [Evidence("http://ocsp.contoso.com/ answered unauthorized")])
+    hosts = [{**host("fe01", EAST, status="compliant"), "risks": [ocsp]},
+             {**host("fe02", EAST, status="changed"), "risks": [ocsp, ocsp]}, host("fe03", EAST, EXPIRED)]
+    assert risk_counts(hosts) == {"ocsp_responder_failing": 2}
+    assert build_incidents(hosts)[0]["cause"] == "crl_expired_at_source" and len(build_incidents(hosts)) == 1
