@@ -12,8 +12,9 @@
    another host, and gives a host behind a proxy of the cause catalogue that proxy as its site's ``fix_crl_proxy``
    (the proxy the site really uses);
 3. prints a table (host, seeded cause(s), diagnosed cause(s), owner) and the report's ``incidents``;
-4. stops its lab (unless ``--keep``) and exits 1 when a host's diagnosis does not hold its seeded causes, or its primary
-   cause is not one of them, or a healthy host has a diagnosis.
+4. stops its lab (unless ``--keep``) and exits 1 when a host's diagnosis does not hold its seeded causes (and those they
+   bring: ``cause_scenarios.expected``), or its primary cause is not one of them, or a healthy host has a diagnosis; a
+   host seeded only with causes that fail nothing must pass and name them as its risks.
 
 Hosts whose own certificate has only LDAP distribution points (``tests/lab/pki.py`` ``leaf_profile``: ``adfs01`` in
 every lab) would carry that cause besides their seed: they are left out.
@@ -91,16 +92,21 @@ def overlay(fleet: dict, plan: dict[str, tuple[str, ...]]) -> dict:
     return {"all": {"hosts": hosts}}
 
 
-def judge(seed: tuple[str, ...], diagnosis: list[dict]) -> str | None:
-    """Why a host's diagnosis does not match its seed, or None when it does."""
-    found = [entry.get("cause") for entry in diagnosis]
+def judge(seed: tuple[str, ...], record: dict) -> str | None:
+    """Why a host's diagnosis (or, for causes that fail nothing, its risks) does not match its seed, or None."""
+    found = [entry.get("cause") for entry in record.get("diagnosis") or []]
     if seed in HEALTHY:
         return f"a healthy host has a diagnosis: {', '.join(found)}" if found else None
-    missing = [cause for cause in seed if cause not in found]
+    key, wanted = cause_scenarios.expected(seed)
+    if key == "risks":
+        if found:
+            return f"a host whose causes fail nothing has a diagnosis: {', '.join(found)}"
+        found = [entry.get("cause") for entry in record.get("risks") or []]
+    missing = [cause for cause in wanted if cause not in found]
     if missing:
-        return f"not diagnosed: {', '.join(missing)}"
-    if found[0] not in seed:
-        return f"primary cause {found[0]}, not the seeded {', '.join(seed)}"
+        return f"not in its {key}: {', '.join(missing)}"
+    if found[0] not in wanted:
+        return f"primary cause {found[0]}, not the seeded {', '.join(wanted)}"
     return None
 
 
@@ -112,11 +118,13 @@ def table(plan: dict[str, tuple[str, ...]], report: dict) -> list[str]:
     for name, seed in plan.items():
         record = by_host.get(name) or {}
         diagnosis = record.get("diagnosis") or []
-        problem = judge(seed, diagnosis) if record else "no record in the report"
+        problem = judge(seed, record) if record else "no record in the report"
         if problem:
             problems.append(f"{name}: {problem}")
-        rows.append((name, "+".join(seed), ", ".join(e["cause"] for e in diagnosis) or "-",
-                     ", ".join(dict.fromkeys(e["owner"] for e in diagnosis)) or "-", "MISMATCH" if problem else "ok"))
+        named = diagnosis or record.get("risks") or []
+        causes = ", ".join(e["cause"] for e in named) or "-"
+        rows.append((name, "+".join(seed), causes if diagnosis or not named else f"risks: {causes}",
+                     ", ".join(dict.fromkeys(e["owner"] for e in named)) or "-", "MISMATCH" if problem else "ok"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
     return lines + [""] + [f"mismatch: {p}" for p in problems] + [f"{len(problems)} mismatch(es)"]
