@@ -3,29 +3,22 @@
 ``_ps1/_tls.ps1``'s validation callback keeps ``GetRawCertData()`` of the peer's end-entity certificate once per peer
 when the chain status carries RevocationStatusUnknown, OfflineRevocation or Revoked (docs/dev/host-scripts.md,
 tls_probe); the twin keeps the leaf its TLS client received (``tests.lab.schannel``), never a lab file read by name.
-Real twins (5061 listeners on loopback) in an event loop of their own, as the lab server does; the CRL server cannot
-be reached, so every revocation check fails fast, offline.
+Real twins (5061 listeners on loopback, ``running_twins``); the CRL server cannot be reached, so every revocation
+check fails fast, offline.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 
-from tests.lab import pki
-from tests.lab.fleet import listener_certs
-from tests.lab.winhttp import OutboundPolicy
-from tests.twin import revocation
-from tests.twin.host import HostSpec, Twin
 from tests.twin.scripts import ScriptContext, tls_probe
-from tests.twin.state import HostState, new_state, write_json_atomic
+from tests.unit.twin.running_twins import running_twins
 from tests.unit.twin.test_twin_isolation import free_port
 
 # ``ldaponly`` in the first label: the lab PKI gives that host a leaf whose only CDP is the AD CS ldap:/// URL.
@@ -34,34 +27,8 @@ PROBER, HTTP_PEER, LDAP_PEER = "web01.lab.test", "web02.lab.test", "ldaponly03.l
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[dict]:
-    names = [PROBER, HTTP_PEER, LDAP_PEER]
-    stores = pki.issue_host_certificates(tmp_path, names)
-    listener = listener_certs.winrm_listener_certs(tmp_path / "winrm-ca", [(n, "127.0.0.1") for n in names])
-    (tmp_path / "hosts").mkdir()
-    twins = {}
-    for name in names:
-        path = tmp_path / "hosts" / f"{name}.json"
-        write_json_atomic(path, new_state(name, os_build=17763, user="ansible", password="p", cert_stores=stores[name]))
-        cert, key = listener[name]
-        tls_cert = tmp_path / "pki" / "hosts" / f"{name}.crt"
-        spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), path, cert, key, free_port(), tls_cert,
-                        tls_cert.with_suffix(".key"))
-        twins[name] = Twin(spec, HostState.load(path))
-    previous = revocation.world()
-    revocation.configure(revocation.World(tmp_path, {}, OutboundPolicy(), None))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    for twin in twins.values():
-        asyncio.run_coroutine_threadsafe(twin.start(), loop).result(30)
-    try:
-        yield {"twins": twins, "stores": stores, "dir": tmp_path}
-    finally:
-        for twin in twins.values():
-            asyncio.run_coroutine_threadsafe(twin.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        revocation.configure(previous)
+    with running_twins(tmp_path, [PROBER, HTTP_PEER, LDAP_PEER]) as twins:
+        yield {**twins, "dir": tmp_path}
 
 
 def probe(lab: dict, *peers: str, samples: int = 2, check_revocation: bool = True) -> dict:
