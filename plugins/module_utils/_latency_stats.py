@@ -1,5 +1,5 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
-"""Summarise TLS handshake timings and judge a peer against a latency threshold.
+"""Summarise TLS handshake timings, judge a peer against a latency threshold and say whose state the verdict is.
 
 Pure functions over integers (milliseconds), so the role and the tests can use
 them without a host. The percentile method is **nearest-rank** (the smallest
@@ -118,6 +118,37 @@ def latency_verdict(
     return VERDICT_PASS
 
 
+
+def slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int,
+                 cut_only: bool = False) -> str | None:
+    """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was
+    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow.
+
+    A peer whose every failed sample the audit's time box cut (``cut_only``) was slow too, for as long as the box
+    lasted: the one-sided handshake, made first, says whose work it was."""
+    fast_alone = (isinstance(one_sided_ms, int) and not isinstance(one_sided_ms, bool)
+                  and one_sided_ms <= max_handshake_ms)
+    if verdict == VERDICT_ERROR and cut_only:
+        return "peer" if fast_alone else "this_host"
+    if verdict != VERDICT_SLOW:
+        return None
+    return "peer" if mutual and fast_alone else "this_host"
+
+
+def unknown_because(verdict: str, http_crl: bool | None) -> str | None:
+    """Whose state left a ``revocation_unknown`` peer unknown; None for another verdict.
+
+    ``peer_certificate`` when the peer's certificate names no http or https CRL location (``http_crl`` false): with
+    LDAP locations only, no host outside the issuer's domain can fetch its CRL (KB 884115), with none no host can,
+    however right its proxy is. Else ``this_host``, also when ``http_crl`` is None (the certificate was not sent or
+    could not be read: nothing shows it is the peer's). Only the end-entity certificate is read: an intermediate
+    CA's LDAP-only CRL counts as this host's.
+    """
+    if verdict != VERDICT_REVOCATION_UNKNOWN:
+        return None
+    return "peer_certificate" if http_crl is False else "this_host"
+
+
 __all__ = [
     "EMPTY_SUMMARY",
     "REVOCATION_UNKNOWN_FLAGS",
@@ -130,5 +161,7 @@ __all__ = [
     "is_revocation_unknown",
     "latency_verdict",
     "nearest_rank",
+    "slow_because",
     "summarize",
+    "unknown_because",
 ]

@@ -265,6 +265,20 @@ def certificate_info(data: CertificateInput, *, field: str = "certificate") -> C
     )
 
 
+def revocation_summary(data: CertificateInput, *, field: str = "certificate") -> dict[str, t.Any]:
+    """Who a certificate is and where its revocation status is published: ``subject``, ``thumbprint``, ``crl_urls``
+    (its CRL distribution points), ``ocsp_urls`` and ``http_crl``, whether any CRL location is http or https.
+
+    Without one, only a directory can serve the CRL (``ldap:///``, the AD CS default, is looked up in the reader's own
+    domain), so no host outside that domain can fetch it (Microsoft KB 884115). Raises :class:`CertificateParseError`
+    naming ``field``.
+    """
+    info = certificate_info(data, field=field)
+    return {"subject": info.subject, "thumbprint": info.thumbprint, "crl_urls": list(info.endpoints.crl),
+            "ocsp_urls": list(info.endpoints.ocsp),
+            "http_crl": any(url.lower().startswith(("http://", "https://")) for url in info.endpoints.crl)}
+
+
 # Friendly EKU names accepted by the filters: the RFC 5280 / OpenSSL short names and the
 # spellings certlm.msc shows in "Enhanced Key Usage".
 EKU_NAMES: dict[str, str] = {
@@ -312,4 +326,5 @@ __all__ = [
     "load_certificate",
     "name_key",
     "revocation_endpoints",
+    "revocation_summary",
 ]

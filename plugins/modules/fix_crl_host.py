@@ -297,7 +297,8 @@ checks:
   description:
     - Per phase (C(before), C(after), C(after_rollback)) the CRL and TLS results, C(crl_ok), C(tls_ok),
       C(identities_ok), C(passed), C(summary); each CRL result has C(foreign_agent) (another User-Agent's answer); the
-      audit's C(invalid_endpoints) are certificate URLs that are not valid (not fetched, not failing).
+      audit's C(invalid_endpoints) are certificate URLs that are not valid (not fetched, not failing); each TLS peer's
+      C(unknown_because) is V(peer_certificate) when its certificate (C(peer_certificate)) has no http(s) CRL URL.
   returned: when O(result_detail=full); always in the record file
   type: dict
 rollback:

@@ -186,6 +186,30 @@ results:
           does not count against this host in fix_crl. V(this_host) otherwise; V(null) when the peer is not slow.
       type: str
       choices: [peer, this_host]
+    peer_certificate:
+      description:
+        - The certificate the peer presented, sent by the host only when its chain's revocation came back unknown or
+          revoked (C(X509Certificate.GetRawCertData) in the validation callback); V(null) otherwise (a healthy chain
+          costs nothing) and from a host script before it.
+        - C(subject), C(thumbprint) (SHA-1, upper-case hex), C(crl_urls) (its CRL distribution points), C(ocsp_urls),
+          C(http_crl) (whether any CRL location is http or https) and C(error) (why it could not be read, naming the
+          field, the other keys then empty). The certificate itself is not kept.
+      type: dict
+      sample: {"subject": "CN=adfs10.lab.test", "thumbprint": "3F2A...", "crl_urls": ["ldap:///CN=Issuing%20CA,..."],
+               "ocsp_urls": ["http://ocsp.public-ca.test/"], "http_crl": false, "error": null}
+    unknown_because:
+      description:
+        - For a V(revocation_unknown) peer, whose state left it unknown. V(peer_certificate) when
+          RV(results[].peer_certificate) names no http or https CRL location (LDAP only, or none). No host outside the
+          issuer's domain can fetch such a CRL (Microsoft KB 884115), however right its proxy is, so the peer's
+          certificate is to fix, not this host.
+        - V(this_host) for another V(revocation_unknown) peer, also when no certificate was sent or it could not be
+          read; V(null) when the peer is not V(revocation_unknown).
+        - Only the end-entity certificate and its CRL locations are read. A CA certificate of the chain with LDAP-only
+          CRLs counts as this host's; an http OCSP responder named beside LDAP-only CRLs may answer a host whose proxy
+          works, so on a host whose own CRL fetch fails such a peer may be both.
+      type: str
+      choices: [peer_certificate, this_host]
     protocol_mismatch:
       description:
         - V(true) when a sample failed because the host and the peer share no TLS protocol (Schannel's

@@ -4,33 +4,29 @@
 The host runs ``_ps1/tls_probe.ps1`` (docs/dev/host-scripts.md, ``tls_probe``).
 Why these .NET APIs (Microsoft Learn, .NET Framework 4.x as Windows PowerShell 5.1 uses it):
 
-- ``SslStream.AuthenticateAsClient(String, X509CertificateCollection, SslProtocols, Boolean)``:
-  the last argument, ``checkCertificateRevocation``, makes the Schannel client
-  build the server's chain with online revocation checking, i.e. CryptoAPI
-  downloads the CRLs through WinHTTP and the machine proxy, exactly what a
-  Lync/Exchange service does; the 15 s hang of the outage happens inside this call.
-- ``RemoteCertificateValidationCallback``: receives the built ``X509Chain``;
-  its ``ChainStatus`` carries the ``X509ChainStatusFlags`` names (Learn,
-  "X509ChainStatusFlags Enum": ``RevocationStatusUnknown`` = 64,
-  ``OfflineRevocation`` = 16777216). The callback accepts every certificate,
-  so the probe measures instead of enforcing. It is a PowerShell scriptblock;
-  that works because the synchronous ``AuthenticateAsClient`` calls it on the
-  calling thread, which has a runspace.
-- ``TcpClient.ConnectAsync(host, port).Wait(timeout)`` times the TCP connect
-  on its own and bounds it; ``ReceiveTimeout``/``SendTimeout`` bound the
-  handshake's socket reads (not CryptoAPI's retrieval, which has its own
-  timeouts: 15 s per URL, 20 s per chain by default).
-- A runspace pool runs one PowerShell instance per peer, so peers are probed
-  in parallel; the samples of one peer run one after the other (a second
-  sample sees what the first one left in CryptoAPI's cache, like a real service).
-- .NET Framework caches TLS sessions per process and resumes one whenever the
-  peer agrees (the SslStream documentation quoted in dotnet/runtime#65563):
-  samples 2..n of a peer are usually resumed, and a resumed handshake sends no
-  client certificate, so the peer checks nothing of ours. The host labels each
-  sample ``handshake`` ``full`` or ``resumed`` from the TLS records themselves
-  (a tap under the SslStream: RFC 5246 7.3, RFC 8446 4.2.11; .NET does not say,
-  and ``IsMutuallyAuthenticated`` stays true on a resumed session). Only full
-  handshakes (and unlabelled ones, from hosts that cannot tell) give latency.
+- ``SslStream.AuthenticateAsClient(String, X509CertificateCollection, SslProtocols, Boolean)``: the last argument,
+  ``checkCertificateRevocation``, makes the Schannel client build the server's chain with online revocation
+  checking, i.e. CryptoAPI downloads the CRLs through WinHTTP and the machine proxy, exactly what a Lync/Exchange
+  service does; the 15 s hang of the outage happens inside this call.
+- ``RemoteCertificateValidationCallback``: receives the built ``X509Chain``; its ``ChainStatus`` carries the
+  ``X509ChainStatusFlags`` names (Learn, "X509ChainStatusFlags Enum": ``RevocationStatusUnknown`` = 64,
+  ``OfflineRevocation`` = 16777216). The callback accepts every certificate, so the probe measures instead of
+  enforcing. It is a PowerShell scriptblock; that works because the synchronous ``AuthenticateAsClient`` calls it on
+  the calling thread, which has a runspace.
+- The callback's ``certificate`` is the peer's end-entity certificate: when the chain's revocation is unknown or
+  revoked, the host keeps its DER once per peer (``X509Certificate.GetRawCertData``, base64), so that
+  :func:`peer_certificate` can read where its CRLs are published (``unknown_because``).
+- ``TcpClient.ConnectAsync(host, port).Wait(timeout)`` times the TCP connect on its own and bounds it;
+  ``ReceiveTimeout``/``SendTimeout`` bound the handshake's socket reads (not CryptoAPI's retrieval, which has its
+  own timeouts: 15 s per URL, 20 s per chain by default).
+- A runspace pool runs one PowerShell instance per peer, so peers are probed in parallel; the samples of one peer
+  run one after the other (a second sample sees what the first one left in CryptoAPI's cache, like a real service).
+- .NET Framework caches TLS sessions per process and resumes one whenever the peer agrees (the SslStream
+  documentation quoted in dotnet/runtime#65563): samples 2..n of a peer are usually resumed, and a resumed handshake
+  sends no client certificate, so the peer checks nothing of ours. The host labels each sample ``handshake``
+  ``full`` or ``resumed`` from the TLS records themselves (a tap under the SslStream: RFC 5246 7.3, RFC 8446 4.2.11;
+  .NET does not say, and ``IsMutuallyAuthenticated`` stays true on a resumed session). Only full handshakes (and
+  unlabelled ones, from hosts that cannot tell) give latency.
 """
 
 from __future__ import annotations
@@ -40,13 +36,20 @@ import ipaddress
 import re
 import typing as t
 
+from ansible_collections.crlfix.windows.plugins.module_utils._cryptography_dep import MissingCryptographyError
 from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats import (
     EMPTY_SUMMARY,
     REVOCATION_UNKNOWN_FLAGS,
     VERDICTS,
     is_revocation_unknown,
     latency_verdict,
+    slow_because,
     summarize,
+    unknown_because,
+)
+from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints import (
+    CertificateParseError,
+    revocation_summary,
 )
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     HostScriptError,
@@ -192,20 +195,17 @@ def _rejection(sample: t.Mapping[str, t.Any]) -> str | None:
     return None
 
 
-def _slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int,
-                  cut_only: bool = False) -> str | None:
-    """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was
-    fast (the peer cannot check our certificate: its own state is broken), else ``this_host``; None when not slow.
-
-    A peer whose every failed sample the audit's time box cut (``cut_only``) was slow too, for as long as the box
-    lasted: the one-sided handshake, made first, says whose work it was."""
-    fast_alone = (isinstance(one_sided_ms, int) and not isinstance(one_sided_ms, bool)
-                  and one_sided_ms <= max_handshake_ms)
-    if verdict == "error" and cut_only:
-        return "peer" if fast_alone else "this_host"
-    if verdict != "slow":
+def peer_certificate(value: t.Any, *, field: str) -> dict[str, t.Any] | None:
+    """The peer's certificate as the host kept it (``peer_certificate_b64``, base64 DER, only from a chain whose
+    revocation was unknown or revoked), read: ``_x509_endpoints.revocation_summary`` and ``error`` null; None when
+    none was sent. One that cannot be read keeps only ``error``, naming ``field``; the DER itself is not kept."""
+    if value is None:
         return None
-    return "peer" if mutual and fast_alone else "this_host"
+    try:
+        return {**revocation_summary(value, field=field), "error": None}
+    except (CertificateParseError, MissingCryptographyError) as exc:
+        return {"subject": None, "thumbprint": None, "crl_urls": [], "ocsp_urls": [], "http_crl": None,
+                "error": str(exc)}
 
 
 HANDSHAKE_FULL = "full"
@@ -276,6 +276,7 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
     one_sided_ms = one_sided.get("handshake_ms") if not one_sided.get("error") else None
     verdict = latency_verdict(summary=summary, failed_samples=len(errors), revocation_unknown=revocation_unknown,
                               max_handshake_ms=max_handshake_ms)
+    certificate = peer_certificate(host.get("peer_certificate_b64"), field=f"{peer.display}: peer_certificate_b64")
     return {
         "peer": peer.display,
         "host": peer.host,
@@ -304,8 +305,12 @@ def interpret_peer(peer: Peer, host: t.Mapping[str, t.Any], *, max_handshake_ms:
         "one_sided_ms": one_sided_ms if isinstance(one_sided_ms, int) else None,
         "one_sided_handshake": one_sided.get("handshake") if one_sided.get("handshake") in (
             HANDSHAKE_FULL, HANDSHAKE_RESUMED) else None,
-        "slow_because": _slow_because(verdict, mutual, one_sided_ms, max_handshake_ms,
-                                      cut_only=bool(errors) and all(is_time_box_error(e) for e in errors)),
+        "slow_because": slow_because(verdict, mutual, one_sided_ms, max_handshake_ms,
+                                     cut_only=bool(errors) and all(is_time_box_error(e) for e in errors)),
+        # The certificate the peer presented, read where a revocation flag made the host keep it (peer_certificate),
+        # and whose state a revocation_unknown is: the peer certificate's (no http/https CRL location) or this host's.
+        "peer_certificate": certificate,
+        "unknown_because": unknown_because(verdict, certificate["http_crl"] if certificate else None),
     }
 
 
@@ -388,6 +393,5 @@ def run_tls_probe(connection: ConnectionBase, args: t.Mapping[str, t.Any], *, ta
     return interpret_document(peers, document, max_handshake_ms=max_handshake_ms)
 
 
-
 __all__ = ["Peer", "PeerError", "client_certificate_args", "host_args", "interpret_document", "interpret_peer",
-           "normalize_peers", "parse_peer", "run_tls_probe", "validate_host", "validate_port"]
+           "normalize_peers", "parse_peer", "peer_certificate", "run_tls_probe", "validate_host", "validate_port"]

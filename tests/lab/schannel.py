@@ -181,7 +181,7 @@ def handshake(
     ``resumed``; the revocation check of the server's chain runs on a resumed handshake too, as .NET Framework's
     SslStream validates the remote certificate after every handshake (_SslState.CompleteHandshake). ``hello`` is set
     once the ClientHello is sent. Also ``certificate_requested``/``certificate_sent`` as the handshake messages showed
-    them (None: unknown).
+    them (None: unknown), and ``peer_certificate_der``, the end-entity certificate the peer sent (DER).
     """
     host, port = parse_peer(peer)
     result = {
@@ -199,6 +199,7 @@ def handshake(
         "resumed": None,
         "certificate_requested": None,
         "certificate_sent": None,
+        "peer_certificate_der": None,
     }
     address = resolve(host, names)
     if address is None:
@@ -267,6 +268,7 @@ def handshake(
             if sessions is not None:
                 sessions.keep(sni, credential, tls.session)
             leaf = tls.getpeercert(binary_form=True)
+            result["peer_certificate_der"] = leaf
             verified = getattr(tls, "get_verified_chain", None)
             candidates = [c if isinstance(c, bytes) else c.public_bytes() for c in verified()] if verified else []
             chain = build_chain(leaf, candidates + _store_ders(stores, "CA") + roots)

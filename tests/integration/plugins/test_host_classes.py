@@ -1,5 +1,6 @@
 """Host classes on the lab (tests/twin/README.md, "Host classes"): the floor at first contact, TLS per class, and
-mutual TLS (the peer's 5061 listener checks the prober's certificate with its own state: docs/fix-crl.md).
+mutual TLS (the peer's 5061 listener checks the prober's certificate with its own state: docs/fix-crl.md), and whose
+state a peer's unknown revocation is (its certificate's CRL locations, read from the certificate the probe received).
 
 The audit runs as the fix_crl action runs it (``run_host_audit`` over Ansible's winrm connection, one command) against
 twins whose state is given a class: a stock 2008 R2 (below the floor), a ``tls10_peer`` (tests/lab/fleet/
@@ -8,7 +9,9 @@ tls_scenarios.py: a Lync 2010 front end, TLS 1.0 only) and a 2022 that disabled 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -16,8 +19,9 @@ from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit imp
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._findings import protocol_findings
 from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._judge import Criteria, Measurement, judge_phase
 from tests.lab.fleet.tls_scenarios import seed_tls10_peer
+from tests.lab.pki import ISSUING_LDAP_CRL_URL, OCSP_URL
 
-from ._adhoc import set_proxy
+from ._adhoc import ldap_only_hosts, set_proxy
 from ._audit_run import audit_request as _request
 from ._audit_run import run_audit as _audit
 
@@ -130,3 +134,32 @@ def test_a_handshake_slow_because_the_peer_cannot_check_our_certificate_is_the_p
     # One-sided (mutual_tls off): the same peer passes, so nothing here measured the peer's work.
     one_sided, _commands = _audit(lab, prober, _request(lab, peer))
     assert one_sided.tls["results"][0]["verdict"] == "pass" and one_sided.tls["results"][0]["mutual"] is False
+
+
+def test_a_correct_host_probing_a_peer_whose_certificate_names_only_ldap_crls_says_it_is_the_certificates(
+        lab, proxied_pair) -> None:
+    # The measured case: a host whose proxy is right probes a peer whose leaf names only the AD CS ldap:/// CDP, which
+    # nothing outside its domain can fetch; the chain comes back revocation-unknown however right this host is.
+    prober, http_peer = proxied_pair
+    peer = ldap_only_hosts(lab)[0]
+    for fixed in (peer, http_peer):  # both peers fixed: their own checks of our certificate are not in the way
+        set_proxy(lab, fixed, lab.proxy)
+    try:
+        result, commands = _audit(lab, prober, _mutual(_request(lab, peer)))
+        healthy, _commands = _audit(lab, prober, _mutual(_request(lab, http_peer)))
+    finally:
+        lab.reset_state(peer)
+    assert commands == 1
+    probe = result.tls["results"][0]
+    assert probe["verdict"] == "revocation_unknown", probe
+    assert probe["unknown_because"] == "peer_certificate"
+    # The certificate the handshake received, as the peer's listener serves it: its own leaf (My), read independently.
+    served = base64.b64decode(lab.state(peer)["cert_stores"]["My"][0]["der_b64"])
+    assert probe["peer_certificate"] == {
+        "subject": f"CN={peer}", "thumbprint": hashlib.sha1(served, usedforsecurity=False).hexdigest().upper(),
+        "crl_urls": [ISSUING_LDAP_CRL_URL], "ocsp_urls": [OCSP_URL], "http_crl": False, "error": None}
+    assert "peer_certificate_b64" not in probe  # the DER does not stay in the record
+    # The same host and a peer whose certificate has an http CRL: it passes, and the host sent no certificate.
+    other = healthy.tls["results"][0]
+    assert other["verdict"] == "pass", other
+    assert (other["peer_certificate"], other["unknown_because"]) == (None, None)

@@ -136,6 +136,8 @@ SKIPPED = {"tcp_connect_ms": None, "handshake_ms": None, "protocol": None, "mutu
            "policy_errors": None, "error": None, "handshake": None, "certificate_requested": None,
            "certificate_sent": None, "skipped": True}
 UNKNOWN = frozenset({"RevocationStatusUnknown", "OfflineRevocation"})
+# The flags for which the script's validation callback keeps the peer's certificate (peer_certificate_b64).
+KEEPS_CERTIFICATE = UNKNOWN | {"Revoked"}
 
 
 def cut_samples(done: list[dict[str, Any]], samples: int, stop_after_unknown: bool, box: TimeBox) -> list[dict]:
@@ -227,8 +229,11 @@ def _offering(host_class: HostClass, protocols: tuple[str, ...]) -> HostClass:
 
 def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: bool, box: TimeBox | None,
                client_cert: tuple[Path, Path] | None, sessions: schannel.ClientSessions,
-               hello: threading.Event | None) -> dict[str, Any] | None:
-    """One handshake as the script's ``$handshake`` makes it; None when the time box ended first or during it."""
+               hello: threading.Event | None, live: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """One handshake as the script's ``$handshake`` makes it; None when the time box ended first or during it.
+
+    With a revocation flag on the chain, the peer's end-entity certificate this handshake received is kept in ``live``
+    once per peer (``peer_certificate_b64``), as the script's validation callback keeps ``GetRawCertData()``."""
     world = revocation.world()
     host, port = peer["host"], peer["port"]
     per_url, per_chain = revocation.retrieval_timeouts(ctx.state)
@@ -261,6 +266,10 @@ def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: 
     revocation.merge_cache(ctx.state, before, cache)
     event_logs.chain_retrievals(ctx.state, raw.get("revocation"))
     sample = _translate(raw, resolve(host, world.names), port)
+    received = raw.get("peer_certificate_der")
+    if live is not None and live.get("peer_certificate_b64") is None and received and KEEPS_CERTIFICATE.intersection(
+            sample["chain_status"]):
+        live["peer_certificate_b64"] = base64.b64encode(received).decode("ascii")
     if sample["error"] is None and sample["protocol"] is not None:
         # The tap's reading of the handshake messages (_tls.ps1): full or resumed, CertificateRequest, Certificate.
         sample.update(handshake="resumed" if raw["resumed"] else "full",
@@ -274,7 +283,7 @@ def _handshake(ctx: ScriptContext, peer: dict[str, Any], timeout: float, check: 
 def _samples(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: float, check: bool,
              stop_after_unknown: bool, box: TimeBox | None, out: list[dict[str, Any]],
              client_cert: tuple[Path, Path] | None, sessions: schannel.ClientSessions,
-             hello: threading.Event | None) -> None:
+             hello: threading.Event | None, live: dict[str, Any]) -> None:
     """The samples of one peer, one after another (the first one sets ``hello`` when its ClientHello is out)."""
     stopped = False
     try:
@@ -282,7 +291,8 @@ def _samples(ctx: ScriptContext, peer: dict[str, Any], samples: int, timeout: fl
             if stopped:
                 out.append(dict(SKIPPED))
                 continue
-            sample = _handshake(ctx, peer, timeout, check, box, client_cert, sessions, hello if index == 0 else None)
+            sample = _handshake(ctx, peer, timeout, check, box, client_cert, sessions, hello if index == 0 else None,
+                                live)
             if sample is None:
                 out.append(box.cut_sample())  # the box ended before or during it
                 stopped = True
@@ -327,7 +337,7 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
         for peer, out, live in zip(peers, outs, lives, strict=True):
             hello = threading.Event() if client_cert else None
             jobs.append(pool.submit(_samples, ctx, peer, samples, timeout, check, stop_after_unknown, box, out,
-                                    client_cert, sessions, hello))
+                                    client_cert, sessions, hello, live))
             if hello is not None:
                 jobs.append(pool.submit(_one_sided, ctx, peer, timeout, check, box, sessions, hello, live))
         wait(jobs, timeout=None if box is None else box.remaining())
@@ -343,7 +353,7 @@ def probe_all(ctx: ScriptContext, args: dict[str, Any], *, stop_after_unknown: b
             document["results"].append({
                 "host": peer["host"], "port": peer["port"], "sni": peer.get("sni") or peer["host"],
                 "samples": done if len(done) == samples else cut_samples(done, samples, stop_after_unknown, box),
-                "one_sided": one_sided})
+                "one_sided": one_sided, "peer_certificate_b64": live.get("peer_certificate_b64")})
         return document
     finally:
         pool.shutdown(wait=box is None)

@@ -11,10 +11,8 @@ Each runs real twins (listeners on loopback) in an event loop of their own, as t
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,14 +20,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from tests.lab import pki
-from tests.lab.fleet import listener_certs, scenarios
-from tests.lab.winhttp import OutboundPolicy
-from tests.twin import revocation, service_process
-from tests.twin.host import HostSpec, Twin
+from tests.lab.fleet import scenarios
+from tests.twin import service_process
+from tests.twin.host import Twin
 from tests.twin.scripts import ScriptContext, service_restart, tls_probe
-from tests.twin.state import HostState, new_state, write_json_atomic
-from tests.unit.twin.test_twin_isolation import free_port
+from tests.unit.twin.running_twins import running_twins
 
 PROBER, PEER = "lync-fe01.lab.test", "lync-fe02.lab.test"
 
@@ -40,36 +35,8 @@ def thumbprint(der: bytes) -> str:
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[dict]:
-    stores = pki.issue_host_certificates(tmp_path, [PROBER, PEER])
-    listener = listener_certs.winrm_listener_certs(tmp_path / "winrm-ca", [(n, "127.0.0.1") for n in (PROBER, PEER)])
-    (tmp_path / "hosts").mkdir()
-    twins = {}
-    for name in (PROBER, PEER):
-        data = new_state(name, os_build=17763, user="ansible", password="p", cert_stores=stores[name])
-        scenarios.seed_services(data, "lync_servers")
-        path = tmp_path / "hosts" / f"{name}.json"
-        write_json_atomic(path, data)
-        cert, key = listener[name]
-        tls_cert = tmp_path / "pki" / "hosts" / f"{name}.crt"
-        spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), path, cert, key, free_port(), tls_cert,
-                        tls_cert.with_suffix(".key"))
-        twins[name] = Twin(spec, HostState.load(path))
-    previous = revocation.world()
-    # The CRL server cannot be reached (a refused name would wait): every check fails fast, offline.
-    revocation.configure(revocation.World(tmp_path, {}, OutboundPolicy(), None))
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    for twin in twins.values():
-        asyncio.run_coroutine_threadsafe(twin.start(), loop).result(30)
-    try:
-        yield {"twins": twins, "stores": stores, "loop": loop}
-    finally:
-        for twin in twins.values():
-            asyncio.run_coroutine_threadsafe(twin.stop(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        revocation.configure(previous)
+    with running_twins(tmp_path, [PROBER, PEER], lambda data: scenarios.seed_services(data, "lync_servers")) as twins:
+        yield twins
 
 
 def probe_args(peer: Twin, samples: int = 3) -> dict:

@@ -332,11 +332,19 @@ $CrlfixProbeJob = {
             }
             $sample.tcp_connect_ms = $stopwatch.ElapsedMilliseconds
             # Records the chain's status flags and accepts: the probe measures, it does not enforce. Called on this
-            # thread by the synchronous handshake, where a runspace is available to run it.
+            # thread by the synchronous handshake, where a runspace is available to run it. $certificate is the peer's
+            # end-entity certificate (RemoteCertificateValidationCallback, Microsoft Learn): when its chain's
+            # revocation is unknown or revoked, its DER (X509Certificate.GetRawCertData) is kept once per peer, so
+            # that the controller can read where its CRLs are published; a healthy chain costs no bytes.
             $validation = [System.Net.Security.RemoteCertificateValidationCallback]{
                 param($source, $certificate, $chain, $policyErrors)
                 $sample.chain_status = @(foreach ($status in $chain.ChainStatus) { $status.Status.ToString() })
                 $sample.policy_errors = $policyErrors.ToString()
+                $revocationFlagged = $sample.chain_status -contains 'RevocationStatusUnknown' -or
+                    $sample.chain_status -contains 'OfflineRevocation' -or $sample.chain_status -contains 'Revoked'
+                if ($revocationFlagged -and $null -ne $certificate -and $null -eq $Live.peer_certificate_b64) {
+                    $Live.peer_certificate_b64 = [Convert]::ToBase64String($certificate.GetRawCertData())
+                }
                 $true
             }
             $tap = $null
@@ -432,7 +440,7 @@ function Start-CrlfixProbes {
     }
     $probes = @(foreach ($peer in $Peers) {
             $samples = [System.Collections.ArrayList]::Synchronized([System.Collections.ArrayList]::new())
-            $live = [hashtable]::Synchronized(@{ cut = $false; client = $null })
+            $live = [hashtable]::Synchronized(@{ cut = $false; client = $null; peer_certificate_b64 = $null })
             $hello = $null
             if ($null -ne $clientCertificates) { $hello = [System.Threading.ManualResetEvent]::new($false) }
             $arguments = @($peer.host, $peer.port, $peer.sni, $SampleCount, $TimeoutMs, $CheckRevocation,
@@ -511,11 +519,12 @@ function Complete-CrlfixOneSided {
 }
 
 function Complete-CrlfixProbes {
-    # Waits for every peer and returns the tls_probe results, one per peer in order. With a $TimeBox, a peer still
-    # running when the box ends is abandoned: its finished samples are kept, the rest completed by
-    # Complete-CrlfixCutSamples, and its socket closed, which ends a handshake waiting on the peer at once. A handshake
-    # inside CryptoAPI's chain retrieval cannot be interrupted: Exit-CrlfixScript ends it with the process, or under
-    # psrp asks its runspace to stop.
+    # Waits for every peer and returns the tls_probe results, one per peer in order (peer_certificate_b64: the peer's
+    # certificate as a sample's validation kept it, else null). With a $TimeBox, a peer still running when the box
+    # ends is abandoned: its finished samples are kept, the rest completed by Complete-CrlfixCutSamples, and its
+    # socket closed, which ends a handshake waiting on the peer at once. A handshake inside CryptoAPI's chain
+    # retrieval cannot be interrupted: Exit-CrlfixScript ends it with the process, or under psrp asks its runspace
+    # to stop.
     param([hashtable]$Probes, [hashtable]$TimeBox)
     $jobs = @(foreach ($probe in $Probes.Probes) {
             $probe.Job
@@ -542,6 +551,7 @@ function Complete-CrlfixProbes {
             [ordered]@{
                 host = $probe.Peer.host; port = $probe.Peer.port; sni = $probe.Peer.sni; samples = $samples
                 one_sided = (Complete-CrlfixOneSided -OneSided $probe.OneSided -TimeBox $TimeBox)
+                peer_certificate_b64 = $probe.Live.peer_certificate_b64
             }
         })
     , $results

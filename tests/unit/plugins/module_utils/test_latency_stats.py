@@ -9,7 +9,9 @@ from ansible_collections.crlfix.windows.plugins.module_utils._latency_stats impo
     is_revocation_unknown,
     latency_verdict,
     nearest_rank,
+    slow_because,
     summarize,
+    unknown_because,
 )
 
 
@@ -97,3 +99,29 @@ def test_latency_verdict(summary, failed, unknown, expected) -> None:
     verdict = latency_verdict(summary=summary, failed_samples=failed, revocation_unknown=unknown,
                               max_handshake_ms=1000)
     assert verdict == expected
+
+
+@pytest.mark.parametrize(("verdict", "http_crl", "expected"), [
+    ("revocation_unknown", False, "peer_certificate"),  # LDAP-only or no CRL location: nobody outside can fetch it
+    ("revocation_unknown", True, "this_host"),
+    ("revocation_unknown", None, "this_host"),  # no certificate read: nothing shows it is the peer's
+    ("pass", False, None),
+    ("slow", False, None),
+    ("error", False, None),
+])
+def test_unknown_because(verdict, http_crl, expected) -> None:
+    assert unknown_because(verdict, http_crl) == expected
+
+
+@pytest.mark.parametrize(("verdict", "mutual", "one_sided_ms", "cut_only", "expected"), [
+    ("slow", True, 30, False, "peer"),  # fast without this host's certificate: the peer cannot check ours
+    ("slow", True, 4000, False, "this_host"),
+    ("slow", False, 30, False, "this_host"),  # one-sided samples: nothing of ours was checked
+    ("slow", True, True, False, "this_host"),  # a bool is not a time
+    ("error", True, 30, True, "peer"),  # every failure cut by the time box, fast alone
+    ("error", True, None, True, "this_host"),
+    ("error", True, 30, False, None),
+    ("pass", True, 30, False, None),
+])
+def test_slow_because(verdict, mutual, one_sided_ms, cut_only, expected) -> None:
+    assert slow_because(verdict, mutual, one_sided_ms, 1000, cut_only=cut_only) == expected

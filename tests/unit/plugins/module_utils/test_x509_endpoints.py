@@ -17,6 +17,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     iso_utc,
     name_key,
     revocation_endpoints,
+    revocation_summary,
 )
 from tests.unit.plugins import pki_factory as pf
 
@@ -178,3 +179,14 @@ def test_display_name_quotes_like_windows_and_key_folds_case() -> None:
     ])
     assert name_key(name) == name_key(shouted)
     assert name_key(name) != name_key(x509.Name(list(reversed(list(name)))))
+
+
+def test_revocation_summary_says_whether_any_crl_location_is_http(pki) -> None:
+    assert revocation_summary(pki.leaf.pem) == {
+        "subject": "CN=lync.lab.test, O=Lab, C=US", "thumbprint": pki.leaf.thumbprint,
+        "crl_urls": [pf.HTTP_CRL, pf.LDAP_CRL], "ocsp_urls": [pf.OCSP], "http_crl": True}
+    ldap_only = revocation_summary(pki.ldap_leaf.der)
+    assert (ldap_only["crl_urls"], ldap_only["http_crl"]) == ([pf.LDAP_CRL], False)
+    assert revocation_summary(pki.bare_leaf.der_b64)["http_crl"] is False  # no CDP extension at all
+    with pytest.raises(CertificateParseError, match=r"^results\[0\]\.peer_certificate_b64: not a valid X\.509"):
+        revocation_summary(b"\x30\x00", field="results[0].peer_certificate_b64")

@@ -189,6 +189,8 @@ def test_mixed_verdicts(mixed) -> None:
         "slow_because": None,
         # A document from a script that did not label its samples: every completed one counts, as before.
         "handshakes": [None, None, None], "full_handshakes": 0, "resumed_handshakes": 0, "one_sided_handshake": None,
+        # A healthy chain: the host keeps no certificate, and there is no unknown revocation to attribute.
+        "peer_certificate": None, "unknown_because": None,
     }
     assert (slow["verdict"], slow["max_ms"], slow["p95_ms"], slow["median_ms"]) == ("slow", 1500, 1500, 1400)
 
@@ -197,6 +199,8 @@ def test_mixed_verdicts(mixed) -> None:
     assert unknown["chain_status"] == ["RevocationStatusUnknown", "OfflineRevocation"]  # union, first seen order
     assert unknown["policy_errors"] == ["RemoteCertificateChainErrors"]
     assert unknown["min_ms"] == 15008
+    # A document without peer_certificate_b64 (a script before it, or none kept): nothing shows it is the peer's.
+    assert (unknown["peer_certificate"], unknown["unknown_because"]) == (None, "this_host")
 
     assert refused["verdict"] == "error"
     assert refused["samples_ms"] == [None, None, None]
