@@ -246,7 +246,6 @@ schema:
   description: Version of the record layout.
   returned: always
   type: int
-  sample: 1
 host:
   description: The inventory name.
   returned: always
@@ -294,11 +293,10 @@ endpoints:
   type: list
   elements: raw
 checks:
-  description:
-    - Per phase (C(before), C(after), C(after_rollback)) the CRL and TLS results, C(crl_ok), C(tls_ok),
-      C(identities_ok), C(passed), C(summary); each CRL result has C(foreign_agent) (another User-Agent's answer); the
-      audit's C(invalid_endpoints) are certificate URLs that are not valid (not fetched, not failing); each TLS peer's
-      C(unknown_because) is V(peer_certificate) when its certificate (C(peer_certificate)) has no http(s) CRL URL.
+  description: Per phase (C(before), C(after), C(after_rollback)) the CRL and TLS results, C(crl_ok), C(tls_ok),
+    C(identities_ok), C(passed), C(summary); CRL results have C(foreign_agent), the audit C(invalid_endpoints) (not
+    fetched, not failing); a TLS peer's C(unknown_because) is V(peer_certificate) when its C(peer_certificate) has no
+    http(s) CRL URL.
   returned: when O(result_detail=full); always in the record file
   type: dict
 rollback:
@@ -314,22 +312,19 @@ commands:
   description: Remote commands this run sent to the host.
   returned: always
   type: int
-  sample: 1
 evidence:
-  description:
-    - The host's own evidence, read in the audit's one command, with symptom C(events) of the last O(evidence_hours)
-      (C(before), C(since) the fix), C(fixed_at), C(marker), C(hourly), C(logs), C(queries), C(chain_engine),
-      C(capi2_log), C(clock) (the host's time against the controller's), C(gpp_registry), C(root_autoupdate), C(error).
+  description: The host's own evidence (the audit's one command), symptom C(events) of the last O(evidence_hours)
+    (C(before), C(since) the fix), C(fixed_at), C(marker), C(hourly), C(logs), C(queries), C(chain_engine),
+    C(capi2_log), C(clock) (the host's time against the controller's), C(gpp_registry), C(root_autoupdate), C(error).
   returned: when O(result_detail=full); always in the record file
   type: dict
 identities:
   description:
-    - Per account the proof ran as (as Windows prints it), C(sid), C(services), C(profile_loaded),
-      C(effective_proxy) (C(source) V(netsh), V(ie), V(wpad) or V(direct), C(proxy), and for WPAD C(pac_url) and
-      C(error)), C(runnable), C(chain_ok), C(chain_ms), C(crl), C(cache_purged) and C(error), from the last measurement.
-    - C(chain_ok) is false only when the chain built as the account shows revocation flags; null with
-      C(not_run_reason) when the proof did not run or did not decide (C(run_outcome) V(late), V(no_result),
-      V(not_started); C(task_result) its LastTaskResult in hex; C(start_ms) the task's start).
+    - Per account the proof ran as, C(sid), C(services), C(profile_loaded), C(effective_proxy) (C(source) V(netsh),
+      V(ie), V(wpad) or V(direct), C(proxy), for WPAD C(pac_url), C(error)), C(runnable), C(chain_ok), C(chain_ms),
+      C(crl), C(cache_purged), C(error). C(chain_ok) is false only when the chain built as the account shows
+      revocation flags; null with C(not_run_reason) when the proof did not run or decide (C(run_outcome) V(late),
+      V(no_result), V(not_started); C(task_result) its LastTaskResult in hex; C(start_ms) the task's start).
   returned: when O(result_detail=full); always in the record file
   type: dict
 caller:
@@ -337,17 +332,14 @@ caller:
   returned: when O(result_detail=full); always in the record file
   type: dict
 findings:
-  description:
-    - What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail), ordered by
-      code then identity; R(the causes the collection tells apart,ansible_collections.crlfix.windows.docsite.causes)
-      explains each code.
+  description: What the run found that needs a look, each C(code), C(identity) (null for the host) and C(detail),
+    ordered by code then identity; R(the causes page,ansible_collections.crlfix.windows.docsite.causes) explains each.
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict
 chain_cache_resync:
-  description:
-    - After a fix, C(certutil -setreg chain\ChainCacheResyncFiletime @now) (each chain engine drops what it cached
-      before), with C(previous_b64) (null when unset; write it back to restore), C(written_b64), C(rc), C(output).
+  description: After a fix, C(certutil -setreg chain\ChainCacheResyncFiletime @now) (each chain engine drops what it
+    cached), with C(previous_b64) (null when unset; write it back to restore), C(written_b64), C(rc), C(output).
   returned: when O(result_detail=full); always in the record file
   type: dict
 service:
@@ -374,10 +366,8 @@ diagnosis:
   type: list
   elements: dict
 risks:
-  description:
-    - The causes of the catalogue that hold on a host whose proof passes (compliant, or changed and proved), as
-      RV(diagnosis) lists them; they fail nothing the audit measured today (a failing OCSP responder while the CRL
-      works, raised chain-engine timeouts, a non-self-signed certificate in the Root store). Empty for any other host.
+  description: The causes that hold on a host whose proof passes (compliant, or changed and proved), as RV(diagnosis)
+    lists them; they fail nothing measured today (a failing OCSP responder while the CRL works). Else empty.
   returned: when O(result_detail=full); always in the record file
   type: list
   elements: dict

@@ -84,9 +84,11 @@ class PhaseVerdict:
 
 
 def counts_as_pass(result: t.Mapping[str, t.Any]) -> bool:
-    """A peer that passed, or one slow only because the peer cannot check this host's certificate (its own state is
-    broken): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
-    return result.get("verdict") == "pass" or result.get("slow_because") == "peer"
+    """A peer that passed, one slow only because the peer cannot check this host's certificate (its own state is
+    broken), or one whose own certificate names no HTTP CRL location (no host outside its domain can check it, KB
+    884115): that peer's fix, not this host's, so it neither fails this host nor rolls its change back."""
+    return (result.get("verdict") == "pass" or result.get("slow_because") == "peer"
+            or result.get("unknown_because") == "peer_certificate")
 
 
 def _crl_text(crl: MeasuredPart, requirement: str) -> str:
@@ -124,6 +126,10 @@ def _tls_text(tls: MeasuredPart, max_handshake_ms: int) -> str:
     if peer_slow:
         text += (f"; {len(peer_slow)} slow only with this host's certificate, not counted: the peer cannot check it "
                  f"({peer_slow[0].get('peer', '?')})")
+    unverifiable = [r for r in results if r.get("unknown_because") == "peer_certificate"]
+    if unverifiable:
+        text += (f"; {len(unverifiable)} with a certificate that names no HTTP CRL location, not counted: the peer's "
+                 f"certificate ({unverifiable[0].get('peer', '?')})")
     bad = next((r for r in results if not counts_as_pass(r)), None)
     if bad is not None:
         errors = bad.get("errors") or []

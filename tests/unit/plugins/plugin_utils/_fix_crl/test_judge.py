@@ -88,6 +88,16 @@ def test_a_peer_slow_only_because_of_its_own_state_does_not_fail_this_host() -> 
     assert judge_phase(Measurement(tls=tls("slow", slow_because="peer")), CRITERIA).tls_ok is True
 
 
+def test_a_peer_whose_certificate_names_no_http_crl_location_is_the_peers_and_is_said() -> None:
+    verdict = judge_phase(Measurement(tls=tls("revocation_unknown", unknown_because="peer_certificate")), CRITERIA)
+    assert verdict.tls_ok is True and verdict.passed is True
+    assert "1 with a certificate that names no HTTP CRL location, not counted: the peer's certificate (fe02:5061)" \
+        in verdict.summary
+    # Any other unknown revocation is this host's: its path could not check a certificate others can.
+    ours = tls("revocation_unknown", unknown_because="this_host")
+    assert judge_phase(Measurement(tls=ours), CRITERIA).tls_ok is False
+
+
 def service(verdict: str = "slow", *, samples: list[int | None] | None = None, errors: list[str] | None = None,
             started: str | None = "2026-12-01T08:00:00Z", changed: str | None = "2026-12-02T09:00:00Z",
             symptoms: tuple[str, ...] = ()) -> ServiceMeasurement:
