@@ -121,9 +121,7 @@ views:
           sample: 24
         counter:
           description:
-            - The change counter that every netsh write increments.
-            - V(null) when the value is absent (RV(views.native.present) is false) or could not be decoded;
-              there is no such field then, and V(0) would be a real value.
+            - The change counter that every netsh write increments; V(null) as for RV(views.native.version).
           type: int
           sample: 3
         flags:

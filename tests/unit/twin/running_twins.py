@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +18,23 @@ from tests.lab.winhttp import OutboundPolicy
 from tests.twin import revocation
 from tests.twin.host import HostSpec, Twin
 from tests.twin.state import HostState, new_state, write_json_atomic
-from tests.unit.twin.test_twin_isolation import free_port
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def twin_of(lab_dir: Path, name: str, data: dict[str, Any], listener: dict[str, tuple[Path, Path]]) -> Twin:
+    """A twin of the host state ``data``, written to ``lab_dir/hosts``, with its WinRM and 5061 listeners."""
+    path = lab_dir / "hosts" / f"{name}.json"
+    write_json_atomic(path, data)
+    cert, key = listener[name]
+    tls_cert = lab_dir / "pki" / "hosts" / f"{name}.crt"
+    spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), path, cert, key, free_port(), tls_cert,
+                    tls_cert.with_suffix(".key"))
+    return Twin(spec, HostState.load(path))
 
 
 @contextlib.contextmanager
@@ -33,13 +50,7 @@ def running_twins(lab_dir: Path, names: list[str],
         data = new_state(name, os_build=17763, user="ansible", password="p", cert_stores=stores[name])
         if seed is not None:
             seed(data)
-        path = lab_dir / "hosts" / f"{name}.json"
-        write_json_atomic(path, data)
-        cert, key = listener[name]
-        tls_cert = lab_dir / "pki" / "hosts" / f"{name}.crt"
-        spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), path, cert, key, free_port(), tls_cert,
-                        tls_cert.with_suffix(".key"))
-        twins[name] = Twin(spec, HostState.load(path))
+        twins[name] = twin_of(lab_dir, name, data, listener)
     previous = revocation.world()
     revocation.configure(revocation.World(lab_dir, {}, OutboundPolicy(), None))
     loop = asyncio.new_event_loop()

@@ -18,8 +18,7 @@ import pytest
 from cryptography import x509
 
 from tests.twin.scripts import ScriptContext, tls_probe
-from tests.unit.twin.running_twins import running_twins
-from tests.unit.twin.test_twin_isolation import free_port
+from tests.unit.twin.running_twins import free_port, running_twins
 
 # ``ldaponly`` in the first label: the lab PKI gives that host a leaf whose only CDP is the AD CS ldap:/// URL.
 PROBER, HTTP_PEER, LDAP_PEER = "web01.lab.test", "web02.lab.test", "ldaponly03.lab.test"

@@ -24,8 +24,9 @@ from tests.lab import pki
 from tests.lab.fleet import listener_certs
 from tests.lab.winhttp import OutboundPolicy
 from tests.twin import executor, revocation, winhttp_value, winrs
-from tests.twin.host import HostSpec, Twin
-from tests.twin.state import HostState, new_state, write_json_atomic
+from tests.twin.host import Twin
+from tests.twin.state import new_state
+from tests.unit.twin.running_twins import twin_of
 
 # More waiting handshakes than any shared pool of the process had threads (asyncio's default executor has at most
 # 32; the lab's old shared command pool had 128): a shared pool is full of them.
@@ -35,12 +36,6 @@ SLOW_COMMANDS = 140
 FAILURE_BOUND_S = 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def make_twin(lab_dir: Path, name: str, stores: dict, listener: dict, native: bytes | None) -> Twin:
     state_data = new_state(name, os_build=17763, user="ansible", password="p", native=native, wow6432=native,
                            cert_stores=stores[name])
@@ -48,13 +43,7 @@ def make_twin(lab_dir: Path, name: str, stores: dict, listener: dict, native: by
     # within the test) or when the lab stops (revocation.SHUTDOWN).
     state_data["chain_engine"] = {"ChainUrlRetrievalTimeoutMilliseconds": 600000,
                                   "ChainRevAccumulativeUrlRetrievalTimeoutMilliseconds": 600000}
-    state_path = lab_dir / "hosts" / f"{name}.json"
-    write_json_atomic(state_path, state_data)
-    cert, key = listener[name]
-    tls_cert = lab_dir / "pki" / "hosts" / f"{name}.crt"
-    spec = HostSpec(name, "127.0.0.1", free_port(), free_port(), state_path, cert, key, free_port(), tls_cert,
-                    tls_cert.with_suffix(".key"))
-    return Twin(spec, HostState.load(state_path))
+    return twin_of(lab_dir, name, state_data, listener)
 
 
 class LoopThread:

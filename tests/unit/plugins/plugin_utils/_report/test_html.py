@@ -38,6 +38,11 @@ class Page(HTMLParser):
         return [a for name, a in self.tags if name == tag and all(a.get(k) == v for k, v in attrs.items())]
 
 
+def identities_cell(html: str) -> str:
+    """The first host row's identities cell, without its closing tag."""
+    cell = html[html.index("<td class=identities>"):]
+    return cell[:cell.index("</td>")]
+
 def test_every_host_is_one_row_with_its_status_and_problems_come_first() -> None:
     report = sample_report()
     page = Page(render_report_html(report))
@@ -241,8 +246,7 @@ def test_identities_are_shown_per_host_as_text_and_findings_once() -> None:
         caller={"name": "LAB\\ansible", "effective_proxy": {"source": "ie", "proxy": "127.0.0.1:3128"}},
         findings=[{"code": "identity_path_differs", "identity": ns, "detail": "CryptoAPI as it goes direct"}])}
     html = render_report_html(sample_report(records=records, hosts=["fe01"]))
-    cell = html[html.index("<td class=identities>"):]
-    cell = cell[:cell.index("</td>")]
+    cell = identities_cell(html)
     assert f"<code>{ns}</code>: direct" in cell
     assert "<code>CONTOSO\\svc&lt;b&gt;</code>: ie p:1" in cell and "chain FAILED</span> 4,012 ms" in cell
     assert "connecting as <code>LAB\\ansible</code>: ie 127.0.0.1:3128" in cell
@@ -257,8 +261,7 @@ def test_an_identity_the_proof_did_not_run_as_says_so_and_why() -> None:
         ns: {"effective_proxy": {"source": "netsh", "proxy": "p:1"}, "runnable": True, "chain_ok": None,
              "chain_ms": None, "error": None, "not_run_reason": reason}})}
     html = render_report_html(sample_report(records=records, hosts=["fe01"]))
-    cell = html[html.index("<td class=identities>"):]
-    cell = cell[:cell.index("</td>")]
+    cell = identities_cell(html)
     assert '<span class="muted">proof not run</span>' in cell
     assert "LastTaskResult 0x80070569: the account lacks &#x27;Log on as a batch job&#x27;" in cell
 
@@ -280,13 +283,11 @@ def test_the_host_s_own_service_and_its_restart_are_shown() -> None:
                                                      {"name": "RTC<b>", "restarted": False, "error": "Time out"}]}}
     records = {"fe01": record("fe01", "failed", reason="service_stale: x", service=service)}
     html = render_report_html(sample_report(records=records, hosts=["fe01"]))
-    cell = html[html.index("<td class=identities>"):]
-    cell = cell[:cell.index("</td>")]
+    cell = identities_cell(html)
     assert 'own service RTCSRV, RTC&lt;b&gt;: <span class="ok">fresh</span> (slow 4,012 ms)' in cell
     assert "restart: RTCSRV restarted, RTC&lt;b&gt; NOT restarted: Time out" in cell
 
 
 def test_a_record_without_identities_shows_a_dash() -> None:
     html = render_report_html(sample_report(records={"fe01": record("fe01", "compliant")}, hosts=["fe01"]))
-    cell = html[html.index("<td class=identities>"):]
-    assert cell.startswith("<td class=identities><span class=\"muted\">\u2013</span></td>")
+    assert identities_cell(html) == "<td class=identities><span class=\"muted\">\u2013</span>"
