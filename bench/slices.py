@@ -118,7 +118,7 @@ def run_slices(inventory_path: Path, count: int, forks: int, out_dir: Path, env:
     inventory = yaml.safe_load(inventory_path.read_text())
     names = inventory_hosts(inventory)
     slices = slice_hosts(names, count)
-    results: list[dict[str, Any]] = [{} for _ in slices]
+    results: list[dict[str, Any]] = [{} for _slice in slices]
 
     def one(index: int) -> None:
         slice_dir = out_dir / f"slice-{index + 1}"

@@ -1,7 +1,7 @@
 # PRIVATE to the crlfix.windows collection; may change without notice.
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The documentation the crlfix.windows modules share: their attributes (use with
-ansible.builtin.action_common_attributes(.flow); ``_shared`` or, for a module that only reads, ``_shared.read_only``),
+ansible.builtin.action_common_attributes(.flow); ``_shared``, and ``_shared.read_only`` for a module that only reads),
 and the options several modules take, one name each (the role variable's without ``fix_crl_``): the TLS probe's, the
 certificates' and the CRL fetch's, with their notes."""
 
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # What every module is: an action plugin that runs on the controller, supports check mode and works on a
-    # Windows host, sending it one small PowerShell script per step. fix_crl_report, which never leaves the
-    # controller, states its own platform.
-    _COMMON = r"""
+    # crlfix.windows._shared: every module is an action plugin that runs on the controller, supports check mode and
+    # works on a Windows host, sending it one small PowerShell script per step. A module adds the details of its check
+    # mode, and its diff_mode when it has one (the module's own attributes win over a fragment's); fix_crl_report,
+    # which never leaves the controller, states its own platform. Fragments are plain literals (ansible-test's yamllint
+    # reads them as such).
+    DOCUMENTATION = r"""
 options: {}
 attributes:
   action:
@@ -21,21 +23,20 @@ attributes:
     support: none
   bypass_host_loop:
     support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
   platform:
     platforms: windows
 """
 
-    # crlfix.windows._shared: the common attributes; the module adds the details of its check mode and its diff_mode.
-    DOCUMENTATION = _COMMON + r"""  check_mode:
-    support: full
-"""
-
-    # crlfix.windows._shared.read_only: the common attributes of a module that only reads the host.
-    READ_ONLY = _COMMON + r"""  check_mode:
-    support: full
+    # crlfix.windows._shared.read_only: a module that only reads the host (with crlfix.windows._shared).
+    READ_ONLY = r"""
+options: {}
+attributes:
+  check_mode:
     details: The module only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
 """
 
     # crlfix.windows._shared.probe: how a TLS probe handshakes and what passes. The peers (tls_probe's and

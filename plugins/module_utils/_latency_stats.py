@@ -118,7 +118,6 @@ def latency_verdict(
     return VERDICT_PASS
 
 
-
 def slow_because(verdict: str, mutual: bool, one_sided_ms: t.Any, max_handshake_ms: int,
                  cut_only: bool = False) -> str | None:
     """Whose revocation work made a slow peer slow: ``peer`` when the handshake without this host's certificate was

@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: cert_revocation_info
 short_description: List the revocation endpoints a Windows host's certificates depend on
 version_added: 1.0.0
@@ -33,6 +32,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
   - crlfix.windows._shared.certificates
 notes:

@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: crl_retrieval_check
 short_description: Prove from a Windows host that its revocation endpoints can be fetched through the WinHTTP proxy
 version_added: 1.0.0
@@ -59,8 +58,6 @@ options:
 attributes:
   check_mode:
     details: The fetch only reads, so it runs in check mode too; only the cache purge of O(purge_cache) is skipped.
-  diff_mode:
-    support: none
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

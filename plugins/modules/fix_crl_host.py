@@ -4,7 +4,6 @@
 # Documentation only: the module is the action plugin plugins/action/fix_crl_host.py, which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: fix_crl_host
 short_description: One Windows host's whole fix_crl run (audit, fix, prove, roll back) in one task
 version_added: 1.0.0

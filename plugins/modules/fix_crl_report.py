@@ -67,14 +67,12 @@ options:
     default: {}
   previous_report:
     description:
-      - The report this run is compared with (RV(report.since_last_run)). Defaults to the newest run report in
+      - The report this run is compared with (RV(since_last_run)). Defaults to the newest run report in
         O(dest), which for a scheduled audit is the last run's.
     type: path
 attributes:
   check_mode:
     details: Builds and writes the report in check mode as well; never reports a change.
-  diff_mode:
-    support: none
   platform:
     platforms: posix
     details: Runs on the controller; use with C(run_once) and C(delegate_to=localhost).

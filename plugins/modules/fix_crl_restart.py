@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: fix_crl_restart
 short_description: Restart the services a fix_crl_host record found stale, then handshake with them again
 version_added: 1.0.0
@@ -38,8 +37,6 @@ options:
 attributes:
   check_mode:
     details: Restarts nothing and runs nothing on the host; returns the record as it is.
-  diff_mode:
-    support: none
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

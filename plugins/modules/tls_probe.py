@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: tls_probe
 short_description: Measure TLS handshakes with revocation checking from a Windows host to its peers
 version_added: 1.0.0
@@ -57,6 +56,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
   - crlfix.windows._shared.probe
 notes:

@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: winhttp_proxy
 short_description: Set the machine-wide WinHTTP proxy of a Windows host in both registry views
 version_added: 1.0.0

@@ -5,7 +5,6 @@
 # which runs on the controller.
 
 DOCUMENTATION = r"""
----
 module: winhttp_proxy_info
 short_description: Read the machine-wide WinHTTP proxy of a Windows host from both registry views
 version_added: 1.0.0
@@ -25,6 +24,7 @@ options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - crlfix.windows._shared
   - crlfix.windows._shared.read_only
 notes:
   - The registry value is read rather than the text of C(netsh winhttp show proxy) because it does not depend

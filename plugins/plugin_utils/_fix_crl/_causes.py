@@ -222,7 +222,7 @@ def _delta_blocked(host: HostView) -> list[Evidence]:
     bases = [r for r in host.crl if r.get("kind") == "crl" and r.get("http_status") == 200]
     return [Evidence(f"the delta CRL {r.get('url')} answered HTTP {r.get('http_status')} while the base CRL "
                      f"{bases[0].get('url')} answered 200" + (" (a '+' in its name: IIS refuses double escaping)"
-                                                               if "+" in str(r.get("url")) else ""),
+                                                              if "+" in str(r.get("url")) else ""),
                      url=r.get("url"))
             for r in host.crl if _failed(r) and r.get("kind") == "delta_crl" and r.get("http_status") in (404, 403)
             and bases]

@@ -224,6 +224,7 @@ def marker_written(evidence: dict[str, t.Any] | None, part: t.Any) -> dict[str, 
                           "written": marker.get("fixed_at") if marker.get("written") else None}
     return evidence
 
+
 @dataclasses.dataclass(frozen=True)
 class ServiceMeasurement:
     """The handshake with the host's own service (mutual TLS: the service checks this host's certificate in its own

@@ -102,8 +102,6 @@ def host_args(services: t.Sequence[str], identities: t.Sequence[str], *,
     return args
 
 
-
-
 def needs_password(name: str, sid: str | None) -> str | None:
     """Why this account cannot be run as without a password, or None (a built-in service account or a gMSA)."""
     if sid in SERVICE_ACCOUNT_SIDS:

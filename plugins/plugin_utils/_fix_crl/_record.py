@@ -215,7 +215,7 @@ class HostRecord:
             "flags": {**{name: list(flags.get(name) or []) for name in _FLAGS},
                       "views_disagree": (run.before or {}).get("views_disagree")},
             "endpoints": list(certificates.get("endpoints") or []) + [{"url": e.url, "kind": e.kind}
-                                                                       for e in extra_endpoints],
+                                                                      for e in extra_endpoints],
             "checks": {phase: _check(verdict) for phase, verdict in run.verdicts.items()},
             "rollback": run.rollback or None, "errors": run.errors, "commands": run.commands,
             "evidence": run.evidence, "findings": _findings_of(run), "identities": run.identities,

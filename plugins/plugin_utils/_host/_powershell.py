@@ -112,6 +112,7 @@ def wire_command(script: str, encode: t.Callable[[str], str], limit: int = CMD_L
     stdin = base64.b64encode(compress(payload))
     return WireCommand(command, bootstrap, stdin, len(script), len(bootstrap) + len(payload))
 
+
 # The first line of every host script (_script.build_host_script): what the log calls the command.
 _SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")
 

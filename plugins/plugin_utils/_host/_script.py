@@ -37,6 +37,7 @@ def quote_pwsh_literal(value: str) -> str:
         quoted = quoted.replace(quote, quote * 2)
     return f"'{quoted}'"
 
+
 # The schema versions of each script this controller code understands. A host
 # that answers with another version (an older collection's script left behind,
 # a twin of another release) is refused rather than misread.
@@ -66,7 +67,6 @@ SCRIPT_FRAGMENTS: dict[str, tuple[str, ...]] = {
                    "_evidence"),
     "service_restart": ("_pool", "_tls"),
 }
-
 
 
 def _given(args: t.Mapping[str, t.Any], *path: str) -> bool:

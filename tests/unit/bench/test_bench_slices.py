@@ -12,14 +12,14 @@ INVENTORY = {"all": {"hosts": {"localhost": {"ansible_connection": "local"}},
                                                     "lync-fe02": {"ansible_host": "127.0.1.4"}},
                                           "vars": {"fix_crl_services": ["RTCSRV"]}},
                          "adfs_servers": {"hosts": {"adfs01": {"ansible_host": "127.0.1.3"}}}}},
-                                  "site_east": {"hosts": {"lync-fe01": None, "adfs01": None}}}}}
+    "site_east": {"hosts": {"lync-fe01": None, "adfs01": None}}}}}
 
 
 def test_awx_slices_take_every_nth_host_of_the_name_ordered_list() -> None:
     # ansible/awx Inventory.get_script_data: hosts.order_by('name')[slice_number - 1::slice_count]
     hosts = [f"h{index:02d}" for index in range(10)][::-1]
     assert slices.slice_hosts(hosts, 4) == [["h00", "h04", "h08"], ["h01", "h05", "h09"], ["h02", "h06"],
-                                           ["h03", "h07"]]
+                                            ["h03", "h07"]]
     assert sorted(sum(slices.slice_hosts(hosts, 3), [])) == sorted(hosts)
     with pytest.raises(ValueError, match="slices: expected at least 1"):
         slices.slice_hosts(hosts, 0)

@@ -112,7 +112,7 @@ def test_the_responder_answers_good_revoked_and_unauthorized(lab_dir):
     assert revoked.certificate_status is ocsp.OCSPCertStatus.REVOKED
     stores = cause_pki.cause_certificate(lab_dir, FQDN, "ocsp_responder_failing")
     other = ocsp.load_der_ocsp_response(ocsp_responder.respond(lab_dir, _request(_cert(stores["My"][0]),
-                                                                                  _cert(stores["CA"][0]))))
+                                                                                 _cert(stores["CA"][0]))))
     assert other.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
 
 

@@ -61,10 +61,10 @@ def test_every_cause_of_the_catalogue_is_a_scenario_and_seeds_on_a_built_host(ho
 
 
 def test_a_seed_starts_from_the_lab_build_so_a_cause_is_the_hosts_only_fault(host, lab_dir) -> None:
-    skewed, _ = _seed(host, lab_dir, "clock_skew", "gpo_overwrites_proxy", "trusted_issuer_list_too_large")
+    skewed = _seed(host, lab_dir, "clock_skew", "gpo_overwrites_proxy", "trusted_issuer_list_too_large")[0]
     assert skewed["clock_offset_s"] == cause_scenarios.CLOCK_SKEW_S and "group_policy_history" in skewed
     assert len(skewed["cert_stores"]["Root"]) == 1 + cause_pki.LARGE_STORE_ROOTS
-    back, _ = catalogue.seed(skewed, "correct", proxy=PROXY, group="lync_servers", os_build=20348, lab_dir=lab_dir)
+    back = catalogue.seed(skewed, "correct", proxy=PROXY, group="lync_servers", os_build=20348, lab_dir=lab_dir)[0]
     assert "clock_offset_s" not in back and "group_policy_history" not in back
     assert back["cert_stores"] == host.data["cert_stores"]
     assert back["chain_engine"] == {"ChainUrlRetrievalTimeoutMilliseconds": plan.LAB_URL_TIMEOUT_MS,
@@ -85,7 +85,7 @@ def test_a_proxy_cause_puts_netsh_on_its_listener_and_protocol_mismatch_restarts
 
 
 def test_the_hosts_clock_stamps_its_evidence_marker_and_registry_and_judges_crls(host, lab_dir) -> None:
-    seeded, _ = _seed(host, lab_dir, "clock_skew")
+    seeded = _seed(host, lab_dir, "clock_skew")[0]
     host.data = seeded
     part = _evidence.evidence(host, {"mark": True, "queries": []})
     ahead = dt.datetime.fromisoformat(part["now"].replace("Z", "+00:00")) - dt.datetime.now(dt.UTC)
@@ -114,7 +114,7 @@ def test_the_hosts_clock_stamps_its_evidence_marker_and_registry_and_judges_crls
 
 
 def test_the_evidence_reads_the_gpp_items_that_write_winhttpsettings_and_the_authroot_policy(host, lab_dir) -> None:
-    seeded, _ = _seed(host, lab_dir, "gpo_overwrites_proxy", "root_autoupdate_blocked")
+    seeded = _seed(host, lab_dir, "gpo_overwrites_proxy", "root_autoupdate_blocked")[0]
     other = cause_scenarios.registry_xml(b"\x01", keys=("SOFTWARE\\Contoso\\App",))
     disabled = cause_scenarios.registry_xml(b"\x02").replace("<Registry ", '<Registry disabled="1" ', 1)
     seeded["group_policy_history"].update({"{11111111-2222-3333-4444-555555555555}": {"display_name": None,
@@ -152,7 +152,7 @@ def test_the_fetch_reports_the_winhttp_error_number_and_the_headers_that_say_who
 
 
 def test_host_audit_asks_each_ocsp_responder_about_the_first_certificate_that_names_it(host, lab_dir) -> None:
-    seeded, _ = _seed(host, lab_dir, "ocsp_responder_failing")
+    seeded = _seed(host, lab_dir, "ocsp_responder_failing")[0]
     ders = {name: [base64.b64decode(e["der_b64"]) for e in entries] for name, entries in seeded["cert_stores"].items()}
     found = _ocsp.requests(ders, ["My"])
     partner = f"{pki.OCSP_URL}partner-ca"

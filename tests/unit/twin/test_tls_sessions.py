@@ -87,7 +87,7 @@ def test_a_restarted_service_listens_only_later_and_the_restart_waits_for_it(lab
     peer = lab["twins"][PEER]
     args = {"services": ["RTCSRV"], "wait_ms": 60000,
             "tls": {**probe_args(peer, samples=1), "peers": [{"host": "127.0.0.1", "port": peer.spec.tls_port,
-                                                                "sni": PEER}]}}
+                                                              "sni": PEER}]}}
     before = service_process.process(peer.state)["started"]
     document = service_restart.run(ScriptContext(peer.state), args)
     assert document["services"] == [{"name": "RTCSRV", "restarted": True, "state": "Running", "error": None}]

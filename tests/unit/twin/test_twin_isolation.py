@@ -125,7 +125,7 @@ def test_one_twins_waiting_revocation_checks_never_delay_another_twins_handshake
     clients = ThreadPoolExecutor(max_workers=SLOW_HANDSHAKES + 1)
     try:
         waiting = [clients.submit(mutual_handshake, lab_dir, stores, slow.spec.tls_port, "slow.lab.test")
-                   for _ in range(SLOW_HANDSHAKES)]
+                   for _handshake in range(SLOW_HANDSHAKES)]
         # Every slow handshake's certificate check has been handed to a thread pool (and is waiting or queued).
         assert loop.wait_submitted(SLOW_HANDSHAKES), f"only {loop.submitted} checks started"
         prompt = clients.submit(mutual_handshake, lab_dir, stores, fast.spec.tls_port, "fast.lab.test")

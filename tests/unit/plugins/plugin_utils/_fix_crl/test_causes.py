@@ -67,7 +67,7 @@ CASES: dict[str, dict[str, t.Any]] = {
     "crl_expired_at_source": record(crl=[url(usable=False, stale=True, next_update="2026-12-06T04:00:00Z")]),
     "endpoint_missing_at_source": record(crl=[url(usable=False, http_status=404, error="HTTP status 404")]),
     "delta_crl_blocked": record(crl=[url(), url(url="http://pki.contoso.com/Issuing+.crl", kind="delta_crl",
-                                             usable=False, http_status=404)]),
+                                                usable=False, http_status=404)]),
     "crl_rejected": record(crl=[url(usable=False, rejected="the CRL signature does not verify with the issuer's key")]),
     "ocsp_responder_failing": record(crl=[url(url="http://ocsp.contoso.com/", kind="ocsp", usable=False,
                                               ocsp_status="unauthorized")]),

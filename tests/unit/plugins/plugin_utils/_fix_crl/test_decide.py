@@ -60,7 +60,7 @@ CASES: list[tuple[str, dict[str, t.Any], Status, str | None]] = [
     ("a stale service on a compliant host", record(service=STALE), Status.FAILED,
      "service_stale: the service process started before the proxy changed"),
     ("a stale service after a verified fix", record(planned=CHANGE, checks={"before": FAILING, "after": PASSING},
-                                                   service=STALE), Status.FAILED, "service_stale: "),
+                                                    service=STALE), Status.FAILED, "service_stale: "),
     ("a slow service decides nothing", record(service={"verdict": {"state": "slow", "detail": "x"}}),
      Status.COMPLIANT, None),
     ("a stale service does not outrank a host that needs the proxy",

@@ -210,7 +210,7 @@ FINDINGS: dict[str, t.Callable[[], t.Iterable[_findings.Finding]]] = {
     "symptoms_without_cause": lambda: _findings.evidence_findings(_evidence(events=[{**EVENT, "since": None}]),
                                                                   True, ["the proxy path"]),
     "work_folder_untrusted": lambda: _findings.work_folder_findings({"path": "C:\\ProgramData\\crlfix",
-                                                                      "trusted": False, "reason": "a reparse point"}),
+                                                                     "trusted": False, "reason": "a reparse point"}),
 }
 
 
@@ -232,4 +232,4 @@ def test_an_unknown_code_is_refused_and_findings_come_once_in_record_order() -> 
                                _findings.finding("identity_path_differs", "c"),
                                _findings.finding("service_slow", "b")])
     assert [(f.code, f.identity) for f in found] == [("capi2_log_disabled", None), ("identity_path_differs", None),
-                                                    ("identity_path_differs", "Z"), ("service_slow", None)]
+                                                     ("identity_path_differs", "Z"), ("service_slow", None)]

@@ -43,6 +43,7 @@ def identities_cell(html: str) -> str:
     cell = html[html.index("<td class=identities>"):]
     return cell[:cell.index("</td>")]
 
+
 def test_every_host_is_one_row_with_its_status_and_problems_come_first() -> None:
     report = sample_report()
     page = Page(render_report_html(report))

@@ -56,6 +56,7 @@ def test_a_file_gone_or_of_another_host_is_a_failed_record_that_says_so(tmp_path
     gone = HostRecord.failed(host="fe01", step="t", msg="x", check_mode=False).summary(str(tmp_path / "gone.json"))
     assert "cannot be read: [Errno 2]" in read_registered("fe01", gone)["reason"]
 
+
 def test_writes_utf8_with_mode(tmp_path) -> None:
     target = tmp_path / "report.json"
     _record_files.write_text_atomic(str(target), "é\n")
