@@ -77,9 +77,14 @@ extends_documentation_fragment:
     assert doc["options"] == {"a": {"description": "x", "type": "str"}}
     assert doc["attributes"]["check_mode"] == {"support": "full", "details": "Reads only."}  # the module's wins
     assert doc["attributes"]["platform"] == {"platforms": "windows"}
-    assert "diff_mode" not in doc["attributes"]
-    read_only = resolve_documentation("extends_documentation_fragment: [crlfix.windows._shared.read_only]")
-    assert read_only["attributes"]["diff_mode"] == {"support": "none"}
+    assert doc["attributes"]["diff_mode"] == {"support": "none"}  # the shared default
+    with_diff = resolve_documentation("""
+attributes:
+  diff_mode: {support: full}
+extends_documentation_fragment: [crlfix.windows._shared, crlfix.windows._shared.read_only]
+""")
+    assert with_diff["attributes"]["diff_mode"] == {"support": "full"}  # the module's own wins over the fragment's
+    assert with_diff["attributes"]["check_mode"]["details"].startswith("The module only reads")
 
 
 def test_module_defaults_name_every_option() -> None:
