@@ -17,8 +17,8 @@ Each column and its source (the README repeats them with their grade):
   "Protocols in TLS/SSL (Schannel SSP)": on 2008 R2 TLS 1.1 and 1.2 are supported but disabled by default; 2012 R2 to
   2019 enable 1.0-1.2; TLS 1.3 is enabled by default from Windows Server 2022). The twin's TLS listener and prober offer
   exactly these (``tls_versions``).
-- ``proxy_order``: how CryptoAPI (cryptnet) picks the proxy for a CRL download (KB 2623724,
-  ../shared/cryptoapi-research.md): ``three_step`` before Windows 10 (netsh value, then the executing identity's IE
+- ``proxy_order``: how CryptoAPI (cryptnet) picks the proxy for a CRL download (KB 2623724):
+  ``three_step`` before Windows 10 (netsh value, then the executing identity's IE
   settings, then WPAD, then direct; the KB names Vista to 2008 R2, 2012 R2 is *inferred* to behave alike) and
   ``automatic_proxy`` from Windows 10 / Server 2016 (``WinHttpOpen(WINHTTP_ACCESS_TYPE_AUTOMATIC_PROXY)``: the netsh
   value first, then the per-user IE settings).

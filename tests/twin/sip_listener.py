@@ -5,9 +5,9 @@ issuing CA) so that a ``tls_probe`` from another twin is a real TLS handshake; i
 versions the host's class enables (``tests/twin/host_classes.py``): TLS 1.0 only on a 2008 R2 (7601) host, 1.0-1.2 on
 2012 R2 to 2019, 1.0-1.3 on 2022.
 
-Mutual TLS as Lync does it on 5061 (../shared/identity-evidence-research.md section 5): the listener *requests* a
-client certificate and does not require one (clients and servers share the port). When one comes, the host checks
-its chain's revocation with **its own** state (its WinHTTP proxy, URL cache and ChainEngine timeouts, as
+Mutual TLS as Lync does it on 5061 (Microsoft Learn, Lync Server certificate requirements: MTLS between servers):
+the listener *requests* a client certificate and does not require one (clients and servers share the port). When
+one comes, the host checks its chain's revocation with **its own** state (its WinHTTP proxy, URL cache and ChainEngine timeouts, as
 ``tls_probe`` does for the other direction) before it finishes the handshake, so the connecting host's handshake
 takes as long as this host's retrieval: both ends' revocation work, as in the 33019 event. Python's ``ssl`` has no
 verify callback that may block, so the handshake runs over ``ssl.MemoryBIO``: in TLS 1.0-1.2 the server's last

@@ -2,7 +2,7 @@
 """Whose proof: the identities the host's services run as, and the proxy each one gets.
 
 CryptoAPI fetches revocation data through WinHTTP and picks its proxy **as the account the process runs as**
-(KB 2623724; ../shared/windows-facts.md, "How CryptoAPI fetches revocation data"): the ``netsh winhttp`` value
+(KB 2623724): the ``netsh winhttp`` value
 first, then that account's WinINet (IE) settings (``HKU\\<SID>``, or the machine's when the
 ``ProxySettingsPerUser`` policy is 0), then WPAD when auto-detection is on, else direct. An admin connected over
 WinRM with a working IE proxy can therefore pass a check that NETWORK SERVICE fails: that is the finding

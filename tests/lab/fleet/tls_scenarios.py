@@ -1,7 +1,7 @@
-"""Host scenarios of the TLS axis (issue 11): applied to a host's state, beside the WinHTTP starting states of plan.py.
+"""Host scenarios of the TLS axis: applied to a host's state, beside the WinHTTP starting states of plan.py.
 
 ``tls10_peer``: a Lync Server 2010 front end, which runs on Windows Server 2008 R2 and speaks TLS 1.0 only
-(../shared/windows-facts.md, "Identity, TLS and host versions"): the 2008 R2 host class (tests/twin/host_classes.py:
+(Microsoft Learn, "Protocols in TLS/SSL (Schannel SSP)"): the 2008 R2 host class (tests/twin/host_classes.py:
 Schannel enables TLS 1.0 only), with WMF 5.1 and .NET Framework 4.5.2 installed (WMF 5.1 needs 4.5.2; Release 379893,
 Microsoft Learn) so that the collection can manage it too. Its twin's 5061 listener speaks TLS 1.0 only once the twin
 (re)starts (``LabHandle.stop_twin`` / ``start_twin`` after ``write_state``).

@@ -45,8 +45,8 @@ BLOCKING = True  # handshakes and modelled retrieval waits: run in a worker thre
 MAX_SAMPLES = 50
 PROTOCOLS = {"TLSv1": "Tls", "TLSv1.1": "Tls11", "TLSv1.2": "Tls12", "TLSv1.3": "Tls13"}  # SslProtocols member names
 # What Get-CrlfixTlsProtocols offers in Windows PowerShell 5.1 without SystemDefaultTlsVersions=1 (the twin models no
-# such value): TLS 1.0-1.2 by name, never 1.3 (../shared/identity-evidence-research.md section 5). Schannel leaves out
-# what the host's class does not enable.
+# such value): TLS 1.0-1.2 by name, never 1.3 (Microsoft Learn, "Transport Layer Security (TLS) best practices with
+# the .NET Framework"). Schannel leaves out what the host's class does not enable.
 OFFERED = ("Tls", "Tls11", "Tls12")
 # SEC_E_ALGORITHM_MISMATCH (0x80090331), the innermost exception's message when client and server share no protocol.
 NO_COMMON_PROTOCOL = "The client and server cannot communicate, because they do not possess a common algorithm"
