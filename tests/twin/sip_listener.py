@@ -9,8 +9,8 @@ Mutual TLS as Lync does it on 5061 (Microsoft Learn, Lync Server certificate req
 the listener *requests* a client certificate and does not require one (clients and servers share the port). When
 one comes, the host checks its chain's revocation with **its own** state (its WinHTTP proxy, URL cache and
 ChainEngine timeouts, as ``tls_probe`` does for the other direction) before it finishes the handshake, so the
-connecting host's handshake
-takes as long as this host's retrieval: both ends' revocation work, as in the 33019 event. Python's ``ssl`` has no
+connecting host's handshake takes as long as this host's retrieval: both ends' revocation work, as in the 33019
+event. Python's ``ssl`` has no
 verify callback that may block, so the handshake runs over ``ssl.MemoryBIO``: in TLS 1.0-1.2 the server's last
 flight (ChangeCipherSpec + Finished) is what the client waits for after sending its certificate, and the listener
 holds that flight back until the check is done. In TLS 1.3 the server's Finished goes out before the client's
