@@ -35,7 +35,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     eku_oid,
     iso_utc,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults, module_documentation
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
@@ -253,6 +253,10 @@ def gather_cert_revocation_info(
     except ValueError as exc:
         raise ExpectedFailure(str(exc), **empty_result(), exception=traceback.format_exc()) from None
 
+
+# Parsed now, on import: the fix_crl_host action imports this module in ansible-playbook before it forks the per-host
+# workers, which then share the parsed documentation instead of each parsing it again for validate_options' defaults.
+module_documentation(MODULE)
 
 __all__ = ["MODULE", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",
            "summarise_inventory", "validate_options"]
