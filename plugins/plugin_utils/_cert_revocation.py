@@ -35,7 +35,7 @@ from ansible_collections.crlfix.windows.plugins.module_utils._x509_endpoints imp
     eku_oid,
     iso_utc,
 )
-from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults, module_documentation
+from ansible_collections.crlfix.windows.plugins.plugin_utils._action import module_defaults
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import (
     SUPPORTED_SCHEMAS,
@@ -80,12 +80,20 @@ def _store_names(values: t.Iterable[t.Any], field: str, taken: t.Collection[str]
     return tuple(names)
 
 
+# The options validate_options reads.
+_OPTIONS_READ = ("cert_stores", "chain_stores", "cert_thumbprints", "cert_subject", "cert_ekus", "expiry_warning_days",
+                 "include_winhttp")
+
+
 def validate_options(args: t.Mapping[str, t.Any]) -> CertRevocationOptions:
     """Check the module options beyond their types; errors name the option and the value.
 
     An option left out takes its documented default (callers such as the fix_crl run pass only some).
     """
-    args = {**module_defaults(MODULE), **args}
+    if not all(name in args for name in _OPTIONS_READ):
+        # Only then: the defaults come from the module's documentation, which a worker that has not read it yet
+        # parses (about 1.4 ms); the fix_crl run and the module's action pass every option.
+        args = {**module_defaults(MODULE), **args}
     stores = _store_names(args.get("cert_stores") or [], "cert_stores")
     if not stores:
         raise ValueError("cert_stores: at least one store name is required")
@@ -253,10 +261,6 @@ def gather_cert_revocation_info(
     except ValueError as exc:
         raise ExpectedFailure(str(exc), **empty_result(), exception=traceback.format_exc()) from None
 
-
-# Parsed now, on import: the fix_crl_host action imports this module in ansible-playbook before it forks the per-host
-# workers, which then share the parsed documentation instead of each parsing it again for validate_options' defaults.
-module_documentation(MODULE)
 
 __all__ = ["MODULE", "SCRIPT", "CertRevocationOptions", "empty_result", "gather_cert_revocation_info",
            "summarise_inventory", "validate_options"]

@@ -162,4 +162,5 @@ def make_fleet_report(
     }
 
 
-__all__ = ["FleetReportError", "default_run_id", "make_fleet_report", "previous_report", "report_json", "utc_now", "write_report"]
+__all__ = ["FleetReportError", "default_run_id", "make_fleet_report", "previous_report", "report_json", "utc_now",
+           "write_report"]
