@@ -12,9 +12,9 @@ def test_galaxy_identity() -> None:
     assert (galaxy["namespace"], galaxy["name"]) == ("crlfix", "windows")
 
 
-def test_requires_ansible_covers_2_17_to_2_21() -> None:
+def test_requires_ansible_covers_2_18_to_2_21() -> None:
     runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
-    assert runtime["requires_ansible"] == ">=2.17.0,<2.22.0"
+    assert runtime["requires_ansible"] == ">=2.18.0,<2.22.0"
 
 
 def test_ci_runs_only_make_test() -> None:

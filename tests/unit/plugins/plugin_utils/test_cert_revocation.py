@@ -240,3 +240,14 @@ def test_schema_2_sends_a_shared_certificate_once_and_reads_as_schema_1(pki, hos
 def test_schema_2_refuses_a_broken_index(pki, host_stores, change, message) -> None:
     with pytest.raises(ValueError, match=message):
         summarise_inventory({**_schema2(pf.inventory_document(host_stores)), **change}, opts(), now=pki.now)
+
+
+def test_validate_options_reads_the_documented_defaults_only_for_options_left_out(monkeypatch) -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils import _cert_revocation
+
+    every = {name: DEFAULTS[name] for name in _cert_revocation._OPTIONS_READ}
+    expected = validate_options(every)
+    monkeypatch.setattr(_cert_revocation, "module_defaults", lambda module: pytest.fail("defaults read"))
+    assert validate_options(every) == expected  # the fix_crl run and the module's action pass every option
+    monkeypatch.undo()
+    assert validate_options({"cert_stores": ["My"]}).expiry_warning_days == DEFAULTS["expiry_warning_days"]

@@ -55,3 +55,20 @@ def test_make_fleet_report_without_dest_writes_nothing(tmp_path, monkeypatch) ->
     assert result["path"] is None
     assert list(tmp_path.iterdir()) == []
     assert result["totals"]["not_run"] == 1
+
+
+def test_report_json_parses_to_the_document_with_each_host_key_on_a_line() -> None:
+    report = build_report(HOSTS, FLEET, check_mode=False, run_id="r1", moment=MOMENT)
+    text = _fleet_report.report_json(report)
+    assert json.loads(text) == report
+    lines = text.splitlines()
+    assert '  "hosts": [' in lines
+    # Each host's keys start a line at the third level; what lies below them stays on that line.
+    assert sum(line.startswith('      "status": ') for line in lines) == len(report["hosts"])
+    assert all(not line.startswith("        ") for line in lines)
+
+
+def test_report_json_laid_out_all_the_way_is_json_dumps_with_indent() -> None:
+    value = {"a": [1, {"b": (2, 3)}, [], {}], 1: None, 2.5: {"x": {4, 5}}, None: "", False: [{"c": "d"}]}
+    assert _fleet_report.report_json(value, levels=99) == json.dumps(value, indent=2, default=str)
+    assert json.loads(_fleet_report.report_json(value, levels=1)) == json.loads(json.dumps(value, default=str))
