@@ -94,7 +94,8 @@ class SipTlsListener:
             if not await self._handshake(tls, reader, writer, incoming, outgoing):
                 return
             self.handshakes += 1
-            while data := await asyncio.wait_for(reader.read(READ_SIZE), IDLE_SECONDS):
+            data = b""
+            while True:
                 incoming.write(data)
                 if _closed_by_peer(tls):
                     # Answer the client's close_notify with ours, as a TLS stack does: a client's bidirectional
@@ -104,6 +105,9 @@ class SipTlsListener:
                     await _flush(outgoing, writer)
                     return
                 await _flush(outgoing, writer)
+                data = await asyncio.wait_for(reader.read(READ_SIZE), IDLE_SECONDS)
+                if not data:
+                    break
         except (TimeoutError, ConnectionError, OSError, ssl.SSLError):
             pass
         finally:

@@ -12,7 +12,10 @@ Each runs real twins (listeners on loopback) in an event loop of their own, as t
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import socket
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from tests.twin.scripts import ScriptContext, service_restart, tls_probe
 from tests.unit.twin.running_twins import running_twins
 
 PROBER, PEER = "lync-fe01.lab.test", "lync-fe02.lab.test"
+FAILURE_BOUND_S = 10  # bounds only a failure: the listener's answer takes milliseconds
 
 
 def thumbprint(der: bytes) -> str:
@@ -96,3 +100,32 @@ def test_a_restarted_service_listens_only_later_and_the_restart_waits_for_it(lab
     assert listen["listening"] is True and listen["attempts"] > 1 and listen["error"] is None
     assert document["tls"]["results"][0]["samples"][0]["error"] is None
     assert service_process.process(peer.state)["started"] > before  # a new process
+
+
+def test_the_listener_answers_a_close_notify_that_came_with_the_clients_last_flight(lab) -> None:
+    # A resumed TLS 1.2 handshake ends with the client's flight (ChangeCipherSpec, Finished); a client that shuts down
+    # at once (the lab's prober, tests/lab/schannel.py, unwraps its socket) sends its close_notify in the same segment.
+    # A TLS stack reads what it has buffered and answers; the twin waited for the next read, and the prober for its
+    # socket timeout.
+    peer = lab["twins"][PEER]
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", peer.spec.tls_port), timeout=FAILURE_BOUND_S) as sock, \
+            context.wrap_socket(sock, server_hostname=PEER) as first:
+        session = first.session
+    with socket.create_connection(("127.0.0.1", peer.spec.tls_port), timeout=FAILURE_BOUND_S) as sock:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname=PEER, session=session)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.do_handshake()
+        sock.sendall(outgoing.read())  # ClientHello
+        incoming.write(sock.recv(65536))  # ServerHello, ChangeCipherSpec, Finished: the server's part is done
+        tls.do_handshake()
+        assert tls.session_reused
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.unwrap()
+        sock.sendall(outgoing.read())  # the client's last flight and its close_notify, in one segment
+        answer = sock.recv(65536)  # without an answer, the bound (below the listener's idle 30 s) fails the test
+        incoming.write(answer)
+        tls.unwrap()  # the server's close_notify came: the shutdown is complete
