@@ -220,19 +220,25 @@ def cost_rows(costs: list[Mapping[str, Any]]) -> list[list[str]]:
     return [[str(row["size"]), *("-" if row[key] is None else str(row[key]) for key in keys)] for row in costs]
 
 
+def verdict(value: float | None, limit: float) -> str:
+    """A measured figure against its budget, as the bench prints it (never asserted)."""
+    return "not measured" if value is None else ("within" if value <= limit else "MISSED")
+
+
+def budget_line(size: int, checks: Iterable[tuple[str, float | None, float, str]]) -> str:
+    """``size N: <figure> <value> (budget <= <limit>: within|MISSED|not measured); ...`` for (figure, value, limit,
+    unit) checks."""
+    parts = [f"{label} {value}{unit} (budget <= {limit}{unit}: {verdict(value, limit)})"
+             for label, value, limit, unit in checks]
+    return f"size {size}: " + "; ".join(parts)
+
+
 def budget_lines(costs: list[Mapping[str, Any]]) -> list[str]:
     """One line per size: each budget of :data:`BUDGETS` and whether this run is within it (printed, never asserted)."""
-    def verdict(value: float | None, limit: float) -> str:
-        return "not measured" if value is None else ("within" if value <= limit else "MISSED")
-
-    return [
-        f"size {row['size']}: cpu/host audit/raw {row['cpu_ratio']} (budget <= {BUDGETS['cpu_ratio']}: "
-        f"{verdict(row['cpu_ratio'], BUDGETS['cpu_ratio'])}); host result mean {row['audit_res_mean']} B "
-        f"(budget <= {BUDGETS['res_bytes_mean']} B: {verdict(row['audit_res_mean'], BUDGETS['res_bytes_mean'])}); "
-        f"wall audit/raw {row['wall_ratio']} (budget <= {BUDGETS['wall_ratio']}: "
-        f"{verdict(row['wall_ratio'], BUDGETS['wall_ratio'])})"
-        for row in costs
-    ]
+    return [budget_line(row["size"], [("cpu/host audit/raw", row["cpu_ratio"], BUDGETS["cpu_ratio"], ""),
+                                      ("host result mean", row["audit_res_mean"], BUDGETS["res_bytes_mean"], " B"),
+                                      ("wall audit/raw", row["wall_ratio"], BUDGETS["wall_ratio"], "")])
+            for row in costs]
 
 
 def task_breakdown(timing: Mapping[str, Any], top: int = 12) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bench.report import ratio, runs_by_size
+from bench.report import budget_line, ratio, runs_by_size
 from tests.twin.executor import DOCUMENT_PARTS
 
 DOCUMENT_COUNTERS = tuple(f"doc_{part}" for part in DOCUMENT_PARTS)
@@ -82,17 +82,11 @@ def wire_costs(runs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def wire_budget_lines(costs: Iterable[Mapping[str, Any]]) -> list[str]:
     """One line per size: each wire budget and whether this run is within it (printed, never asserted)."""
-    def verdict(value: float | None, limit: float) -> str:
-        return "not measured" if value is None else ("within" if value <= limit else "MISSED")
-
-    return [
-        f"size {row['size']}: KiB the host receives per audit {row['kib_in']} (budget <= {WIRE_BUDGETS['kib_in']}: "
-        f"{verdict(row['kib_in'], WIRE_BUDGETS['kib_in'])}); sends {row['kib_out']} (budget <= "
-        f"{WIRE_BUDGETS['kib_out']}: {verdict(row['kib_out'], WIRE_BUDGETS['kib_out'])}); wall audit of the fixed "
-        f"fleet/raw {row['fixed_wall_ratio']} (budget <= {WIRE_BUDGETS['fixed_wall_ratio']}: "
-        f"{verdict(row['fixed_wall_ratio'], WIRE_BUDGETS['fixed_wall_ratio'])})"
-        for row in costs
-    ]
+    return [budget_line(row["size"], [
+        ("KiB the host receives per audit", row["kib_in"], WIRE_BUDGETS["kib_in"], ""),
+        ("sends", row["kib_out"], WIRE_BUDGETS["kib_out"], ""),
+        ("wall audit of the fixed fleet/raw", row["fixed_wall_ratio"], WIRE_BUDGETS["fixed_wall_ratio"], "")])
+        for row in costs]
 
 
 __all__ = ["BYTES_COLUMNS", "DOCUMENT_COUNTERS", "DOCUMENT_PARTS", "WIRE_BUDGETS", "bytes_rows", "document_means",
