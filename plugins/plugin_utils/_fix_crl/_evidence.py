@@ -230,13 +230,15 @@ class ServiceMeasurement:
     """The handshake with the host's own service (mutual TLS: the service checks this host's certificate in its own
     process) and what Windows shows about that process: when each named service's process started
     (``processes``: ``name``, ``process_started``), when the proxy value last changed (``changed_at``, UTC text,
-    from ``changed_source``: the registry key's last write or the fix marker), and the symptom events logged since."""
+    from ``changed_source``: the registry key's last write or the fix marker), the symptom events logged since, and
+    the chain engine's URL retrieval timeout in force (what a stale path waits out)."""
 
     handshake: t.Mapping[str, t.Any]
     processes: tuple[t.Mapping[str, t.Any], ...] = ()
     changed_at: str | None = None
     changed_source: str | None = None
     symptoms_since_change: tuple[str, ...] = ()
+    url_timeout_ms: int = CHAIN_ENGINE_DEFAULTS["ChainUrlRetrievalTimeoutMilliseconds"] or 15000
 
 
 def _latest(times: t.Iterable[tuple[t.Any, str]]) -> tuple[str | None, str | None]:
@@ -278,8 +280,10 @@ def service_measurement(audit: HostAudit, evidence: t.Mapping[str, t.Any] | None
     processes = tuple({key: service.get(key) for key in ("name", "process_id", "process_started", "process_error")}
                       for service in part.get("services") or [] if isinstance(service, dict))
     symptoms = tuple(cause_symptoms(evidence)) if evidence.get("fixed_at") else ()
+    timeout = ((evidence.get("chain_engine") or {}).get("ChainUrlRetrievalTimeoutMilliseconds") or {}).get("in_force")
     return ServiceMeasurement(handshake=audit.service, processes=processes, changed_at=changed_at,
-                              changed_source=source, symptoms_since_change=symptoms)
+                              changed_source=source, symptoms_since_change=symptoms,
+                              **({"url_timeout_ms": timeout} if _int(timeout) else {}))
 
 
 __all__ = ["CAPI2_LOG", "CHAIN_ENGINE_DEFAULTS", "OPTIONAL_LOGS", "QUERIES", "SCM_QUERY", "SLOW_VALUES", "EventQuery",

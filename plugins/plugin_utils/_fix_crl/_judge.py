@@ -251,8 +251,10 @@ def judge_service(measurement: ServiceMeasurement | None, *, proof_passed: bool,
 
     Stale when the host's own proof passes (every fresh process is fast), a named service's process started before
     the proxy value last changed (it may hold the old WinHTTP session, memory cache and offline back-off), and the
-    slowness is shown: a completed full handshake over the limit, or two slow samples, or symptom events since the
-    change. Otherwise a slow handshake is ``service_slow``, reported with what was seen and no restart advised.
+    slowness is the wait of a stale path: a completed full handshake that lasted at least one URL retrieval timeout
+    (``ChainUrlRetrievalTimeoutMilliseconds`` in force: what CryptoAPI waits before it gives a URL up, KB 884115), or
+    two slow samples, or symptom events since the change. Otherwise a slow handshake is ``service_slow``, reported
+    with what was seen and no restart advised: a handshake just over the limit is a busy host, not a stale one.
     """
     if measurement is None:
         return None
@@ -272,7 +274,9 @@ def judge_service(measurement: ServiceMeasurement | None, *, proof_passed: bool,
     took = f"{max(slow)} ms" if slow else f"cut by the audit's time box ({cut} sample(s))"
     seen = (f"a mutual-TLS handshake with its own service on {handshake.get('peer')} took {took} (limit "
             f"{max_handshake_ms} ms) while every fresh process passes")
-    shown = [f"{len(slow)} completed full handshake(s) over the limit"] if slow else []
+    waited = [ms for ms in slow if ms >= measurement.url_timeout_ms]
+    shown = [f"{len(waited)} completed full handshake(s) as long as a URL retrieval timeout "
+             f"({measurement.url_timeout_ms} ms)"] if waited else []
     if len(slow) + cut >= 2 and not slow:
         shown.append(f"{cut} slow samples")
     if measurement.symptoms_since_change:
@@ -290,6 +294,9 @@ def judge_service(measurement: ServiceMeasurement | None, *, proof_passed: bool,
     elif older is None:
         why = ("when its process started or when the proxy last changed is not known, so nothing shows it holds "
                "state from before the change")
+    elif slow:
+        why = (f"its process is older than the change, but its slowest full handshake ({max(slow)} ms) is shorter "
+               f"than one URL retrieval timeout ({measurement.url_timeout_ms} ms), not the wait of a stale path")
     else:
         why = "its process is older than the change, but one time-boxed sample does not show that it is stale"
     detail = f"{seen}; {why}; no restart is advised on this evidence"

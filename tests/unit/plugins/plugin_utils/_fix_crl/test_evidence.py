@@ -241,3 +241,16 @@ def test_a_query_error_on_a_log_the_host_does_not_have_is_no_finding() -> None:
     part["logs"][0]["exists"] = False  # no Lync Server log: the query's own error text varies, -ListLog decides
     part["queries"][0].update(status="error", error="The specified channel could not be found.")
     assert evidence_findings(_evidence.build_evidence(part), FAILING) == []
+
+
+def test_the_service_is_judged_against_the_url_timeout_in_force() -> None:
+    from ansible_collections.crlfix.windows.plugins.plugin_utils._fix_crl._audit import HostAudit
+
+    audit = HostAudit(winhttp_state=None, winhttp={}, certificates=None, crl=None, tls=None, elapsed_ms=None,
+                      time_box_ms=None, time_box_hit=False, service={"peer": "fe01:5061", "samples_ms": [4012]})
+    settings = _evidence.chain_engine_settings(document(policy={"ChainUrlRetrievalTimeoutMilliseconds": 3000})[
+        "chain_engine"])
+    measured = _evidence.service_measurement(audit, {"chain_engine": settings})
+    assert measured is not None and measured.url_timeout_ms == 3000
+    # Without the chain engine's values the service is judged against Windows' default (15 s per URL, KB 884115).
+    assert _evidence.service_measurement(audit, {}).url_timeout_ms == 15000
