@@ -5,7 +5,8 @@ The script's sizes come from the seam's own ``-vvvv`` line (``plugins/plugin_uti
 host script <name> (<n> chars as written, <n> as sent; <n> chars on the command line + <n> bytes on stdin)") of one
 host audited once more with ``-vvvv`` after the measured audit; the document's parts from the twins' counters
 ``doc_<part>`` (bytes of compact JSON per part of every host_audit document a twin printed, tests/twin/executor.py
-``DOCUMENT_PARTS``); the KiB per host from the twins' ``bytes_in``/``bytes_out`` (HTTP heads and bodies).
+``DOCUMENT_PARTS``; ``doc_printed``: the line as printed, deflated when long); the KiB per host from the twins'
+``bytes_in``/``bytes_out`` (HTTP heads and bodies).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bench.report import budget_line, ratio, runs_by_size
-from tests.twin.executor import DOCUMENT_PARTS
+from tests.twin.executor import DOCUMENT_PARTS, DOCUMENT_SIZES
 
-DOCUMENT_COUNTERS = tuple(f"doc_{part}" for part in DOCUMENT_PARTS)
+DOCUMENT_COUNTERS = tuple(f"doc_{part}" for part in DOCUMENT_SIZES)
 # The wire budgets (printed, never asserted): KiB a host receives and sends per audit, and the wall of an audit of a
 # fleet already fixed against the show-only `raw` run.
 WIRE_BUDGETS = {"kib_in": 40.0, "kib_out": 16.0, "fixed_wall_ratio": 2.0}
@@ -40,11 +41,11 @@ def document_means(per_host: Mapping[str, Mapping[str, int]]) -> dict[str, float
     """Mean bytes per host of each document part (``doc_<part>`` counter differences per host)."""
     count = len(per_host)
     return {part: round(sum(int(row.get(f"doc_{part}", 0)) for row in per_host.values()) / count, 1) if count else 0.0
-            for part in DOCUMENT_PARTS}
+            for part in DOCUMENT_SIZES}
 
 
 BYTES_COLUMNS = ("size", "written chars", "sent chars", "command line chars", "stdin B", "KiB in/host",
-                 "KiB out/host", *(f"doc {part} B" for part in DOCUMENT_PARTS))
+                 "KiB out/host", *(f"doc {part} B" for part in DOCUMENT_SIZES))
 
 
 def bytes_rows(runs: Iterable[Mapping[str, Any]]) -> list[list[str]]:
@@ -60,7 +61,7 @@ def bytes_rows(runs: Iterable[Mapping[str, Any]]) -> list[list[str]]:
         document = audit.get("document") or {}
         rows.append([str(size), *(str(script.get(key, "-")) for key in ("written", "sent", "command", "stdin")),
                      *("-" if value is None else f"{value / 1024:.1f}" for value in kib),
-                     *(f"{document[part]:.0f}" if part in document else "-" for part in DOCUMENT_PARTS)])
+                     *(f"{document[part]:.0f}" if part in document else "-" for part in DOCUMENT_SIZES)])
     return rows
 
 

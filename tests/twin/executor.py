@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import re
+import zlib
 from dataclasses import dataclass, field
 
 from tests.twin import bootstrap, language_mode, native_tools, netsh
@@ -65,12 +66,14 @@ class Outcome:
     stderr: str | bytes  # bytes = already serialised (CLIXML)
     rc: int
     script: str | None = None  # the crlfix host script that ran to its end (the lab's fault hooks key on it)
-    # host_audit's document, bytes of compact JSON per part (DOCUMENT_PARTS): what the lab's metrics add up.
+    # host_audit's document, bytes of compact JSON per part (DOCUMENT_PARTS) and as printed: the lab's metrics.
     parts: dict[str, int] | None = None
 
 
 # The parts of host_audit's document the lab's metrics count (counters doc_<part>; "other": the rest of the keys).
 DOCUMENT_PARTS = ("winhttp", "certificates", "crl", "tls", "identities", "evidence", "floor", "other")
+# ... and the counters of a document's sizes: its parts, then the line as printed (deflated when long).
+DOCUMENT_SIZES = (*DOCUMENT_PARTS, "printed")
 
 
 def document_parts(document: dict) -> dict[str, int]:
@@ -84,6 +87,22 @@ def document_parts(document: dict) -> dict[str, int]:
             sizes["other"] += size
     sizes["other"] += len(json.dumps(document, separators=(",", ":"))) - sum(sizes.values())
     return sizes
+
+
+# _common.ps1's $CrlfixDeflateAbove: a longer document is printed deflated (Write-CrlfixDocument).
+DEFLATE_ABOVE = 1024
+
+
+def printed_document(document: dict) -> str:
+    """The line Write-CrlfixDocument prints for ``document``: compact ASCII JSON, or, when that is longer than
+    ``DEFLATE_ABOVE`` characters, ``{"script", "schema", "deflated"}`` with the JSON as raw DEFLATE in base64.
+    DeflateStream is zlib's since .NET Framework 4.5 (default level, 15-bit window, no header): so is this."""
+    text = json.dumps(document, separators=(",", ":"))
+    if len(text) <= DEFLATE_ABOVE:
+        return text
+    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+    data = base64.b64encode(packer.compress(text.encode("ascii")) + packer.flush()).decode("ascii")
+    return f'{{"script":"{document["script"]}","schema":{document["schema"]},"deflated":"{data}"}}'
 
 
 def parse(command: str, arguments: list[str]) -> Invocation:
@@ -333,5 +352,6 @@ def _run_host_script(state: HostState, lines: list[str], *, floor_ran: bool = Fa
             str(exc), "throw", 1, "OperationStopped: (:) [], RuntimeException", "CrlfixScriptError"
         )
         return Outcome("", clixml_errors(errors), 1)
-    parts = document_parts(doc) if name == "host_audit" else None
-    return Outcome(json.dumps(doc, separators=(",", ":")) + "\r\n", "", 0, script=name, parts=parts)
+    printed = printed_document(doc)
+    parts = {**document_parts(doc), "printed": len(printed)} if name == "host_audit" else None
+    return Outcome(printed + "\r\n", "", 0, script=name, parts=parts)

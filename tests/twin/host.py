@@ -24,14 +24,14 @@ from pathlib import Path
 
 from tests.twin import service_process
 from tests.twin.auth import Authenticator
-from tests.twin.executor import DOCUMENT_PARTS
+from tests.twin.executor import DOCUMENT_SIZES
 from tests.twin.http_server import WinRMEndpoint
 from tests.twin.sip_listener import SipTlsListener, check_pool
 from tests.twin.state import HostState
 from tests.twin.winrs import WinRSService, command_pool
 
 COUNTERS = ("http_requests", "shell_commands", "bytes_in", "bytes_out", "auth_failures",
-            *(f"doc_{part}" for part in DOCUMENT_PARTS))
+            *(f"doc_{part}" for part in DOCUMENT_SIZES))
 
 
 @dataclass

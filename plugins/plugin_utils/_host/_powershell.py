@@ -19,11 +19,17 @@ A host script as built (``_script.build_host_script``) is written to be read. On
 about_Language_Modes: ``New-Object`` and method calls work only on the core types there), then reads stdin
 (``$input``: cmd + powershell.exe over winrm and ssh, pipeline input over psrp), inflates it and runs it as one script
 block. The twin keeps its own copy of the loader (``tests/twin/bootstrap.py``) and runs only this exact text.
+
+The way back is lean too: a document longer than 1,024 characters comes as ``{"script": ..., "schema": ...,
+"deflated": "<base64 of raw DEFLATE>"}`` (``_common.ps1``'s ``Write-CrlfixDocument``), and :func:`inflate_document`
+gives the caller the document itself, so everything past this seam (and every fixture recorded from Windows) reads
+plain JSON.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import re
 import typing as t
 import zlib
@@ -33,6 +39,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
 
 if t.TYPE_CHECKING:
@@ -113,6 +120,33 @@ def wire_command(script: str, encode: t.Callable[[str], str], limit: int = CMD_L
     return WireCommand(command, bootstrap, stdin, len(script), len(bootstrap) + len(payload))
 
 
+# A deflated document as Write-CrlfixDocument prints it; what it holds inflates to at most _INFLATED_LIMIT bytes.
+_DEFLATED = re.compile(r'\{"script":"(?P<name>[A-Za-z0-9_]+)","schema":[0-9]+,"deflated":"(?P<data>[A-Za-z0-9+/=]*)"\}')
+_INFLATED_LIMIT = 128 * 1024 * 1024  # a document of 64 MiB of bodies in base64 (MAX_BYTES_LIMIT) and its rest
+
+
+def inflate_document(stdout: str) -> str:
+    """``stdout`` with its last line, when it is a deflated document, replaced by the document it holds.
+
+    Raises:
+        HostScriptError: the deflated document is not base64 of raw DEFLATE, or holds more than 128 MiB.
+    """
+    head, newline, last = stdout.rstrip().rpartition("\n")
+    match = _DEFLATED.fullmatch(last.strip())
+    if match is None:
+        return stdout
+    inflater = zlib.decompressobj(-15)
+    try:
+        text = inflater.decompress(base64.b64decode(match["data"], validate=True), _INFLATED_LIMIT).decode("ascii")
+    except (binascii.Error, zlib.error, UnicodeDecodeError) as exc:
+        raise HostScriptError(f"host script {match['name']} printed a deflated document that does not inflate: {exc}",
+                              stdout=stdout) from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise HostScriptError(f"host script {match['name']} printed a deflated document that is cut or over "
+                              f"{_INFLATED_LIMIT} bytes inflated", stdout=stdout)
+    return f"{head}{newline}{text}\r\n"
+
+
 # The first line of every host script (_script.build_host_script): what the log calls the command.
 _SCRIPT_HEADER = re.compile(r"\A# crlfix-script: (?P<name>\S+)")
 
@@ -158,9 +192,10 @@ def run_powershell(connection: ConnectionBase, script: str, *, task_action: str)
     except Exception as exc:  # requests/urllib3/socket errors escaping the plugin
         raise AnsibleConnectionFailure(f"{task_action}: connection error: {exc}") from exc
     out, err = to_text(stdout, errors="surrogate_or_strict"), to_text(stderr, errors="surrogate_or_strict")
+    out = inflate_document(out)
     display.vvvvv(f"{task_action}: host script {name} returned rc {rc}\nstdout: {out}\nstderr: {err}", host=host)
     return rc, out, err
 
 
-__all__ = ["CMD_LINE_LIMIT", "LOADER", "WireCommand", "compress", "run_powershell", "script_name", "split_preamble",
-           "wire_command"]
+__all__ = ["CMD_LINE_LIMIT", "LOADER", "WireCommand", "compress", "inflate_document", "run_powershell", "script_name",
+           "split_preamble", "wire_command"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 import struct
 import threading
 
@@ -16,7 +17,7 @@ import requests
 import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WSManFaultError
 
-from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import LOADER, compress
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import LOADER, compress, inflate_document
 
 pytestmark = pytest.mark.lab
 
@@ -160,7 +161,9 @@ def test_advproxy_only_from_build_20348(lab):
 def test_big_output_arrives_over_several_receives(lab):
     data = lab.reset_state(HOST)
     ca = data["cert_stores"]["CA"][0]
-    data["cert_stores"]["CA"] = [ca] * 400
+    # Distinct bodies the deflated document cannot shrink (the store passes each through): over one envelope's worth.
+    noise = random.Random(400)
+    data["cert_stores"]["CA"] = [{**ca, "der_b64": base64.b64encode(noise.randbytes(600)).decode()} for _ in range(400)]
     lab.write_state(HOST, data)
     try:
         p = session(lab).protocol
@@ -177,9 +180,10 @@ def test_big_output_arrives_over_several_receives(lab):
             receives += 1
         p.cleanup_command(shell, cmd)
         p.close_shell(shell)
-        doc = json.loads(out)
+        doc = json.loads(inflate_document(out.decode()))  # printed deflated: it is long
         assert rc == 0 and receives >= 2
-        assert len(doc["stores"]["CA"]) == 400 and doc["stores"]["CA"][0]["der_b64"] == ca["der_b64"]
+        assert [entry["der_b64"] for entry in doc["stores"]["CA"]] == [entry["der_b64"] for entry in
+                                                                       data["cert_stores"]["CA"]]
     finally:
         lab.reset_state(HOST)
 
@@ -220,7 +224,7 @@ def test_script_on_stdin_through_the_bootstrap(lab):
     p.cleanup_command(shell, cmd)
     p.close_shell(shell)
     assert (rc, err) == (0, b"")
-    doc = json.loads(out)
+    doc = json.loads(inflate_document(out.decode()))
     assert doc["script"] == "winhttp_state" and doc["computer_name"] == "LYNC-FE01"
     assert doc["views"]["native"]["value_b64"] == lab.state(HOST)["registry"]["native"]["WinHttpSettings"]
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import inflate_document
 from tests.twin import executor
 from tests.twin.state import HostState, new_state, write_json_atomic
 
@@ -27,6 +28,11 @@ def state(tmp_path: Path) -> HostState:
         ),
     )
     return HostState.load(path)
+
+
+def document(outcome: executor.Outcome) -> dict:
+    """The document an outcome printed, inflated as the controller's seam does (a long one is printed deflated)."""
+    return json.loads(inflate_document(outcome.stdout))
 
 
 def ps(state: HostState, script: str) -> executor.Outcome:
@@ -56,7 +62,7 @@ def test_winhttp_apply_undoes_quote_doubling_and_writes_through(state):
     }
     out = ps(state, host_script("winhttp_apply", json.dumps(ops)))
     assert out.rc == 0 and out.stderr == ""
-    doc = json.loads(out.stdout)
+    doc = document(out)
     assert [r["rc"] for r in doc["results"]] == [0, 0]
     assert (
         on_disk(state, "native")[8:]
@@ -73,7 +79,7 @@ def test_winhttp_apply_undoes_quote_doubling_and_writes_through(state):
             {"view": "native", "action": "reset"},
         ]
     }
-    doc = json.loads(ps(state, host_script("winhttp_apply", json.dumps(ops, ensure_ascii=False))).stdout)
+    doc = document(ps(state, host_script("winhttp_apply", json.dumps(ops, ensure_ascii=False))))
     assert len(doc["results"]) == 1 and doc["results"][0]["rc"] == 1  # first failure stops the rest
 
 
@@ -101,11 +107,11 @@ def test_cert_inventory_schema_2_sends_a_certificate_in_two_stores_once(state):
     state.data["cert_stores"] = {"My": [{"der_b64": "QUJD", "has_private_key": True}],
                                  "CA": [{"der_b64": "REVG"}, {"der_b64": "QUJD"}]}
     args = '{"stores":["My"],"chain_stores":["CA"]}'
-    doc = json.loads(ps(state, host_script("cert_inventory", args, schema=2)).stdout)
+    doc = document(ps(state, host_script("cert_inventory", args, schema=2)))
     assert doc["certificates"] == ["QUJD", "REVG"]
     assert doc["stores"] == {"My": [{"cert": 0, "has_private_key": True}],
                              "CA": [{"cert": 1, "has_private_key": False}, {"cert": 0, "has_private_key": False}]}
-    old = json.loads(ps(state, host_script("cert_inventory", args, schema=1)).stdout)
+    old = document(ps(state, host_script("cert_inventory", args, schema=1)))
     assert "certificates" not in old and old["stores"]["CA"][1] == {"der_b64": "QUJD", "has_private_key": False}
 
 
@@ -185,7 +191,7 @@ def test_stdin_bootstrap_as_the_collection_seam_sends_it(state):
     argv = shell._encode_script(wire.script, as_list=True, strict_mode=False, preserve_rc=True)
     out = executor.run(state, executor.parse(argv[0], argv[1:]), wire.stdin)
     assert out.rc == 0, out.stderr
-    assert json.loads(out.stdout)["script"] == "winhttp_state"
+    assert document(out)["script"] == "winhttp_state"
 
 
 # --- stdin is read with the shell's code page, as powershell.exe reads it -------------------------
@@ -217,7 +223,7 @@ def test_the_twin_takes_as_many_urls_and_peers_as_the_scripts_do() -> None:
 def test_the_os_caption_is_the_registrys_product_name(state) -> None:
     # ProductName has no "Microsoft " prefix; WMI's Caption has (docs/dev/host-scripts.md, winhttp_state).
     out = ps(state, host_script("winhttp_state", "{}"))
-    assert json.loads(out.stdout)["os"]["caption"] == "Windows Server 2019 Datacenter"
+    assert document(out)["os"]["caption"] == "Windows Server 2019 Datacenter"
 
 
 @pytest.mark.parametrize(("args", "text"), [
@@ -238,7 +244,7 @@ def test_a_host_without_wow64_answers_the_missing_program(state) -> None:
     op = {"view": "wow6432", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": None}
     state.set_winhttp_value("wow6432", None)
     out = ps(state, host_script("winhttp_apply", json.dumps({"operations": [op]}), schema=2))
-    result, = json.loads(out.stdout)["results"]
+    result, = document(out)["results"]
     assert (result["rc"], result["output"]) == (1, "C:\\Windows\\SysWOW64\\netsh.exe does not exist on this host")
     assert state.winhttp_value("wow6432") is None
     raw = ps(state, "%windir%\\SysWOW64\\netsh.exe winhttp show proxy")

@@ -17,6 +17,7 @@ import pytest
 from ansible.plugins.loader import shell_loader
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import ExpectedFailure
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._powershell import inflate_document
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_proxy import manage_winhttp_proxy
 from ansible_collections.crlfix.windows.plugins.plugin_utils._winhttp_state import state_from_raw
 from tests.twin import executor
@@ -29,6 +30,11 @@ DIRECT = bytes.fromhex("1800000000000000010000000000000000000000")
 PROXY = struct.pack("<IIII", 0x18, 1, 3, 23) + b"lab-proxy.lab.test:3128" + struct.pack("<I", 0)
 WANT = {"state": "present", "proxy": "proxy.crlfix-test.lab.test:8080", "bypass": ["<local>"],
         "views": ["native", "wow6432"]}
+
+
+def document(outcome: executor.Outcome) -> dict:
+    """The document an outcome printed, inflated as the controller's seam does (a long one is printed deflated)."""
+    return json.loads(inflate_document(outcome.stdout))
 
 
 def b64(raw: bytes | None) -> str | None:
@@ -59,7 +65,7 @@ def apply(state: HostState, operations: list[dict], schema: int = 2) -> executor
 def test_matching_expectations_write(state) -> None:
     out = apply(state, [{"view": "native", "action": "reset", "expect_b64": b64(DIRECT)},
                         {"view": "wow6432", "action": "restore", "value_b64": b64(DIRECT), "expect_b64": None}])
-    doc = json.loads(out.stdout)
+    doc = document(out)
     assert (out.rc, doc["schema"], doc["conflicts"]) == (0, 2, [])
     assert [r["rc"] for r in doc["results"]] == [0, 0]
     assert on_disk(state)["native"] != DIRECT and on_disk(state)["wow6432"] == DIRECT
@@ -70,7 +76,7 @@ def test_one_mismatch_writes_nothing_in_any_view(state) -> None:
     # The native expectation holds; the wow6432 one does not (the view has no value): neither is written.
     out = apply(state, [{"view": "native", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": b64(DIRECT)},
                         {"view": "wow6432", "action": "set", "proxy": "p:1", "bypass": "", "expect_b64": b64(PROXY)}])
-    doc = json.loads(out.stdout)
+    doc = document(out)
     assert out.rc == 0 and doc["results"] == []
     assert doc["conflicts"] == [{"view": "wow6432", "expected_b64": b64(PROXY), "found_b64": None}]
     assert on_disk(state) == before
@@ -79,7 +85,7 @@ def test_one_mismatch_writes_nothing_in_any_view(state) -> None:
 
 def test_schema_1_still_writes_without_expectations(state) -> None:
     out = apply(state, [{"view": "wow6432", "action": "restore", "value_b64": b64(PROXY)}], schema=1)
-    doc = json.loads(out.stdout)
+    doc = document(out)
     assert doc["schema"] == 1 and "conflicts" not in doc
     assert on_disk(state)["wow6432"] == PROXY
 

@@ -102,6 +102,19 @@ function Write-CrlfixDocument {
     if ($json -match '[^\x00-\x7F]') {
         $json = [regex]::Replace($json, '[^\x00-\x7F]', { param($match) '\u{0:x4}' -f [int][char]$match.Value })
     }
+    if ($json.Length -gt $CrlfixDeflateAbove) {
+        # WinRS returns stdout base64 in each Receive, so a long document is most of what the host sends: it goes as
+        # raw DEFLATE (RFC 1951: System.IO.Compression.DeflateStream, zlib's since .NET Framework 4.5) in base64,
+        # inside a document that still names the script and schema. The controller's seam inflates it.
+        $buffer = [System.IO.MemoryStream]::new()
+        $deflate = [System.IO.Compression.DeflateStream]::new($buffer, [System.IO.Compression.CompressionMode]::Compress)
+        $bytes = [System.Text.Encoding]::ASCII.GetBytes($json)
+        $deflate.Write($bytes, 0, $bytes.Length)
+        # Dispose writes the last block; MemoryStream.ToArray still works on the closed stream (Microsoft Learn).
+        $deflate.Dispose()
+        $json = '{"script":"' + $Name + '","schema":' + $Schema + ',"deflated":"' +
+            [Convert]::ToBase64String($buffer.ToArray()) + '"}'
+    }
     if ($Host.Name -eq 'ConsoleHost') {
         # powershell.exe (winrm, ssh): straight to the process's stdout and flushed, so the process exit that follows
         # cannot lose it.
@@ -171,3 +184,5 @@ $CrlfixRunspacePools = [System.Collections.Generic.List[object]]::new()
 $CrlfixUtcFormat = "yyyy-MM-dd'T'HH:mm:ss'Z'"
 # How deep ConvertTo-Json goes in a document (Write-CrlfixDocument).
 $CrlfixDocumentDepth = 16
+# A document longer than this (characters of compact JSON) is printed deflated (Write-CrlfixDocument).
+$CrlfixDeflateAbove = 1024

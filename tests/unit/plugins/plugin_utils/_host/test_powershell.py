@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import re
 import typing as t
 import zlib
 
@@ -11,6 +13,7 @@ from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.plugins.loader import shell_loader
 
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host import _powershell as _pwsh_exec
+from ansible_collections.crlfix.windows.plugins.plugin_utils._host._errors import HostScriptError
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._minify import minify
 from ansible_collections.crlfix.windows.plugins.plugin_utils._host._script import PS1_DIR, build_host_script
 
@@ -137,3 +140,58 @@ def test_nothing_is_logged_below_vvvvv(log, monkeypatch) -> None:
     _pwsh_exec.run_powershell(FakeConnection((0, b"secretless output", b"")), "hostname", task_action="t")
     assert not any("secretless output" in msg for msg, _color in log)
     assert any("running host script unnamed script" in msg for msg, _color in log)
+
+
+def deflated_line(document: str, level: int = 6) -> str:
+    """What Write-CrlfixDocument prints for a long document: DeflateStream (zlib's raw DEFLATE) in base64."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, -15)
+    data = base64.b64encode(packer.compress(document.encode("ascii")) + packer.flush()).decode("ascii")
+    return f'{{"script":"host_audit","schema":2,"deflated":"{data}"}}'
+
+
+def test_a_deflated_document_reaches_the_caller_inflated_and_what_came_before_it_stays() -> None:
+    urls = ",".join(f'{{"url":"http://crl.example.test/{i}.crl","status":200}}' for i in range(40))
+    document = '{"script":"host_audit","schema":2,"crl":[' + urls + ']}'
+    banner = "WARNING: a profile banner\r\n"
+    conn = FakeConnection((0, (banner + deflated_line(document) + "\r\n").encode("ascii"), b""))
+    rc, out, err = _pwsh_exec.run_powershell(conn, "Write-Output 'x'", task_action="t")
+    assert (rc, err) == (0, "")
+    assert out == banner + document + "\r\n"
+
+
+def test_a_plain_document_and_a_look_alike_pass_untouched() -> None:
+    plain = '{"script":"winhttp_state","schema":1,"views":[]}\r\n'
+    assert _pwsh_exec.inflate_document(plain) == plain
+    # a "deflated" key that is not the envelope's whole shape is somebody's data, not the wire form
+    other = '{"script":"host_audit","schema":2,"deflated":"AAAA","more":1}\r\n'
+    assert _pwsh_exec.inflate_document(other) == other
+
+
+@pytest.mark.parametrize(("data", "says"), [
+    ("not base64!", None),  # not the envelope's alphabet: untouched, then refused by the document parser
+    ("AAAA", "cut"),  # a stored block that never ends
+    ("//8=", "does not inflate"),  # block type 3, reserved
+    (base64.b64encode(zlib.compress(b'{"a":1}')).decode(), "does not inflate"),  # zlib framing, not raw DEFLATE
+    (base64.b64encode(zlib.compressobj(6, zlib.DEFLATED, -15).compress(b'{"a":1}')).decode(), "cut"),
+])
+def test_a_broken_deflated_document_is_a_host_script_error_naming_the_script(data: str, says: str | None) -> None:
+    line = f'{{"script":"host_audit","schema":2,"deflated":"{data}"}}'
+    if says is None:
+        assert _pwsh_exec.inflate_document(line) == line
+        return
+    with pytest.raises(HostScriptError, match=f"host script host_audit printed a deflated document .*{says}"):
+        _pwsh_exec.inflate_document(line)
+
+
+def test_the_threshold_is_the_one_common_ps1_and_the_twin_use() -> None:
+    from tests.twin.executor import DEFLATE_ABOVE, printed_document
+
+    text = (PS1_DIR / "_common.ps1").read_text(encoding="utf-8")
+    match = re.search(r"^\$CrlfixDeflateAbove = ([0-9]+)$", text, re.M)
+    assert match is not None and int(match.group(1)) == DEFLATE_ABOVE
+    assert "if ($json.Length -gt $CrlfixDeflateAbove)" in text
+    small = {"script": "winhttp_state", "schema": 1, "views": []}
+    assert printed_document(small) == '{"script":"winhttp_state","schema":1,"views":[]}'
+    big = {"script": "host_audit", "schema": 2, "crl": [f"http://crl.example.test/{i}.crl" for i in range(60)]}
+    assert printed_document(big).startswith('{"script":"host_audit","schema":2,"deflated":"')
+    assert _pwsh_exec.inflate_document(printed_document(big)) == json.dumps(big, separators=(",", ":")) + "\r\n"
