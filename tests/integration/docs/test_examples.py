@@ -23,7 +23,14 @@ in the examples                      in the lab
 ``10.0.0.11``                        the address of ``lync-fe01.lab.test``
 ``lync.pem``                         ``lync-fe01.lab.test``'s certificate (PEM) from the lab's PKI
 ``-i inventory``                     ``-i <lab>/inventory.yml`` (the lab's inventory, by its absolute path)
+``max_handshake_ms: 1000``           ``max_handshake_ms: 20000`` (below)
 ===================================  =================================================================
+
+A handshake's latency limit is a wall-clock assertion, which no test makes: the lab's twins, squid and the test run
+share two cores, and a handshake that takes 300 ms alone takes over a second when the other test worker is busy. So
+the task examples run with ``tls_probe``'s limit at 20 s: the written one replaced as above, the default one through
+the play's ``module_defaults``. What they still prove is that the example runs and that every handshake completes
+with its revocation check passing.
 
 Task examples run on ``EXAMPLE_HOST``, a Lync front end whose proxy is already right, so the probes and CRL
 checks of the examples can pass; plays run on the hosts they name.
@@ -48,6 +55,8 @@ from ._snippets import Snippet, reader_checkout, reader_env, substitute, yaml_sh
 pytestmark = pytest.mark.lab
 
 EXAMPLE_HOST = "lync-fe02.lab.test"
+# tls_probe's latency limit in the lab's runs of the examples (the module docstring says why).
+LAB_MAX_HANDSHAKE_MS = 20000
 _RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
                     r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
 
@@ -66,6 +75,7 @@ def substitutions(lab) -> dict[str, str]:
         "10.0.0.11": lab.hosts["lync-fe01.lab.test"].address,
         "lync.pem": str(lab.lab_dir / "pki" / "hosts" / "lync-fe01.lab.test.crt"),
         "-i inventory ": f"-i {lab.inventory_path} ",
+        "max_handshake_ms: 1000": f"max_handshake_ms: {LAB_MAX_HANDSHAKE_MS}",
     }
 
 
@@ -102,7 +112,9 @@ def _tasks_play(lab, snippets: list[Snippet]) -> list[dict]:
     tasks: list[dict] = []
     for snippet in snippets:
         tasks += yaml.safe_load(substitute(snippet.text, substitutions(lab)))
-    return [{"name": f"Examples of {snippets[0].page}", "hosts": EXAMPLE_HOST, "gather_facts": False, "tasks": tasks}]
+    return [{"name": f"Examples of {snippets[0].page}", "hosts": EXAMPLE_HOST, "gather_facts": False,
+             "module_defaults": {"crlfix.windows.tls_probe": {"max_handshake_ms": LAB_MAX_HANDSHAKE_MS}},
+             "tasks": tasks}]
 
 
 # -- plugins' EXAMPLES: one playbook per module or filter -------------------------------------------------------
