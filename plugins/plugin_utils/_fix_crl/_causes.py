@@ -364,8 +364,10 @@ def _seen(host: HostView) -> str:
 def diagnose(record: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
     """The record's ``diagnosis``: each cause that holds, primary first (catalogue order), with what was seen.
 
-    An empty list for a compliant host and for one the run could not measure (unreachable, an error before any
-    measurement: its reason says why); ``undetermined`` when the checks fail and no rule holds.
+    An empty list for a compliant host, for one the run could not measure (unreachable, an error before any
+    measurement: its reason says why) and for one that needs a change although its proof passes and no cause holds
+    (the inventory asks for another value, e.g. another bypass list: nothing fails, so there is nothing to explain);
+    ``undetermined`` when the checks fail and no rule holds.
     """
     host = HostView(record)
     if not host.failing or not host.check:
@@ -375,6 +377,8 @@ def diagnose(record: t.Mapping[str, t.Any]) -> list[dict[str, t.Any]]:
         seen = cause.rule(host)
         if seen:
             out.append(entry(cause, seen))
+    if not out and record.get("status") == "would_change" and host.check.get("passed"):
+        return []
     return out or [entry(UNDETERMINED, [Evidence(_seen(host))])]
 
 

@@ -111,6 +111,17 @@ def test_nothing_that_fits_is_undetermined_with_what_was_seen() -> None:
     assert entry["evidence"] == ["CRL: 0/1 endpoints reachable; findings capi2_log_disabled"]
 
 
+def test_a_host_that_needs_a_change_while_its_proof_passes_has_nothing_to_explain() -> None:
+    # The inventory asks for another bypass list: the proxy works, every check passes, no cause holds.
+    drift = record(status="would_change", crl=[url()])
+    drift["checks"]["before"].update(passed=True, summary="CRL: 1/1 endpoints reachable")
+    assert _causes.diagnose(drift) == []
+    # ... but a cause that holds is still named, and a failing proof with no cause is still undetermined.
+    drift["trust_store"] = {"non_self_signed": [{"subject": "CN=I", "issuer": "CN=R", "thumbprint": "EF" * 20}]}
+    assert [entry["cause"] for entry in _causes.diagnose(drift)] == ["non_self_signed_root"]
+    assert _causes.diagnose(record(status="would_change", crl=[url()]))[0]["cause"] == "undetermined"
+
+
 def test_the_primary_cause_comes_first_and_several_causes_hold_together() -> None:
     both = record(status="would_change", views=DIRECT, crl=[TIMED_OUT],
                   trust_store={"non_self_signed": [{"subject": "CN=I", "issuer": "CN=R", "thumbprint": "EF" * 20}]})
