@@ -163,7 +163,8 @@ def test_big_output_arrives_over_several_receives(lab):
     ca = data["cert_stores"]["CA"][0]
     # Distinct bodies the deflated document cannot shrink (the store passes each through): over one envelope's worth.
     noise = random.Random(400)
-    data["cert_stores"]["CA"] = [{**ca, "der_b64": base64.b64encode(noise.randbytes(600)).decode()} for _ in range(400)]
+    bodies = [base64.b64encode(noise.randbytes(600)).decode() for _copy in range(400)]
+    data["cert_stores"]["CA"] = [{**ca, "der_b64": body} for body in bodies]
     lab.write_state(HOST, data)
     try:
         p = session(lab).protocol
