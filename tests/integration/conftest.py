@@ -14,7 +14,6 @@ server on the place's ``127.9.<K>.80-82:80`` and squid on ``127.0.0.1:<31000+K>`
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,10 +22,10 @@ import pytest
 
 from tests.lab.fleet import launcher
 from tests.lab.fleet.handle import LabHandle
+from tests.lab.fleet.plan import SESSION_CRL_VALIDITY
 from tests.lab.fleet.process import REPO_ROOT
 
 LAB_HOSTS = 6
-SESSION_CRL_VALIDITY = dt.timedelta(hours=4)
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import json
 
 import pytest
 
+from tests.lab.fleet.plan import SESSION_CRL_VALIDITY
 from tests.lab.pki import AIA_HOST, CRL_HOST
 
 from ._adhoc import http_profile_hosts, ldap_only_hosts, run_module, set_proxy
@@ -94,7 +95,7 @@ def test_a_stale_crl_is_fetched_but_reported_stale(lab, host, tmp_path) -> None:
     try:
         results = _by_url(_check(lab, host, tmp_path, [CRL]))
     finally:
-        lab.publish_crls(dt.timedelta(minutes=10))
+        lab.publish_crls(SESSION_CRL_VALIDITY)  # what the session's other tests expect
     assert results[CRL]["http_status"] == 200 and results[CRL]["parsed_as"] == "crl"
     assert results[CRL]["stale"] is True and results[CRL]["usable"] is False
     assert "stale" in results[CRL]["error"]

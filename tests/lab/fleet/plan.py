@@ -27,6 +27,9 @@ TLS_PORT = 5061  # the SIP-style MTLS port every twin listens on (Lync front end
 LAB_URL_TIMEOUT_MS = 3000
 LAB_CHAIN_TIMEOUT_MS = 4000
 CRL_NEXT_UPDATE = dt.timedelta(minutes=10)
+# The CRLs of pytest's session lab (tests/integration/conftest.py): valid for the whole run, and what a test that
+# publishes other CRLs puts back; a shorter validity would expire under the tests that run after it.
+SESSION_CRL_VALIDITY = dt.timedelta(hours=4)
 WRONG_PROXY = "10.255.0.1:8080"
 SCENARIOS = ("correct", "direct", "wrong_proxy", "views_disagree", "missing", "bypass")
 # The starting states whose CryptoAPI cannot reach the public CA's CRL: their Lync hosts start with logged symptoms.
